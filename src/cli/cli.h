@@ -1,0 +1,37 @@
+/* cli.h - pieces of the `dst` tool shared between its subcommands. */
+#ifndef DST_CLI_H
+#define DST_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/strbuf.h"
+
+/* Each subcommand: argv[0] is the subcommand name. Returns the exit status. */
+int cmd_export(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+
+/* Print "dst: MESSAGE" to stderr; returns 1 for `return die(...)`. */
+int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Send one command line to NAME's daemon; on success *reply is the body
+ * after "ok". Returns 0, or -1 with the reason in err (daemon not running,
+ * or its "error: ..." text). */
+int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen);
+
+/* Start NAME's daemon (dstd) and wait until it serves or fails; its
+ * start-up error goes to our stderr. With foreground, exec it instead. */
+int spawn_daemon(const char *name, bool foreground);
+
+/* Wait up to timeout_ms for NAME's daemon to exit. true if it did. */
+bool wait_daemon_gone(const char *name, unsigned timeout_ms);
+
+/* `dst show` output: attribute lines "N|S path value" as sent by dstd. */
+void show_print_tree(const char *attrs);
+void show_print_json(const char *attrs);
+
+#endif

@@ -1,0 +1,442 @@
+/* cmd_show.c - `dst show` (the sysfs-shaped tree, or JSON) and `dst stat`
+ * (live per-node rates computed from two samples of the same counters). */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common/config.h"
+#include "common/ev.h"
+#include "common/state.h"
+#include "common/util.h"
+
+static const char show_help[] =
+	"usage: dst show [NAME] [--json]\n"
+	"\n"
+	"Show storages and exports as a tree of attributes, one per line, as DST's\n"
+	"sysfs did:\n"
+	"  storage/alg : alg_linear\n"
+	"  storage/n-800/type : R: 192.168.4.80:1025\n"
+	"  storage/uri : nbd+unix:///?socket=/var/lib/dst/storage.sock\n"
+	"Running daemons report their live state, IO counters and latency; stopped\n"
+	"ones their config. Without NAME, everything in the state dir.\n"
+	"\n"
+	"  --json   the same data as one JSON object keyed by name\n";
+
+static const char stat_help[] =
+	"usage: dst stat NAME [--watch] [--interval SECONDS] [--count N]\n"
+	"\n"
+	"Show IO rates of NAME and of each of its nodes: IOPS and MiB/s for reads\n"
+	"and writes, requests in flight, and average latency over the interval.\n"
+	"\n"
+	"  --watch            refresh until interrupted (Ctrl-C)\n"
+	"  --interval SECONDS sampling interval (default 1; fractions allowed)\n"
+	"  --count N          with --watch, stop after N refreshes\n";
+
+/* ---- attribute lines ---- */
+
+struct attr {
+	char type; /* 'N' or 'S' */
+	char *path, *val;
+};
+
+static size_t parse_attrs(const char *text, struct attr **out)
+{
+	size_t n = 0, cap = 0;
+	struct attr *a = NULL;
+	char *copy = xstrdup(text ? text : "");
+	char *save = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if ((line[0] != 'N' && line[0] != 'S') || line[1] != ' ')
+			continue;
+		char *path = line + 2, *sp = strchr(path, ' ');
+		if (!sp)
+			continue;
+		*sp = '\0';
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			a = realloc(a, cap * sizeof(*a));
+			if (!a)
+				abort();
+		}
+		a[n].type = line[0];
+		a[n].path = xstrdup(path);
+		a[n].val = xstrdup(sp + 1);
+		n++;
+	}
+	free(copy);
+	*out = a;
+	return n;
+}
+
+static void free_attrs(struct attr *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(a[i].path);
+		free(a[i].val);
+	}
+	free(a);
+}
+
+void show_print_tree(const char *attrs)
+{
+	struct attr *a;
+	size_t n = parse_attrs(attrs, &a);
+	for (size_t i = 0; i < n; i++)
+		printf("%s : %s\n", a[i].path, a[i].val);
+	free_attrs(a, n);
+}
+
+/* ---- JSON: paths become nested objects, repeated paths arrays ---- */
+
+struct jnode {
+	char *key;
+	struct jnode *kids, *next;
+	struct attr **vals; /* leaf values */
+	size_t nvals;
+};
+
+static struct jnode *jchild(struct jnode *parent, const char *key, size_t len)
+{
+	struct jnode **pp = &parent->kids;
+	for (; *pp; pp = &(*pp)->next)
+		if (strlen((*pp)->key) == len && !strncmp((*pp)->key, key, len))
+			return *pp;
+	struct jnode *n = xcalloc(1, sizeof(*n));
+	n->key = xmalloc(len + 1);
+	memcpy(n->key, key, len);
+	n->key[len] = '\0';
+	*pp = n;
+	return n;
+}
+
+static void jstring(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void jvalue(const struct attr *a)
+{
+	if (a->type == 'N')
+		fputs(a->val, stdout);
+	else
+		jstring(a->val);
+}
+
+static void jprint(const struct jnode *n, int depth)
+{
+	if (!n->kids) {
+		if (n->nvals == 1) {
+			jvalue(n->vals[0]);
+		} else {
+			putchar('[');
+			for (size_t i = 0; i < n->nvals; i++) {
+				if (i)
+					fputs(", ", stdout);
+				jvalue(n->vals[i]);
+			}
+			putchar(']');
+		}
+		return;
+	}
+	printf("{\n");
+	for (const struct jnode *k = n->kids; k; k = k->next) {
+		printf("%*s", (depth + 1) * 2, "");
+		jstring(k->key);
+		fputs(": ", stdout);
+		jprint(k, depth + 1);
+		printf("%s\n", k->next ? "," : "");
+	}
+	printf("%*s}", depth * 2, "");
+}
+
+static void jfree(struct jnode *n)
+{
+	for (struct jnode *k = n->kids, *next; k; k = next) {
+		next = k->next;
+		jfree(k);
+	}
+	free(n->vals);
+	free(n->key);
+	free(n);
+}
+
+void show_print_json(const char *attrs)
+{
+	struct attr *a;
+	size_t n = parse_attrs(attrs, &a);
+	struct jnode *root = xcalloc(1, sizeof(*root));
+	for (size_t i = 0; i < n; i++) {
+		struct jnode *node = root;
+		const char *p = a[i].path;
+		for (;;) {
+			const char *slash = strchr(p, '/');
+			size_t len = slash ? (size_t)(slash - p) : strlen(p);
+			node = jchild(node, p, len);
+			if (!slash)
+				break;
+			p = slash + 1;
+		}
+		node->vals = realloc(node->vals, (node->nvals + 1) * sizeof(*node->vals));
+		if (!node->vals)
+			abort();
+		node->vals[node->nvals++] = &a[i];
+	}
+	if (root->kids)
+		jprint(root, 0);
+	else
+		printf("{}");
+	putchar('\n');
+	jfree(root);
+	free_attrs(a, n);
+}
+
+/* ---- gathering ---- */
+
+/* Attributes of one name: live from its daemon, else from its config. */
+static int gather(const char *name, struct strbuf *out, bool quiet)
+{
+	char err[512];
+	struct strbuf reply;
+	if (state_running_pid(name) && ctl_call(name, "show", &reply, err, sizeof(err)) == 0) {
+		sb_add(out, reply.s ? reply.s : "", reply.len);
+		sb_free(&reply);
+		return 0;
+	}
+	char *path = state_path(name, ".conf");
+	struct conf c;
+	int rc = conf_load(path, &c, err, sizeof(err));
+	free(path);
+	if (rc < 0) {
+		if (!quiet) {
+			if (rc == -ENOENT)
+				die("no storage or export named '%s' (state dir %s)", name,
+				    state_dir());
+			else
+				die("%s", err);
+		}
+		return -1;
+	}
+	char p[512];
+	snprintf(p, sizeof(p), "%s/name", name);
+	sb_attr_str(out, p, "%s", name);
+	for (size_t i = 0; i < c.n; i++) {
+		snprintf(p, sizeof(p), "%s/%s", name, c.e[i].key);
+		sb_attr_str(out, p, "%s", c.e[i].val);
+	}
+	snprintf(p, sizeof(p), "%s/state", name);
+	sb_attr_str(out, p, "stopped");
+	conf_free(&c);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cmd_show(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool json = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'h')
+			return fputs(show_help, stdout), 0;
+		else
+			return die("show: see 'dst show --help'");
+	}
+	if (argc - optind > 1)
+		return die("show: expected at most one NAME");
+	struct strbuf all;
+	sb_init(&all);
+	if (optind < argc) {
+		char err[256];
+		if (!state_name_valid(argv[optind], err, sizeof(err)))
+			return die("%s", err);
+		if (gather(argv[optind], &all, false) < 0)
+			return 1;
+	} else {
+		DIR *d = opendir(state_dir());
+		char **names = NULL;
+		size_t n = 0;
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			size_t len = strlen(de->d_name);
+			if (len > 5 && !strcmp(de->d_name + len - 5, ".conf")) {
+				names = realloc(names, (n + 1) * sizeof(*names));
+				if (!names)
+					abort();
+				names[n] = xstrdup(de->d_name);
+				names[n++][len - 5] = '\0';
+			}
+		}
+		if (d)
+			closedir(d);
+		qsort(names, n, sizeof(*names), cmp_str);
+		for (size_t i = 0; i < n; i++) {
+			gather(names[i], &all, true);
+			free(names[i]);
+		}
+		free(names);
+	}
+	if (json)
+		show_print_json(all.s);
+	else
+		show_print_tree(all.s);
+	sb_free(&all);
+	return 0;
+}
+
+/* ---- stat ---- */
+
+struct sample {
+	struct attr *a;
+	size_t n;
+};
+
+static uint64_t num(const struct sample *s, const char *prefix, const char *leaf)
+{
+	size_t plen = strlen(prefix);
+	for (size_t i = 0; i < s->n; i++) {
+		const char *p = s->a[i].path;
+		if (!strncmp(p, prefix, plen) && !strcmp(p + plen, leaf))
+			return strtoull(s->a[i].val, NULL, 10);
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t stat_interrupted;
+static void on_sigint(int sig)
+{
+	stat_interrupted = 1;
+}
+
+static int take_sample(const char *name, struct sample *s, uint64_t *t)
+{
+	char err[512];
+	struct strbuf reply;
+	if (ctl_call(name, "show", &reply, err, sizeof(err)) < 0)
+		return die("%s", err);
+	*t = ev_now_ns();
+	s->n = parse_attrs(reply.s, &s->a);
+	sb_free(&reply);
+	return 0;
+}
+
+static void print_rates(const char *name, const struct sample *a, const struct sample *b,
+			double secs)
+{
+	printf("%-24s %9s %9s %9s %9s %8s %9s %9s\n", name, "r/s", "w/s", "rMiB/s", "wMiB/s",
+	       "inflight", "r_lat_us", "w_lat_us");
+	/* Every group of counters is an "X/io/reads" attribute: the storage
+	 * itself, an export, or one node of a storage. */
+	for (size_t i = 0; i < b->n; i++) {
+		const char *p = b->a[i].path;
+		size_t len = strlen(p);
+		if (len < 9 || strcmp(p + len - 9, "/io/reads"))
+			continue;
+		char prefix[512];
+		snprintf(prefix, sizeof(prefix), "%.*s/io/", (int)(len - 9), p);
+		uint64_t dr = num(b, prefix, "reads") - num(a, prefix, "reads");
+		uint64_t dw = num(b, prefix, "writes") - num(a, prefix, "writes");
+		uint64_t drb = num(b, prefix, "read_bytes") - num(a, prefix, "read_bytes");
+		uint64_t dwb = num(b, prefix, "write_bytes") - num(a, prefix, "write_bytes");
+		uint64_t drn = num(b, prefix, "read_ns") - num(a, prefix, "read_ns");
+		uint64_t dwn = num(b, prefix, "write_ns") - num(a, prefix, "write_ns");
+		printf("%-24.*s %9.0f %9.0f %9.1f %9.1f %8llu %9.0f %9.0f\n", (int)(len - 9), p,
+		       dr / secs, dw / secs, drb / secs / 1048576.0, dwb / secs / 1048576.0,
+		       (unsigned long long)num(b, prefix, "inflight"), dr ? drn / 1e3 / dr : 0.0,
+		       dw ? dwn / 1e3 / dw : 0.0);
+	}
+}
+
+int cmd_stat(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"watch", no_argument, NULL, 'w'},
+		{"interval", required_argument, NULL, 'i'},
+		{"count", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool watch = false;
+	double interval = 1.0;
+	uint64_t count = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "wi:c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': watch = true; break;
+		case 'i': {
+			char *end;
+			interval = strtod(optarg, &end);
+			if (*end || !(interval >= 0.05 && interval <= 3600))
+				return die("--interval '%s': expected seconds from 0.05 to 3600", optarg);
+			break;
+		}
+		case 'c':
+			if (parse_u64(optarg, &count) < 0 || !count)
+				return die("--count '%s': expected a positive number", optarg);
+			break;
+		case 'h': return fputs(stat_help, stdout), 0;
+		default: return die("stat: see 'dst stat --help'");
+		}
+	}
+	if (optind + 1 != argc)
+		return die("stat: expected exactly one NAME; see 'dst stat --help'");
+	const char *name = argv[optind];
+	char err[256];
+	if (!state_name_valid(name, err, sizeof(err)))
+		return die("%s", err);
+	if (!state_running_pid(name))
+		return die("'%s' is not running", name);
+	signal(SIGINT, on_sigint);
+	struct sample prev = {0}, cur = {0};
+	uint64_t t0, t1;
+	if (take_sample(name, &prev, &t0))
+		return 1;
+	for (uint64_t round = 0; !stat_interrupted; round++) {
+		poll(NULL, 0, (int)(interval * 1000));
+		if (stat_interrupted)
+			break;
+		if (take_sample(name, &cur, &t1)) {
+			free_attrs(prev.a, prev.n);
+			return 1;
+		}
+		if (watch && isatty(STDOUT_FILENO))
+			printf("\033[H\033[2J");
+		print_rates(name, &prev, &cur, (double)(t1 - t0) / 1e9);
+		fflush(stdout);
+		free_attrs(prev.a, prev.n);
+		prev = cur;
+		t0 = t1;
+		if (!watch || (count && round + 1 >= count))
+			break;
+		if (!isatty(STDOUT_FILENO))
+			putchar('\n');
+	}
+	free_attrs(prev.a, prev.n);
+	return 0;
+}

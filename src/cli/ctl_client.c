@@ -1,0 +1,144 @@
+/* ctl_client.c - talk to a daemon's control socket; start and wait for daemons. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common/state.h"
+#include "common/util.h"
+
+int die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("dst: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 1;
+}
+
+int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen)
+{
+	char *path = state_path(name, ".ctl");
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(err, errlen, "'%s' is not running (%s: %s)", name, path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	char *line = xasprintf("%s\n", cmd);
+	int rc = write_all(fd, line, strlen(line));
+	free(line);
+	struct strbuf b;
+	sb_init(&b);
+	char chunk[4096];
+	ssize_t n;
+	while (rc == 0 && (n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		sb_add(&b, chunk, (size_t)n);
+	}
+	close(fd);
+	if (rc < 0) {
+		snprintf(err, errlen, "'%s': control socket: %s", name, strerror(-rc));
+		sb_free(&b);
+		return -1;
+	}
+	if (b.len >= 3 && !strncmp(b.s, "ok\n", 3)) {
+		sb_init(reply);
+		sb_add(reply, b.s + 3, b.len - 3);
+		sb_free(&b);
+		return 0;
+	}
+	if (b.len > 7 && !strncmp(b.s, "error: ", 7)) {
+		char *nl = strchr(b.s, '\n');
+		if (nl)
+			*nl = '\0';
+		snprintf(err, errlen, "%s", b.s + 7);
+	} else {
+		snprintf(err, errlen, "'%s': daemon closed the control connection without answering",
+			 name);
+	}
+	sb_free(&b);
+	return -1;
+}
+
+/* dstd next to our own binary, else $DST_DSTD, else PATH. */
+static char *find_dstd(void)
+{
+	const char *env = getenv("DST_DSTD");
+	if (env && *env)
+		return xstrdup(env);
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			char *p = xasprintf("%s/dstd", self);
+			if (access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	return xstrdup("dstd");
+}
+
+int spawn_daemon(const char *name, bool foreground)
+{
+	char *dstd = find_dstd();
+	char *argv[] = {dstd, foreground ? "--foreground" : NULL, NULL, NULL};
+	argv[foreground ? 2 : 1] = (char *)name;
+	if (foreground) {
+		execvp(dstd, argv);
+		int e = errno;
+		free(dstd);
+		return die("cannot run %s: %s", argv[0], strerror(e));
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		execvp(dstd, argv);
+		fprintf(stderr, "dst: cannot run %s: %s\n", dstd, strerror(errno));
+		_exit(127);
+	}
+	free(dstd);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 1;
+}
+
+bool wait_daemon_gone(const char *name, unsigned timeout_ms)
+{
+	for (unsigned t = 0; t <= timeout_ms; t += 20) {
+		if (!state_running_pid(name))
+			return true;
+		poll(NULL, 0, 20);
+	}
+	return false;
+}

@@ -1,0 +1,213 @@
+/* ctl.c - control socket server (see ctl.h). Only the daemon's own user (or
+ * root) may talk to it: the socket is 0600 and peers are checked with
+ * SO_PEERCRED as well, in case the state dir is shared. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/ev.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "ctl.h"
+
+#define CTL_MAX_LINE 4096
+#define CTL_MAX_ARGS 32
+
+struct ctl {
+	struct ev_loop *loop;
+	struct ev_io w;
+	char *path;
+	ctl_handler fn;
+	void *arg;
+	struct ctl_req *reqs;
+};
+
+struct ctl_req {
+	struct ctl *ctl;
+	struct ev_io w;
+	char line[CTL_MAX_LINE];
+	size_t got;
+	bool answered;
+	struct strbuf out;
+	size_t sent;
+	struct ctl_req *next;
+};
+
+static void req_free(struct ctl_req *r)
+{
+	struct ctl *ctl = r->ctl;
+	for (struct ctl_req **pp = &ctl->reqs; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	if (r->w.fd >= 0) {
+		ev_io_stop(ctl->loop, &r->w);
+		close(r->w.fd);
+	}
+	sb_free(&r->out);
+	free(r);
+}
+
+static void req_write(struct ctl_req *r)
+{
+	while (r->sent < r->out.len) {
+		ssize_t n = write(r->w.fd, r->out.s + r->sent, r->out.len - r->sent);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				ev_io_set(r->ctl->loop, &r->w, EPOLLOUT);
+				return;
+			}
+			break;
+		}
+		r->sent += (size_t)n;
+	}
+	req_free(r);
+}
+
+static int split_args(char *line, char **argv)
+{
+	int argc = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(line, " \t", &save); tok && argc < CTL_MAX_ARGS;
+	     tok = strtok_r(NULL, " \t", &save))
+		argv[argc++] = tok;
+	return argc;
+}
+
+static void req_on_event(struct ev_io *w, uint32_t events)
+{
+	struct ctl_req *r = container_of(w, struct ctl_req, w);
+	if (r->answered) {
+		req_write(r);
+		return;
+	}
+	ssize_t n = read(w->fd, r->line + r->got, sizeof(r->line) - 1 - r->got);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		req_free(r);
+		return;
+	}
+	r->got += (size_t)n;
+	r->line[r->got] = '\0';
+	char *nl = strchr(r->line, '\n');
+	if (!nl) {
+		if (r->got >= sizeof(r->line) - 1)
+			ctl_reply_error(r, "command line too long");
+		return;
+	}
+	*nl = '\0';
+	/* Wait for nothing more from the client while the handler works. */
+	ev_io_set(r->ctl->loop, &r->w, 0);
+	char *argv[CTL_MAX_ARGS + 1];
+	int argc = split_args(r->line, argv);
+	argv[argc] = NULL;
+	if (argc == 0) {
+		ctl_reply_error(r, "empty command");
+		return;
+	}
+	log_debug("control: %s", argv[0]);
+	r->ctl->fn(r->ctl->arg, r, argc, argv);
+}
+
+static void on_accept(struct ev_io *w, uint32_t events)
+{
+	struct ctl *ctl = container_of(w, struct ctl, w);
+	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		log_warn("control: refused uid %d", (int)cred.uid);
+		close(fd);
+		return;
+	}
+	struct ctl_req *r = xcalloc(1, sizeof(*r));
+	r->ctl = ctl;
+	r->w.fn = req_on_event;
+	sb_init(&r->out);
+	r->next = ctl->reqs;
+	ctl->reqs = r;
+	ev_io_start(ctl->loop, &r->w, fd, EPOLLIN);
+}
+
+struct ctl *ctl_start(struct ev_loop *loop, const char *path, ctl_handler fn, void *arg, char *err,
+		      size_t errlen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "control socket %s: path too long", path);
+		return NULL;
+	}
+	strcpy(sun.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "control socket: %s", strerror(errno));
+		return NULL;
+	}
+	/* We hold the pid-file lock, so any socket left here is stale. */
+	unlink(path);
+	mode_t old = umask(0077);
+	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || listen(fd, 16) < 0) {
+		snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	chmod(path, 0600);
+	struct ctl *ctl = xcalloc(1, sizeof(*ctl));
+	ctl->loop = loop;
+	ctl->path = xstrdup(path);
+	ctl->fn = fn;
+	ctl->arg = arg;
+	ctl->w.fn = on_accept;
+	ev_io_start(loop, &ctl->w, fd, EPOLLIN);
+	return ctl;
+}
+
+void ctl_stop(struct ctl *ctl)
+{
+	if (!ctl)
+		return;
+	while (ctl->reqs)
+		req_free(ctl->reqs);
+	ev_io_stop(ctl->loop, &ctl->w);
+	close(ctl->w.fd);
+	unlink(ctl->path);
+	free(ctl->path);
+	free(ctl);
+}
+
+void ctl_reply(struct ctl_req *r, const char *body)
+{
+	r->answered = true;
+	sb_add(&r->out, "ok\n", 3);
+	if (body)
+		sb_add(&r->out, body, strlen(body));
+	req_write(r);
+}
+
+void ctl_reply_error(struct ctl_req *r, const char *fmt, ...)
+{
+	r->answered = true;
+	sb_add(&r->out, "error: ", 7);
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sb_add(&r->out, msg, strlen(msg));
+	sb_add(&r->out, "\n", 1);
+	req_write(r);
+}

@@ -1,0 +1,31 @@
+/* ctl.h - the daemon's control socket (NAME.ctl, mode 0600).
+ *
+ * Protocol: the client sends one line "COMMAND [ARGS...]\n"; the daemon
+ * answers "ok\n" or "error: MESSAGE\n", then any body, then closes. Replies
+ * may come later than the request (a drain, a migration step), so a handler
+ * gets a ctl_req it answers with ctl_reply() whenever it is ready.
+ */
+#ifndef DST_DAEMON_CTL_H
+#define DST_DAEMON_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/strbuf.h"
+
+struct ev_loop;
+struct ctl;
+struct ctl_req;
+
+/* argv[0] is the command; argv is valid until the handler returns. */
+typedef void (*ctl_handler)(void *arg, struct ctl_req *req, int argc, char **argv);
+
+struct ctl *ctl_start(struct ev_loop *loop, const char *path, ctl_handler fn, void *arg, char *err,
+		      size_t errlen);
+void ctl_stop(struct ctl *ctl);
+
+/* Answer: ok with body (may be NULL), or an error message. Frees req. */
+void ctl_reply(struct ctl_req *req, const char *body);
+void ctl_reply_error(struct ctl_req *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

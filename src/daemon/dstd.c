@@ -1,0 +1,245 @@
+/* dstd.c - the dst daemon: runs one storage or one export node.
+ *
+ *   dstd [--foreground] [--state-dir DIR] [--debug] NAME
+ *
+ * Reads NAME.conf from the state dir, takes the NAME.pid lock, builds the
+ * service, opens NAME.ctl and serves until SIGTERM or `dst stop`. Without
+ * --foreground it forks and the parent exits only once the child is serving
+ * (status 0) or has failed (status 1, its reason on stderr), so `dst export`
+ * and `dst start` can report start-up errors synchronously.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/ev.h"
+#include "common/log.h"
+#include "common/state.h"
+#include "common/util.h"
+#include "ctl.h"
+#include "service.h"
+
+struct daemon {
+	struct ev_loop *loop;
+	struct service *svc;
+	struct ctl *ctl;
+	struct ev_io sig_w;
+	bool stopping;
+	struct ctl_req *stop_req; /* answered once stopped */
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: dstd [--foreground] [--state-dir DIR] [--debug] NAME\n"
+		     "Runs the storage or export NAME from NAME.conf in the state dir.\n"
+		     "Normally started by `dst start` or `dst export`.\n");
+}
+
+static void stopped(void *arg)
+{
+	struct daemon *d = arg;
+	ev_loop_break(d->loop);
+}
+
+static void begin_stop(struct daemon *d, const char *why)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("stopping: %s", why);
+	d->svc->ops->stop(d->svc, stopped, d);
+}
+
+static void on_ctl(void *arg, struct ctl_req *req, int argc, char **argv)
+{
+	struct daemon *d = arg;
+	if (!strcmp(argv[0], "show")) {
+		struct strbuf b;
+		sb_init(&b);
+		d->svc->ops->show(d->svc, &b);
+		ctl_reply(req, b.s);
+		sb_free(&b);
+	} else if (!strcmp(argv[0], "stop")) {
+		ctl_reply(req, NULL);
+		begin_stop(d, "requested by dst stop");
+	} else if (!strcmp(argv[0], "ping")) {
+		ctl_reply(req, "pong\n");
+	} else if (d->stopping) {
+		ctl_reply_error(req, "daemon is stopping");
+	} else {
+		d->svc->ops->command(d->svc, req, argc, argv);
+	}
+}
+
+static void on_signal(struct ev_io *w, uint32_t events)
+{
+	struct daemon *d = container_of(w, struct daemon, sig_w);
+	struct signalfd_siginfo si;
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			begin_stop(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	}
+}
+
+/* Fork; the parent waits for the child's word on a pipe. Returns the write
+ * end in the child, or -1 when running in the foreground. */
+static int daemonize(void)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		perror("dstd: pipe");
+		exit(1);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("dstd: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(pfd[1]);
+		char c;
+		ssize_t n;
+		do
+			n = read(pfd[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			exit(0);
+		int status;
+		waitpid(pid, &status, 0);
+		exit(WIFEXITED(status) && WEXITSTATUS(status) ? WEXITSTATUS(status) : 1);
+	}
+	close(pfd[0]);
+	setsid();
+	return pfd[1];
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"foreground", no_argument, NULL, 'F'},
+		{"state-dir", required_argument, NULL, 'S'},
+		{"debug", no_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	bool foreground = false, debug = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "FS:dh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'F': foreground = true; break;
+		case 'S': setenv("DST_STATE_DIR", optarg, 1); break;
+		case 'd': debug = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *name = argv[optind];
+	char err[512];
+	log_init("dstd", stderr, debug ? LOG_DEBUG : LOG_INFO);
+	if (!state_name_valid(name, err, sizeof(err))) {
+		fprintf(stderr, "dstd: %s\n", err);
+		return 1;
+	}
+	char *conf_path = state_path(name, ".conf");
+	struct conf conf;
+	if (conf_load(conf_path, &conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dstd: %s\n", err);
+		return 1;
+	}
+	const char *type = conf_get(&conf, "type");
+	if (!type || (strcmp(type, "export") != 0)) {
+		fprintf(stderr, "dstd: %s: unknown type '%s'\n", conf_path, type ? type : "(none)");
+		return 1;
+	}
+
+	int ready_fd = foreground ? -1 : daemonize();
+	int pid_fd = state_pidfile_acquire(name, err, sizeof(err));
+	if (pid_fd < 0) {
+		fprintf(stderr, "dstd: %s\n", err);
+		return 1;
+	}
+	FILE *logf = NULL;
+	if (ready_fd >= 0) {
+		/* Progress goes to NAME.log; start-up errors still reach stderr. */
+		char *log_path = state_path(name, ".log");
+		logf = fopen(log_path, "ae");
+		if (logf)
+			log_set_file(logf);
+		free(log_path);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	struct daemon d = {0};
+	d.loop = ev_loop_new();
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	d.sig_w.fn = on_signal;
+	ev_io_start(d.loop, &d.sig_w, sfd, EPOLLIN);
+
+	d.svc = export_service_new(d.loop, name, &conf, err, sizeof(err));
+	char *ctl_path = state_path(name, ".ctl");
+	if (d.svc)
+		d.ctl = ctl_start(d.loop, ctl_path, on_ctl, &d, err, sizeof(err));
+	if (!d.svc || !d.ctl) {
+		fprintf(stderr, "dstd: %s\n", err);
+		if (d.svc)
+			d.svc->ops->destroy(d.svc);
+		char *pid_path = state_path(name, ".pid");
+		unlink(pid_path);
+		free(pid_path);
+		return 1;
+	}
+	log_info("%s %s: running (pid %d)", type, name, (int)getpid());
+
+	if (ready_fd >= 0) {
+		/* From here on, the log file is our stderr too. */
+		int lfd = logf ? fileno(logf) : -1;
+		int nfd = open("/dev/null", O_RDWR);
+		if (nfd >= 0) {
+			dup2(nfd, 0);
+			dup2(nfd, 1);
+			close(nfd);
+		}
+		if (lfd >= 0)
+			dup2(lfd, 2);
+		if (write(ready_fd, "k", 1) < 0)
+			log_warn("could not signal readiness: %s", strerror(errno));
+		close(ready_fd);
+	}
+
+	int rc = ev_run(d.loop);
+	if (rc < 0)
+		log_err("event loop: %s", strerror(-rc));
+	ctl_stop(d.ctl);
+	d.svc->ops->destroy(d.svc);
+	ev_io_stop(d.loop, &d.sig_w);
+	close(sfd);
+	ev_loop_free(d.loop);
+	conf_free(&conf);
+	char *pid_path = state_path(name, ".pid");
+	unlink(pid_path);
+	free(pid_path);
+	close(pid_fd);
+	log_info("stopped");
+	if (logf)
+		fclose(logf);
+	free(ctl_path);
+	free(conf_path);
+	return rc < 0 ? 1 : 0;
+}

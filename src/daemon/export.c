@@ -1,0 +1,181 @@
+/* export.c - the export node service: one local device behind our NBD server,
+ * with per-address access rules (DST's export node).
+ *
+ * Config keys: type = export, disk, listen (repeatable ADDR:PORT), socket
+ * (repeatable path), allow (repeatable CIDR[:ro|:rw]), readonly, backlog,
+ * buffers (IO buffer budget, e.g. 128M), requests (request slots).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/acl.h"
+#include "common/ev.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "ctl.h"
+#include "dev/dev.h"
+#include "nbd/server.h"
+#include "service.h"
+
+struct export_service {
+	struct service svc;
+	struct dev *dev;
+	struct nbd_server *srv;
+	struct acl acl;
+	char *disk;
+	bool readonly;
+	uint64_t started_ns;
+};
+
+static void export_show(struct service *s, struct strbuf *out)
+{
+	struct export_service *e = container_of(s, struct export_service, svc);
+	struct nbd_server_stats st;
+	nbd_server_get_stats(e->srv, &st);
+	char p[256];
+#define PATH(suffix) (snprintf(p, sizeof(p), "%s/%s", s->name, suffix), p)
+	sb_attr_str(out, PATH("name"), "%s", s->name);
+	sb_attr_str(out, PATH("type"), "export");
+	sb_attr_str(out, PATH("state"), "running");
+	sb_attr_str(out, PATH("disk"), "%s", e->dev->desc);
+	sb_attr_num(out, PATH("size"), e->dev->size / 512);
+	sb_attr_num(out, PATH("bytes"), e->dev->size);
+	sb_attr_str(out, PATH("access"), "%s", e->readonly ? "ro" : "rw");
+	if (e->acl.n == 0) {
+		sb_attr_str(out, PATH("allow"), "loopback only (127.0.0.0/8, ::1):rw");
+	} else {
+		for (size_t i = 0; i < e->acl.n; i++) {
+			char r[80];
+			acl_rule_format(&e->acl.rules[i], r, sizeof(r));
+			sb_attr_str(out, PATH("allow"), "%s", r);
+		}
+	}
+	const char *uris[16];
+	size_t n = nbd_server_uris(e->srv, uris, 16);
+	for (size_t i = 0; i < n; i++)
+		sb_attr_str(out, PATH("uri"), "%s", uris[i]);
+	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - e->started_ns) / 1000000000ull);
+	sb_attr_num(out, PATH("clients"), st.clients);
+	sb_attr_num(out, PATH("clients_total"), st.clients_total);
+	sb_attr_num(out, PATH("clients_refused"), st.clients_refused);
+	sb_attr_num(out, PATH("io/reads"), st.reads);
+	sb_attr_num(out, PATH("io/writes"), st.writes);
+	sb_attr_num(out, PATH("io/read_bytes"), st.bytes_read);
+	sb_attr_num(out, PATH("io/write_bytes"), st.bytes_written);
+	sb_attr_num(out, PATH("io/flushes"), st.flushes);
+	sb_attr_num(out, PATH("io/trims"), st.trims);
+	sb_attr_num(out, PATH("io/zeroes"), st.zeroes);
+	sb_attr_num(out, PATH("io/errors"), st.errors);
+	sb_attr_num(out, PATH("io/inflight"), st.inflight);
+	sb_attr_num(out, PATH("io/read_ns"), st.read_ns);
+	sb_attr_num(out, PATH("io/write_ns"), st.write_ns);
+	sb_attr_num(out, PATH("mem/buffer_budget"), st.buf_budget);
+	sb_attr_num(out, PATH("mem/buffer_in_use"), st.buf_in_use);
+	sb_attr_num(out, PATH("mem/buffer_peak"), st.buf_peak);
+#undef PATH
+}
+
+static void export_command(struct service *s, struct ctl_req *req, int argc, char **argv)
+{
+	ctl_reply_error(req, "unknown command '%s' for an export", argv[0]);
+}
+
+static void export_stop(struct service *s, void (*done)(void *), void *arg)
+{
+	struct export_service *e = container_of(s, struct export_service, svc);
+	nbd_server_shutdown(e->srv, 10, done, arg);
+}
+
+static void export_destroy(struct service *s)
+{
+	struct export_service *e = container_of(s, struct export_service, svc);
+	nbd_server_free(e->srv);
+	dev_destroy(e->dev);
+	acl_free(&e->acl);
+	free(e->disk);
+	free(s->name);
+	free(e);
+}
+
+static const struct service_ops export_ops = {
+	.show = export_show,
+	.command = export_command,
+	.stop = export_stop,
+	.destroy = export_destroy,
+};
+
+static bool conf_bool(const struct conf *c, const char *key)
+{
+	const char *v = conf_get(c, key);
+	return v && (!strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true"));
+}
+
+struct service *export_service_new(struct ev_loop *loop, const char *name, const struct conf *conf,
+				   char *err, size_t errlen)
+{
+	const char *disk = conf_get(conf, "disk");
+	if (!disk) {
+		snprintf(err, errlen, "export %s: config has no 'disk'", name);
+		return NULL;
+	}
+	struct export_service *e = xcalloc(1, sizeof(*e));
+	e->svc.ops = &export_ops;
+	e->svc.loop = loop;
+	e->svc.name = xstrdup(name);
+	e->disk = xstrdup(disk);
+	e->readonly = conf_bool(conf, "readonly");
+	e->started_ns = ev_now_ns();
+
+	for (size_t i = 0; conf_get_nth(conf, "allow", i); i++) {
+		if (acl_add(&e->acl, conf_get_nth(conf, "allow", i), err, errlen) < 0)
+			goto fail;
+	}
+	uint64_t backlog = 64, budget = 0, requests = 0;
+	const char *v;
+	if ((v = conf_get(conf, "backlog")) && (parse_u64(v, &backlog) < 0 || !backlog || backlog > 65535)) {
+		snprintf(err, errlen, "backlog '%s': expected 1..65535", v);
+		goto fail;
+	}
+	if ((v = conf_get(conf, "buffers")) && parse_size(v, &budget) < 0) {
+		snprintf(err, errlen, "buffers '%s': expected a size like 128M", v);
+		goto fail;
+	}
+	if ((v = conf_get(conf, "requests")) && (parse_u64(v, &requests) < 0 || requests > 65536)) {
+		snprintf(err, errlen, "requests '%s': expected 1..65536", v);
+		goto fail;
+	}
+	e->dev = dev_open_local(loop, disk, e->readonly, err, errlen);
+	if (!e->dev)
+		goto fail;
+	struct nbd_server_config cfg = {
+		.name = name,
+		.desc = e->dev->desc,
+		.dev = e->dev,
+		.readonly = e->readonly,
+		.acl = &e->acl,
+		.buf_budget = budget,
+		.max_requests = (unsigned)requests,
+	};
+	e->srv = nbd_server_new(loop, &cfg, err, errlen);
+	if (!e->srv)
+		goto fail;
+	size_t n_listen = conf_count(conf, "listen"), n_sock = conf_count(conf, "socket");
+	for (size_t i = 0; i < n_listen; i++)
+		if (nbd_server_listen_tcp(e->srv, conf_get_nth(conf, "listen", i), (int)backlog, err,
+					  errlen) < 0)
+			goto fail;
+	for (size_t i = 0; i < n_sock; i++)
+		if (nbd_server_listen_unix(e->srv, conf_get_nth(conf, "socket", i), (int)backlog, err,
+					   errlen) < 0)
+			goto fail;
+	if (n_listen + n_sock == 0 &&
+	    nbd_server_listen_tcp(e->srv, "127.0.0.1:10809", (int)backlog, err, errlen) < 0)
+		goto fail;
+	log_info("export %s: serving %s (%llu bytes, %s)", name, e->dev->desc,
+		 (unsigned long long)e->dev->size, e->readonly ? "read-only" : "read-write");
+	return &e->svc;
+fail:
+	export_destroy(&e->svc);
+	return NULL;
+}

@@ -1,0 +1,118 @@
+/* dev.h - the one asynchronous block device interface of dst.
+ *
+ * Every piece of storage is a `struct dev`: a local file or block device, a
+ * sparse memory disk, a remote NBD node, a whole storage (array). A frontend
+ * (the NBD server) drives any of them the same way: fill a `struct dev_io`,
+ * submit it, get `done` called once with 0 or a positive errno.
+ *
+ * Contract:
+ *  - submit() never blocks and never fails synchronously: errors arrive
+ *    through done(). It allocates nothing on the IO path.
+ *  - done() runs on the submitter's event loop thread. It may run before
+ *    submit() returns (a memory disk completes inline), so callers must
+ *    finish their own bookkeeping before submitting.
+ *  - The caller owns io and buf until done() runs.
+ */
+#ifndef DST_DEV_H
+#define DST_DEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct dev;
+
+enum dev_op {
+	DEV_READ,
+	DEV_WRITE,
+	DEV_FLUSH,        /* everything completed before it reaches stable storage */
+	DEV_TRIM,         /* may deallocate; later reads return zeroes or old data */
+	DEV_WRITE_ZEROES, /* range reads as zeroes afterwards */
+	DEV_CACHE,        /* prefetch hint; may be a no-op */
+	DEV_BLOCK_STATUS, /* fill io->ext with allocation extents of the range */
+};
+
+/* io->flags */
+#define DEV_F_FUA (1u << 0)       /* write reaches stable storage before done() */
+#define DEV_F_NO_HOLE (1u << 1)   /* WRITE_ZEROES must leave the range allocated */
+#define DEV_F_FAST_ZERO (1u << 2) /* WRITE_ZEROES: fail with ENOTSUP if it would be slow */
+
+/* dev->caps */
+#define DEV_CAP_FLUSH (1u << 0)
+#define DEV_CAP_FUA (1u << 1)
+#define DEV_CAP_TRIM (1u << 2)
+#define DEV_CAP_ZERO (1u << 3)
+#define DEV_CAP_FAST_ZERO (1u << 4) /* can zero quickly (punch/zero-range) */
+#define DEV_CAP_EXTENTS (1u << 5)   /* BLOCK_STATUS gives real holes */
+#define DEV_CAP_MULTI_CONN (1u << 6) /* flush on one user flushes all */
+#define DEV_CAP_READONLY (1u << 7)
+#define DEV_CAP_CACHE (1u << 8)
+
+/* One allocation extent, as NBD base:allocation reports it. */
+#define DEV_EXT_HOLE (1u << 0) /* not allocated */
+#define DEV_EXT_ZERO (1u << 1) /* reads as zeroes */
+struct dev_extent {
+	uint64_t len;
+	uint32_t flags;
+};
+
+struct dev_io {
+	enum dev_op op;
+	uint32_t flags; /* DEV_F_* */
+	uint64_t off;   /* bytes */
+	uint64_t len;   /* bytes (TRIM/WRITE_ZEROES may exceed 4 GiB... in principle) */
+	void *buf;      /* READ/WRITE data, len bytes */
+
+	/* DEV_BLOCK_STATUS: the caller provides ext[ext_max]; the device fills
+	 * ext_count >= 1 extents covering a prefix of [off, off+len). */
+	struct dev_extent *ext;
+	uint32_t ext_max;
+	uint32_t ext_count;
+
+	void (*done)(struct dev_io *io, int err); /* err: 0 or positive errno */
+	void *priv;                               /* the submitter's */
+
+	/* Owned by the device while the io is in flight (queues, retries). */
+	struct dev_io *dev_next;
+	uint64_t dev_scratch[2];
+};
+
+struct dev_ops {
+	const char *kind; /* "file", "mem", "nbd", "array" */
+	void (*submit)(struct dev *d, struct dev_io *io);
+	/* Release everything; only called with no IO in flight. */
+	void (*destroy)(struct dev *d);
+};
+
+struct dev {
+	const struct dev_ops *ops;
+	struct ev_loop *loop;
+	uint64_t size;      /* bytes */
+	uint32_t caps;      /* DEV_CAP_* */
+	uint32_t min_block; /* smallest IO it takes unaligned-free: 1 or 512 */
+	char *desc;         /* human description, e.g. "L: /srv/disk0.img" */
+};
+
+static inline void dev_submit(struct dev *d, struct dev_io *io)
+{
+	d->ops->submit(d, io);
+}
+
+void dev_destroy(struct dev *d);
+
+/* Constructors. On failure return NULL and write a one-line reason
+ * (with the path and strerror) into err[errlen]. */
+
+/* "mem:SIZE" sparse memory disk (SIZE as parse_size). */
+struct dev *dev_mem_open(struct ev_loop *loop, const char *spec, char *err, size_t errlen);
+
+/* A regular file or block device, IO through io_uring. */
+struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly, char *err,
+			  size_t errlen);
+
+/* Dispatch on the spec: "mem:..." or a path. */
+struct dev *dev_open_local(struct ev_loop *loop, const char *spec, bool readonly, char *err,
+			   size_t errlen);
+
+#endif

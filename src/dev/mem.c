@@ -1,0 +1,245 @@
+/* mem.c - "mem:SIZE": a sparse disk in RAM, for tests, demos and benchmarks.
+ *
+ * Data lives in 64 KiB chunks allocated on first write and found through a
+ * two-level table whose second level is allocated lazily too, so an unwritten
+ * 1 TiB disk costs 16 KiB of table. Nothing here ever waits, so every io
+ * completes inline from submit(), which the dev.h contract allows.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "dev.h"
+
+#define CHUNK_SHIFT 16
+#define CHUNK_SIZE (1ull << CHUNK_SHIFT)
+#define CHUNK_MASK (CHUNK_SIZE - 1)
+/* A second-level table maps 8192 chunks (512 MiB) and is itself 64 KiB. */
+#define L2_SHIFT 13
+#define L2_ENTRIES (1ull << L2_SHIFT)
+#define L2_MASK (L2_ENTRIES - 1)
+#define L2_SPAN_SHIFT (CHUNK_SHIFT + L2_SHIFT)
+/* 256 TiB keeps the eagerly allocated top level at 4 MiB (of untouched,
+ * lazily mapped calloc memory); nobody has that much RAM to fill anyway. */
+#define MEM_MAX_SIZE (256ull << 40)
+
+struct mem_dev {
+	struct dev dev;
+	uint64_t ntop;
+	char ***top; /* top[i] is NULL or an L2 table of L2_ENTRIES chunk pointers */
+};
+
+static char *chunk_get(const struct mem_dev *m, uint64_t ci)
+{
+	char **l2 = m->top[ci >> L2_SHIFT];
+	return l2 ? l2[ci & L2_MASK] : NULL;
+}
+
+/* The only allocation on the IO path: a chunk (and perhaps its L2 table) on
+ * first write. Returns NULL when memory runs out; the caller turns that into
+ * ENOSPC, which is what the disk being "full" looks like to a client. The
+ * chunk's contents are left uninitialised for the caller to fill. */
+static char *chunk_new(struct mem_dev *m, uint64_t ci)
+{
+	char ***slot = &m->top[ci >> L2_SHIFT];
+	if (!*slot) {
+		*slot = calloc(L2_ENTRIES, sizeof(char *));
+		if (!*slot)
+			return NULL;
+	}
+	char *c = malloc(CHUNK_SIZE);
+	(*slot)[ci & L2_MASK] = c;
+	return c;
+}
+
+/* First byte past the L2 table containing byte offset off. */
+static uint64_t l2_end(uint64_t off) { return ((off >> L2_SPAN_SHIFT) + 1) << L2_SPAN_SHIFT; }
+
+static int mem_read(struct mem_dev *m, uint64_t off, uint64_t len, char *buf)
+{
+	while (len) {
+		uint64_t coff = off & CHUNK_MASK;
+		uint64_t n = MIN(len, CHUNK_SIZE - coff);
+		const char *c = chunk_get(m, off >> CHUNK_SHIFT);
+		if (c)
+			memcpy(buf, c + coff, n);
+		else
+			memset(buf, 0, n);
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int mem_write(struct mem_dev *m, uint64_t off, uint64_t len, const char *buf)
+{
+	while (len) {
+		uint64_t ci = off >> CHUNK_SHIFT;
+		uint64_t coff = off & CHUNK_MASK;
+		uint64_t n = MIN(len, CHUNK_SIZE - coff);
+		char *c = chunk_get(m, ci);
+		if (!c) {
+			c = chunk_new(m, ci);
+			if (!c)
+				return ENOSPC;
+			/* Zero only what this write does not cover. */
+			memset(c, 0, coff);
+			memset(c + coff + n, 0, CHUNK_SIZE - coff - n);
+		}
+		memcpy(c + coff, buf, n);
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* TRIM and WRITE_ZEROES. Chunks wholly inside the range are freed (the tail
+ * chunk counts as whole when the range reaches the end of the disk), partly
+ * covered ones are zeroed in place. With keep (NO_HOLE) the range stays
+ * allocated instead, so BLOCK_STATUS reports it as data as NBD expects. */
+static int mem_zero(struct mem_dev *m, uint64_t off, uint64_t len, bool keep)
+{
+	uint64_t end = off + len;
+	while (off < end) {
+		uint64_t ci = off >> CHUNK_SHIFT;
+		char **l2 = m->top[ci >> L2_SHIFT];
+		if (!l2 && !keep) {
+			off = MIN(end, l2_end(off)); /* nothing allocated here at all */
+			continue;
+		}
+		uint64_t cstart = ci << CHUNK_SHIFT;
+		uint64_t cend = MIN(cstart + CHUNK_SIZE, m->dev.size);
+		uint64_t n = MIN(end, cend) - off;
+		char *c = l2 ? l2[ci & L2_MASK] : NULL;
+		if (keep && !c) {
+			c = chunk_new(m, ci);
+			if (!c)
+				return ENOSPC;
+			memset(c, 0, CHUNK_SIZE);
+		} else if (c && !keep && off == cstart && off + n == cend) {
+			free(c);
+			l2[ci & L2_MASK] = NULL;
+		} else if (c) {
+			memset(c + (off - cstart), 0, n);
+		}
+		off += n;
+	}
+	return 0;
+}
+
+static int mem_block_status(struct mem_dev *m, struct dev_io *io)
+{
+	if (!io->ext || !io->ext_max || !io->len)
+		return EINVAL;
+	uint64_t off = io->off, end = io->off + io->len;
+	io->ext_count = 0;
+	while (off < end) {
+		uint64_t ci = off >> CHUNK_SHIFT;
+		uint64_t n;
+		uint32_t flags;
+		if (!m->top[ci >> L2_SHIFT]) {
+			n = MIN(end, l2_end(off)) - off;
+			flags = DEV_EXT_HOLE | DEV_EXT_ZERO;
+		} else {
+			n = MIN(end, (ci + 1) << CHUNK_SHIFT) - off;
+			flags = chunk_get(m, ci) ? 0 : DEV_EXT_HOLE | DEV_EXT_ZERO;
+		}
+		struct dev_extent *last = io->ext_count ? &io->ext[io->ext_count - 1] : NULL;
+		if (last && last->flags == flags) {
+			last->len += n;
+		} else {
+			if (io->ext_count == io->ext_max)
+				break; /* a prefix of the range is all the contract asks */
+			io->ext[io->ext_count++] = (struct dev_extent){.len = n, .flags = flags};
+		}
+		off += n;
+	}
+	return 0;
+}
+
+static void mem_submit(struct dev *d, struct dev_io *io)
+{
+	struct mem_dev *m = container_of(d, struct mem_dev, dev);
+	int err = 0;
+
+	if (io->op != DEV_FLUSH && (io->len > d->size || io->off > d->size - io->len)) {
+		io->done(io, EINVAL);
+		return;
+	}
+	switch (io->op) {
+	case DEV_READ:
+		err = mem_read(m, io->off, io->len, io->buf);
+		break;
+	case DEV_WRITE:
+		err = mem_write(m, io->off, io->len, io->buf);
+		break;
+	case DEV_TRIM:
+		err = mem_zero(m, io->off, io->len, false);
+		break;
+	case DEV_WRITE_ZEROES:
+		err = mem_zero(m, io->off, io->len, io->flags & DEV_F_NO_HOLE);
+		break;
+	case DEV_FLUSH:
+	case DEV_CACHE:
+		break;
+	case DEV_BLOCK_STATUS:
+		err = mem_block_status(m, io);
+		break;
+	default:
+		err = EOPNOTSUPP;
+		break;
+	}
+	io->done(io, err);
+}
+
+static void mem_destroy(struct dev *d)
+{
+	struct mem_dev *m = container_of(d, struct mem_dev, dev);
+	for (uint64_t i = 0; i < m->ntop; i++) {
+		char **l2 = m->top[i];
+		if (!l2)
+			continue;
+		for (uint64_t j = 0; j < L2_ENTRIES; j++)
+			free(l2[j]);
+		free(l2);
+	}
+	free(m->top);
+	free(d->desc);
+	free(m);
+}
+
+static const struct dev_ops mem_ops = {
+    .kind = "mem",
+    .submit = mem_submit,
+    .destroy = mem_destroy,
+};
+
+struct dev *dev_mem_open(struct ev_loop *loop, const char *spec, char *err, size_t errlen)
+{
+	uint64_t size = 0;
+	if (strncmp(spec, "mem:", 4) != 0 || parse_size(spec + 4, &size) < 0 || size == 0 ||
+	    size % 512) {
+		snprintf(err, errlen,
+			 "%s: invalid size (want mem:SIZE, a multiple of 512, e.g. mem:1G)", spec);
+		return NULL;
+	}
+	if (size > MEM_MAX_SIZE) {
+		snprintf(err, errlen, "%s: size too large (at most 256T)", spec);
+		return NULL;
+	}
+	struct mem_dev *m = xcalloc(1, sizeof(*m));
+	m->ntop = ((size - 1) >> L2_SPAN_SHIFT) + 1;
+	m->top = xcalloc(m->ntop, sizeof(*m->top));
+	m->dev.ops = &mem_ops;
+	m->dev.loop = loop;
+	m->dev.size = size;
+	m->dev.caps = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO |
+		      DEV_CAP_FAST_ZERO | DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_CACHE;
+	m->dev.min_block = 1;
+	m->dev.desc = xasprintf("M: %s", spec);
+	return &m->dev;
+}

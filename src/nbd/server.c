@@ -1,0 +1,742 @@
+/* server.c - NBD server: listeners, connection life, socket input/output,
+ * request slots and the resource wait queue. Protocol logic lives in
+ * handshake.c and transmit.c. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto.h"
+#include "server_int.h"
+
+#define DEFAULT_BUF_BUDGET (128u << 20)
+#define DEFAULT_MAX_REQUESTS 1024u
+#define DEFAULT_MAX_CLIENTS 256u
+#define DEFAULT_HS_TIMEOUT 30u
+#define OUT_IOV_MAX 64
+
+static void conn_on_event(struct ev_io *w, uint32_t events);
+static void conn_flush_deferred(struct ev_deferred *d);
+static void srv_kick(struct ev_deferred *d);
+static void srv_shutdown_check(struct ev_deferred *d);
+
+struct nbd_server *nbd_server_new(struct ev_loop *loop, const struct nbd_server_config *cfg,
+				  char *err, size_t errlen)
+{
+	struct nbd_server *srv = xcalloc(1, sizeof(*srv));
+	srv->loop = loop;
+	srv->cfg = *cfg;
+	srv->name = xstrdup(cfg->name ? cfg->name : "");
+	srv->desc = cfg->desc ? xstrdup(cfg->desc) : NULL;
+	if (!srv->cfg.buf_budget)
+		srv->cfg.buf_budget = DEFAULT_BUF_BUDGET;
+	if (!srv->cfg.max_requests)
+		srv->cfg.max_requests = DEFAULT_MAX_REQUESTS;
+	if (!srv->cfg.max_clients)
+		srv->cfg.max_clients = DEFAULT_MAX_CLIENTS;
+	if (!srv->cfg.handshake_timeout_s)
+		srv->cfg.handshake_timeout_s = DEFAULT_HS_TIMEOUT;
+	/* Round the budget up to whole maximum-size blocks: one max request
+	 * must always fit, or a client could wait forever. */
+	size_t budget = srv->cfg.buf_budget;
+	budget = (budget + NBD_MAX_PAYLOAD - 1) / NBD_MAX_PAYLOAD * NBD_MAX_PAYLOAD;
+	srv->cfg.buf_budget = budget;
+	int rc = bufpool_init(&srv->pool, budget, NBD_MAX_PAYLOAD);
+	if (rc < 0) {
+		snprintf(err, errlen, "buffer pool of %zu MiB: %s", budget >> 20, strerror(-rc));
+		free(srv->name);
+		free(srv->desc);
+		free(srv);
+		return NULL;
+	}
+	srv->reqs = xcalloc(srv->cfg.max_requests, sizeof(*srv->reqs));
+	for (unsigned i = srv->cfg.max_requests; i-- > 0;) {
+		srv->reqs[i].next = srv->free_reqs;
+		srv->free_reqs = &srv->reqs[i];
+	}
+	srv->free_count = srv->cfg.max_requests;
+	srv->kick_work.fn = srv_kick;
+	srv->shutdown_check.fn = srv_shutdown_check;
+	return srv;
+}
+
+/* ---- listeners ---- */
+
+static void on_accept(struct ev_io *w, uint32_t events);
+
+static struct nbd_listener *add_listener(struct nbd_server *srv, int fd, char *uri, char *unix_path)
+{
+	srv->listeners = realloc(srv->listeners, (srv->n_listeners + 1) * sizeof(*srv->listeners));
+	if (!srv->listeners)
+		abort();
+	/* Re-register earlier listeners: realloc may have moved their ev_io. */
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		struct nbd_listener *l = &srv->listeners[i];
+		ev_io_stop(srv->loop, &l->w);
+		ev_io_start(srv->loop, &l->w, l->w.fd, EPOLLIN);
+	}
+	struct nbd_listener *l = &srv->listeners[srv->n_listeners++];
+	memset(l, 0, sizeof(*l));
+	l->srv = srv;
+	l->uri = uri;
+	l->unix_path = unix_path;
+	l->w.fn = on_accept;
+	ev_io_start(srv->loop, &l->w, fd, EPOLLIN);
+	return l;
+}
+
+/* Split "HOST:PORT", "[V6]:PORT" or ":PORT" (loopback). */
+static int split_host_port(const char *addr, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *colon;
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		if ((size_t)(close - addr - 1) >= hlen)
+			return -EINVAL;
+		memcpy(host, addr + 1, (size_t)(close - addr - 1));
+		host[close - addr - 1] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon)
+			return -EINVAL;
+		if ((size_t)(colon - addr) >= hlen)
+			return -EINVAL;
+		memcpy(host, addr, (size_t)(colon - addr));
+		host[colon - addr] = '\0';
+		if (!host[0])
+			snprintf(host, hlen, "127.0.0.1");
+	}
+	if (!colon[1] || strlen(colon + 1) >= plen)
+		return -EINVAL;
+	snprintf(port, plen, "%s", colon + 1);
+	return 0;
+}
+
+int nbd_server_listen_tcp(struct nbd_server *srv, const char *addr, int backlog, char *err,
+			  size_t errlen)
+{
+	char host[256], port[32];
+	if (split_host_port(addr, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, errlen, "listen %s: expected ADDR:PORT", addr);
+		return -EINVAL;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen %s: %s", addr, gai_strerror(rc));
+		return -EINVAL;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "listen %s: socket: %s", addr, strerror(errno));
+		freeaddrinfo(res);
+		return -errno;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "listen %s: %s", addr, strerror(e));
+		close(fd);
+		freeaddrinfo(res);
+		return -e;
+	}
+	/* Name the real port (PORT may have been 0). */
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	char a[INET6_ADDRSTRLEN] = "";
+	unsigned p = 0;
+	char *uri;
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		p = ntohs(s6->sin6_port);
+		uri = xasprintf("nbd://[%s]:%u", a, p);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		p = ntohs(s4->sin_port);
+		uri = xasprintf("nbd://%s:%u", a, p);
+	}
+	freeaddrinfo(res);
+	add_listener(srv, fd, uri, NULL);
+	log_info("listening on %s", uri);
+	return 0;
+}
+
+int nbd_server_listen_unix(struct nbd_server *srv, const char *path, int backlog, char *err,
+			   size_t errlen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "socket %s: path too long (max %zu)", path,
+			 sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "socket %s: exists and is not a socket", path);
+			close(fd);
+			return -EEXIST;
+		}
+		/* A socket file nobody answers on is stale: replace it. */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool alive = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		if (probe >= 0)
+			close(probe);
+		if (alive) {
+			snprintf(err, errlen, "socket %s: Address already in use", path);
+			close(fd);
+			return -EADDRINUSE;
+		}
+		unlink(path);
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, backlog) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "socket %s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	char *uri = xasprintf("nbd+unix:///?socket=%s", path);
+	add_listener(srv, fd, uri, xstrdup(path));
+	log_info("listening on %s", uri);
+	return 0;
+}
+
+size_t nbd_server_uris(struct nbd_server *srv, const char **uris, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < srv->n_listeners && n < max; i++)
+		uris[n++] = srv->listeners[i].uri;
+	return n;
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(s->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(s->sin6_port));
+	} else {
+		snprintf(buf, len, "unix");
+	}
+}
+
+static void hs_timeout(struct ev_timer *t)
+{
+	struct nbd_conn *c = container_of(t, struct nbd_conn, hs_timer);
+	conn_close(c, "handshake timed out");
+}
+
+static void on_accept(struct ev_io *w, uint32_t events)
+{
+	struct nbd_listener *l = container_of(w, struct nbd_listener, w);
+	struct nbd_server *srv = l->srv;
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(w->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept on %s: %s", l->uri, strerror(errno));
+			return;
+		}
+		char peer[64];
+		format_peer(&ss, peer, sizeof(peer));
+		if (srv->shutting_down || srv->st.clients >= srv->cfg.max_clients) {
+			log_warn("client %s: refused: %s", peer,
+				 srv->shutting_down ? "shutting down" : "too many clients");
+			srv->st.clients_refused++;
+			close(fd);
+			continue;
+		}
+		struct nbd_conn *c = xcalloc(1, sizeof(*c));
+		c->srv = srv;
+		c->fd = fd;
+		snprintf(c->peer, sizeof(c->peer), "%s", peer);
+		static const struct acl loopback_only;
+		c->access = acl_check(srv->cfg.acl ? srv->cfg.acl : &loopback_only,
+				      (struct sockaddr *)&ss);
+		if (c->access == ACL_RW && srv->cfg.readonly)
+			c->access = ACL_RO;
+		if (ss.ss_family != AF_UNIX) {
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
+		c->rbuf = xmalloc(CONN_RBUF_SIZE);
+		c->w.fn = conn_on_event;
+		c->flush_work.fn = conn_flush_deferred;
+		c->hs_timer.fn = hs_timeout;
+		c->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = c;
+		srv->conns = c;
+		srv->st.clients++;
+		srv->st.clients_total++;
+		if (c->access == ACL_DENY) {
+			srv->st.clients_refused++;
+			log_warn("client %s: refused: address not allowed by --allow", peer);
+		} else {
+			log_info("client %s: connected (%s)", peer, acl_access_name(c->access));
+		}
+		ev_io_start(srv->loop, &c->w, fd, EPOLLIN);
+		ev_timer_start(srv->loop, &c->hs_timer,
+			       (uint64_t)srv->cfg.handshake_timeout_s * 1000000000ull);
+		hs_start(c);
+	}
+}
+
+/* ---- connection life ---- */
+
+static void conn_free(struct nbd_conn *c)
+{
+	struct nbd_server *srv = c->srv;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->st.clients--;
+	free(c->rbuf);
+	free(c->hs_out);
+	free(c->meta_export);
+	free(c);
+	if (srv->shutting_down)
+		ev_defer(srv->loop, &srv->shutdown_check);
+}
+
+static void wait_remove(struct nbd_conn *c)
+{
+	struct nbd_server *srv = c->srv;
+	if (!c->waiting)
+		return;
+	struct nbd_conn **pp = &srv->wait_head, *prev = NULL;
+	while (*pp && *pp != c) {
+		prev = *pp;
+		pp = &(*pp)->wait_next;
+	}
+	if (*pp)
+		*pp = c->wait_next;
+	if (srv->wait_tail == c)
+		srv->wait_tail = prev;
+	c->waiting = false;
+	c->wait_next = NULL;
+}
+
+void conn_close(struct nbd_conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	if (why)
+		log_info("client %s: %s", c->peer, why);
+	c->dead = true;
+	c->rx_stopped = true;
+	ev_io_stop(c->srv->loop, &c->w);
+	ev_timer_stop(c->srv->loop, &c->hs_timer);
+	close(c->fd);
+	c->fd = -1;
+	wait_remove(c);
+	/* Replies that can no longer be sent give their slots back now. */
+	while (c->out_head) {
+		struct nbd_req *r = c->out_head;
+		c->out_head = r->next;
+		tx_reply_sent(c, r);
+	}
+	c->out_tail = NULL;
+	/* A write whose payload was arriving will never complete. */
+	if (c->rx_req) {
+		struct nbd_req *r = c->rx_req;
+		c->rx_req = NULL;
+		tx_reply_sent(c, r);
+	}
+	/* A deferred flush may still be queued; it checks c->dead. The conn is
+	 * freed from there or when the last in-flight IO returns. */
+	if (c->inflight == 0 && !c->flush_work.queued)
+		conn_free(c);
+}
+
+/* Called when an in-flight request of a dead connection finished. */
+static void conn_maybe_free(struct nbd_conn *c)
+{
+	if (c->dead && c->inflight == 0 && !c->flush_work.queued)
+		conn_free(c);
+}
+
+void conn_update_events(struct nbd_conn *c)
+{
+	if (c->dead)
+		return;
+	uint32_t ev = 0;
+	if (!c->rx_stopped && !c->waiting)
+		ev |= EPOLLIN;
+	if (c->hs_sent < c->hs_len || c->out_head)
+		ev |= EPOLLOUT;
+	ev_io_set(c->srv->loop, &c->w, ev);
+}
+
+void conn_queue_bytes(struct nbd_conn *c, const void *p, uint32_t len)
+{
+	if (c->hs_len + len > c->hs_cap) {
+		uint32_t cap = c->hs_cap ? c->hs_cap : 1024;
+		while (cap < c->hs_len + len)
+			cap *= 2;
+		c->hs_out = realloc(c->hs_out, cap);
+		if (!c->hs_out)
+			abort();
+		c->hs_cap = cap;
+	}
+	memcpy(c->hs_out + c->hs_len, p, len);
+	c->hs_len += len;
+	conn_want_flush(c);
+}
+
+void conn_want_flush(struct nbd_conn *c)
+{
+	ev_defer(c->srv->loop, &c->flush_work);
+}
+
+/* Write as much queued output as the socket takes, in one writev. */
+static void conn_flush(struct nbd_conn *c)
+{
+	while (!c->dead && (c->hs_sent < c->hs_len || c->out_head)) {
+		struct iovec iov[OUT_IOV_MAX];
+		int n = 0;
+		if (c->hs_sent < c->hs_len) {
+			iov[n].iov_base = c->hs_out + c->hs_sent;
+			iov[n++].iov_len = c->hs_len - c->hs_sent;
+		}
+		for (struct nbd_req *r = c->out_head; r && n + 2 <= OUT_IOV_MAX; r = r->next) {
+			uint32_t skip = r->sent;
+			if (skip < r->hdr_len) {
+				iov[n].iov_base = r->hdr + skip;
+				iov[n++].iov_len = r->hdr_len - skip;
+				skip = 0;
+			} else {
+				skip -= r->hdr_len;
+			}
+			if (r->data_len > skip) {
+				iov[n].iov_base = (char *)r->data + skip;
+				iov[n++].iov_len = r->data_len - skip;
+			}
+		}
+		ssize_t w = writev(c->fd, iov, n);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			conn_close(c, errno == EPIPE || errno == ECONNRESET ? "disconnected"
+									  : strerror(errno));
+			return;
+		}
+		size_t left = (size_t)w;
+		if (c->hs_sent < c->hs_len) {
+			size_t take = MIN(left, (size_t)(c->hs_len - c->hs_sent));
+			c->hs_sent += (uint32_t)take;
+			left -= take;
+			if (c->hs_sent == c->hs_len)
+				c->hs_sent = c->hs_len = 0;
+		}
+		while (left && c->out_head) {
+			struct nbd_req *r = c->out_head;
+			size_t total = r->hdr_len + r->data_len;
+			size_t take = MIN(left, total - r->sent);
+			r->sent += (uint32_t)take;
+			left -= take;
+			if (r->sent == total) {
+				c->out_head = r->next;
+				if (!c->out_head)
+					c->out_tail = NULL;
+				tx_reply_sent(c, r);
+			}
+		}
+		if ((size_t)w < 65536 && (c->hs_sent < c->hs_len || c->out_head))
+			continue; /* socket may still have room; EAGAIN tells */
+	}
+	if (c->dead)
+		return;
+	if (c->phase == PH_CLOSING && !c->out_head && c->hs_sent >= c->hs_len && !c->inflight) {
+		conn_close(c, NULL);
+		return;
+	}
+	conn_update_events(c);
+}
+
+static void conn_flush_deferred(struct ev_deferred *d)
+{
+	struct nbd_conn *c = container_of(d, struct nbd_conn, flush_work);
+	if (c->dead) {
+		conn_maybe_free(c);
+		return;
+	}
+	conn_flush(c);
+}
+
+/* Parse what is buffered; true if the conn is still usable. */
+static bool conn_process(struct nbd_conn *c)
+{
+	if (c->phase == PH_TRANSMISSION)
+		return tx_process(c);
+	if (c->phase == PH_CLOSING)
+		return true;
+	return hs_process(c);
+}
+
+static void conn_read(struct nbd_conn *c)
+{
+	/* Large write payloads go straight from the socket into their buffer. */
+	if (c->rx == RX_PAYLOAD && c->rstart == c->rend && c->rx_req) {
+		struct nbd_req *r = c->rx_req;
+		ssize_t n = read(c->fd, (char *)r->buf + c->rx_got, r->length - c->rx_got);
+		if (n > 0) {
+			c->rx_got += (uint32_t)n;
+			conn_process(c);
+			return;
+		}
+		if (n == 0) {
+			conn_close(c, "disconnected in the middle of a write payload");
+			return;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(c, strerror(errno));
+		return;
+	}
+	if (c->rstart == c->rend) {
+		c->rstart = c->rend = 0;
+	} else if (c->rend == CONN_RBUF_SIZE && c->rstart > 0) {
+		memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+		c->rend -= c->rstart;
+		c->rstart = 0;
+	}
+	if (c->rend == CONN_RBUF_SIZE) {
+		/* Full and unparseable: only possible if processing is blocked. */
+		conn_update_events(c);
+		return;
+	}
+	ssize_t n = read(c->fd, c->rbuf + c->rend, CONN_RBUF_SIZE - c->rend);
+	if (n == 0) {
+		bool mid = c->rstart != c->rend || c->rx != RX_HEADER;
+		conn_close(c, c->phase != PH_TRANSMISSION ? "disconnected during handshake"
+			   : mid ? "disconnected in the middle of a request"
+				 : "disconnected");
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(c, strerror(errno));
+		return;
+	}
+	c->rend += (uint32_t)n;
+	conn_process(c);
+}
+
+static void conn_on_event(struct ev_io *w, uint32_t events)
+{
+	struct nbd_conn *c = container_of(w, struct nbd_conn, w);
+	if (events & EPOLLOUT)
+		conn_flush(c);
+	if (c->dead)
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		if (c->rx_stopped || c->waiting) {
+			if (events & (EPOLLHUP | EPOLLERR))
+				conn_close(c, "disconnected");
+			return;
+		}
+		conn_read(c);
+	}
+}
+
+/* ---- request slots and the wait queue ---- */
+
+struct nbd_req *srv_req_get(struct nbd_server *srv)
+{
+	struct nbd_req *r = srv->free_reqs;
+	if (!r)
+		return NULL;
+	srv->free_reqs = r->next;
+	srv->free_count--;
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+void srv_req_put(struct nbd_server *srv, struct nbd_req *r)
+{
+	struct nbd_conn *c = r->conn;
+	if (r->buf)
+		bufpool_free(&srv->pool, r->buf);
+	r->buf = NULL;
+	r->next = srv->free_reqs;
+	srv->free_reqs = r;
+	srv->free_count++;
+	if (srv->wait_head)
+		ev_defer(srv->loop, &srv->kick_work);
+	if (c) {
+		c->inflight--;
+		srv->st.inflight--;
+		if (c->dead)
+			conn_maybe_free(c);
+		else if (c->phase == PH_CLOSING || (c->rx_stopped && srv->shutting_down))
+			conn_want_flush(c);
+	}
+}
+
+/* Park c until a slot or buffer frees up; it stops reading meanwhile. */
+void srv_wait(struct nbd_conn *c)
+{
+	struct nbd_server *srv = c->srv;
+	if (!c->waiting) {
+		c->waiting = true;
+		c->wait_next = NULL;
+		if (srv->wait_tail)
+			srv->wait_tail->wait_next = c;
+		else
+			srv->wait_head = c;
+		srv->wait_tail = c;
+	}
+	conn_update_events(c);
+}
+
+/* Resources came back: let waiting connections go on, oldest first. */
+static void srv_kick(struct ev_deferred *d)
+{
+	struct nbd_server *srv = container_of(d, struct nbd_server, kick_work);
+	while (srv->wait_head) {
+		struct nbd_conn *c = srv->wait_head;
+		srv->wait_head = c->wait_next;
+		if (!srv->wait_head)
+			srv->wait_tail = NULL;
+		c->waiting = false;
+		c->wait_next = NULL;
+		srv->kicking = c;
+		conn_process(c);
+		srv->kicking = NULL;
+		if (!c->dead)
+			conn_update_events(c);
+		if (!c->dead && c->waiting)
+			break; /* still short: keep FIFO order */
+	}
+}
+
+/* ---- shutdown ---- */
+
+static void srv_shutdown_check(struct ev_deferred *d)
+{
+	srv_maybe_finish_shutdown(container_of(d, struct nbd_server, shutdown_check));
+}
+
+void srv_maybe_finish_shutdown(struct nbd_server *srv)
+{
+	if (!srv->shutting_down || srv->conns)
+		return;
+	ev_timer_stop(srv->loop, &srv->shutdown_timer);
+	void (*done)(void *) = srv->shutdown_done;
+	srv->shutdown_done = NULL;
+	if (done)
+		done(srv->shutdown_arg);
+}
+
+static void shutdown_timeout(struct ev_timer *t)
+{
+	struct nbd_server *srv = container_of(t, struct nbd_server, shutdown_timer);
+	for (struct nbd_conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		conn_close(c, "cut off: shutdown grace period over");
+	}
+	/* Conns with IO still in the device are freed when it returns. */
+	srv_maybe_finish_shutdown(srv);
+}
+
+void nbd_server_shutdown(struct nbd_server *srv, unsigned grace_s, void (*done)(void *arg),
+			 void *arg)
+{
+	srv->shutting_down = true;
+	srv->shutdown_done = done;
+	srv->shutdown_arg = arg;
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		ev_io_stop(srv->loop, &srv->listeners[i].w);
+		close(srv->listeners[i].w.fd);
+		srv->listeners[i].w.fd = -1;
+		if (srv->listeners[i].unix_path)
+			unlink(srv->listeners[i].unix_path);
+	}
+	for (struct nbd_conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->phase != PH_TRANSMISSION) {
+			conn_close(c, "closed: server shutting down");
+			continue;
+		}
+		/* Finish a write whose payload is arriving; take nothing new. */
+		if (c->rx == RX_HEADER)
+			c->rx_stopped = true;
+		c->phase = c->rx == RX_HEADER ? PH_CLOSING : c->phase;
+		conn_want_flush(c);
+	}
+	srv->shutdown_timer.fn = shutdown_timeout;
+	ev_timer_start(srv->loop, &srv->shutdown_timer, (uint64_t)grace_s * 1000000000ull);
+	ev_defer(srv->loop, &srv->shutdown_check);
+}
+
+void nbd_server_free(struct nbd_server *srv)
+{
+	if (!srv)
+		return;
+	for (struct nbd_conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		conn_close(c, NULL);
+	}
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		struct nbd_listener *l = &srv->listeners[i];
+		if (l->w.fd >= 0) {
+			ev_io_stop(srv->loop, &l->w);
+			close(l->w.fd);
+			if (l->unix_path)
+				unlink(l->unix_path);
+		}
+		free(l->uri);
+		free(l->unix_path);
+	}
+	ev_timer_stop(srv->loop, &srv->shutdown_timer);
+	free(srv->listeners);
+	bufpool_fini(&srv->pool);
+	free(srv->reqs);
+	free(srv->name);
+	free(srv->desc);
+	free(srv);
+}
+
+void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st)
+{
+	*st = srv->st;
+	st->buf_in_use = srv->pool.in_use;
+	st->buf_peak = srv->pool.peak;
+	st->buf_budget = srv->pool.size;
+}

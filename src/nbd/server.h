@@ -1,0 +1,65 @@
+/* server.h - the NBD server frontend: serves one struct dev to many clients.
+ *
+ * Listens on TCP and/or Unix sockets, runs the fixed-newstyle handshake and
+ * the transmission phase on the daemon's event loop. Memory is bounded: a
+ * fixed pool of request slots and a buffer pool sized at creation; when
+ * either is spent, the server stops reading from clients (backpressure).
+ */
+#ifndef DST_NBD_SERVER_H
+#define DST_NBD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct dev;
+struct acl;
+struct nbd_server;
+
+struct nbd_server_config {
+	const char *name;    /* export name clients may ask for ("" always works) */
+	const char *desc;    /* NBD_INFO_DESCRIPTION, may be NULL */
+	struct dev *dev;
+	bool readonly;       /* every client read-only */
+	const struct acl *acl; /* NULL or empty: loopback only; Unix sockets always allowed */
+	size_t buf_budget;   /* bytes of IO buffers (default 128 MiB) */
+	unsigned max_requests; /* request slots for all clients (default 1024) */
+	unsigned max_clients;  /* default 256 */
+	unsigned handshake_timeout_s; /* default 30 */
+};
+
+struct nbd_server_stats {
+	uint64_t reads, writes, flushes, trims, zeroes, block_status, other;
+	uint64_t bytes_read, bytes_written;
+	uint64_t errors;           /* error replies sent */
+	uint64_t read_ns, write_ns; /* summed device latency, for averages */
+	uint64_t clients_total, clients_refused;
+	unsigned clients; /* connected now */
+	unsigned inflight; /* requests being served now */
+	size_t buf_in_use, buf_peak, buf_budget;
+};
+
+/* Returns NULL with a reason in err. */
+struct nbd_server *nbd_server_new(struct ev_loop *loop, const struct nbd_server_config *cfg,
+				  char *err, size_t errlen);
+
+/* "HOST:PORT" ("[::1]:10809", "127.0.0.1:10809", ":10809" for loopback). */
+int nbd_server_listen_tcp(struct nbd_server *srv, const char *addr, int backlog, char *err,
+			  size_t errlen);
+int nbd_server_listen_unix(struct nbd_server *srv, const char *path, int backlog, char *err,
+			   size_t errlen);
+
+/* URIs of every listener, one per line, "nbd://127.0.0.1:10809" or
+ * "nbd+unix:///?socket=/path". Valid until the server is freed. */
+size_t nbd_server_uris(struct nbd_server *srv, const char **uris, size_t max);
+
+/* Stop accepting, answer what is in flight, close clients, then call done.
+ * Clients still busy after grace_s seconds are cut off. */
+void nbd_server_shutdown(struct nbd_server *srv, unsigned grace_s, void (*done)(void *arg),
+			 void *arg);
+void nbd_server_free(struct nbd_server *srv);
+
+void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st);
+
+#endif

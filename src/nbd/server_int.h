@@ -1,0 +1,130 @@
+/* server_int.h - NBD server internals shared by server.c (sockets, buffers,
+ * connection life), handshake.c (option haggling) and transmit.c (requests
+ * and replies). Not for use outside src/nbd. */
+#ifndef DST_NBD_SERVER_INT_H
+#define DST_NBD_SERVER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "common/acl.h"
+#include "common/bufpool.h"
+#include "common/ev.h"
+#include "dev/dev.h"
+#include "server.h"
+#include "wire.h"
+
+#define CONN_RBUF_SIZE (128u << 10)      /* holds the largest option we accept */
+#define CONN_MAX_INFLIGHT 256u           /* per client, so one cannot take every slot */
+#define BLOCK_STATUS_MAX_EXTENTS 128u
+#define REQ_HDR_MAX 32u
+
+struct nbd_conn;
+
+/* One request slot: from header parsed to reply sent. */
+struct nbd_req {
+	struct nbd_conn *conn;
+	struct dev_io io;
+	uint16_t type, flags;
+	uint64_t cookie, offset;
+	uint32_t length;
+	uint32_t error; /* wire error */
+	uint64_t start_ns;
+	void *buf;         /* from the buffer pool, or NULL */
+	uint8_t hdr[REQ_HDR_MAX];
+	uint32_t hdr_len;
+	const void *data;  /* reply payload after hdr */
+	uint32_t data_len;
+	uint32_t sent;     /* bytes of hdr+data written so far */
+	struct nbd_req *next; /* free list or output queue */
+};
+
+enum conn_phase { PH_GREETING, PH_CLIENT_FLAGS, PH_OPTIONS, PH_TRANSMISSION, PH_CLOSING };
+enum rx_state { RX_HEADER, RX_PAYLOAD, RX_DISCARD };
+
+struct nbd_conn {
+	struct nbd_server *srv;
+	struct ev_io w;
+	struct ev_timer hs_timer;
+	struct ev_deferred flush_work;
+	int fd;
+	char peer[64];
+	enum conn_phase phase;
+	enum acl_access access;
+	bool dead;         /* socket gone; free once inflight drops to 0 */
+	bool rx_stopped;   /* DISC, shutdown or fatal input: read no more */
+	bool waiting;      /* on the server's resource wait queue */
+	bool no_zeroes, structured, base_alloc;
+	char *meta_export; /* export name the meta context was set for */
+
+	/* input */
+	uint8_t *rbuf;
+	uint32_t rstart, rend;
+	enum rx_state rx;
+	struct nbd_req *rx_req; /* write whose payload is arriving */
+	uint32_t rx_got;
+	uint64_t rx_discard;    /* payload bytes left to throw away */
+	uint32_t discard_opt;   /* option whose oversized data is being discarded */
+
+	/* output: handshake bytes first, then replies in completion order */
+	uint8_t *hs_out;
+	uint32_t hs_len, hs_sent, hs_cap;
+	struct nbd_req *out_head, *out_tail;
+
+	unsigned inflight;
+	struct nbd_conn *prev, *next;     /* server's list */
+	struct nbd_conn *wait_next;       /* server's wait queue */
+};
+
+struct nbd_listener {
+	struct ev_io w;
+	struct nbd_server *srv;
+	char *uri;
+	char *unix_path; /* unlinked on free */
+};
+
+struct nbd_server {
+	struct ev_loop *loop;
+	struct nbd_server_config cfg;
+	char *name, *desc;
+	struct nbd_listener *listeners;
+	size_t n_listeners;
+	struct nbd_conn *conns;
+	struct nbd_conn *wait_head, *wait_tail;
+	struct ev_deferred kick_work;
+	struct nbd_conn *kicking; /* the waiter being resumed: it goes first */
+
+	struct bufpool pool;
+	struct nbd_req *reqs, *free_reqs;
+	unsigned free_count;
+
+	bool shutting_down;
+	void (*shutdown_done)(void *);
+	void *shutdown_arg;
+	struct ev_timer shutdown_timer;
+	struct ev_deferred shutdown_check;
+
+	struct nbd_server_stats st;
+};
+
+/* server.c */
+void conn_close(struct nbd_conn *c, const char *why);
+void conn_queue_bytes(struct nbd_conn *c, const void *p, uint32_t len);
+void conn_want_flush(struct nbd_conn *c);
+void conn_update_events(struct nbd_conn *c);
+struct nbd_req *srv_req_get(struct nbd_server *srv);
+void srv_req_put(struct nbd_server *srv, struct nbd_req *req);
+void srv_wait(struct nbd_conn *c);
+void srv_maybe_finish_shutdown(struct nbd_server *srv);
+
+/* handshake.c: consume what it can from rbuf; false if the conn was closed. */
+void hs_start(struct nbd_conn *c);
+bool hs_process(struct nbd_conn *c);
+
+/* transmit.c */
+bool tx_process(struct nbd_conn *c);
+void tx_reply_sent(struct nbd_conn *c, struct nbd_req *req);
+uint16_t tx_export_flags(const struct nbd_conn *c);
+
+#endif

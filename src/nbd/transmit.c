@@ -1,0 +1,385 @@
+/* transmit.c - NBD transmission phase: parse requests, submit them to the
+ * device, build replies as they complete (out of order, by cookie).
+ *
+ * Resources are taken before a request header is consumed: if no request
+ * slot or buffer is free, the header stays in the input buffer and the
+ * connection waits (backpressure) instead of failing or allocating.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto.h"
+#include "server_int.h"
+
+uint16_t tx_export_flags(const struct nbd_conn *c)
+{
+	const struct dev *d = c->srv->cfg.dev;
+	uint16_t f = NBD_FLAG_HAS_FLAGS;
+	if (c->access != ACL_RW || (d->caps & DEV_CAP_READONLY))
+		f |= NBD_FLAG_READ_ONLY;
+	if (d->caps & DEV_CAP_FLUSH)
+		f |= NBD_FLAG_SEND_FLUSH;
+	if (d->caps & DEV_CAP_FUA)
+		f |= NBD_FLAG_SEND_FUA;
+	if (d->caps & DEV_CAP_TRIM)
+		f |= NBD_FLAG_SEND_TRIM;
+	if (d->caps & DEV_CAP_ZERO) {
+		f |= NBD_FLAG_SEND_WRITE_ZEROES;
+		if (d->caps & DEV_CAP_FAST_ZERO)
+			f |= NBD_FLAG_SEND_FAST_ZERO;
+	}
+	if (d->caps & DEV_CAP_CACHE)
+		f |= NBD_FLAG_SEND_CACHE;
+	if (d->caps & DEV_CAP_MULTI_CONN)
+		f |= NBD_FLAG_CAN_MULTI_CONN;
+	/* Reads are always answered in one chunk, so DF costs nothing. */
+	if (c->structured)
+		f |= NBD_FLAG_SEND_DF;
+	return f;
+}
+
+static void fill_caps(const struct nbd_conn *c, struct nbd_conn_caps *caps)
+{
+	const struct dev *d = c->srv->cfg.dev;
+	memset(caps, 0, sizeof(*caps));
+	caps->size = d->size;
+	caps->min_block = d->min_block;
+	caps->readonly = c->access != ACL_RW || (d->caps & DEV_CAP_READONLY);
+	caps->structured = c->structured;
+	caps->base_alloc = c->base_alloc;
+	caps->can_trim = d->caps & DEV_CAP_TRIM;
+	caps->can_zero = d->caps & DEV_CAP_ZERO;
+	caps->can_fast_zero = d->caps & DEV_CAP_FAST_ZERO;
+	caps->can_cache = d->caps & DEV_CAP_CACHE;
+}
+
+/* ---- replies ---- */
+
+static void simple_reply(struct nbd_req *r)
+{
+	be32_write(r->hdr, NBD_SIMPLE_REPLY_MAGIC);
+	be32_write(r->hdr + 4, r->error);
+	be64_write(r->hdr + 8, r->cookie);
+	r->hdr_len = NBD_SIMPLE_REPLY_SIZE;
+}
+
+static void chunk_hdr(struct nbd_req *r, uint16_t type, uint32_t len)
+{
+	be32_write(r->hdr, NBD_STRUCTURED_REPLY_MAGIC);
+	be16_write(r->hdr + 4, NBD_REPLY_FLAG_DONE);
+	be16_write(r->hdr + 6, type);
+	be64_write(r->hdr + 8, r->cookie);
+	be32_write(r->hdr + 16, len);
+	r->hdr_len = NBD_STRUCTURED_REPLY_SIZE;
+}
+
+/* Fill hdr/data for r according to its outcome, then queue it. */
+static void queue_reply(struct nbd_conn *c, struct nbd_req *r)
+{
+	r->data = NULL;
+	r->data_len = 0;
+	bool chunked = c->structured && (r->type == NBD_CMD_READ || r->type == NBD_CMD_BLOCK_STATUS);
+	if (r->error) {
+		c->srv->st.errors++;
+		if (chunked) {
+			chunk_hdr(r, NBD_REPLY_TYPE_ERROR, 6);
+			be32_write(r->hdr + 20, r->error);
+			be16_write(r->hdr + 24, 0); /* no message */
+			r->hdr_len += 6;
+		} else {
+			simple_reply(r);
+		}
+	} else if (r->type == NBD_CMD_READ) {
+		if (chunked) {
+			chunk_hdr(r, NBD_REPLY_TYPE_OFFSET_DATA, 8 + r->length);
+			be64_write(r->hdr + 20, r->offset);
+			r->hdr_len += 8;
+		} else {
+			simple_reply(r);
+		}
+		r->data = r->buf;
+		r->data_len = r->length;
+	} else if (r->type == NBD_CMD_BLOCK_STATUS) {
+		/* Extents were converted into wire form after the dev_extent array. */
+		uint32_t n = r->io.ext_count;
+		uint8_t *w = (uint8_t *)r->buf + BLOCK_STATUS_MAX_EXTENTS * sizeof(struct dev_extent);
+		chunk_hdr(r, NBD_REPLY_TYPE_BLOCK_STATUS, 4 + 8 * n);
+		r->data = w;
+		r->data_len = 4 + 8 * n;
+	} else {
+		simple_reply(r);
+	}
+	r->sent = 0;
+	r->next = NULL;
+	if (c->out_tail)
+		c->out_tail->next = r;
+	else
+		c->out_head = r;
+	c->out_tail = r;
+	conn_want_flush(c);
+}
+
+void tx_reply_sent(struct nbd_conn *c, struct nbd_req *r)
+{
+	srv_req_put(c->srv, r);
+}
+
+/* Convert device extents into the wire's (length, flags) pairs, clipped to
+ * the request and to 32-bit lengths. */
+static void encode_extents(struct nbd_req *r)
+{
+	struct dev_extent *ext = r->buf;
+	uint8_t *w = (uint8_t *)r->buf + BLOCK_STATUS_MAX_EXTENTS * sizeof(struct dev_extent);
+	be32_write(w, NBD_META_ID_BASE_ALLOCATION);
+	uint64_t left = r->length;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < r->io.ext_count && left; i++) {
+		uint64_t len = MIN(ext[i].len, left);
+		if (len > 0xfffff000u)
+			len = 0xfffff000u; /* keep it 4 KiB aligned and under 4 GiB */
+		if (!len)
+			break;
+		uint32_t flags = 0;
+		if (ext[i].flags & DEV_EXT_HOLE)
+			flags |= NBD_STATE_HOLE;
+		if (ext[i].flags & DEV_EXT_ZERO)
+			flags |= NBD_STATE_ZERO;
+		be32_write(w + 4 + 8 * n, (uint32_t)len);
+		be32_write(w + 8 + 8 * n, flags);
+		n++;
+		left -= len;
+		if (len < ext[i].len)
+			break;
+	}
+	if (n == 0) { /* the device said nothing useful: report data */
+		be32_write(w + 4, r->length);
+		be32_write(w + 8, 0);
+		n = 1;
+	}
+	r->io.ext_count = n;
+}
+
+static void io_done(struct dev_io *io, int err)
+{
+	struct nbd_req *r = io->priv;
+	struct nbd_conn *c = r->conn;
+	struct nbd_server_stats *st = &c->srv->st;
+	uint64_t ns = ev_now_ns() - r->start_ns;
+	r->error = nbd_errno_to_wire(err);
+	switch (r->type) {
+	case NBD_CMD_READ:
+		st->reads++;
+		st->read_ns += ns;
+		if (!err)
+			st->bytes_read += r->length;
+		break;
+	case NBD_CMD_WRITE:
+		st->writes++;
+		st->write_ns += ns;
+		if (!err)
+			st->bytes_written += r->length;
+		/* The payload is on the device: give the buffer back early. */
+		bufpool_free(&c->srv->pool, r->buf);
+		r->buf = NULL;
+		break;
+	case NBD_CMD_FLUSH:
+		st->flushes++;
+		break;
+	case NBD_CMD_TRIM:
+		st->trims++;
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		st->zeroes++;
+		break;
+	case NBD_CMD_BLOCK_STATUS:
+		st->block_status++;
+		if (!err)
+			encode_extents(r);
+		break;
+	default:
+		st->other++;
+		break;
+	}
+	if (err && err != ENOTSUP)
+		log_debug("client %s: %s at %llu+%u: %s", c->peer, nbd_cmd_name(r->type),
+			  (unsigned long long)r->offset, r->length, strerror(err));
+	if (c->dead) {
+		srv_req_put(c->srv, r);
+		return;
+	}
+	queue_reply(c, r);
+}
+
+static void submit(struct nbd_conn *c, struct nbd_req *r)
+{
+	struct dev_io *io = &r->io;
+	io->flags = 0;
+	if (r->flags & NBD_CMD_FLAG_FUA)
+		io->flags |= DEV_F_FUA;
+	if (r->flags & NBD_CMD_FLAG_NO_HOLE)
+		io->flags |= DEV_F_NO_HOLE;
+	if (r->flags & NBD_CMD_FLAG_FAST_ZERO)
+		io->flags |= DEV_F_FAST_ZERO;
+	io->off = r->offset;
+	io->len = r->length;
+	io->buf = r->buf;
+	io->done = io_done;
+	io->priv = r;
+	switch (r->type) {
+	case NBD_CMD_READ: io->op = DEV_READ; break;
+	case NBD_CMD_WRITE: io->op = DEV_WRITE; break;
+	case NBD_CMD_FLUSH: io->op = DEV_FLUSH; break;
+	case NBD_CMD_TRIM: io->op = DEV_TRIM; break;
+	case NBD_CMD_WRITE_ZEROES: io->op = DEV_WRITE_ZEROES; break;
+	case NBD_CMD_CACHE: io->op = DEV_CACHE; break;
+	case NBD_CMD_BLOCK_STATUS:
+		io->op = DEV_BLOCK_STATUS;
+		io->ext = r->buf;
+		io->ext_max = (r->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : BLOCK_STATUS_MAX_EXTENTS;
+		io->ext_count = 0;
+		break;
+	}
+	r->start_ns = ev_now_ns();
+	dev_submit(c->srv->cfg.dev, io);
+}
+
+static struct nbd_req *take_slot(struct nbd_conn *c)
+{
+	struct nbd_server *srv = c->srv;
+	/* Strict FIFO: someone already waiting goes first. */
+	if (c->inflight >= CONN_MAX_INFLIGHT ||
+	    (srv->wait_head && srv->wait_head != c && srv->kicking != c))
+		return NULL;
+	struct nbd_req *r = srv_req_get(srv);
+	if (!r)
+		return NULL;
+	r->conn = c;
+	c->inflight++;
+	srv->st.inflight++;
+	return r;
+}
+
+static void give_back(struct nbd_conn *c, struct nbd_req *r)
+{
+	srv_req_put(c->srv, r);
+}
+
+/* Finish a write whose payload has fully arrived. */
+static void payload_complete(struct nbd_conn *c)
+{
+	struct nbd_req *r = c->rx_req;
+	c->rx_req = NULL;
+	c->rx = RX_HEADER;
+	submit(c, r);
+}
+
+bool tx_process(struct nbd_conn *c)
+{
+	struct nbd_server *srv = c->srv;
+	while (!c->dead) {
+		uint32_t avail = c->rend - c->rstart;
+		uint8_t *p = c->rbuf + c->rstart;
+
+		if (c->rx == RX_PAYLOAD) {
+			struct nbd_req *r = c->rx_req;
+			uint32_t take = MIN(avail, r->length - c->rx_got);
+			memcpy((char *)r->buf + c->rx_got, p, take);
+			c->rstart += take;
+			c->rx_got += take;
+			if (c->rx_got < r->length)
+				return true;
+			payload_complete(c);
+			continue;
+		}
+		if (c->rx == RX_DISCARD) {
+			uint32_t take = (uint32_t)MIN((uint64_t)avail, c->rx_discard);
+			c->rstart += take;
+			c->rx_discard -= take;
+			if (c->rx_discard)
+				return true;
+			c->rx = RX_HEADER;
+			continue;
+		}
+		if (c->rx_stopped || srv->shutting_down) {
+			if (srv->shutting_down && !c->rx_stopped) {
+				c->rx_stopped = true;
+				c->phase = PH_CLOSING;
+				conn_want_flush(c);
+			}
+			return true;
+		}
+		if (avail < NBD_REQUEST_SIZE)
+			return true;
+
+		struct nbd_request rq;
+		nbd_decode_request(p, &rq);
+		if (rq.magic != NBD_REQUEST_MAGIC) {
+			conn_close(c, "closed: bad request magic (stream out of sync)");
+			return false;
+		}
+		if (rq.type == NBD_CMD_DISC) {
+			c->rstart += NBD_REQUEST_SIZE;
+			c->rx_stopped = true;
+			c->phase = PH_CLOSING;
+			conn_want_flush(c);
+			log_info("client %s: disconnect requested", c->peer);
+			return true;
+		}
+		struct nbd_conn_caps caps;
+		fill_caps(c, &caps);
+		uint32_t err = nbd_validate_request(&rq, &caps);
+
+		struct nbd_req *r = take_slot(c);
+		if (!r) {
+			srv_wait(c);
+			return true;
+		}
+		r->type = rq.type;
+		r->flags = rq.flags;
+		r->cookie = rq.cookie;
+		r->offset = rq.offset;
+		r->length = rq.length;
+
+		size_t need = 0;
+		if (!err) {
+			if (rq.type == NBD_CMD_READ || rq.type == NBD_CMD_WRITE)
+				need = rq.length;
+			else if (rq.type == NBD_CMD_BLOCK_STATUS)
+				need = BLOCK_STATUS_MAX_EXTENTS * (sizeof(struct dev_extent) + 8) + 4;
+		}
+		if (need) {
+			r->buf = bufpool_alloc(&srv->pool, need);
+			if (!r->buf) {
+				give_back(c, r);
+				srv_wait(c);
+				return true;
+			}
+		}
+		c->rstart += NBD_REQUEST_SIZE;
+
+		if (err) {
+			log_debug("client %s: %s at %llu+%u flags 0x%x refused: error %u", c->peer,
+				  nbd_cmd_name(rq.type), (unsigned long long)rq.offset, rq.length,
+				  rq.flags, err);
+			r->error = err;
+			/* A refused write's payload is still on the wire: skip it. */
+			if (rq.type == NBD_CMD_WRITE && rq.length) {
+				c->rx = RX_DISCARD;
+				c->rx_discard = rq.length;
+			}
+			queue_reply(c, r);
+			continue;
+		}
+		if (rq.type == NBD_CMD_WRITE) {
+			c->rx_req = r;
+			c->rx_got = 0;
+			c->rx = RX_PAYLOAD;
+			continue;
+		}
+		submit(c, r);
+	}
+	return false;
+}
