@@ -13,26 +13,26 @@
 #include "common/util.h"
 
 static const char start_help[] =
-	"usage: dst start NAME [--foreground]\n"
-	"\n"
-	"Start the daemon of storage or export NAME from its config in the state dir.\n"
-	"Returns once it serves (exit 0) or has failed (exit 1, with the reason).\n"
-	"\n"
-	"  --foreground   do not daemonize; log to stderr\n";
+    "usage: dst start NAME [--foreground]\n"
+    "\n"
+    "Start the daemon of storage or export NAME from its config in the state dir.\n"
+    "Returns once it serves (exit 0) or has failed (exit 1, with the reason).\n"
+    "\n"
+    "  --foreground   do not daemonize; log to stderr\n";
 
 static const char stop_help[] =
-	"usage: dst stop NAME [--timeout SECONDS]\n"
-	"\n"
-	"Stop the daemon of NAME: it stops accepting clients, answers every request\n"
-	"in flight, then exits. Its config stays; `dst start NAME` brings it back.\n"
-	"\n"
-	"  --timeout SECONDS   how long to wait for it to exit (default 30)\n";
+    "usage: dst stop NAME [--timeout SECONDS]\n"
+    "\n"
+    "Stop the daemon of NAME: it stops accepting clients, answers every request\n"
+    "in flight, then exits. Its config stays; `dst start NAME` brings it back.\n"
+    "\n"
+    "  --timeout SECONDS   how long to wait for it to exit (default 30)\n";
 
 static const char delete_help[] =
-	"usage: dst delete NAME\n"
-	"\n"
-	"Remove the config and state of a stopped storage or export NAME.\n"
-	"Data on its disks and nodes is not touched.\n";
+    "usage: dst delete NAME\n"
+    "\n"
+    "Remove the config and state of a stopped storage or export NAME.\n"
+    "Data on its disks and nodes is not touched.\n";
 
 static int one_name(int argc, char **argv, const char *help, const char *sopts,
 		    const struct option *lopts, int (*opt)(int c, const char *arg))
@@ -72,9 +72,9 @@ static int start_opt(int c, const char *arg)
 int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"foreground", no_argument, NULL, 'F'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"foreground", no_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int i = one_name(argc, argv, start_help, "Fh", opts, start_opt);
 	if (i < 0)
@@ -109,9 +109,9 @@ static int stop_opt(int c, const char *arg)
 int cmd_stop(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int i = one_name(argc, argv, stop_help, "t:h", opts, stop_opt);
 	if (i < 0)

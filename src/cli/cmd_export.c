@@ -16,41 +16,41 @@
 #include "common/util.h"
 
 static const char export_help[] =
-	"usage: dst export DISK [--name NAME] [--listen ADDR:PORT]... [--socket PATH]...\n"
-	"                  [--allow CIDR[:ro|:rw]]... [--readonly] [--backlog N]\n"
-	"                  [--buffers SIZE] [--foreground]\n"
-	"\n"
-	"Serve DISK to remote storages over NBD: an export node.\n"
-	"\n"
-	"DISK is a regular file, a block device, or mem:SIZE (a sparse disk in memory,\n"
-	"e.g. mem:1G, lost when the export stops).\n"
-	"\n"
-	"  --name NAME         name used by `dst show/stop NAME` and offered as the NBD\n"
-	"                      export name (default: DISK's base name and the port,\n"
-	"                      e.g. disk0.img-1025, mem-10809)\n"
-	"  --listen ADDR:PORT  TCP address to serve on (default 127.0.0.1:10809);\n"
-	"                      repeatable; [::1]:PORT for IPv6\n"
-	"  --socket PATH       also (or only) serve on a Unix socket\n"
-	"  --allow CIDR[:ro|:rw]\n"
-	"                      let clients from CIDR in, read-write (default) or\n"
-	"                      read-only; repeatable, the longest matching prefix wins.\n"
-	"                      Without --allow only loopback clients are let in.\n"
-	"                      Refused clients are told so during the handshake and\n"
-	"                      logged with their address.\n"
-	"  --readonly          every client is read-only\n"
-	"  --backlog N         listen backlog (default 64)\n"
-	"  --buffers SIZE      IO buffer budget, allocated up front (default 128M);\n"
-	"                      when spent, clients wait instead of failing\n"
-	"  --foreground        do not daemonize; log to stderr\n"
-	"\n"
-	"The export runs as a daemon (dstd) with its config, pid file, log and\n"
-	"control socket in the state dir ($DST_STATE_DIR, else /var/lib/dst for root,\n"
-	"else $XDG_RUNTIME_DIR/dst). Stop it with `dst stop NAME` or SIGTERM: in-flight\n"
-	"requests are answered first. `dst start NAME` starts it again.\n"
-	"\n"
-	"Examples:\n"
-	"  dst export /srv/disk0.img --listen 0.0.0.0:1025 --allow 192.168.4.0/24\n"
-	"  dst export mem:1G --listen 127.0.0.1:10900\n";
+    "usage: dst export DISK [--name NAME] [--listen ADDR:PORT]... [--socket PATH]...\n"
+    "                  [--allow CIDR[:ro|:rw]]... [--readonly] [--backlog N]\n"
+    "                  [--buffers SIZE] [--foreground]\n"
+    "\n"
+    "Serve DISK to remote storages over NBD: an export node.\n"
+    "\n"
+    "DISK is a regular file, a block device, or mem:SIZE (a sparse disk in memory,\n"
+    "e.g. mem:1G, lost when the export stops).\n"
+    "\n"
+    "  --name NAME         name used by `dst show/stop NAME` and offered as the NBD\n"
+    "                      export name (default: DISK's base name and the port,\n"
+    "                      e.g. disk0.img-1025, mem-10809)\n"
+    "  --listen ADDR:PORT  TCP address to serve on (default 127.0.0.1:10809);\n"
+    "                      repeatable; [::1]:PORT for IPv6\n"
+    "  --socket PATH       also (or only) serve on a Unix socket\n"
+    "  --allow CIDR[:ro|:rw]\n"
+    "                      let clients from CIDR in, read-write (default) or\n"
+    "                      read-only; repeatable, the longest matching prefix wins.\n"
+    "                      Without --allow only loopback clients are let in.\n"
+    "                      Refused clients are told so during the handshake and\n"
+    "                      logged with their address.\n"
+    "  --readonly          every client is read-only\n"
+    "  --backlog N         listen backlog (default 64)\n"
+    "  --buffers SIZE      IO buffer budget, allocated up front (default 128M);\n"
+    "                      when spent, clients wait instead of failing\n"
+    "  --foreground        do not daemonize; log to stderr\n"
+    "\n"
+    "The export runs as a daemon (dstd) with its config, pid file, log and\n"
+    "control socket in the state dir ($DST_STATE_DIR, else /var/lib/dst for root,\n"
+    "else $XDG_RUNTIME_DIR/dst). Stop it with `dst stop NAME` or SIGTERM: in-flight\n"
+    "requests are answered first. `dst start NAME` starts it again.\n"
+    "\n"
+    "Examples:\n"
+    "  dst export /srv/disk0.img --listen 0.0.0.0:1025 --allow 192.168.4.0/24\n"
+    "  dst export mem:1G --listen 127.0.0.1:10900\n";
 
 static int check_disk(const char *disk, bool readonly, char *abs, size_t abslen)
 {
@@ -108,7 +108,8 @@ static char *default_name(const char *disk, const char *listen, const char *sock
 	free(d);
 	/* Keep it a valid name whatever the file was called. */
 	for (char *p = name; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+			    *p))
 			*p = '_';
 	return name;
 }
@@ -116,16 +117,11 @@ static char *default_name(const char *disk, const char *listen, const char *sock
 int cmd_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"name", required_argument, NULL, 'n'},
-		{"listen", required_argument, NULL, 'l'},
-		{"socket", required_argument, NULL, 's'},
-		{"allow", required_argument, NULL, 'a'},
-		{"readonly", no_argument, NULL, 'r'},
-		{"backlog", required_argument, NULL, 'b'},
-		{"buffers", required_argument, NULL, 'B'},
-		{"foreground", no_argument, NULL, 'F'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"name", required_argument, NULL, 'n'},    {"listen", required_argument, NULL, 'l'},
+	    {"socket", required_argument, NULL, 's'},  {"allow", required_argument, NULL, 'a'},
+	    {"readonly", no_argument, NULL, 'r'},      {"backlog", required_argument, NULL, 'b'},
+	    {"buffers", required_argument, NULL, 'B'}, {"foreground", no_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},	       {0},
 	};
 	struct conf conf = {0};
 	const char *name = NULL, *backlog = NULL, *buffers = NULL;
@@ -162,12 +158,16 @@ int cmd_export(int argc, char **argv)
 		case 'b': backlog = optarg; break;
 		case 'B': buffers = optarg; break;
 		case 'F': foreground = true; break;
-		case 'h': fputs(export_help, stdout); rc = 0; goto out;
+		case 'h':
+			fputs(export_help, stdout);
+			rc = 0;
+			goto out;
 		default: die("export: see 'dst export --help'"); goto out;
 		}
 	}
 	if (optind >= argc) {
-		die("export: missing DISK (a file, a block device or mem:SIZE); see 'dst export --help'");
+		die("export: missing DISK (a file, a block device or mem:SIZE); see 'dst export "
+		    "--help'");
 		goto out;
 	}
 	if (optind + 1 < argc) {
@@ -243,8 +243,7 @@ int cmd_export(int argc, char **argv)
 		/* Nothing changed: put back what was there. */
 		if (had_old)
 			conf_save(conf_path, &old, err, sizeof(err));
-		else
-			{
+		else {
 			unlink(conf_path);
 			char *log_path = state_path(name, ".log");
 			unlink(log_path);

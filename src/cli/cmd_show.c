@@ -17,27 +17,27 @@
 #include "common/util.h"
 
 static const char show_help[] =
-	"usage: dst show [NAME] [--json]\n"
-	"\n"
-	"Show storages and exports as a tree of attributes, one per line, as DST's\n"
-	"sysfs did:\n"
-	"  storage/alg : alg_linear\n"
-	"  storage/n-800/type : R: 192.168.4.80:1025\n"
-	"  storage/uri : nbd+unix:///?socket=/var/lib/dst/storage.sock\n"
-	"Running daemons report their live state, IO counters and latency; stopped\n"
-	"ones their config. Without NAME, everything in the state dir.\n"
-	"\n"
-	"  --json   the same data as one JSON object keyed by name\n";
+    "usage: dst show [NAME] [--json]\n"
+    "\n"
+    "Show storages and exports as a tree of attributes, one per line, as DST's\n"
+    "sysfs did:\n"
+    "  storage/alg : alg_linear\n"
+    "  storage/n-800/type : R: 192.168.4.80:1025\n"
+    "  storage/uri : nbd+unix:///?socket=/var/lib/dst/storage.sock\n"
+    "Running daemons report their live state, IO counters and latency; stopped\n"
+    "ones their config. Without NAME, everything in the state dir.\n"
+    "\n"
+    "  --json   the same data as one JSON object keyed by name\n";
 
 static const char stat_help[] =
-	"usage: dst stat NAME [--watch] [--interval SECONDS] [--count N]\n"
-	"\n"
-	"Show IO rates of NAME and of each of its nodes: IOPS and MiB/s for reads\n"
-	"and writes, requests in flight, and average latency over the interval.\n"
-	"\n"
-	"  --watch            refresh until interrupted (Ctrl-C)\n"
-	"  --interval SECONDS sampling interval (default 1; fractions allowed)\n"
-	"  --count N          with --watch, stop after N refreshes\n";
+    "usage: dst stat NAME [--watch] [--interval SECONDS] [--count N]\n"
+    "\n"
+    "Show IO rates of NAME and of each of its nodes: IOPS and MiB/s for reads\n"
+    "and writes, requests in flight, and average latency over the interval.\n"
+    "\n"
+    "  --watch            refresh until interrupted (Ctrl-C)\n"
+    "  --interval SECONDS sampling interval (default 1; fractions allowed)\n"
+    "  --count N          with --watch, stop after N refreshes\n";
 
 /* ---- attribute lines ---- */
 
@@ -254,9 +254,9 @@ static int cmp_str(const void *a, const void *b)
 int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool json = false;
 	int c;
@@ -376,11 +376,11 @@ static void print_rates(const char *name, const struct sample *a, const struct s
 int cmd_stat(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"watch", no_argument, NULL, 'w'},
-		{"interval", required_argument, NULL, 'i'},
-		{"count", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"watch", no_argument, NULL, 'w'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"count", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool watch = false;
 	double interval = 1.0;
@@ -393,7 +393,8 @@ int cmd_stat(int argc, char **argv)
 			char *end;
 			interval = strtod(optarg, &end);
 			if (*end || !(interval >= 0.05 && interval <= 3600))
-				return die("--interval '%s': expected seconds from 0.05 to 3600", optarg);
+				return die("--interval '%s': expected seconds from 0.05 to 3600",
+					   optarg);
 			break;
 		}
 		case 'c':

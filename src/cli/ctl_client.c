@@ -75,8 +75,8 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 			*nl = '\0';
 		snprintf(err, errlen, "%s", b.s + 7);
 	} else {
-		snprintf(err, errlen, "'%s': daemon closed the control connection without answering",
-			 name);
+		snprintf(err, errlen,
+			 "'%s': daemon closed the control connection without answering", name);
 	}
 	sb_free(&b);
 	return -1;

@@ -7,25 +7,25 @@
 #include "cli.h"
 
 static const char main_help[] =
-	"usage: dst COMMAND [ARGS...]\n"
-	"\n"
-	"dst builds distributed block storage: one virtual block device assembled\n"
-	"from local disks and remote nodes, served over NBD.\n"
-	"\n"
-	"Export nodes:\n"
-	"  export DISK [--listen ADDR:PORT] [--allow CIDR[:ro|:rw]]...\n"
-	"                            serve a local disk to remote storages\n"
-	"Daemons:\n"
-	"  start NAME                start a configured storage or export\n"
-	"  stop NAME                 stop it after answering requests in flight\n"
-	"  delete NAME               forget a stopped storage or export\n"
-	"Inspection:\n"
-	"  show [NAME] [--json]      the attribute tree (config, state, counters)\n"
-	"  stat NAME [--watch]       live IOPS, throughput and latency\n"
-	"\n"
-	"Run 'dst COMMAND --help' for the options of each command.\n"
-	"State lives in $DST_STATE_DIR (default /var/lib/dst for root,\n"
-	"$XDG_RUNTIME_DIR/dst otherwise).\n";
+    "usage: dst COMMAND [ARGS...]\n"
+    "\n"
+    "dst builds distributed block storage: one virtual block device assembled\n"
+    "from local disks and remote nodes, served over NBD.\n"
+    "\n"
+    "Export nodes:\n"
+    "  export DISK [--listen ADDR:PORT] [--allow CIDR[:ro|:rw]]...\n"
+    "                            serve a local disk to remote storages\n"
+    "Daemons:\n"
+    "  start NAME                start a configured storage or export\n"
+    "  stop NAME                 stop it after answering requests in flight\n"
+    "  delete NAME               forget a stopped storage or export\n"
+    "Inspection:\n"
+    "  show [NAME] [--json]      the attribute tree (config, state, counters)\n"
+    "  stat NAME [--watch]       live IOPS, throughput and latency\n"
+    "\n"
+    "Run 'dst COMMAND --help' for the options of each command.\n"
+    "State lives in $DST_STATE_DIR (default /var/lib/dst for root,\n"
+    "$XDG_RUNTIME_DIR/dst otherwise).\n";
 
 struct subcommand {
 	const char *name;
@@ -33,8 +33,8 @@ struct subcommand {
 };
 
 static const struct subcommand commands[] = {
-	{"export", cmd_export}, {"start", cmd_start}, {"stop", cmd_stop},
-	{"delete", cmd_delete}, {"show", cmd_show},   {"stat", cmd_stat},
+    {"export", cmd_export}, {"start", cmd_start}, {"stop", cmd_stop},
+    {"delete", cmd_delete}, {"show", cmd_show},	  {"stat", cmd_stat},
 };
 
 int main(int argc, char **argv)

@@ -58,8 +58,8 @@ int bufpool_init(struct bufpool *bp, size_t size, size_t max_block)
 	bp->max_order = order;
 	bp->size = size;
 	/* MAP_POPULATE: the memory is really ours from the start. */
-	bp->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-			-1, 0);
+	bp->base = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (bp->base == MAP_FAILED) {
 		bp->base = NULL;
 		return -ENOMEM;

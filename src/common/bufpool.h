@@ -16,13 +16,13 @@
 
 struct bufpool {
 	uint8_t *base;
-	size_t size;         /* bytes, a multiple of the largest block */
+	size_t size;	     /* bytes, a multiple of the largest block */
 	unsigned max_order;  /* largest block is MIN << max_order */
 	uint8_t *order_of;   /* per min block: order+1 if it heads an allocated block, else 0 */
 	uint32_t *free_head; /* per order: first free block index, or UINT32_MAX */
 	uint32_t *links;     /* per min block: next (even) / prev (odd) free indices */
 	uint8_t *is_free;    /* per min block: order+1 if it heads a free block */
-	size_t in_use;       /* bytes handed out */
+	size_t in_use;	     /* bytes handed out */
 	size_t peak;
 };
 

@@ -63,7 +63,8 @@ int conf_parse(const char *text, struct conf *c, char *err, size_t errlen)
 		}
 		for (const char *k = s; k < ke; k++) {
 			if (!isalnum((unsigned char)*k) && *k != '_' && *k != '-' && *k != '.') {
-				snprintf(err, errlen, "line %u: bad character '%c' in key", line, *k);
+				snprintf(err, errlen, "line %u: bad character '%c' in key", line,
+					 *k);
 				conf_free(c);
 				return -EINVAL;
 			}
@@ -201,7 +202,8 @@ void conf_set(struct conf *c, const char *key, const char *val)
 				if (strcmp(c->e[k].key, key) == 0) {
 					free(c->e[k].key);
 					free(c->e[k].val);
-					memmove(&c->e[k], &c->e[k + 1], (c->n - k - 1) * sizeof(*c->e));
+					memmove(&c->e[k], &c->e[k + 1],
+						(c->n - k - 1) * sizeof(*c->e));
 					c->n--;
 				} else {
 					k++;

@@ -73,8 +73,8 @@ bool state_name_valid(const char *name, char *err, size_t errlen)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)name[i];
 		if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-') {
-			snprintf(err, errlen, "name '%s': only letters, digits, '.', '_' and '-' allowed",
-				 name);
+			snprintf(err, errlen,
+				 "name '%s': only letters, digits, '.', '_' and '-' allowed", name);
 			return false;
 		}
 	}

@@ -19,6 +19,6 @@ void sb_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(pri
  * "N path value" for numbers, "S path value" for strings. */
 void sb_attr_num(struct strbuf *b, const char *path, uint64_t v);
 void sb_attr_str(struct strbuf *b, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -26,6 +26,7 @@ void ctl_stop(struct ctl *ctl);
 
 /* Answer: ok with body (may be NULL), or an error message. Frees req. */
 void ctl_reply(struct ctl_req *req, const char *body);
-void ctl_reply_error(struct ctl_req *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctl_reply_error(struct ctl_req *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

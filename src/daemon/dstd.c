@@ -124,11 +124,11 @@ static int daemonize(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"foreground", no_argument, NULL, 'F'},
-		{"state-dir", required_argument, NULL, 'S'},
-		{"debug", no_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"foreground", no_argument, NULL, 'F'},
+	    {"state-dir", required_argument, NULL, 'S'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool foreground = false, debug = false;
 	int c;

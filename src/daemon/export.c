@@ -99,10 +99,10 @@ static void export_destroy(struct service *s)
 }
 
 static const struct service_ops export_ops = {
-	.show = export_show,
-	.command = export_command,
-	.stop = export_stop,
-	.destroy = export_destroy,
+    .show = export_show,
+    .command = export_command,
+    .stop = export_stop,
+    .destroy = export_destroy,
 };
 
 static bool conf_bool(const struct conf *c, const char *key)
@@ -133,7 +133,8 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	}
 	uint64_t backlog = 64, budget = 0, requests = 0;
 	const char *v;
-	if ((v = conf_get(conf, "backlog")) && (parse_u64(v, &backlog) < 0 || !backlog || backlog > 65535)) {
+	if ((v = conf_get(conf, "backlog")) &&
+	    (parse_u64(v, &backlog) < 0 || !backlog || backlog > 65535)) {
 		snprintf(err, errlen, "backlog '%s': expected 1..65535", v);
 		goto fail;
 	}
@@ -149,25 +150,25 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	if (!e->dev)
 		goto fail;
 	struct nbd_server_config cfg = {
-		.name = name,
-		.desc = e->dev->desc,
-		.dev = e->dev,
-		.readonly = e->readonly,
-		.acl = &e->acl,
-		.buf_budget = budget,
-		.max_requests = (unsigned)requests,
+	    .name = name,
+	    .desc = e->dev->desc,
+	    .dev = e->dev,
+	    .readonly = e->readonly,
+	    .acl = &e->acl,
+	    .buf_budget = budget,
+	    .max_requests = (unsigned)requests,
 	};
 	e->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!e->srv)
 		goto fail;
 	size_t n_listen = conf_count(conf, "listen"), n_sock = conf_count(conf, "socket");
 	for (size_t i = 0; i < n_listen; i++)
-		if (nbd_server_listen_tcp(e->srv, conf_get_nth(conf, "listen", i), (int)backlog, err,
-					  errlen) < 0)
+		if (nbd_server_listen_tcp(e->srv, conf_get_nth(conf, "listen", i), (int)backlog,
+					  err, errlen) < 0)
 			goto fail;
 	for (size_t i = 0; i < n_sock; i++)
-		if (nbd_server_listen_unix(e->srv, conf_get_nth(conf, "socket", i), (int)backlog, err,
-					   errlen) < 0)
+		if (nbd_server_listen_unix(e->srv, conf_get_nth(conf, "socket", i), (int)backlog,
+					   err, errlen) < 0)
 			goto fail;
 	if (n_listen + n_sock == 0 &&
 	    nbd_server_listen_tcp(e->srv, "127.0.0.1:10809", (int)backlog, err, errlen) < 0)

@@ -26,28 +26,28 @@ struct dev;
 enum dev_op {
 	DEV_READ,
 	DEV_WRITE,
-	DEV_FLUSH,        /* everything completed before it reaches stable storage */
-	DEV_TRIM,         /* may deallocate; later reads return zeroes or old data */
+	DEV_FLUSH,	  /* everything completed before it reaches stable storage */
+	DEV_TRIM,	  /* may deallocate; later reads return zeroes or old data */
 	DEV_WRITE_ZEROES, /* range reads as zeroes afterwards */
-	DEV_CACHE,        /* prefetch hint; may be a no-op */
+	DEV_CACHE,	  /* prefetch hint; may be a no-op */
 	DEV_BLOCK_STATUS, /* fill io->ext with allocation extents of the range */
 };
 
 /* io->flags */
-#define DEV_F_FUA (1u << 0)       /* write reaches stable storage before done() */
-#define DEV_F_NO_HOLE (1u << 1)   /* WRITE_ZEROES must leave the range allocated */
+#define DEV_F_FUA	(1u << 0) /* write reaches stable storage before done() */
+#define DEV_F_NO_HOLE	(1u << 1) /* WRITE_ZEROES must leave the range allocated */
 #define DEV_F_FAST_ZERO (1u << 2) /* WRITE_ZEROES: fail with ENOTSUP if it would be slow */
 
 /* dev->caps */
-#define DEV_CAP_FLUSH (1u << 0)
-#define DEV_CAP_FUA (1u << 1)
-#define DEV_CAP_TRIM (1u << 2)
-#define DEV_CAP_ZERO (1u << 3)
-#define DEV_CAP_FAST_ZERO (1u << 4) /* can zero quickly (punch/zero-range) */
-#define DEV_CAP_EXTENTS (1u << 5)   /* BLOCK_STATUS gives real holes */
+#define DEV_CAP_FLUSH	   (1u << 0)
+#define DEV_CAP_FUA	   (1u << 1)
+#define DEV_CAP_TRIM	   (1u << 2)
+#define DEV_CAP_ZERO	   (1u << 3)
+#define DEV_CAP_FAST_ZERO  (1u << 4) /* can zero quickly (punch/zero-range) */
+#define DEV_CAP_EXTENTS	   (1u << 5) /* BLOCK_STATUS gives real holes */
 #define DEV_CAP_MULTI_CONN (1u << 6) /* flush on one user flushes all */
-#define DEV_CAP_READONLY (1u << 7)
-#define DEV_CAP_CACHE (1u << 8)
+#define DEV_CAP_READONLY   (1u << 7)
+#define DEV_CAP_CACHE	   (1u << 8)
 
 /* One allocation extent, as NBD base:allocation reports it. */
 #define DEV_EXT_HOLE (1u << 0) /* not allocated */
@@ -60,9 +60,9 @@ struct dev_extent {
 struct dev_io {
 	enum dev_op op;
 	uint32_t flags; /* DEV_F_* */
-	uint64_t off;   /* bytes */
-	uint64_t len;   /* bytes (TRIM/WRITE_ZEROES may exceed 4 GiB... in principle) */
-	void *buf;      /* READ/WRITE data, len bytes */
+	uint64_t off;	/* bytes */
+	uint64_t len;	/* bytes (TRIM/WRITE_ZEROES may exceed 4 GiB... in principle) */
+	void *buf;	/* READ/WRITE data, len bytes */
 
 	/* DEV_BLOCK_STATUS: the caller provides ext[ext_max]; the device fills
 	 * ext_count >= 1 extents covering a prefix of [off, off+len). */
@@ -71,7 +71,7 @@ struct dev_io {
 	uint32_t ext_count;
 
 	void (*done)(struct dev_io *io, int err); /* err: 0 or positive errno */
-	void *priv;                               /* the submitter's */
+	void *priv;				  /* the submitter's */
 
 	/* Owned by the device while the io is in flight (queues, retries). */
 	struct dev_io *dev_next;
@@ -88,10 +88,10 @@ struct dev_ops {
 struct dev {
 	const struct dev_ops *ops;
 	struct ev_loop *loop;
-	uint64_t size;      /* bytes */
-	uint32_t caps;      /* DEV_CAP_* */
+	uint64_t size;	    /* bytes */
+	uint32_t caps;	    /* DEV_CAP_* */
 	uint32_t min_block; /* smallest IO it takes unaligned-free: 1 or 512 */
-	char *desc;         /* human description, e.g. "L: /srv/disk0.img" */
+	char *desc;	    /* human description, e.g. "L: /srv/disk0.img" */
 };
 
 static inline void dev_submit(struct dev *d, struct dev_io *io)

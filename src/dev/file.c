@@ -30,7 +30,7 @@
 #include "common/util.h"
 #include "dev.h"
 
-#define RING_DEPTH 256
+#define RING_DEPTH    256
 #define ZERO_BUF_SIZE (1u << 20)
 /* The kernel moves at most ~2 GiB per read/write and an SQE length is 32
  * bits, so longer requests go in pieces. */
@@ -118,9 +118,7 @@ static void prep_step(struct file_dev *f, struct io_uring_sqe *sqe, struct dev_i
 		piece = (unsigned)MIN(left, (uint64_t)ZERO_BUF_SIZE);
 		io_uring_prep_write(sqe, f->fd, f->zeroes, piece, io->off + done);
 		break;
-	case STEP_SYNC:
-		io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
-		break;
+	case STEP_SYNC: io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC); break;
 	case STEP_FADVISE:
 		io_uring_prep_fadvise(sqe, f->fd, io->off + done, (off_t)piece,
 				      POSIX_FADV_WILLNEED);
@@ -257,9 +255,7 @@ static void step_done(struct file_dev *f, struct dev_io *io, int res)
 			io->done(io, 0);
 		}
 		return;
-	case STEP_SYNC:
-		io->done(io, res < 0 ? -res : 0);
-		return;
+	case STEP_SYNC: io->done(io, res < 0 ? -res : 0); return;
 	case STEP_FADVISE:
 		/* A hint: errors do not matter, only moving on through the range. */
 		IO_DONE(io) += MIN(io->len - IO_DONE(io), (uint64_t)MAX_PIECE);
@@ -344,9 +340,7 @@ static void file_submit(struct dev *d, struct dev_io *io)
 	}
 	IO_DONE(io) = 0;
 	switch (io->op) {
-	case DEV_READ:
-		IO_STEP(io) = STEP_RW;
-		break;
+	case DEV_READ: IO_STEP(io) = STEP_RW; break;
 	case DEV_WRITE:
 	case DEV_TRIM:
 	case DEV_WRITE_ZEROES:
@@ -356,18 +350,10 @@ static void file_submit(struct dev *d, struct dev_io *io)
 		}
 		IO_STEP(io) = io->op == DEV_WRITE ? STEP_RW : STEP_FALLOC;
 		break;
-	case DEV_FLUSH:
-		IO_STEP(io) = STEP_SYNC;
-		break;
-	case DEV_CACHE:
-		IO_STEP(io) = STEP_FADVISE;
-		break;
-	case DEV_BLOCK_STATUS:
-		io->done(io, file_block_status(f, io));
-		return;
-	default:
-		io->done(io, EOPNOTSUPP);
-		return;
+	case DEV_FLUSH: IO_STEP(io) = STEP_SYNC; break;
+	case DEV_CACHE: IO_STEP(io) = STEP_FADVISE; break;
+	case DEV_BLOCK_STATUS: io->done(io, file_block_status(f, io)); return;
+	default: io->done(io, EOPNOTSUPP); return;
 	}
 	if (io->len == 0 && io->op != DEV_FLUSH) {
 		io->done(io, 0);

@@ -14,12 +14,12 @@
 #include "dev.h"
 
 #define CHUNK_SHIFT 16
-#define CHUNK_SIZE (1ull << CHUNK_SHIFT)
-#define CHUNK_MASK (CHUNK_SIZE - 1)
+#define CHUNK_SIZE  (1ull << CHUNK_SHIFT)
+#define CHUNK_MASK  (CHUNK_SIZE - 1)
 /* A second-level table maps 8192 chunks (512 MiB) and is itself 64 KiB. */
-#define L2_SHIFT 13
-#define L2_ENTRIES (1ull << L2_SHIFT)
-#define L2_MASK (L2_ENTRIES - 1)
+#define L2_SHIFT      13
+#define L2_ENTRIES    (1ull << L2_SHIFT)
+#define L2_MASK	      (L2_ENTRIES - 1)
 #define L2_SPAN_SHIFT (CHUNK_SHIFT + L2_SHIFT)
 /* 256 TiB keeps the eagerly allocated top level at 4 MiB (of untouched,
  * lazily mapped calloc memory); nobody has that much RAM to fill anyway. */
@@ -55,7 +55,10 @@ static char *chunk_new(struct mem_dev *m, uint64_t ci)
 }
 
 /* First byte past the L2 table containing byte offset off. */
-static uint64_t l2_end(uint64_t off) { return ((off >> L2_SPAN_SHIFT) + 1) << L2_SPAN_SHIFT; }
+static uint64_t l2_end(uint64_t off)
+{
+	return ((off >> L2_SPAN_SHIFT) + 1) << L2_SPAN_SHIFT;
+}
 
 static int mem_read(struct mem_dev *m, uint64_t off, uint64_t len, char *buf)
 {
@@ -171,27 +174,16 @@ static void mem_submit(struct dev *d, struct dev_io *io)
 		return;
 	}
 	switch (io->op) {
-	case DEV_READ:
-		err = mem_read(m, io->off, io->len, io->buf);
-		break;
-	case DEV_WRITE:
-		err = mem_write(m, io->off, io->len, io->buf);
-		break;
-	case DEV_TRIM:
-		err = mem_zero(m, io->off, io->len, false);
-		break;
+	case DEV_READ: err = mem_read(m, io->off, io->len, io->buf); break;
+	case DEV_WRITE: err = mem_write(m, io->off, io->len, io->buf); break;
+	case DEV_TRIM: err = mem_zero(m, io->off, io->len, false); break;
 	case DEV_WRITE_ZEROES:
 		err = mem_zero(m, io->off, io->len, io->flags & DEV_F_NO_HOLE);
 		break;
 	case DEV_FLUSH:
-	case DEV_CACHE:
-		break;
-	case DEV_BLOCK_STATUS:
-		err = mem_block_status(m, io);
-		break;
-	default:
-		err = EOPNOTSUPP;
-		break;
+	case DEV_CACHE: break;
+	case DEV_BLOCK_STATUS: err = mem_block_status(m, io); break;
+	default: err = EOPNOTSUPP; break;
 	}
 	io->done(io, err);
 }

@@ -39,7 +39,7 @@ static void reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *d
 }
 
 static void reply_err(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void reply_err(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
 {
 	char msg[256];
@@ -96,10 +96,12 @@ static void enter_transmission(struct nbd_conn *c)
 	c->phase = PH_TRANSMISSION;
 	ev_timer_stop(c->srv->loop, &c->hs_timer);
 	/* A meta context set for another export name does not apply. */
-	if (c->base_alloc && c->meta_export && !name_matches(c, c->meta_export, (uint32_t)strlen(c->meta_export)))
+	if (c->base_alloc && c->meta_export &&
+	    !name_matches(c, c->meta_export, (uint32_t)strlen(c->meta_export)))
 		c->base_alloc = false;
-	log_info("client %s: ready (%s%s%s)", c->peer, c->access == ACL_RO ? "read-only" : "read-write",
-		 c->structured ? ", structured replies" : "", c->base_alloc ? ", base:allocation" : "");
+	log_info(
+	    "client %s: ready (%s%s%s)", c->peer, c->access == ACL_RO ? "read-only" : "read-write",
+	    c->structured ? ", structured replies" : "", c->base_alloc ? ", base:allocation" : "");
 }
 
 static void opt_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
@@ -111,7 +113,8 @@ static void opt_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32
 		return;
 	}
 	if (!name_matches(c, go.name, go.name_len)) {
-		reply_err(c, opt, NBD_REP_ERR_UNKNOWN, "no export named '%.*s' (this server has '%s')",
+		reply_err(c, opt, NBD_REP_ERR_UNKNOWN,
+			  "no export named '%.*s' (this server has '%s')",
 			  (int)MIN(go.name_len, 200u), go.name, c->srv->name);
 		return;
 	}
@@ -131,7 +134,8 @@ static void opt_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint
 {
 	bool is_list = opt == NBD_OPT_LIST_META_CONTEXT;
 	if (!c->structured) {
-		reply_err(c, opt, NBD_REP_ERR_INVALID, "structured replies must be negotiated first");
+		reply_err(c, opt, NBD_REP_ERR_INVALID,
+			  "structured replies must be negotiated first");
 		return;
 	}
 	struct nbd_meta_req m;
@@ -224,13 +228,9 @@ static bool handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 		return true;
 	}
 	switch (opt) {
-	case NBD_OPT_LIST:
-		opt_list(c, opt, len);
-		break;
+	case NBD_OPT_LIST: opt_list(c, opt, len); break;
 	case NBD_OPT_INFO:
-	case NBD_OPT_GO:
-		opt_go(c, opt, data, len);
-		break;
+	case NBD_OPT_GO: opt_go(c, opt, data, len); break;
 	case NBD_OPT_STRUCTURED_REPLY:
 		if (len) {
 			reply_err(c, opt, NBD_REP_ERR_INVALID, "STRUCTURED_REPLY takes no data");
@@ -240,9 +240,7 @@ static bool handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 		}
 		break;
 	case NBD_OPT_LIST_META_CONTEXT:
-	case NBD_OPT_SET_META_CONTEXT:
-		opt_meta(c, opt, data, len);
-		break;
+	case NBD_OPT_SET_META_CONTEXT: opt_meta(c, opt, data, len); break;
 	default:
 		reply_err(c, opt, NBD_REP_ERR_UNSUP, "option %u (%s) is not supported", opt,
 			  nbd_opt_name(opt));
@@ -264,8 +262,8 @@ bool hs_process(struct nbd_conn *c)
 			if (c->rx_discard)
 				return true;
 			c->rx = RX_HEADER;
-			reply_err(c, c->discard_opt, NBD_REP_ERR_TOO_BIG, "option data too large (max %u)",
-				  NBD_MAX_OPTION_LEN);
+			reply_err(c, c->discard_opt, NBD_REP_ERR_TOO_BIG,
+				  "option data too large (max %u)", NBD_MAX_OPTION_LEN);
 			continue;
 		}
 		if (c->phase == PH_CLIENT_FLAGS) {
@@ -275,7 +273,8 @@ bool hs_process(struct nbd_conn *c)
 			c->rstart += 4;
 			if (!(flags & NBD_FLAG_C_FIXED_NEWSTYLE) ||
 			    (flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))) {
-				conn_close(c, "closed: bad client flags (not a fixed-newstyle client)");
+				conn_close(
+				    c, "closed: bad client flags (not a fixed-newstyle client)");
 				return false;
 			}
 			c->no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;

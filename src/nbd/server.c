@@ -19,11 +19,11 @@
 #include "proto.h"
 #include "server_int.h"
 
-#define DEFAULT_BUF_BUDGET (128u << 20)
+#define DEFAULT_BUF_BUDGET   (128u << 20)
 #define DEFAULT_MAX_REQUESTS 1024u
-#define DEFAULT_MAX_CLIENTS 256u
-#define DEFAULT_HS_TIMEOUT 30u
-#define OUT_IOV_MAX 64
+#define DEFAULT_MAX_CLIENTS  256u
+#define DEFAULT_HS_TIMEOUT   30u
+#define OUT_IOV_MAX	     64
 
 static void conn_on_event(struct ev_io *w, uint32_t events);
 static void conn_flush_deferred(struct ev_deferred *d);
@@ -205,7 +205,8 @@ int nbd_server_listen_unix(struct nbd_server *srv, const char *path, int backlog
 		}
 		/* A socket file nobody answers on is stale: replace it. */
 		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool alive = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		bool alive =
+		    probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0;
 		if (probe >= 0)
 			close(probe);
 		if (alive) {
@@ -284,8 +285,8 @@ static void on_accept(struct ev_io *w, uint32_t events)
 		c->fd = fd;
 		snprintf(c->peer, sizeof(c->peer), "%s", peer);
 		static const struct acl loopback_only;
-		c->access = acl_check(srv->cfg.acl ? srv->cfg.acl : &loopback_only,
-				      (struct sockaddr *)&ss);
+		c->access =
+		    acl_check(srv->cfg.acl ? srv->cfg.acl : &loopback_only, (struct sockaddr *)&ss);
 		if (c->access == ACL_RW && srv->cfg.readonly)
 			c->access = ACL_RO;
 		if (ss.ss_family != AF_UNIX) {
@@ -454,7 +455,7 @@ static void conn_flush(struct nbd_conn *c)
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			conn_close(c, errno == EPIPE || errno == ECONNRESET ? "disconnected"
-									  : strerror(errno));
+									    : strerror(errno));
 			return;
 		}
 		size_t left = (size_t)w;
@@ -545,8 +546,8 @@ static void conn_read(struct nbd_conn *c)
 	if (n == 0) {
 		bool mid = c->rstart != c->rend || c->rx != RX_HEADER;
 		conn_close(c, c->phase != PH_TRANSMISSION ? "disconnected during handshake"
-			   : mid ? "disconnected in the middle of a request"
-				 : "disconnected");
+			      : mid ? "disconnected in the middle of a request"
+				    : "disconnected");
 		return;
 	}
 	if (n < 0) {

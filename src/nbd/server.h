@@ -18,12 +18,12 @@ struct acl;
 struct nbd_server;
 
 struct nbd_server_config {
-	const char *name;    /* export name clients may ask for ("" always works) */
-	const char *desc;    /* NBD_INFO_DESCRIPTION, may be NULL */
+	const char *name; /* export name clients may ask for ("" always works) */
+	const char *desc; /* NBD_INFO_DESCRIPTION, may be NULL */
 	struct dev *dev;
-	bool readonly;       /* every client read-only */
+	bool readonly;	       /* every client read-only */
 	const struct acl *acl; /* NULL or empty: loopback only; Unix sockets always allowed */
-	size_t buf_budget;   /* bytes of IO buffers (default 128 MiB) */
+	size_t buf_budget;     /* bytes of IO buffers (default 128 MiB) */
 	unsigned max_requests; /* request slots for all clients (default 1024) */
 	unsigned max_clients;  /* default 256 */
 	unsigned handshake_timeout_s; /* default 30 */
@@ -32,10 +32,10 @@ struct nbd_server_config {
 struct nbd_server_stats {
 	uint64_t reads, writes, flushes, trims, zeroes, block_status, other;
 	uint64_t bytes_read, bytes_written;
-	uint64_t errors;           /* error replies sent */
+	uint64_t errors;	    /* error replies sent */
 	uint64_t read_ns, write_ns; /* summed device latency, for averages */
 	uint64_t clients_total, clients_refused;
-	unsigned clients; /* connected now */
+	unsigned clients;  /* connected now */
 	unsigned inflight; /* requests being served now */
 	size_t buf_in_use, buf_peak, buf_budget;
 };

@@ -15,10 +15,10 @@
 #include "server.h"
 #include "wire.h"
 
-#define CONN_RBUF_SIZE (128u << 10)      /* holds the largest option we accept */
-#define CONN_MAX_INFLIGHT 256u           /* per client, so one cannot take every slot */
+#define CONN_RBUF_SIZE		 (128u << 10) /* holds the largest option we accept */
+#define CONN_MAX_INFLIGHT	 256u	      /* per client, so one cannot take every slot */
 #define BLOCK_STATUS_MAX_EXTENTS 128u
-#define REQ_HDR_MAX 32u
+#define REQ_HDR_MAX		 32u
 
 struct nbd_conn;
 
@@ -31,12 +31,12 @@ struct nbd_req {
 	uint32_t length;
 	uint32_t error; /* wire error */
 	uint64_t start_ns;
-	void *buf;         /* from the buffer pool, or NULL */
+	void *buf; /* from the buffer pool, or NULL */
 	uint8_t hdr[REQ_HDR_MAX];
 	uint32_t hdr_len;
-	const void *data;  /* reply payload after hdr */
+	const void *data; /* reply payload after hdr */
 	uint32_t data_len;
-	uint32_t sent;     /* bytes of hdr+data written so far */
+	uint32_t sent;	      /* bytes of hdr+data written so far */
 	struct nbd_req *next; /* free list or output queue */
 };
 
@@ -52,9 +52,9 @@ struct nbd_conn {
 	char peer[64];
 	enum conn_phase phase;
 	enum acl_access access;
-	bool dead;         /* socket gone; free once inflight drops to 0 */
-	bool rx_stopped;   /* DISC, shutdown or fatal input: read no more */
-	bool waiting;      /* on the server's resource wait queue */
+	bool dead;	 /* socket gone; free once inflight drops to 0 */
+	bool rx_stopped; /* DISC, shutdown or fatal input: read no more */
+	bool waiting;	 /* on the server's resource wait queue */
 	bool no_zeroes, structured, base_alloc;
 	char *meta_export; /* export name the meta context was set for */
 
@@ -64,8 +64,8 @@ struct nbd_conn {
 	enum rx_state rx;
 	struct nbd_req *rx_req; /* write whose payload is arriving */
 	uint32_t rx_got;
-	uint64_t rx_discard;    /* payload bytes left to throw away */
-	uint32_t discard_opt;   /* option whose oversized data is being discarded */
+	uint64_t rx_discard;  /* payload bytes left to throw away */
+	uint32_t discard_opt; /* option whose oversized data is being discarded */
 
 	/* output: handshake bytes first, then replies in completion order */
 	uint8_t *hs_out;
@@ -73,8 +73,8 @@ struct nbd_conn {
 	struct nbd_req *out_head, *out_tail;
 
 	unsigned inflight;
-	struct nbd_conn *prev, *next;     /* server's list */
-	struct nbd_conn *wait_next;       /* server's wait queue */
+	struct nbd_conn *prev, *next; /* server's list */
+	struct nbd_conn *wait_next;   /* server's wait queue */
 };
 
 struct nbd_listener {

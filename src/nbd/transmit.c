@@ -81,7 +81,8 @@ static void queue_reply(struct nbd_conn *c, struct nbd_req *r)
 {
 	r->data = NULL;
 	r->data_len = 0;
-	bool chunked = c->structured && (r->type == NBD_CMD_READ || r->type == NBD_CMD_BLOCK_STATUS);
+	bool chunked =
+	    c->structured && (r->type == NBD_CMD_READ || r->type == NBD_CMD_BLOCK_STATUS);
 	if (r->error) {
 		c->srv->st.errors++;
 		if (chunked) {
@@ -105,7 +106,8 @@ static void queue_reply(struct nbd_conn *c, struct nbd_req *r)
 	} else if (r->type == NBD_CMD_BLOCK_STATUS) {
 		/* Extents were converted into wire form after the dev_extent array. */
 		uint32_t n = r->io.ext_count;
-		uint8_t *w = (uint8_t *)r->buf + BLOCK_STATUS_MAX_EXTENTS * sizeof(struct dev_extent);
+		uint8_t *w =
+		    (uint8_t *)r->buf + BLOCK_STATUS_MAX_EXTENTS * sizeof(struct dev_extent);
 		chunk_hdr(r, NBD_REPLY_TYPE_BLOCK_STATUS, 4 + 8 * n);
 		r->data = w;
 		r->data_len = 4 + 8 * n;
@@ -185,23 +187,15 @@ static void io_done(struct dev_io *io, int err)
 		bufpool_free(&c->srv->pool, r->buf);
 		r->buf = NULL;
 		break;
-	case NBD_CMD_FLUSH:
-		st->flushes++;
-		break;
-	case NBD_CMD_TRIM:
-		st->trims++;
-		break;
-	case NBD_CMD_WRITE_ZEROES:
-		st->zeroes++;
-		break;
+	case NBD_CMD_FLUSH: st->flushes++; break;
+	case NBD_CMD_TRIM: st->trims++; break;
+	case NBD_CMD_WRITE_ZEROES: st->zeroes++; break;
 	case NBD_CMD_BLOCK_STATUS:
 		st->block_status++;
 		if (!err)
 			encode_extents(r);
 		break;
-	default:
-		st->other++;
-		break;
+	default: st->other++; break;
 	}
 	if (err && err != ENOTSUP)
 		log_debug("client %s: %s at %llu+%u: %s", c->peer, nbd_cmd_name(r->type),
@@ -348,7 +342,8 @@ bool tx_process(struct nbd_conn *c)
 			if (rq.type == NBD_CMD_READ || rq.type == NBD_CMD_WRITE)
 				need = rq.length;
 			else if (rq.type == NBD_CMD_BLOCK_STATUS)
-				need = BLOCK_STATUS_MAX_EXTENTS * (sizeof(struct dev_extent) + 8) + 4;
+				need =
+				    BLOCK_STATUS_MAX_EXTENTS * (sizeof(struct dev_extent) + 8) + 4;
 		}
 		if (need) {
 			r->buf = bufpool_alloc(&srv->pool, need);

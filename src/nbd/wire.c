@@ -23,17 +23,10 @@ uint32_t nbd_parse_go(const uint8_t *data, uint32_t len, struct nbd_go_req *out)
 		return NBD_REP_ERR_INVALID;
 	for (uint16_t i = 0; i < n_info; i++, pos += 2) {
 		switch (be16_read(data + pos)) {
-		case NBD_INFO_NAME:
-			out->want_name = true;
-			break;
-		case NBD_INFO_DESCRIPTION:
-			out->want_desc = true;
-			break;
-		case NBD_INFO_BLOCK_SIZE:
-			out->want_block_size = true;
-			break;
-		default: /* NBD_INFO_EXPORT is always sent; unknown ones are ignored */
-			break;
+		case NBD_INFO_NAME: out->want_name = true; break;
+		case NBD_INFO_DESCRIPTION: out->want_desc = true; break;
+		case NBD_INFO_BLOCK_SIZE: out->want_block_size = true; break;
+		default: /* NBD_INFO_EXPORT is always sent; unknown ones are ignored */ break;
 		}
 	}
 	if (memchr(out->name, '\0', nlen))
@@ -105,12 +98,8 @@ uint32_t nbd_validate_request(const struct nbd_request *r, const struct nbd_conn
 		if (c->structured)
 			allowed |= NBD_CMD_FLAG_DF;
 		break;
-	case NBD_CMD_WRITE:
-		writes = true;
-		break;
-	case NBD_CMD_FLUSH:
-		ranged = false;
-		break;
+	case NBD_CMD_WRITE: writes = true; break;
+	case NBD_CMD_FLUSH: ranged = false; break;
 	case NBD_CMD_TRIM:
 		if (!c->can_trim)
 			return NBD_EINVAL;
@@ -137,8 +126,7 @@ uint32_t nbd_validate_request(const struct nbd_request *r, const struct nbd_conn
 		ranged = false;
 		needs_len = false;
 		break;
-	default:
-		return NBD_EINVAL;
+	default: return NBD_EINVAL;
 	}
 	if (r->flags & ~allowed)
 		return NBD_EINVAL;
@@ -157,19 +145,31 @@ uint32_t nbd_validate_request(const struct nbd_request *r, const struct nbd_conn
 		return NBD_EINVAL;
 	if (!in_range(r, c->size))
 		return (r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES) ? NBD_ENOSPC
-										    : NBD_EINVAL;
+										     : NBD_EINVAL;
 	return 0;
 }
 
 const char *nbd_cmd_name(uint16_t type)
 {
-	static const char *names[] = {"READ", "WRITE", "DISC", "FLUSH", "TRIM", "CACHE", "WRITE_ZEROES", "BLOCK_STATUS"};
+	static const char *names[] = {"READ", "WRITE", "DISC",	       "FLUSH",
+				      "TRIM", "CACHE", "WRITE_ZEROES", "BLOCK_STATUS"};
 	return type < ARRAY_SIZE(names) ? names[type] : "UNKNOWN";
 }
 
 const char *nbd_opt_name(uint32_t opt)
 {
-	static const char *names[] = {"?", "EXPORT_NAME", "ABORT", "LIST", "PEEK_EXPORT", "STARTTLS", "INFO", "GO", "STRUCTURED_REPLY", "LIST_META_CONTEXT", "SET_META_CONTEXT", "EXTENDED_HEADERS"};
+	static const char *names[] = {"?",
+				      "EXPORT_NAME",
+				      "ABORT",
+				      "LIST",
+				      "PEEK_EXPORT",
+				      "STARTTLS",
+				      "INFO",
+				      "GO",
+				      "STRUCTURED_REPLY",
+				      "LIST_META_CONTEXT",
+				      "SET_META_CONTEXT",
+				      "EXTENDED_HEADERS"};
 	return opt < ARRAY_SIZE(names) ? names[opt] : "UNKNOWN";
 }
 
@@ -177,10 +177,14 @@ uint32_t nbd_errno_to_wire(int err)
 {
 	switch (err) {
 	case 0: return 0;
-	case EPERM: case EROFS: case EACCES: return NBD_EPERM;
+	case EPERM:
+	case EROFS:
+	case EACCES: return NBD_EPERM;
 	case ENOMEM: return NBD_ENOMEM;
 	case EINVAL: return NBD_EINVAL;
-	case ENOSPC: case EDQUOT: case EFBIG: return NBD_ENOSPC;
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG: return NBD_ENOSPC;
 	case EOVERFLOW: return NBD_EOVERFLOW;
 	case ENOTSUP: return NBD_ENOTSUP;
 	case ESHUTDOWN: return NBD_ESHUTDOWN;

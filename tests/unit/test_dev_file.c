@@ -14,9 +14,9 @@
 #include "dev/dev.h"
 #include "unit.h"
 
-#define KiB (1024ull)
-#define MiB (1024ull * KiB)
-#define HZ (DEV_EXT_HOLE | DEV_EXT_ZERO)
+#define KiB	     (1024ull)
+#define MiB	     (1024ull * KiB)
+#define HZ	     (DEV_EXT_HOLE | DEV_EXT_ZERO)
 #define TMPFS_MAGIC_ 0x01021994
 
 struct waiter {

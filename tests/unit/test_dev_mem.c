@@ -8,10 +8,10 @@
 #include "dev/dev.h"
 #include "unit.h"
 
-#define KiB (1024ull)
-#define MiB (1024ull * KiB)
+#define KiB   (1024ull)
+#define MiB   (1024ull * KiB)
 #define CHUNK (64 * KiB)
-#define HZ (DEV_EXT_HOLE | DEV_EXT_ZERO)
+#define HZ    (DEV_EXT_HOLE | DEV_EXT_ZERO)
 
 struct waiter {
 	struct ev_loop *loop;
@@ -245,7 +245,10 @@ static void zero_case(enum dev_op op, uint32_t flags)
 	ev_loop_free(loop);
 }
 
-TEST(trim_reads_zero) { zero_case(DEV_TRIM, 0); }
+TEST(trim_reads_zero)
+{
+	zero_case(DEV_TRIM, 0);
+}
 
 TEST(write_zeroes_punch)
 {

@@ -14,13 +14,12 @@
 
 static int unit_failed_checks;
 
-#define CHECK(cond)                                                                   \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                               \
-			unit_failed_checks++;                                         \
-		}                                                                     \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			unit_failed_checks++;                                                    \
+		}                                                                                \
 	} while (0)
 
 #define CHECK_EQ(a, b)                                                                       \
@@ -33,14 +32,14 @@ static int unit_failed_checks;
 		}                                                                            \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                     \
-	do {                                                                                \
-		const char *_a = (a), *_b = (b);                                            \
-		if (!_a || !_b || strcmp(_a, _b) != 0) {                                    \
-			fprintf(stderr, "%s:%d: CHECK_STR failed: \"%s\" != \"%s\"\n",     \
-				__FILE__, __LINE__, _a ? _a : "(null)", _b ? _b : "(null)"); \
-			unit_failed_checks++;                                               \
-		}                                                                           \
+#define CHECK_STR(a, b)                                                                          \
+	do {                                                                                     \
+		const char *_a = (a), *_b = (b);                                                 \
+		if (!_a || !_b || strcmp(_a, _b) != 0) {                                         \
+			fprintf(stderr, "%s:%d: CHECK_STR failed: \"%s\" != \"%s\"\n", __FILE__, \
+				__LINE__, _a ? _a : "(null)", _b ? _b : "(null)");               \
+			unit_failed_checks++;                                                    \
+		}                                                                                \
 	} while (0)
 
 #define TEST(name) static void name(void)
@@ -50,21 +49,24 @@ struct unit_test {
 	void (*fn)(void);
 };
 
-#define T(name) {#name, name}
+#define T(name)             \
+	{                   \
+#name, name \
+	}
 
-#define UNIT_MAIN(...)                                                              \
-	int main(void)                                                              \
-	{                                                                           \
-		static const struct unit_test tests[] = {__VA_ARGS__};              \
-		int failed = 0;                                                     \
-		for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {     \
-			int before = unit_failed_checks;                            \
-			tests[i].fn();                                              \
-			int bad = unit_failed_checks != before;                     \
-			failed += bad;                                              \
-			printf("%s %s\n", bad ? "FAIL" : "PASS", tests[i].name);    \
-		}                                                                   \
-		return failed;                                                      \
+#define UNIT_MAIN(...)                                                           \
+	int main(void)                                                           \
+	{                                                                        \
+		static const struct unit_test tests[] = {__VA_ARGS__};           \
+		int failed = 0;                                                  \
+		for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {  \
+			int before = unit_failed_checks;                         \
+			tests[i].fn();                                           \
+			int bad = unit_failed_checks != before;                  \
+			failed += bad;                                           \
+			printf("%s %s\n", bad ? "FAIL" : "PASS", tests[i].name); \
+		}                                                                \
+		return failed;                                                   \
 	}
 
 #endif
