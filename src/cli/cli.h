@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/strbuf.h"
 
@@ -14,6 +15,21 @@ int cmd_stop(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_add(int argc, char **argv);
+int cmd_remove(int argc, char **argv);
+/* The seed's original form: dst -n NAME -A alg_linear -a ADDR -p PORT -R ... */
+int cmd_seed(int argc, char **argv);
+
+/* Storage operations shared by the subcommands and the seed form. */
+int storage_create(const char *name, const char *alg, const char *chunk, const char *device);
+int storage_add(const char *name, bool remote, const char *spec, const char *start,
+		const char *size);
+int storage_remove(const char *name, const char *node);
+
+/* Size of a node in bytes; -1 with the reason in err. */
+int probe_remote(const char *uri, uint64_t *bytes, char *err, size_t errlen);
+int probe_local(const char *path, uint64_t *bytes, char *err, size_t errlen);
 
 /* Print "dst: MESSAGE" to stderr; returns 1 for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,12 +13,20 @@
 #include "common/util.h"
 
 static const char start_help[] =
-    "usage: dst start NAME [--foreground]\n"
+    "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [--foreground]\n"
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
-    "Returns once it serves (exit 0) or has failed (exit 1, with the reason).\n"
+    "Remote nodes are connected first; it returns once the storage serves (exit 0)\n"
+    "or has failed (exit 1, naming the node and the reason).\n"
     "\n"
-    "  --foreground   do not daemonize; log to stderr\n";
+    "A storage is always served over NBD: on the given TCP addresses and Unix\n"
+    "sockets, else on NAME.sock in the state dir. `dst show NAME` prints each as a\n"
+    "NAME/uri line. Frontends given here are saved in the config.\n"
+    "\n"
+    "  --listen ADDR:PORT  serve on TCP (repeatable)\n"
+    "  --socket PATH       serve on a Unix socket (repeatable)\n"
+    "  --fuse PATH         FUSE device file (not available in this version)\n"
+    "  --foreground        do not daemonize; log to stderr\n";
 
 static const char stop_help[] =
     "usage: dst stop NAME [--timeout SECONDS]\n"
@@ -60,37 +68,96 @@ static int one_name(int argc, char **argv, const char *help, const char *sopts,
 	return optind;
 }
 
-static bool start_foreground;
-static int start_opt(int c, const char *arg)
-{
-	if (c != 'F')
-		return -1;
-	start_foreground = true;
-	return 0;
-}
-
 int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"foreground", no_argument, NULL, 'F'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+	    {"listen", required_argument, NULL, 'l'}, {"socket", required_argument, NULL, 's'},
+	    {"fuse", required_argument, NULL, 'f'},   {"foreground", no_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},	      {0},
 	};
-	int i = one_name(argc, argv, start_help, "Fh", opts, start_opt);
-	if (i < 0)
-		return i == -2 ? 0 : 1;
-	const char *name = argv[i];
+	struct conf fronts = {0};
+	bool foreground = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "l:s:f:Fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': {
+			const char *colon = strrchr(optarg, ':');
+			uint64_t port;
+			if (!colon || parse_u64(colon + 1, &port) < 0 || port > 65535) {
+				conf_free(&fronts);
+				return die("--listen %s: expected ADDR:PORT", optarg);
+			}
+			conf_add(&fronts, "listen", optarg);
+			break;
+		}
+		case 's': conf_add(&fronts, "socket", optarg); break;
+		case 'f':
+			conf_free(&fronts);
+			return die(
+			    "--fuse %s: the FUSE frontend is not available in this version of "
+			    "dst; connect with an NBD client to the URI in 'dst show'",
+			    optarg);
+		case 'F': foreground = true; break;
+		case 'h': conf_free(&fronts); return fputs(start_help, stdout), 0;
+		default: conf_free(&fronts); return die("start: see 'dst start --help'");
+		}
+	}
+	if (optind + 1 != argc) {
+		conf_free(&fronts);
+		return die("start: expected exactly one NAME; see 'dst start --help'");
+	}
+	const char *name = argv[optind];
+	char err[512];
+	if (!state_name_valid(name, err, sizeof(err))) {
+		conf_free(&fronts);
+		return die("%s", err);
+	}
 	char *path = state_path(name, ".conf");
-	bool exists = access(path, F_OK) == 0;
-	free(path);
-	if (!exists)
-		return die("no storage or export named '%s' (state dir %s)", name, state_dir());
+	struct conf conf;
+	int rc = conf_load(path, &conf, err, sizeof(err));
+	if (rc < 0) {
+		free(path);
+		conf_free(&fronts);
+		if (rc == -ENOENT)
+			return die("no storage or export named '%s' (state dir %s)", name,
+				   state_dir());
+		return die("%s", err);
+	}
 	pid_t pid = state_running_pid(name);
-	if (pid)
+	if (pid) {
+		free(path);
+		conf_free(&conf);
+		conf_free(&fronts);
 		return die("'%s' is already running (pid %d)", name, (int)pid);
-	int rc = spawn_daemon(name, start_foreground);
-	if (rc == 0)
+	}
+	if (fronts.n) {
+		conf_del(&conf, "listen");
+		conf_del(&conf, "socket");
+		for (size_t i = 0; i < fronts.n; i++)
+			conf_add(&conf, fronts.e[i].key, fronts.e[i].val);
+		if (conf_save(path, &conf, err, sizeof(err)) < 0) {
+			free(path);
+			conf_free(&conf);
+			conf_free(&fronts);
+			return die("%s", err);
+		}
+	}
+	free(path);
+	conf_free(&conf);
+	conf_free(&fronts);
+	rc = spawn_daemon(name, foreground);
+	if (rc == 0) {
+		struct strbuf reply;
 		printf("started '%s'\n", name);
+		if (ctl_call(name, "show", &reply, err, sizeof(err)) == 0) {
+			for (char *line = strtok(reply.s, "\n"); line; line = strtok(NULL, "\n")) {
+				char *uri = strstr(line, "/uri ");
+				if (line[0] == 'S' && uri && strchr(line + 2, '/') == uri)
+					printf("  %s\n", uri + 5);
+			}
+			sb_free(&reply);
+		}
+	}
 	return rc;
 }
 

@@ -42,12 +42,16 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return fputs(main_help, stderr), 2;
 	const char *cmd = argv[1];
-	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+	if (!strcmp(cmd, "-h") && argc == 2)
+		return cmd_seed(argc, argv);
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
 		fputs(main_help, stdout);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(cmd, commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
+	if (cmd[0] == '-')
+		return cmd_seed(argc, argv);
 	return die("unknown command '%s'; see 'dst --help'", cmd);
 }

@@ -115,6 +115,26 @@ void ev_defer(struct ev_loop *loop, struct ev_deferred *d)
 	loop->defer_tail = d;
 }
 
+void ev_defer_cancel(struct ev_loop *loop, struct ev_deferred *d)
+{
+	if (!d->queued)
+		return;
+	struct ev_deferred *prev = NULL;
+	for (struct ev_deferred *p = loop->defer_head; p; prev = p, p = p->next) {
+		if (p != d)
+			continue;
+		if (prev)
+			prev->next = d->next;
+		else
+			loop->defer_head = d->next;
+		if (loop->defer_tail == d)
+			loop->defer_tail = prev;
+		break;
+	}
+	d->queued = false;
+	d->next = NULL;
+}
+
 void ev_loop_break(struct ev_loop *loop)
 {
 	loop->stop = true;

@@ -52,6 +52,9 @@ void ev_timer_stop(struct ev_loop *loop, struct ev_timer *t);
 /* Queue deferred work; queuing twice before it runs runs it once. */
 void ev_defer(struct ev_loop *loop, struct ev_deferred *d);
 
+/* Take queued work back (before freeing its owner). */
+void ev_defer_cancel(struct ev_loop *loop, struct ev_deferred *d);
+
 /* Run until ev_loop_break(). Returns 0, or -errno if epoll itself failed. */
 int ev_run(struct ev_loop *loop);
 void ev_loop_break(struct ev_loop *loop);

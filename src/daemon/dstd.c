@@ -159,7 +159,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const char *type = conf_get(&conf, "type");
-	if (!type || (strcmp(type, "export") != 0)) {
+	if (!type || (strcmp(type, "export") != 0 && strcmp(type, "storage") != 0)) {
 		fprintf(stderr, "dstd: %s: unknown type '%s'\n", conf_path, type ? type : "(none)");
 		return 1;
 	}
@@ -192,7 +192,10 @@ int main(int argc, char **argv)
 	d.sig_w.fn = on_signal;
 	ev_io_start(d.loop, &d.sig_w, sfd, EPOLLIN);
 
-	d.svc = export_service_new(d.loop, name, &conf, err, sizeof(err));
+	if (!strcmp(type, "export"))
+		d.svc = export_service_new(d.loop, name, &conf, err, sizeof(err));
+	else
+		d.svc = storage_service_new(d.loop, name, &conf, err, sizeof(err));
 	char *ctl_path = state_path(name, ".ctl");
 	if (d.svc)
 		d.ctl = ctl_start(d.loop, ctl_path, on_ctl, &d, err, sizeof(err));

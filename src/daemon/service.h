@@ -34,5 +34,7 @@ struct service {
 /* Constructors; NULL with a one-line reason in err. */
 struct service *export_service_new(struct ev_loop *loop, const char *name, const struct conf *conf,
 				   char *err, size_t errlen);
+struct service *storage_service_new(struct ev_loop *loop, const char *name, const struct conf *conf,
+				    char *err, size_t errlen);
 
 #endif

@@ -22,6 +22,7 @@
 
 struct ev_loop;
 struct dev;
+struct strbuf;
 
 enum dev_op {
 	DEV_READ,
@@ -83,6 +84,8 @@ struct dev_ops {
 	void (*submit)(struct dev *d, struct dev_io *io);
 	/* Release everything; only called with no IO in flight. */
 	void (*destroy)(struct dev *d);
+	/* Optional: extra `dst show` attributes (sb_attr_*) under prefix. */
+	void (*show)(struct dev *d, struct strbuf *out, const char *prefix);
 };
 
 struct dev {
@@ -91,6 +94,7 @@ struct dev {
 	uint64_t size;	    /* bytes */
 	uint32_t caps;	    /* DEV_CAP_* */
 	uint32_t min_block; /* smallest IO it takes unaligned-free: 1 or 512 */
+	uint32_t max_io;    /* largest READ/WRITE it takes in one piece; 0: no limit */
 	char *desc;	    /* human description, e.g. "L: /srv/disk0.img" */
 };
 
@@ -110,6 +114,21 @@ struct dev *dev_mem_open(struct ev_loop *loop, const char *spec, char *err, size
 /* A regular file or block device, IO through io_uring. */
 struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly, char *err,
 			  size_t errlen);
+
+/* A remote node: an NBD server reached with libnbd (nbd://, nbd+unix://).
+ * Connecting is asynchronous: `ready` is called once, with err 0 when the
+ * node is up (size and caps known) or an errno and a message. IO submitted
+ * before that waits. A node that breaks, or leaves a request unanswered for
+ * io_timeout_s, fails its IO with EIO. */
+struct dev_nbd_opts {
+	unsigned connect_timeout_s; /* default 10 */
+	unsigned io_timeout_s;	    /* default 30 */
+};
+typedef void (*dev_ready_fn)(void *arg, struct dev *d, int err, const char *msg);
+struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,
+			 dev_ready_fn ready, void *arg);
+/* "up", "connecting", "failed" */
+const char *dev_nbd_state(struct dev *d);
 
 /* Dispatch on the spec: "mem:..." or a path. */
 struct dev *dev_open_local(struct ev_loop *loop, const char *spec, bool readonly, char *err,

@@ -726,6 +726,8 @@ void nbd_server_free(struct nbd_server *srv)
 		free(l->unix_path);
 	}
 	ev_timer_stop(srv->loop, &srv->shutdown_timer);
+	ev_defer_cancel(srv->loop, &srv->kick_work);
+	ev_defer_cancel(srv->loop, &srv->shutdown_check);
 	free(srv->listeners);
 	bufpool_fini(&srv->pool);
 	free(srv->reqs);

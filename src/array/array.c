@@ -1,0 +1,493 @@
+/* array.c - the storage core: split, fan out, count, answer once.
+ *
+ * A parent request keeps its progress in its dev_io scratch space:
+ * scratch[0] is how many bytes have been split off so far, scratch[1] packs
+ * the number of pieces outstanding (low 32 bits) and the first error (high
+ * 32 bits). While splitting, the core holds one extra "outstanding" so that
+ * pieces completing inline cannot finish the parent under its feet.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array.h"
+#include "common/ev.h"
+#include "common/log.h"
+#include "common/strbuf.h"
+#include "common/util.h"
+
+#define ARRAY_CHILDREN 4096u /* pieces in flight over all nodes */
+
+struct array_child {
+	struct dev_io io;
+	struct dev_io *parent;
+	struct array *a;
+	size_t node;
+	uint64_t start_ns;
+	uint64_t flush_snapshot; /* writes_done when a FLUSH piece was sent */
+	struct array_child *next_free;
+};
+
+struct array {
+	struct dev dev;
+	struct ev_loop *loop;
+	const struct alg_ops *alg;
+	uint64_t chunk;
+	struct array_node *nodes;
+	size_t n;
+	struct array_child *children, *free_children;
+	struct dev_io *wait_head, *wait_tail; /* parents waiting for pieces */
+	struct ev_deferred resume;
+	/* a node being removed: it stays at nodes[n] until it drains */
+	bool has_gone;
+	void (*gone_done)(void *);
+	void *gone_arg;
+	struct ev_deferred reap;
+};
+
+static inline uint32_t outstanding(const struct dev_io *p)
+{
+	return (uint32_t)p->dev_scratch[1];
+}
+static inline int first_err(const struct dev_io *p)
+{
+	return (int)(p->dev_scratch[1] >> 32);
+}
+static inline void set_state(struct dev_io *p, uint32_t out, int err)
+{
+	p->dev_scratch[1] = ((uint64_t)(uint32_t)err << 32) | out;
+}
+
+const struct alg_ops *alg_find(const char *name)
+{
+	if (!strcmp(name, "linear") || !strcmp(name, "alg_linear"))
+		return &alg_linear;
+	if (!strcmp(name, "stripe") || !strcmp(name, "alg_stripe"))
+		return &alg_stripe;
+	return NULL;
+}
+
+static struct array_child *child_get(struct array *a)
+{
+	struct array_child *c = a->free_children;
+	if (c)
+		a->free_children = c->next_free;
+	return c;
+}
+
+static void child_put(struct array *a, struct array_child *c)
+{
+	c->next_free = a->free_children;
+	a->free_children = c;
+	if (a->wait_head)
+		ev_defer(a->loop, &a->resume);
+}
+
+static void parent_put_ref(struct dev_io *p, int err)
+{
+	uint32_t out = outstanding(p) - 1;
+	int e = first_err(p);
+	if (err && !e)
+		e = err;
+	set_state(p, out, e);
+	if (out == 0 && p->dev_scratch[0] >= p->len)
+		p->done(p, e);
+}
+
+static void split(struct array *a, struct dev_io *p);
+
+static void child_done(struct dev_io *io, int err)
+{
+	struct array_child *c = io->priv;
+	struct array *a = c->a;
+	struct array_node *node = &a->nodes[c->node];
+	struct dev_io *p = c->parent;
+	uint64_t ns = ev_now_ns() - c->start_ns;
+	node->inflight--;
+	if (err)
+		node->errors++;
+	switch (io->op) {
+	case DEV_READ:
+		node->reads++;
+		node->read_ns += ns;
+		if (!err)
+			node->read_bytes += io->len;
+		break;
+	case DEV_WRITE:
+		node->writes++;
+		node->write_ns += ns;
+		if (!err)
+			node->write_bytes += io->len;
+		/* fall through */
+	case DEV_TRIM:
+	case DEV_WRITE_ZEROES:
+		/* Counted even on error: the node may hold part of it. */
+		node->writes_done++;
+		break;
+	case DEV_FLUSH:
+		node->flushes++;
+		if (!err && c->flush_snapshot > node->flushed_upto)
+			node->flushed_upto = c->flush_snapshot;
+		break;
+	case DEV_BLOCK_STATUS: p->ext_count = io->ext_count; break;
+	default: break;
+	}
+	if (err)
+		log_debug("node %s: %s at %llu+%llu failed: %s", node->name,
+			  io->op == DEV_READ ? "read" : "io", (unsigned long long)io->off,
+			  (unsigned long long)io->len, strerror(err));
+	child_put(a, c);
+	if (a->has_gone && c->node == a->n && node->inflight == 0)
+		ev_defer(a->loop, &a->reap);
+	parent_put_ref(p, err);
+}
+
+static void send_piece(struct array *a, struct array_child *c, struct dev_io *p, size_t node,
+		       enum dev_op op, uint64_t off, uint64_t len, void *buf)
+{
+	struct array_node *nd = &a->nodes[node];
+	memset(&c->io, 0, sizeof(c->io));
+	c->io.op = op;
+	c->io.flags = p->flags;
+	c->io.off = off;
+	c->io.len = len;
+	c->io.buf = buf;
+	c->io.done = child_done;
+	c->io.priv = c;
+	c->parent = p;
+	c->a = a;
+	c->node = node;
+	c->start_ns = ev_now_ns();
+	if (op == DEV_BLOCK_STATUS) {
+		c->io.ext = p->ext;
+		c->io.ext_max = p->ext_max;
+	}
+	if (op == DEV_FLUSH)
+		c->flush_snapshot = nd->writes_done;
+	nd->inflight++;
+	set_state(p, outstanding(p) + 1, first_err(p));
+	dev_submit(nd->dev, &c->io);
+}
+
+static void wait_push(struct array *a, struct dev_io *p)
+{
+	p->dev_next = NULL;
+	if (a->wait_tail)
+		a->wait_tail->dev_next = p;
+	else
+		a->wait_head = p;
+	a->wait_tail = p;
+}
+
+/* FLUSH: one piece per node holding writes not yet flushed. */
+static void split_flush(struct array *a, struct dev_io *p)
+{
+	/* scratch[0] counts nodes visited, then is set to len to finish. */
+	for (size_t i = (size_t)p->dev_scratch[0]; i < a->n; i++) {
+		struct array_node *nd = &a->nodes[i];
+		if (nd->writes_done > nd->flushed_upto || (p->flags & DEV_F_FUA)) {
+			struct array_child *c = child_get(a);
+			if (!c) {
+				p->dev_scratch[0] = i;
+				wait_push(a, p);
+				return;
+			}
+			send_piece(a, c, p, i, DEV_FLUSH, 0, 0, NULL);
+		}
+	}
+	p->dev_scratch[0] = p->len;
+}
+
+static void split(struct array *a, struct dev_io *p)
+{
+	set_state(p, outstanding(p) + 1, first_err(p)); /* hold while splitting */
+	if (p->op == DEV_FLUSH) {
+		split_flush(a, p);
+	} else {
+		while (p->dev_scratch[0] < p->len) {
+			uint64_t done = p->dev_scratch[0];
+			struct array_child *c = child_get(a);
+			if (!c) {
+				wait_push(a, p);
+				break;
+			}
+			struct alg_seg seg;
+			a->alg->map(a->nodes, a->n, a->chunk, p->off + done, p->len - done, &seg);
+			struct array_node *nd = &a->nodes[seg.node];
+			if ((p->op == DEV_READ || p->op == DEV_WRITE) && nd->dev->max_io &&
+			    seg.len > nd->dev->max_io)
+				seg.len = nd->dev->max_io;
+			if (p->op == DEV_BLOCK_STATUS)
+				p->len = done + seg.len; /* answer for the first node only */
+			p->dev_scratch[0] = done + seg.len;
+			send_piece(a, c, p, seg.node, p->op, seg.node_off, seg.len,
+				   p->buf ? (char *)p->buf + done : NULL);
+		}
+	}
+	parent_put_ref(p, 0);
+}
+
+static void resume_waiting(struct ev_deferred *d)
+{
+	struct array *a = container_of(d, struct array, resume);
+	while (a->wait_head && a->free_children) {
+		struct dev_io *p = a->wait_head;
+		a->wait_head = p->dev_next;
+		if (!a->wait_head)
+			a->wait_tail = NULL;
+		p->dev_next = NULL;
+		split(a, p);
+	}
+}
+
+static void array_submit(struct dev *d, struct dev_io *p)
+{
+	struct array *a = container_of(d, struct array, dev);
+	p->dev_scratch[0] = 0;
+	set_state(p, 0, 0);
+	p->dev_next = NULL;
+	if (p->op != DEV_FLUSH && (p->off > a->dev.size || p->len > a->dev.size - p->off)) {
+		/* The frontend checks ranges; this guards against a shrink race. */
+		set_state(p, 1, 0);
+		p->dev_scratch[0] = p->len;
+		parent_put_ref(p, p->op == DEV_WRITE ? ENOSPC : EINVAL);
+		return;
+	}
+	if (p->len == 0 && p->op != DEV_FLUSH) {
+		p->done(p, 0);
+		return;
+	}
+	if (p->op == DEV_FLUSH)
+		p->len = UINT64_MAX; /* progress marker: split_flush sets scratch[0] to it */
+	/* Keep arrival order: nobody overtakes a request already waiting. */
+	if (a->wait_head) {
+		wait_push(a, p);
+		return;
+	}
+	split(a, p);
+}
+
+static void free_node(struct array_node *nd)
+{
+	dev_destroy(nd->dev);
+	free(nd->spec);
+}
+
+static void array_destroy(struct dev *d)
+{
+	array_free(container_of(d, struct array, dev));
+}
+
+static const struct dev_ops array_ops = {
+    .kind = "array",
+    .submit = array_submit,
+    .destroy = array_destroy,
+};
+
+static void compute_caps(struct array *a)
+{
+	/* The storage offers what the core can always provide (nodes emulate
+	 * what they lack); fast zero only if every node has it. The flush
+	 * bookkeeping is shared by all frontend connections: multi-conn. */
+	uint32_t caps = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO | DEV_CAP_CACHE |
+			DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_FAST_ZERO;
+	uint32_t min_block = 1;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct dev *nd = a->nodes[i].dev;
+		if (!(nd->caps & DEV_CAP_FAST_ZERO))
+			caps &= ~DEV_CAP_FAST_ZERO;
+		if (nd->caps & DEV_CAP_READONLY)
+			caps |= DEV_CAP_READONLY;
+		if (nd->min_block > min_block)
+			min_block = nd->min_block;
+	}
+	a->dev.caps = caps;
+	a->dev.min_block = min_block;
+}
+
+static void reap_node(struct ev_deferred *d);
+
+static int cmp_start(const void *x, const void *y)
+{
+	const struct array_node *a = x, *b = y;
+	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, uint64_t chunk,
+			struct array_node *nodes, size_t n, char *err, size_t errlen)
+{
+	qsort(nodes, n, sizeof(*nodes), cmp_start);
+	uint64_t size = alg->layout(nodes, n, chunk, err, errlen);
+	if (!size)
+		return NULL;
+	struct array *a = xcalloc(1, sizeof(*a));
+	a->dev.ops = &array_ops;
+	a->dev.loop = loop;
+	a->dev.size = size;
+	a->dev.desc = xasprintf("%s over %zu nodes", alg->name, n);
+	a->loop = loop;
+	a->alg = alg;
+	a->chunk = chunk;
+	a->nodes = nodes;
+	a->n = n;
+	a->children = xcalloc(ARRAY_CHILDREN, sizeof(*a->children));
+	for (unsigned i = ARRAY_CHILDREN; i-- > 0;)
+		child_put(a, &a->children[i]);
+	a->resume.fn = resume_waiting;
+	a->reap.fn = reap_node;
+	compute_caps(a);
+	return a;
+}
+
+struct dev *array_dev(struct array *a)
+{
+	return &a->dev;
+}
+
+void array_free(struct array *a)
+{
+	if (!a)
+		return;
+	ev_defer_cancel(a->loop, &a->resume);
+	ev_defer_cancel(a->loop, &a->reap);
+	for (size_t i = 0; i < a->n; i++)
+		free_node(&a->nodes[i]);
+	if (a->has_gone)
+		free_node(&a->nodes[a->n]);
+	free(a->nodes);
+	free(a->children);
+	free(a->dev.desc);
+	free(a);
+}
+
+size_t array_node_count(const struct array *a)
+{
+	return a->n;
+}
+
+const struct array_node *array_node_at(const struct array *a, size_t i)
+{
+	return i < a->n ? &a->nodes[i] : NULL;
+}
+
+const struct alg_ops *array_alg(const struct array *a)
+{
+	return a->alg;
+}
+
+uint64_t array_chunk(const struct array *a)
+{
+	return a->chunk;
+}
+
+int array_add_node(struct array *a, struct array_node *node, char *err, size_t errlen)
+{
+	if (!a->alg->can_grow) {
+		snprintf(err, errlen, "%s cannot grow while running: its layout would change",
+			 a->alg->name);
+		return -EINVAL;
+	}
+	if (a->has_gone) {
+		snprintf(err, errlen, "node %s is still being removed; try again",
+			 a->nodes[a->n].name);
+		return -EBUSY;
+	}
+	struct array_node *nodes = xcalloc(a->n + 1, sizeof(*nodes));
+	memcpy(nodes, a->nodes, a->n * sizeof(*nodes));
+	nodes[a->n] = *node;
+	uint64_t size = a->alg->layout(nodes, a->n + 1, a->chunk, err, errlen);
+	if (!size) {
+		free(nodes);
+		return -EINVAL;
+	}
+	/* Pieces in flight point at nodes by index, so moving the array is safe. */
+	free(a->nodes);
+	a->nodes = nodes;
+	a->n++;
+	a->dev.size = size;
+	compute_caps(a);
+	return 0;
+}
+
+static void reap_node(struct ev_deferred *d)
+{
+	struct array *a = container_of(d, struct array, reap);
+	if (!a->has_gone || a->nodes[a->n].inflight)
+		return;
+	free_node(&a->nodes[a->n]);
+	a->has_gone = false;
+	if (a->gone_done)
+		a->gone_done(a->gone_arg);
+}
+
+int array_remove_last(struct array *a, const char *name, void (*done)(void *arg), void *arg,
+		      char *err, size_t errlen)
+{
+	if (a->n == 0 || strcmp(a->nodes[a->n - 1].name, name) != 0 || !a->alg->can_grow ||
+	    a->n == 1 || a->has_gone) {
+		if (a->has_gone)
+			snprintf(err, errlen, "node %s is still being removed",
+				 a->nodes[a->n].name);
+		else if (!a->alg->can_grow)
+			snprintf(err, errlen,
+				 "cannot remove %s from a running %s storage: every node holds "
+				 "chunks of the whole device; stop the storage first",
+				 name, a->alg->name);
+		else if (a->n == 1)
+			snprintf(err, errlen,
+				 "%s is the only node; stop or delete the storage instead", name);
+		else
+			snprintf(err, errlen,
+				 "cannot remove %s from a running storage: only the last node in "
+				 "linear order (%s) can go, or the device would get a hole",
+				 name, a->nodes[a->n - 1].name);
+		return -EBUSY;
+	}
+	/* In-flight pieces refer to the node by index; it keeps that index
+	 * while it drains because new requests cannot reach it any more. */
+	a->n--;
+	a->dev.size = a->nodes[a->n - 1].start * 512 + a->nodes[a->n - 1].size * 512;
+	a->has_gone = true;
+	a->gone_done = done;
+	a->gone_arg = arg;
+	ev_defer(a->loop, &a->reap);
+	return 0;
+}
+
+void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix)
+{
+	char p[512];
+	for (size_t i = 0; i < a->n; i++) {
+		struct array_node *nd = &a->nodes[i];
+#define NP(leaf) (snprintf(p, sizeof(p), "%s/%s/%s", prefix, nd->name, leaf), p)
+		sb_attr_str(out, NP("type"), "%s", nd->dev->desc);
+		sb_attr_num(out, NP("size"), nd->size);
+		sb_attr_num(out, NP("start"), nd->start);
+		if (nd->dev->ops->show) {
+			snprintf(p, sizeof(p), "%s/%s", prefix, nd->name);
+			nd->dev->ops->show(nd->dev, out, p);
+		} else {
+			sb_attr_str(out, NP("state"), "up");
+		}
+		sb_attr_num(out, NP("io/reads"), nd->reads);
+		sb_attr_num(out, NP("io/writes"), nd->writes);
+		sb_attr_num(out, NP("io/read_bytes"), nd->read_bytes);
+		sb_attr_num(out, NP("io/write_bytes"), nd->write_bytes);
+		sb_attr_num(out, NP("io/flushes"), nd->flushes);
+		sb_attr_num(out, NP("io/errors"), nd->errors);
+		sb_attr_num(out, NP("io/inflight"), nd->inflight);
+		sb_attr_num(out, NP("io/read_ns"), nd->read_ns);
+		sb_attr_num(out, NP("io/write_ns"), nd->write_ns);
+#undef NP
+	}
+}
+
+void array_nodes_line(const struct array *a, struct strbuf *out)
+{
+	sb_printf(out, "sectors (start [size]): ");
+	for (size_t i = 0; i < a->n; i++)
+		sb_printf(out, "%s%llu [%llu]", i ? " | " : "",
+			  (unsigned long long)a->nodes[i].start,
+			  (unsigned long long)a->nodes[i].size);
+}

@@ -1,0 +1,88 @@
+/* array.h - a storage: one device assembled from nodes by an algorithm.
+ *
+ * As in device-mapper, the algorithm only maps ("where does this byte range
+ * live"); the core splits requests at node and chunk boundaries, fans the
+ * pieces out, counts completions and answers once with the first error.
+ * Pieces come from a pool allocated up front: when it runs dry, requests
+ * wait for pieces to come back instead of failing.
+ */
+#ifndef DST_ARRAY_H
+#define DST_ARRAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dev/dev.h"
+
+struct array;
+struct strbuf;
+
+/* One node of a storage, named by its start sector as in DST's sysfs. */
+struct array_node {
+	char name[32]; /* "n-800" */
+	char *spec;    /* a path, mem:SIZE, or an NBD URI */
+	bool remote;
+	uint64_t start, size; /* sectors (512 bytes) */
+	struct dev *dev;
+	bool removing;
+
+	/* Flush bookkeeping: a FLUSH must reach every node where a write
+	 * completed since the last flush that completed there. */
+	uint64_t writes_done, flushed_upto;
+
+	uint64_t reads, writes, read_bytes, write_bytes, read_ns, write_ns;
+	uint64_t flushes, errors, inflight;
+};
+
+/* A piece of a request on one node. */
+struct alg_seg {
+	size_t node;	   /* index into nodes[] */
+	uint64_t node_off; /* bytes, within the node */
+	uint64_t len;	   /* bytes, <= the requested length */
+};
+
+struct alg_ops {
+	const char *name; /* "alg_linear" */
+	/* Check the layout; return the storage size in bytes, or 0 with a reason. */
+	uint64_t (*layout)(const struct array_node *nodes, size_t n, uint64_t chunk, char *err,
+			   size_t errlen);
+	/* Map the start of [off, off+len) to one segment. */
+	void (*map)(const struct array_node *nodes, size_t n, uint64_t chunk, uint64_t off,
+		    uint64_t len, struct alg_seg *seg);
+	/* May a node be added to / removed from a running storage? */
+	bool can_grow;
+};
+
+extern const struct alg_ops alg_linear, alg_stripe;
+/* "linear", "alg_linear", "stripe", "alg_stripe"; NULL if unknown. */
+const struct alg_ops *alg_find(const char *name);
+
+#define ARRAY_DEFAULT_CHUNK (64u << 10)
+
+/* Build the storage device over nodes whose devs are open and sized. Takes
+ * ownership of nodes[] (and their devs). NULL with a reason on a bad layout. */
+struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, uint64_t chunk,
+			struct array_node *nodes, size_t n, char *err, size_t errlen);
+struct dev *array_dev(struct array *a);
+void array_free(struct array *a);
+
+size_t array_node_count(const struct array *a);
+const struct array_node *array_node_at(const struct array *a, size_t i);
+const struct alg_ops *array_alg(const struct array *a);
+uint64_t array_chunk(const struct array *a);
+
+/* Grow a running linear storage by one node at its end (takes ownership). */
+int array_add_node(struct array *a, struct array_node *node, char *err, size_t errlen);
+/* Remove the last node of a running linear storage: the storage shrinks at
+ * once, and done(arg) runs when the node's in-flight IO has drained and it
+ * is closed. */
+int array_remove_last(struct array *a, const char *name, void (*done)(void *arg), void *arg,
+		      char *err, size_t errlen);
+
+/* Attribute lines for every node, under "<prefix>/<node name>/". */
+void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix);
+/* "0 [800] | 800 [800]" */
+void array_nodes_line(const struct array *a, struct strbuf *out);
+
+#endif

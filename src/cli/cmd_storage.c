@@ -1,0 +1,424 @@
+/* cmd_storage.c - `dst create`, `dst add`, `dst remove`: a storage's config,
+ * and its running daemon when there is one. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "array/array.h"
+#include "array/nodeconf.h"
+#include "cli.h"
+#include "common/config.h"
+#include "common/state.h"
+#include "common/util.h"
+
+static const char create_help[] =
+    "usage: dst create NAME --alg linear|stripe [--chunk SIZE]\n"
+    "\n"
+    "Create storage NAME: one block device assembled from nodes by an algorithm.\n"
+    "  alg_linear   nodes one after another, in start-sector order\n"
+    "  alg_stripe   chunks spread round-robin over nodes of equal size\n"
+    "Add nodes with `dst add`, then serve it with `dst start`.\n"
+    "\n"
+    "  --alg ALG      linear (alg_linear) or stripe (alg_stripe)\n"
+    "  --chunk SIZE   stripe chunk, a power of two >= 4K (default 64K)\n";
+
+static const char add_help[] =
+    "usage: dst add NAME (--remote URI | --disk PATH) [--start SECTOR] [--size SECTORS]\n"
+    "\n"
+    "Add a node to storage NAME. The node's size is asked from the node itself;\n"
+    "--size may only make it smaller. Sizes and starts are 512-byte sectors.\n"
+    "The node is named by its start sector (n-0, n-800...).\n"
+    "\n"
+    "  --remote URI     any NBD server: nbd://HOST:PORT[/EXPORT] or\n"
+    "                   nbd+unix:///EXPORT?socket=PATH (a dst export, another dst\n"
+    "                   storage, nbdkit, qemu-nbd...)\n"
+    "  --disk PATH      a local file or block device, served by the storage itself\n"
+    "  --start SECTOR   where the node begins (alg_linear; default: after the last)\n"
+    "  --size SECTORS   use only this much of the node\n"
+    "\n"
+    "Adding to a running alg_linear storage grows it at its end: clients that\n"
+    "connect afterwards see the new size.\n";
+
+static const char remove_help[] =
+    "usage: dst remove NAME NODE\n"
+    "\n"
+    "Remove NODE (its name such as n-800, or its URI or path) from storage NAME.\n"
+    "A running storage only lets go of its last node in linear order (the\n"
+    "device shrinks; the node is closed once its requests in flight are done).\n"
+    "Data on the node is not touched.\n";
+
+/* Load NAME's config and check it is a storage. */
+static int load_storage(const char *name, struct conf *conf)
+{
+	char err[512];
+	if (!state_name_valid(name, err, sizeof(err)))
+		return die("%s", err);
+	char *path = state_path(name, ".conf");
+	int rc = conf_load(path, conf, err, sizeof(err));
+	free(path);
+	if (rc == -ENOENT)
+		return die("no storage named '%s' (create it with 'dst create %s --alg linear')",
+			   name, name);
+	if (rc < 0)
+		return die("%s", err);
+	const char *type = conf_get(conf, "type");
+	if (!type || strcmp(type, "storage")) {
+		conf_free(conf);
+		return die("'%s' is an %s, not a storage", name, type ? type : "unknown thing");
+	}
+	return 0;
+}
+
+static int save_storage(const char *name, const struct conf *conf)
+{
+	char err[512];
+	char *path = state_path(name, ".conf");
+	int rc = conf_save(path, conf, err, sizeof(err));
+	free(path);
+	if (rc < 0)
+		return die("%s", err);
+	return 0;
+}
+
+int storage_create(const char *name, const char *alg, const char *chunk, const char *device)
+{
+	char err[512];
+	if (!state_name_valid(name, err, sizeof(err)))
+		return die("%s", err);
+	if (!alg)
+		return die("create: --alg is required (linear or stripe)");
+	const struct alg_ops *ops = alg_find(alg);
+	if (!ops) {
+		if (!strcmp(alg, "mirror") || !strcmp(alg, "alg_mirror"))
+			return die("alg_mirror is not available yet in this version of dst; use "
+				   "linear or stripe");
+		return die("unknown algorithm '%s' (expected linear or stripe)", alg);
+	}
+	uint64_t c = ARRAY_DEFAULT_CHUNK;
+	if (chunk) {
+		if (ops != &alg_stripe)
+			return die("--chunk only applies to alg_stripe");
+		if (parse_size(chunk, &c) < 0 || c < 4096 || (c & (c - 1)) || c > (1u << 30))
+			return die("--chunk %s: expected a power of two from 4K to 1G", chunk);
+	}
+	if (state_dir_ensure(err, sizeof(err)) < 0)
+		return die("%s", err);
+	char *path = state_path(name, ".conf");
+	bool exists = access(path, F_OK) == 0;
+	free(path);
+	if (exists)
+		return die("'%s' already exists (see 'dst show %s')", name, name);
+	struct conf conf = {0};
+	conf_set(&conf, "type", "storage");
+	conf_set(&conf, "alg", ops->name);
+	if (ops == &alg_stripe) {
+		char b[32];
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)c);
+		conf_set(&conf, "chunk", b);
+	}
+	if (device)
+		conf_set(&conf, "device", device);
+	int rc = save_storage(name, &conf);
+	conf_free(&conf);
+	if (rc == 0)
+		printf("created storage '%s' (%s)\n", name, ops->name);
+	return rc;
+}
+
+/* Existing nodes, parsed. */
+static size_t load_nodes(const struct conf *conf, struct node_conf **out)
+{
+	size_t n = conf_count(conf, "node");
+	struct node_conf *nc = xcalloc(n ? n : 1, sizeof(*nc));
+	char err[256];
+	for (size_t i = 0; i < n; i++)
+		if (node_conf_parse(conf_get_nth(conf, "node", i), &nc[i], err, sizeof(err)) < 0)
+			nc[i].spec = xstrdup("?");
+	*out = nc;
+	return n;
+}
+
+static void free_nodes(struct node_conf *nc, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		node_conf_free(&nc[i]);
+	free(nc);
+}
+
+static bool is_nbd_uri(const char *s)
+{
+	static const char *const schemes[] = {"nbd://", "nbds://", "nbd+unix://", "nbds+unix://"};
+	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++)
+		if (!strncmp(s, schemes[i], strlen(schemes[i])))
+			return true;
+	return false;
+}
+
+int storage_add(const char *name, bool remote, const char *spec_in, const char *start_s,
+		const char *size_s)
+{
+	struct conf conf;
+	if (load_storage(name, &conf))
+		return 1;
+	int rc = 1;
+	char err[512], spec[PATH_MAX + 64];
+	struct node_conf *nodes;
+	size_t n = load_nodes(&conf, &nodes);
+	const struct alg_ops *alg = alg_find(conf_get(&conf, "alg") ? conf_get(&conf, "alg") : "");
+	uint64_t bytes = 0, start = 0, size = 0;
+	if (!alg) {
+		die("'%s': config names an unknown algorithm", name);
+		goto out;
+	}
+	if (remote) {
+		if (!is_nbd_uri(spec_in)) {
+			die("--remote %s: expected an NBD URI like nbd://HOST:PORT or "
+			    "nbd+unix:///?socket=PATH",
+			    spec_in);
+			goto out;
+		}
+		snprintf(spec, sizeof(spec), "%s", spec_in);
+	} else if (!strncmp(spec_in, "mem:", 4)) {
+		snprintf(spec, sizeof(spec), "%s", spec_in);
+	} else if (!realpath(spec_in, spec)) {
+		die("--disk %s: %s", spec_in, strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(nodes[i].spec, spec)) {
+			char nn[32];
+			node_conf_name(nodes[i].start, nn, sizeof(nn));
+			die("%s is already node %s of '%s'", spec, nn, name);
+			goto out;
+		}
+	}
+	if ((remote ? probe_remote(spec, &bytes, err, sizeof(err))
+		    : probe_local(spec, &bytes, err, sizeof(err))) < 0) {
+		die("node %s: cannot %s: %s", spec, remote ? "reach it" : "open it", err);
+		goto out;
+	}
+	uint64_t have = bytes / 512;
+	if (have == 0) {
+		die("node %s: smaller than one sector", spec);
+		goto out;
+	}
+	size = have;
+	if (size_s) {
+		if (parse_u64(size_s, &size) < 0 || size == 0) {
+			die("--size %s: expected a positive number of sectors", size_s);
+			goto out;
+		}
+		if (size > have) {
+			die("--size %s: node %s has only %llu sectors (--size may only narrow it)",
+			    size_s, spec, (unsigned long long)have);
+			goto out;
+		}
+	}
+	uint64_t end = 0;
+	for (size_t i = 0; i < n; i++)
+		end = MAX(end, nodes[i].start + nodes[i].size);
+	start = end;
+	if (start_s) {
+		if (alg == &alg_stripe) {
+			die("--start has no meaning for alg_stripe (chunks are spread over all "
+			    "nodes)");
+			goto out;
+		}
+		if (parse_u64(start_s, &start) < 0) {
+			die("--start %s: expected a sector number", start_s);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (alg == &alg_stripe && nodes[i].size != size) {
+			die("alg_stripe nodes must be of equal size: %s has %llu sectors, %s has "
+			    "%llu "
+			    "(use --size %llu to narrow it)",
+			    nodes[i].spec, (unsigned long long)nodes[i].size, spec,
+			    (unsigned long long)size, (unsigned long long)MIN(size, nodes[i].size));
+			goto out;
+		}
+		if (start < nodes[i].start + nodes[i].size && nodes[i].start < start + size) {
+			char nn[32];
+			node_conf_name(nodes[i].start, nn, sizeof(nn));
+			die("sectors %llu-%llu would overlap node %s (sectors %llu-%llu)",
+			    (unsigned long long)start, (unsigned long long)(start + size - 1), nn,
+			    (unsigned long long)nodes[i].start,
+			    (unsigned long long)(nodes[i].start + nodes[i].size - 1));
+			goto out;
+		}
+	}
+	struct node_conf nc = {.remote = remote, .start = start, .size = size, .spec = spec};
+	char *line = node_conf_format(&nc);
+	char nn[32];
+	node_conf_name(start, nn, sizeof(nn));
+	if (state_running_pid(name)) {
+		char *cmd = xasprintf("add-node %s", line);
+		struct strbuf reply;
+		int r = ctl_call(name, cmd, &reply, err, sizeof(err));
+		free(cmd);
+		if (r < 0) {
+			die("cannot add %s to running storage '%s': %s", spec, name, err);
+			free(line);
+			goto out;
+		}
+		sb_free(&reply);
+	}
+	conf_add(&conf, "node", line);
+	free(line);
+	if (save_storage(name, &conf) == 0) {
+		char d[64];
+		printf("added node %s (%s%s, %llu sectors, %s) to '%s'\n", nn,
+		       remote ? "R: " : "L: ", spec, (unsigned long long)size,
+		       format_size(size * 512, d, sizeof(d)), name);
+		rc = 0;
+	}
+out:
+	free_nodes(nodes, n);
+	conf_free(&conf);
+	return rc;
+}
+
+int storage_remove(const char *name, const char *node)
+{
+	struct conf conf;
+	if (load_storage(name, &conf))
+		return 1;
+	int rc = 1;
+	struct node_conf *nodes;
+	size_t n = load_nodes(&conf, &nodes);
+	size_t victim = n;
+	char nn[32], err[512];
+	for (size_t i = 0; i < n; i++) {
+		node_conf_name(nodes[i].start, nn, sizeof(nn));
+		if (!strcmp(nn, node) || !strcmp(nodes[i].spec, node)) {
+			victim = i;
+			break;
+		}
+	}
+	if (victim == n) {
+		die("'%s' has no node '%s' (see 'dst show %s')", name, node, name);
+		goto out;
+	}
+	node_conf_name(nodes[victim].start, nn, sizeof(nn));
+	const struct alg_ops *alg = alg_find(conf_get(&conf, "alg") ? conf_get(&conf, "alg") : "");
+	if (state_running_pid(name)) {
+		char *cmd = xasprintf("remove-node %s", nn);
+		struct strbuf reply;
+		int r = ctl_call(name, cmd, &reply, err, sizeof(err));
+		free(cmd);
+		if (r < 0) {
+			die("%s", err);
+			goto out;
+		}
+		sb_free(&reply);
+	} else if (alg == &alg_linear && n > 1) {
+		/* The rest must still be one device without holes. */
+		struct array_node *rest = xcalloc(n, sizeof(*rest));
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (i == victim)
+				continue;
+			rest[k].start = nodes[i].start;
+			rest[k].size = nodes[i].size;
+			node_conf_name(nodes[i].start, rest[k].name, sizeof(rest[k].name));
+			k++;
+		}
+		for (size_t i = 1; i < k; i++) /* sort by start (few nodes) */
+			for (size_t j = i; j > 0 && rest[j].start < rest[j - 1].start; j--) {
+				struct array_node t = rest[j];
+				rest[j] = rest[j - 1];
+				rest[j - 1] = t;
+			}
+		uint64_t ok = alg_linear.layout(rest, k, 0, err, sizeof(err));
+		free(rest);
+		if (!ok) {
+			die("cannot remove %s: %s", nn, err);
+			goto out;
+		}
+	}
+	/* Drop the victim's line from the config. */
+	const char *line = conf_get_nth(&conf, "node", victim);
+	char *keep = xstrdup(line);
+	struct conf out = {0};
+	for (size_t i = 0; i < conf.n; i++)
+		if (strcmp(conf.e[i].key, "node") || strcmp(conf.e[i].val, keep))
+			conf_add(&out, conf.e[i].key, conf.e[i].val);
+	free(keep);
+	if (save_storage(name, &out) == 0) {
+		printf("removed node %s (%s) from '%s'\n", nn, nodes[victim].spec, name);
+		rc = 0;
+	}
+	conf_free(&out);
+out:
+	free_nodes(nodes, n);
+	conf_free(&conf);
+	return rc;
+}
+
+int cmd_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"alg", required_argument, NULL, 'A'},
+	    {"chunk", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const char *alg = NULL, *chunk = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "A:c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'A': alg = optarg; break;
+		case 'c': chunk = optarg; break;
+		case 'h': return fputs(create_help, stdout), 0;
+		default: return die("create: see 'dst create --help'");
+		}
+	}
+	if (optind + 1 != argc)
+		return die("create: expected exactly one NAME; see 'dst create --help'");
+	return storage_create(argv[optind], alg, chunk, NULL);
+}
+
+int cmd_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"remote", required_argument, NULL, 'r'}, {"disk", required_argument, NULL, 'd'},
+	    {"start", required_argument, NULL, 's'},  {"size", required_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},	      {0},
+	};
+	const char *remote = NULL, *disk = NULL, *start = NULL, *size = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "r:d:s:S:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': remote = optarg; break;
+		case 'd': disk = optarg; break;
+		case 's': start = optarg; break;
+		case 'S': size = optarg; break;
+		case 'h': return fputs(add_help, stdout), 0;
+		default: return die("add: see 'dst add --help'");
+		}
+	}
+	if (optind + 1 != argc)
+		return die("add: expected exactly one NAME; see 'dst add --help'");
+	if (!!remote == !!disk)
+		return die("add: give exactly one of --remote URI or --disk PATH");
+	return storage_add(argv[optind], remote != NULL, remote ? remote : disk, start, size);
+}
+
+int cmd_remove(int argc, char **argv)
+{
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return fputs(remove_help, stdout), 0;
+		return die("remove: see 'dst remove --help'");
+	}
+	if (optind + 2 != argc)
+		return die("remove: expected NAME and NODE; see 'dst remove --help'");
+	return storage_remove(argv[optind], argv[optind + 1]);
+}

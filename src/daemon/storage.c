@@ -1,0 +1,418 @@
+/* storage.c - the storage service: nodes opened (remote ones connected
+ * asynchronously), assembled by the storage's algorithm into one device, and
+ * served by our NBD server, so a storage can itself be a node of another.
+ *
+ * Config keys: type = storage, alg, chunk (bytes, stripe), node (repeatable,
+ * see array/nodeconf.h), listen / socket (frontends; default NAME.sock in
+ * the state dir), backlog, io-timeout (seconds a node may leave a request
+ * unanswered before its IO fails), device (-f path, recorded).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array/array.h"
+#include "array/nodeconf.h"
+#include "common/ev.h"
+#include "common/log.h"
+#include "common/state.h"
+#include "common/util.h"
+#include "ctl.h"
+#include "nbd/server.h"
+#include "service.h"
+
+struct storage_service;
+
+/* A node being opened: at start-up, or by a live add. */
+struct pending_node {
+	struct storage_service *st;
+	struct array_node node;
+	struct ctl_req *req; /* live add: answer when ready */
+	int err;
+	char msg[512];
+	bool ready;
+};
+
+struct storage_service {
+	struct service svc;
+	struct array *array;
+	struct nbd_server *srv;
+	const struct alg_ops *alg;
+	uint64_t chunk;
+	unsigned io_timeout_s;
+	char *device;
+	uint64_t started_ns;
+	/* start-up: nodes still connecting */
+	unsigned connecting;
+	struct ev_loop *loop;
+	struct ctl_req *remove_req;
+	char remove_name[32];
+};
+
+static struct dev *open_node(struct storage_service *st, struct pending_node *pn);
+
+static void node_ready(void *arg, struct dev *d, int err, const char *msg);
+
+static void describe_node_error(struct pending_node *pn, const char *msg)
+{
+	char m[400];
+	snprintf(m, sizeof(m), "%s", msg);
+	snprintf(pn->msg, sizeof(pn->msg), "node %s (%s): %s", pn->node.name, pn->node.spec, m);
+}
+
+/* Check the node's real size against its config (--size may only narrow). */
+static int settle_size(struct pending_node *pn)
+{
+	uint64_t have = pn->node.dev->size / 512;
+	if (have == 0) {
+		describe_node_error(pn, "smaller than one sector");
+		return -EINVAL;
+	}
+	if (pn->node.size == 0) {
+		pn->node.size = have;
+	} else if (pn->node.size > have) {
+		char m[200];
+		snprintf(m, sizeof(m),
+			 "has %llu sectors but the storage expects %llu (was it replaced by a "
+			 "smaller disk?)",
+			 (unsigned long long)have, (unsigned long long)pn->node.size);
+		describe_node_error(pn, m);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static struct dev *open_node(struct storage_service *st, struct pending_node *pn)
+{
+	if (pn->node.remote) {
+		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s};
+		return dev_nbd_open(st->loop, pn->node.spec, &o, node_ready, pn);
+	}
+	char err[400];
+	struct dev *d = dev_open_local(st->loop, pn->node.spec, false, err, sizeof(err));
+	if (!d) {
+		pn->err = EIO;
+		describe_node_error(pn, err);
+	}
+	pn->ready = true;
+	return d;
+}
+
+/* ---- show ---- */
+
+static void storage_show(struct service *s, struct strbuf *out)
+{
+	struct storage_service *st = container_of(s, struct storage_service, svc);
+	struct dev *d = array_dev(st->array);
+	char p[256];
+#define PATH(suffix) (snprintf(p, sizeof(p), "%s/%s", s->name, suffix), p)
+	sb_attr_str(out, PATH("name"), "%s", s->name);
+	sb_attr_str(out, PATH("type"), "storage");
+	sb_attr_str(out, PATH("alg"), "%s", st->alg->name);
+	sb_attr_str(out, PATH("state"), "running");
+	if (st->alg == &alg_stripe)
+		sb_attr_num(out, PATH("chunk"), st->chunk);
+	sb_attr_num(out, PATH("size"), d->size / 512);
+	sb_attr_num(out, PATH("bytes"), d->size);
+	array_show_nodes(st->array, out, s->name);
+	struct strbuf line;
+	sb_init(&line);
+	array_nodes_line(st->array, &line);
+	sb_attr_str(out, PATH("nodes"), "%s", line.s);
+	sb_free(&line);
+	const char *uris[16];
+	size_t n = nbd_server_uris(st->srv, uris, 16);
+	for (size_t i = 0; i < n; i++)
+		sb_attr_str(out, PATH("uri"), "%s", uris[i]);
+	if (st->device)
+		sb_attr_str(out, PATH("device"), "%s (not attached: served over NBD only)",
+			    st->device);
+	struct nbd_server_stats ss;
+	nbd_server_get_stats(st->srv, &ss);
+	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - st->started_ns) / 1000000000ull);
+	sb_attr_num(out, PATH("clients"), ss.clients);
+	sb_attr_num(out, PATH("io/reads"), ss.reads);
+	sb_attr_num(out, PATH("io/writes"), ss.writes);
+	sb_attr_num(out, PATH("io/read_bytes"), ss.bytes_read);
+	sb_attr_num(out, PATH("io/write_bytes"), ss.bytes_written);
+	sb_attr_num(out, PATH("io/flushes"), ss.flushes);
+	sb_attr_num(out, PATH("io/errors"), ss.errors);
+	sb_attr_num(out, PATH("io/inflight"), ss.inflight);
+	sb_attr_num(out, PATH("io/read_ns"), ss.read_ns);
+	sb_attr_num(out, PATH("io/write_ns"), ss.write_ns);
+	sb_attr_num(out, PATH("mem/buffer_budget"), ss.buf_budget);
+	sb_attr_num(out, PATH("mem/buffer_in_use"), ss.buf_in_use);
+	sb_attr_num(out, PATH("mem/buffer_peak"), ss.buf_peak);
+#undef PATH
+}
+
+/* ---- live add / remove ---- */
+
+static void live_add_ready(struct pending_node *pn)
+{
+	struct storage_service *st = pn->st;
+	char err[512];
+	if (pn->err || settle_size(pn) < 0) {
+		ctl_reply_error(pn->req, "%s", pn->msg);
+		dev_destroy(pn->node.dev);
+		free(pn->node.spec);
+		free(pn);
+		return;
+	}
+	if (array_add_node(st->array, &pn->node, err, sizeof(err)) < 0) {
+		ctl_reply_error(pn->req, "%s", err);
+		dev_destroy(pn->node.dev);
+		free(pn->node.spec);
+		free(pn);
+		return;
+	}
+	log_info("storage %s: added node %s (%s), now %llu sectors", st->svc.name, pn->node.name,
+		 pn->node.spec, (unsigned long long)(array_dev(st->array)->size / 512));
+	char body[128];
+	snprintf(body, sizeof(body), "%s %llu\n", pn->node.name, (unsigned long long)pn->node.size);
+	ctl_reply(pn->req, body);
+	free(pn);
+}
+
+static void node_ready(void *arg, struct dev *d, int err, const char *msg)
+{
+	struct pending_node *pn = arg;
+	pn->ready = true;
+	if (err) {
+		pn->err = err;
+		describe_node_error(pn, msg ? msg : strerror(err));
+	}
+	if (pn->req) {
+		live_add_ready(pn);
+		return;
+	}
+	if (--pn->st->connecting == 0)
+		ev_loop_break(pn->st->loop);
+}
+
+static void removed(void *arg)
+{
+	struct storage_service *st = arg;
+	log_info("storage %s: node %s removed", st->svc.name, st->remove_name);
+	if (st->remove_req)
+		ctl_reply(st->remove_req, NULL);
+	st->remove_req = NULL;
+}
+
+static void storage_command(struct service *s, struct ctl_req *req, int argc, char **argv)
+{
+	struct storage_service *st = container_of(s, struct storage_service, svc);
+	char err[512];
+	if (!strcmp(argv[0], "add-node") && argc >= 2) {
+		/* The rest of the line is a node config line. */
+		struct strbuf line;
+		sb_init(&line);
+		for (int i = 1; i < argc; i++)
+			sb_printf(&line, "%s%s", i > 1 ? " " : "", argv[i]);
+		struct node_conf nc;
+		if (node_conf_parse(line.s, &nc, err, sizeof(err)) < 0) {
+			sb_free(&line);
+			ctl_reply_error(req, "%s", err);
+			return;
+		}
+		sb_free(&line);
+		struct pending_node *pn = xcalloc(1, sizeof(*pn));
+		pn->st = st;
+		pn->req = req;
+		pn->node.remote = nc.remote;
+		pn->node.start = nc.start;
+		pn->node.size = nc.size;
+		pn->node.spec = nc.spec;
+		node_conf_name(nc.start, pn->node.name, sizeof(pn->node.name));
+		if (!st->alg->can_grow) {
+			ctl_reply_error(req,
+					"%s cannot grow while running: its layout would change",
+					st->alg->name);
+			free(pn->node.spec);
+			free(pn);
+			return;
+		}
+		pn->node.dev = open_node(st, pn);
+		if (!pn->node.remote)
+			live_add_ready(pn);
+		/* remote: live_add_ready runs from node_ready */
+		return;
+	}
+	if (!strcmp(argv[0], "remove-node") && argc == 2) {
+		if (st->remove_req) {
+			ctl_reply_error(req, "another removal is in progress");
+			return;
+		}
+		snprintf(st->remove_name, sizeof(st->remove_name), "%s", argv[1]);
+		st->remove_req = req;
+		if (array_remove_last(st->array, argv[1], removed, st, err, sizeof(err)) < 0) {
+			st->remove_req = NULL;
+			ctl_reply_error(req, "%s", err);
+		}
+		return;
+	}
+	ctl_reply_error(req, "unknown command '%s' for a storage", argv[0]);
+}
+
+static void storage_stop(struct service *s, void (*done)(void *), void *arg)
+{
+	struct storage_service *st = container_of(s, struct storage_service, svc);
+	nbd_server_shutdown(st->srv, 10, done, arg);
+}
+
+static void storage_destroy(struct service *s)
+{
+	struct storage_service *st = container_of(s, struct storage_service, svc);
+	nbd_server_free(st->srv);
+	array_free(st->array);
+	free(st->device);
+	free(s->name);
+	free(st);
+}
+
+static const struct service_ops storage_ops = {
+    .show = storage_show,
+    .command = storage_command,
+    .stop = storage_stop,
+    .destroy = storage_destroy,
+};
+
+/* ---- start-up ---- */
+
+static int open_all_nodes(struct storage_service *st, const struct conf *conf,
+			  struct pending_node **out, size_t *count, char *err, size_t errlen)
+{
+	size_t n = conf_count(conf, "node");
+	struct pending_node *pns = xcalloc(n ? n : 1, sizeof(*pns));
+	*out = pns;
+	*count = n;
+	for (size_t i = 0; i < n; i++) {
+		struct node_conf nc;
+		if (node_conf_parse(conf_get_nth(conf, "node", i), &nc, err, errlen) < 0)
+			return -EINVAL;
+		pns[i].st = st;
+		pns[i].node.remote = nc.remote;
+		pns[i].node.start = nc.start;
+		pns[i].node.size = nc.size;
+		pns[i].node.spec = nc.spec;
+		node_conf_name(nc.start, pns[i].node.name, sizeof(pns[i].node.name));
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (pns[i].node.remote)
+			st->connecting++;
+		pns[i].node.dev = open_node(st, &pns[i]);
+	}
+	/* Nothing else runs yet: let the loop drive the connections. */
+	if (st->connecting)
+		ev_run(st->loop);
+	for (size_t i = 0; i < n; i++) {
+		if (!pns[i].err && pns[i].node.dev)
+			settle_size(&pns[i]);
+		if (pns[i].msg[0]) {
+			snprintf(err, errlen, "%s", pns[i].msg);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+struct service *storage_service_new(struct ev_loop *loop, const char *name, const struct conf *conf,
+				    char *err, size_t errlen)
+{
+	const char *alg_name = conf_get(conf, "alg");
+	const struct alg_ops *alg = alg_name ? alg_find(alg_name) : NULL;
+	if (!alg) {
+		snprintf(err, errlen,
+			 "storage %s: unknown algorithm '%s' (expected alg_linear or "
+			 "alg_stripe)",
+			 name, alg_name ? alg_name : "(none)");
+		return NULL;
+	}
+	struct storage_service *st = xcalloc(1, sizeof(*st));
+	st->svc.ops = &storage_ops;
+	st->svc.loop = loop;
+	st->svc.name = xstrdup(name);
+	st->loop = loop;
+	st->alg = alg;
+	st->chunk = ARRAY_DEFAULT_CHUNK;
+	st->io_timeout_s = 30;
+	st->started_ns = ev_now_ns();
+	const char *v;
+	uint64_t x;
+	if ((v = conf_get(conf, "chunk"))) {
+		if (parse_size(v, &x) < 0) {
+			snprintf(err, errlen, "chunk '%s': expected a size like 64K", v);
+			goto fail;
+		}
+		st->chunk = x;
+	}
+	if ((v = conf_get(conf, "io-timeout"))) {
+		if (parse_u64(v, &x) < 0 || x > 86400) {
+			snprintf(err, errlen, "io-timeout '%s': expected seconds", v);
+			goto fail;
+		}
+		st->io_timeout_s = x ? (unsigned)x : 86400;
+	}
+	if ((v = conf_get(conf, "device")))
+		st->device = xstrdup(v);
+	uint64_t backlog = 64;
+	if ((v = conf_get(conf, "backlog")) &&
+	    (parse_u64(v, &backlog) < 0 || !backlog || backlog > 65535)) {
+		snprintf(err, errlen, "backlog '%s': expected 1..65535", v);
+		goto fail;
+	}
+
+	struct pending_node *pns;
+	size_t n;
+	if (open_all_nodes(st, conf, &pns, &n, err, errlen) < 0) {
+		for (size_t i = 0; i < n; i++) {
+			dev_destroy(pns[i].node.dev);
+			free(pns[i].node.spec);
+		}
+		free(pns);
+		goto fail;
+	}
+	struct array_node *nodes = xcalloc(n ? n : 1, sizeof(*nodes));
+	for (size_t i = 0; i < n; i++)
+		nodes[i] = pns[i].node;
+	free(pns);
+	st->array = array_new(loop, alg, st->chunk, nodes, n, err, errlen);
+	if (!st->array) {
+		for (size_t i = 0; i < n; i++) {
+			dev_destroy(nodes[i].dev);
+			free(nodes[i].spec);
+		}
+		free(nodes);
+		goto fail;
+	}
+	struct dev *d = array_dev(st->array);
+	char desc[128];
+	snprintf(desc, sizeof(desc), "dst storage %s (%s)", name, alg->name);
+	struct nbd_server_config cfg = {.name = name, .desc = desc, .dev = d};
+	st->srv = nbd_server_new(loop, &cfg, err, errlen);
+	if (!st->srv)
+		goto fail;
+	size_t n_listen = conf_count(conf, "listen"), n_sock = conf_count(conf, "socket");
+	for (size_t i = 0; i < n_listen; i++)
+		if (nbd_server_listen_tcp(st->srv, conf_get_nth(conf, "listen", i), (int)backlog,
+					  err, errlen) < 0)
+			goto fail;
+	for (size_t i = 0; i < n_sock; i++)
+		if (nbd_server_listen_unix(st->srv, conf_get_nth(conf, "socket", i), (int)backlog,
+					   err, errlen) < 0)
+			goto fail;
+	if (n_listen + n_sock == 0) {
+		char *sock = state_path(name, ".sock");
+		int rc = nbd_server_listen_unix(st->srv, sock, (int)backlog, err, errlen);
+		free(sock);
+		if (rc < 0)
+			goto fail;
+	}
+	log_info("storage %s: %s over %zu nodes, %llu sectors", name, alg->name, n,
+		 (unsigned long long)(d->size / 512));
+	return &st->svc;
+fail:
+	storage_destroy(&st->svc);
+	return NULL;
+}
