@@ -66,10 +66,14 @@ check: deps
 	$(MAKE) BUILD=build-check OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all unit
 	DST_BUILD=build-check tests/run.sh
 
-demo: deps all
+# pkg-config ran when this Makefile was read, maybe before deps installed the
+# libraries: build in a sub-make so a fresh machine gets the right flags.
+demo: deps
+	$(MAKE) all
 	scripts/demo.sh
 
-bench: deps all
+bench: deps
+	$(MAKE) all
 	bench/run.sh
 
 format:

@@ -102,6 +102,19 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 
 int conf_save(const char *path, const struct conf *c, char *err, size_t errlen)
 {
+	/* A value that would not read back the same must not be written. */
+	for (size_t i = 0; i < c->n; i++) {
+		const char *v = c->e[i].val;
+		size_t len = strlen(v);
+		if (strchr(v, '\n') || strchr(v, '\r') ||
+		    (len && (isspace((unsigned char)v[0]) || isspace((unsigned char)v[len - 1])))) {
+			snprintf(err, errlen,
+				 "%s '%s': values may not contain line breaks or start or end with "
+				 "spaces",
+				 c->e[i].key, v);
+			return -EINVAL;
+		}
+	}
 	struct strbuf b;
 	sb_init(&b);
 	sb_printf(&b, "# written by dst; edit with the dst tool\n");

@@ -1,4 +1,5 @@
 /* util.c - size parsing and formatting, checked allocation, fd helpers. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -11,7 +12,7 @@
 
 int parse_u64(const char *s, uint64_t *out)
 {
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	if (!s || !isdigit((unsigned char)*s))
 		return -EINVAL;
 	char *end;
 	errno = 0;
@@ -26,7 +27,7 @@ int parse_u64(const char *s, uint64_t *out)
 
 int parse_size(const char *s, uint64_t *out)
 {
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	if (!s || !isdigit((unsigned char)*s))
 		return -EINVAL;
 	char *end;
 	errno = 0;
