@@ -12,18 +12,26 @@ static const char main_help[] =
     "dst builds distributed block storage: one virtual block device assembled\n"
     "from local disks and remote nodes, served over NBD.\n"
     "\n"
+    "Storages:\n"
+    "  create NAME --alg linear|stripe [--chunk SIZE]\n"
+    "                            a new storage (no nodes yet)\n"
+    "  add NAME (--remote URI | --disk PATH) [--start SECTOR] [--size SECTORS]\n"
+    "                            add a node (grows a running linear storage)\n"
+    "  remove NAME NODE          take a node out\n"
     "Export nodes:\n"
     "  export DISK [--listen ADDR:PORT] [--allow CIDR[:ro|:rw]]...\n"
     "                            serve a local disk to remote storages\n"
     "Daemons:\n"
-    "  start NAME                start a configured storage or export\n"
+    "  start NAME [--listen ADDR:PORT] [--socket PATH]\n"
+    "                            start a configured storage or export\n"
     "  stop NAME                 stop it after answering requests in flight\n"
     "  delete NAME               forget a stopped storage or export\n"
     "Inspection:\n"
     "  show [NAME] [--json]      the attribute tree (config, state, counters)\n"
-    "  stat NAME [--watch]       live IOPS, throughput and latency\n"
+    "  stat NAME [--watch]       live IOPS, throughput and latency per node\n"
     "\n"
-    "Run 'dst COMMAND --help' for the options of each command.\n"
+    "Run 'dst COMMAND --help' for the options of each command, and 'dst -h' for\n"
+    "the original DST form: dst -n NAME -A alg_linear -a ADDR -p PORT [-R].\n"
     "State lives in $DST_STATE_DIR (default /var/lib/dst for root,\n"
     "$XDG_RUNTIME_DIR/dst otherwise).\n";
 
@@ -33,8 +41,9 @@ struct subcommand {
 };
 
 static const struct subcommand commands[] = {
-    {"export", cmd_export}, {"start", cmd_start}, {"stop", cmd_stop},
-    {"delete", cmd_delete}, {"show", cmd_show},	  {"stat", cmd_stat},
+    {"export", cmd_export}, {"create", cmd_create}, {"add", cmd_add},
+    {"remove", cmd_remove}, {"start", cmd_start},   {"stop", cmd_stop},
+    {"delete", cmd_delete}, {"show", cmd_show},	    {"stat", cmd_stat},
 };
 
 int main(int argc, char **argv)
