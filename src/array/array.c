@@ -95,7 +95,7 @@ static void parent_put_ref(struct dev_io *p, int err)
 		p->done(p, e);
 }
 
-static void split(struct array *a, struct dev_io *p);
+static void split(struct array *a, struct dev_io *p, bool resumed);
 
 static void child_done(struct dev_io *io, int err)
 {
@@ -180,8 +180,17 @@ static void wait_push(struct array *a, struct dev_io *p)
 	a->wait_tail = p;
 }
 
+/* A request resumed from the head of the queue goes back to the head. */
+static void wait_push_front(struct array *a, struct dev_io *p)
+{
+	p->dev_next = a->wait_head;
+	a->wait_head = p;
+	if (!a->wait_tail)
+		a->wait_tail = p;
+}
+
 /* FLUSH: one piece per node holding writes not yet flushed. */
-static void split_flush(struct array *a, struct dev_io *p)
+static void split_flush(struct array *a, struct dev_io *p, bool resumed)
 {
 	/* scratch[0] counts nodes visited, then is set to len to finish. */
 	for (size_t i = (size_t)p->dev_scratch[0]; i < a->n; i++) {
@@ -190,7 +199,10 @@ static void split_flush(struct array *a, struct dev_io *p)
 			struct array_child *c = child_get(a);
 			if (!c) {
 				p->dev_scratch[0] = i;
-				wait_push(a, p);
+				if (resumed)
+					wait_push_front(a, p);
+				else
+					wait_push(a, p);
 				return;
 			}
 			send_piece(a, c, p, i, DEV_FLUSH, 0, 0, NULL);
@@ -199,17 +211,31 @@ static void split_flush(struct array *a, struct dev_io *p)
 	p->dev_scratch[0] = p->len;
 }
 
-static void split(struct array *a, struct dev_io *p)
+static void split(struct array *a, struct dev_io *p, bool resumed)
 {
 	set_state(p, outstanding(p) + 1, first_err(p)); /* hold while splitting */
 	if (p->op == DEV_FLUSH) {
-		split_flush(a, p);
+		split_flush(a, p, resumed);
 	} else {
 		while (p->dev_scratch[0] < p->len) {
 			uint64_t done = p->dev_scratch[0];
+			if (p->off + p->len > a->dev.size) {
+				/* The storage shrank while this request waited: what
+				 * is past the end must not land on another node. */
+				set_state(p, outstanding(p),
+					  first_err(p) ? first_err(p)
+					  : (p->op == DEV_WRITE || p->op == DEV_WRITE_ZEROES)
+					      ? ENOSPC
+					      : EINVAL);
+				p->dev_scratch[0] = p->len;
+				break;
+			}
 			struct array_child *c = child_get(a);
 			if (!c) {
-				wait_push(a, p);
+				if (resumed)
+					wait_push_front(a, p);
+				else
+					wait_push(a, p);
 				break;
 			}
 			struct alg_seg seg;
@@ -237,7 +263,7 @@ static void resume_waiting(struct ev_deferred *d)
 		if (!a->wait_head)
 			a->wait_tail = NULL;
 		p->dev_next = NULL;
-		split(a, p);
+		split(a, p, true);
 	}
 }
 
@@ -265,7 +291,7 @@ static void array_submit(struct dev *d, struct dev_io *p)
 		wait_push(a, p);
 		return;
 	}
-	split(a, p);
+	split(a, p, false);
 }
 
 static void free_node(struct array_node *nd)
@@ -424,8 +450,15 @@ static void reap_node(struct ev_deferred *d)
 int array_remove_last(struct array *a, const char *name, void (*done)(void *arg), void *arg,
 		      char *err, size_t errlen)
 {
-	if (a->n == 0 || strcmp(a->nodes[a->n - 1].name, name) != 0 || !a->alg->can_grow ||
-	    a->n == 1 || a->has_gone) {
+	bool known = false;
+	for (size_t i = 0; i < a->n; i++)
+		known |= !strcmp(a->nodes[i].name, name);
+	if (!known) {
+		snprintf(err, errlen, "no node named %s", name);
+		return -ENOENT;
+	}
+	if (strcmp(a->nodes[a->n - 1].name, name) != 0 || !a->alg->can_grow || a->n == 1 ||
+	    a->has_gone) {
 		if (a->has_gone)
 			snprintf(err, errlen, "node %s is still being removed",
 				 a->nodes[a->n].name);
@@ -449,6 +482,7 @@ int array_remove_last(struct array *a, const char *name, void (*done)(void *arg)
 	a->n--;
 	a->dev.size = a->nodes[a->n - 1].start * 512 + a->nodes[a->n - 1].size * 512;
 	a->has_gone = true;
+	compute_caps(a);
 	a->gone_done = done;
 	a->gone_arg = arg;
 	ev_defer(a->loop, &a->reap);

@@ -130,6 +130,9 @@ int cmd_start(int argc, char **argv)
 		conf_free(&fronts);
 		return die("'%s' is already running (pid %d)", name, (int)pid);
 	}
+	struct conf saved = {0};
+	for (size_t i = 0; i < conf.n; i++)
+		conf_add(&saved, conf.e[i].key, conf.e[i].val);
 	if (fronts.n) {
 		conf_del(&conf, "listen");
 		conf_del(&conf, "socket");
@@ -142,10 +145,15 @@ int cmd_start(int argc, char **argv)
 			return die("%s", err);
 		}
 	}
-	free(path);
 	conf_free(&conf);
-	conf_free(&fronts);
 	rc = spawn_daemon(name, foreground);
+	if (rc != 0 && fronts.n) {
+		/* The new frontends did not work: keep the old ones. */
+		conf_save(path, &saved, err, sizeof(err));
+	}
+	free(path);
+	conf_free(&saved);
+	conf_free(&fronts);
 	if (rc == 0) {
 		struct strbuf reply;
 		printf("started '%s'\n", name);

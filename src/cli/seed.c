@@ -87,6 +87,7 @@ int cmd_seed(int argc, char **argv)
 			return die("no storage named '%s'", name);
 		if (state_running_pid(name)) {
 			char *args[] = {"stop", (char *)name, NULL};
+			optind = 1;
 			if (cmd_stop(2, args))
 				return 1;
 		}
@@ -151,8 +152,12 @@ int cmd_seed(int argc, char **argv)
 			rc = storage_add(name, addr != NULL, spec, start, size);
 		}
 		free(spec);
-		if (rc)
+		if (rc) {
+			/* A storage this command created is not left behind. */
+			if (!exists)
+				unlink(conf_path);
 			goto out;
+		}
 	} else if (remove) {
 		rc = die("-r needs the node to remove (-a ADDR -p PORT or -d DISK)");
 		goto out;

@@ -82,6 +82,8 @@ static void finish_later(struct nbd_dev *n, struct dev_io *io, int err)
 	ev_defer(n->loop, &n->deliver);
 }
 
+static void check_handle(struct nbd_dev *n);
+
 static void update_events(struct nbd_dev *n)
 {
 	if (!n->h || n->state == ST_FAILED)
@@ -266,6 +268,12 @@ static void submit_or_wait(struct nbd_dev *n, struct dev_io *io)
 			push(&n->wait_head, &n->wait_tail, io);
 			return;
 		}
+		if (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
+			/* The connection went away between events. */
+			finish_later(n, io, EIO);
+			check_handle(n);
+			return;
+		}
 		log_warn("node %s: %s", n->uri, nbd_get_error());
 		finish_later(n, io, err ? err : EIO);
 		return;
@@ -397,9 +405,7 @@ static void on_event(struct ev_io *w, uint32_t events)
 		rc = nbd_aio_notify_read(n->h);
 	else if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && (dir & LIBNBD_AIO_DIRECTION_WRITE))
 		rc = nbd_aio_notify_write(n->h);
-	if (rc < 0 || n->state == ST_CONNECTING)
-		check_handle(n);
-	else if (nbd_aio_is_dead(n->h))
+	if (rc < 0 || n->state == ST_CONNECTING || nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h))
 		check_handle(n);
 	update_events(n);
 	if (n->done_head)
