@@ -122,8 +122,11 @@ static void child_done(struct dev_io *io, int err)
 		/* fall through */
 	case DEV_TRIM:
 	case DEV_WRITE_ZEROES:
-		/* Counted even on error: the node may hold part of it. */
-		node->writes_done++;
+		/* Only a write that succeeded has something a FLUSH must make
+		 * durable; counting failed ones would fail every later flush
+		 * of a node that died. */
+		if (!err)
+			node->writes_done++;
 		break;
 	case DEV_FLUSH:
 		node->flushes++;

@@ -10,11 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array/nodeconf.h"
 #include "cli.h"
 #include "common/config.h"
 #include "common/ev.h"
 #include "common/state.h"
 #include "common/util.h"
+#include "nbd/wire.h"
 
 static const char show_help[] =
     "usage: dst show [NAME] [--json]\n"
@@ -209,6 +211,78 @@ void show_print_json(const char *attrs)
 
 /* ---- gathering ---- */
 
+/* A stopped storage, from its config, in the same shape as a running one. */
+static void show_stopped_storage(const char *name, const struct conf *c, struct strbuf *out)
+{
+	char p[512];
+#define PATH(leaf) (snprintf(p, sizeof(p), "%s/%s", name, leaf), p)
+	const char *alg = conf_get(c, "alg");
+	sb_attr_str(out, PATH("name"), "%s", name);
+	sb_attr_str(out, PATH("type"), "storage");
+	sb_attr_str(out, PATH("alg"), "%s", alg ? alg : "?");
+	sb_attr_str(out, PATH("state"), "stopped");
+	if (conf_get(c, "chunk"))
+		sb_attr_num(out, PATH("chunk"), strtoull(conf_get(c, "chunk"), NULL, 10));
+	size_t n = conf_count(c, "node");
+	struct node_conf *nodes = xcalloc(n ? n : 1, sizeof(*nodes));
+	size_t k = 0;
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		char err[256];
+		if (node_conf_parse(conf_get_nth(c, "node", i), &nodes[k], err, sizeof(err)) == 0)
+			k++;
+	}
+	/* In start order, as the storage lays them out. */
+	for (size_t i = 1; i < k; i++)
+		for (size_t j = i; j > 0 && nodes[j].start < nodes[j - 1].start; j--) {
+			struct node_conf t = nodes[j];
+			nodes[j] = nodes[j - 1];
+			nodes[j - 1] = t;
+		}
+	for (size_t i = 0; i < k; i++)
+		total += nodes[i].size;
+	sb_attr_num(out, PATH("size"), total);
+	struct strbuf line;
+	sb_init(&line);
+	sb_printf(&line, "sectors (start [size]): ");
+	for (size_t i = 0; i < k; i++) {
+		char nn[32], q[512];
+		node_conf_name(nodes[i].start, nn, sizeof(nn));
+		char *desc = nodes[i].remote ? nbd_uri_describe(nodes[i].spec)
+					     : xasprintf("L: %s", nodes[i].spec);
+		snprintf(q, sizeof(q), "%s/%s/type", name, nn);
+		sb_attr_str(out, q, "%s", desc);
+		free(desc);
+		snprintf(q, sizeof(q), "%s/%s/size", name, nn);
+		sb_attr_num(out, q, nodes[i].size);
+		snprintf(q, sizeof(q), "%s/%s/start", name, nn);
+		sb_attr_num(out, q, nodes[i].start);
+		snprintf(q, sizeof(q), "%s/%s/state", name, nn);
+		sb_attr_str(out, q, "stopped");
+		if (nodes[i].remote) {
+			snprintf(q, sizeof(q), "%s/%s/uri", name, nn);
+			sb_attr_str(out, q, "%s", nodes[i].spec);
+		}
+		sb_printf(&line, "%s%llu [%llu]", i ? " | " : "",
+			  (unsigned long long)nodes[i].start, (unsigned long long)nodes[i].size);
+		node_conf_free(&nodes[i]);
+	}
+	free(nodes);
+	sb_attr_str(out, PATH("nodes"), "%s", line.s);
+	sb_free(&line);
+	/* Where it will be served once started. */
+	for (size_t i = 0; conf_get_nth(c, "listen", i); i++)
+		sb_attr_str(out, PATH("uri"), "nbd://%s", conf_get_nth(c, "listen", i));
+	for (size_t i = 0; conf_get_nth(c, "socket", i); i++)
+		sb_attr_str(out, PATH("uri"), "nbd+unix:///?socket=%s",
+			    conf_get_nth(c, "socket", i));
+	if (!conf_get(c, "listen") && !conf_get(c, "socket"))
+		sb_attr_str(out, PATH("uri"), "nbd+unix:///?socket=%s/%s.sock", state_dir(), name);
+	if (conf_get(c, "device"))
+		sb_attr_str(out, PATH("device"), "%s", conf_get(c, "device"));
+#undef PATH
+}
+
 /* Attributes of one name: live from its daemon, else from its config. */
 static int gather(const char *name, struct strbuf *out, bool quiet)
 {
@@ -232,6 +306,12 @@ static int gather(const char *name, struct strbuf *out, bool quiet)
 				die("%s", err);
 		}
 		return -1;
+	}
+	const char *type = conf_get(&c, "type");
+	if (type && !strcmp(type, "storage")) {
+		show_stopped_storage(name, &c, out);
+		conf_free(&c);
+		return 0;
 	}
 	char p[512];
 	snprintf(p, sizeof(p), "%s/name", name);

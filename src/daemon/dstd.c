@@ -156,11 +156,14 @@ int main(int argc, char **argv)
 	struct conf conf;
 	if (conf_load(conf_path, &conf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "dstd: %s\n", err);
+		free(conf_path);
 		return 1;
 	}
 	const char *type = conf_get(&conf, "type");
 	if (!type || (strcmp(type, "export") != 0 && strcmp(type, "storage") != 0)) {
 		fprintf(stderr, "dstd: %s: unknown type '%s'\n", conf_path, type ? type : "(none)");
+		conf_free(&conf);
+		free(conf_path);
 		return 1;
 	}
 
@@ -168,6 +171,8 @@ int main(int argc, char **argv)
 	int pid_fd = state_pidfile_acquire(name, err, sizeof(err));
 	if (pid_fd < 0) {
 		fprintf(stderr, "dstd: %s\n", err);
+		conf_free(&conf);
+		free(conf_path);
 		return 1;
 	}
 	FILE *logf = NULL;
@@ -203,9 +208,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dstd: %s\n", err);
 		if (d.svc)
 			d.svc->ops->destroy(d.svc);
+		ev_io_stop(d.loop, &d.sig_w);
+		close(sfd);
+		ev_loop_free(d.loop);
 		char *pid_path = state_path(name, ".pid");
 		unlink(pid_path);
 		free(pid_path);
+		close(pid_fd);
+		free(ctl_path);
+		free(conf_path);
+		conf_free(&conf);
+		if (logf)
+			fclose(logf);
 		return 1;
 	}
 	log_info("%s %s: running (pid %d)", type, name, (int)getpid());

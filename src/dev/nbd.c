@@ -20,6 +20,7 @@
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "dev.h"
+#include "nbd/wire.h"
 
 #define ZERO_BUF_SIZE (1u << 20)
 #define WATCHDOG_NS   1000000000ull
@@ -83,6 +84,17 @@ static void finish_later(struct nbd_dev *n, struct dev_io *io, int err)
 }
 
 static void check_handle(struct nbd_dev *n);
+
+/* libnbd prefixes errors with its function name; the user wants the cause. */
+static const char *plain_error(const char *e)
+{
+	if (e && !strncmp(e, "nbd_", 4)) {
+		const char *colon = strstr(e, ": ");
+		if (colon)
+			return colon + 2;
+	}
+	return e ? e : "unknown error";
+}
 
 static void update_events(struct nbd_dev *n)
 {
@@ -157,7 +169,8 @@ static int on_extent(void *user_data, const char *ctx, uint64_t offset, uint32_t
 	if (strcmp(ctx, LIBNBD_CONTEXT_BASE_ALLOCATION) != 0)
 		return 0;
 	uint32_t k = 0;
-	for (size_t i = 0; i + 1 < 2 * nr && k < io->ext_max; i += 2) {
+	/* nr counts 32-bit words: (length, flags) pairs take two each. */
+	for (size_t i = 0; i + 1 < nr && k < io->ext_max; i += 2) {
 		io->ext[k].len = entries[i];
 		io->ext[k].flags = 0;
 		if (entries[i + 1] & LIBNBD_STATE_HOLE)
@@ -389,7 +402,7 @@ static void check_handle(struct nbd_dev *n)
 		return;
 	if (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
 		const char *e = nbd_get_error();
-		fail_node(n, e && *e ? e : "connection closed");
+		fail_node(n, e && *e ? plain_error(e) : "connection closed");
 		return;
 	}
 	if (n->state == ST_CONNECTING && nbd_aio_is_ready(n->h))
@@ -421,6 +434,15 @@ static void on_watchdog(struct ev_timer *t)
 		n->ready = NULL;
 		fn(n->ready_arg, &n->dev, EIO, n->error);
 		return;
+	}
+	if (n->state == ST_CONNECTING) {
+		check_handle(n); /* it may have got there inside dev_nbd_open */
+		if (n->state != ST_CONNECTING) {
+			if (n->state == ST_UP)
+				ev_timer_start(n->loop, &n->watchdog, WATCHDOG_NS);
+			return;
+		}
+		update_events(n);
 	}
 	if (n->state == ST_CONNECTING &&
 	    now - n->connect_start_ns > (uint64_t)n->opts.connect_timeout_s * 1000000000ull) {
@@ -492,21 +514,6 @@ const char *dev_nbd_state(struct dev *d)
 	}
 }
 
-/* "R: host:port" as DST's sysfs showed remote nodes; the URI otherwise. */
-static char *describe(const char *uri)
-{
-	const char *p = NULL;
-	if (!strncmp(uri, "nbd://", 6))
-		p = uri + 6;
-	else if (!strncmp(uri, "nbds://", 7))
-		p = uri + 7;
-	if (p) {
-		size_t len = strcspn(p, "/?");
-		return xasprintf("R: %.*s", (int)len, p);
-	}
-	return xasprintf("R: %s", uri);
-}
-
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,
 			 dev_ready_fn ready, void *arg)
 {
@@ -521,7 +528,7 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 	n->dev.loop = loop;
 	n->dev.min_block = 1;
 	n->dev.max_io = 32u << 20;
-	n->dev.desc = describe(uri);
+	n->dev.desc = nbd_uri_describe(uri);
 	n->loop = loop;
 	n->uri = xstrdup(uri);
 	n->ready = ready;
@@ -542,15 +549,14 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 		nbd_set_pread_initialize(n->h, false); /* our buffers need no scrubbing */
 		nbd_add_meta_context(n->h, LIBNBD_CONTEXT_BASE_ALLOCATION);
 		if (nbd_aio_connect_uri(n->h, uri) < 0) {
-			snprintf(n->error, sizeof(n->error), "%s", nbd_get_error());
+			snprintf(n->error, sizeof(n->error), "%s", plain_error(nbd_get_error()));
 			n->state = ST_FAILED;
 		} else {
-			check_handle(n);
 			update_events(n);
 		}
 	}
-	/* `ready` must never run inside this call: a failure found now is
-	 * reported from the timer, immediately. */
-	ev_timer_start(loop, &n->watchdog, n->state == ST_FAILED ? 0 : WATCHDOG_NS);
+	/* `ready` must never run inside this call: whatever the connection
+	 * already reached is looked at from the timer, immediately. */
+	ev_timer_start(loop, &n->watchdog, 0);
 	return &n->dev;
 }

@@ -191,3 +191,17 @@ uint32_t nbd_errno_to_wire(int err)
 	default: return NBD_EIO;
 	}
 }
+
+char *nbd_uri_describe(const char *uri)
+{
+	const char *p = NULL;
+	if (!strncmp(uri, "nbd://", 6))
+		p = uri + 6;
+	else if (!strncmp(uri, "nbds://", 7))
+		p = uri + 7;
+	if (p) {
+		size_t len = strcspn(p, "/?");
+		return xasprintf("R: %.*s", (int)len, p);
+	}
+	return xasprintf("R: %s", uri);
+}

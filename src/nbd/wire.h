@@ -64,6 +64,10 @@ static inline bool nbd_request_has_payload(const struct nbd_request *r)
 
 const char *nbd_cmd_name(uint16_t type);
 const char *nbd_opt_name(uint32_t opt);
+/* "R: host:port" as DST's sysfs showed remote nodes (the URI when it is
+ * not nbd:// or nbds://); malloc'd. */
+char *nbd_uri_describe(const char *uri);
+
 /* Map a host errno to an NBD error number. */
 uint32_t nbd_errno_to_wire(int err);
 
