@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +42,11 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 		return -1;
 	}
 	free(path);
+	/* A daemon that does not answer must not hang the tool. Long commands
+	 * (a drain, a resync) may take their time, but not forever. */
+	struct timeval tv = {.tv_sec = 60};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	char *line = xasprintf("%s\n", cmd);
 	int rc = write_all(fd, line, strlen(line));
 	free(line);
@@ -52,7 +58,7 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = -errno;
+			rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
 			break;
 		}
 		sb_add(&b, chunk, (size_t)n);

@@ -27,6 +27,7 @@
 
 static void conn_on_event(struct ev_io *w, uint32_t events);
 static void conn_flush_deferred(struct ev_deferred *d);
+static void conn_free_deferred(struct ev_deferred *d);
 static void srv_kick(struct ev_deferred *d);
 static void srv_shutdown_check(struct ev_deferred *d);
 
@@ -296,6 +297,7 @@ static void on_accept(struct ev_io *w, uint32_t events)
 		c->rbuf = xmalloc(CONN_RBUF_SIZE);
 		c->w.fn = conn_on_event;
 		c->flush_work.fn = conn_flush_deferred;
+		c->free_work.fn = conn_free_deferred;
 		c->hs_timer.fn = hs_timeout;
 		c->next = srv->conns;
 		if (srv->conns)
@@ -321,6 +323,8 @@ static void on_accept(struct ev_io *w, uint32_t events)
 static void conn_free(struct nbd_conn *c)
 {
 	struct nbd_server *srv = c->srv;
+	ev_defer_cancel(srv->loop, &c->flush_work);
+	ev_defer_cancel(srv->loop, &c->free_work);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -380,17 +384,23 @@ void conn_close(struct nbd_conn *c, const char *why)
 		c->rx_req = NULL;
 		tx_reply_sent(c, r);
 	}
-	/* A deferred flush may still be queued; it checks c->dead. The conn is
-	 * freed from there or when the last in-flight IO returns. */
-	if (c->inflight == 0 && !c->flush_work.queued)
+	/* Callers up the stack may still look at c: it is freed later, from
+	 * the loop, once no IO of its is in the device. */
+	ev_defer(c->srv->loop, &c->free_work);
+}
+
+static void conn_free_deferred(struct ev_deferred *d)
+{
+	struct nbd_conn *c = container_of(d, struct nbd_conn, free_work);
+	if (c->dead && c->inflight == 0)
 		conn_free(c);
 }
 
 /* Called when an in-flight request of a dead connection finished. */
 static void conn_maybe_free(struct nbd_conn *c)
 {
-	if (c->dead && c->inflight == 0 && !c->flush_work.queued)
-		conn_free(c);
+	if (c->dead && c->inflight == 0)
+		ev_defer(c->srv->loop, &c->free_work);
 }
 
 void conn_update_events(struct nbd_conn *c)
@@ -494,11 +504,8 @@ static void conn_flush(struct nbd_conn *c)
 static void conn_flush_deferred(struct ev_deferred *d)
 {
 	struct nbd_conn *c = container_of(d, struct nbd_conn, flush_work);
-	if (c->dead) {
-		conn_maybe_free(c);
-		return;
-	}
-	conn_flush(c);
+	if (!c->dead)
+		conn_flush(c);
 }
 
 /* Parse what is buffered; true if the conn is still usable. */
@@ -587,6 +594,25 @@ struct nbd_req *srv_req_get(struct nbd_server *srv)
 	srv->free_count--;
 	memset(r, 0, sizeof(*r));
 	return r;
+}
+
+/* Undo srv_req_get for a request that could not get its buffer: nothing
+ * was freed that a waiter could use, so nobody is woken (waking them would
+ * only bring this connection straight back here: a busy loop). */
+void srv_req_unget(struct nbd_server *srv, struct nbd_req *r)
+{
+	r->next = srv->free_reqs;
+	srv->free_reqs = r;
+	srv->free_count++;
+	r->conn->inflight--;
+	srv->st.inflight--;
+}
+
+void srv_buf_free(struct nbd_server *srv, void *buf)
+{
+	bufpool_free(&srv->pool, buf);
+	if (srv->wait_head)
+		ev_defer(srv->loop, &srv->kick_work);
 }
 
 void srv_req_put(struct nbd_server *srv, struct nbd_req *r)
@@ -713,6 +739,8 @@ void nbd_server_free(struct nbd_server *srv)
 	for (struct nbd_conn *c = srv->conns, *next; c; c = next) {
 		next = c->next;
 		conn_close(c, NULL);
+		if (c->inflight == 0)
+			conn_free(c); /* the loop will not run again to do it */
 	}
 	for (size_t i = 0; i < srv->n_listeners; i++) {
 		struct nbd_listener *l = &srv->listeners[i];

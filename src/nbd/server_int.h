@@ -48,6 +48,7 @@ struct nbd_conn {
 	struct ev_io w;
 	struct ev_timer hs_timer;
 	struct ev_deferred flush_work;
+	struct ev_deferred free_work; /* a closed conn is freed from here only */
 	int fd;
 	char peer[64];
 	enum conn_phase phase;
@@ -115,6 +116,8 @@ void conn_want_flush(struct nbd_conn *c);
 void conn_update_events(struct nbd_conn *c);
 struct nbd_req *srv_req_get(struct nbd_server *srv);
 void srv_req_put(struct nbd_server *srv, struct nbd_req *req);
+void srv_req_unget(struct nbd_server *srv, struct nbd_req *req);
+void srv_buf_free(struct nbd_server *srv, void *buf);
 void srv_wait(struct nbd_conn *c);
 void srv_maybe_finish_shutdown(struct nbd_server *srv);
 

@@ -184,7 +184,7 @@ static void io_done(struct dev_io *io, int err)
 		if (!err)
 			st->bytes_written += r->length;
 		/* The payload is on the device: give the buffer back early. */
-		bufpool_free(&c->srv->pool, r->buf);
+		srv_buf_free(c->srv, r->buf);
 		r->buf = NULL;
 		break;
 	case NBD_CMD_FLUSH: st->flushes++; break;
@@ -254,11 +254,6 @@ static struct nbd_req *take_slot(struct nbd_conn *c)
 	c->inflight++;
 	srv->st.inflight++;
 	return r;
-}
-
-static void give_back(struct nbd_conn *c, struct nbd_req *r)
-{
-	srv_req_put(c->srv, r);
 }
 
 /* Finish a write whose payload has fully arrived. */
@@ -348,7 +343,7 @@ bool tx_process(struct nbd_conn *c)
 		if (need) {
 			r->buf = bufpool_alloc(&srv->pool, need);
 			if (!r->buf) {
-				give_back(c, r);
+				srv_req_unget(srv, r);
 				srv_wait(c);
 				return true;
 			}
