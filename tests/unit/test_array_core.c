@@ -696,15 +696,23 @@ TEST(flush_reaches_written_nodes)
 	CHECK_EQ(do_io(d, DEV_FLUSH, 0, 0, 0, NULL), 0);
 	for (int i = 0; i < 4; i++)
 		CHECK_EQ(fake_count(f[i], DEV_FLUSH), i == 2 ? 0 : 1);
-	/* A failed write still dirties its node (it may hold part of it). */
+	/* A failed write leaves nothing a flush must make durable: it does
+	 * not make its node a flush target (a dead node would otherwise fail
+	 * every later flush of the storage). */
 	fake_fail_range(f[3], 0, 4096, EIO);
 	CHECK_EQ(do_io(d, DEV_WRITE, 0, 3 * MiB, 100, buf), EIO);
 	for (int i = 0; i < 4; i++)
 		fake_clear(f[i]);
 	f[3]->nfail = 0;
 	CHECK_EQ(do_io(d, DEV_FLUSH, 0, 0, 0, NULL), 0);
-	CHECK_EQ(fake_count(f[3], DEV_FLUSH), 1);
+	CHECK_EQ(fake_count(f[3], DEV_FLUSH), 0);
 	CHECK_EQ(f[0]->nrec + f[1]->nrec + f[2]->nrec, 0);
+	/* After a write that succeeds, it is a target again. */
+	CHECK_EQ(do_io(d, DEV_WRITE, 0, 3 * MiB, 100, buf), 0);
+	for (int i = 0; i < 4; i++)
+		fake_clear(f[i]);
+	CHECK_EQ(do_io(d, DEV_FLUSH, 0, 0, 0, NULL), 0);
+	CHECK_EQ(fake_count(f[3], DEV_FLUSH), 1);
 	/* A failed flush is answered with its error and leaves the node
 	 * dirty: the next flush reaches it again. */
 	CHECK_EQ(do_io(d, DEV_WRITE, 0, 0, 100, buf), 0);

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# run.sh - run every test: unit test binaries, then functional tests.
+#
+#   tests/run.sh [FILTER]
+#
+# DST_BUILD      build dir holding dstd, dst and tests/test_* (default build;
+#                `make check` uses build-check, the ASan+UBSan build)
+# DST_TEST_TIMEOUT  seconds one functional test may take (default 300)
+#
+# Each unit binary $DST_BUILD/tests/test_* counts as one test (it prints
+# PASS/FAIL per case and exits non-zero if any failed). Each
+# tests/func/test_*.sh counts as one test; its output goes to
+# tests/out/NAME.log and is printed if it fails. Exit status 77 means
+# skipped. With FILTER, only tests whose name contains FILTER run.
+# The last line is "N passed, N failed, N skipped"; the exit status is 1 if
+# anything failed.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+export DST_BUILD=${DST_BUILD:-build}
+TIMEOUT=${DST_TEST_TIMEOUT:-300}
+FILTER=${1:-}
+OUT=$ROOT/tests/out
+mkdir -p "$OUT"
+
+passed=0 failed=0 skipped=0
+failed_names=()
+
+fmt_time() { printf '%d.%ds' $(($1 / 1000)) $((($1 % 1000) / 100)); }
+now_ms() { date +%s%3N; }
+
+# record NAME RC MS LOG
+record() {
+	local name=$1 rc=$2 ms=$3 log=$4 why
+	if [ "$rc" -eq 0 ]; then
+		passed=$((passed + 1))
+		printf 'PASS  %-36s %s\n' "$name" "$(fmt_time "$ms")"
+	elif [ "$rc" -eq 77 ]; then
+		skipped=$((skipped + 1))
+		why=$(grep -m1 '^SKIP' "$log" 2>/dev/null | sed 's/^SKIP:* *//')
+		printf 'SKIP  %-36s %s\n' "$name" "${why:-no reason given}"
+	else
+		failed=$((failed + 1))
+		failed_names+=("$name")
+		if [ "$rc" -eq 124 ]; then
+			printf 'FAIL  %-36s %s (timed out after %ss)\n' "$name" "$(fmt_time "$ms")" "$TIMEOUT"
+		else
+			printf 'FAIL  %-36s %s (status %d)\n' "$name" "$(fmt_time "$ms")" "$rc"
+		fi
+		echo "----- $log -----"
+		tail -n 150 "$log"
+		echo "----- end of $name -----"
+	fi
+}
+
+matches() { [ -z "$FILTER" ] || [[ $1 == *"$FILTER"* ]]; }
+
+if [ ! -x "$DST_BUILD/dstd" ] || [ ! -x "$DST_BUILD/dst" ]; then
+	echo "run.sh: $DST_BUILD/dstd or $DST_BUILD/dst missing; build first (make, or make check)" >&2
+fi
+
+# ---- unit tests ----
+for bin in "$DST_BUILD"/tests/test_*; do
+	if [ ! -x "$bin" ] || [ ! -f "$bin" ]; then continue; fi
+	name=unit/$(basename "$bin")
+	matches "$name" || continue
+	log=$OUT/$(basename "$bin").log
+	t0=$(now_ms)
+	rc=0
+	timeout -k 10 "$TIMEOUT" "$bin" >"$log" 2>&1 || rc=$?
+	record "$name" "$rc" $(($(now_ms) - t0)) "$log"
+done
+
+# ---- functional tests ----
+for t in tests/func/test_*.sh; do
+	[ -f "$t" ] || continue
+	base=$(basename "$t" .sh)
+	name=func/$base
+	matches "$name" || continue
+	log=$OUT/$base.log
+	t0=$(now_ms)
+	rc=0
+	# On timeout, timeout(1) signals its whole process group: the test's
+	# clients die, then the test's EXIT trap stops its daemons by PID.
+	timeout -k 10 "$TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null || rc=$?
+	record "$name" "$rc" $(($(now_ms) - t0)) "$log"
+done
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+	echo "failed: ${failed_names[*]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
