@@ -13,7 +13,7 @@ PKGS=(
 	libfuse3-dev fuse3          # FUSE frontend (coming) and its fusermount3
 	libcmocka-dev               # unit tests
 	clang-format                # make format / format-check
-	libnbd-bin                  # tests: nbdinfo, nbdcopy, nbdsh
+	libnbd-bin                  # tests: nbdinfo, nbdcopy
 	nbdkit qemu-utils fio       # tests and benchmarks: peer servers, qemu-img/qemu-io, fio
 	python3                     # test helpers
 	nftables iproute2           # tests: network faults (nft, ip, tc)

@@ -643,11 +643,20 @@ void srv_wait(struct nbd_conn *c)
 	if (!c->waiting) {
 		c->waiting = true;
 		c->wait_next = NULL;
-		if (srv->wait_tail)
-			srv->wait_tail->wait_next = c;
-		else
+		if (srv->kicking == c) {
+			/* Resumed from the head and still short: it keeps its place,
+			 * or small requests could overtake a large one for ever. */
+			c->wait_next = srv->wait_head;
 			srv->wait_head = c;
-		srv->wait_tail = c;
+			if (!srv->wait_tail)
+				srv->wait_tail = c;
+		} else if (srv->wait_tail) {
+			srv->wait_tail->wait_next = c;
+			srv->wait_head = srv->wait_head ? srv->wait_head : c;
+			srv->wait_tail = c;
+		} else {
+			srv->wait_head = srv->wait_tail = c;
+		}
 	}
 	conn_update_events(c);
 }
