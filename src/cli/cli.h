@@ -33,6 +33,8 @@ int probe_local(const char *path, uint64_t *bytes, char *err, size_t errlen);
 
 /* Print "dst: MESSAGE" to stderr; returns 1 for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* After getopt returned '?': name the offending option in one line. */
+int bad_option(const char *cmd, char **argv);
 
 /* Send one command line to NAME's daemon; on success *reply is the body
  * after "ok". Returns 0, or -1 with the reason in err (daemon not running,

@@ -51,10 +51,12 @@ static int one_name(int argc, char **argv, const char *help, const char *sopts,
 			fputs(help, stdout);
 			return -2;
 		}
-		if (c == '?' || !opt || opt(c, optarg) != 0) {
-			die("%s: see 'dst %s --help'", argv[0], argv[0]);
+		if (c == '?' || !opt) {
+			bad_option(argv[0], argv);
 			return -1;
 		}
+		if (opt(c, optarg) != 0)
+			return -1;
 	}
 	if (optind + 1 != argc) {
 		die("%s: expected exactly one NAME; see 'dst %s --help'", argv[0], argv[0]);
@@ -99,7 +101,7 @@ int cmd_start(int argc, char **argv)
 			    optarg);
 		case 'F': foreground = true; break;
 		case 'h': conf_free(&fronts); return fputs(start_help, stdout), 0;
-		default: conf_free(&fronts); return die("start: see 'dst start --help'");
+		default: conf_free(&fronts); return bad_option("start", argv);
 		}
 	}
 	if (optind + 1 != argc) {

@@ -162,7 +162,7 @@ int cmd_export(int argc, char **argv)
 			fputs(export_help, stdout);
 			rc = 0;
 			goto out;
-		default: die("export: see 'dst export --help'"); goto out;
+		default: bad_option("export", argv); goto out;
 		}
 	}
 	if (optind >= argc) {

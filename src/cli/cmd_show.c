@@ -346,7 +346,7 @@ int cmd_show(int argc, char **argv)
 		else if (c == 'h')
 			return fputs(show_help, stdout), 0;
 		else
-			return die("show: see 'dst show --help'");
+			return bad_option("show", argv);
 	}
 	if (argc - optind > 1)
 		return die("show: expected at most one NAME");
@@ -482,7 +482,7 @@ int cmd_stat(int argc, char **argv)
 				return die("--count '%s': expected a positive number", optarg);
 			break;
 		case 'h': return fputs(stat_help, stdout), 0;
-		default: return die("stat: see 'dst stat --help'");
+		default: return bad_option("stat", argv);
 		}
 	}
 	if (optind + 1 != argc)

@@ -375,7 +375,7 @@ int cmd_create(int argc, char **argv)
 		case 'A': alg = optarg; break;
 		case 'c': chunk = optarg; break;
 		case 'h': return fputs(create_help, stdout), 0;
-		default: return die("create: see 'dst create --help'");
+		default: return bad_option("create", argv);
 		}
 	}
 	if (optind + 1 != argc)
@@ -399,7 +399,7 @@ int cmd_add(int argc, char **argv)
 		case 's': start = optarg; break;
 		case 'S': size = optarg; break;
 		case 'h': return fputs(add_help, stdout), 0;
-		default: return die("add: see 'dst add --help'");
+		default: return bad_option("add", argv);
 		}
 	}
 	if (optind + 1 != argc)
@@ -416,7 +416,7 @@ int cmd_remove(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h')
 			return fputs(remove_help, stdout), 0;
-		return die("remove: see 'dst remove --help'");
+		return bad_option("remove", argv);
 	}
 	if (optind + 2 != argc)
 		return die("remove: expected NAME and NODE; see 'dst remove --help'");

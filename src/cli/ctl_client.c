@@ -1,5 +1,6 @@
 /* ctl_client.c - talk to a daemon's control socket; start and wait for daemons. */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -26,6 +27,19 @@ int die(const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	return 1;
+}
+
+int bad_option(const char *cmd, char **argv)
+{
+	/* getopt is silenced (opterr = 0) so that this is the one line. A long
+	 * option missing its value leaves its val in optopt; an unknown one 0. */
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	bool missing = !strncmp(arg, "--", 2) && optopt != 0;
+	if (!cmd[0])
+		return die("%s option '%s'; see 'dst -h'",
+			   missing ? "missing value for" : "unknown", arg);
+	return die("%s: %s option '%s'; see 'dst %s --help'", cmd,
+		   missing ? "missing value for" : "unknown", arg, cmd);
 }
 
 int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen)

@@ -1,6 +1,7 @@
 /* dst.c - the dst command-line tool: configures storages and export nodes,
  * starts and stops their daemons, and shows their state. Stateless: all
  * state is in the state dir and in the running daemons. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,6 +49,7 @@ static const struct subcommand commands[] = {
 
 int main(int argc, char **argv)
 {
+	opterr = 0; /* bad_option() says it, in one line */
 	if (argc < 2)
 		return fputs(main_help, stderr), 2;
 	const char *cmd = argv[1];

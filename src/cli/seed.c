@@ -62,7 +62,7 @@ int cmd_seed(int argc, char **argv)
 		case 'R': run = true; break;
 		case 'D': del = true; break;
 		case 'h': return fputs(seed_help, stdout), 0;
-		default: return die("see 'dst -h'");
+		default: return bad_option("", argv);
 		}
 	}
 	if (optind < argc)
