@@ -1,0 +1,486 @@
+#!/usr/bin/env bash
+# bench/run.sh - side-by-side NBD benchmarks: dst against nbdkit and qemu-nbd.
+#
+# Every server is driven by the same client (fio's nbd engine, one job, one
+# connection) over loopback TCP, with the same backing, back to back in one run:
+#
+#   (a) memory: dst export mem:2G        vs nbdkit memory 2G
+#   (b) file:   dst export FILE          vs nbdkit file FILE  vs qemu-nbd FILE
+#               (one 2 GiB file, prefilled, served from the page cache)
+#   (c) storage (bench/storage.sh): dst 2-node linear storage of memory nodes
+#               vs nbdkit nbd-plugin proxy -> nbdkit memory vs nbdkit memory (a)
+#
+# Rows: seq read 1M QD16, seq write 1M QD16, rand read 4K QD32, rand write 4K QD32.
+# For each run we also read the server's CPU time (utime+stime of every server
+# process, from /proc/PID/stat) and report CPU milliseconds per GiB moved.
+#
+# Environment:
+#   BENCH_RUNTIME=10    seconds per fio run (2 for a smoke test)
+#   BENCH_REPEAT=1      runs per cell; the table shows the median (3 for RESULTS.md)
+#   BENCH_SIZE=2G       size of every backing (memory disks and the file)
+#   BENCH_ORDER=row     row: all servers of a section up at once, each row run
+#                       on them back to back (fair under drifting noise);
+#                       server: one server at a time, its four rows, then the next
+#   BENCH_ONLY="..."    only these servers (names as in the table, e.g.
+#                       "dst-mem nbdkit-mem"); default: all
+#   BENCH_DIR=DIR       scratch dir for the file, logs, state (default: mktemp)
+#   BENCH_KEEP=1        keep BENCH_DIR (fio JSON, server logs) afterwards
+#   BENCH_OUT=FILE      also write the final tables to FILE
+#   BENCH_PERF=1        perf record -g each dst server during its rows
+#                       (perturbs the numbers; data in BENCH_DIR/perf.*)
+#   DST_BUILD=build     where dstd and dst are
+#
+# Servers listen on 127.0.0.1 only, on free ports; each is started, measured and
+# stopped by PID; an EXIT trap stops whatever is left.
+#
+# Layout: start_* functions start one server (or topology) and print
+# "PIDS URI"; run_row/run_rows drive fio against a URI and measure PIDS;
+# run_group runs a section; bench/storage.sh adds the storage topologies.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DST_BUILD=${DST_BUILD:-build}
+DST="$ROOT/$DST_BUILD/dst"
+RUNTIME=${BENCH_RUNTIME:-10}
+REPEAT=${BENCH_REPEAT:-1}
+SIZE=${BENCH_SIZE:-2G}
+ONLY=${BENCH_ONLY:-}
+CLK_TCK=$(getconf CLK_TCK)
+
+die() { echo "bench: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+
+for tool in fio nbdkit qemu-nbd nbdinfo ss python3 numfmt; do
+	command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps.sh)"
+done
+[ -x "$DST" ] || die "$DST not built (run make)"
+fio --enghelp=nbd >/dev/null 2>&1 || die "fio has no nbd engine"
+
+if [ -n "${BENCH_DIR:-}" ]; then
+	WORK=$BENCH_DIR
+	mkdir -p "$WORK"
+else
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/dst-bench.XXXXXX")
+fi
+mkdir -p "$WORK/state" "$WORK/fio" "$WORK/log" "$WORK/res"
+export DST_STATE_DIR="$WORK/state"
+PIDS_FILE="$WORK/pids" # every server pid we ever started, for the trap
+: >"$PIDS_FILE"
+DST_NAMES_FILE="$WORK/dst-names"
+: >"$DST_NAMES_FILE"
+
+# ---------------------------------------------------------------------------
+# process helpers
+
+pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
+# kill_pid PID: SIGTERM, wait up to 10 s, then SIGKILL. Only that PID.
+kill_pid() {
+	local pid=$1 i
+	pid_alive "$pid" || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 100); do
+		pid_alive "$pid" || return 0
+		sleep 0.1
+	done
+	note "pid $pid ignored SIGTERM; killing it"
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? name pid
+	set +e
+	[ -n "${CHILD:-}" ] && kill_pid "$CHILD"
+	while read -r name; do
+		[ -n "$name" ] && "$DST" stop "$name" --timeout 5 >/dev/null 2>&1
+	done <"$DST_NAMES_FILE"
+	while read -r pid; do
+		kill_pid "$pid"
+	done <"$PIDS_FILE"
+	if [ -n "${BENCH_KEEP:-}" ] || [ -n "${BENCH_DIR:-}" ]; then
+		[ -n "${BENCH_KEEP:-}" ] && note "kept $WORK"
+		rm -f "$WORK/disk.img"
+	else
+		rm -rf "$WORK"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+track_pid() { echo "$1" >>"$PIDS_FILE"; }
+
+# child CMD...: run CMD in the background and wait for it, so that a signal
+# reaches our trap at once (bash runs traps only between commands) and the
+# trap can stop CMD too.
+CHILD=
+child() {
+	local rc=0
+	"$@" &
+	CHILD=$!
+	wait "$CHILD" || rc=$?
+	CHILD=
+	return $rc
+}
+
+# free_port: a TCP port on 127.0.0.1 that nobody listens on now.
+free_port() {
+	local p _
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 30000))
+		if [ -z "$(ss -Htln "sport = :$p")" ] && ! grep -qx "$p" "$WORK/ports" 2>/dev/null; then
+			echo "$p" >>"$WORK/ports"
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_nbd URI PID: until an NBD client can connect (the server PID must live).
+wait_nbd() {
+	local uri=$1 pid=$2 i
+	for i in $(seq 150); do
+		pid_alive "$pid" || return 1
+		nbdinfo --size "$uri" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_pidfile FILE: until FILE holds a live pid; prints it.
+wait_pidfile() {
+	local f=$1 i pid
+	for i in $(seq 150); do
+		if [ -s "$f" ]; then
+			pid=$(cat "$f")
+			pid_alive "$pid" && { echo "$pid"; return 0; }
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# cpu_ticks PIDS: utime+stime (all threads) summed over comma-separated PIDS.
+cpu_ticks() {
+	local total=0 pid stat
+	for pid in ${1//,/ }; do
+		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		stat=${stat##*) } # fields after "(comm) ": state is field 3
+		# shellcheck disable=SC2086 # split into fields on purpose
+		set -- $stat
+		total=$((total + ${12} + ${13})) # fields 14 and 15 of stat
+	done
+	echo "$total"
+}
+
+# ---------------------------------------------------------------------------
+# Server starters. Each starts one server (or topology) listening on
+# 127.0.0.1, waits until it serves, and prints "PIDS URI" where PIDS is the
+# comma-separated list of server processes whose CPU counts for it.
+# stop_server PIDS stops them (dst daemons through `dst stop` first).
+
+start_dst() { # start_dst NAME DISK
+	local name=$1 disk=$2 port pid
+	port=$(free_port)
+	echo "$name" >>"$DST_NAMES_FILE"
+	"$DST" export "$disk" --listen "127.0.0.1:$port" --name "$name" \
+		>"$WORK/log/$name.out" 2>&1 || { cat "$WORK/log/$name.out" >&2; return 1; }
+	pid=$(wait_pidfile "$DST_STATE_DIR/$name.pid") || return 1
+	track_pid "$pid"
+	wait_nbd "nbd://127.0.0.1:$port" "$pid" || return 1
+	echo "$pid nbd://127.0.0.1:$port"
+}
+
+start_nbdkit() { # start_nbdkit NAME PLUGIN ARGS...
+	local name=$1 port pid
+	shift
+	port=$(free_port)
+	nbdkit -i 127.0.0.1 -p "$port" -P "$WORK/$name.pid" "$@" \
+		>"$WORK/log/$name.out" 2>&1 || { cat "$WORK/log/$name.out" >&2; return 1; }
+	pid=$(wait_pidfile "$WORK/$name.pid") || return 1
+	track_pid "$pid"
+	wait_nbd "nbd://127.0.0.1:$port" "$pid" || return 1
+	echo "$pid nbd://127.0.0.1:$port"
+}
+
+start_dst_mem() { start_dst dst-mem "mem:$SIZE"; }
+start_nbdkit_mem() { start_nbdkit nbdkit-mem memory "$SIZE"; }
+start_dst_file() { start_dst dst-file "$FILE"; }
+start_nbdkit_file() { start_nbdkit nbdkit-file file "$FILE"; }
+
+start_qemu_file() {
+	local port pid
+	port=$(free_port)
+	# --fork returns once it serves; -e 0: any number of clients; -t: persistent.
+	qemu-nbd -f raw --cache=writeback --aio=threads -t -e 0 -x '' \
+		-b 127.0.0.1 -p "$port" --fork --pid-file="$WORK/qemu-file.pid" "$FILE" \
+		>"$WORK/log/qemu-file.out" 2>&1 || { cat "$WORK/log/qemu-file.out" >&2; return 1; }
+	pid=$(wait_pidfile "$WORK/qemu-file.pid") || return 1
+	track_pid "$pid"
+	wait_nbd "nbd://127.0.0.1:$port" "$pid" || return 1
+	echo "$pid nbd://127.0.0.1:$port"
+}
+
+stop_server() { # stop_server PIDS
+	local pid name pidf
+	for pid in ${1//,/ }; do
+		for pidf in "$DST_STATE_DIR"/*.pid; do
+			if [ ! -s "$pidf" ] || [ "$(cat "$pidf")" != "$pid" ]; then continue; fi
+			name=$(basename "$pidf" .pid)
+			"$DST" stop "$name" --timeout 10 >/dev/null 2>&1 || true
+		done
+		kill_pid "$pid"
+	done
+}
+
+# ---------------------------------------------------------------------------
+# fio
+
+ROWS=(seqread seqwrite randread randwrite)
+declare -A ROW_NAME=([seqread]="seq read 1M QD16" [seqwrite]="seq write 1M QD16"
+	[randread]="rand read 4K QD32" [randwrite]="rand write 4K QD32")
+declare -A ROW_ARGS=([seqread]="--rw=read --bs=1M --iodepth=16"
+	[seqwrite]="--rw=write --bs=1M --iodepth=16"
+	[randread]="--rw=randread --bs=4k --iodepth=32 --norandommap"
+	[randwrite]="--rw=randwrite --bs=4k --iodepth=32 --norandommap")
+declare -A ROW_UNIT=([seqread]=MiB/s [seqwrite]=MiB/s [randread]=IOPS [randwrite]=IOPS)
+
+# prefill URI: write every byte once, so that reads never hit holes and
+# writes never pay first-touch allocation.
+prefill() {
+	local uri=$1 t0=$SECONDS
+	child fio --name=prefill --ioengine=nbd --uri="$uri" --rw=write --bs=1M \
+		--iodepth=16 --numjobs=1 --output-format=json \
+		--output="$WORK/fio/prefill.json" >"$WORK/log/fio-prefill.out" 2>&1 ||
+		{ cat "$WORK/log/fio-prefill.out" >&2; return 1; }
+	note "  prefilled in $((SECONDS - t0)) s"
+}
+
+# run_row SERVER URI PIDS ROW REP: one fio run; records "VALUE CPU_MS_PER_GIB"
+# in $WORK/res/SERVER.ROW.REP. CPU is the utime+stime delta of PIDS.
+run_row() {
+	local server=$1 uri=$2 pids=$3 row=$4 rep=$5 json c0 c1 bytes val cpu perfpid=
+	json="$WORK/fio/$server.$row.$rep.json"
+	if [ -n "${BENCH_PERF:-}" ] && [[ $server == dst* ]] && [ "$RUNTIME" -gt 3 ]; then
+		perf record -g -p "${pids%%,*}" -o "$WORK/perf.$server.$row.$rep.data" \
+			-- sleep $((RUNTIME - 2)) >/dev/null 2>&1 &
+		perfpid=$!
+	fi
+	c0=$(cpu_ticks "$pids")
+	# shellcheck disable=SC2086
+	child fio --name="$row" --ioengine=nbd --uri="$uri" ${ROW_ARGS[$row]} \
+		--numjobs=1 --time_based --runtime="$RUNTIME" \
+		--output-format=json --output="$json" \
+		>"$WORK/log/fio-$server.$row.$rep.out" 2>&1 ||
+		{ cat "$WORK/log/fio-$server.$row.$rep.out" >&2; return 1; }
+	c1=$(cpu_ticks "$pids")
+	if [ -n "$perfpid" ]; then wait "$perfpid" || true; fi
+	# bytes moved, then MiB/s or IOPS
+	read -r bytes val < <(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+r, w = j["read"], j["write"]
+v = r["iops"] + w["iops"] if sys.argv[2] == "IOPS" else (r["bw_bytes"] + w["bw_bytes"]) / 1048576
+print(r["io_bytes"] + w["io_bytes"], v)' "$json" "${ROW_UNIT[$row]}")
+	cpu=$(awk -v b="$bytes" -v t=$((c1 - c0)) -v hz="$CLK_TCK" \
+		'BEGIN { printf "%.1f", b ? t * 1000 / hz / (b / 1073741824) : 0 }')
+	echo "$val $cpu" >"$WORK/res/$server.$row.$rep"
+	note "  $(printf '%-13s %-19s %10.1f %-5s  cpu %7.1f ms/GiB' "$server" "${ROW_NAME[$row]}" "$val" "${ROW_UNIT[$row]}" "$cpu")"
+}
+
+# run_rows SERVER URI PIDS REP: the four rows against one server.
+run_rows() {
+	local row
+	for row in "${ROWS[@]}"; do
+		run_row "$1" "$2" "$3" "$row" "$4" || return 1
+	done
+}
+
+# Started servers of the current group: name -> PIDS, name -> URI.
+declare -A S_PIDS=() S_URI=()
+
+# up SERVER STARTER PREFILL(0|1): start a server (and prefill it).
+up() {
+	local server=$1 starter=$2 fill=$3 out
+	note "starting $server"
+	out=$($starter) || die "$server failed to start (logs in $WORK/log)"
+	read -r "S_PIDS[$server]" "S_URI[$server]" <<<"$out"
+	if [ "$fill" = 1 ]; then
+		prefill "${S_URI[$server]}" || die "prefill of $server failed"
+	fi
+}
+
+down() { # down SERVER
+	stop_server "${S_PIDS[$1]}"
+	unset "S_PIDS[$1]" "S_URI[$1]"
+}
+
+# run_group ENTRY...: ENTRY is "SERVER STARTER PREFILL".
+# BENCH_ORDER=row (default): start every server of the group, then for each
+#   row and repeat run the servers back to back (reversed order on even
+#   repeats), so that peers see the same machine noise; stop them all.
+# BENCH_ORDER=server: per repeat, start one server, run its four rows, stop it.
+run_group() {
+	local entry server starter fill row rep i
+	local names=() starters=() fills=()
+	for entry in "$@"; do
+		read -r server starter fill <<<"$entry"
+		wanted "$server" || continue
+		# a starter may come with a STARTER_available check (see storage.sh)
+		if declare -F "${starter}_available" >/dev/null && ! "${starter}_available"; then
+			note "$server: skipped ($("${starter}_why"))"
+			continue
+		fi
+		names+=("$server")
+		starters+=("$starter")
+		fills+=("$fill")
+	done
+	[ ${#names[@]} -gt 0 ] || return 0
+	if [ "${BENCH_ORDER:-row}" = server ]; then
+		for rep in $(seq "$REPEAT"); do
+			for i in "${!names[@]}"; do
+				server=${names[$i]}
+				[[ $server == *-file ]] && sync "$FILE"
+				up "$server" "${starters[$i]}" "${fills[$i]}"
+				run_rows "$server" "${S_URI[$server]}" "${S_PIDS[$server]}" "$rep" ||
+					die "fio against $server failed"
+				down "$server"
+			done
+		done
+		return 0
+	fi
+	for i in "${!names[@]}"; do
+		up "${names[$i]}" "${starters[$i]}" "${fills[$i]}"
+	done
+	local order=("${names[@]}") rorder=()
+	for ((i = ${#names[@]} - 1; i >= 0; i--)); do rorder+=("${names[$i]}"); done
+	for row in "${ROWS[@]}"; do
+		for rep in $(seq "$REPEAT"); do
+			if ((rep % 2)); then order=("${names[@]}"); else order=("${rorder[@]}"); fi
+			for server in "${order[@]}"; do
+				run_row "$server" "${S_URI[$server]}" "${S_PIDS[$server]}" "$row" "$rep" ||
+					die "fio against $server failed"
+			done
+		done
+	done
+	for server in "${names[@]}"; do down "$server"; done
+}
+
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------------------
+# results
+
+# cell SERVER ROW FIELD(1=value,2=cpu): median over the repeats, or empty.
+cell() {
+	local f vals=()
+	for f in "$WORK/res/$1.$2".*; do
+		[ -f "$f" ] && vals+=("$(cut -d' ' -f"$3" "$f")")
+	done
+	[ ${#vals[@]} -gt 0 ] || return 0
+	printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END {
+		if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'
+}
+
+fmt_val() { # fmt_val VALUE UNIT
+	[ -n "$1" ] || { echo "-"; return; }
+	if [ "$2" = IOPS ]; then
+		awk -v v="$1" 'BEGIN { printf "%.1fk", v / 1000 }'
+	else
+		awk -v v="$1" 'BEGIN { printf "%.0f", v }'
+	fi
+}
+ratio() { # ratio A B -> A/B
+	if [ -z "$1" ] || [ -z "$2" ]; then echo "-"; return; fi
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'
+}
+
+# table TITLE DST_SERVER PEER... : throughput then CPU, with dst/peer ratios.
+table() {
+	local title=$1 ours=$2 row s line
+	shift 2
+	local peers=("$@") any=0
+	for s in "$ours" "${peers[@]}"; do
+		for row in "${ROWS[@]}"; do [ -n "$(cell "$s" "$row" 1)" ] && any=1; done
+	done
+	[ $any = 1 ] || return 0
+	echo
+	echo "### $title"
+	echo
+	line="| row | $ours"
+	for s in "${peers[@]}"; do line+=" | $s"; done
+	for s in "${peers[@]}"; do line+=" | $ours/$s"; done
+	echo "$line |"
+	echo "|---|---:$(printf '|---:%.0s' "${peers[@]}" "${peers[@]}")|"
+	for row in "${ROWS[@]}"; do
+		local u=${ROW_UNIT[$row]} v
+		v=$(cell "$ours" "$row" 1)
+		line="| ${ROW_NAME[$row]} ($u) | $(fmt_val "$v" "$u")"
+		for s in "${peers[@]}"; do line+=" | $(fmt_val "$(cell "$s" "$row" 1)" "$u")"; done
+		for s in "${peers[@]}"; do line+=" | $(ratio "$v" "$(cell "$s" "$row" 1)")"; done
+		echo "$line |"
+	done
+	for row in "${ROWS[@]}"; do
+		local c
+		c=$(cell "$ours" "$row" 2)
+		line="| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$c" ms)"
+		for s in "${peers[@]}"; do line+=" | $(fmt_val "$(cell "$s" "$row" 2)" ms)"; done
+		for s in "${peers[@]}"; do line+=" | $(ratio "$c" "$(cell "$s" "$row" 2)")"; done
+		echo "$line |"
+	done
+}
+
+# ---------------------------------------------------------------------------
+# the runs
+
+# shellcheck source=bench/storage.sh
+. "$ROOT/bench/storage.sh"
+
+FILE="$WORK/disk.img"
+need_file=0
+for s in dst-file nbdkit-file qemu-file; do wanted "$s" && need_file=1; done
+if [ $need_file = 1 ]; then
+	note "writing $SIZE backing file $FILE"
+	child fio --name=mkfile --filename="$FILE" --rw=write --bs=1M --size="$SIZE" \
+		--ioengine=psync --output-format=json --output="$WORK/fio/mkfile.json" \
+		>"$WORK/log/fio-mkfile.out" 2>&1 || die "cannot write $FILE"
+	sync "$FILE"
+fi
+
+# Groups of servers measured together: name, starter, prefill through NBD
+# first (1) or not (0). The memory group also holds the storage topologies of
+# storage.sh, so its single-hop nbdkit-mem column is measured alongside them.
+MEM_GROUP=(
+	"dst-mem start_dst_mem 1"
+	"nbdkit-mem start_nbdkit_mem 1"
+	"${STORAGE_SERVERS[@]}"
+)
+FILE_GROUP=(
+	"dst-file start_dst_file 0"
+	"nbdkit-file start_nbdkit_file 0"
+	"qemu-file start_qemu_file 0"
+)
+
+note "fio nbd engine, ${RUNTIME}s per run, median of $REPEAT, order ${BENCH_ORDER:-row};" \
+	"$(nproc) cpus, $(uname -r)"
+T0=$SECONDS
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+run_group "${MEM_GROUP[@]}"
+run_group "${FILE_GROUP[@]}"
+
+{
+	echo
+	echo "## dst benchmark $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "fio $(fio --version | sed 's/^fio-//') nbd engine, 1 job, loopback TCP, ${RUNTIME} s runs, median of $REPEAT;" \
+		"$(nproc) cpus, kernel $(uname -r); backing $SIZE."
+	echo "Load average (1/5/15 min) before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)" \
+		"(the client and every server share the machine: other load skews the numbers)."
+	echo "Values: MiB/s (seq) or IOPS (rand); CPU = server utime+stime per GiB moved (lower is better)."
+	table "(a) memory backing" dst-mem nbdkit-mem
+	table "(b) file backing (page cache)" dst-file nbdkit-file qemu-file
+	storage_table
+} | tee ${BENCH_OUT:+"$BENCH_OUT"}
+note "done in $((SECONDS - T0)) s"
