@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "ctl.h"
 #include "dev/dev.h"
+#include "frontend.h"
 #include "nbd/server.h"
 #include "service.h"
 
@@ -31,8 +32,6 @@ struct export_service {
 static void export_show(struct service *s, struct strbuf *out)
 {
 	struct export_service *e = container_of(s, struct export_service, svc);
-	struct nbd_server_stats st;
-	nbd_server_get_stats(e->srv, &st);
 	char p[256];
 #define PATH(suffix) (snprintf(p, sizeof(p), "%s/%s", s->name, suffix), p)
 	sb_attr_str(out, PATH("name"), "%s", s->name);
@@ -51,28 +50,8 @@ static void export_show(struct service *s, struct strbuf *out)
 			sb_attr_str(out, PATH("allow"), "%s", r);
 		}
 	}
-	const char *uris[16];
-	size_t n = nbd_server_uris(e->srv, uris, 16);
-	for (size_t i = 0; i < n; i++)
-		sb_attr_str(out, PATH("uri"), "%s", uris[i]);
 	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - e->started_ns) / 1000000000ull);
-	sb_attr_num(out, PATH("clients"), st.clients);
-	sb_attr_num(out, PATH("clients_total"), st.clients_total);
-	sb_attr_num(out, PATH("clients_refused"), st.clients_refused);
-	sb_attr_num(out, PATH("io/reads"), st.reads);
-	sb_attr_num(out, PATH("io/writes"), st.writes);
-	sb_attr_num(out, PATH("io/read_bytes"), st.bytes_read);
-	sb_attr_num(out, PATH("io/write_bytes"), st.bytes_written);
-	sb_attr_num(out, PATH("io/flushes"), st.flushes);
-	sb_attr_num(out, PATH("io/trims"), st.trims);
-	sb_attr_num(out, PATH("io/zeroes"), st.zeroes);
-	sb_attr_num(out, PATH("io/errors"), st.errors);
-	sb_attr_num(out, PATH("io/inflight"), st.inflight);
-	sb_attr_num(out, PATH("io/read_ns"), st.read_ns);
-	sb_attr_num(out, PATH("io/write_ns"), st.write_ns);
-	sb_attr_num(out, PATH("mem/buffer_budget"), st.buf_budget);
-	sb_attr_num(out, PATH("mem/buffer_in_use"), st.buf_in_use);
-	sb_attr_num(out, PATH("mem/buffer_peak"), st.buf_peak);
+	frontend_show(e->srv, out, s->name);
 #undef PATH
 }
 
@@ -161,17 +140,7 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	e->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!e->srv)
 		goto fail;
-	size_t n_listen = conf_count(conf, "listen"), n_sock = conf_count(conf, "socket");
-	for (size_t i = 0; i < n_listen; i++)
-		if (nbd_server_listen_tcp(e->srv, conf_get_nth(conf, "listen", i), (int)backlog,
-					  err, errlen) < 0)
-			goto fail;
-	for (size_t i = 0; i < n_sock; i++)
-		if (nbd_server_listen_unix(e->srv, conf_get_nth(conf, "socket", i), (int)backlog,
-					   err, errlen) < 0)
-			goto fail;
-	if (n_listen + n_sock == 0 &&
-	    nbd_server_listen_tcp(e->srv, "127.0.0.1:10809", (int)backlog, err, errlen) < 0)
+	if (frontend_listen(e->srv, conf, (int)backlog, "127.0.0.1:10809", NULL, err, errlen) < 0)
 		goto fail;
 	log_info("export %s: serving %s (%llu bytes, %s)", name, e->dev->desc,
 		 (unsigned long long)e->dev->size, e->readonly ? "read-only" : "read-write");

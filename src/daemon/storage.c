@@ -19,6 +19,7 @@
 #include "common/state.h"
 #include "common/util.h"
 #include "ctl.h"
+#include "frontend.h"
 #include "nbd/server.h"
 #include "service.h"
 
@@ -121,29 +122,11 @@ static void storage_show(struct service *s, struct strbuf *out)
 	array_nodes_line(st->array, &line);
 	sb_attr_str(out, PATH("nodes"), "%s", line.s);
 	sb_free(&line);
-	const char *uris[16];
-	size_t n = nbd_server_uris(st->srv, uris, 16);
-	for (size_t i = 0; i < n; i++)
-		sb_attr_str(out, PATH("uri"), "%s", uris[i]);
 	if (st->device)
 		sb_attr_str(out, PATH("device"), "%s (not attached: served over NBD only)",
 			    st->device);
-	struct nbd_server_stats ss;
-	nbd_server_get_stats(st->srv, &ss);
 	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - st->started_ns) / 1000000000ull);
-	sb_attr_num(out, PATH("clients"), ss.clients);
-	sb_attr_num(out, PATH("io/reads"), ss.reads);
-	sb_attr_num(out, PATH("io/writes"), ss.writes);
-	sb_attr_num(out, PATH("io/read_bytes"), ss.bytes_read);
-	sb_attr_num(out, PATH("io/write_bytes"), ss.bytes_written);
-	sb_attr_num(out, PATH("io/flushes"), ss.flushes);
-	sb_attr_num(out, PATH("io/errors"), ss.errors);
-	sb_attr_num(out, PATH("io/inflight"), ss.inflight);
-	sb_attr_num(out, PATH("io/read_ns"), ss.read_ns);
-	sb_attr_num(out, PATH("io/write_ns"), ss.write_ns);
-	sb_attr_num(out, PATH("mem/buffer_budget"), ss.buf_budget);
-	sb_attr_num(out, PATH("mem/buffer_in_use"), ss.buf_in_use);
-	sb_attr_num(out, PATH("mem/buffer_peak"), ss.buf_peak);
+	frontend_show(st->srv, out, s->name);
 #undef PATH
 }
 
@@ -393,22 +376,11 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	st->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!st->srv)
 		goto fail;
-	size_t n_listen = conf_count(conf, "listen"), n_sock = conf_count(conf, "socket");
-	for (size_t i = 0; i < n_listen; i++)
-		if (nbd_server_listen_tcp(st->srv, conf_get_nth(conf, "listen", i), (int)backlog,
-					  err, errlen) < 0)
-			goto fail;
-	for (size_t i = 0; i < n_sock; i++)
-		if (nbd_server_listen_unix(st->srv, conf_get_nth(conf, "socket", i), (int)backlog,
-					   err, errlen) < 0)
-			goto fail;
-	if (n_listen + n_sock == 0) {
-		char *sock = state_path(name, ".sock");
-		int rc = nbd_server_listen_unix(st->srv, sock, (int)backlog, err, errlen);
-		free(sock);
-		if (rc < 0)
-			goto fail;
-	}
+	char *sock = state_path(name, ".sock");
+	int lrc = frontend_listen(st->srv, conf, (int)backlog, NULL, sock, err, errlen);
+	free(sock);
+	if (lrc < 0)
+		goto fail;
 	log_info("storage %s: %s over %zu nodes, %llu sectors", name, alg->name, n,
 		 (unsigned long long)(d->size / 512));
 	return &st->svc;

@@ -1,0 +1,55 @@
+/* frontend.c - listeners and counters of a service's NBD server. */
+#include <stdio.h>
+
+#include "frontend.h"
+#include "nbd/server.h"
+
+int frontend_listen(struct nbd_server *srv, const struct conf *conf, int backlog,
+		    const char *default_tcp, const char *default_sock, char *err, size_t errlen)
+{
+	size_t n_listen = conf_count(conf, "listen"), n_sock = conf_count(conf, "socket");
+	int rc;
+	for (size_t i = 0; i < n_listen; i++)
+		if ((rc = nbd_server_listen_tcp(srv, conf_get_nth(conf, "listen", i), backlog, err,
+						errlen)) < 0)
+			return rc;
+	for (size_t i = 0; i < n_sock; i++)
+		if ((rc = nbd_server_listen_unix(srv, conf_get_nth(conf, "socket", i), backlog, err,
+						 errlen)) < 0)
+			return rc;
+	if (n_listen + n_sock > 0)
+		return 0;
+	if (default_tcp)
+		return nbd_server_listen_tcp(srv, default_tcp, backlog, err, errlen);
+	return nbd_server_listen_unix(srv, default_sock, backlog, err, errlen);
+}
+
+void frontend_show(struct nbd_server *srv, struct strbuf *out, const char *name)
+{
+	struct nbd_server_stats st;
+	nbd_server_get_stats(srv, &st);
+	char p[256];
+#define PATH(leaf) (snprintf(p, sizeof(p), "%s/%s", name, leaf), p)
+	const char *uris[16];
+	size_t n = nbd_server_uris(srv, uris, 16);
+	for (size_t i = 0; i < n; i++)
+		sb_attr_str(out, PATH("uri"), "%s", uris[i]);
+	sb_attr_num(out, PATH("clients"), st.clients);
+	sb_attr_num(out, PATH("clients_total"), st.clients_total);
+	sb_attr_num(out, PATH("clients_refused"), st.clients_refused);
+	sb_attr_num(out, PATH("io/reads"), st.reads);
+	sb_attr_num(out, PATH("io/writes"), st.writes);
+	sb_attr_num(out, PATH("io/read_bytes"), st.bytes_read);
+	sb_attr_num(out, PATH("io/write_bytes"), st.bytes_written);
+	sb_attr_num(out, PATH("io/flushes"), st.flushes);
+	sb_attr_num(out, PATH("io/trims"), st.trims);
+	sb_attr_num(out, PATH("io/zeroes"), st.zeroes);
+	sb_attr_num(out, PATH("io/errors"), st.errors);
+	sb_attr_num(out, PATH("io/inflight"), st.inflight);
+	sb_attr_num(out, PATH("io/read_ns"), st.read_ns);
+	sb_attr_num(out, PATH("io/write_ns"), st.write_ns);
+	sb_attr_num(out, PATH("mem/buffer_budget"), st.buf_budget);
+	sb_attr_num(out, PATH("mem/buffer_in_use"), st.buf_in_use);
+	sb_attr_num(out, PATH("mem/buffer_peak"), st.buf_peak);
+#undef PATH
+}
