@@ -2,14 +2,26 @@
  *
  * Data lives in 64 KiB chunks allocated on first write and found through a
  * two-level table whose second level is allocated lazily too, so an unwritten
- * 1 TiB disk costs 16 KiB of table. Nothing here ever waits, so every io
- * completes inline from submit(), which the dev.h contract allows.
+ * 1 TiB disk costs 16 KiB of table. Small requests complete inline from
+ * submit(), which the dev.h contract allows.
+ *
+ * Large reads and writes are copied by a worker thread, so that the copy
+ * overlaps with the event loop's own socket copies (on two cores a single
+ * thread doing both is what limits sequential IO). The loop thread still
+ * does every table lookup and allocation and hands the worker a plan of
+ * chunk pointers: the worker never touches the table. While any plan is in
+ * flight, TRIM zeroes chunks in place instead of freeing them, so no plan
+ * can point at freed memory.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include "common/ev.h"
 #include "common/util.h"
 #include "dev.h"
 
@@ -25,10 +37,34 @@
  * lazily mapped calloc memory); nobody has that much RAM to fill anyway. */
 #define MEM_MAX_SIZE (256ull << 40)
 
+/* Requests at least this large go to the copy worker. */
+#define OFFLOAD_MIN (256u << 10)
+#define JOBS	    64
+/* A job's plan: one chunk pointer (NULL: a hole) per chunk it touches. */
+#define PLAN_MAX ((32u << 20) / CHUNK_SIZE + 1)
+
+struct copy_job {
+	struct dev_io *io;
+	char *plan[PLAN_MAX];
+	struct copy_job *next;
+};
+
 struct mem_dev {
 	struct dev dev;
 	uint64_t ntop;
 	char ***top; /* top[i] is NULL or an L2 table of L2_ENTRIES chunk pointers */
+
+	/* copy worker (started on first use) */
+	bool worker_up;
+	pthread_t worker;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	struct copy_job *todo_head, *todo_tail, *done_head; /* under lock */
+	struct copy_job jobs[JOBS], *free_jobs;		    /* loop thread only */
+	unsigned jobs_in_flight;			    /* loop thread only */
+	int efd;
+	struct ev_io efd_w;
 };
 
 static char *chunk_get(const struct mem_dev *m, uint64_t ci)
@@ -123,7 +159,7 @@ static int mem_zero(struct mem_dev *m, uint64_t off, uint64_t len, bool keep)
 			if (!c)
 				return ENOSPC;
 			memset(c, 0, CHUNK_SIZE);
-		} else if (c && !keep && off == cstart && off + n == cend) {
+		} else if (c && !keep && off == cstart && off + n == cend && !m->jobs_in_flight) {
 			free(c);
 			l2[ci & L2_MASK] = NULL;
 		} else if (c) {
@@ -164,6 +200,140 @@ static int mem_block_status(struct mem_dev *m, struct dev_io *io)
 	return 0;
 }
 
+/* Worker: copy between the io's buffer and the planned chunks. */
+static void run_job(struct copy_job *j)
+{
+	struct dev_io *io = j->io;
+	uint64_t off = io->off, len = io->len;
+	char *buf = io->buf;
+	for (unsigned k = 0; len; k++) {
+		uint64_t coff = off & CHUNK_MASK;
+		uint64_t n = MIN(len, CHUNK_SIZE - coff);
+		if (io->op == DEV_WRITE)
+			memcpy(j->plan[k] + coff, buf, n);
+		else if (j->plan[k])
+			memcpy(buf, j->plan[k] + coff, n);
+		else
+			memset(buf, 0, n);
+		buf += n;
+		off += n;
+		len -= n;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct mem_dev *m = arg;
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		while (!m->todo_head && !m->stop)
+			pthread_cond_wait(&m->cond, &m->lock);
+		if (!m->todo_head)
+			break;
+		struct copy_job *j = m->todo_head;
+		m->todo_head = j->next;
+		if (!m->todo_head)
+			m->todo_tail = NULL;
+		pthread_mutex_unlock(&m->lock);
+		run_job(j);
+		pthread_mutex_lock(&m->lock);
+		j->next = m->done_head;
+		m->done_head = j;
+		uint64_t one = 1;
+		if (write(m->efd, &one, sizeof(one)) < 0) {
+			/* the counter cannot overflow at our rate; nothing to do */
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+/* Loop thread: finished jobs come back through the eventfd. */
+static void on_jobs_done(struct ev_io *w, uint32_t events)
+{
+	struct mem_dev *m = container_of(w, struct mem_dev, efd_w);
+	uint64_t cnt;
+	if (read(m->efd, &cnt, sizeof(cnt)) < 0) {
+		/* EAGAIN: a previous wake-up already took them */
+	}
+	pthread_mutex_lock(&m->lock);
+	struct copy_job *j = m->done_head;
+	m->done_head = NULL;
+	pthread_mutex_unlock(&m->lock);
+	while (j) {
+		struct copy_job *next = j->next;
+		struct dev_io *io = j->io;
+		j->next = m->free_jobs;
+		m->free_jobs = j;
+		m->jobs_in_flight--;
+		io->done(io, 0);
+		j = next;
+	}
+}
+
+static bool worker_start(struct mem_dev *m)
+{
+	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (m->efd < 0)
+		return false;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	if (pthread_create(&m->worker, NULL, worker_main, m) != 0) {
+		close(m->efd);
+		pthread_mutex_destroy(&m->lock);
+		pthread_cond_destroy(&m->cond);
+		return false;
+	}
+	m->efd_w.fn = on_jobs_done;
+	ev_io_start(m->dev.loop, &m->efd_w, m->efd, EPOLLIN);
+	for (unsigned i = 0; i < JOBS; i++) {
+		m->jobs[i].next = m->free_jobs;
+		m->free_jobs = &m->jobs[i];
+	}
+	m->worker_up = true;
+	return true;
+}
+
+/* Plan a large read or write for the worker; false: do it inline (no free
+ * job, no worker, or a write that could not get its chunks). */
+static bool offload(struct mem_dev *m, struct dev_io *io, int *err)
+{
+	if (io->len < OFFLOAD_MIN || io->len > (32u << 20) || !m->dev.loop)
+		return false;
+	if (!m->worker_up && !worker_start(m))
+		return false;
+	struct copy_job *j = m->free_jobs;
+	if (!j)
+		return false;
+	uint64_t off = io->off, end = io->off + io->len;
+	unsigned k = 0;
+	for (uint64_t ci = off >> CHUNK_SHIFT; (ci << CHUNK_SHIFT) < end; ci++, k++) {
+		char *c = chunk_get(m, ci);
+		if (!c && io->op == DEV_WRITE) {
+			c = chunk_new(m, ci);
+			if (!c) {
+				*err = ENOSPC;
+				return false;
+			}
+			memset(c, 0, CHUNK_SIZE); /* the worker fills what the write covers */
+		}
+		j->plan[k] = c;
+	}
+	m->free_jobs = j->next;
+	m->jobs_in_flight++;
+	j->io = io;
+	j->next = NULL;
+	pthread_mutex_lock(&m->lock);
+	if (m->todo_tail)
+		m->todo_tail->next = j;
+	else
+		m->todo_head = j;
+	m->todo_tail = j;
+	pthread_cond_signal(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	return true;
+}
+
 static void mem_submit(struct dev *d, struct dev_io *io)
 {
 	struct mem_dev *m = container_of(d, struct mem_dev, dev);
@@ -171,6 +341,12 @@ static void mem_submit(struct dev *d, struct dev_io *io)
 
 	if (io->op != DEV_FLUSH && (io->len > d->size || io->off > d->size - io->len)) {
 		io->done(io, EINVAL);
+		return;
+	}
+	if ((io->op == DEV_READ || io->op == DEV_WRITE) && offload(m, io, &err))
+		return;
+	if (err) {
+		io->done(io, err);
 		return;
 	}
 	switch (io->op) {
@@ -191,6 +367,17 @@ static void mem_submit(struct dev *d, struct dev_io *io)
 static void mem_destroy(struct dev *d)
 {
 	struct mem_dev *m = container_of(d, struct mem_dev, dev);
+	if (m->worker_up) {
+		pthread_mutex_lock(&m->lock);
+		m->stop = true;
+		pthread_cond_signal(&m->cond);
+		pthread_mutex_unlock(&m->lock);
+		pthread_join(m->worker, NULL);
+		ev_io_stop(d->loop, &m->efd_w);
+		close(m->efd);
+		pthread_mutex_destroy(&m->lock);
+		pthread_cond_destroy(&m->cond);
+	}
 	for (uint64_t i = 0; i < m->ntop; i++) {
 		char **l2 = m->top[i];
 		if (!l2)
