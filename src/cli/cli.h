@@ -41,6 +41,9 @@ int bad_option(const char *cmd, char **argv);
  * or its "error: ..." text). */
 int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen);
 
+/* Print where NAME's running daemon serves, one URI a line. */
+void print_uris(const char *name);
+
 /* Start NAME's daemon (dstd) and wait until it serves or fails; its
  * start-up error goes to our stderr. With foreground, exec it instead. */
 int spawn_daemon(const char *name, bool foreground);

@@ -157,16 +157,8 @@ int cmd_start(int argc, char **argv)
 	conf_free(&saved);
 	conf_free(&fronts);
 	if (rc == 0) {
-		struct strbuf reply;
 		printf("started '%s'\n", name);
-		if (ctl_call(name, "show", &reply, err, sizeof(err)) == 0) {
-			for (char *line = strtok(reply.s, "\n"); line; line = strtok(NULL, "\n")) {
-				char *uri = strstr(line, "/uri ");
-				if (line[0] == 'S' && uri && strchr(line + 2, '/') == uri)
-					printf("  %s\n", uri + 5);
-			}
-			sb_free(&reply);
-		}
+		print_uris(name);
 	}
 	return rc;
 }

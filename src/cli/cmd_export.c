@@ -250,19 +250,8 @@ int cmd_export(int argc, char **argv)
 			free(log_path);
 		}
 	} else {
-		struct strbuf reply;
-		if (ctl_call(name, "show", &reply, err, sizeof(err)) == 0) {
-			printf("exported %s as '%s'\n", abs, name);
-			/* Show where it is served. */
-			for (char *line = strtok(reply.s, "\n"); line; line = strtok(NULL, "\n")) {
-				char *uri = strstr(line, "/uri ");
-				if (line[0] == 'S' && uri)
-					printf("  %s\n", uri + 5);
-			}
-			sb_free(&reply);
-		} else {
-			printf("exported %s as '%s'\n", abs, name);
-		}
+		printf("exported %s as '%s'\n", abs, name);
+		print_uris(name);
 	}
 	conf_free(&old);
 	free(conf_path);

@@ -102,6 +102,21 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 	return -1;
 }
 
+void print_uris(const char *name)
+{
+	char err[512];
+	struct strbuf reply;
+	if (ctl_call(name, "show", &reply, err, sizeof(err)) < 0)
+		return;
+	/* Only NAME/uri lines: a storage's nodes have uri attributes too. */
+	for (char *line = strtok(reply.s, "\n"); line; line = strtok(NULL, "\n")) {
+		char *uri = strstr(line, "/uri ");
+		if (line[0] == 'S' && uri && strchr(line + 2, '/') == uri)
+			printf("  %s\n", uri + 5);
+	}
+	sb_free(&reply);
+}
+
 /* dstd next to our own binary, else $DST_DSTD, else PATH. */
 static char *find_dstd(void)
 {

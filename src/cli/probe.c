@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "common/util.h"
+#include "dev/dev.h"
 
 int probe_remote(const char *uri, uint64_t *bytes, char *err, size_t errlen)
 {
@@ -22,10 +23,7 @@ int probe_remote(const char *uri, uint64_t *bytes, char *err, size_t errlen)
 	}
 	int rc = -1;
 	if (nbd_connect_uri(h, uri) < 0) {
-		const char *e = nbd_get_error();
-		/* libnbd prefixes its function name; the reader wants the cause. */
-		const char *colon = strstr(e, ": ");
-		snprintf(err, errlen, "%s", colon && !strncmp(e, "nbd_", 4) ? colon + 2 : e);
+		snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
 		goto out;
 	}
 	int64_t size = nbd_get_size(h);

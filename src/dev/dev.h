@@ -127,6 +127,9 @@ struct dev_nbd_opts {
 typedef void (*dev_ready_fn)(void *arg, struct dev *d, int err, const char *msg);
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,
 			 dev_ready_fn ready, void *arg);
+/* libnbd prefixes its errors with its function name ("nbd_connect_uri:
+ * connect: ..."); the user wants the cause after it. */
+const char *dev_nbd_error_cause(const char *libnbd_error);
 /* "up", "connecting", "failed" */
 const char *dev_nbd_state(struct dev *d);
 

@@ -85,17 +85,6 @@ static void finish_later(struct nbd_dev *n, struct dev_io *io, int err)
 
 static void check_handle(struct nbd_dev *n);
 
-/* libnbd prefixes errors with its function name; the user wants the cause. */
-static const char *plain_error(const char *e)
-{
-	if (e && !strncmp(e, "nbd_", 4)) {
-		const char *colon = strstr(e, ": ");
-		if (colon)
-			return colon + 2;
-	}
-	return e ? e : "unknown error";
-}
-
 static void update_events(struct nbd_dev *n)
 {
 	if (!n->h || n->state == ST_FAILED)
@@ -402,7 +391,7 @@ static void check_handle(struct nbd_dev *n)
 		return;
 	if (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
 		const char *e = nbd_get_error();
-		fail_node(n, e && *e ? plain_error(e) : "connection closed");
+		fail_node(n, e && *e ? dev_nbd_error_cause(e) : "connection closed");
 		return;
 	}
 	if (n->state == ST_CONNECTING && nbd_aio_is_ready(n->h))
@@ -504,6 +493,16 @@ static const struct dev_ops nbd_ops = {
     .show = nbd_show,
 };
 
+const char *dev_nbd_error_cause(const char *e)
+{
+	if (e && !strncmp(e, "nbd_", 4)) {
+		const char *colon = strstr(e, ": ");
+		if (colon)
+			return colon + 2;
+	}
+	return e ? e : "unknown error";
+}
+
 const char *dev_nbd_state(struct dev *d)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
@@ -549,7 +548,8 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 		nbd_set_pread_initialize(n->h, false); /* our buffers need no scrubbing */
 		nbd_add_meta_context(n->h, LIBNBD_CONTEXT_BASE_ALLOCATION);
 		if (nbd_aio_connect_uri(n->h, uri) < 0) {
-			snprintf(n->error, sizeof(n->error), "%s", plain_error(nbd_get_error()));
+			snprintf(n->error, sizeof(n->error), "%s",
+				 dev_nbd_error_cause(nbd_get_error()));
 			n->state = ST_FAILED;
 		} else {
 			update_events(n);

@@ -652,7 +652,6 @@ void srv_wait(struct nbd_conn *c)
 				srv->wait_tail = c;
 		} else if (srv->wait_tail) {
 			srv->wait_tail->wait_next = c;
-			srv->wait_head = srv->wait_head ? srv->wait_head : c;
 			srv->wait_tail = c;
 		} else {
 			srv->wait_head = srv->wait_tail = c;
