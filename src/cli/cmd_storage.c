@@ -16,7 +16,8 @@
 #include "common/util.h"
 
 static const char create_help[] =
-    "usage: dst create NAME --alg linear|stripe [--chunk SIZE]\n"
+    "usage: dst create NAME --alg linear|stripe [--chunk SIZE] [--io-timeout SECONDS]\n"
+    "                  [--request-timeout SECONDS]\n"
     "\n"
     "Create storage NAME: one block device assembled from nodes by an algorithm.\n"
     "  alg_linear   nodes one after another, in start-sector order\n"
@@ -24,7 +25,15 @@ static const char create_help[] =
     "Add nodes with `dst add`, then serve it with `dst start`.\n"
     "\n"
     "  --alg ALG      linear (alg_linear) or stripe (alg_stripe)\n"
-    "  --chunk SIZE   stripe chunk, a power of two >= 4K (default 64K)\n";
+    "  --chunk SIZE   stripe chunk, a power of two >= 4K (default 64K)\n"
+    "  --io-timeout SECONDS\n"
+    "                 how long IO waits for a remote node that is unreachable\n"
+    "                 (it is reconnected meanwhile and its requests resent) before\n"
+    "                 failing with EIO; 0 waits forever (default 120)\n"
+    "  --request-timeout SECONDS\n"
+    "                 a request a remote node leaves unanswered this long means the\n"
+    "                 node hangs: the connection is dropped and made again\n"
+    "                 (default 30)\n";
 
 static const char add_help[] =
     "usage: dst add NAME (--remote URI | --disk PATH) [--start SECTOR] [--size SECTORS]\n"
@@ -84,7 +93,18 @@ static int save_storage(const char *name, const struct conf *conf)
 	return 0;
 }
 
-int storage_create(const char *name, const char *alg, const char *chunk, const char *device)
+/* "--io-timeout 30" style values: whole seconds in [min, max]. */
+static int check_seconds(const char *opt, const char *v, uint64_t min, uint64_t max)
+{
+	uint64_t x;
+	if (v && (parse_u64(v, &x) < 0 || x < min || x > max))
+		return die("--%s %s: expected whole seconds from %llu to %llu", opt, v,
+			   (unsigned long long)min, (unsigned long long)max);
+	return 0;
+}
+
+int storage_create(const char *name, const char *alg, const char *chunk, const char *device,
+		   const char *io_timeout, const char *request_timeout)
 {
 	char err[512];
 	if (!state_name_valid(name, err, sizeof(err)))
@@ -105,6 +125,9 @@ int storage_create(const char *name, const char *alg, const char *chunk, const c
 		if (parse_size(chunk, &c) < 0 || c < 4096 || (c & (c - 1)) || c > (1u << 30))
 			return die("--chunk %s: expected a power of two from 4K to 1G", chunk);
 	}
+	if (check_seconds("io-timeout", io_timeout, 0, 86400 * 365) ||
+	    check_seconds("request-timeout", request_timeout, 1, 86400))
+		return 1;
 	if (state_dir_ensure(err, sizeof(err)) < 0)
 		return die("%s", err);
 	char *path = state_path(name, ".conf");
@@ -122,6 +145,10 @@ int storage_create(const char *name, const char *alg, const char *chunk, const c
 	}
 	if (device)
 		conf_set(&conf, "device", device);
+	if (io_timeout)
+		conf_set(&conf, "io-timeout", io_timeout);
+	if (request_timeout)
+		conf_set(&conf, "request-timeout", request_timeout);
 	int rc = save_storage(name, &conf);
 	conf_free(&conf);
 	if (rc == 0)
@@ -365,22 +392,26 @@ int cmd_create(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"alg", required_argument, NULL, 'A'},
 	    {"chunk", required_argument, NULL, 'c'},
+	    {"io-timeout", required_argument, NULL, 'i'},
+	    {"request-timeout", required_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *alg = NULL, *chunk = NULL;
+	const char *alg = NULL, *chunk = NULL, *io_timeout = NULL, *request_timeout = NULL;
 	int c;
-	while ((c = getopt_long(argc, argv, "A:c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "A:c:i:r:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'A': alg = optarg; break;
 		case 'c': chunk = optarg; break;
+		case 'i': io_timeout = optarg; break;
+		case 'r': request_timeout = optarg; break;
 		case 'h': return fputs(create_help, stdout), 0;
 		default: return bad_option("create", argv);
 		}
 	}
 	if (optind + 1 != argc)
 		return die("create: expected exactly one NAME; see 'dst create --help'");
-	return storage_create(argv[optind], alg, chunk, NULL);
+	return storage_create(argv[optind], alg, chunk, NULL, io_timeout, request_timeout);
 }
 
 int cmd_add(int argc, char **argv)

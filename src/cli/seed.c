@@ -101,7 +101,7 @@ int cmd_seed(int argc, char **argv)
 			return die("storage '%s' does not exist; give -A alg_linear to create it",
 				   name);
 		}
-		if ((rc = storage_create(name, alg, NULL, dev)))
+		if ((rc = storage_create(name, alg, NULL, dev, NULL, NULL)))
 			goto out;
 	}
 	struct conf conf;

@@ -4,8 +4,10 @@
  *
  * Config keys: type = storage, alg, chunk (bytes, stripe), node (repeatable,
  * see array/nodeconf.h), listen / socket (frontends; default NAME.sock in
- * the state dir), backlog, io-timeout (seconds a node may leave a request
- * unanswered before its IO fails), device (-f path, recorded).
+ * the state dir), backlog, io-timeout (seconds IO waits for an unreachable
+ * remote node before failing; 0 = forever; default 120), request-timeout
+ * (seconds a node may leave a request unanswered before it is reconnected;
+ * default 30), device (-f path, recorded).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,7 +43,7 @@ struct storage_service {
 	struct nbd_server *srv;
 	const struct alg_ops *alg;
 	uint64_t chunk;
-	unsigned io_timeout_s;
+	unsigned io_timeout_s, request_timeout_s;
 	char *device;
 	uint64_t started_ns;
 	/* start-up: nodes still connecting */
@@ -87,7 +89,8 @@ static int settle_size(struct pending_node *pn)
 static struct dev *open_node(struct storage_service *st, struct pending_node *pn)
 {
 	if (pn->node.remote) {
-		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s};
+		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
+					 .request_timeout_s = st->request_timeout_s};
 		return dev_nbd_open(st->loop, pn->node.spec, &o, node_ready, pn);
 	}
 	char err[400];
@@ -319,7 +322,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	st->loop = loop;
 	st->alg = alg;
 	st->chunk = ARRAY_DEFAULT_CHUNK;
-	st->io_timeout_s = 30;
+	st->io_timeout_s = 120;
+	st->request_timeout_s = 30;
 	st->started_ns = ev_now_ns();
 	const char *v;
 	uint64_t x;
@@ -331,11 +335,18 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		st->chunk = x;
 	}
 	if ((v = conf_get(conf, "io-timeout"))) {
-		if (parse_u64(v, &x) < 0 || x > 86400) {
-			snprintf(err, errlen, "io-timeout '%s': expected seconds", v);
+		if (parse_u64(v, &x) < 0 || x > 86400 * 365) {
+			snprintf(err, errlen, "io-timeout '%s': expected seconds (0: forever)", v);
 			goto fail;
 		}
-		st->io_timeout_s = x ? (unsigned)x : 86400;
+		st->io_timeout_s = (unsigned)x;
+	}
+	if ((v = conf_get(conf, "request-timeout"))) {
+		if (parse_u64(v, &x) < 0 || x < 1 || x > 86400) {
+			snprintf(err, errlen, "request-timeout '%s': expected 1 to 86400 seconds", v);
+			goto fail;
+		}
+		st->request_timeout_s = (unsigned)x;
 	}
 	if ((v = conf_get(conf, "device")))
 		st->device = xstrdup(v);

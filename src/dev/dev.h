@@ -115,14 +115,21 @@ struct dev *dev_mem_open(struct ev_loop *loop, const char *spec, char *err, size
 struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly, char *err,
 			  size_t errlen);
 
-/* A remote node: an NBD server reached with libnbd (nbd://, nbd+unix://).
- * Connecting is asynchronous: `ready` is called once, with err 0 when the
- * node is up (size and caps known) or an errno and a message. IO submitted
- * before that waits. A node that breaks, or leaves a request unanswered for
- * io_timeout_s, fails its IO with EIO. */
+/* A remote node: an NBD server (nbd://HOST[:PORT][/EXPORT],
+ * nbd+unix:///[EXPORT]?socket=PATH) reached by our own NBD client on the
+ * caller's loop. Connecting is asynchronous: `ready` is called once (never
+ * inside dev_nbd_open), with err 0 when the node is up (size and caps known)
+ * or an errno and a message; IO submitted before that waits.
+ *
+ * Once up, a node survives its connection: a broken connection, or a
+ * request unanswered for request_timeout_s, closes it and reconnects with
+ * capped exponential backoff; requests in flight are resent in their
+ * original order once it is back. IO waits while the node is unreachable,
+ * at most io_timeout_s (0: forever), then fails with EIO until it is back. */
 struct dev_nbd_opts {
-	unsigned connect_timeout_s; /* default 10 */
-	unsigned io_timeout_s;	    /* default 30 */
+	unsigned connect_timeout_s; /* one connect + handshake attempt; 0: 10 */
+	unsigned request_timeout_s; /* 0: 30 */
+	unsigned io_timeout_s;	    /* 0: wait forever */
 };
 typedef void (*dev_ready_fn)(void *arg, struct dev *d, int err, const char *msg);
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,
@@ -130,7 +137,7 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 /* libnbd prefixes its errors with its function name ("nbd_connect_uri:
  * connect: ..."); the user wants the cause after it. */
 const char *dev_nbd_error_cause(const char *libnbd_error);
-/* "up", "connecting", "failed" */
+/* "connecting", "up", "reconnecting", "failed" */
 const char *dev_nbd_state(struct dev *d);
 
 /* Dispatch on the spec: "mem:..." or a path. */

@@ -1,59 +1,44 @@
-/* nbd.c - remote node: an NBD server reached through libnbd's async API,
- * driven by our event loop (no thread ever blocks on a node).
+/* nbd.c - remote node device: requests on the wire.
  *
- * libnbd forbids calling into a handle from its own callbacks, so completion
- * callbacks only park the io on a done list; the list is delivered from a
- * deferred step once libnbd has returned. A watchdog timer bounds connect
- * time and notices a node that stops answering (no completion for
- * io_timeout_s while requests are in flight): the socket is shut down, which
- * makes libnbd fail every in-flight request.
+ * Our own NBD client, because a storage lives or dies by its per-request
+ * cost on the node path: requests submitted during one loop turn leave in
+ * one sendmsg (headers and write payloads gathered, no copy), and replies
+ * are read in 256 KiB gulps and parsed many per recv; only a large read
+ * payload is received straight into the caller's buffer. Each request owns
+ * a slot from a fixed table (NBD_SLOTS); when they are all taken, further
+ * IO waits in FIFO order, so nothing is allocated on the IO path.
+ *
+ * The connection's life (connect, handshake, reconnect, timeouts) is in
+ * nbd_conn.c. Requests stay on the active list, in issue order, until their
+ * reply arrives: when a connection is lost they are all resent, in that
+ * order, on the next one.
  */
 #include <errno.h>
-#include <libnbd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-#include "common/ev.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/util.h"
-#include "dev.h"
+#include "nbd/proto.h"
 #include "nbd/wire.h"
+#include "nbd_int.h"
 
 #define ZERO_BUF_SIZE (1u << 20)
-#define WATCHDOG_NS   1000000000ull
+#define BIG_PIECE     (1u << 30) /* TRIM / WRITE_ZEROES / CACHE per request */
+/* A reply whose payload is smaller than this is gathered in rbuf rather
+ * than received on its own: it batches with the replies behind it. */
+#define DIRECT_MIN (64u << 10)
 
-enum nbd_state { ST_CONNECTING, ST_UP, ST_FAILED };
-
-/* Per-io steps kept in io->dev_scratch[1] while in flight. */
-enum { STEP_MAIN = 0, STEP_FLUSH_AFTER = 1, STEP_ZERO_FILL = 2 };
-
-struct nbd_dev {
-	struct dev dev;
-	struct ev_loop *loop;
-	struct nbd_handle *h;
-	char *uri;
-	enum nbd_state state;
-	char error[512];
-	struct ev_io w;
-	bool watching;
-	struct ev_timer watchdog;
-	struct ev_deferred deliver;
-	struct dev_io *done_head, *done_tail;
-	struct dev_io *wait_head, *wait_tail; /* not yet sent: connecting, or ENOMEM */
-	uint64_t inflight, last_progress_ns, connect_start_ns;
-	struct dev_nbd_opts opts;
-	dev_ready_fn ready;
-	void *ready_arg;
-	bool can_fua, can_flush, can_trim, can_zero, can_fast_zero, can_cache, can_extents;
-	uint64_t sent, completed, failed;
-};
+/* What a slot's current request is doing for its io. */
+enum { STEP_MAIN, STEP_FLUSH_AFTER, STEP_ZERO_FILL };
 
 static const void *zero_buf;
 
-static void push(struct dev_io **head, struct dev_io **tail, struct dev_io *io)
+static void io_push(struct dev_io **head, struct dev_io **tail, struct dev_io *io)
 {
 	io->dev_next = NULL;
 	if (*tail)
@@ -63,7 +48,7 @@ static void push(struct dev_io **head, struct dev_io **tail, struct dev_io *io)
 	*tail = io;
 }
 
-static struct dev_io *pop(struct dev_io **head, struct dev_io **tail)
+static struct dev_io *io_pop(struct dev_io **head, struct dev_io **tail)
 {
 	struct dev_io *io = *head;
 	if (io) {
@@ -75,399 +60,615 @@ static struct dev_io *pop(struct dev_io **head, struct dev_io **tail)
 	return io;
 }
 
-/* Finish io with err, from the deferred step (never inside libnbd). */
+/* Finish io from a deferred step: for ios that never reach the wire, and
+ * for failures decided by the connection code (never inside its stack). */
 static void finish_later(struct nbd_dev *n, struct dev_io *io, int err)
 {
 	io->dev_scratch[0] = (uint64_t)err;
-	push(&n->done_head, &n->done_tail, io);
-	ev_defer(n->loop, &n->deliver);
+	io_push(&n->done_head, &n->done_tail, io);
+	ev_defer(n->loop, &n->deliver_work);
 }
 
-static void check_handle(struct nbd_dev *n);
-
-static void update_events(struct nbd_dev *n)
+static void deliver(struct ev_deferred *d)
 {
-	if (!n->h || n->state == ST_FAILED)
-		return;
-	int fd = nbd_aio_get_fd(n->h);
-	if (fd < 0)
-		return;
-	unsigned dir = (unsigned)nbd_aio_get_direction(n->h);
-	uint32_t ev = 0;
-	if (dir & LIBNBD_AIO_DIRECTION_READ)
-		ev |= EPOLLIN;
-	if (dir & LIBNBD_AIO_DIRECTION_WRITE)
-		ev |= EPOLLOUT;
-	if (!n->watching) {
-		if (ev_io_start(n->loop, &n->w, fd, ev) == 0)
-			n->watching = true;
-	} else {
-		ev_io_set(n->loop, &n->w, ev);
-	}
-}
-
-static void fail_node(struct nbd_dev *n, const char *why)
-{
-	if (n->state == ST_FAILED)
-		return;
-	enum nbd_state was = n->state;
-	n->state = ST_FAILED;
-	snprintf(n->error, sizeof(n->error), "%s", why);
-	log_warn("node %s: %s", n->uri, why);
-	if (n->watching) {
-		ev_io_stop(n->loop, &n->w);
-		n->watching = false;
-	}
-	/* Make libnbd give up on everything in flight: its callbacks then
-	 * park those ios on the done list with an error. */
-	if (n->h) {
-		int fd = nbd_aio_get_fd(n->h);
-		if (fd >= 0)
-			shutdown(fd, SHUT_RDWR);
-		if (!nbd_aio_is_dead(n->h) && !nbd_aio_is_closed(n->h))
-			nbd_aio_notify_read(n->h);
-	}
+	struct nbd_dev *n = container_of(d, struct nbd_dev, deliver_work);
 	struct dev_io *io;
-	while ((io = pop(&n->wait_head, &n->wait_tail)))
-		finish_later(n, io, EIO);
-	if (was == ST_CONNECTING && n->ready) {
-		dev_ready_fn fn = n->ready;
-		n->ready = NULL;
-		fn(n->ready_arg, &n->dev, EIO, n->error);
+	while ((io = io_pop(&n->done_head, &n->done_tail))) {
+		int err = (int)io->dev_scratch[0];
+		n->completed++;
+		if (err)
+			n->failed++;
+		io->done(io, err);
 	}
-	ev_defer(n->loop, &n->deliver);
 }
 
-static int on_complete(void *user_data, int *error)
+/* ---- slots ---- */
+
+static void active_append(struct nbd_dev *n, struct slot *s)
 {
-	struct dev_io *io = user_data;
-	struct nbd_dev *n = (struct nbd_dev *)io->dev_scratch[0];
-	int err = *error;
-	/* A lost connection is an IO error to the layers above. */
-	if (err == ENOTCONN || err == ECONNRESET || err == EPIPE || err == ESHUTDOWN)
-		err = EIO;
-	io->dev_scratch[0] = (uint64_t)err;
-	push(&n->done_head, &n->done_tail, io);
-	return 1;
+	s->next = NULL;
+	s->prev = n->active_tail;
+	if (n->active_tail)
+		n->active_tail->next = s;
+	else
+		n->active_head = s;
+	n->active_tail = s;
+	s->sent = false;
+	if (!n->unsent) {
+		n->unsent = s;
+		n->send_off = 0;
+	}
+	n->nactive++;
 }
 
-static int on_extent(void *user_data, const char *ctx, uint64_t offset, uint32_t *entries,
-		     size_t nr, int *error)
+static void active_unlink(struct nbd_dev *n, struct slot *s)
 {
-	struct dev_io *io = user_data;
-	if (strcmp(ctx, LIBNBD_CONTEXT_BASE_ALLOCATION) != 0)
-		return 0;
-	uint32_t k = 0;
-	/* nr counts 32-bit words: (length, flags) pairs take two each. */
-	for (size_t i = 0; i + 1 < nr && k < io->ext_max; i += 2) {
-		io->ext[k].len = entries[i];
-		io->ext[k].flags = 0;
-		if (entries[i + 1] & LIBNBD_STATE_HOLE)
-			io->ext[k].flags |= DEV_EXT_HOLE;
-		if (entries[i + 1] & LIBNBD_STATE_ZERO)
-			io->ext[k].flags |= DEV_EXT_ZERO;
-		k++;
+	if (n->unsent == s) {
+		n->unsent = s->next;
+		n->send_off = 0;
 	}
-	io->ext_count = k;
-	return 0;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		n->active_head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		n->active_tail = s->prev;
+	s->prev = s->next = NULL;
+	n->nactive--;
 }
 
-/* Send io (or its current step). Returns false if libnbd refused it. */
-static bool issue(struct nbd_dev *n, struct dev_io *io)
+static void slot_free(struct nbd_dev *n, struct slot *s)
 {
-	nbd_completion_callback cb = {.callback = on_complete, .user_data = io};
-	uint32_t fua = (io->flags & DEV_F_FUA) && n->can_fua ? LIBNBD_CMD_FLAG_FUA : 0;
-	int64_t rc = 0;
-	io->dev_scratch[0] = (uint64_t)(uintptr_t)n;
-	if (io->dev_scratch[1] == STEP_FLUSH_AFTER) {
-		rc = nbd_aio_flush(n->h, cb, 0);
-		goto sent;
-	}
-	if (io->dev_scratch[1] >= STEP_ZERO_FILL) {
-		/* scratch[1] - STEP_ZERO_FILL: bytes already zeroed by writes */
-		uint64_t done = io->dev_scratch[1] - STEP_ZERO_FILL;
-		uint64_t len = MIN((uint64_t)ZERO_BUF_SIZE, io->len - done);
-		rc = nbd_aio_pwrite(n->h, zero_buf, len, io->off + done, cb, fua);
-		goto sent;
-	}
-	switch (io->op) {
-	case DEV_READ: rc = nbd_aio_pread(n->h, io->buf, io->len, io->off, cb, 0); break;
-	case DEV_WRITE: rc = nbd_aio_pwrite(n->h, io->buf, io->len, io->off, cb, fua); break;
-	case DEV_FLUSH:
-		if (!n->can_flush)
-			goto nothing;
-		rc = nbd_aio_flush(n->h, cb, 0);
-		break;
-	case DEV_TRIM:
-		if (!n->can_trim)
-			goto nothing; /* trim is advisory */
-		rc = nbd_aio_trim(n->h, io->len, io->off, cb, fua);
-		break;
-	case DEV_WRITE_ZEROES: {
-		if (!n->can_zero || ((io->flags & DEV_F_FAST_ZERO) && !n->can_fast_zero)) {
-			if (io->flags & DEV_F_FAST_ZERO) {
-				finish_later(n, io, ENOTSUP);
-				return true;
+	s->io = NULL;
+	s->next = n->free_slots;
+	n->free_slots = s;
+}
+
+static bool piecewise(const struct slot *s)
+{
+	enum dev_op op = s->io->op;
+	return s->step == STEP_ZERO_FILL ||
+	       (s->step == STEP_MAIN && (op == DEV_TRIM || op == DEV_WRITE_ZEROES || op == DEV_CACHE));
+}
+
+/* FUA on a node without it: a flush once the data is written. */
+static bool needs_flush_after(const struct nbd_dev *n, const struct dev_io *io)
+{
+	return (io->flags & DEV_F_FUA) && !n->can_fua && n->can_flush &&
+	       (io->op == DEV_WRITE || io->op == DEV_WRITE_ZEROES || io->op == DEV_TRIM);
+}
+
+static void one_extent(struct dev_io *io)
+{
+	io->ext[0].len = io->len;
+	io->ext[0].flags = 0;
+	io->ext_count = 1;
+}
+
+/* Fill s's next request from its io. Returns false when the io needs no
+ * (more) requests; *err then says how it ends. What the node lacks is
+ * emulated, so a storage can offer every command whatever its nodes are. */
+static bool prepare(struct nbd_dev *n, struct slot *s, int *err)
+{
+	struct dev_io *io = s->io;
+	uint16_t fua = (io->flags & DEV_F_FUA) && n->can_fua ? NBD_CMD_FLAG_FUA : 0;
+	uint64_t left = io->len - s->progress;
+	s->payload = NULL;
+	s->payload_len = 0;
+	s->cflags = 0;
+	s->off = io->off + s->progress;
+	*err = 0;
+	if (s->step == STEP_FLUSH_AFTER) {
+		s->cmd = NBD_CMD_FLUSH, s->off = 0, s->len = 0;
+	} else if (s->step == STEP_ZERO_FILL) {
+		s->cmd = NBD_CMD_WRITE;
+		s->len = (uint32_t)MIN(left, (uint64_t)ZERO_BUF_SIZE);
+		s->payload = zero_buf, s->payload_len = s->len, s->cflags = fua;
+	} else {
+		switch (io->op) {
+		case DEV_READ: s->cmd = NBD_CMD_READ, s->len = (uint32_t)io->len; break;
+		case DEV_WRITE:
+			s->cmd = NBD_CMD_WRITE, s->len = (uint32_t)io->len;
+			s->payload = io->buf, s->payload_len = s->len, s->cflags = fua;
+			break;
+		case DEV_FLUSH:
+			if (!n->can_flush)
+				return false;
+			s->cmd = NBD_CMD_FLUSH, s->off = 0, s->len = 0;
+			break;
+		case DEV_TRIM:
+			if (!n->can_trim)
+				return false; /* trim is advisory */
+			s->cmd = NBD_CMD_TRIM, s->cflags = fua;
+			s->len = (uint32_t)MIN(left, (uint64_t)BIG_PIECE);
+			break;
+		case DEV_WRITE_ZEROES:
+			if (!n->can_zero || ((io->flags & DEV_F_FAST_ZERO) && !n->can_fast_zero)) {
+				if (io->flags & DEV_F_FAST_ZERO) {
+					*err = ENOTSUP;
+					return false;
+				}
+				s->step = STEP_ZERO_FILL;
+				return prepare(n, s, err);
 			}
-			io->dev_scratch[1] = STEP_ZERO_FILL;
-			return issue(n, io);
+			s->cmd = NBD_CMD_WRITE_ZEROES, s->cflags = fua;
+			if (io->flags & DEV_F_NO_HOLE)
+				s->cflags |= NBD_CMD_FLAG_NO_HOLE;
+			if (io->flags & DEV_F_FAST_ZERO)
+				s->cflags |= NBD_CMD_FLAG_FAST_ZERO;
+			s->len = (uint32_t)MIN(left, (uint64_t)BIG_PIECE);
+			break;
+		case DEV_CACHE:
+			if (!n->can_cache)
+				return false;
+			s->cmd = NBD_CMD_CACHE;
+			s->len = (uint32_t)MIN(left, (uint64_t)BIG_PIECE);
+			break;
+		case DEV_BLOCK_STATUS:
+			if (!n->base_alloc || io->ext_max == 0) {
+				one_extent(io);
+				return false;
+			}
+			s->cmd = NBD_CMD_BLOCK_STATUS;
+			s->len = (uint32_t)MIN(io->len, (uint64_t)(UINT32_MAX & ~4095u));
+			if (io->ext_max == 1)
+				s->cflags = NBD_CMD_FLAG_REQ_ONE;
+			io->ext_count = 0;
+			break;
 		}
-		uint32_t f = fua;
-		if (io->flags & DEV_F_NO_HOLE)
-			f |= LIBNBD_CMD_FLAG_NO_HOLE;
-		if (io->flags & DEV_F_FAST_ZERO)
-			f |= LIBNBD_CMD_FLAG_FAST_ZERO;
-		rc = nbd_aio_zero(n->h, io->len, io->off, cb, f);
-		break;
 	}
-	case DEV_CACHE:
-		if (!n->can_cache)
-			goto nothing;
-		rc = nbd_aio_cache(n->h, io->len, io->off, cb, 0);
-		break;
-	case DEV_BLOCK_STATUS:
-		if (!n->can_extents || io->ext_max == 0) {
-			io->ext[0].len = io->len;
-			io->ext[0].flags = 0;
-			io->ext_count = 1;
-			goto nothing;
-		}
-		io->ext_count = 0;
-		rc = nbd_aio_block_status(
-		    n->h, MIN(io->len, (uint64_t)UINT32_MAX & ~4095u), io->off,
-		    (nbd_extent_callback){.callback = on_extent, .user_data = io}, cb,
-		    io->ext_max == 1 ? LIBNBD_CMD_FLAG_REQ_ONE : 0);
-		break;
-	}
-sent:
-	if (rc < 0)
-		return false;
-	n->sent++;
-	return true;
-nothing:
-	finish_later(n, io, 0);
+	s->cookie = ((uint64_t)++n->gen << 32) | (uint64_t)(s - n->slots);
+	be32_write(s->hdr, NBD_REQUEST_MAGIC);
+	be16_write(s->hdr + 4, s->cflags);
+	be16_write(s->hdr + 6, s->cmd);
+	be64_write(s->hdr + 8, s->cookie);
+	be64_write(s->hdr + 16, s->off);
+	be32_write(s->hdr + 24, s->len);
+	s->err = 0;
 	return true;
 }
 
-static void submit_or_wait(struct nbd_dev *n, struct dev_io *io)
+void nbd_node_kick_send(struct nbd_dev *n)
 {
-	if (n->state == ST_FAILED) {
-		finish_later(n, io, EIO);
+	if (n->phase == CONN_READY && n->unsent)
+		ev_defer(n->loop, &n->send_work);
+}
+
+/* Put io on the wire in slot s (or finish it if it needs no request). */
+static void start_io(struct nbd_dev *n, struct slot *s, struct dev_io *io)
+{
+	s->io = io;
+	s->step = STEP_MAIN;
+	s->progress = 0;
+	int err;
+	if (!prepare(n, s, &err)) {
+		slot_free(n, s);
+		finish_later(n, io, err);
 		return;
 	}
-	if (n->state == ST_CONNECTING || n->wait_head) {
-		push(&n->wait_head, &n->wait_tail, io);
-		return;
-	}
-	if (n->inflight == 0)
-		n->last_progress_ns = ev_now_ns();
-	n->inflight++;
-	if (!issue(n, io)) {
-		int err = nbd_get_errno();
-		n->inflight--;
-		if (err == ENOMEM) {
-			/* libnbd could not allocate: retry from the watchdog. */
-			push(&n->wait_head, &n->wait_tail, io);
-			return;
-		}
-		if (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
-			/* The connection went away between events. */
-			finish_later(n, io, EIO);
-			check_handle(n);
-			return;
-		}
-		log_warn("node %s: %s", n->uri, nbd_get_error());
-		finish_later(n, io, err ? err : EIO);
-		return;
+	n->sent++;
+	active_append(n, s);
+	nbd_node_kick_send(n);
+}
+
+/* Freed slots go to the ios waiting for one, oldest first. */
+static void pump_waiters(struct nbd_dev *n)
+{
+	while (n->free_slots && n->wait_head && n->state != ST_FAILED) {
+		struct slot *s = n->free_slots;
+		n->free_slots = s->next;
+		start_io(n, s, io_pop(&n->wait_head, &n->wait_tail));
 	}
 }
 
 static void nbd_submit(struct dev *d, struct dev_io *io)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
-	io->dev_scratch[1] = STEP_MAIN;
-	submit_or_wait(n, io);
-	update_events(n);
-	if (n->done_head)
-		ev_defer(n->loop, &n->deliver);
-}
-
-static void flush_waiting(struct nbd_dev *n)
-{
-	struct dev_io *head = n->wait_head;
-	n->wait_head = n->wait_tail = NULL;
-	while (head) {
-		struct dev_io *io = head;
-		head = io->dev_next;
-		submit_or_wait(n, io);
+	if (n->state == ST_FAILED) {
+		finish_later(n, io, EIO);
+		return;
 	}
-	update_events(n);
+	struct slot *s = n->free_slots;
+	if (!s || n->wait_head) {
+		io_push(&n->wait_head, &n->wait_tail, io);
+		return;
+	}
+	n->free_slots = s->next;
+	start_io(n, s, io);
 }
 
-/* Hand completed ios back, or move them on to their next step. */
-static void deliver(struct ev_deferred *d)
+/* The reply to s's request is complete. */
+static void slot_complete(struct nbd_dev *n, struct slot *s, int err)
 {
-	struct nbd_dev *n = container_of(d, struct nbd_dev, deliver);
-	struct dev_io *io;
-	bool more = false;
-	while ((io = pop(&n->done_head, &n->done_tail))) {
-		int err = (int)io->dev_scratch[0];
-		if (err)
-			n->failed++;
-		n->completed++;
-		n->last_progress_ns = ev_now_ns();
-		if (n->inflight)
-			n->inflight--;
-		if (!err && n->state == ST_UP) {
-			/* Multi-step ops: FUA emulated by a flush, zeroes by writes. */
-			if (io->op == DEV_WRITE && (io->flags & DEV_F_FUA) && !n->can_fua &&
-			    io->dev_scratch[1] == STEP_MAIN && n->can_flush) {
-				io->dev_scratch[1] = STEP_FLUSH_AFTER;
-				submit_or_wait(n, io);
-				more = true;
-				continue;
-			}
-			if (io->dev_scratch[1] >= STEP_ZERO_FILL) {
-				uint64_t done = io->dev_scratch[1] - STEP_ZERO_FILL;
-				done += MIN((uint64_t)ZERO_BUF_SIZE, io->len - done);
-				if (done < io->len) {
-					io->dev_scratch[1] = STEP_ZERO_FILL + done;
-					submit_or_wait(n, io);
-					more = true;
-					continue;
-				}
+	struct dev_io *io = s->io;
+	active_unlink(n, s);
+	if (!err) {
+		bool more = false;
+		if (piecewise(s)) {
+			s->progress += s->len;
+			more = s->progress < io->len;
+		}
+		if (!more && s->step != STEP_FLUSH_AFTER && needs_flush_after(n, io)) {
+			s->step = STEP_FLUSH_AFTER;
+			more = true;
+		}
+		if (more) {
+			if (prepare(n, s, &err)) {
+				active_append(n, s);
+				nbd_node_kick_send(n);
+				return;
 			}
 		}
-		io->done(io, err);
 	}
-	if (more)
-		update_events(n);
+	if (!err && io->op == DEV_BLOCK_STATUS && io->ext_count == 0)
+		one_extent(io);
+	slot_free(n, s);
+	n->completed++;
+	if (err)
+		n->failed++;
+	pump_waiters(n);
+	io->done(io, err);
 }
 
-static void became_ready(struct nbd_dev *n)
+void nbd_node_requeue_all(struct nbd_dev *n)
 {
-	struct nbd_handle *h = n->h;
-	int64_t size = nbd_get_size(h);
-	if (size <= 0) {
-		fail_node(n, "node reports no size");
+	for (struct slot *s = n->active_head; s; s = s->next) {
+		s->sent = false;
+		s->err = 0;
+		if (s->cmd == NBD_CMD_BLOCK_STATUS)
+			s->io->ext_count = 0;
+	}
+	n->unsent = n->active_head;
+	n->send_off = 0;
+	n->send_blocked = false;
+	n->rpos = n->rlen = 0;
+	n->direct_left = 0;
+	n->direct_slot = NULL;
+}
+
+void nbd_node_fail_all(struct nbd_dev *n, int err)
+{
+	struct slot *s;
+	while ((s = n->active_head)) {
+		struct dev_io *io = s->io;
+		active_unlink(n, s);
+		slot_free(n, s);
+		finish_later(n, io, err);
+	}
+	struct dev_io *io;
+	while ((io = io_pop(&n->wait_head, &n->wait_tail)))
+		finish_later(n, io, err);
+}
+
+/* ---- sending ---- */
+
+void nbd_node_update_events(struct nbd_dev *n)
+{
+	if (n->fd < 0)
 		return;
+	uint32_t want = EPOLLIN;
+	if (n->phase == CONN_CONNECT)
+		want = EPOLLOUT;
+	else if (n->phase == CONN_HANDSHAKE && n->hs_out_sent < n->hs.out_len)
+		want = EPOLLOUT;
+	else if (n->phase == CONN_READY && n->send_blocked)
+		want |= EPOLLOUT;
+	if (want != n->wmask) {
+		ev_io_set(n->loop, &n->w, want);
+		n->wmask = want;
 	}
-	n->dev.size = (uint64_t)size;
-	n->can_fua = nbd_can_fua(h) == 1;
-	n->can_flush = nbd_can_flush(h) == 1;
-	n->can_trim = nbd_can_trim(h) == 1;
-	n->can_zero = nbd_can_zero(h) == 1;
-	n->can_fast_zero = nbd_can_fast_zero(h) == 1;
-	n->can_cache = nbd_can_cache(h) == 1;
-	n->can_extents = nbd_can_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
-	bool ro = nbd_is_read_only(h) == 1;
-	/* We emulate what the node lacks, so the storage can offer it all. */
-	n->dev.caps = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO | DEV_CAP_CACHE |
-		      DEV_CAP_EXTENTS;
-	if (n->can_fast_zero)
-		n->dev.caps |= DEV_CAP_FAST_ZERO;
-	if (nbd_can_multi_conn(h) == 1)
-		n->dev.caps |= DEV_CAP_MULTI_CONN;
-	if (ro)
-		n->dev.caps |= DEV_CAP_READONLY;
-	int64_t min = nbd_get_block_size(h, LIBNBD_SIZE_MINIMUM);
-	int64_t max = nbd_get_block_size(h, LIBNBD_SIZE_MAXIMUM);
-	n->dev.min_block = min > 0 ? (uint32_t)min : 1;
-	n->dev.max_io = max > 0 ? (uint32_t)MIN(max, (int64_t)(32u << 20)) : (32u << 20);
-	n->state = ST_UP;
-	n->last_progress_ns = ev_now_ns();
-	log_info("node %s: up, %lld bytes%s", n->uri, (long long)size, ro ? ", read-only" : "");
-	if (n->ready) {
-		dev_ready_fn fn = n->ready;
-		n->ready = NULL;
-		fn(n->ready_arg, &n->dev, 0, NULL);
-	}
-	flush_waiting(n);
 }
 
-static void check_handle(struct nbd_dev *n)
+static void sent_bytes(struct nbd_dev *n, size_t r)
 {
-	if (n->state == ST_FAILED)
-		return;
-	if (nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
-		const char *e = nbd_get_error();
-		fail_node(n, e && *e ? dev_nbd_error_cause(e) : "connection closed");
-		return;
-	}
-	if (n->state == ST_CONNECTING && nbd_aio_is_ready(n->h))
-		became_ready(n);
-}
-
-static void on_event(struct ev_io *w, uint32_t events)
-{
-	struct nbd_dev *n = container_of(w, struct nbd_dev, w);
-	int rc = 0;
-	unsigned dir = (unsigned)nbd_aio_get_direction(n->h);
-	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (dir & LIBNBD_AIO_DIRECTION_READ))
-		rc = nbd_aio_notify_read(n->h);
-	else if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && (dir & LIBNBD_AIO_DIRECTION_WRITE))
-		rc = nbd_aio_notify_write(n->h);
-	if (rc < 0 || n->state == ST_CONNECTING || nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h))
-		check_handle(n);
-	update_events(n);
-	if (n->done_head)
-		ev_defer(n->loop, &n->deliver);
-}
-
-static void on_watchdog(struct ev_timer *t)
-{
-	struct nbd_dev *n = container_of(t, struct nbd_dev, watchdog);
 	uint64_t now = ev_now_ns();
-	if (n->state == ST_FAILED && n->ready) {
-		dev_ready_fn fn = n->ready;
-		n->ready = NULL;
-		fn(n->ready_arg, &n->dev, EIO, n->error);
-		return;
-	}
-	if (n->state == ST_CONNECTING) {
-		check_handle(n); /* it may have got there inside dev_nbd_open */
-		if (n->state != ST_CONNECTING) {
-			if (n->state == ST_UP)
-				ev_timer_start(n->loop, &n->watchdog, WATCHDOG_NS);
+	while (r > 0) {
+		struct slot *s = n->unsent;
+		size_t left = sizeof(s->hdr) + s->payload_len - n->send_off;
+		if (r < left) {
+			n->send_off += r;
 			return;
 		}
-		update_events(n);
+		r -= left;
+		s->sent = true;
+		s->sent_ns = now;
+		n->unsent = s->next;
+		n->send_off = 0;
 	}
-	if (n->state == ST_CONNECTING &&
-	    now - n->connect_start_ns > (uint64_t)n->opts.connect_timeout_s * 1000000000ull) {
-		char why[128];
-		snprintf(why, sizeof(why), "connect: timed out after %u s",
-			 n->opts.connect_timeout_s);
-		fail_node(n, why);
-	} else if (n->state == ST_UP && n->inflight &&
-		   now - n->last_progress_ns > (uint64_t)n->opts.io_timeout_s * 1000000000ull) {
-		char why[160];
-		snprintf(why, sizeof(why), "no reply for %u s with %llu requests in flight",
-			 n->opts.io_timeout_s, (unsigned long long)n->inflight);
-		fail_node(n, why);
-	} else if (n->state == ST_UP && n->wait_head) {
-		flush_waiting(n); /* retry after ENOMEM */
-	}
-	if (n->state != ST_FAILED)
-		ev_timer_start(n->loop, &n->watchdog, WATCHDOG_NS);
 }
+
+static void do_send(struct nbd_dev *n)
+{
+	n->send_blocked = false;
+	while (n->unsent && n->phase == CONN_READY) {
+		unsigned cnt = 0;
+		size_t skip = n->send_off;
+		for (struct slot *s = n->unsent; s && cnt + 2 <= NBD_MAX_IOV; s = s->next) {
+			if (skip < sizeof(s->hdr)) {
+				n->iov[cnt].iov_base = s->hdr + skip;
+				n->iov[cnt++].iov_len = sizeof(s->hdr) - skip;
+				skip = 0;
+			} else {
+				skip -= sizeof(s->hdr);
+			}
+			if (s->payload_len) {
+				n->iov[cnt].iov_base = (uint8_t *)(uintptr_t)s->payload + skip;
+				n->iov[cnt++].iov_len = s->payload_len - skip;
+				skip = 0;
+			}
+		}
+		struct msghdr msg = {.msg_iov = n->iov, .msg_iovlen = cnt};
+		ssize_t r = sendmsg(n->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				n->send_blocked = true;
+				break;
+			}
+			nbd_conn_lost(n, "send: %s", strerror(errno));
+			return;
+		}
+		sent_bytes(n, (size_t)r);
+	}
+	nbd_node_update_events(n);
+}
+
+static void send_deferred(struct ev_deferred *d)
+{
+	struct nbd_dev *n = container_of(d, struct nbd_dev, send_work);
+	if (!n->send_blocked)
+		do_send(n);
+}
+
+/* ---- receiving ---- */
+
+static struct slot *lookup(struct nbd_dev *n, uint64_t cookie)
+{
+	uint64_t idx = cookie & 0xffffffffu;
+	if (idx >= NBD_SLOTS)
+		return NULL;
+	struct slot *s = &n->slots[idx];
+	return s->io && s->sent && s->cookie == cookie ? s : NULL;
+}
+
+/* len payload bytes of s go to dst: what rbuf holds now, the rest straight
+ * from the socket. Then, if `done`, the reply is complete. */
+static void start_payload(struct nbd_dev *n, struct slot *s, uint8_t *dst, size_t len, bool done)
+{
+	size_t c = MIN(n->rlen - n->rpos, len);
+	memcpy(dst, n->rbuf + n->rpos, c);
+	n->rpos += c;
+	if (c < len) {
+		n->direct = dst + c;
+		n->direct_left = len - c;
+		n->direct_slot = s;
+		n->direct_then_done = done;
+	} else if (done) {
+		slot_complete(n, s, s->err);
+	}
+}
+
+static void extents_chunk(struct nbd_dev *n, struct slot *s, const uint8_t *p, uint32_t len)
+{
+	struct dev_io *io = s->io;
+	if (be32_read(p) != n->base_alloc_id)
+		return;
+	for (uint32_t i = 4; i + 8 <= len && io->ext_count < io->ext_max; i += 8) {
+		uint32_t st = be32_read(p + i + 4);
+		struct dev_extent *e = &io->ext[io->ext_count++];
+		e->len = be32_read(p + i);
+		e->flags = ((st & NBD_STATE_HOLE) ? DEV_EXT_HOLE : 0) |
+			   ((st & NBD_STATE_ZERO) ? DEV_EXT_ZERO : 0);
+	}
+}
+
+/* One structured chunk other than OFFSET_DATA, wholly in p[0..len).
+ * Returns false on a protocol violation (the connection is then lost). */
+static bool small_chunk(struct nbd_dev *n, struct slot *s, uint16_t type, const uint8_t *p,
+			uint32_t len)
+{
+	struct dev_io *io = s->io;
+	switch (type) {
+	case NBD_REPLY_TYPE_NONE: return len == 0;
+	case NBD_REPLY_TYPE_OFFSET_HOLE: {
+		if (len != 12 || s->cmd != NBD_CMD_READ)
+			return false;
+		uint64_t off = be64_read(p);
+		uint32_t hlen = be32_read(p + 8);
+		if (off < s->off || off - s->off > s->len || hlen > s->len - (off - s->off))
+			return false;
+		memset((uint8_t *)io->buf + (off - io->off), 0, hlen);
+		return true;
+	}
+	case NBD_REPLY_TYPE_BLOCK_STATUS:
+		if (len < 4 || (len - 4) % 8 || s->cmd != NBD_CMD_BLOCK_STATUS)
+			return false;
+		extents_chunk(n, s, p, len);
+		return true;
+	default:
+		if (!(type & 0x8000))
+			return false; /* unknown informational chunk: we cannot skip safely */
+		if (len < 6 || 6u + be16_read(p + 4) > len)
+			return false;
+		if (!s->err) {
+			s->err = nbd_wire_to_errno(be32_read(p));
+			if (!s->err)
+				s->err = EIO;
+			log_debug("node %s: %s at %llu+%u: error %d: %.*s", n->uri_str,
+				  nbd_cmd_name(s->cmd), (unsigned long long)s->off, s->len, s->err,
+				  (int)be16_read(p + 4), (const char *)p + 6);
+		}
+		return true;
+	}
+}
+
+/* Parse every complete reply in rbuf. Returns the bytes still needed for
+ * the next one (0 when switching to a direct payload or after an error). */
+static size_t parse(struct nbd_dev *n)
+{
+	while (n->phase == CONN_READY && !n->direct_left) {
+		size_t avail = n->rlen - n->rpos;
+		const uint8_t *p = n->rbuf + n->rpos;
+		if (avail < 4)
+			return 4;
+		uint32_t magic = be32_read(p);
+		if (magic == NBD_SIMPLE_REPLY_MAGIC) {
+			if (avail < NBD_SIMPLE_REPLY_SIZE)
+				return NBD_SIMPLE_REPLY_SIZE;
+			struct slot *s = lookup(n, be64_read(p + 8));
+			if (!s) {
+				nbd_conn_lost(n, "protocol error: reply to no request of ours");
+				return 0;
+			}
+			uint32_t err = be32_read(p + 4);
+			bool data = s->cmd == NBD_CMD_READ && err == 0;
+			if (data && avail < NBD_SIMPLE_REPLY_SIZE + s->len && s->len < DIRECT_MIN)
+				return NBD_SIMPLE_REPLY_SIZE + s->len;
+			n->rpos += NBD_SIMPLE_REPLY_SIZE;
+			if (data)
+				start_payload(n, s, s->io->buf, s->len, true);
+			else
+				slot_complete(n, s, nbd_wire_to_errno(err));
+			continue;
+		}
+		if (magic != NBD_STRUCTURED_REPLY_MAGIC || !n->structured) {
+			nbd_conn_lost(n, "protocol error: bad reply magic 0x%08x", magic);
+			return 0;
+		}
+		if (avail < NBD_STRUCTURED_REPLY_SIZE)
+			return NBD_STRUCTURED_REPLY_SIZE;
+		uint16_t flags = be16_read(p + 4), type = be16_read(p + 6);
+		uint32_t len = be32_read(p + 16);
+		struct slot *s = lookup(n, be64_read(p + 8));
+		if (!s) {
+			nbd_conn_lost(n, "protocol error: reply to no request of ours");
+			return 0;
+		}
+		bool done = flags & NBD_REPLY_FLAG_DONE;
+		if (type == NBD_REPLY_TYPE_OFFSET_DATA) {
+			if (avail < NBD_STRUCTURED_REPLY_SIZE + 8)
+				return NBD_STRUCTURED_REPLY_SIZE + 8;
+			uint64_t off = be64_read(p + 20);
+			uint32_t dlen = len - 8;
+			if (len < 8 || s->cmd != NBD_CMD_READ || off < s->off ||
+			    off - s->off > s->len || dlen > s->len - (off - s->off)) {
+				nbd_conn_lost(n, "protocol error: data chunk outside its read");
+				return 0;
+			}
+			size_t whole = NBD_STRUCTURED_REPLY_SIZE + (size_t)len;
+			if (avail < whole && dlen < DIRECT_MIN)
+				return whole;
+			n->rpos += NBD_STRUCTURED_REPLY_SIZE + 8;
+			start_payload(n, s, (uint8_t *)s->io->buf + (off - s->io->off), dlen, done);
+			continue;
+		}
+		if (len > NBD_RBUF_SIZE - NBD_STRUCTURED_REPLY_SIZE) {
+			nbd_conn_lost(n, "protocol error: reply chunk of %u bytes", len);
+			return 0;
+		}
+		if (avail < NBD_STRUCTURED_REPLY_SIZE + len)
+			return NBD_STRUCTURED_REPLY_SIZE + len;
+		n->rpos += NBD_STRUCTURED_REPLY_SIZE + len;
+		if (!small_chunk(n, s, type, p + NBD_STRUCTURED_REPLY_SIZE, len)) {
+			nbd_conn_lost(n, "protocol error: bad reply chunk (type %u, %u bytes)", type,
+				      len);
+			return 0;
+		}
+		if (done)
+			slot_complete(n, s, s->err);
+	}
+	return 0;
+}
+
+static bool recv_failed(struct nbd_dev *n, ssize_t r)
+{
+	if (r == 0) {
+		nbd_conn_lost(n, "the node closed the connection");
+		return true;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return false;
+	nbd_conn_lost(n, "receive: %s", strerror(errno));
+	return true;
+}
+
+static void do_recv(struct nbd_dev *n)
+{
+	/* Bounded rounds: a fast node must not starve the loop's other fds. */
+	for (int round = 0; round < 16 && n->phase == CONN_READY; round++) {
+		if (n->direct_left) {
+			ssize_t r = recv(n->fd, n->direct, n->direct_left, 0);
+			if (r <= 0) {
+				recv_failed(n, r);
+				return;
+			}
+			n->last_rx_ns = ev_now_ns();
+			n->direct += r;
+			n->direct_left -= (size_t)r;
+			if (n->direct_left)
+				continue;
+			struct slot *s = n->direct_slot;
+			n->direct_slot = NULL;
+			if (n->direct_then_done)
+				slot_complete(n, s, s->err);
+			parse(n);
+			continue;
+		}
+		/* Keep the partial reply at the front so the next one fits. */
+		if (n->rpos == n->rlen) {
+			n->rpos = n->rlen = 0;
+		} else if (n->rpos > 0 && (n->rlen - n->rpos < 4096 || n->rpos + n->rneed > NBD_RBUF_SIZE)) {
+			memmove(n->rbuf, n->rbuf + n->rpos, n->rlen - n->rpos);
+			n->rlen -= n->rpos;
+			n->rpos = 0;
+		}
+		size_t space = NBD_RBUF_SIZE - n->rlen;
+		ssize_t r = recv(n->fd, n->rbuf + n->rlen, space, 0);
+		if (r <= 0) {
+			recv_failed(n, r);
+			return;
+		}
+		n->last_rx_ns = ev_now_ns();
+		n->rlen += (size_t)r;
+		n->rneed = parse(n);
+		if ((size_t)r < space && !n->direct_left)
+			return; /* drained: epoll tells us when there is more */
+	}
+}
+
+void nbd_node_on_io(struct ev_io *w, uint32_t events)
+{
+	struct nbd_dev *n = container_of(w, struct nbd_dev, w);
+	if ((events & EPOLLOUT) && n->send_blocked)
+		do_send(n);
+	if (n->phase == CONN_READY && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		do_recv(n);
+	if (n->phase == CONN_READY)
+		nbd_node_update_events(n);
+}
+
+/* ---- the device ---- */
 
 static void nbd_destroy(struct dev *d)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
-	if (n->watching)
-		ev_io_stop(n->loop, &n->w);
+	nbd_conn_close(n);
 	ev_timer_stop(n->loop, &n->watchdog);
-	ev_defer_cancel(n->loop, &n->deliver);
-	if (n->h)
-		nbd_close(n->h);
-	/* Nothing may be in flight, but ios parked for delivery still get it. */
-	struct dev_io *io;
-	while ((io = pop(&n->done_head, &n->done_tail)))
-		io->done(io, EIO);
-	while ((io = pop(&n->wait_head, &n->wait_tail)))
-		io->done(io, EIO);
-	free(n->uri);
+	ev_timer_stop(n->loop, &n->retry);
+	ev_defer_cancel(n->loop, &n->send_work);
+	ev_defer_cancel(n->loop, &n->ready_work);
+	ev_defer_cancel(n->loop, &n->deliver_work);
+	/* Nothing should be in flight; whatever is still here gets an answer. */
+	nbd_node_fail_all(n, EIO);
+	deliver(&n->deliver_work);
+	if (n->ai)
+		freeaddrinfo(n->ai);
+	free(n->rbuf);
+	free(n->slots);
+	free(n->uri_str);
 	free(n->dev.desc);
 	free(n);
 }
@@ -476,14 +677,23 @@ static void nbd_show(struct dev *d, struct strbuf *out, const char *prefix)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
 	char p[512];
-	snprintf(p, sizeof(p), "%s/state", prefix);
-	sb_attr_str(out, p, "%s", dev_nbd_state(d));
-	snprintf(p, sizeof(p), "%s/uri", prefix);
-	sb_attr_str(out, p, "%s", n->uri);
-	if (n->state == ST_FAILED) {
-		snprintf(p, sizeof(p), "%s/error", prefix);
-		sb_attr_str(out, p, "%s", n->error);
+#define ATTR(leaf) (snprintf(p, sizeof(p), "%s/%s", prefix, leaf), p)
+	sb_attr_str(out, ATTR("state"), "%s", dev_nbd_state(d));
+	sb_attr_str(out, ATTR("uri"), "%s", n->uri_str);
+	sb_attr_num(out, ATTR("reconnects"), n->reconnects);
+	sb_attr_num(out, ATTR("resent"), n->resent);
+	if (n->state != ST_UP) {
+		if (n->error[0])
+			sb_attr_str(out, ATTR("error"), "%s", n->error);
+		if (n->down_since_ns)
+			sb_attr_num(out, ATTR("down_for"),
+				    (ev_now_ns() - n->down_since_ns) / 1000000000ull);
+		unsigned waiting = n->nactive;
+		for (struct dev_io *io = n->wait_head; io; io = io->dev_next)
+			waiting++;
+		sb_attr_num(out, ATTR("waiting"), waiting);
 	}
+#undef ATTR
 }
 
 static const struct dev_ops nbd_ops = {
@@ -509,54 +719,68 @@ const char *dev_nbd_state(struct dev *d)
 	switch (n->state) {
 	case ST_CONNECTING: return "connecting";
 	case ST_UP: return "up";
+	case ST_RECONNECTING: return "reconnecting";
 	default: return "failed";
 	}
+}
+
+static void report_ready(struct ev_deferred *d)
+{
+	struct nbd_dev *n = container_of(d, struct nbd_dev, ready_work);
+	if (!n->ready)
+		return;
+	dev_ready_fn fn = n->ready;
+	n->ready = NULL;
+	fn(n->ready_arg, &n->dev, n->ready_err, n->ready_err ? n->error : NULL);
 }
 
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,
 			 dev_ready_fn ready, void *arg)
 {
-	if (!zero_buf) {
-		void *z = calloc(1, ZERO_BUF_SIZE);
-		if (!z)
-			abort();
-		zero_buf = z;
-	}
+	if (!zero_buf)
+		zero_buf = xcalloc(1, ZERO_BUF_SIZE);
 	struct nbd_dev *n = xcalloc(1, sizeof(*n));
 	n->dev.ops = &nbd_ops;
 	n->dev.loop = loop;
 	n->dev.min_block = 1;
-	n->dev.max_io = 32u << 20;
+	n->dev.max_io = NBD_MAX_PAYLOAD;
 	n->dev.desc = nbd_uri_describe(uri);
 	n->loop = loop;
-	n->uri = xstrdup(uri);
+	n->uri_str = xstrdup(uri);
+	n->fd = -1;
 	n->ready = ready;
 	n->ready_arg = arg;
-	n->opts.connect_timeout_s = opts && opts->connect_timeout_s ? opts->connect_timeout_s : 10;
-	n->opts.io_timeout_s = opts && opts->io_timeout_s ? opts->io_timeout_s : 30;
-	n->w.fn = on_event;
-	n->watchdog.fn = on_watchdog;
-	n->deliver.fn = deliver;
+	if (opts)
+		n->opts = *opts;
+	if (!n->opts.connect_timeout_s)
+		n->opts.connect_timeout_s = 10;
+	if (!n->opts.request_timeout_s)
+		n->opts.request_timeout_s = 30;
+	n->rbuf = xmalloc(NBD_RBUF_SIZE);
+	n->slots = xcalloc(NBD_SLOTS, sizeof(*n->slots));
+	for (unsigned i = NBD_SLOTS; i-- > 0;)
+		slot_free(n, &n->slots[i]);
+	n->w.fn = nbd_conn_on_event;
+	n->watchdog.fn = nbd_conn_watchdog;
+	n->retry.fn = nbd_conn_retry;
+	n->send_work.fn = send_deferred;
+	n->deliver_work.fn = deliver;
+	n->ready_work.fn = report_ready;
 	n->state = ST_CONNECTING;
-	n->connect_start_ns = ev_now_ns();
 
-	n->h = nbd_create();
-	if (!n->h) {
-		snprintf(n->error, sizeof(n->error), "%s", nbd_get_error());
-		n->state = ST_FAILED;
+	char err[300];
+	if (nbd_uri_parse(uri, &n->uri, err, sizeof(err)) < 0) {
+		snprintf(n->error, sizeof(n->error), "%s", err);
+	} else if (n->uri.tls) {
+		snprintf(n->error, sizeof(n->error),
+			 "TLS (nbds://) to nodes is not supported in this version");
 	} else {
-		nbd_set_pread_initialize(n->h, false); /* our buffers need no scrubbing */
-		nbd_add_meta_context(n->h, LIBNBD_CONTEXT_BASE_ALLOCATION);
-		if (nbd_aio_connect_uri(n->h, uri) < 0) {
-			snprintf(n->error, sizeof(n->error), "%s",
-				 dev_nbd_error_cause(nbd_get_error()));
-			n->state = ST_FAILED;
-		} else {
-			update_events(n);
-		}
+		nbd_conn_start(n);
+		ev_timer_start(loop, &n->watchdog, NBD_WATCHDOG_NS);
+		return &n->dev;
 	}
-	/* `ready` must never run inside this call: whatever the connection
-	 * already reached is looked at from the timer, immediately. */
-	ev_timer_start(loop, &n->watchdog, 0);
+	n->state = ST_FAILED;
+	n->ready_err = EINVAL;
+	ev_defer(loop, &n->ready_work);
 	return &n->dev;
 }

@@ -205,3 +205,18 @@ char *nbd_uri_describe(const char *uri)
 	}
 	return xasprintf("R: %s", uri);
 }
+
+int nbd_wire_to_errno(uint32_t err)
+{
+	switch (err) {
+	case 0: return 0;
+	case NBD_EPERM: return EPERM;
+	case NBD_ENOMEM: return ENOMEM;
+	case NBD_EINVAL: return EINVAL;
+	case NBD_ENOSPC: return ENOSPC;
+	case NBD_EOVERFLOW: return EOVERFLOW;
+	case NBD_ENOTSUP: return ENOTSUP;
+	case NBD_ESHUTDOWN: return ESHUTDOWN;
+	default: return EIO;
+	}
+}

@@ -70,5 +70,7 @@ char *nbd_uri_describe(const char *uri);
 
 /* Map a host errno to an NBD error number. */
 uint32_t nbd_errno_to_wire(int err);
+/* And back: an NBD error number to a host errno (unknown ones: EIO). */
+int nbd_wire_to_errno(uint32_t err);
 
 #endif

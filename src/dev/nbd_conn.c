@@ -1,0 +1,395 @@
+/* nbd_conn.c - the life of a remote node's connection: non-blocking
+ * connect (every address of a TCP host in turn), the handshake (driven by
+ * the pure nbd/client_hs.c), the first `ready`, and after that: losing the
+ * connection, reconnecting with capped exponential backoff and jitter, and
+ * the two timeouts a node has.
+ *
+ *  - request timeout: a request unanswered that long (and nothing at all
+ *    received meanwhile) means the node hangs: drop the connection and
+ *    reconnect; TCP_USER_TIMEOUT and keepalive notice a peer that vanished
+ *    without a FIN.
+ *  - io timeout: how long IO waits for a node that is unreachable. Past it
+ *    IO fails with EIO (state failed) until the node is back; 0 waits
+ *    forever (multipath's queue_if_no_path).
+ *
+ * The first connection is not retried: a storage must not start, nor a node
+ * be added, on an address that does not answer; the caller hears why.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "nbd/proto.h"
+#include "nbd_int.h"
+
+#define NS_PER_S  1000000000ull
+#define NS_PER_MS 1000000ull
+
+void nbd_conn_close(struct nbd_dev *n)
+{
+	if (n->fd >= 0) {
+		ev_io_stop(n->loop, &n->w);
+		close(n->fd);
+		n->fd = -1;
+	}
+	n->wmask = 0;
+	n->phase = CONN_NONE;
+	ev_defer_cancel(n->loop, &n->send_work);
+}
+
+static void schedule_retry(struct nbd_dev *n)
+{
+	/* Backoff doubles from 100 ms to 5 s; +-25% jitter so that the nodes
+	 * of many storages do not reconnect in lockstep. */
+	n->backoff_ms = n->backoff_ms ? MIN(n->backoff_ms * 2, (uint64_t)NBD_BACKOFF_MAX_MS)
+				      : NBD_BACKOFF_MIN_MS;
+	n->rand_state = n->rand_state * 1103515245u + 12345u;
+	uint64_t jitter = (n->rand_state >> 16) % (n->backoff_ms / 2 + 1);
+	uint64_t delay = n->backoff_ms - n->backoff_ms / 4 + jitter;
+	ev_timer_start(n->loop, &n->retry, delay * NS_PER_MS);
+}
+
+/* This attempt did not get us a connection. */
+static void attempt_failed(struct nbd_dev *n, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void attempt_failed(struct nbd_dev *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(n->error, sizeof(n->error), fmt, ap);
+	va_end(ap);
+	nbd_conn_close(n);
+	if (n->ai) {
+		freeaddrinfo(n->ai);
+		n->ai = n->ai_next = NULL;
+	}
+	if (n->state == ST_CONNECTING) {
+		n->state = ST_FAILED;
+		n->given_up = true;
+		ev_timer_stop(n->loop, &n->watchdog);
+		nbd_node_fail_all(n, EIO);
+		n->ready_err = EIO;
+		ev_defer(n->loop, &n->ready_work);
+		return;
+	}
+	/* Say it once when it starts failing, then now and then. */
+	if (n->attempts == 1 || n->attempts % 20 == 0)
+		log_warn("node %s: reconnect attempt %u: %s", n->uri_str, n->attempts, n->error);
+	schedule_retry(n);
+}
+
+static void tune_tcp(struct nbd_dev *n)
+{
+	int one = 1;
+	setsockopt(n->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(n->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	int idle = 10, intvl = 5, cnt = 3;
+	setsockopt(n->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(n->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(n->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	/* Data unacknowledged this long kills the connection (a peer that
+	 * vanished while we were sending). */
+	unsigned ut = n->opts.request_timeout_s * 1000;
+	setsockopt(n->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+}
+
+static void connected(struct nbd_dev *n)
+{
+	if (!n->uri.is_unix)
+		tune_tcp(n);
+	if (n->ai) {
+		freeaddrinfo(n->ai);
+		n->ai = n->ai_next = NULL;
+	}
+	n->phase = CONN_HANDSHAKE;
+	nbd_hs_init(&n->hs, n->uri.export_name, true);
+	n->hs_have = n->hs_out_sent = 0;
+	nbd_node_update_events(n);
+}
+
+static int watch(struct nbd_dev *n, uint32_t events)
+{
+	int rc = ev_io_start(n->loop, &n->w, n->fd, events);
+	if (rc == 0)
+		n->wmask = events;
+	return rc;
+}
+
+/* Connect to the next address that takes a connection; when none is
+ * left, this attempt failed. */
+static void try_connect(struct nbd_dev *n)
+{
+	int last_err = ECONNREFUSED;
+	for (;;) {
+		struct sockaddr_un sun;
+		const struct sockaddr *sa;
+		socklen_t salen;
+		int family;
+		if (n->uri.is_unix) {
+			memset(&sun, 0, sizeof(sun));
+			sun.sun_family = AF_UNIX;
+			snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", n->uri.socket);
+			sa = (const struct sockaddr *)&sun, salen = sizeof(sun), family = AF_UNIX;
+		} else {
+			struct addrinfo *ai = n->ai_next;
+			if (!ai) {
+				attempt_failed(n, "connect: %s", strerror(last_err));
+				return;
+			}
+			n->ai_next = ai->ai_next;
+			sa = ai->ai_addr, salen = ai->ai_addrlen, family = ai->ai_family;
+		}
+		n->fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (n->fd < 0) {
+			attempt_failed(n, "socket: %s", strerror(errno));
+			return;
+		}
+		int rc = connect(n->fd, sa, salen);
+		if (rc == 0 || errno == EINPROGRESS) {
+			if (watch(n, rc == 0 ? EPOLLIN : EPOLLOUT) < 0) {
+				attempt_failed(n, "epoll: %s", strerror(errno));
+				return;
+			}
+			if (rc == 0)
+				connected(n);
+			else
+				n->phase = CONN_CONNECT;
+			return;
+		}
+		last_err = errno;
+		close(n->fd);
+		n->fd = -1;
+		if (n->uri.is_unix) {
+			attempt_failed(n, "connect: %s", strerror(last_err));
+			return;
+		}
+	}
+}
+
+void nbd_conn_start(struct nbd_dev *n)
+{
+	n->attempts++;
+	n->attempt_start_ns = ev_now_ns();
+	if (!n->uri.is_unix) {
+		/* Names resolve through the system resolver, which may block;
+		 * nodes are normally given as addresses or /etc/hosts names. */
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+		if (n->ai)
+			freeaddrinfo(n->ai);
+		n->ai = NULL;
+		int rc = getaddrinfo(n->uri.host, n->uri.port, &hints, &n->ai);
+		if (rc != 0) {
+			n->ai = NULL;
+			attempt_failed(n, "resolve %s: %s", n->uri.host, gai_strerror(rc));
+			return;
+		}
+		n->ai_next = n->ai;
+	}
+	try_connect(n);
+}
+
+static void handshake_done(struct nbd_dev *n)
+{
+	struct nbd_hs *hs = &n->hs;
+	bool ro = hs->tflags & NBD_FLAG_READ_ONLY;
+	if (n->state != ST_CONNECTING) {
+		/* The same node must come back, not a smaller or read-only one. */
+		if (hs->size < n->dev.size) {
+			attempt_failed(n, "the node came back with %llu bytes, fewer than its %llu",
+				       (unsigned long long)hs->size,
+				       (unsigned long long)n->dev.size);
+			return;
+		}
+		if (ro && !(n->dev.caps & DEV_CAP_READONLY)) {
+			attempt_failed(n, "the node came back read-only");
+			return;
+		}
+	}
+	n->structured = hs->structured;
+	n->base_alloc = hs->base_alloc;
+	n->base_alloc_id = hs->base_alloc_id;
+	n->can_flush = hs->tflags & NBD_FLAG_SEND_FLUSH;
+	n->can_fua = hs->tflags & NBD_FLAG_SEND_FUA;
+	n->can_trim = hs->tflags & NBD_FLAG_SEND_TRIM;
+	n->can_zero = hs->tflags & NBD_FLAG_SEND_WRITE_ZEROES;
+	n->can_fast_zero = hs->tflags & NBD_FLAG_SEND_FAST_ZERO;
+	n->can_cache = hs->tflags & NBD_FLAG_SEND_CACHE;
+	n->phase = CONN_READY;
+	n->rpos = n->rlen = n->rneed = 0;
+	n->last_rx_ns = ev_now_ns();
+	n->backoff_ms = 0;
+	unsigned attempts = n->attempts;
+	n->attempts = 0;
+	if (n->state == ST_CONNECTING) {
+		n->dev.size = hs->size;
+		/* What the node lacks is emulated (nbd.c), so the storage can
+		 * offer all of it; only FAST_ZERO cannot be faked. */
+		n->dev.caps = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO |
+			      DEV_CAP_CACHE | DEV_CAP_EXTENTS;
+		if (n->can_fast_zero)
+			n->dev.caps |= DEV_CAP_FAST_ZERO;
+		if (hs->tflags & NBD_FLAG_CAN_MULTI_CONN)
+			n->dev.caps |= DEV_CAP_MULTI_CONN;
+		if (ro)
+			n->dev.caps |= DEV_CAP_READONLY;
+		n->dev.min_block = hs->min_block ? hs->min_block : 1;
+		n->dev.max_io = hs->max_block ? MIN(hs->max_block, NBD_MAX_PAYLOAD) : NBD_MAX_PAYLOAD;
+		n->state = ST_UP;
+		log_info("node %s: up, %llu bytes%s", n->uri_str, (unsigned long long)hs->size,
+			 ro ? ", read-only" : "");
+		ev_defer(n->loop, &n->ready_work);
+	} else {
+		double down = (double)(ev_now_ns() - n->down_since_ns) / 1e9;
+		log_info("node %s: back after %.1f s (%u attempts); resending %u requests",
+			 n->uri_str, down, attempts, n->nactive);
+		n->reconnects++;
+		n->resent += n->nactive;
+		n->state = ST_UP;
+		n->down_since_ns = 0;
+		n->error[0] = '\0';
+	}
+	nbd_node_update_events(n);
+	nbd_node_kick_send(n);
+}
+
+static void handshake_io(struct nbd_dev *n)
+{
+	for (;;) {
+		while (n->hs_out_sent < n->hs.out_len) {
+			ssize_t r = send(n->fd, n->hs.out + n->hs_out_sent,
+					 n->hs.out_len - n->hs_out_sent, MSG_NOSIGNAL);
+			if (r < 0) {
+				if (errno == EAGAIN || errno == EINTR) {
+					nbd_node_update_events(n);
+					return;
+				}
+				attempt_failed(n, "handshake: send: %s", strerror(errno));
+				return;
+			}
+			n->hs_out_sent += (size_t)r;
+		}
+		size_t need = n->hs.need;
+		ssize_t r = recv(n->fd, n->rbuf + n->hs_have, need - n->hs_have, 0);
+		if (r == 0) {
+			attempt_failed(n, "handshake: the server closed the connection");
+			return;
+		}
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				nbd_node_update_events(n);
+				return;
+			}
+			attempt_failed(n, "handshake: %s", strerror(errno));
+			return;
+		}
+		n->hs_have += (size_t)r;
+		if (n->hs_have < need)
+			continue;
+		n->hs_have = 0;
+		n->hs_out_sent = 0;
+		enum nbd_hs_status st = nbd_hs_feed(&n->hs, n->rbuf, need);
+		if (st == NBD_HS_ERROR) {
+			attempt_failed(n, "%s", n->hs.error);
+			return;
+		}
+		if (st == NBD_HS_DONE) {
+			handshake_done(n);
+			return;
+		}
+	}
+}
+
+void nbd_conn_on_event(struct ev_io *w, uint32_t events)
+{
+	struct nbd_dev *n = container_of(w, struct nbd_dev, w);
+	switch (n->phase) {
+	case CONN_CONNECT: {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(n->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err == 0) {
+			connected(n);
+			return;
+		}
+		nbd_conn_close(n);
+		if (n->ai_next) {
+			try_connect(n);
+			return;
+		}
+		attempt_failed(n, "connect: %s", strerror(err));
+		return;
+	}
+	case CONN_HANDSHAKE: handshake_io(n); return;
+	case CONN_READY: nbd_node_on_io(w, events); return;
+	case CONN_NONE: return;
+	}
+}
+
+void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(n->error, sizeof(n->error), fmt, ap);
+	va_end(ap);
+	nbd_conn_close(n);
+	nbd_node_requeue_all(n);
+	if (n->state == ST_UP) {
+		n->state = ST_RECONNECTING;
+		n->down_since_ns = ev_now_ns();
+		log_warn("node %s: %s; reconnecting (%u requests to resend)", n->uri_str, n->error,
+			 n->nactive);
+	}
+	/* The first try at once: a node that restarted is back quickly. */
+	n->backoff_ms = 0;
+	n->attempts = 0;
+	ev_timer_start(n->loop, &n->retry, 0);
+}
+
+void nbd_conn_retry(struct ev_timer *t)
+{
+	struct nbd_dev *n = container_of(t, struct nbd_dev, retry);
+	if (n->phase == CONN_NONE && !n->given_up)
+		nbd_conn_start(n);
+}
+
+void nbd_conn_watchdog(struct ev_timer *t)
+{
+	struct nbd_dev *n = container_of(t, struct nbd_dev, watchdog);
+	uint64_t now = ev_now_ns();
+	if ((n->phase == CONN_CONNECT || n->phase == CONN_HANDSHAKE) &&
+	    now - n->attempt_start_ns > n->opts.connect_timeout_s * NS_PER_S) {
+		attempt_failed(n, "%s: timed out after %u s",
+			       n->phase == CONN_CONNECT ? "connect" : "handshake",
+			       n->opts.connect_timeout_s);
+	}
+	if (n->given_up)
+		return;
+	uint64_t rt = n->opts.request_timeout_s * NS_PER_S;
+	struct slot *oldest = n->active_head;
+	if (n->phase == CONN_READY && oldest && oldest->sent && now - oldest->sent_ns > rt &&
+	    now - n->last_rx_ns > rt) {
+		nbd_conn_lost(n, "no reply for %u s (%u requests in flight)",
+			      n->opts.request_timeout_s, n->nactive);
+	}
+	/* (down_since may be later than `now`: set by conn_lost just above.) */
+	if (n->state == ST_RECONNECTING && n->opts.io_timeout_s && now > n->down_since_ns &&
+	    now - n->down_since_ns > n->opts.io_timeout_s * NS_PER_S) {
+		n->state = ST_FAILED;
+		log_warn("node %s: unreachable for %u s (io-timeout): its IO fails until it is "
+			 "back (%s)",
+			 n->uri_str, n->opts.io_timeout_s, n->error);
+		nbd_node_fail_all(n, EIO);
+	}
+	ev_timer_start(n->loop, &n->watchdog, NBD_WATCHDOG_NS);
+}

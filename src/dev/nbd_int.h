@@ -1,0 +1,133 @@
+/* nbd_int.h - internals of the remote node device, shared by nbd.c (requests
+ * on the wire: slots, batched sends, batched receives) and nbd_conn.c (the
+ * connection's life: connect, handshake, reconnect with backoff, timeouts).
+ *
+ * Node states (dev_nbd_state):
+ *   connecting    first connection; IO waits
+ *   up            requests flow
+ *   reconnecting  connection lost; IO waits and is resent once back
+ *   failed        first connection failed, or unreachable past io-timeout:
+ *                 IO fails with EIO while reconnecting goes on
+ */
+#ifndef DST_DEV_NBD_INT_H
+#define DST_DEV_NBD_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <netdb.h>
+#include <sys/uio.h>
+
+#include "common/ev.h"
+#include "dev.h"
+#include "nbd/client_hs.h"
+#include "nbd/uri.h"
+
+#define NBD_SLOTS     512u	    /* requests on the wire per node */
+#define NBD_RBUF_SIZE (256u << 10) /* replies are read in batches this large */
+#define NBD_MAX_IOV   512u
+#define NBD_WATCHDOG_NS (500 * 1000000ull)
+#define NBD_BACKOFF_MIN_MS 100u
+#define NBD_BACKOFF_MAX_MS 5000u
+
+enum node_state { ST_CONNECTING, ST_UP, ST_RECONNECTING, ST_FAILED };
+/* Where the current connection is. */
+enum conn_phase { CONN_NONE, CONN_CONNECT, CONN_HANDSHAKE, CONN_READY };
+
+/* One request on the wire (or queued for it). A dev_io may take several
+ * requests in turn: FUA emulated by a flush, zeroes written as data, huge
+ * trims in pieces; `progress` counts bytes already done. */
+struct slot {
+	struct dev_io *io;
+	struct slot *prev, *next; /* the active list, in issue order */
+	uint64_t cookie;	  /* index | generation << 32 */
+	uint64_t off;		  /* this request */
+	uint32_t len;
+	uint16_t cmd, cflags;
+	uint8_t step;
+	bool sent;
+	uint64_t progress;
+	int err; /* first error chunk of a structured reply */
+	const void *payload;
+	uint32_t payload_len;
+	uint64_t sent_ns;
+	uint8_t hdr[28];
+};
+
+struct nbd_dev {
+	struct dev dev;
+	struct ev_loop *loop;
+	char *uri_str;
+	struct nbd_uri uri;
+	struct dev_nbd_opts opts;
+	enum node_state state;
+	enum conn_phase phase;
+	char error[512]; /* the last thing that went wrong */
+
+	/* The connection. */
+	int fd;
+	struct ev_io w;
+	uint32_t wmask;
+	struct nbd_hs hs;
+	size_t hs_have, hs_out_sent;
+	struct addrinfo *ai, *ai_next; /* TCP: addresses left to try */
+	uint64_t attempt_start_ns;
+
+	/* Negotiated. */
+	bool structured, base_alloc;
+	uint32_t base_alloc_id;
+	bool can_fua, can_flush, can_trim, can_zero, can_fast_zero, can_cache;
+
+	/* Requests. */
+	struct slot *slots;
+	struct slot *free_slots;		 /* singly linked through next */
+	struct slot *active_head, *active_tail; /* issue order */
+	struct slot *unsent;			 /* first active slot not fully sent */
+	size_t send_off;			 /* bytes of `unsent` already sent */
+	bool send_blocked;			 /* socket full: wait for EPOLLOUT */
+	struct dev_io *wait_head, *wait_tail;	 /* no free slot yet */
+	struct dev_io *done_head, *done_tail;	 /* finished without the wire */
+	struct ev_deferred send_work, deliver_work, ready_work;
+	uint32_t gen;
+	unsigned nactive;
+	struct iovec iov[NBD_MAX_IOV];
+
+	/* Receiving: replies parsed out of rbuf; large payloads go straight
+	 * into the caller's buffer. */
+	uint8_t *rbuf;
+	size_t rpos, rlen;
+	size_t rneed; /* bytes the partial reply at rpos needs in all */
+	uint8_t *direct;
+	size_t direct_left;
+	struct slot *direct_slot;
+	bool direct_then_done;
+
+	/* Timing and counters. */
+	struct ev_timer watchdog, retry;
+	uint64_t backoff_ms;
+	uint64_t down_since_ns, last_rx_ns;
+	uint64_t sent, completed, failed, reconnects, resent;
+	unsigned attempts;
+	bool given_up; /* the first connection failed: no retries */
+	uint32_t rand_state;
+
+	dev_ready_fn ready;
+	void *ready_arg;
+	int ready_err;
+};
+
+/* nbd.c */
+void nbd_node_kick_send(struct nbd_dev *n);
+void nbd_node_on_io(struct ev_io *w, uint32_t events); /* phase READY */
+void nbd_node_requeue_all(struct nbd_dev *n);	       /* connection lost */
+void nbd_node_fail_all(struct nbd_dev *n, int err);    /* io-timeout, first connect */
+void nbd_node_update_events(struct nbd_dev *n);
+
+/* nbd_conn.c */
+void nbd_conn_start(struct nbd_dev *n);
+void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void nbd_conn_on_event(struct ev_io *w, uint32_t events);
+void nbd_conn_watchdog(struct ev_timer *t);
+void nbd_conn_retry(struct ev_timer *t);
+void nbd_conn_close(struct nbd_dev *n);
+
+#endif

@@ -1,0 +1,54 @@
+/* client_hs.h - the client side of the NBD fixed-newstyle handshake as a
+ * pure state machine: fed whole messages, it says what to send next and,
+ * at the end, what the export is. No sockets here, so it is unit tested and
+ * fuzzed directly; dev/nbd.c moves the bytes.
+ *
+ * Options sent, one at a time: STRUCTURED_REPLY, SET_META_CONTEXT
+ * base:allocation (when structured replies were accepted), then GO asking
+ * for block sizes. A server without GO gets the old EXPORT_NAME. */
+#ifndef DST_NBD_CLIENT_HS_H
+#define DST_NBD_CLIENT_HS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NBD_HS_GREETING_SIZE 18u
+#define NBD_HS_MAX_REPLY     (64u << 10) /* longer option replies are refused */
+
+enum nbd_hs_status { NBD_HS_MORE, NBD_HS_DONE, NBD_HS_ERROR };
+
+struct nbd_hs {
+	/* What we ask for (nbd_hs_init). */
+	char export_name[4097];
+	uint32_t export_len;
+	bool want_extents;
+
+	/* Progress. */
+	int state;
+	uint32_t cur_opt, rep_type, rep_len;
+	bool fixed, no_zeroes;
+	size_t need;		   /* feed exactly this many bytes next */
+	uint8_t out[8192 + 64];	   /* what to send before feeding more */
+	size_t out_len;
+
+	/* Results, valid on NBD_HS_DONE. */
+	uint64_t size;
+	uint16_t tflags; /* NBD_FLAG_* transmission flags */
+	uint32_t min_block, pref_block, max_block; /* 0 when not told */
+	bool structured;
+	bool base_alloc; /* base:allocation context selected */
+	uint32_t base_alloc_id;
+	bool have_export;
+
+	char error[512]; /* on NBD_HS_ERROR */
+};
+
+/* Start a handshake for export_name (NULL: ""); hs->need is the greeting. */
+void nbd_hs_init(struct nbd_hs *hs, const char *export_name, bool want_extents);
+
+/* Feed exactly hs->need bytes. Afterwards send hs->out[0..out_len) (it may be
+ * empty), then feed hs->need bytes again, until DONE or ERROR. */
+enum nbd_hs_status nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len);
+
+#endif
