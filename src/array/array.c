@@ -12,39 +12,11 @@
 #include <string.h>
 
 #include "array.h"
+#include "array_int.h"
 #include "common/ev.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/util.h"
-
-#define ARRAY_CHILDREN 4096u /* pieces in flight over all nodes */
-
-struct array_child {
-	struct dev_io io;
-	struct dev_io *parent;
-	struct array *a;
-	size_t node;
-	uint64_t start_ns;
-	uint64_t flush_snapshot; /* writes_done when a FLUSH piece was sent */
-	struct array_child *next_free;
-};
-
-struct array {
-	struct dev dev;
-	struct ev_loop *loop;
-	const struct alg_ops *alg;
-	uint64_t chunk;
-	struct array_node *nodes;
-	size_t n;
-	struct array_child *children, *free_children;
-	struct dev_io *wait_head, *wait_tail; /* parents waiting for pieces */
-	struct ev_deferred resume;
-	/* a node being removed: it stays at nodes[n] until it drains */
-	bool has_gone;
-	void (*gone_done)(void *);
-	void *gone_arg;
-	struct ev_deferred reap;
-};
 
 static inline uint32_t outstanding(const struct dev_io *p)
 {
@@ -65,21 +37,26 @@ const struct alg_ops *alg_find(const char *name)
 		return &alg_linear;
 	if (!strcmp(name, "stripe") || !strcmp(name, "alg_stripe"))
 		return &alg_stripe;
+	if (!strcmp(name, "mirror") || !strcmp(name, "alg_mirror"))
+		return &alg_mirror;
 	return NULL;
 }
 
-static struct array_child *child_get(struct array *a)
+struct array_child *array_child_get(struct array *a)
 {
 	struct array_child *c = a->free_children;
-	if (c)
+	if (c) {
 		a->free_children = c->next_free;
+		a->nfree--;
+	}
 	return c;
 }
 
-static void child_put(struct array *a, struct array_child *c)
+void array_child_put(struct array *a, struct array_child *c)
 {
 	c->next_free = a->free_children;
 	a->free_children = c;
+	a->nfree++;
 	if (a->wait_head)
 		ev_defer(a->loop, &a->resume);
 }
@@ -140,14 +117,18 @@ static void child_done(struct dev_io *io, int err)
 		log_debug("node %s: %s at %llu+%llu failed: %s", node->name,
 			  io->op == DEV_READ ? "read" : "io", (unsigned long long)io->off,
 			  (unsigned long long)io->len, strerror(err));
-	child_put(a, c);
+	if (a->mirror) {
+		mirror_child_done(a, c, err);
+		return;
+	}
+	array_child_put(a, c);
 	if (a->has_gone && c->node == a->n && node->inflight == 0)
 		ev_defer(a->loop, &a->reap);
 	parent_put_ref(p, err);
 }
 
-static void send_piece(struct array *a, struct array_child *c, struct dev_io *p, size_t node,
-		       enum dev_op op, uint64_t off, uint64_t len, void *buf)
+void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, size_t node,
+		      enum dev_op op, uint64_t off, uint64_t len, void *buf)
 {
 	struct array_node *nd = &a->nodes[node];
 	memset(&c->io, 0, sizeof(c->io));
@@ -199,7 +180,7 @@ static void split_flush(struct array *a, struct dev_io *p, bool resumed)
 	for (size_t i = (size_t)p->dev_scratch[0]; i < a->n; i++) {
 		struct array_node *nd = &a->nodes[i];
 		if (nd->writes_done > nd->flushed_upto || (p->flags & DEV_F_FUA)) {
-			struct array_child *c = child_get(a);
+			struct array_child *c = array_child_get(a);
 			if (!c) {
 				p->dev_scratch[0] = i;
 				if (resumed)
@@ -208,14 +189,26 @@ static void split_flush(struct array *a, struct dev_io *p, bool resumed)
 					wait_push(a, p);
 				return;
 			}
-			send_piece(a, c, p, i, DEV_FLUSH, 0, 0, NULL);
+			array_send_piece(a, c, p, i, DEV_FLUSH, 0, 0, NULL);
 		}
 	}
 	p->dev_scratch[0] = p->len;
 }
 
+void array_wait_push(struct array *a, struct dev_io *p, bool front)
+{
+	if (front)
+		wait_push_front(a, p);
+	else
+		wait_push(a, p);
+}
+
 static void split(struct array *a, struct dev_io *p, bool resumed)
 {
+	if (a->mirror) {
+		mirror_submit(a, p, resumed);
+		return;
+	}
 	set_state(p, outstanding(p) + 1, first_err(p)); /* hold while splitting */
 	if (p->op == DEV_FLUSH) {
 		split_flush(a, p, resumed);
@@ -233,7 +226,7 @@ static void split(struct array *a, struct dev_io *p, bool resumed)
 				p->dev_scratch[0] = p->len;
 				break;
 			}
-			struct array_child *c = child_get(a);
+			struct array_child *c = array_child_get(a);
 			if (!c) {
 				if (resumed)
 					wait_push_front(a, p);
@@ -250,8 +243,8 @@ static void split(struct array *a, struct dev_io *p, bool resumed)
 			if (p->op == DEV_BLOCK_STATUS)
 				p->len = done + seg.len; /* answer for the first node only */
 			p->dev_scratch[0] = done + seg.len;
-			send_piece(a, c, p, seg.node, p->op, seg.node_off, seg.len,
-				   p->buf ? (char *)p->buf + done : NULL);
+			array_send_piece(a, c, p, seg.node, p->op, seg.node_off, seg.len,
+					 p->buf ? (char *)p->buf + done : NULL);
 		}
 	}
 	parent_put_ref(p, 0);
@@ -267,6 +260,8 @@ static void resume_waiting(struct ev_deferred *d)
 			a->wait_tail = NULL;
 		p->dev_next = NULL;
 		split(a, p, true);
+		if (a->wait_head == p)
+			break; /* still short of pieces (alg_mirror takes them all at once) */
 	}
 }
 
@@ -362,7 +357,7 @@ struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, uint64_
 	a->n = n;
 	a->children = xcalloc(ARRAY_CHILDREN, sizeof(*a->children));
 	for (unsigned i = ARRAY_CHILDREN; i-- > 0;)
-		child_put(a, &a->children[i]);
+		array_child_put(a, &a->children[i]);
 	a->resume.fn = resume_waiting;
 	a->reap.fn = reap_node;
 	compute_caps(a);
@@ -380,6 +375,7 @@ void array_free(struct array *a)
 		return;
 	ev_defer_cancel(a->loop, &a->resume);
 	ev_defer_cancel(a->loop, &a->reap);
+	mirror_free(a);
 	for (size_t i = 0; i < a->n; i++)
 		free_node(&a->nodes[i]);
 	if (a->has_gone)
@@ -499,6 +495,8 @@ void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix)
 		struct array_node *nd = &a->nodes[i];
 #define NP(leaf) (snprintf(p, sizeof(p), "%s/%s/%s", prefix, nd->name, leaf), p)
 		sb_attr_str(out, NP("type"), "%s", nd->dev->desc);
+		if (a->mirror)
+			sb_attr_str(out, NP("leg"), "%c", mirror_leg_letter(a, i));
 		sb_attr_num(out, NP("size"), nd->size);
 		sb_attr_num(out, NP("start"), nd->start);
 		if (nd->dev->ops->show) {

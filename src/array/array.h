@@ -54,8 +54,9 @@ struct alg_ops {
 	bool can_grow;
 };
 
-extern const struct alg_ops alg_linear, alg_stripe;
-/* "linear", "alg_linear", "stripe", "alg_stripe"; NULL if unknown. */
+extern const struct alg_ops alg_linear, alg_stripe, alg_mirror;
+/* "linear", "alg_linear", "stripe", "alg_stripe", "mirror", "alg_mirror";
+ * NULL if unknown. */
 const struct alg_ops *alg_find(const char *name);
 
 #define ARRAY_DEFAULT_CHUNK (64u << 10)
@@ -79,6 +80,18 @@ int array_add_node(struct array *a, struct array_node *node, char *err, size_t e
  * is closed. */
 int array_remove_last(struct array *a, const char *name, void (*done)(void *arg), void *arg,
 		      char *err, size_t errlen);
+
+/* alg_mirror: its write-intent bitmap file (created if missing), region
+ * size (bytes, power of two; 0: 1 MiB) and resync rate (bytes/s; 0: as
+ * fast as it goes). Call right after array_new, before any IO. */
+struct mirror_conf {
+	const char *bitmap_path;
+	uint64_t region;
+	uint64_t resync_rate;
+};
+int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err, size_t errlen);
+/* alg_mirror's attributes (health letters, sync, resync progress) under prefix. */
+void array_show_alg(struct array *a, struct strbuf *out, const char *prefix);
 
 /* Attribute lines for every node, under "<prefix>/<node name>/". */
 void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix);

@@ -22,8 +22,11 @@ int cmd_remove(int argc, char **argv);
 int cmd_seed(int argc, char **argv);
 
 /* Storage operations shared by the subcommands and the seed form. */
-int storage_create(const char *name, const char *alg, const char *chunk, const char *device,
-		   const char *io_timeout, const char *request_timeout);
+/* dst create's settings; NULL members take the defaults. */
+struct create_args {
+	const char *alg, *chunk, *device, *io_timeout, *request_timeout, *region_size, *resync_rate;
+};
+int storage_create(const char *name, const struct create_args *ca);
 int storage_add(const char *name, bool remote, const char *spec, const char *start,
 		const char *size);
 int storage_remove(const char *name, const char *node);

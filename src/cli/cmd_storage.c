@@ -16,15 +16,17 @@
 #include "common/util.h"
 
 static const char create_help[] =
-    "usage: dst create NAME --alg linear|stripe [--chunk SIZE] [--io-timeout SECONDS]\n"
-    "                  [--request-timeout SECONDS]\n"
+    "usage: dst create NAME --alg linear|stripe|mirror [--chunk SIZE] [--io-timeout SECONDS]\n"
+    "                  [--request-timeout SECONDS] [--region-size SIZE] [--resync-rate RATE]\n"
     "\n"
     "Create storage NAME: one block device assembled from nodes by an algorithm.\n"
     "  alg_linear   nodes one after another, in start-sector order\n"
     "  alg_stripe   chunks spread round-robin over nodes of equal size\n"
+    "  alg_mirror   every node (leg) holds the whole device; 2 to 8 legs, the\n"
+    "               smallest one sets the size; survives the loss of all legs but one\n"
     "Add nodes with `dst add`, then serve it with `dst start`.\n"
     "\n"
-    "  --alg ALG      linear (alg_linear) or stripe (alg_stripe)\n"
+    "  --alg ALG      linear (alg_linear), stripe (alg_stripe) or mirror (alg_mirror)\n"
     "  --chunk SIZE   stripe chunk, a power of two >= 4K (default 64K)\n"
     "  --io-timeout SECONDS\n"
     "                 how long IO waits for a remote node that is unreachable\n"
@@ -33,7 +35,17 @@ static const char create_help[] =
     "  --request-timeout SECONDS\n"
     "                 a request a remote node leaves unanswered this long means the\n"
     "                 node hangs: the connection is dropped and made again\n"
-    "                 (default 30)\n";
+    "                 (default 30)\n"
+    "  --region-size SIZE\n"
+    "                 alg_mirror: bytes per bit of the write-intent bitmap, a power\n"
+    "                 of two >= 4K (default 1M); a leg that comes back gets only\n"
+    "                 the regions written while it was away\n"
+    "  --resync-rate RATE\n"
+    "                 alg_mirror: limit resync copying to RATE bytes/s (e.g. 50M) so\n"
+    "                 that foreground IO keeps priority (default: unlimited)\n"
+    "\n"
+    "The legs of a new mirror are taken to start out identical (empty, say); a\n"
+    "leg added to an existing mirror is copied whole when the storage starts.\n";
 
 static const char add_help[] =
     "usage: dst add NAME (--remote URI | --disk PATH) [--start SECTOR] [--size SECTORS]\n"
@@ -103,21 +115,17 @@ static int check_seconds(const char *opt, const char *v, uint64_t min, uint64_t 
 	return 0;
 }
 
-int storage_create(const char *name, const char *alg, const char *chunk, const char *device,
-		   const char *io_timeout, const char *request_timeout)
+int storage_create(const char *name, const struct create_args *ca)
 {
+	const char *alg = ca->alg, *chunk = ca->chunk;
 	char err[512];
 	if (!state_name_valid(name, err, sizeof(err)))
 		return die("%s", err);
 	if (!alg)
 		return die("create: --alg is required (linear or stripe)");
 	const struct alg_ops *ops = alg_find(alg);
-	if (!ops) {
-		if (!strcmp(alg, "mirror") || !strcmp(alg, "alg_mirror"))
-			return die("alg_mirror is not available yet in this version of dst; use "
-				   "linear or stripe");
-		return die("unknown algorithm '%s' (expected linear or stripe)", alg);
-	}
+	if (!ops)
+		return die("unknown algorithm '%s' (expected linear, stripe or mirror)", alg);
 	uint64_t c = ARRAY_DEFAULT_CHUNK;
 	if (chunk) {
 		if (ops != &alg_stripe)
@@ -125,9 +133,20 @@ int storage_create(const char *name, const char *alg, const char *chunk, const c
 		if (parse_size(chunk, &c) < 0 || c < 4096 || (c & (c - 1)) || c > (1u << 30))
 			return die("--chunk %s: expected a power of two from 4K to 1G", chunk);
 	}
-	if (check_seconds("io-timeout", io_timeout, 0, 86400 * 365) ||
-	    check_seconds("request-timeout", request_timeout, 1, 86400))
+	if (check_seconds("io-timeout", ca->io_timeout, 0, 86400 * 365) ||
+	    check_seconds("request-timeout", ca->request_timeout, 1, 86400))
 		return 1;
+	uint64_t x;
+	if ((ca->region_size || ca->resync_rate) && ops != &alg_mirror)
+		return die("--%s only applies to alg_mirror",
+			   ca->region_size ? "region-size" : "resync-rate");
+	if (ca->region_size &&
+	    (parse_size(ca->region_size, &x) < 0 || x < 4096 || (x & (x - 1)) || x > (1u << 30)))
+		return die("--region-size %s: expected a power of two from 4K to 1G",
+			   ca->region_size);
+	if (ca->resync_rate && (parse_size(ca->resync_rate, &x) < 0 || x < 4096))
+		return die("--resync-rate %s: expected bytes per second, at least 4K (e.g. 50M)",
+			   ca->resync_rate);
 	if (state_dir_ensure(err, sizeof(err)) < 0)
 		return die("%s", err);
 	char *path = state_path(name, ".conf");
@@ -143,12 +162,16 @@ int storage_create(const char *name, const char *alg, const char *chunk, const c
 		snprintf(b, sizeof(b), "%llu", (unsigned long long)c);
 		conf_set(&conf, "chunk", b);
 	}
-	if (device)
-		conf_set(&conf, "device", device);
-	if (io_timeout)
-		conf_set(&conf, "io-timeout", io_timeout);
-	if (request_timeout)
-		conf_set(&conf, "request-timeout", request_timeout);
+	if (ca->device)
+		conf_set(&conf, "device", ca->device);
+	if (ca->io_timeout)
+		conf_set(&conf, "io-timeout", ca->io_timeout);
+	if (ca->request_timeout)
+		conf_set(&conf, "request-timeout", ca->request_timeout);
+	if (ca->region_size)
+		conf_set(&conf, "region-size", ca->region_size);
+	if (ca->resync_rate)
+		conf_set(&conf, "resync-rate", ca->resync_rate);
 	int rc = save_storage(name, &conf);
 	conf_free(&conf);
 	if (rc == 0)
@@ -250,9 +273,10 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 		end = MAX(end, nodes[i].start + nodes[i].size);
 	start = end;
 	if (start_s) {
-		if (alg == &alg_stripe) {
-			die("--start has no meaning for alg_stripe (chunks are spread over all "
-			    "nodes)");
+		if (alg == &alg_stripe || alg == &alg_mirror) {
+			die("--start has no meaning for %s (%s)", alg->name,
+			    alg == &alg_stripe ? "chunks are spread over all nodes"
+					       : "every leg holds the whole device");
 			goto out;
 		}
 		if (parse_u64(start_s, &start) < 0) {
@@ -394,24 +418,28 @@ int cmd_create(int argc, char **argv)
 	    {"chunk", required_argument, NULL, 'c'},
 	    {"io-timeout", required_argument, NULL, 'i'},
 	    {"request-timeout", required_argument, NULL, 'r'},
+	    {"region-size", required_argument, NULL, 'R'},
+	    {"resync-rate", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *alg = NULL, *chunk = NULL, *io_timeout = NULL, *request_timeout = NULL;
+	struct create_args ca = {0};
 	int c;
-	while ((c = getopt_long(argc, argv, "A:c:i:r:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "A:c:i:r:R:S:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'A': alg = optarg; break;
-		case 'c': chunk = optarg; break;
-		case 'i': io_timeout = optarg; break;
-		case 'r': request_timeout = optarg; break;
+		case 'A': ca.alg = optarg; break;
+		case 'c': ca.chunk = optarg; break;
+		case 'i': ca.io_timeout = optarg; break;
+		case 'r': ca.request_timeout = optarg; break;
+		case 'R': ca.region_size = optarg; break;
+		case 'S': ca.resync_rate = optarg; break;
 		case 'h': return fputs(create_help, stdout), 0;
 		default: return bad_option("create", argv);
 		}
 	}
 	if (optind + 1 != argc)
 		return die("create: expected exactly one NAME; see 'dst create --help'");
-	return storage_create(argv[optind], alg, chunk, NULL, io_timeout, request_timeout);
+	return storage_create(argv[optind], &ca);
 }
 
 int cmd_add(int argc, char **argv)

@@ -22,7 +22,7 @@ static const char seed_help[] =
     "The original DST tool's form, kept for its users. Each invocation can create\n"
     "storage NAME, add or remove one node, and start it:\n"
     "  -n NAME     the storage\n"
-    "  -A ALG      alg_linear or alg_stripe; creates NAME if it does not exist\n"
+    "  -A ALG      alg_linear, alg_stripe or alg_mirror; creates NAME if it does not exist\n"
     "  -f PATH     where the block device should appear (recorded; the storage is\n"
     "              served over NBD, see `dst show NAME` for its URI)\n"
     "  -a ADDR     add the remote node at ADDR (an export node, any NBD server)\n"
@@ -101,7 +101,7 @@ int cmd_seed(int argc, char **argv)
 			return die("storage '%s' does not exist; give -A alg_linear to create it",
 				   name);
 		}
-		if ((rc = storage_create(name, alg, NULL, dev, NULL, NULL)))
+		if ((rc = storage_create(name, &(struct create_args){.alg = alg, .device = dev})))
 			goto out;
 	}
 	struct conf conf;

@@ -90,7 +90,8 @@ static struct dev *open_node(struct storage_service *st, struct pending_node *pn
 {
 	if (pn->node.remote) {
 		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
-					 .request_timeout_s = st->request_timeout_s};
+					 .request_timeout_s = st->request_timeout_s,
+					 .fail_fast = st->alg == &alg_mirror};
 		return dev_nbd_open(st->loop, pn->node.spec, &o, node_ready, pn);
 	}
 	char err[400];
@@ -120,6 +121,7 @@ static void storage_show(struct service *s, struct strbuf *out)
 	sb_attr_num(out, PATH("size"), d->size / 512);
 	sb_attr_num(out, PATH("bytes"), d->size);
 	array_show_nodes(st->array, out, s->name);
+	array_show_alg(st->array, out, s->name);
 	struct strbuf line;
 	sb_init(&line);
 	array_nodes_line(st->array, &line);
@@ -310,8 +312,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	const struct alg_ops *alg = alg_name ? alg_find(alg_name) : NULL;
 	if (!alg) {
 		snprintf(err, errlen,
-			 "storage %s: unknown algorithm '%s' (expected alg_linear or "
-			 "alg_stripe)",
+			 "storage %s: unknown algorithm '%s' (expected alg_linear, "
+			 "alg_stripe or alg_mirror)",
 			 name, alg_name ? alg_name : "(none)");
 		return NULL;
 	}
@@ -343,7 +345,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	}
 	if ((v = conf_get(conf, "request-timeout"))) {
 		if (parse_u64(v, &x) < 0 || x < 1 || x > 86400) {
-			snprintf(err, errlen, "request-timeout '%s': expected 1 to 86400 seconds", v);
+			snprintf(err, errlen, "request-timeout '%s': expected 1 to 86400 seconds",
+				 v);
 			goto fail;
 		}
 		st->request_timeout_s = (unsigned)x;
@@ -379,6 +382,23 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		}
 		free(nodes);
 		goto fail;
+	}
+	if (alg == &alg_mirror) {
+		struct mirror_conf mc = {0};
+		if ((v = conf_get(conf, "region-size")) && parse_size(v, &mc.region) < 0) {
+			snprintf(err, errlen, "region-size '%s': expected a size like 1M", v);
+			goto fail;
+		}
+		if ((v = conf_get(conf, "resync-rate")) && parse_size(v, &mc.resync_rate) < 0) {
+			snprintf(err, errlen, "resync-rate '%s': expected bytes/s like 50M", v);
+			goto fail;
+		}
+		char *bm = state_path(name, ".bitmap");
+		mc.bitmap_path = bm;
+		int mrc = array_mirror_setup(st->array, &mc, err, errlen);
+		free(bm);
+		if (mrc < 0)
+			goto fail;
 	}
 	struct dev *d = array_dev(st->array);
 	char desc[128];

@@ -130,6 +130,9 @@ struct dev_nbd_opts {
 	unsigned connect_timeout_s; /* one connect + handshake attempt; 0: 10 */
 	unsigned request_timeout_s; /* 0: 30 */
 	unsigned io_timeout_s;	    /* 0: wait forever */
+	/* A mirror leg: IO fails at once while the node is unreachable (the
+	 * other legs carry on), and reconnecting goes on meanwhile. */
+	bool fail_fast;
 };
 typedef void (*dev_ready_fn)(void *arg, struct dev *d, int err, const char *msg);
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,

@@ -130,7 +130,8 @@ static bool piecewise(const struct slot *s)
 {
 	enum dev_op op = s->io->op;
 	return s->step == STEP_ZERO_FILL ||
-	       (s->step == STEP_MAIN && (op == DEV_TRIM || op == DEV_WRITE_ZEROES || op == DEV_CACHE));
+	       (s->step == STEP_MAIN &&
+		(op == DEV_TRIM || op == DEV_WRITE_ZEROES || op == DEV_CACHE));
 }
 
 /* FUA on a node without it: a flush once the data is written. */
@@ -573,8 +574,8 @@ static size_t parse(struct nbd_dev *n)
 			return NBD_STRUCTURED_REPLY_SIZE + len;
 		n->rpos += NBD_STRUCTURED_REPLY_SIZE + len;
 		if (!small_chunk(n, s, type, p + NBD_STRUCTURED_REPLY_SIZE, len)) {
-			nbd_conn_lost(n, "protocol error: bad reply chunk (type %u, %u bytes)", type,
-				      len);
+			nbd_conn_lost(n, "protocol error: bad reply chunk (type %u, %u bytes)",
+				      type, len);
 			return 0;
 		}
 		if (done)
@@ -620,7 +621,8 @@ static void do_recv(struct nbd_dev *n)
 		/* Keep the partial reply at the front so the next one fits. */
 		if (n->rpos == n->rlen) {
 			n->rpos = n->rlen = 0;
-		} else if (n->rpos > 0 && (n->rlen - n->rpos < 4096 || n->rpos + n->rneed > NBD_RBUF_SIZE)) {
+		} else if (n->rpos > 0 &&
+			   (n->rlen - n->rpos < 4096 || n->rpos + n->rneed > NBD_RBUF_SIZE)) {
 			memmove(n->rbuf, n->rbuf + n->rpos, n->rlen - n->rpos);
 			n->rlen -= n->rpos;
 			n->rpos = 0;

@@ -61,7 +61,7 @@ static void schedule_retry(struct nbd_dev *n)
 
 /* This attempt did not get us a connection. */
 static void attempt_failed(struct nbd_dev *n, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void attempt_failed(struct nbd_dev *n, const char *fmt, ...)
 {
 	va_list ap;
@@ -243,7 +243,8 @@ static void handshake_done(struct nbd_dev *n)
 		if (ro)
 			n->dev.caps |= DEV_CAP_READONLY;
 		n->dev.min_block = hs->min_block ? hs->min_block : 1;
-		n->dev.max_io = hs->max_block ? MIN(hs->max_block, NBD_MAX_PAYLOAD) : NBD_MAX_PAYLOAD;
+		n->dev.max_io =
+		    hs->max_block ? MIN(hs->max_block, NBD_MAX_PAYLOAD) : NBD_MAX_PAYLOAD;
 		n->state = ST_UP;
 		log_info("node %s: up, %llu bytes%s", n->uri_str, (unsigned long long)hs->size,
 			 ro ? ", read-only" : "");
@@ -344,7 +345,13 @@ void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...)
 	va_end(ap);
 	nbd_conn_close(n);
 	nbd_node_requeue_all(n);
-	if (n->state == ST_UP) {
+	if (n->state == ST_UP && n->opts.fail_fast) {
+		n->state = ST_FAILED;
+		n->down_since_ns = ev_now_ns();
+		log_warn("node %s: %s; reconnecting (%u requests fail meanwhile)", n->uri_str,
+			 n->error, n->nactive);
+		nbd_node_fail_all(n, EIO);
+	} else if (n->state == ST_UP) {
 		n->state = ST_RECONNECTING;
 		n->down_since_ns = ev_now_ns();
 		log_warn("node %s: %s; reconnecting (%u requests to resend)", n->uri_str, n->error,

@@ -12,9 +12,9 @@
 #ifndef DST_DEV_NBD_INT_H
 #define DST_DEV_NBD_INT_H
 
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <netdb.h>
 #include <sys/uio.h>
 
 #include "common/ev.h"
@@ -22,10 +22,10 @@
 #include "nbd/client_hs.h"
 #include "nbd/uri.h"
 
-#define NBD_SLOTS     512u	    /* requests on the wire per node */
-#define NBD_RBUF_SIZE (256u << 10) /* replies are read in batches this large */
-#define NBD_MAX_IOV   512u
-#define NBD_WATCHDOG_NS (500 * 1000000ull)
+#define NBD_SLOTS	   512u		/* requests on the wire per node */
+#define NBD_RBUF_SIZE	   (256u << 10) /* replies are read in batches this large */
+#define NBD_MAX_IOV	   512u
+#define NBD_WATCHDOG_NS	   (500 * 1000000ull)
 #define NBD_BACKOFF_MIN_MS 100u
 #define NBD_BACKOFF_MAX_MS 5000u
 
@@ -79,13 +79,13 @@ struct nbd_dev {
 
 	/* Requests. */
 	struct slot *slots;
-	struct slot *free_slots;		 /* singly linked through next */
+	struct slot *free_slots;		/* singly linked through next */
 	struct slot *active_head, *active_tail; /* issue order */
-	struct slot *unsent;			 /* first active slot not fully sent */
-	size_t send_off;			 /* bytes of `unsent` already sent */
-	bool send_blocked;			 /* socket full: wait for EPOLLOUT */
-	struct dev_io *wait_head, *wait_tail;	 /* no free slot yet */
-	struct dev_io *done_head, *done_tail;	 /* finished without the wire */
+	struct slot *unsent;			/* first active slot not fully sent */
+	size_t send_off;			/* bytes of `unsent` already sent */
+	bool send_blocked;			/* socket full: wait for EPOLLOUT */
+	struct dev_io *wait_head, *wait_tail;	/* no free slot yet */
+	struct dev_io *done_head, *done_tail;	/* finished without the wire */
 	struct ev_deferred send_work, deliver_work, ready_work;
 	uint32_t gen;
 	unsigned nactive;

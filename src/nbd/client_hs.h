@@ -28,13 +28,13 @@ struct nbd_hs {
 	int state;
 	uint32_t cur_opt, rep_type, rep_len;
 	bool fixed, no_zeroes;
-	size_t need;		   /* feed exactly this many bytes next */
-	uint8_t out[8192 + 64];	   /* what to send before feeding more */
+	size_t need;		/* feed exactly this many bytes next */
+	uint8_t out[8192 + 64]; /* what to send before feeding more */
 	size_t out_len;
 
 	/* Results, valid on NBD_HS_DONE. */
 	uint64_t size;
-	uint16_t tflags; /* NBD_FLAG_* transmission flags */
+	uint16_t tflags;			   /* NBD_FLAG_* transmission flags */
 	uint32_t min_block, pref_block, max_block; /* 0 when not told */
 	bool structured;
 	bool base_alloc; /* base:allocation context selected */

@@ -70,8 +70,9 @@ int nbd_uri_parse(const char *uri, struct nbd_uri *out, char *err, size_t errlen
 	} else if (!strncmp(uri, "nbds+unix://", 12)) {
 		p = uri + 12, out->is_unix = true, out->tls = true;
 	} else {
-		snprintf(err, errlen, "not an NBD URI (expected nbd://HOST[:PORT][/EXPORT] or "
-				      "nbd+unix:///[EXPORT]?socket=PATH)");
+		snprintf(err, errlen,
+			 "not an NBD URI (expected nbd://HOST[:PORT][/EXPORT] or "
+			 "nbd+unix:///[EXPORT]?socket=PATH)");
 		return -1;
 	}
 	size_t auth_len = strcspn(p, "/?#");
@@ -88,14 +89,15 @@ int nbd_uri_parse(const char *uri, struct nbd_uri *out, char *err, size_t errlen
 	qbuf[qlen] = '\0';
 
 	/* The export name is the path without its leading slash. */
-	if (path_len > 0 && decode(path + 1, path_len - 1, out->export_name,
-				   sizeof(out->export_name)) < 0) {
+	if (path_len > 0 &&
+	    decode(path + 1, path_len - 1, out->export_name, sizeof(out->export_name)) < 0) {
 		snprintf(err, errlen, "export name is invalid or longer than 4096 bytes");
 		return -1;
 	}
 	if (out->is_unix) {
 		if (auth_len != 0) {
-			snprintf(err, errlen, "nbd+unix:// takes no host (nbd+unix:///?socket=PATH)");
+			snprintf(err, errlen,
+				 "nbd+unix:// takes no host (nbd+unix:///?socket=PATH)");
 			return -1;
 		}
 		if (parse_query(qbuf, out, err, errlen) < 0)

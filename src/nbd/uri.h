@@ -10,9 +10,9 @@
 struct nbd_uri {
 	bool tls;
 	bool is_unix;
-	char host[256];	    /* TCP: name or address, without IPv6 brackets */
-	char port[16];	    /* TCP: default "10809" */
-	char socket[108];   /* Unix: path (sun_path size) */
+	char host[256];	  /* TCP: name or address, without IPv6 brackets */
+	char port[16];	  /* TCP: default "10809" */
+	char socket[108]; /* Unix: path (sun_path size) */
 	char export_name[4097];
 };
 

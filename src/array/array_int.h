@@ -1,0 +1,59 @@
+/* array_int.h - the storage core's insides, shared by array.c (split, fan
+ * out, count) and mirror.c (alg_mirror, which fans writes out to every leg
+ * instead of mapping). */
+#ifndef DST_ARRAY_INT_H
+#define DST_ARRAY_INT_H
+
+#include "array.h"
+#include "common/ev.h"
+
+struct mirror;
+
+#define ARRAY_CHILDREN 4096u /* pieces in flight over all nodes */
+
+struct array_child {
+	struct dev_io io;
+	struct dev_io *parent;
+	struct array *a;
+	size_t node;
+	uint64_t start_ns;
+	uint64_t flush_snapshot; /* writes_done when a FLUSH piece was sent */
+	struct array_child *next_free;
+};
+
+struct array {
+	struct dev dev;
+	struct ev_loop *loop;
+	const struct alg_ops *alg;
+	uint64_t chunk;
+	struct array_node *nodes;
+	size_t n;
+	struct array_child *children, *free_children;
+	size_t nfree; /* pieces in free_children */
+	struct dev_io *wait_head, *wait_tail; /* parents waiting for pieces */
+	struct ev_deferred resume;
+	/* a node being removed: it stays at nodes[n] until it drains */
+	bool has_gone;
+	void (*gone_done)(void *);
+	void *gone_arg;
+	struct ev_deferred reap;
+	struct mirror *mirror; /* alg_mirror only */
+};
+
+
+/* array.c, for mirror.c */
+struct array_child *array_child_get(struct array *a);
+void array_child_put(struct array *a, struct array_child *c);
+void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, size_t node,
+		      enum dev_op op, uint64_t off, uint64_t len, void *buf);
+void array_wait_push(struct array *a, struct dev_io *p, bool front);
+
+/* mirror.c */
+void mirror_submit(struct array *a, struct dev_io *p, bool resumed);
+void mirror_child_done(struct array *a, struct array_child *c, int err);
+void mirror_free(struct array *a);
+void mirror_show(struct array *a, struct strbuf *out, const char *prefix);
+/* The letter `dst show` gives node i: A alive, D dead, S syncing. */
+char mirror_leg_letter(const struct array *a, size_t i);
+
+#endif

@@ -1,0 +1,856 @@
+/* mirror.c - alg_mirror: every leg holds the whole device (dm-raid1, md
+ * raid1).
+ *
+ * Writes (and TRIM / WRITE_ZEROES) go to every live leg and are answered
+ * when all of them have answered; reads go to the in-sync leg with the
+ * fewest requests outstanding, and a read that fails is retried on another
+ * leg. A leg that fails (EIO: remote legs fail fast while they reconnect)
+ * is marked dead and IO goes on with the others; the storage fails IO only
+ * when no in-sync leg is left.
+ *
+ * Write-intent bitmap (bitmap.h): before the first write to a clean region
+ * is sent, its bit is set and the bitmap written with FUA; bits are cleared
+ * by a sweep once a second for regions nobody wrote since the last sweep,
+ * only while every leg is in sync. A leg that comes back is resynced: only
+ * the regions whose bits are set are copied to it from an in-sync leg, one
+ * region at a time; a write to the region being copied waits for it, and a
+ * region is copied only once the writes in flight to it are done.
+ *
+ * Parent requests keep their state in scratch[1] (see array.c): the low 24
+ * bits count pieces outstanding, bit 24 says a leg failed under it, bits
+ * 25-26 say what it waits for, the high 32 bits hold the first error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "array_int.h"
+#include "bitmap.h"
+#include "common/ev.h"
+#include "common/log.h"
+#include "common/strbuf.h"
+#include "common/util.h"
+
+#define OUT_MASK      0xffffffu
+#define F_LEGFAIL     (1u << 24)
+#define MODE_SHIFT    25
+#define MODE_MASK     (3u << MODE_SHIFT)
+#define MODE_BITS     (1u << MODE_SHIFT) /* waits for its bits to be durable */
+#define MODE_FINISH   (2u << MODE_SHIFT) /* done, waits for a leg's failure to be durable */
+#define NO_REGION     UINT64_MAX
+#define TICK_NS	      1000000000ull
+
+enum sync_phase { SYNC_IDLE, SYNC_DRAIN, SYNC_READ, SYNC_WRITE, SYNC_PAUSE };
+
+struct mirror {
+	struct array *a;
+	char *path;
+	int fd;		     /* the bitmap file, for synchronous writes at start and stop */
+	struct dev *bmdev;   /* the same file, for writes while running */
+	uint64_t region, nregions;
+	uint8_t *bits;	     /* what we want on disk */
+	uint8_t *pbits;	     /* what is on disk */
+	uint8_t *touched;    /* written since the last sweep */
+	uint16_t *wcount;    /* writes in flight per region */
+	char *state;	     /* per leg: 'A' in sync, 'S' syncing, 'D' dead */
+	bool *full;	     /* per leg: needs every region, not just dirty ones */
+	int last_good;	     /* the last leg in sync, when none is */
+	uint8_t *img;	     /* header + bits being written */
+	size_t img_len;
+	bool bm_busy, bm_dirty, closing;
+	int bm_err;
+	struct dev_io bm_io;
+	struct dev_io *cur_head, *cur_tail;   /* wait for the write in flight */
+	struct dev_io *next_head, *next_tail; /* wait for the one after it */
+	struct ev_deferred bm_work;
+
+	/* resync */
+	enum sync_phase phase;
+	uint64_t sync_r, sync_pos, sync_total, sync_done, sync_bytes;
+	uint64_t sync_start_ns, resync_rate, regions_resynced;
+	int sync_src;
+	unsigned sync_writes;
+	uint8_t *sync_buf;
+	struct dev_io sync_read;
+	struct dev_io *sync_wr; /* one per leg */
+	struct dev_io *swait_head, *swait_tail; /* writes to the region being copied */
+	struct ev_deferred sync_work;
+	struct ev_timer tick, sync_timer;
+};
+
+/* ---- parent state ---- */
+
+static uint32_t lo(const struct dev_io *p)
+{
+	return (uint32_t)p->dev_scratch[1];
+}
+static int perr(const struct dev_io *p)
+{
+	return (int)(p->dev_scratch[1] >> 32);
+}
+static void pset(struct dev_io *p, uint32_t low, int err)
+{
+	p->dev_scratch[1] = ((uint64_t)(uint32_t)err << 32) | low;
+}
+
+static bool write_like(enum dev_op op)
+{
+	return op == DEV_WRITE || op == DEV_WRITE_ZEROES || op == DEV_TRIM;
+}
+
+static void qpush(struct dev_io **h, struct dev_io **t, struct dev_io *p)
+{
+	p->dev_next = NULL;
+	if (*t)
+		(*t)->dev_next = p;
+	else
+		*h = p;
+	*t = p;
+}
+
+static unsigned count_state(const struct mirror *m, char st)
+{
+	unsigned c = 0;
+	for (size_t i = 0; i < m->a->n; i++)
+		c += m->state[i] == st;
+	return c;
+}
+
+char mirror_leg_letter(const struct array *a, size_t i)
+{
+	return a->mirror && i < a->n ? a->mirror->state[i] : '?';
+}
+
+/* ---- the bitmap file ---- */
+
+static void bm_build(struct mirror *m)
+{
+	struct mbm_header h = {.region = m->region, .nregions = m->nregions};
+	h.nlegs = (uint32_t)MIN(m->a->n, (size_t)MBM_MAX_LEGS);
+	for (uint32_t i = 0; i < h.nlegs; i++) {
+		h.legs[i].in_sync = m->state[i] == 'A';
+		snprintf(h.legs[i].spec, sizeof(h.legs[i].spec), "%s", m->a->nodes[i].spec);
+	}
+	mbm_header_encode(&h, m->img);
+	memcpy(m->img + MBM_HEADER, m->bits, m->img_len - MBM_HEADER);
+}
+
+static int bm_write_sync(struct mirror *m, char *err, size_t errlen)
+{
+	bm_build(m);
+	if (pwrite(m->fd, m->img, m->img_len, 0) != (ssize_t)m->img_len || fdatasync(m->fd) < 0) {
+		snprintf(err, errlen, "%s: write: %s", m->path, strerror(errno));
+		return -1;
+	}
+	memcpy(m->pbits, m->bits, m->img_len - MBM_HEADER);
+	return 0;
+}
+
+static void bm_start(struct mirror *m);
+
+static void bm_kick(struct mirror *m)
+{
+	if (m->bm_busy)
+		m->bm_dirty = true;
+	else
+		ev_defer(m->a->loop, &m->bm_work);
+}
+
+static void bm_work(struct ev_deferred *d)
+{
+	struct mirror *m = container_of(d, struct mirror, bm_work);
+	if (!m->bm_busy)
+		bm_start(m);
+}
+
+/* p waits until the bitmap as it is now is on disk. */
+static void bm_wait(struct mirror *m, struct dev_io *p)
+{
+	if (m->bm_busy) {
+		qpush(&m->next_head, &m->next_tail, p);
+		m->bm_dirty = true;
+	} else {
+		qpush(&m->cur_head, &m->cur_tail, p);
+		ev_defer(m->a->loop, &m->bm_work);
+	}
+}
+
+static void bm_done(struct dev_io *io, int err);
+
+static void bm_start(struct mirror *m)
+{
+	bm_build(m);
+	m->bm_busy = true;
+	m->bm_dirty = false;
+	memset(&m->bm_io, 0, sizeof(m->bm_io));
+	m->bm_io.op = DEV_WRITE;
+	m->bm_io.flags = DEV_F_FUA;
+	m->bm_io.off = 0;
+	m->bm_io.len = m->img_len;
+	m->bm_io.buf = m->img;
+	m->bm_io.done = bm_done;
+	m->bm_io.priv = m;
+	dev_submit(m->bmdev, &m->bm_io);
+}
+
+static void put_ref(struct array *a, struct dev_io *p, int err);
+
+static void bm_done(struct dev_io *io, int err)
+{
+	struct mirror *m = io->priv;
+	struct array *a = m->a;
+	m->bm_busy = false;
+	if (err) {
+		log_err("mirror bitmap %s: write failed: %s; the writes waiting for it fail",
+			  m->path, strerror(err));
+	} else {
+		memcpy(m->pbits, m->img + MBM_HEADER, m->img_len - MBM_HEADER);
+	}
+	struct dev_io *list = m->cur_head;
+	m->cur_head = m->next_head, m->cur_tail = m->next_tail;
+	m->next_head = m->next_tail = NULL;
+	if (m->closing) {
+		ev_loop_break(a->loop);
+	} else if (m->bm_dirty || m->cur_head) {
+		bm_start(m);
+	}
+	while (list) {
+		struct dev_io *p = list;
+		list = p->dev_next;
+		p->dev_next = NULL;
+		uint32_t mode = lo(p) & MODE_MASK;
+		pset(p, lo(p) & ~MODE_MASK, perr(p));
+		if (mode == MODE_FINISH)
+			p->done(p, perr(p) ? perr(p) : err);
+		else if (err)
+			p->done(p, err);
+		else
+			mirror_submit(a, p, false);
+	}
+}
+
+/* ---- legs ---- */
+
+static void leg_failed(struct mirror *m, size_t leg, int err)
+{
+	if (m->state[leg] == 'D')
+		return;
+	m->state[leg] = 'D';
+	struct array *a = m->a;
+	unsigned alive = count_state(m, 'A');
+	if (alive == 0)
+		m->last_good = (int)leg;
+	log_warn("mirror: leg %s (%s) failed (%s); %u of %zu legs in sync%s", a->nodes[leg].name,
+		 a->nodes[leg].spec, strerror(err), alive, a->n,
+		 alive ? "" : ": IO fails until a leg is back");
+	bm_kick(m); /* the leg's state must be on disk before writes that missed it are answered */
+}
+
+/* The in-sync leg with the fewest requests outstanding, or -1. */
+static int pick_read_leg(struct array *a)
+{
+	struct mirror *m = a->mirror;
+	int best = -1;
+	for (size_t i = 0; i < a->n; i++)
+		if (m->state[i] == 'A' && (best < 0 || a->nodes[i].inflight < a->nodes[best].inflight))
+			best = (int)i;
+	return best;
+}
+
+static bool leg_error(int err)
+{
+	return err == EIO || err == ENOTCONN || err == ECONNRESET || err == ETIMEDOUT ||
+	       err == ESHUTDOWN || err == EPIPE;
+}
+
+/* ---- resync ---- */
+
+static void sync_kick(struct mirror *m)
+{
+	ev_defer(m->a->loop, &m->sync_work);
+}
+
+static bool needs_full(const struct mirror *m)
+{
+	for (size_t i = 0; i < m->a->n; i++)
+		if (m->state[i] == 'S' && m->full[i])
+			return true;
+	return false;
+}
+
+static void sync_finish(struct mirror *m)
+{
+	struct array *a = m->a;
+	double s = (double)(ev_now_ns() - m->sync_start_ns) / 1e9;
+	for (size_t i = 0; i < a->n; i++) {
+		if (m->state[i] != 'S')
+			continue;
+		m->state[i] = 'A';
+		m->full[i] = false;
+		log_info("mirror: leg %s in sync again: %llu regions copied in %.1f s",
+			 a->nodes[i].name, (unsigned long long)m->sync_done, s);
+	}
+	m->phase = SYNC_IDLE;
+	m->sync_r = NO_REGION;
+	bm_kick(m);
+}
+
+/* Writes that waited for the region being copied go on. */
+static void sync_release(struct mirror *m)
+{
+	struct dev_io *list = m->swait_head;
+	m->swait_head = m->swait_tail = NULL;
+	m->sync_r = NO_REGION;
+	while (list) {
+		struct dev_io *p = list;
+		list = p->dev_next;
+		p->dev_next = NULL;
+		mirror_submit(m->a, p, false);
+	}
+}
+
+static void sync_read_done(struct dev_io *io, int err);
+static void sync_write_done(struct dev_io *io, int err);
+
+static void sync_copy(struct mirror *m)
+{
+	struct array *a = m->a;
+	int src = pick_read_leg(a);
+	if (src < 0) {
+		sync_release(m);
+		m->phase = SYNC_IDLE;
+		return;
+	}
+	m->sync_src = src;
+	m->phase = SYNC_READ;
+	uint64_t off = m->sync_r * m->region;
+	memset(&m->sync_read, 0, sizeof(m->sync_read));
+	m->sync_read.op = DEV_READ;
+	m->sync_read.off = off;
+	m->sync_read.len = MIN(m->region, a->dev.size - off);
+	m->sync_read.buf = m->sync_buf;
+	m->sync_read.done = sync_read_done;
+	m->sync_read.priv = m;
+	dev_submit(a->nodes[src].dev, &m->sync_read);
+}
+
+static void sync_read_done(struct dev_io *io, int err)
+{
+	struct mirror *m = io->priv;
+	struct array *a = m->a;
+	if (err) {
+		leg_failed(m, (size_t)m->sync_src, err);
+		sync_copy(m); /* from another leg, if any */
+		return;
+	}
+	m->phase = SYNC_WRITE;
+	unsigned targets = count_state(m, 'S');
+	if (targets == 0) { /* every target died meanwhile */
+		sync_release(m);
+		m->phase = SYNC_IDLE;
+		sync_kick(m);
+		return;
+	}
+	/* Count first: a memory leg answers inside dev_submit. */
+	m->sync_writes = targets;
+	for (size_t i = 0; i < a->n; i++) {
+		if (m->state[i] != 'S')
+			continue;
+		struct dev_io *w = &m->sync_wr[i];
+		memset(w, 0, sizeof(*w));
+		w->op = DEV_WRITE;
+		w->off = io->off;
+		w->len = io->len;
+		w->buf = m->sync_buf;
+		w->done = sync_write_done;
+		w->priv = m;
+		dev_submit(a->nodes[i].dev, w);
+	}
+}
+
+static void sync_next(struct ev_timer *t)
+{
+	struct mirror *m = container_of(t, struct mirror, sync_timer);
+	sync_kick(m);
+}
+
+static void sync_write_done(struct dev_io *io, int err)
+{
+	struct mirror *m = io->priv;
+	size_t leg = (size_t)(io - m->sync_wr);
+	if (err)
+		leg_failed(m, leg, err);
+	if (--m->sync_writes)
+		return;
+	m->sync_done++;
+	m->regions_resynced++;
+	m->sync_bytes += io->len;
+	m->sync_pos = m->sync_r + 1;
+	sync_release(m);
+	m->phase = SYNC_PAUSE;
+	if (m->resync_rate) {
+		/* Rate limit: foreground IO keeps priority. */
+		uint64_t ns = io->len * 1000000000ull / m->resync_rate;
+		ev_timer_start(m->a->loop, &m->sync_timer, ns);
+	} else {
+		sync_kick(m);
+	}
+}
+
+/* One step: pick the next region to copy, or finish. */
+static void sync_step(struct ev_deferred *d)
+{
+	struct mirror *m = container_of(d, struct mirror, sync_work);
+	if (m->phase == SYNC_READ || m->phase == SYNC_WRITE || m->closing)
+		return;
+	if (count_state(m, 'S') == 0 || count_state(m, 'A') == 0) {
+		if (m->phase != SYNC_IDLE)
+			log_warn("mirror: resync stopped: %s",
+				 count_state(m, 'A') ? "no leg left to sync" : "no in-sync leg left");
+		m->phase = SYNC_IDLE;
+		return;
+	}
+	if (m->phase == SYNC_IDLE) {
+		/* A new pass. */
+		m->sync_pos = 0;
+		m->sync_done = 0;
+		m->sync_bytes = 0;
+		m->sync_total = needs_full(m) ? m->nregions : mbm_count(m->bits, m->nregions);
+		m->sync_start_ns = ev_now_ns();
+		log_info("mirror: resync of %llu regions starts",
+			 (unsigned long long)m->sync_total);
+	}
+	if (m->phase != SYNC_DRAIN) {
+		uint64_t r = needs_full(m) ? m->sync_pos : mbm_next_set(m->bits, m->sync_pos, m->nregions);
+		if (r >= m->nregions) {
+			sync_finish(m);
+			return;
+		}
+		m->sync_r = r; /* from here, new writes to r wait */
+	}
+	if (m->wcount[m->sync_r]) {
+		m->phase = SYNC_DRAIN; /* put_ref kicks us when they are done */
+		return;
+	}
+	sync_copy(m);
+}
+
+/* ---- requests ---- */
+
+static uint64_t piece_max(struct array *a)
+{
+	uint64_t mx = 32u << 20;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->nodes[i].dev->max_io && a->nodes[i].dev->max_io < mx)
+			mx = a->nodes[i].dev->max_io;
+	return mx;
+}
+
+static void finish(struct array *a, struct dev_io *p)
+{
+	struct mirror *m = a->mirror;
+	int err = perr(p);
+	if (write_like(p->op)) {
+		uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
+		for (uint64_t r = r0; r <= r1; r++)
+			m->wcount[r]--;
+		if (m->phase == SYNC_DRAIN && m->sync_r >= r0 && m->sync_r <= r1 &&
+		    !m->wcount[m->sync_r])
+			sync_kick(m);
+	}
+	if ((lo(p) & F_LEGFAIL) && !err && p->op != DEV_READ) {
+		/* A leg missed this write: its failure must be durable first,
+		 * or a crash now could copy from the wrong leg. */
+		pset(p, MODE_FINISH, 0);
+		bm_wait(m, p);
+		return;
+	}
+	p->done(p, err);
+}
+
+static void put_ref(struct array *a, struct dev_io *p, int err)
+{
+	uint32_t v = lo(p);
+	int e = perr(p);
+	if (err && !e)
+		e = err;
+	v = (v & ~OUT_MASK) | ((v & OUT_MASK) - 1);
+	pset(p, v, e);
+	if ((v & OUT_MASK) == 0)
+		finish(a, p);
+}
+
+static void submit_write(struct array *a, struct dev_io *p, bool resumed)
+{
+	struct mirror *m = a->mirror;
+	uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
+	if (m->sync_r != NO_REGION && m->sync_r >= r0 && m->sync_r <= r1) {
+		qpush(&m->swait_head, &m->swait_tail, p);
+		return;
+	}
+	if (!mbm_all_set(m->bits, r0, r1) || !mbm_all_set(m->pbits, r0, r1)) {
+		for (uint64_t r = r0; r <= r1; r++)
+			mbm_set(m->bits, r);
+		pset(p, MODE_BITS, 0);
+		bm_wait(m, p);
+		return;
+	}
+	uint64_t mx = piece_max(a);
+	unsigned live = count_state(m, 'A') + count_state(m, 'S');
+	uint64_t need = (p->len + mx - 1) / mx * live;
+	if (a->nfree < need) {
+		array_wait_push(a, p, resumed);
+		return;
+	}
+	for (uint64_t r = r0; r <= r1; r++) {
+		m->wcount[r]++;
+		mbm_set(m->touched, r);
+	}
+	pset(p, 1, 0); /* held while sending */
+	for (uint64_t done = 0; done < p->len;) {
+		uint64_t len = MIN(mx, p->len - done);
+		for (size_t i = 0; i < a->n; i++)
+			if (m->state[i] == 'A' || m->state[i] == 'S')
+				array_send_piece(a, array_child_get(a), p, i, p->op, p->off + done,
+						 len, p->buf ? (char *)p->buf + done : NULL);
+		done += len;
+	}
+	put_ref(a, p, 0);
+}
+
+static void submit_read(struct array *a, struct dev_io *p, bool resumed)
+{
+	int leg = pick_read_leg(a);
+	uint64_t mx = p->op == DEV_READ ? piece_max(a) : p->len;
+	if (a->nfree < (p->len + mx - 1) / mx) {
+		array_wait_push(a, p, resumed);
+		return;
+	}
+	pset(p, 1, 0);
+	for (uint64_t done = 0; done < p->len;) {
+		uint64_t len = MIN(mx, p->len - done);
+		array_send_piece(a, array_child_get(a), p, (size_t)leg, p->op, p->off + done, len,
+				 p->buf ? (char *)p->buf + done : NULL);
+		done += len;
+	}
+	put_ref(a, p, 0);
+}
+
+static void submit_flush(struct array *a, struct dev_io *p, bool resumed)
+{
+	struct mirror *m = a->mirror;
+	unsigned live = count_state(m, 'A') + count_state(m, 'S');
+	if (a->nfree < live) {
+		array_wait_push(a, p, resumed);
+		return;
+	}
+	pset(p, 1, 0);
+	for (size_t i = 0; i < a->n; i++)
+		if (m->state[i] == 'A' || m->state[i] == 'S')
+			array_send_piece(a, array_child_get(a), p, i, DEV_FLUSH, 0, 0, NULL);
+	put_ref(a, p, 0);
+}
+
+void mirror_submit(struct array *a, struct dev_io *p, bool resumed)
+{
+	struct mirror *m = a->mirror;
+	if (count_state(m, 'A') == 0) {
+		p->done(p, EIO);
+		return;
+	}
+	if (p->op == DEV_FLUSH)
+		submit_flush(a, p, resumed);
+	else if (write_like(p->op))
+		submit_write(a, p, resumed);
+	else
+		submit_read(a, p, resumed);
+}
+
+void mirror_child_done(struct array *a, struct array_child *c, int err)
+{
+	struct mirror *m = a->mirror;
+	struct dev_io *p = c->parent;
+	size_t leg = c->node;
+	if (err && leg_error(err)) {
+		leg_failed(m, leg, err);
+		if (c->io.op == DEV_READ || c->io.op == DEV_BLOCK_STATUS || c->io.op == DEV_CACHE) {
+			int alt = pick_read_leg(a);
+			if (alt >= 0) {
+				/* Same piece, another leg. */
+				struct dev_io io = c->io;
+				memset(&c->io, 0, sizeof(c->io));
+				c->io.op = io.op, c->io.flags = io.flags, c->io.off = io.off;
+				c->io.len = io.len, c->io.buf = io.buf, c->io.ext = io.ext;
+				c->io.ext_max = io.ext_max, c->io.done = io.done, c->io.priv = c;
+				c->node = (size_t)alt;
+				c->start_ns = ev_now_ns();
+				a->nodes[alt].inflight++;
+				dev_submit(a->nodes[alt].dev, &c->io);
+				return;
+			}
+		} else {
+			pset(p, lo(p) | F_LEGFAIL, perr(p));
+		}
+		if (count_state(m, 'A'))
+			err = 0; /* the others have it */
+	}
+	array_child_put(a, c);
+	put_ref(a, p, err);
+}
+
+/* ---- housekeeping ---- */
+
+static void tick(struct ev_timer *t)
+{
+	struct mirror *m = container_of(t, struct mirror, tick);
+	struct array *a = m->a;
+	/* Dead remote legs that reconnected come back, to be resynced. */
+	for (size_t i = 0; i < a->n; i++) {
+		if (m->state[i] != 'D' || strcmp(a->nodes[i].dev->ops->kind, "nbd") != 0 ||
+		    strcmp(dev_nbd_state(a->nodes[i].dev), "up") != 0)
+			continue;
+		if (count_state(m, 'A') == 0) {
+			if ((int)i != m->last_good)
+				continue; /* only the last leg in sync has the latest data */
+			m->state[i] = 'A';
+			log_info("mirror: leg %s is back; it was the last in sync", a->nodes[i].name);
+			bm_kick(m);
+			continue;
+		}
+		m->state[i] = 'S';
+		log_info("mirror: leg %s is back; resyncing %llu dirty regions", a->nodes[i].name,
+			 (unsigned long long)mbm_count(m->bits, m->nregions));
+		if (m->phase == SYNC_IDLE)
+			sync_kick(m);
+	}
+	/* Sweep: clean regions nobody wrote for a whole tick. */
+	if (count_state(m, 'A') == a->n && m->phase == SYNC_IDLE) {
+		bool cleared = false;
+		for (uint64_t r = mbm_next_set(m->bits, 0, m->nregions); r < m->nregions;
+		     r = mbm_next_set(m->bits, r + 1, m->nregions)) {
+			if (!m->wcount[r] && !mbm_test(m->touched, r)) {
+				mbm_clear(m->bits, r);
+				cleared = true;
+			}
+		}
+		if (cleared)
+			bm_kick(m);
+	}
+	memset(m->touched, 0, m->img_len - MBM_HEADER);
+	ev_timer_start(a->loop, &m->tick, TICK_NS);
+}
+
+void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
+{
+	struct mirror *m = a->mirror;
+	if (!m)
+		return;
+	char p[512];
+#define ATTR(leaf) (snprintf(p, sizeof(p), "%s/%s", prefix, leaf), p)
+	char letters[MBM_MAX_LEGS + 1];
+	for (size_t i = 0; i < a->n; i++)
+		letters[i] = m->state[i];
+	letters[a->n] = '\0';
+	sb_attr_str(out, ATTR("health"), "%s", letters);
+	uint64_t dirty = mbm_count(m->bits, m->nregions);
+	sb_attr_str(out, ATTR("sync"), "%llu/%llu regions",
+		    (unsigned long long)(m->nregions - (count_state(m, 'A') == a->n ? 0 : dirty)),
+		    (unsigned long long)m->nregions);
+	sb_attr_num(out, ATTR("region_size"), m->region);
+	sb_attr_num(out, ATTR("bitmap/dirty"), dirty);
+	sb_attr_num(out, ATTR("resync/regions_copied"), m->regions_resynced);
+	if (m->phase != SYNC_IDLE) {
+		double s = (double)(ev_now_ns() - m->sync_start_ns) / 1e9;
+		double mibs = s > 0 ? (double)m->sync_bytes / 1048576.0 / s : 0;
+		uint64_t left = m->sync_total > m->sync_done ? m->sync_total - m->sync_done : 0;
+		sb_attr_str(out, ATTR("resync/progress"), "%llu/%llu regions",
+			    (unsigned long long)m->sync_done, (unsigned long long)m->sync_total);
+		sb_attr_num(out, ATTR("resync/percent"),
+			    m->sync_total ? m->sync_done * 100 / m->sync_total : 100);
+		sb_attr_str(out, ATTR("resync/mib_s"), "%.1f", mibs);
+		sb_attr_num(out, ATTR("resync/eta_s"),
+			    m->sync_bytes ? (uint64_t)((double)left * (double)m->region /
+						       ((double)m->sync_bytes / (s > 0 ? s : 1)))
+					  : 0);
+	}
+#undef ATTR
+}
+
+void array_show_alg(struct array *a, struct strbuf *out, const char *prefix)
+{
+	mirror_show(a, out, prefix);
+}
+
+/* ---- set-up and tear-down ---- */
+
+static uint64_t mirror_layout(const struct array_node *nodes, size_t n, uint64_t chunk, char *err,
+			      size_t errlen)
+{
+	if (n < 2) {
+		snprintf(err, errlen, "alg_mirror needs at least 2 legs (it has %zu); add one with "
+				      "dst add", n);
+		return 0;
+	}
+	uint64_t size = UINT64_MAX;
+	for (size_t i = 0; i < n; i++)
+		size = MIN(size, nodes[i].size); /* the smallest leg wins */
+	return size * 512;
+}
+
+const struct alg_ops alg_mirror = {
+    .name = "alg_mirror",
+    .layout = mirror_layout,
+    .can_grow = false,
+};
+
+static int load(struct mirror *m, char *err, size_t errlen)
+{
+	struct array *a = m->a;
+	size_t bits_len = m->img_len - MBM_HEADER;
+	ssize_t r = pread(m->fd, m->img, m->img_len, 0);
+	struct mbm_header h;
+	char why[128];
+	if (r <= 0) { /* a new mirror: its legs start out alike (both empty, say) */
+		for (size_t i = 0; i < a->n; i++)
+			m->state[i] = 'A';
+		return 0;
+	}
+	if (mbm_header_decode(m->img, (size_t)r, &h, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", m->path, why);
+		return -1;
+	}
+	bool same_geometry = h.region == m->region && h.nregions == m->nregions &&
+			     (size_t)r >= m->img_len;
+	if (same_geometry)
+		memcpy(m->bits, m->img + MBM_HEADER, bits_len);
+	else
+		log_warn("mirror %s: region size or device size changed; legs not known to be in "
+			 "sync are copied whole",
+			 m->path);
+	int primary = -1;
+	for (size_t i = 0; i < a->n; i++) {
+		m->state[i] = 'S';
+		m->full[i] = true;
+		for (uint32_t k = 0; k < h.nlegs; k++) {
+			if (strcmp(h.legs[k].spec, a->nodes[i].spec) != 0)
+				continue;
+			m->full[i] = !same_geometry;
+			if (h.legs[k].in_sync) {
+				m->state[i] = 'A';
+				if (primary < 0)
+					primary = (int)i;
+			}
+		}
+	}
+	if (primary < 0) {
+		log_warn("mirror %s: no leg is known to be in sync; %s is taken as the source",
+			 m->path, a->nodes[0].name);
+		m->state[0] = 'A';
+		m->full[0] = false;
+		primary = 0;
+	}
+	uint64_t dirty = mbm_count(m->bits, m->nregions);
+	if (dirty) {
+		/* dstd stopped with writes maybe half done: until the dirty
+		 * regions are copied from the primary, only it serves reads. */
+		for (size_t i = 0; i < a->n; i++)
+			if ((int)i != primary && m->state[i] == 'A')
+				m->state[i] = 'S';
+		log_warn("mirror %s: %llu dirty regions: resyncing them from %s", m->path,
+			 (unsigned long long)dirty, a->nodes[primary].name);
+	}
+	memcpy(m->pbits, m->bits, bits_len);
+	return 0;
+}
+
+int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err, size_t errlen)
+{
+	if (a->n > MBM_MAX_LEGS) {
+		snprintf(err, errlen, "alg_mirror: at most %u legs", MBM_MAX_LEGS);
+		return -1;
+	}
+	struct mirror *m = xcalloc(1, sizeof(*m));
+	m->a = a;
+	m->path = xstrdup(mc->bitmap_path);
+	m->region = mc->region ? mc->region : MBM_DEFAULT_REGION;
+	m->resync_rate = mc->resync_rate;
+	m->nregions = (a->dev.size + m->region - 1) / m->region;
+	size_t bits_len = mbm_bits_size(m->nregions);
+	m->img_len = MBM_HEADER + bits_len;
+	m->img = xcalloc(1, m->img_len);
+	m->bits = xcalloc(1, bits_len);
+	m->pbits = xcalloc(1, bits_len);
+	m->touched = xcalloc(1, bits_len);
+	m->wcount = xcalloc(m->nregions, sizeof(*m->wcount));
+	m->state = xcalloc(a->n, 1);
+	m->full = xcalloc(a->n, sizeof(*m->full));
+	m->sync_wr = xcalloc(a->n, sizeof(*m->sync_wr));
+	m->sync_buf = xmalloc(m->region);
+	m->sync_r = NO_REGION;
+	m->last_good = -1;
+	m->fd = -1;
+	m->bm_work.fn = bm_work;
+	m->sync_work.fn = sync_step;
+	m->tick.fn = tick;
+	m->sync_timer.fn = sync_next;
+	a->mirror = m;
+	m->fd = open(m->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (m->fd < 0) {
+		snprintf(err, errlen, "%s: %s", m->path, strerror(errno));
+		return -1;
+	}
+	if (load(m, err, errlen) < 0 || bm_write_sync(m, err, errlen) < 0)
+		return -1;
+	m->bmdev = dev_file_open(a->loop, m->path, false, err, errlen);
+	if (!m->bmdev)
+		return -1;
+	ev_timer_start(a->loop, &m->tick, TICK_NS);
+	if (count_state(m, 'S'))
+		sync_kick(m);
+	return 0;
+}
+
+void mirror_free(struct array *a)
+{
+	struct mirror *m = a->mirror;
+	if (!m)
+		return;
+	m->closing = true;
+	/* A bitmap write in flight must land before its buffer goes. */
+	if (m->bm_busy)
+		ev_run(a->loop);
+	ev_timer_stop(a->loop, &m->tick);
+	ev_timer_stop(a->loop, &m->sync_timer);
+	ev_defer_cancel(a->loop, &m->bm_work);
+	ev_defer_cancel(a->loop, &m->sync_work);
+	/* A clean stop with every leg in sync leaves nothing to resync. */
+	bool idle = m->phase == SYNC_IDLE && !m->swait_head && !m->cur_head && !m->next_head;
+	for (uint64_t r = 0; idle && r < m->nregions; r++)
+		idle = !m->wcount[r];
+	if (m->fd >= 0 && idle && count_state(m, 'A') == a->n) {
+		char err[256];
+		memset(m->bits, 0, m->img_len - MBM_HEADER);
+		if (bm_write_sync(m, err, sizeof(err)) < 0)
+			log_warn("mirror: %s", err);
+	}
+	if (m->bmdev)
+		dev_destroy(m->bmdev);
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->path);
+	free(m->img);
+	free(m->bits);
+	free(m->pbits);
+	free(m->touched);
+	free(m->wcount);
+	free(m->state);
+	free(m->full);
+	free(m->sync_wr);
+	free(m->sync_buf);
+	free(m);
+	a->mirror = NULL;
+}
