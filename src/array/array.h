@@ -88,6 +88,7 @@ struct mirror_conf {
 	const char *bitmap_path;
 	uint64_t region;
 	uint64_t resync_rate;
+	uint8_t uuid[16]; /* the storage's, stamped on every leg */
 };
 int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err, size_t errlen);
 /* alg_mirror's attributes (health letters, sync, resync progress) under prefix. */

@@ -29,7 +29,7 @@ struct array {
 	struct array_node *nodes;
 	size_t n;
 	struct array_child *children, *free_children;
-	size_t nfree; /* pieces in free_children */
+	size_t nfree;			      /* pieces in free_children */
 	struct dev_io *wait_head, *wait_tail; /* parents waiting for pieces */
 	struct ev_deferred resume;
 	/* a node being removed: it stays at nodes[n] until it drains */
@@ -39,7 +39,6 @@ struct array {
 	struct ev_deferred reap;
 	struct mirror *mirror; /* alg_mirror only */
 };
-
 
 /* array.c, for mirror.c */
 struct array_child *array_child_get(struct array *a);

@@ -21,10 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MBM_MAGIC	 "DSTMBM01"
-#define MBM_HEADER	 4096u
-#define MBM_MAX_LEGS	 8u
-#define MBM_LEG_SLOT	 256u
+#define MBM_MAGIC	   "DSTMBM01"
+#define MBM_HEADER	   4096u
+#define MBM_MAX_LEGS	   8u
+#define MBM_LEG_SLOT	   256u
 #define MBM_DEFAULT_REGION (1u << 20)
 
 struct mbm_leg {
@@ -48,7 +48,7 @@ static inline void mbm_set(uint8_t *bits, uint64_t i)
 }
 static inline void mbm_clear(uint8_t *bits, uint64_t i)
 {
-	bits[i >> 3] &= (uint8_t)~(1u << (i & 7));
+	bits[i >> 3] &= (uint8_t) ~(1u << (i & 7));
 }
 
 /* Bytes of the bits part for n regions (a multiple of 4096). */

@@ -16,6 +16,11 @@
  * region at a time; a write to the region being copied waits for it, and a
  * region is copied only once the writes in flight to it are done.
  *
+ * Each leg carries a header (leghdr.h) with the storage's UUID and a
+ * generation: a leg that comes back without our UUID is copied whole.
+ * The data starts at 0 on every leg; the storage is as large as the
+ * smallest leg without its header block.
+ *
  * Parent requests keep their state in scratch[1] (see array.c): the low 24
  * bits count pieces outstanding, bit 24 says a leg failed under it, bits
  * 25-26 say what it waits for, the high 32 bits hold the first error.
@@ -34,32 +39,33 @@
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "leghdr.h"
 
-#define OUT_MASK      0xffffffu
-#define F_LEGFAIL     (1u << 24)
-#define MODE_SHIFT    25
-#define MODE_MASK     (3u << MODE_SHIFT)
-#define MODE_BITS     (1u << MODE_SHIFT) /* waits for its bits to be durable */
-#define MODE_FINISH   (2u << MODE_SHIFT) /* done, waits for a leg's failure to be durable */
-#define NO_REGION     UINT64_MAX
-#define TICK_NS	      1000000000ull
+#define OUT_MASK    0xffffffu
+#define F_LEGFAIL   (1u << 24)
+#define MODE_SHIFT  25
+#define MODE_MASK   (3u << MODE_SHIFT)
+#define MODE_BITS   (1u << MODE_SHIFT) /* waits for its bits to be durable */
+#define MODE_FINISH (2u << MODE_SHIFT) /* done, waits for a leg's failure to be durable */
+#define NO_REGION   UINT64_MAX
+#define TICK_NS	    1000000000ull
 
 enum sync_phase { SYNC_IDLE, SYNC_DRAIN, SYNC_READ, SYNC_WRITE, SYNC_PAUSE };
 
 struct mirror {
 	struct array *a;
 	char *path;
-	int fd;		     /* the bitmap file, for synchronous writes at start and stop */
-	struct dev *bmdev;   /* the same file, for writes while running */
+	int fd;		   /* the bitmap file, for synchronous writes at start and stop */
+	struct dev *bmdev; /* the same file, for writes while running */
 	uint64_t region, nregions;
-	uint8_t *bits;	     /* what we want on disk */
-	uint8_t *pbits;	     /* what is on disk */
-	uint8_t *touched;    /* written since the last sweep */
-	uint16_t *wcount;    /* writes in flight per region */
-	char *state;	     /* per leg: 'A' in sync, 'S' syncing, 'D' dead */
-	bool *full;	     /* per leg: needs every region, not just dirty ones */
-	int last_good;	     /* the last leg in sync, when none is */
-	uint8_t *img;	     /* header + bits being written */
+	uint8_t *bits;	  /* what we want on disk */
+	uint8_t *pbits;	  /* what is on disk */
+	uint8_t *touched; /* written since the last sweep */
+	uint16_t *wcount; /* writes in flight per region */
+	char *state;	  /* per leg: 'A' in sync, 'S' syncing, 'D' dead */
+	bool *full;	  /* per leg: needs every region, not just dirty ones */
+	int last_good;	  /* the last leg in sync, when none is */
+	uint8_t *img;	  /* header + bits being written */
 	size_t img_len;
 	bool bm_busy, bm_dirty, closing;
 	int bm_err;
@@ -76,10 +82,21 @@ struct mirror {
 	unsigned sync_writes;
 	uint8_t *sync_buf;
 	struct dev_io sync_read;
-	struct dev_io *sync_wr; /* one per leg */
+	struct dev_io *sync_wr;			/* one per leg */
 	struct dev_io *swait_head, *swait_tail; /* writes to the region being copied */
 	struct ev_deferred sync_work;
 	struct ev_timer tick, sync_timer;
+
+	/* leg headers */
+	uint8_t uuid[16];
+	uint64_t gen;
+	struct dev_io *hio;   /* one per leg */
+	uint8_t *hbuf;	      /* LEGHDR_SIZE per leg */
+	bool *hbusy, *hagain; /* a write in flight; another one wanted after it */
+	bool *hreading;
+	bool *hmatch; /* the last header read carries our UUID */
+	unsigned setup_pending;
+	bool in_setup;
 };
 
 /* ---- parent state ---- */
@@ -151,6 +168,7 @@ static int bm_write_sync(struct mirror *m, char *err, size_t errlen)
 }
 
 static void bm_start(struct mirror *m);
+static bool nothing_busy(const struct mirror *m);
 
 static void bm_kick(struct mirror *m)
 {
@@ -206,7 +224,7 @@ static void bm_done(struct dev_io *io, int err)
 	m->bm_busy = false;
 	if (err) {
 		log_err("mirror bitmap %s: write failed: %s; the writes waiting for it fail",
-			  m->path, strerror(err));
+			m->path, strerror(err));
 	} else {
 		memcpy(m->pbits, m->img + MBM_HEADER, m->img_len - MBM_HEADER);
 	}
@@ -214,7 +232,8 @@ static void bm_done(struct dev_io *io, int err)
 	m->cur_head = m->next_head, m->cur_tail = m->next_tail;
 	m->next_head = m->next_tail = NULL;
 	if (m->closing) {
-		ev_loop_break(a->loop);
+		if (nothing_busy(m))
+			ev_loop_break(a->loop);
 	} else if (m->bm_dirty || m->cur_head) {
 		bm_start(m);
 	}
@@ -233,6 +252,92 @@ static void bm_done(struct dev_io *io, int err)
 	}
 }
 
+/* ---- leg headers ---- */
+
+static void hdr_done(struct dev_io *io, int err);
+static void leg_failed(struct mirror *m, size_t leg, int err);
+static void leg_checked(struct mirror *m, size_t leg);
+
+static bool nothing_busy(const struct mirror *m)
+{
+	if (m->bm_busy)
+		return false;
+	for (size_t i = 0; i < m->a->n; i++)
+		if (m->hbusy[i] || m->hreading[i])
+			return false;
+	return true;
+}
+
+static void hdr_submit(struct mirror *m, size_t i, enum dev_op op)
+{
+	struct dev_io *io = &m->hio[i];
+	memset(io, 0, sizeof(*io));
+	io->op = op;
+	io->flags = op == DEV_WRITE ? DEV_F_FUA : 0;
+	io->off = leghdr_offset(m->a->nodes[i].size * 512);
+	io->len = LEGHDR_SIZE;
+	io->buf = m->hbuf + i * LEGHDR_SIZE;
+	io->done = hdr_done;
+	io->priv = m;
+	if (op == DEV_WRITE) {
+		struct leg_header h = {.gen = m->gen, .leg_bytes = m->a->nodes[i].size * 512};
+		memcpy(h.uuid, m->uuid, 16);
+		leghdr_encode(&h, io->buf);
+		m->hbusy[i] = true;
+	} else {
+		m->hreading[i] = true;
+	}
+	if (m->in_setup)
+		m->setup_pending++;
+	dev_submit(m->a->nodes[i].dev, io);
+}
+
+static void hdr_write(struct mirror *m, size_t i)
+{
+	if (m->hbusy[i])
+		m->hagain[i] = true;
+	else
+		hdr_submit(m, i, DEV_WRITE);
+}
+
+static void hdr_write_insync(struct mirror *m)
+{
+	for (size_t i = 0; i < m->a->n; i++)
+		if (m->state[i] == 'A')
+			hdr_write(m, i);
+}
+
+static void hdr_done(struct dev_io *io, int err)
+{
+	struct mirror *m = io->priv;
+	size_t i = (size_t)(io - m->hio);
+	if (io->op == DEV_READ) {
+		m->hreading[i] = false;
+		struct leg_header h;
+		m->hmatch[i] = !err && leghdr_decode(io->buf, &h) && !memcmp(h.uuid, m->uuid, 16);
+		if (m->hmatch[i] && h.gen > m->gen && m->in_setup)
+			m->gen = h.gen;
+		if (!m->in_setup && !err)
+			leg_checked(m, i);
+	} else {
+		m->hbusy[i] = false;
+		if (err && !m->in_setup) {
+			leg_failed(m, i, err);
+		} else if (err) {
+			log_warn("mirror: leg %s: writing its header: %s", m->a->nodes[i].name,
+				 strerror(err));
+		}
+		if (m->hagain[i] && !m->closing) {
+			m->hagain[i] = false;
+			hdr_submit(m, i, DEV_WRITE);
+		}
+	}
+	if (m->in_setup && --m->setup_pending == 0)
+		ev_loop_break(m->a->loop);
+	if (m->closing && nothing_busy(m))
+		ev_loop_break(m->a->loop);
+}
+
 /* ---- legs ---- */
 
 static void leg_failed(struct mirror *m, size_t leg, int err)
@@ -248,6 +353,8 @@ static void leg_failed(struct mirror *m, size_t leg, int err)
 		 a->nodes[leg].spec, strerror(err), alive, a->n,
 		 alive ? "" : ": IO fails until a leg is back");
 	bm_kick(m); /* the leg's state must be on disk before writes that missed it are answered */
+	m->gen++;
+	hdr_write_insync(m);
 }
 
 /* The in-sync leg with the fewest requests outstanding, or -1. */
@@ -256,7 +363,8 @@ static int pick_read_leg(struct array *a)
 	struct mirror *m = a->mirror;
 	int best = -1;
 	for (size_t i = 0; i < a->n; i++)
-		if (m->state[i] == 'A' && (best < 0 || a->nodes[i].inflight < a->nodes[best].inflight))
+		if (m->state[i] == 'A' &&
+		    (best < 0 || a->nodes[i].inflight < a->nodes[best].inflight))
 			best = (int)i;
 	return best;
 }
@@ -291,6 +399,7 @@ static void sync_finish(struct mirror *m)
 			continue;
 		m->state[i] = 'A';
 		m->full[i] = false;
+		hdr_write(m, i);
 		log_info("mirror: leg %s in sync again: %llu regions copied in %.1f s",
 			 a->nodes[i].name, (unsigned long long)m->sync_done, s);
 	}
@@ -409,8 +518,9 @@ static void sync_step(struct ev_deferred *d)
 		return;
 	if (count_state(m, 'S') == 0 || count_state(m, 'A') == 0) {
 		if (m->phase != SYNC_IDLE)
-			log_warn("mirror: resync stopped: %s",
-				 count_state(m, 'A') ? "no leg left to sync" : "no in-sync leg left");
+			log_warn("mirror: resync stopped: %s", count_state(m, 'A')
+								   ? "no leg left to sync"
+								   : "no in-sync leg left");
 		m->phase = SYNC_IDLE;
 		return;
 	}
@@ -425,7 +535,8 @@ static void sync_step(struct ev_deferred *d)
 			 (unsigned long long)m->sync_total);
 	}
 	if (m->phase != SYNC_DRAIN) {
-		uint64_t r = needs_full(m) ? m->sync_pos : mbm_next_set(m->bits, m->sync_pos, m->nregions);
+		uint64_t r =
+		    needs_full(m) ? m->sync_pos : mbm_next_set(m->bits, m->sync_pos, m->nregions);
 		if (r >= m->nregions) {
 			sync_finish(m);
 			return;
@@ -604,29 +715,57 @@ void mirror_child_done(struct array *a, struct array_child *c, int err)
 
 /* ---- housekeeping ---- */
 
+/* A dead leg answered again and its header was read. */
+static void leg_checked(struct mirror *m, size_t i)
+{
+	struct array *a = m->a;
+	if (m->state[i] != 'D')
+		return;
+	if (!m->hmatch[i]) {
+		if (count_state(m, 'A') == 0) {
+			log_err("mirror: leg %s came back without this storage's header and no leg "
+				"is in sync: nothing to copy from",
+				a->nodes[i].name);
+			return;
+		}
+		m->state[i] = 'S';
+		m->full[i] = true;
+		log_warn("mirror: leg %s came back without this storage's header (new or replaced "
+			 "media): copying it whole",
+			 a->nodes[i].name);
+	} else if (count_state(m, 'A') == 0) {
+		if ((int)i != m->last_good)
+			return; /* only the last leg in sync has the latest data */
+		m->state[i] = 'A';
+		m->gen++;
+		hdr_write_insync(m);
+		log_info("mirror: leg %s is back; it was the last in sync", a->nodes[i].name);
+		bm_kick(m);
+		return;
+	} else {
+		m->state[i] = 'S';
+		log_info("mirror: leg %s is back; resyncing %llu dirty regions", a->nodes[i].name,
+			 (unsigned long long)mbm_count(m->bits, m->nregions));
+	}
+	if (m->phase == SYNC_IDLE)
+		sync_kick(m);
+}
+
 static void tick(struct ev_timer *t)
 {
 	struct mirror *m = container_of(t, struct mirror, tick);
 	struct array *a = m->a;
-	/* Dead remote legs that reconnected come back, to be resynced. */
-	for (size_t i = 0; i < a->n; i++) {
-		if (m->state[i] != 'D' || strcmp(a->nodes[i].dev->ops->kind, "nbd") != 0 ||
+	/* A leg whose connection broke is dead even before IO finds out. */
+	for (size_t i = 0; i < a->n; i++)
+		if (m->state[i] != 'D' && !strcmp(a->nodes[i].dev->ops->kind, "nbd") &&
 		    strcmp(dev_nbd_state(a->nodes[i].dev), "up") != 0)
-			continue;
-		if (count_state(m, 'A') == 0) {
-			if ((int)i != m->last_good)
-				continue; /* only the last leg in sync has the latest data */
-			m->state[i] = 'A';
-			log_info("mirror: leg %s is back; it was the last in sync", a->nodes[i].name);
-			bm_kick(m);
-			continue;
-		}
-		m->state[i] = 'S';
-		log_info("mirror: leg %s is back; resyncing %llu dirty regions", a->nodes[i].name,
-			 (unsigned long long)mbm_count(m->bits, m->nregions));
-		if (m->phase == SYNC_IDLE)
-			sync_kick(m);
-	}
+			leg_failed(m, i, EIO);
+	/* Dead remote legs that reconnected come back: their header first. */
+	for (size_t i = 0; i < a->n; i++)
+		if (m->state[i] == 'D' && !m->hreading[i] &&
+		    !strcmp(a->nodes[i].dev->ops->kind, "nbd") &&
+		    !strcmp(dev_nbd_state(a->nodes[i].dev), "up"))
+			hdr_submit(m, i, DEV_READ);
 	/* Sweep: clean regions nobody wrote for a whole tick. */
 	if (count_state(m, 'A') == a->n && m->phase == SYNC_IDLE) {
 		bool cleared = false;
@@ -691,14 +830,23 @@ static uint64_t mirror_layout(const struct array_node *nodes, size_t n, uint64_t
 			      size_t errlen)
 {
 	if (n < 2) {
-		snprintf(err, errlen, "alg_mirror needs at least 2 legs (it has %zu); add one with "
-				      "dst add", n);
+		snprintf(err, errlen,
+			 "alg_mirror needs at least 2 legs (it has %zu); add one with "
+			 "dst add",
+			 n);
 		return 0;
 	}
 	uint64_t size = UINT64_MAX;
-	for (size_t i = 0; i < n; i++)
-		size = MIN(size, nodes[i].size); /* the smallest leg wins */
-	return size * 512;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t data = leghdr_offset(nodes[i].size * 512);
+		if (!data) {
+			snprintf(err, errlen, "alg_mirror: leg %s is too small (%llu sectors)",
+				 nodes[i].name, (unsigned long long)nodes[i].size);
+			return 0;
+		}
+		size = MIN(size, data); /* the smallest leg wins */
+	}
+	return size;
 }
 
 const struct alg_ops alg_mirror = {
@@ -723,8 +871,8 @@ static int load(struct mirror *m, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", m->path, why);
 		return -1;
 	}
-	bool same_geometry = h.region == m->region && h.nregions == m->nregions &&
-			     (size_t)r >= m->img_len;
+	bool same_geometry =
+	    h.region == m->region && h.nregions == m->nregions && (size_t)r >= m->img_len;
 	if (same_geometry)
 		memcpy(m->bits, m->img + MBM_HEADER, bits_len);
 	else
@@ -767,6 +915,56 @@ static int load(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* Read every leg's header: legs without our UUID are copied whole; a
+ * mirror where no leg has it is new. Then stamp the in-sync legs. */
+static int check_headers(struct mirror *m, char *err, size_t errlen)
+{
+	struct array *a = m->a;
+	m->in_setup = true;
+	for (size_t i = 0; i < a->n; i++)
+		hdr_submit(m, i, DEV_READ);
+	if (m->setup_pending)
+		ev_run(a->loop);
+	int first = -1;
+	for (size_t i = 0; i < a->n; i++)
+		if (m->hmatch[i] && first < 0)
+			first = (int)i;
+	if (first < 0) {
+		log_info("mirror: no leg carries this storage's header yet: a new mirror, its "
+			 "legs taken as identical");
+		for (size_t i = 0; i < a->n; i++)
+			m->state[i] = 'A', m->full[i] = false;
+		memset(m->bits, 0, m->img_len - MBM_HEADER);
+	} else {
+		for (size_t i = 0; i < a->n; i++) {
+			if (m->hmatch[i])
+				continue;
+			m->state[i] = 'S';
+			m->full[i] = true;
+			log_warn("mirror: leg %s has no header of this storage (new or replaced "
+				 "media): it is copied whole",
+				 a->nodes[i].name);
+		}
+		if (count_state(m, 'A') == 0)
+			m->state[first] = 'A', m->full[first] = false;
+	}
+	m->gen++;
+	for (size_t i = 0; i < a->n; i++)
+		if (m->state[i] == 'A')
+			hdr_submit(m, i, DEV_WRITE);
+	if (m->setup_pending)
+		ev_run(a->loop);
+	m->in_setup = false;
+	for (size_t i = 0; i < a->n; i++) {
+		if (m->state[i] == 'A' && m->hio[i].op == DEV_WRITE && m->hbusy[i]) {
+			snprintf(err, errlen, "leg %s: header write did not finish",
+				 a->nodes[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err, size_t errlen)
 {
 	if (a->n > MBM_MAX_LEGS) {
@@ -790,6 +988,13 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->full = xcalloc(a->n, sizeof(*m->full));
 	m->sync_wr = xcalloc(a->n, sizeof(*m->sync_wr));
 	m->sync_buf = xmalloc(m->region);
+	m->hio = xcalloc(a->n, sizeof(*m->hio));
+	m->hbuf = xcalloc(a->n, LEGHDR_SIZE);
+	m->hbusy = xcalloc(a->n, sizeof(bool));
+	m->hagain = xcalloc(a->n, sizeof(bool));
+	m->hreading = xcalloc(a->n, sizeof(bool));
+	m->hmatch = xcalloc(a->n, sizeof(bool));
+	memcpy(m->uuid, mc->uuid, 16);
 	m->sync_r = NO_REGION;
 	m->last_good = -1;
 	m->fd = -1;
@@ -803,7 +1008,8 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 		snprintf(err, errlen, "%s: %s", m->path, strerror(errno));
 		return -1;
 	}
-	if (load(m, err, errlen) < 0 || bm_write_sync(m, err, errlen) < 0)
+	if (load(m, err, errlen) < 0 || check_headers(m, err, errlen) < 0 ||
+	    bm_write_sync(m, err, errlen) < 0)
 		return -1;
 	m->bmdev = dev_file_open(a->loop, m->path, false, err, errlen);
 	if (!m->bmdev)
@@ -820,8 +1026,8 @@ void mirror_free(struct array *a)
 	if (!m)
 		return;
 	m->closing = true;
-	/* A bitmap write in flight must land before its buffer goes. */
-	if (m->bm_busy)
+	/* Bitmap and header writes in flight must land before their buffers go. */
+	if (!nothing_busy(m))
 		ev_run(a->loop);
 	ev_timer_stop(a->loop, &m->tick);
 	ev_timer_stop(a->loop, &m->sync_timer);
@@ -851,6 +1057,12 @@ void mirror_free(struct array *a)
 	free(m->full);
 	free(m->sync_wr);
 	free(m->sync_buf);
+	free(m->hio);
+	free(m->hbuf);
+	free(m->hbusy);
+	free(m->hagain);
+	free(m->hreading);
+	free(m->hmatch);
 	free(m);
 	a->mirror = NULL;
 }

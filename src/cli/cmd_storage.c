@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "array/array.h"
+#include "array/leghdr.h"
 #include "array/nodeconf.h"
 #include "cli.h"
 #include "common/config.h"
@@ -168,6 +169,17 @@ int storage_create(const char *name, const struct create_args *ca)
 		conf_set(&conf, "io-timeout", ca->io_timeout);
 	if (ca->request_timeout)
 		conf_set(&conf, "request-timeout", ca->request_timeout);
+	if (ops == &alg_mirror) {
+		/* Stamped on every leg, so a replaced disk is recognised. */
+		uint8_t uuid[16];
+		char hex[33];
+		if (uuid_generate(uuid) < 0) {
+			conf_free(&conf);
+			return die("cannot generate a UUID: %s", strerror(errno));
+		}
+		uuid_format(uuid, hex);
+		conf_set(&conf, "uuid", hex);
+	}
 	if (ca->region_size)
 		conf_set(&conf, "region-size", ca->region_size);
 	if (ca->resync_rate)

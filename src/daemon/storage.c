@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "array/array.h"
+#include "array/leghdr.h"
 #include "array/nodeconf.h"
 #include "common/ev.h"
 #include "common/log.h"
@@ -391,6 +392,13 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		}
 		if ((v = conf_get(conf, "resync-rate")) && parse_size(v, &mc.resync_rate) < 0) {
 			snprintf(err, errlen, "resync-rate '%s': expected bytes/s like 50M", v);
+			goto fail;
+		}
+		if (!(v = conf_get(conf, "uuid")) || uuid_parse(v, mc.uuid) < 0) {
+			snprintf(err, errlen,
+				 "storage %s: the config has no valid uuid (a mirror "
+				 "gets one from dst create)",
+				 name);
 			goto fail;
 		}
 		char *bm = state_path(name, ".bitmap");
