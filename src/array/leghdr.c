@@ -49,7 +49,8 @@ int uuid_parse(const char *s, uint8_t uuid[16])
 		return -1;
 	for (int i = 0; i < 16; i++) {
 		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
+		    !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
 		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
 			return -1;
 		uuid[i] = (uint8_t)v;
