@@ -796,9 +796,15 @@ void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 	letters[a->n] = '\0';
 	sb_attr_str(out, ATTR("health"), "%s", letters);
 	uint64_t dirty = mbm_count(m->bits, m->nregions);
+	/* Regions every leg has: all when in sync; while a resync runs, those
+	 * not still to copy; with a dead leg, those it did not miss. */
+	uint64_t behind = 0;
+	if (m->phase != SYNC_IDLE)
+		behind = m->sync_total > m->sync_done ? m->sync_total - m->sync_done : 0;
+	else if (count_state(m, 'A') != a->n)
+		behind = needs_full(m) ? m->nregions : dirty;
 	sb_attr_str(out, ATTR("sync"), "%llu/%llu regions",
-		    (unsigned long long)(m->nregions - (count_state(m, 'A') == a->n ? 0 : dirty)),
-		    (unsigned long long)m->nregions);
+		    (unsigned long long)(m->nregions - behind), (unsigned long long)m->nregions);
 	sb_attr_num(out, ATTR("region_size"), m->region);
 	sb_attr_num(out, ATTR("bitmap/dirty"), dirty);
 	sb_attr_num(out, ATTR("resync/regions_copied"), m->regions_resynced);

@@ -36,6 +36,8 @@ static const char stat_help[] =
     "\n"
     "Show IO rates of NAME and of each of its nodes: IOPS and MiB/s for reads\n"
     "and writes, requests in flight, and average latency over the interval.\n"
+    "For alg_mirror also the legs' health (A in sync, S syncing, D dead) and,\n"
+    "while a leg is resynced, a progress bar with MiB/s and the time left.\n"
     "\n"
     "  --watch            refresh until interrupted (Ctrl-C)\n"
     "  --interval SECONDS sampling interval (default 1; fractions allowed)\n"
@@ -408,6 +410,45 @@ static uint64_t num(const struct sample *s, const char *prefix, const char *leaf
 	return 0;
 }
 
+static const char *str(const struct sample *s, const char *path)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->a[i].path, path))
+			return s->a[i].val;
+	return NULL;
+}
+
+/* alg_mirror: the legs' health and, while a resync runs, a progress bar. */
+static void print_mirror(const char *name, const struct sample *b)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/health", name);
+	const char *health = str(b, p);
+	if (!health)
+		return;
+	snprintf(p, sizeof(p), "%s/sync", name);
+	const char *sync = str(b, p);
+	printf("mirror legs %s, in sync: %s\n", health, sync ? sync : "?");
+	snprintf(p, sizeof(p), "%s/resync/percent", name);
+	const char *pct = str(b, p);
+	if (!pct)
+		return;
+	unsigned percent = (unsigned)strtoul(pct, NULL, 10);
+	char bar[41];
+	unsigned fill = percent * 40 / 100;
+	for (unsigned i = 0; i < 40; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[40] = '\0';
+	char prefix[300];
+	snprintf(prefix, sizeof(prefix), "%s/resync/", name);
+	snprintf(p, sizeof(p), "%s/resync/mib_s", name);
+	const char *mibs = str(b, p);
+	snprintf(p, sizeof(p), "%s/resync/progress", name);
+	const char *prog = str(b, p);
+	printf("resync [%s] %3u%%  %s  %s MiB/s  ETA %llus\n", bar, percent, prog ? prog : "",
+	       mibs ? mibs : "?", (unsigned long long)num(b, prefix, "eta_s"));
+}
+
 static volatile sig_atomic_t stat_interrupted;
 static void on_sigint(int sig)
 {
@@ -509,6 +550,7 @@ int cmd_stat(int argc, char **argv)
 		if (watch && isatty(STDOUT_FILENO))
 			printf("\033[H\033[2J");
 		print_rates(name, &prev, &cur, (double)(t1 - t0) / 1e9);
+		print_mirror(name, &cur);
 		fflush(stdout);
 		free_attrs(prev.a, prev.n);
 		prev = cur;

@@ -17,8 +17,8 @@ TEST(bits_set_test_count)
 	CHECK(mbm_test(bits, 0) && mbm_test(bits, 7) && mbm_test(bits, 8) && mbm_test(bits, 127));
 	CHECK(!mbm_test(bits, 1) && !mbm_test(bits, 126));
 	CHECK_EQ(mbm_count(bits, 128), 4);
-	CHECK_EQ(mbm_count(bits, 8), 2);  /* 0 and 7 */
-	CHECK_EQ(mbm_count(bits, 9), 3);  /* partial last byte counted bit by bit */
+	CHECK_EQ(mbm_count(bits, 8), 2); /* 0 and 7 */
+	CHECK_EQ(mbm_count(bits, 9), 3); /* partial last byte counted bit by bit */
 	mbm_clear(bits, 7);
 	CHECK(!mbm_test(bits, 7));
 	CHECK_EQ(mbm_count(bits, 128), 3);
@@ -125,7 +125,7 @@ TEST(uuid_text)
 	CHECK_EQ(uuid_parse("2c0899ef1c2a0c34dc9e5bb6261b96a4", v), 0);
 	CHECK_EQ(v[0], 0x2c);
 	CHECK_EQ(v[15], 0xa4);
-	CHECK_EQ(uuid_parse("2c0899ef1c2a0c34dc9e5bb6261b96a", v), -1);   /* short */
+	CHECK_EQ(uuid_parse("2c0899ef1c2a0c34dc9e5bb6261b96a", v), -1);	  /* short */
 	CHECK_EQ(uuid_parse("2c0899ef1c2a0c34dc9e5bb6261b96a4a", v), -1); /* long */
 	CHECK_EQ(uuid_parse("zz0899ef1c2a0c34dc9e5bb6261b96a4", v), -1);  /* not hex */
 	CHECK_EQ(uuid_parse(" c0899ef1c2a0c34dc9e5bb6261b96a4", v), -1);  /* sscanf would skip */
