@@ -117,6 +117,8 @@ static void child_done(struct dev_io *io, int err)
 		log_debug("node %s: %s at %llu+%llu failed: %s", node->name,
 			  io->op == DEV_READ ? "read" : "io", (unsigned long long)io->off,
 			  (unsigned long long)io->len, strerror(err));
+	if (node->drained && node->inflight == 0)
+		ev_defer(a->loop, &a->drain_work);
 	if (a->mirror) {
 		mirror_child_done(a, c, err);
 		return;
@@ -124,6 +126,8 @@ static void child_done(struct dev_io *io, int err)
 	array_child_put(a, c);
 	if (a->has_gone && c->node == a->n && node->inflight == 0)
 		ev_defer(a->loop, &a->reap);
+	if (node->drained && node->inflight == 0)
+		ev_defer(a->loop, &a->drain_work);
 	parent_put_ref(p, err);
 }
 
@@ -149,8 +153,18 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 	}
 	if (op == DEV_FLUSH)
 		c->flush_snapshot = nd->writes_done;
-	nd->inflight++;
 	set_state(p, outstanding(p) + 1, first_err(p));
+	if (nd->suspended) {
+		c->next_free = NULL;
+		if (nd->held_tail)
+			nd->held_tail->next_free = c;
+		else
+			nd->held_head = c;
+		nd->held_tail = c;
+		nd->held++;
+		return;
+	}
+	nd->inflight++;
 	dev_submit(nd->dev, &c->io);
 }
 
@@ -338,6 +352,124 @@ static int cmp_start(const void *x, const void *y)
 	return a->start < b->start ? -1 : a->start > b->start;
 }
 
+/* Tell whoever suspended a node that it has drained. */
+static void drain_check(struct ev_deferred *d)
+{
+	struct array *a = container_of(d, struct array, drain_work);
+	for (size_t i = 0; i < a->n; i++) {
+		struct array_node *nd = &a->nodes[i];
+		if (nd->drained && nd->inflight == 0) {
+			void (*fn)(void *, uint64_t) = nd->drained;
+			nd->drained = NULL;
+			fn(nd->drained_arg, nd->held);
+		}
+	}
+}
+
+int array_find_node(const struct array *a, const char *name)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (!strcmp(a->nodes[i].name, name) || !strcmp(a->nodes[i].spec, name))
+			return (int)i;
+	return -1;
+}
+
+int array_suspend(struct array *a, const char *name, void (*done)(void *arg, uint64_t held),
+		  void *arg, char *err, size_t errlen)
+{
+	int i = array_find_node(a, name);
+	if (i < 0) {
+		snprintf(err, errlen, "no node named %s", name);
+		return -ENOENT;
+	}
+	struct array_node *nd = &a->nodes[i];
+	if (nd->suspended) {
+		snprintf(err, errlen, "%s is already suspended", nd->name);
+		return -EALREADY;
+	}
+	if (a->mirror) {
+		int rc = mirror_suspend(a, (size_t)i, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	nd->suspended = true;
+	nd->suspended_ns = ev_now_ns();
+	nd->held = 0;
+	nd->drained = done;
+	nd->drained_arg = arg;
+	ev_defer(a->loop, &a->drain_work);
+	return 0;
+}
+
+int array_resume(struct array *a, const char *name, struct dev *dev, const char *spec, char *err,
+		 size_t errlen)
+{
+	int i = array_find_node(a, name);
+	if (i < 0) {
+		snprintf(err, errlen, "no node named %s", name);
+		return -ENOENT;
+	}
+	struct array_node *nd = &a->nodes[i];
+	if (!nd->suspended) {
+		snprintf(err, errlen, "%s is not suspended", nd->name);
+		return -EINVAL;
+	}
+	if (nd->inflight) {
+		snprintf(err, errlen, "%s still has %llu requests in flight; try again", nd->name,
+			 (unsigned long long)nd->inflight);
+		return -EBUSY;
+	}
+	if (dev) {
+		if (dev->size < nd->size * 512) {
+			snprintf(err, errlen,
+				 "the new node has %llu sectors, fewer than the %llu of %s",
+				 (unsigned long long)(dev->size / 512),
+				 (unsigned long long)nd->size, nd->name);
+			return -ENOSPC;
+		}
+		dev_destroy(nd->dev);
+		nd->dev = dev;
+		free(nd->spec);
+		nd->spec = xstrdup(spec);
+		nd->remote = !strcmp(dev->ops->kind, "nbd");
+		/* What was flushed on the old device says nothing of the new. */
+		nd->flushed_upto = nd->writes_done;
+		compute_caps(a);
+	}
+	nd->suspended = false;
+	nd->drained = NULL;
+	if (a->mirror)
+		mirror_resume(a, (size_t)i, dev != NULL);
+	struct array_child *c = nd->held_head;
+	nd->held_head = nd->held_tail = NULL;
+	nd->held = 0;
+	while (c) {
+		struct array_child *next = c->next_free;
+		c->next_free = NULL;
+		nd->inflight++;
+		c->start_ns = ev_now_ns();
+		dev_submit(nd->dev, &c->io);
+		c = next;
+	}
+	return 0;
+}
+
+void array_drop_held(struct array *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		struct array_node *nd = &a->nodes[i];
+		struct array_child *c = nd->held_head;
+		nd->held_head = nd->held_tail = NULL;
+		nd->held = 0;
+		while (c) {
+			struct array_child *next = c->next_free;
+			nd->inflight++; /* child_done takes it back */
+			c->io.done(&c->io, EIO);
+			c = next;
+		}
+	}
+}
+
 struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, uint64_t chunk,
 			struct array_node *nodes, size_t n, char *err, size_t errlen)
 {
@@ -360,6 +492,7 @@ struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, uint64_
 		array_child_put(a, &a->children[i]);
 	a->resume.fn = resume_waiting;
 	a->reap.fn = reap_node;
+	a->drain_work.fn = drain_check;
 	compute_caps(a);
 	return a;
 }
@@ -375,6 +508,7 @@ void array_free(struct array *a)
 		return;
 	ev_defer_cancel(a->loop, &a->resume);
 	ev_defer_cancel(a->loop, &a->reap);
+	ev_defer_cancel(a->loop, &a->drain_work);
 	mirror_free(a);
 	for (size_t i = 0; i < a->n; i++)
 		free_node(&a->nodes[i]);
@@ -499,6 +633,12 @@ void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix)
 			sb_attr_str(out, NP("leg"), "%c", mirror_leg_letter(a, i));
 		sb_attr_num(out, NP("size"), nd->size);
 		sb_attr_num(out, NP("start"), nd->start);
+		if (nd->suspended) {
+			sb_attr_str(out, NP("suspended"), "yes");
+			sb_attr_num(out, NP("suspended_for"),
+				    (ev_now_ns() - nd->suspended_ns) / 1000000000ull);
+			sb_attr_num(out, NP("held"), nd->held);
+		}
 		if (nd->dev->ops->show) {
 			snprintf(p, sizeof(p), "%s/%s", prefix, nd->name);
 			nd->dev->ops->show(nd->dev, out, p);

@@ -33,6 +33,14 @@ struct array_node {
 
 	uint64_t reads, writes, read_bytes, write_bytes, read_ns, write_ns;
 	uint64_t flushes, errors, inflight;
+
+	/* Suspended (dst suspend): its pieces are held here, not sent. */
+	bool suspended;
+	uint64_t suspended_ns; /* since when */
+	struct array_child *held_head, *held_tail;
+	uint64_t held;
+	void (*drained)(void *arg, uint64_t held); /* once inflight reaches 0 */
+	void *drained_arg;
 };
 
 /* A piece of a request on one node. */
@@ -80,6 +88,21 @@ int array_add_node(struct array *a, struct array_node *node, char *err, size_t e
  * is closed. */
 int array_remove_last(struct array *a, const char *name, void (*done)(void *arg), void *arg,
 		      char *err, size_t errlen);
+
+/* Suspend node `name`: new pieces for it are held (a mirror leg is taken as
+ * missing instead: the others go on and it is resynced on resume). done
+ * runs once the node's requests in flight have completed, with the number
+ * of requests held then. Returns 0 or -errno with a reason. */
+int array_suspend(struct array *a, const char *name, void (*done)(void *arg, uint64_t held),
+		  void *arg, char *err, size_t errlen);
+/* Resume it: if dev is not NULL, it replaces the node's device (which is
+ * closed) and spec; then held pieces are sent. Returns 0 or -errno. */
+int array_resume(struct array *a, const char *name, struct dev *dev, const char *spec, char *err,
+		 size_t errlen);
+/* Fail every held piece with EIO (the storage stops while suspended). */
+void array_drop_held(struct array *a);
+/* Index of the node called `name` (or with that spec), or -1. */
+int array_find_node(const struct array *a, const char *name);
 
 /* alg_mirror: its write-intent bitmap file (created if missing), region
  * size (bytes, power of two; 0: 1 MiB) and resync rate (bytes/s; 0: as

@@ -38,6 +38,7 @@ struct array {
 	void *gone_arg;
 	struct ev_deferred reap;
 	struct mirror *mirror; /* alg_mirror only */
+	struct ev_deferred drain_work;
 };
 
 /* array.c, for mirror.c */
@@ -51,6 +52,8 @@ void array_wait_push(struct array *a, struct dev_io *p, bool front);
 void mirror_submit(struct array *a, struct dev_io *p, bool resumed);
 void mirror_child_done(struct array *a, struct array_child *c, int err);
 void mirror_free(struct array *a);
+int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen);
+void mirror_resume(struct array *a, size_t leg, bool new_dev);
 void mirror_show(struct array *a, struct strbuf *out, const char *prefix);
 /* The letter `dst show` gives node i: A alive, D dead, S syncing. */
 char mirror_leg_letter(const struct array *a, size_t i);

@@ -95,6 +95,7 @@ struct mirror {
 	bool *hbusy, *hagain; /* a write in flight; another one wanted after it */
 	bool *hreading;
 	bool *hmatch; /* the last header read carries our UUID */
+	bool *susp;   /* dst suspend: dead on purpose, not taken back by tick */
 	unsigned setup_pending;
 	bool in_setup;
 };
@@ -713,6 +714,41 @@ void mirror_child_done(struct array *a, struct array_child *c, int err)
 	put_ref(a, p, err);
 }
 
+/* ---- suspend ---- */
+
+int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen)
+{
+	struct mirror *m = a->mirror;
+	if (m->state[leg] == 'A' && count_state(m, 'A') == 1) {
+		snprintf(err, errlen,
+			 "%s is the only leg in sync: suspending it would stop the storage's IO",
+			 a->nodes[leg].name);
+		return -EBUSY;
+	}
+	/* Taken as missing: writes go on to the others and are marked in the
+	 * bitmap; resume resyncs them. */
+	m->susp[leg] = true;
+	if (m->state[leg] != 'D') {
+		m->state[leg] = 'D';
+		log_info("mirror: leg %s suspended; %u of %zu legs in sync", a->nodes[leg].name,
+			 count_state(m, 'A'), a->n);
+		bm_kick(m);
+		m->gen++;
+		hdr_write_insync(m);
+	}
+	return 0;
+}
+
+void mirror_resume(struct array *a, size_t leg, bool new_dev)
+{
+	struct mirror *m = a->mirror;
+	m->susp[leg] = false;
+	log_info("mirror: leg %s resumed%s; checking its header", a->nodes[leg].name,
+		 new_dev ? " on a new device" : "");
+	if (!m->hreading[leg])
+		hdr_submit(m, leg, DEV_READ); /* leg_checked decides: dirty or whole copy */
+}
+
 /* ---- housekeeping ---- */
 
 /* A dead leg answered again and its header was read. */
@@ -762,7 +798,7 @@ static void tick(struct ev_timer *t)
 			leg_failed(m, i, EIO);
 	/* Dead remote legs that reconnected come back: their header first. */
 	for (size_t i = 0; i < a->n; i++)
-		if (m->state[i] == 'D' && !m->hreading[i] &&
+		if (m->state[i] == 'D' && !m->hreading[i] && !m->susp[i] &&
 		    !strcmp(a->nodes[i].dev->ops->kind, "nbd") &&
 		    !strcmp(dev_nbd_state(a->nodes[i].dev), "up"))
 			hdr_submit(m, i, DEV_READ);
@@ -1000,6 +1036,7 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->hagain = xcalloc(a->n, sizeof(bool));
 	m->hreading = xcalloc(a->n, sizeof(bool));
 	m->hmatch = xcalloc(a->n, sizeof(bool));
+	m->susp = xcalloc(a->n, sizeof(bool));
 	memcpy(m->uuid, mc->uuid, 16);
 	m->sync_r = NO_REGION;
 	m->last_good = -1;
@@ -1069,6 +1106,7 @@ void mirror_free(struct array *a)
 	free(m->hagain);
 	free(m->hreading);
 	free(m->hmatch);
+	free(m->susp);
 	free(m);
 	a->mirror = NULL;
 }

@@ -31,6 +31,18 @@ int storage_add(const char *name, bool remote, const char *spec, const char *sta
 		const char *size);
 int storage_remove(const char *name, const char *node);
 
+struct conf;
+struct node_conf;
+/* NAME's config, checked to be a storage (prints why not and returns 1). */
+int storage_load(const char *name, struct conf *conf);
+int storage_save(const char *name, const struct conf *conf);
+/* Its node lines, parsed (malloc'd array). */
+size_t storage_nodes(const struct conf *conf, struct node_conf **out);
+void storage_nodes_free(struct node_conf *nc, size_t n);
+bool is_nbd_uri(const char *s);
+int cmd_suspend(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+
 /* Size of a node in bytes; -1 with the reason in err. */
 int probe_remote(const char *uri, uint64_t *bytes, char *err, size_t errlen);
 int probe_local(const char *path, uint64_t *bytes, char *err, size_t errlen);

@@ -74,7 +74,7 @@ static const char remove_help[] =
     "Data on the node is not touched.\n";
 
 /* Load NAME's config and check it is a storage. */
-static int load_storage(const char *name, struct conf *conf)
+int storage_load(const char *name, struct conf *conf)
 {
 	char err[512];
 	if (!state_name_valid(name, err, sizeof(err)))
@@ -95,7 +95,7 @@ static int load_storage(const char *name, struct conf *conf)
 	return 0;
 }
 
-static int save_storage(const char *name, const struct conf *conf)
+int storage_save(const char *name, const struct conf *conf)
 {
 	char err[512];
 	char *path = state_path(name, ".conf");
@@ -184,7 +184,7 @@ int storage_create(const char *name, const struct create_args *ca)
 		conf_set(&conf, "region-size", ca->region_size);
 	if (ca->resync_rate)
 		conf_set(&conf, "resync-rate", ca->resync_rate);
-	int rc = save_storage(name, &conf);
+	int rc = storage_save(name, &conf);
 	conf_free(&conf);
 	if (rc == 0)
 		printf("created storage '%s' (%s)\n", name, ops->name);
@@ -192,7 +192,7 @@ int storage_create(const char *name, const struct create_args *ca)
 }
 
 /* Existing nodes, parsed. */
-static size_t load_nodes(const struct conf *conf, struct node_conf **out)
+size_t storage_nodes(const struct conf *conf, struct node_conf **out)
 {
 	size_t n = conf_count(conf, "node");
 	struct node_conf *nc = xcalloc(n ? n : 1, sizeof(*nc));
@@ -204,14 +204,14 @@ static size_t load_nodes(const struct conf *conf, struct node_conf **out)
 	return n;
 }
 
-static void free_nodes(struct node_conf *nc, size_t n)
+void storage_nodes_free(struct node_conf *nc, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		node_conf_free(&nc[i]);
 	free(nc);
 }
 
-static bool is_nbd_uri(const char *s)
+bool is_nbd_uri(const char *s)
 {
 	static const char *const schemes[] = {"nbd://", "nbds://", "nbd+unix://", "nbds+unix://"};
 	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++)
@@ -224,12 +224,12 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 		const char *size_s)
 {
 	struct conf conf;
-	if (load_storage(name, &conf))
+	if (storage_load(name, &conf))
 		return 1;
 	int rc = 1;
 	char err[512], spec[PATH_MAX + 64];
 	struct node_conf *nodes;
-	size_t n = load_nodes(&conf, &nodes);
+	size_t n = storage_nodes(&conf, &nodes);
 	const struct alg_ops *alg = alg_find(conf_get(&conf, "alg") ? conf_get(&conf, "alg") : "");
 	uint64_t bytes = 0, start = 0, size = 0;
 	if (!alg) {
@@ -333,7 +333,7 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 	}
 	conf_add(&conf, "node", line);
 	free(line);
-	if (save_storage(name, &conf) == 0) {
+	if (storage_save(name, &conf) == 0) {
 		char d[64];
 		printf("added node %s (%s%s, %llu sectors, %s) to '%s'\n", nn,
 		       remote ? "R: " : "L: ", spec, (unsigned long long)size,
@@ -341,7 +341,7 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 		rc = 0;
 	}
 out:
-	free_nodes(nodes, n);
+	storage_nodes_free(nodes, n);
 	conf_free(&conf);
 	return rc;
 }
@@ -349,11 +349,11 @@ out:
 int storage_remove(const char *name, const char *node)
 {
 	struct conf conf;
-	if (load_storage(name, &conf))
+	if (storage_load(name, &conf))
 		return 1;
 	int rc = 1;
 	struct node_conf *nodes;
-	size_t n = load_nodes(&conf, &nodes);
+	size_t n = storage_nodes(&conf, &nodes);
 	size_t victim = n;
 	char nn[32], err[512];
 	for (size_t i = 0; i < n; i++) {
@@ -412,13 +412,13 @@ int storage_remove(const char *name, const char *node)
 		if (strcmp(conf.e[i].key, "node") || strcmp(conf.e[i].val, keep))
 			conf_add(&out, conf.e[i].key, conf.e[i].val);
 	free(keep);
-	if (save_storage(name, &out) == 0) {
+	if (storage_save(name, &out) == 0) {
 		printf("removed node %s (%s) from '%s'\n", nn, nodes[victim].spec, name);
 		rc = 0;
 	}
 	conf_free(&out);
 out:
-	free_nodes(nodes, n);
+	storage_nodes_free(nodes, n);
 	conf_free(&conf);
 	return rc;
 }

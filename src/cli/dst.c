@@ -14,11 +14,14 @@ static const char main_help[] =
     "from local disks and remote nodes, served over NBD.\n"
     "\n"
     "Storages:\n"
-    "  create NAME --alg linear|stripe [--chunk SIZE]\n"
+    "  create NAME --alg linear|stripe|mirror [--chunk SIZE] [--io-timeout S]\n"
     "                            a new storage (no nodes yet)\n"
     "  add NAME (--remote URI | --disk PATH) [--start SECTOR] [--size SECTORS]\n"
     "                            add a node (grows a running linear storage)\n"
     "  remove NAME NODE          take a node out\n"
+    "  suspend NAME NODE         hold a node's IO (drained first) while it is serviced\n"
+    "  resume NAME NODE [--remote URI | --disk PATH]\n"
+    "                            release it, optionally onto a new address or disk\n"
     "Export nodes:\n"
     "  export DISK [--listen ADDR:PORT] [--allow CIDR[:ro|:rw]]...\n"
     "                            serve a local disk to remote storages\n"
@@ -42,9 +45,10 @@ struct subcommand {
 };
 
 static const struct subcommand commands[] = {
-    {"export", cmd_export}, {"create", cmd_create}, {"add", cmd_add},
-    {"remove", cmd_remove}, {"start", cmd_start},   {"stop", cmd_stop},
-    {"delete", cmd_delete}, {"show", cmd_show},	    {"stat", cmd_stat},
+    {"export", cmd_export},   {"create", cmd_create}, {"add", cmd_add},
+    {"remove", cmd_remove},   {"start", cmd_start},   {"stop", cmd_stop},
+    {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
+    {"suspend", cmd_suspend}, {"resume", cmd_resume},
 };
 
 int main(int argc, char **argv)

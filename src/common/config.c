@@ -199,6 +199,20 @@ void conf_del(struct conf *c, const char *key)
 	c->n = k;
 }
 
+int conf_replace_nth(struct conf *c, const char *key, size_t i, const char *val)
+{
+	for (size_t j = 0; j < c->n; j++) {
+		if (strcmp(c->e[j].key, key) != 0)
+			continue;
+		if (i-- == 0) {
+			free(c->e[j].val);
+			c->e[j].val = xstrdup(val);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 void conf_add(struct conf *c, const char *key, const char *val)
 {
 	push(c, key, strlen(key), val, strlen(val), 0);

@@ -32,5 +32,7 @@ size_t conf_count(const struct conf *c, const char *key);
 void conf_set(struct conf *c, const char *key, const char *val); /* replace all */
 void conf_add(struct conf *c, const char *key, const char *val); /* append */
 void conf_del(struct conf *c, const char *key);
+/* Replace the value of the i-th `key` line in place; -1 if there is none. */
+int conf_replace_nth(struct conf *c, const char *key, size_t i, const char *val);
 
 #endif

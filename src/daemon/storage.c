@@ -189,6 +189,83 @@ static void removed(void *arg)
 	st->remove_req = NULL;
 }
 
+/* ---- suspend / resume ---- */
+
+static void suspended(void *arg, uint64_t held)
+{
+	struct ctl_req *req = arg;
+	char body[64];
+	snprintf(body, sizeof(body), "held %llu\n", (unsigned long long)held);
+	ctl_reply(req, body);
+}
+
+/* A resume onto a new device: the device being opened. */
+struct pending_resume {
+	struct storage_service *st;
+	struct ctl_req *req;
+	char node[32];
+	char *spec;
+};
+
+static void finish_resume(struct pending_resume *pr, struct dev *d)
+{
+	char err[512];
+	struct array *a = pr->st->array;
+	if (array_resume(a, pr->node, d, pr->spec, err, sizeof(err)) < 0) {
+		if (d)
+			dev_destroy(d);
+		ctl_reply_error(pr->req, "%s", err);
+	} else {
+		log_info("storage %s: node %s resumed%s%s", pr->st->svc.name, pr->node,
+			 d ? " on " : "", d ? pr->spec : "");
+		ctl_reply(pr->req, NULL);
+	}
+	free(pr->spec);
+	free(pr);
+}
+
+static void resume_dev_ready(void *arg, struct dev *d, int err, const char *msg)
+{
+	struct pending_resume *pr = arg;
+	if (err) {
+		ctl_reply_error(pr->req, "%s: %s", pr->spec, msg ? msg : strerror(err));
+		dev_destroy(d);
+		free(pr->spec);
+		free(pr);
+		return;
+	}
+	finish_resume(pr, d);
+}
+
+static void resume_command(struct storage_service *st, struct ctl_req *req, int argc, char **argv)
+{
+	struct pending_resume *pr = xcalloc(1, sizeof(*pr));
+	pr->st = st;
+	pr->req = req;
+	snprintf(pr->node, sizeof(pr->node), "%s", argv[1]);
+	if (argc == 2) {
+		finish_resume(pr, NULL);
+		return;
+	}
+	pr->spec = xstrdup(argv[3]);
+	if (!strcmp(argv[2], "remote")) {
+		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
+					 .request_timeout_s = st->request_timeout_s,
+					 .fail_fast = st->alg == &alg_mirror};
+		dev_nbd_open(st->loop, pr->spec, &o, resume_dev_ready, pr);
+		return;
+	}
+	char err[400];
+	struct dev *d = dev_open_local(st->loop, pr->spec, false, err, sizeof(err));
+	if (!d) {
+		ctl_reply_error(req, "%s: %s", pr->spec, err);
+		free(pr->spec);
+		free(pr);
+		return;
+	}
+	finish_resume(pr, d);
+}
+
 static void storage_command(struct service *s, struct ctl_req *req, int argc, char **argv)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
@@ -241,12 +318,27 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 		}
 		return;
 	}
+	if (!strcmp(argv[0], "suspend") && argc == 2) {
+		if (array_suspend(st->array, argv[1], suspended, req, err, sizeof(err)) < 0)
+			ctl_reply_error(req, "%s", err);
+		else
+			log_info("storage %s: node %s suspended", s->name, argv[1]);
+		return;
+	}
+	if (!strcmp(argv[0], "resume") &&
+	    (argc == 2 ||
+	     (argc == 4 && (!strcmp(argv[2], "remote") || !strcmp(argv[2], "disk"))))) {
+		resume_command(st, req, argc, argv);
+		return;
+	}
 	ctl_reply_error(req, "unknown command '%s' for a storage", argv[0]);
 }
 
 static void storage_stop(struct service *s, void (*done)(void *), void *arg)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
+	/* Requests held by a suspended node would keep the drain waiting. */
+	array_drop_held(st->array);
 	nbd_server_shutdown(st->srv, 10, done, arg);
 }
 
