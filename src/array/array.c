@@ -54,6 +54,9 @@ struct array_child *array_child_get(struct array *a)
 
 void array_child_put(struct array *a, struct array_child *c)
 {
+	c->busy = false;
+	c->mig = 0;
+	c->mig_held = false;
 	c->next_free = a->free_children;
 	a->free_children = c;
 	a->nfree++;
@@ -81,6 +84,14 @@ static void child_done(struct dev_io *io, int err)
 	struct array_node *node = &a->nodes[c->node];
 	struct dev_io *p = c->parent;
 	uint64_t ns = ev_now_ns() - c->start_ns;
+	if (c->mig == MIG_ON_DST) {
+		/* The copy of a write on a migration's new node: the old node
+		 * already answered for it; a failure here ends the migration. */
+		c->mig = 0;
+		migrate_dup_done(a, err);
+		err = 0;
+		goto finish;
+	}
 	node->inflight--;
 	if (err)
 		node->errors++;
@@ -117,6 +128,17 @@ static void child_done(struct dev_io *io, int err)
 		log_debug("node %s: %s at %llu+%llu failed: %s", node->name,
 			  io->op == DEV_READ ? "read" : "io", (unsigned long long)io->off,
 			  (unsigned long long)io->len, strerror(err));
+	if (a->mig)
+		migrate_node_event(a);
+	if (c->mig == MIG_DUP && !err && a->mig && migrate_dup_ok(a)) {
+		/* Behind the copy cursor: the new node gets it too. */
+		c->mig = MIG_ON_DST;
+		c->start_ns = ev_now_ns();
+		migrate_dup_start(a, c);
+		return;
+	}
+	c->mig = 0;
+finish:
 	if (node->drained && node->inflight == 0)
 		ev_defer(a->loop, &a->drain_work);
 	if (a->mirror) {
@@ -153,7 +175,16 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 	}
 	if (op == DEV_FLUSH)
 		c->flush_snapshot = nd->writes_done;
+	c->busy = true;
 	set_state(p, outstanding(p) + 1, first_err(p));
+	array_dispatch(a, c);
+}
+
+void array_dispatch(struct array *a, struct array_child *c)
+{
+	struct array_node *nd = &a->nodes[c->node];
+	if (a->mig && migrate_hold(a, c))
+		return;
 	if (nd->suspended) {
 		c->next_free = NULL;
 		if (nd->held_tail)
@@ -165,6 +196,7 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 		return;
 	}
 	nd->inflight++;
+	c->start_ns = ev_now_ns();
 	dev_submit(nd->dev, &c->io);
 }
 
@@ -509,6 +541,7 @@ void array_free(struct array *a)
 	ev_defer_cancel(a->loop, &a->resume);
 	ev_defer_cancel(a->loop, &a->reap);
 	ev_defer_cancel(a->loop, &a->drain_work);
+	migrate_free(a);
 	mirror_free(a);
 	for (size_t i = 0; i < a->n; i++)
 		free_node(&a->nodes[i]);

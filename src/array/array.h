@@ -104,6 +104,20 @@ void array_drop_held(struct array *a);
 /* Index of the node called `name` (or with that spec), or -1. */
 int array_find_node(const struct array *a, const char *name);
 
+/* Live migration of node `name` to dst (dst replace). hooks.commit runs at
+ * cutover with IO held and must switch the config (nonzero: the migration
+ * is abandoned); hooks.ended runs once, when it is done or stopped. */
+struct migrate_hooks {
+	int (*commit)(void *arg, const char *node, const char *spec, char *err, size_t errlen);
+	void (*ended)(void *arg, int err, const char *msg);
+	void *arg;
+};
+int array_migrate_start(struct array *a, const char *name, struct dev *dst, const char *spec,
+			uint64_t rate, const struct migrate_hooks *hooks, char *err, size_t errlen);
+/* Stop it; the old node stays. name NULL: whichever node. */
+int array_migrate_abort(struct array *a, const char *name, char *err, size_t errlen);
+void array_migrate_show(struct array *a, struct strbuf *out, const char *prefix);
+
 /* alg_mirror: its write-intent bitmap file (created if missing), region
  * size (bytes, power of two; 0: 1 MiB) and resync rate (bytes/s; 0: as
  * fast as it goes). Call right after array_new, before any IO. */

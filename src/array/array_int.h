@@ -17,9 +17,17 @@ struct array_child {
 	struct array *a;
 	size_t node;
 	uint64_t start_ns;
-	uint64_t flush_snapshot; /* writes_done when a FLUSH piece was sent */
-	struct array_child *next_free;
+	uint64_t flush_snapshot;       /* writes_done when a FLUSH piece was sent */
+	struct array_child *next_free; /* also: held lists */
+	bool busy;		       /* taken from the pool */
+	bool mig_held;		       /* waits for the region a migration copies */
+	uint8_t mig;		       /* MIG_DUP / MIG_ON_DST, see migrate.c */
 };
+
+#define MIG_DUP	   1 /* a write behind the copy cursor: new node too, once old has it */
+#define MIG_ON_DST 2 /* that second write, on the new node */
+
+struct migration;
 
 struct array {
 	struct dev dev;
@@ -39,6 +47,7 @@ struct array {
 	struct ev_deferred reap;
 	struct mirror *mirror; /* alg_mirror only */
 	struct ev_deferred drain_work;
+	struct migration *mig; /* dst replace in progress */
 };
 
 /* array.c, for mirror.c */
@@ -47,6 +56,20 @@ void array_child_put(struct array *a, struct array_child *c);
 void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, size_t node,
 		      enum dev_op op, uint64_t off, uint64_t len, void *buf);
 void array_wait_push(struct array *a, struct dev_io *p, bool front);
+/* Send a prepared piece to its node (or hold it: suspended, migrating). */
+void array_dispatch(struct array *a, struct array_child *c);
+static inline bool dev_op_writes(enum dev_op op)
+{
+	return op == DEV_WRITE || op == DEV_WRITE_ZEROES || op == DEV_TRIM;
+}
+
+/* migrate.c */
+bool migrate_hold(struct array *a, struct array_child *c);
+void migrate_node_event(struct array *a);
+bool migrate_dup_ok(struct array *a);
+void migrate_dup_start(struct array *a, struct array_child *c);
+void migrate_dup_done(struct array *a, int err);
+void migrate_free(struct array *a);
 
 /* mirror.c */
 void mirror_submit(struct array *a, struct dev_io *p, bool resumed);

@@ -42,6 +42,7 @@ void storage_nodes_free(struct node_conf *nc, size_t n);
 bool is_nbd_uri(const char *s);
 int cmd_suspend(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
+int cmd_replace(int argc, char **argv);
 
 /* Size of a node in bytes; -1 with the reason in err. */
 int probe_remote(const char *uri, uint64_t *bytes, char *err, size_t errlen);

@@ -22,6 +22,8 @@ static const char main_help[] =
     "  suspend NAME NODE         hold a node's IO (drained first) while it is serviced\n"
     "  resume NAME NODE [--remote URI | --disk PATH]\n"
     "                            release it, optionally onto a new address or disk\n"
+    "  replace NAME NODE (--remote URI | --disk PATH) [--rate R] [--wait] | --abort\n"
+    "                            live-migrate a node while the storage is in use\n"
     "Export nodes:\n"
     "  export DISK [--listen ADDR:PORT] [--allow CIDR[:ro|:rw]]...\n"
     "                            serve a local disk to remote storages\n"
@@ -48,7 +50,7 @@ static const struct subcommand commands[] = {
     {"export", cmd_export},   {"create", cmd_create}, {"add", cmd_add},
     {"remove", cmd_remove},   {"start", cmd_start},   {"stop", cmd_stop},
     {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
-    {"suspend", cmd_suspend}, {"resume", cmd_resume},
+    {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
 };
 
 int main(int argc, char **argv)

@@ -52,6 +52,9 @@ struct storage_service {
 	struct ev_loop *loop;
 	struct ctl_req *remove_req;
 	char remove_name[32];
+	char last_migration[512]; /* how the last dst replace ended */
+	struct ev_timer migrate_restart;
+	char *migrate_line; /* config's migrate line at start */
 };
 
 static struct dev *open_node(struct storage_service *st, struct pending_node *pn);
@@ -123,6 +126,9 @@ static void storage_show(struct service *s, struct strbuf *out)
 	sb_attr_num(out, PATH("bytes"), d->size);
 	array_show_nodes(st->array, out, s->name);
 	array_show_alg(st->array, out, s->name);
+	array_migrate_show(st->array, out, s->name);
+	if (st->last_migration[0])
+		sb_attr_str(out, PATH("last_migration"), "%s", st->last_migration);
 	struct strbuf line;
 	sb_init(&line);
 	array_nodes_line(st->array, &line);
@@ -266,6 +272,183 @@ static void resume_command(struct storage_service *st, struct ctl_req *req, int 
 	finish_resume(pr, d);
 }
 
+/* ---- live migration (dst replace) ---- */
+
+/* The config's `migrate` line, "NODE remote|disk RATE SPEC", says a
+ * migration is under way: a restarted daemon begins it again. At cutover
+ * the node's line takes the new spec and `migrate` goes, in one save. */
+static int edit_conf(struct storage_service *st, const char *node, const char *spec, bool remote,
+		     const char *migrate, char *err, size_t errlen)
+{
+	char *path = state_path(st->svc.name, ".conf");
+	struct conf c;
+	int rc = conf_load(path, &c, err, errlen);
+	if (rc < 0) {
+		free(path);
+		return rc;
+	}
+	if (spec) {
+		size_t n = conf_count(&c, "node");
+		for (size_t i = 0; i < n; i++) {
+			struct node_conf nc;
+			char nn[32];
+			if (node_conf_parse(conf_get_nth(&c, "node", i), &nc, err, errlen) < 0)
+				continue;
+			node_conf_name(nc.start, nn, sizeof(nn));
+			if (!strcmp(nn, node)) {
+				char *old = nc.spec;
+				nc.spec = (char *)spec;
+				nc.remote = remote;
+				char *line = node_conf_format(&nc);
+				conf_replace_nth(&c, "node", i, line);
+				free(line);
+				nc.spec = old;
+			}
+			node_conf_free(&nc);
+		}
+	}
+	if (migrate)
+		conf_set(&c, "migrate", migrate);
+	else
+		conf_del(&c, "migrate");
+	rc = conf_save(path, &c, err, errlen);
+	conf_free(&c);
+	free(path);
+	return rc;
+}
+
+struct pending_migration {
+	struct storage_service *st;
+	struct ctl_req *req; /* NULL: restarted by the daemon itself */
+	char node[32];
+	char *spec;
+	bool remote;
+	uint64_t rate;
+};
+
+static int migration_commit(void *arg, const char *node, const char *spec, char *err, size_t errlen)
+{
+	struct storage_service *st = arg;
+	return edit_conf(st, node, spec, !strncmp(spec, "nbd", 3), NULL, err, errlen);
+}
+
+static void migration_ended(void *arg, int err, const char *msg)
+{
+	struct storage_service *st = arg;
+	snprintf(st->last_migration, sizeof(st->last_migration), "%s: %s", err ? "stopped" : "done",
+		 msg);
+	if (err) {
+		char e[256];
+		if (edit_conf(st, NULL, NULL, false, NULL, e, sizeof(e)) < 0)
+			log_warn("storage %s: %s", st->svc.name, e);
+	}
+}
+
+static void start_migration(struct pending_migration *pm, struct dev *d)
+{
+	struct storage_service *st = pm->st;
+	char err[512];
+	struct migrate_hooks hooks = {
+	    .commit = migration_commit, .ended = migration_ended, .arg = st};
+	int rc = array_migrate_start(st->array, pm->node, d, pm->spec, pm->rate, &hooks, err,
+				     sizeof(err));
+	if (rc == 0) {
+		char *line = xasprintf("%s %s %llu %s", pm->node, pm->remote ? "remote" : "disk",
+				       (unsigned long long)pm->rate, pm->spec);
+		rc = edit_conf(st, NULL, NULL, false, line, err, sizeof(err));
+		free(line);
+		if (rc < 0)
+			array_migrate_abort(st->array, pm->node, NULL, 0);
+	} else {
+		dev_destroy(d);
+	}
+	if (pm->req) {
+		if (rc < 0)
+			ctl_reply_error(pm->req, "%s", err);
+		else
+			ctl_reply(pm->req, NULL);
+	} else if (rc < 0) {
+		log_warn("storage %s: cannot restart the migration of %s: %s", st->svc.name,
+			 pm->node, err);
+	}
+	free(pm->spec);
+	free(pm);
+}
+
+static void migration_dev_ready(void *arg, struct dev *d, int err, const char *msg)
+{
+	struct pending_migration *pm = arg;
+	if (err) {
+		char m[512];
+		snprintf(m, sizeof(m), "new node %s: %s", pm->spec, msg ? msg : strerror(err));
+		if (pm->req)
+			ctl_reply_error(pm->req, "%s", m);
+		else
+			log_warn("storage %s: cannot restart a migration: %s", pm->st->svc.name, m);
+		dev_destroy(d);
+		free(pm->spec);
+		free(pm);
+		return;
+	}
+	start_migration(pm, d);
+}
+
+static void migrate_command(struct storage_service *st, struct ctl_req *req, const char *node,
+			    const char *kind, const char *rate, const char *spec)
+{
+	struct pending_migration *pm = xcalloc(1, sizeof(*pm));
+	pm->st = st;
+	pm->req = req;
+	snprintf(pm->node, sizeof(pm->node), "%s", node);
+	pm->spec = xstrdup(spec);
+	pm->remote = !strcmp(kind, "remote");
+	if (parse_u64(rate, &pm->rate) < 0)
+		pm->rate = 0;
+	if (array_find_node(st->array, node) < 0) {
+		char m[128];
+		snprintf(m, sizeof(m), "no node named %s", node);
+		if (req)
+			ctl_reply_error(req, "%s", m);
+		free(pm->spec);
+		free(pm);
+		return;
+	}
+	if (pm->remote) {
+		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
+					 .request_timeout_s = st->request_timeout_s,
+					 .fail_fast = true}; /* its failure aborts, quickly */
+		dev_nbd_open(st->loop, pm->spec, &o, migration_dev_ready, pm);
+		return;
+	}
+	char err[400];
+	struct dev *d = dev_open_local(st->loop, pm->spec, false, err, sizeof(err));
+	if (!d) {
+		if (req)
+			ctl_reply_error(req, "new node %s: %s", pm->spec, err);
+		free(pm->spec);
+		free(pm);
+		return;
+	}
+	start_migration(pm, d);
+}
+
+/* A migration the config says was under way when dstd stopped: again,
+ * from the start (the old node still has everything). */
+static void restart_migration(struct ev_timer *t)
+{
+	struct storage_service *st = container_of(t, struct storage_service, migrate_restart);
+	char *line = st->migrate_line;
+	st->migrate_line = NULL;
+	char node[32], kind[16], rate[32];
+	int off = 0;
+	if (line && sscanf(line, "%31s %15s %31s %n", node, kind, rate, &off) == 3 && off > 0) {
+		log_info("storage %s: a migration of %s was under way: starting it again",
+			 st->svc.name, node);
+		migrate_command(st, NULL, node, kind, rate, line + off);
+	}
+	free(line);
+}
+
 static void storage_command(struct service *s, struct ctl_req *req, int argc, char **argv)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
@@ -318,6 +501,18 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 		}
 		return;
 	}
+	if (!strcmp(argv[0], "replace") && argc == 5 &&
+	    (!strcmp(argv[2], "remote") || !strcmp(argv[2], "disk"))) {
+		migrate_command(st, req, argv[1], argv[2], argv[3], argv[4]);
+		return;
+	}
+	if (!strcmp(argv[0], "replace-abort") && argc == 2) {
+		if (array_migrate_abort(st->array, argv[1], err, sizeof(err)) < 0)
+			ctl_reply_error(req, "%s", err);
+		else
+			ctl_reply(req, NULL);
+		return;
+	}
 	if (!strcmp(argv[0], "suspend") && argc == 2) {
 		if (array_suspend(st->array, argv[1], suspended, req, err, sizeof(err)) < 0)
 			ctl_reply_error(req, "%s", err);
@@ -346,6 +541,8 @@ static void storage_destroy(struct service *s)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
 	nbd_server_free(st->srv);
+	ev_timer_stop(st->loop, &st->migrate_restart);
+	free(st->migrate_line);
 	array_free(st->array);
 	free(st->device);
 	free(s->name);
@@ -417,6 +614,7 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	st->loop = loop;
 	st->alg = alg;
 	st->chunk = ARRAY_DEFAULT_CHUNK;
+	st->migrate_restart.fn = restart_migration;
 	st->io_timeout_s = 120;
 	st->request_timeout_s = 30;
 	st->started_ns = ev_now_ns();
@@ -514,6 +712,10 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		goto fail;
 	log_info("storage %s: %s over %zu nodes, %llu sectors", name, alg->name, n,
 		 (unsigned long long)(d->size / 512));
+	if ((v = conf_get(conf, "migrate"))) {
+		st->migrate_line = xstrdup(v);
+		ev_timer_start(loop, &st->migrate_restart, 0);
+	}
 	return &st->svc;
 fail:
 	storage_destroy(&st->svc);
