@@ -67,9 +67,9 @@ bool migrate_hold(struct array *a, struct array_child *c)
 	struct migration *g = a->mig;
 	if (c->node != g->node || g->phase == M_ENDING)
 		return false;
-	bool hold = g->phase == M_CUTOVER || g->phase == M_FLUSH ||
-		    (dev_op_writes(c->io.op) && g->cur != NO_REGION &&
-		     overlaps(c, g->cur, g->cur_len));
+	bool hold =
+	    g->phase == M_CUTOVER || g->phase == M_FLUSH ||
+	    (dev_op_writes(c->io.op) && g->cur != NO_REGION && overlaps(c, g->cur, g->cur_len));
 	if (hold) {
 		c->mig_held = true;
 		c->next_free = NULL;
@@ -134,7 +134,7 @@ void migrate_dup_start(struct array *a, struct array_child *c)
 /* End it: done (switched) or not (aborted, failed); the old node stays
  * unless done. Waits for everything that still uses the new node. */
 static void end(struct migration *g, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void end(struct migration *g, int err, const char *fmt, ...)
 {
 	if (g->phase == M_ENDING)
@@ -290,8 +290,8 @@ static void step(struct migration *g)
 		if (g->io_busy)
 			return;
 		char err[256] = "";
-		if (g->hooks.commit && g->hooks.commit(g->hooks.arg, nd->name, g->spec, err,
-							 sizeof(err)) < 0) {
+		if (g->hooks.commit &&
+		    g->hooks.commit(g->hooks.arg, nd->name, g->spec, err, sizeof(err)) < 0) {
 			end(g, EIO, "cannot switch the config: %s", err);
 			return;
 		}
@@ -404,14 +404,15 @@ void array_migrate_show(struct array *a, struct strbuf *out, const char *prefix)
 	sb_attr_str(out, ATTR("node"), "%s", a->nodes[g->node].name);
 	sb_attr_str(out, ATTR("to"), "%s", g->spec ? g->spec : "");
 	sb_attr_str(out, ATTR("state"), "%s",
-		    g->phase == M_ENDING			? "ending"
+		    g->phase == M_ENDING			   ? "ending"
 		    : g->phase == M_CUTOVER || g->phase == M_FLUSH ? "switching"
 								   : "copying");
 	sb_attr_num(out, ATTR("copied"), g->copied);
 	sb_attr_num(out, ATTR("total"), g->total);
 	sb_attr_num(out, ATTR("percent"), g->total ? g->copied * 100 / g->total : 100);
 	sb_attr_str(out, ATTR("mib_s"), "%.1f", bps / 1048576.0);
-	sb_attr_num(out, ATTR("eta_s"), bps > 0 ? (uint64_t)((double)(g->total - g->copied) / bps) : 0);
+	sb_attr_num(out, ATTR("eta_s"),
+		    bps > 0 ? (uint64_t)((double)(g->total - g->copied) / bps) : 0);
 #undef ATTR
 }
 

@@ -101,9 +101,12 @@ static int wait_done(const char *name, const char *last_before)
 int cmd_replace(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"remote", required_argument, NULL, 'r'}, {"disk", required_argument, NULL, 'd'},
-	    {"rate", required_argument, NULL, 'R'},   {"wait", no_argument, NULL, 'w'},
-	    {"abort", no_argument, NULL, 'a'},	      {"help", no_argument, NULL, 'h'},
+	    {"remote", required_argument, NULL, 'r'},
+	    {"disk", required_argument, NULL, 'd'},
+	    {"rate", required_argument, NULL, 'R'},
+	    {"wait", no_argument, NULL, 'w'},
+	    {"abort", no_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	const char *remote = NULL, *disk = NULL, *rate_s = NULL;
@@ -176,8 +179,8 @@ int cmd_replace(int argc, char **argv)
 	free(cmd);
 	if (r < 0) {
 		free(before);
-		die("cannot %s %s of '%s': %s", abort_it ? "abort the migration of" : "replace",
-		    nn, name, err);
+		die("cannot %s %s of '%s': %s", abort_it ? "abort the migration of" : "replace", nn,
+		    name, err);
 		goto out;
 	}
 	sb_free(&reply);

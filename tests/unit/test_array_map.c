@@ -57,7 +57,9 @@ TEST(find_names)
 	CHECK(alg_find("alg_linear") == &alg_linear);
 	CHECK(alg_find("stripe") == &alg_stripe);
 	CHECK(alg_find("alg_stripe") == &alg_stripe);
-	static const char *unknown[] = {"",	   "mirror",	  "alg_mirror",	 "Linear",
+	CHECK(alg_find("mirror") == &alg_mirror);
+	CHECK(alg_find("alg_mirror") == &alg_mirror);
+	static const char *unknown[] = {"",	   "Mirror",	  "alg_mirror1", "Linear",
 					"LINEAR",  "alg_",	  "alg_linearx", "linear ",
 					" stripe", "alg_stripe2", "raid0"};
 	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++)
@@ -66,6 +68,8 @@ TEST(find_names)
 	CHECK_STR(alg_stripe.name, "alg_stripe");
 	CHECK(alg_linear.can_grow);
 	CHECK(!alg_stripe.can_grow);
+	CHECK(!alg_mirror.can_grow);
+	CHECK_STR(alg_mirror.name, "alg_mirror");
 	CHECK(alg_linear.layout && alg_linear.map && alg_stripe.layout && alg_stripe.map);
 }
 
