@@ -716,6 +716,8 @@ void mirror_child_done(struct array *a, struct array_child *c, int err)
 
 /* ---- suspend ---- */
 
+static void leg_event(struct dev *d, int what, void *arg);
+
 int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen)
 {
 	struct mirror *m = a->mirror;
@@ -743,10 +745,29 @@ void mirror_resume(struct array *a, size_t leg, bool new_dev)
 {
 	struct mirror *m = a->mirror;
 	m->susp[leg] = false;
+	a->nodes[leg].dev->event = leg_event;
+	a->nodes[leg].dev->event_arg = m;
 	log_info("mirror: leg %s resumed%s; checking its header", a->nodes[leg].name,
 		 new_dev ? " on a new device" : "");
 	if (!m->hreading[leg])
 		hdr_submit(m, leg, DEV_READ); /* leg_checked decides: dirty or whole copy */
+}
+
+/* A remote leg's connection went down or came back: act at once, so a leg
+ * whose disk was swapped between two ticks is never read before its header
+ * is checked. */
+static void leg_event(struct dev *d, int what, void *arg)
+{
+	struct mirror *m = arg;
+	struct array *a = m->a;
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->nodes[i].dev != d)
+			continue;
+		if (what == DEV_EVENT_DOWN)
+			leg_failed(m, i, EIO);
+		else if (m->state[i] == 'D' && !m->hreading[i] && !m->susp[i])
+			hdr_submit(m, i, DEV_READ);
+	}
 }
 
 /* ---- housekeeping ---- */
@@ -1058,6 +1079,10 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	if (!m->bmdev)
 		return -1;
 	ev_timer_start(a->loop, &m->tick, TICK_NS);
+	for (size_t i = 0; i < a->n; i++) {
+		a->nodes[i].dev->event = leg_event;
+		a->nodes[i].dev->event_arg = m;
+	}
 	if (count_state(m, 'S'))
 		sync_kick(m);
 	return 0;
@@ -1086,6 +1111,8 @@ void mirror_free(struct array *a)
 		if (bm_write_sync(m, err, sizeof(err)) < 0)
 			log_warn("mirror: %s", err);
 	}
+	for (size_t i = 0; i < a->n; i++)
+		a->nodes[i].dev->event = NULL;
 	if (m->bmdev)
 		dev_destroy(m->bmdev);
 	if (m->fd >= 0)

@@ -532,8 +532,14 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 static void storage_stop(struct service *s, void (*done)(void *), void *arg)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
-	/* Requests held by a suspended node would keep the drain waiting. */
+	/* Requests held by a suspended node, or waiting for one that is
+	 * unreachable, would keep the drain waiting. */
 	array_drop_held(st->array);
+	for (size_t i = 0; i < array_node_count(st->array); i++) {
+		struct dev *nd = array_node_at(st->array, i)->dev;
+		if (!strcmp(nd->ops->kind, "nbd"))
+			dev_nbd_stop(nd);
+	}
 	nbd_server_shutdown(st->srv, 10, done, arg);
 }
 

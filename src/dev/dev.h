@@ -96,7 +96,17 @@ struct dev {
 	uint32_t min_block; /* smallest IO it takes unaligned-free: 1 or 512 */
 	uint32_t max_io;    /* largest READ/WRITE it takes in one piece; 0: no limit */
 	char *desc;	    /* human description, e.g. "L: /srv/disk0.img" */
+
+	/* Optional, set by the device's owner: told at once when a remote
+	 * node's connection is lost (DEV_EVENT_DOWN) and when it is back
+	 * (DEV_EVENT_UP), so that it never trusts a node that came back
+	 * without noticing it had gone (its disk may have been replaced). */
+	void (*event)(struct dev *d, int what, void *arg);
+	void *event_arg;
 };
+
+#define DEV_EVENT_DOWN 1
+#define DEV_EVENT_UP   2
 
 static inline void dev_submit(struct dev *d, struct dev_io *io)
 {
@@ -142,6 +152,9 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 const char *dev_nbd_error_cause(const char *libnbd_error);
 /* "connecting", "up", "reconnecting", "failed" */
 const char *dev_nbd_state(struct dev *d);
+/* The storage stops: a node that is not up fails the IO waiting for it at
+ * once instead of holding it until io-timeout, and stops reconnecting. */
+void dev_nbd_stop(struct dev *d);
 
 /* Dispatch on the spec: "mem:..." or a path. */
 struct dev *dev_open_local(struct ev_loop *loop, const char *spec, bool readonly, char *err,

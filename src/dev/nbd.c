@@ -412,6 +412,7 @@ static void do_send(struct nbd_dev *n)
 			nbd_conn_lost(n, "send: %s", strerror(errno));
 			return;
 		}
+		n->last_tx_ns = ev_now_ns();
 		sent_bytes(n, (size_t)r);
 	}
 	nbd_node_update_events(n);
@@ -506,6 +507,20 @@ static bool small_chunk(struct nbd_dev *n, struct slot *s, uint16_t type, const 
 	}
 }
 
+/* The node answered ESHUTDOWN: it is going away. As the spec asks, a soft
+ * disconnect (NBD_CMD_DISC, best effort), then the connection is made
+ * again and the request resent, like any other lost connection. */
+static void node_shutting_down(struct nbd_dev *n)
+{
+	uint8_t disc[NBD_REQUEST_SIZE] = {0};
+	be32_write(disc, NBD_REQUEST_MAGIC);
+	be16_write(disc + 6, NBD_CMD_DISC);
+	/* Only between whole requests: a half-sent one would garble it. */
+	if (n->send_off == 0)
+		(void)send(n->fd, disc, sizeof(disc), MSG_NOSIGNAL | MSG_DONTWAIT);
+	nbd_conn_lost(n, "the node is shutting down");
+}
+
 /* Parse every complete reply in rbuf. Returns the bytes still needed for
  * the next one (0 when switching to a direct payload or after an error). */
 static size_t parse(struct nbd_dev *n)
@@ -528,6 +543,10 @@ static size_t parse(struct nbd_dev *n)
 			bool data = s->cmd == NBD_CMD_READ && err == 0;
 			if (data && avail < NBD_SIMPLE_REPLY_SIZE + s->len && s->len < DIRECT_MIN)
 				return NBD_SIMPLE_REPLY_SIZE + s->len;
+			if (nbd_wire_to_errno(err) == ESHUTDOWN) {
+				node_shutting_down(n);
+				return 0;
+			}
 			n->rpos += NBD_SIMPLE_REPLY_SIZE;
 			if (data)
 				start_payload(n, s, s->io->buf, s->len, true);
@@ -576,6 +595,10 @@ static size_t parse(struct nbd_dev *n)
 		if (!small_chunk(n, s, type, p + NBD_STRUCTURED_REPLY_SIZE, len)) {
 			nbd_conn_lost(n, "protocol error: bad reply chunk (type %u, %u bytes)",
 				      type, len);
+			return 0;
+		}
+		if (s->err == ESHUTDOWN) {
+			node_shutting_down(n);
 			return 0;
 		}
 		if (done)
@@ -724,6 +747,20 @@ const char *dev_nbd_state(struct dev *d)
 	case ST_RECONNECTING: return "reconnecting";
 	default: return "failed";
 	}
+}
+
+void dev_nbd_stop(struct dev *d)
+{
+	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
+	if (n->state == ST_UP || n->given_up)
+		return;
+	n->given_up = true;
+	n->state = ST_FAILED;
+	ev_timer_stop(n->loop, &n->retry);
+	nbd_conn_close(n);
+	log_info("node %s: the storage stops; the %u requests waiting for it fail", n->uri_str,
+		 n->nactive);
+	nbd_node_fail_all(n, EIO);
 }
 
 static void report_ready(struct ev_deferred *d)

@@ -226,7 +226,7 @@ static void handshake_done(struct nbd_dev *n)
 	n->can_cache = hs->tflags & NBD_FLAG_SEND_CACHE;
 	n->phase = CONN_READY;
 	n->rpos = n->rlen = n->rneed = 0;
-	n->last_rx_ns = ev_now_ns();
+	n->last_rx_ns = n->last_tx_ns = ev_now_ns();
 	n->backoff_ms = 0;
 	unsigned attempts = n->attempts;
 	n->attempts = 0;
@@ -258,6 +258,8 @@ static void handshake_done(struct nbd_dev *n)
 		n->state = ST_UP;
 		n->down_since_ns = 0;
 		n->error[0] = '\0';
+		if (n->dev.event)
+			n->dev.event(&n->dev, DEV_EVENT_UP, n->dev.event_arg);
 	}
 	nbd_node_update_events(n);
 	nbd_node_kick_send(n);
@@ -345,6 +347,7 @@ void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...)
 	va_end(ap);
 	nbd_conn_close(n);
 	nbd_node_requeue_all(n);
+	bool was_up = n->state == ST_UP;
 	if (n->state == ST_UP && n->opts.fail_fast) {
 		n->state = ST_FAILED;
 		n->down_since_ns = ev_now_ns();
@@ -361,6 +364,8 @@ void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...)
 	n->backoff_ms = 0;
 	n->attempts = 0;
 	ev_timer_start(n->loop, &n->retry, 0);
+	if (was_up && n->dev.event)
+		n->dev.event(&n->dev, DEV_EVENT_DOWN, n->dev.event_arg);
 }
 
 void nbd_conn_retry(struct ev_timer *t)
@@ -382,10 +387,14 @@ void nbd_conn_watchdog(struct ev_timer *t)
 	}
 	if (n->given_up)
 		return;
+	/* A node hangs when nothing came back for the request timeout while
+	 * the oldest request was on the wire that long, or while a request
+	 * could not even be sent for that long (the node stopped reading). */
 	uint64_t rt = n->opts.request_timeout_s * NS_PER_S;
 	struct slot *oldest = n->active_head;
-	if (n->phase == CONN_READY && oldest && oldest->sent && now - oldest->sent_ns > rt &&
-	    now - n->last_rx_ns > rt) {
+	bool waiting = oldest && (oldest->sent ? now - oldest->sent_ns > rt
+					       : n->send_blocked && now - n->last_tx_ns > rt);
+	if (n->phase == CONN_READY && waiting && now - n->last_rx_ns > rt) {
 		nbd_conn_lost(n, "no reply for %u s (%u requests in flight)",
 			      n->opts.request_timeout_s, n->nactive);
 	}

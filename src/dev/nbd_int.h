@@ -104,7 +104,7 @@ struct nbd_dev {
 	/* Timing and counters. */
 	struct ev_timer watchdog, retry;
 	uint64_t backoff_ms;
-	uint64_t down_since_ns, last_rx_ns;
+	uint64_t down_since_ns, last_rx_ns, last_tx_ns;
 	uint64_t sent, completed, failed, reconnects, resent;
 	unsigned attempts;
 	bool given_up; /* the first connection failed: no retries */

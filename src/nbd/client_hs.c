@@ -139,7 +139,8 @@ static enum nbd_hs_status option_reply(struct nbd_hs *hs, const uint8_t *d, uint
 		for (uint32_t i = 0; i < len && n + 1 < sizeof(msg); i++)
 			msg[n++] = d[i] >= 0x20 && d[i] < 0x7f ? (char)d[i] : '?';
 		msg[n] = '\0';
-		return fail(hs, "export '%s': %s%s%s%s", hs->export_name, rep_err_name(type),
+		/* (A long name is cut so that the reason always fits.) */
+		return fail(hs, "export '%.200s': %s%s%s%s", hs->export_name, rep_err_name(type),
 			    n ? " (" : "", msg, n ? ")" : "");
 	}
 	switch (opt) {

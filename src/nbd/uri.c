@@ -1,5 +1,6 @@
 /* uri.c - parse the NBD URIs a node may be given (see uri.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "uri.h"
@@ -148,6 +149,11 @@ int nbd_uri_parse(const char *uri, struct nbd_uri *out, char *err, size_t errlen
 			return -1;
 		}
 		memcpy(out->port, port, port_len);
+		long pn = strtol(out->port, NULL, 10);
+		if (pn < 1 || pn > 65535) {
+			snprintf(err, errlen, "bad port in URI: %s is not in 1-65535", out->port);
+			return -1;
+		}
 	} else {
 		strcpy(out->port, "10809");
 	}
