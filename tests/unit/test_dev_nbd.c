@@ -41,6 +41,8 @@ struct gate {
 	unsigned nlog;
 	uint64_t log_off[GATE_LOG];
 	uint8_t log_op[GATE_LOG];
+	uint64_t log_len[GATE_LOG];
+	uint32_t log_flags[GATE_LOG];
 };
 
 static void gate_submit(struct dev *d, struct dev_io *io)
@@ -59,6 +61,8 @@ static void gate_submit(struct dev *d, struct dev_io *io)
 	if (g->nlog < GATE_LOG) {
 		g->log_off[g->nlog] = io->off;
 		g->log_op[g->nlog] = (uint8_t)io->op;
+		g->log_len[g->nlog] = io->len;
+		g->log_flags[g->nlog] = io->flags;
 		g->nlog++;
 	}
 	dev_submit(g->inner, io);
@@ -179,7 +183,7 @@ static void run_for(struct env *e, unsigned ms)
 	run_until(e, never, ms);
 }
 
-static struct env *env_new(void)
+static struct env *env_new(const char *spec)
 {
 	struct env *e = xcalloc(1, sizeof(*e));
 	log_init("test_dev_nbd", stderr, LOG_ERR);
@@ -187,9 +191,9 @@ static struct env *env_new(void)
 	e->tick.fn = tick_fn;
 	e->later.fn = later_fn;
 	char err[256] = "";
-	e->mem = dev_mem_open(e->loop, "mem:64M", err, sizeof(err));
+	e->mem = dev_mem_open(e->loop, spec, err, sizeof(err));
 	if (!e->mem) {
-		fprintf(stderr, "mem:64M: %s\n", err);
+		fprintf(stderr, "%s: %s\n", spec, err);
 		abort();
 	}
 	e->gate.dev = *e->mem;
@@ -209,9 +213,10 @@ static struct env *env_new(void)
 	return e;
 }
 
-static bool server_start_named(struct env *e, const char *name)
+static bool server_start_cfg(struct env *e, const char *name, bool readonly)
 {
-	struct nbd_server_config cfg = {.name = name, .dev = &e->gate.dev, .buf_budget = 64 * MiB};
+	struct nbd_server_config cfg = {
+	    .name = name, .dev = &e->gate.dev, .readonly = readonly, .buf_budget = 64 * MiB};
 	char err[256] = "";
 	e->srv_down = false;
 	e->srv = nbd_server_new(e->loop, &cfg, err, sizeof(err));
@@ -228,9 +233,20 @@ static bool server_start_named(struct env *e, const char *name)
 	return true;
 }
 
+static bool server_start_named(struct env *e, const char *name)
+{
+	return server_start_cfg(e, name, false);
+}
+
 static bool server_start(struct env *e)
 {
 	return server_start_named(e, "");
+}
+
+static void server_stop(struct env *e)
+{
+	nbd_server_free(e->srv);
+	e->srv = NULL;
 }
 
 static void server_start_later(struct env *e)
@@ -420,6 +436,25 @@ static long long show_num(struct dev *d, const char *leaf)
 	return v;
 }
 
+/* A string attribute of `show` ("S PREFIX/leaf V"), "" when absent. */
+static const char *show_str(struct dev *d, const char *leaf)
+{
+	static char v[600];
+	struct strbuf sb;
+	sb_init(&sb);
+	d->ops->show(d, &sb, "n");
+	char key[64];
+	snprintf(key, sizeof(key), "S n/%s ", leaf);
+	const char *p = sb.s ? strstr(sb.s, key) : NULL;
+	v[0] = '\0';
+	if (p) {
+		p += strlen(key);
+		snprintf(v, sizeof(v), "%.*s", (int)strcspn(p, "\n"), p);
+	}
+	sb_free(&sb);
+	return v;
+}
+
 static bool states_are(struct env *e, const char *const *want, int n)
 {
 	bool same = e->nstates == n;
@@ -441,7 +476,7 @@ static bool states_are(struct env *e, const char *const *want, int n)
 
 TEST(ready_once)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	CHECK(server_start(e));
 	node_open(e, NULL, NULL);
 	CHECK(e->node != NULL);
@@ -498,7 +533,7 @@ TEST(ready_once)
 /* Many requests at once: more than the node's slots, so some wait. */
 TEST(queue_depth)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	if (!env_up(e, NULL)) {
 		CHECK(0);
 		env_free(e);
@@ -570,7 +605,7 @@ TEST(queue_depth)
 /* 8 MiB reads and writes: payloads far bigger than the receive buffer. */
 TEST(large_io)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	if (!env_up(e, NULL)) {
 		CHECK(0);
 		env_free(e);
@@ -625,7 +660,7 @@ TEST(large_io)
 
 TEST(commands)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	if (!env_up(e, NULL)) {
 		CHECK(0);
 		env_free(e);
@@ -708,6 +743,265 @@ TEST(commands)
 	env_free(e);
 }
 
+/* What the node's server lacks is emulated: FUA by a flush after the
+ * write, WRITE_ZEROES by writing zeroes, TRIM and CACHE by nothing. */
+TEST(emulated_commands)
+{
+	struct env *e = env_new("mem:64M");
+	e->gate.dev.caps = DEV_CAP_FLUSH; /* what the server offers */
+	if (!env_up(e, NULL)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	struct dev *d = e->node;
+	CHECK_EQ(d->caps, DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO |
+			      DEV_CAP_CACHE | DEV_CAP_EXTENTS);
+	struct gate *g = &e->gate;
+	const size_t n = 3 * MiB + 5;
+	const uint64_t off = 100;
+	uint8_t *src = xmalloc(n), *buf = xmalloc(n);
+	fill(src, n, 8);
+
+	g->nlog = 0;
+	CHECK_EQ(do_io(e, DEV_WRITE, DEV_F_FUA, off, n, src), 0);
+	CHECK_EQ(g->nlog, 2);
+	CHECK(g->log_op[0] == DEV_WRITE && g->log_off[0] == off && g->log_len[0] == n);
+	CHECK_EQ(g->log_flags[0] & DEV_F_FUA, 0);
+	CHECK_EQ(g->log_op[1], DEV_FLUSH);
+
+	/* Trim and cache are advisory: done without asking the node. */
+	g->nlog = 0;
+	CHECK_EQ(do_io(e, DEV_TRIM, 0, off, n, NULL), 0);
+	CHECK_EQ(do_io(e, DEV_TRIM, DEV_F_FUA, off, n, NULL), 0);
+	CHECK_EQ(do_io(e, DEV_CACHE, 0, 0, MiB, NULL), 0);
+	CHECK_EQ(g->nlog, 0);
+	CHECK_EQ(do_io(e, DEV_READ, 0, off, n, buf), 0);
+	CHECK(!memcmp(buf, src, n));
+
+	/* Zeroes written as data, 1 MiB at a time; FUA adds a flush. */
+	g->nlog = 0;
+	CHECK_EQ(do_io(e, DEV_WRITE_ZEROES, DEV_F_FUA, off, n, NULL), 0);
+	CHECK_EQ(g->nlog, 5);
+	for (unsigned i = 0; i < 4 && i < g->nlog; i++) {
+		CHECK_EQ(g->log_op[i], DEV_WRITE);
+		CHECK_EQ(g->log_off[i], off + i * MiB);
+		CHECK_EQ(g->log_len[i], i < 3 ? MiB : 5);
+		CHECK_EQ(g->log_flags[i] & DEV_F_FUA, 0);
+	}
+	CHECK_EQ(g->log_op[4], DEV_FLUSH);
+	memset(buf, 0xAA, n);
+	CHECK_EQ(do_io(e, DEV_READ, 0, off, n, buf), 0);
+	CHECK(all_zero(buf, n));
+
+	g->nlog = 0;
+	CHECK_EQ(do_io(e, DEV_WRITE, 0, off, n, src), 0);
+	CHECK_EQ(do_io(e, DEV_WRITE_ZEROES, DEV_F_NO_HOLE, off + 1, 10, NULL), 0);
+	CHECK_EQ(g->nlog, 2);
+	CHECK(g->log_op[1] == DEV_WRITE && g->log_off[1] == off + 1 && g->log_len[1] == 10);
+	CHECK_EQ(do_io(e, DEV_READ, 0, off, 20, buf), 0);
+	CHECK(buf[0] == src[0] && all_zero(buf + 1, 10) && !memcmp(buf + 11, src + 11, 9));
+
+	/* FAST_ZERO cannot be faked. */
+	g->nlog = 0;
+	CHECK_EQ(do_io(e, DEV_WRITE_ZEROES, DEV_F_FAST_ZERO, off, n, NULL), ENOTSUP);
+	CHECK_EQ(g->nlog, 0);
+	CHECK_EQ(do_io(e, DEV_FLUSH, 0, 0, 0, NULL), 0);
+	CHECK(g->nlog == 1 && g->log_op[0] == DEV_FLUSH);
+	free(src);
+	free(buf);
+	env_free(e);
+
+	/* A server with WRITE_ZEROES but not FAST_ZERO; no flush at all. */
+	e = env_new("mem:64M");
+	e->gate.dev.caps = DEV_CAP_ZERO;
+	if (!env_up(e, NULL)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	CHECK_EQ(e->node->caps & (DEV_CAP_FAST_ZERO | DEV_CAP_MULTI_CONN), 0);
+	g = &e->gate;
+	g->nlog = 0;
+	CHECK_EQ(do_io(e, DEV_WRITE_ZEROES, DEV_F_FAST_ZERO, 0, 4096, NULL), ENOTSUP);
+	CHECK_EQ(do_io(e, DEV_WRITE_ZEROES, DEV_F_FUA, 0, 4096, NULL), 0);
+	CHECK_EQ(do_io(e, DEV_FLUSH, 0, 0, 0, NULL), 0);
+	uint8_t b[16];
+	CHECK_EQ(do_io(e, DEV_WRITE, DEV_F_FUA, 0, sizeof(b), b), 0);
+	CHECK_EQ(g->nlog, 2);
+	CHECK(g->log_op[0] == DEV_WRITE_ZEROES && g->log_len[0] == 4096);
+	CHECK(g->log_op[1] == DEV_WRITE);
+	env_free(e);
+}
+
+/* Ranges over 4 GiB: TRIM, WRITE_ZEROES and CACHE go in 1 GiB pieces,
+ * BLOCK_STATUS asks for what fits in 32 bits. */
+TEST(big_ranges)
+{
+	struct env *e = env_new("mem:5G");
+	if (!env_up(e, NULL)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	const uint64_t GiB = 1024 * MiB, len = 4 * GiB + GiB / 2;
+	struct gate *g = &e->gate;
+	CHECK_EQ(e->node->size, 5 * GiB);
+	uint8_t src[4096], buf[4096];
+	fill(src, sizeof(src), 11);
+	CHECK_EQ(do_io(e, DEV_WRITE, 0, 5 * GiB - 4096, 4096, src), 0);
+	CHECK_EQ(do_io(e, DEV_READ, 0, 5 * GiB - 4096, 4096, buf), 0);
+	CHECK(!memcmp(src, buf, sizeof(buf)));
+
+	static const enum dev_op ops[] = {DEV_TRIM, DEV_WRITE_ZEROES, DEV_CACHE};
+	for (size_t k = 0; k < ARRAY_SIZE(ops); k++) {
+		g->nlog = 0;
+		CHECK_EQ(do_io(e, ops[k], DEV_F_FUA, GiB / 2, len, NULL), 0);
+		CHECK_EQ(g->nlog, 5);
+		for (unsigned i = 0; i < g->nlog && i < 5; i++) {
+			CHECK_EQ(g->log_op[i], ops[k]);
+			CHECK_EQ(g->log_off[i], GiB / 2 + i * GiB);
+			CHECK_EQ(g->log_len[i], i < 4 ? GiB : GiB / 2);
+			if (ops[k] != DEV_CACHE)
+				CHECK_EQ(g->log_flags[i] & DEV_F_FUA, DEV_F_FUA);
+		}
+	}
+	CHECK_EQ(do_io(e, DEV_READ, 0, 5 * GiB - 4096, 4096, buf), 0);
+	CHECK(all_zero(buf, sizeof(buf)));
+
+	struct dev_extent ext[16];
+	uint32_t cnt = 0;
+	g->nlog = 0;
+	CHECK_EQ(do_status(e, 0, 5 * GiB, 16, ext, &cnt), 0);
+	CHECK_EQ(g->nlog, 1);
+	CHECK(g->log_len[0] < 4 * GiB && g->log_len[0] >= 4 * GiB - 4096);
+	CHECK_EQ(cnt, 1);
+	CHECK(ext[0].len > 0 && ext[0].len <= g->log_len[0]);
+	CHECK_EQ(ext[0].flags, HZ);
+	env_free(e);
+}
+
+TEST(readonly_server)
+{
+	struct env *e = env_new("mem:64M");
+	CHECK(server_start_cfg(e, "", true));
+	node_open(e, NULL, NULL);
+	CHECK(run_until(e, is_ready, 5000));
+	CHECK_EQ(e->ready_err, 0);
+	CHECK(e->node->caps & DEV_CAP_READONLY);
+	uint8_t b[512];
+	CHECK_EQ(do_io(e, DEV_READ, 0, 0, sizeof(b), b), 0);
+	CHECK_EQ(do_io(e, DEV_WRITE, 0, 0, sizeof(b), b), EPERM);
+	CHECK_EQ(do_io(e, DEV_WRITE_ZEROES, 0, 0, sizeof(b), NULL), EPERM);
+	CHECK_EQ(do_io(e, DEV_TRIM, 0, 0, sizeof(b), NULL), EPERM);
+	CHECK_STR(dev_nbd_state(e->node), "up");
+	env_free(e);
+}
+
+static bool error_says_fewer(struct env *e)
+{
+	return strstr(show_str(e->node, "error"), "fewer") != NULL;
+}
+
+static bool error_says_read_only(struct env *e)
+{
+	return strstr(show_str(e->node, "error"), "read-only") != NULL;
+}
+
+/* The node must come back as it was: not smaller, not read-only. Until it
+ * does, it stays reconnecting and IO waits. */
+TEST(node_came_back_different)
+{
+	struct env *e = env_new("mem:64M");
+	if (!env_up(e, NULL)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	uint8_t data[4096], back[4096];
+	fill(data, sizeof(data), 21);
+	e->nstates = 0;
+	sample_state(e);
+	server_stop(e);
+	e->gate.dev.size = 32 * MiB;
+	server_start_in(e, 50);
+	struct req w;
+	submit(e, &w, DEV_WRITE, 0, 40 * MiB, sizeof(data), data);
+	CHECK(run_until(e, error_says_fewer, 3000));
+	run_for(e, 250); /* another attempt or so */
+	CHECK_STR(dev_nbd_state(e->node), "reconnecting");
+	CHECK_EQ(w.done_calls, 0);
+	e->gate.dev.size = 64 * MiB;
+	CHECK(run_until(e, all_done, 5000));
+	CHECK_EQ(w.err, 0);
+	CHECK_STR(dev_nbd_state(e->node), "up");
+	CHECK_EQ(show_num(e->node, "reconnects"), 1);
+	CHECK_STR(show_str(e->node, "error"), ""); /* not shown when up */
+
+	/* Back read-only. */
+	server_stop(e);
+	CHECK(server_start_cfg(e, "", true));
+	submit(e, &w, DEV_WRITE, 0, 40 * MiB + 4096, sizeof(data), data);
+	CHECK(run_until(e, error_says_read_only, 3000));
+	run_for(e, 250);
+	CHECK_STR(dev_nbd_state(e->node), "reconnecting");
+	CHECK_EQ(w.done_calls, 0);
+	server_stop(e);
+	CHECK(server_start(e));
+	CHECK(run_until(e, all_done, 5000));
+	CHECK_EQ(w.err, 0);
+	CHECK_EQ(show_num(e->node, "reconnects"), 2);
+	static const char *const want[] = {"up", "reconnecting", "up", "reconnecting", "up"};
+	CHECK(states_are(e, want, 5));
+	CHECK_EQ(do_io(e, DEV_READ, 0, 40 * MiB, sizeof(back), back), 0);
+	CHECK(!memcmp(back, data, sizeof(back)));
+	CHECK_EQ(do_io(e, DEV_READ, 0, 40 * MiB + 4096, sizeof(back), back), 0);
+	CHECK(!memcmp(back, data, sizeof(back)));
+	env_free(e);
+}
+
+/* Reads just under and over the size that is received straight into the
+ * caller's buffer, many at once: replies straddle the receive buffer. */
+TEST(reply_sizes)
+{
+	struct env *e = env_new("mem:64M");
+	if (!env_up(e, NULL)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	static const size_t sizes[] = {1, 4095, 40000, 65535, 65536, 65537, 131072 + 7};
+	enum { PER = 60 };
+	const size_t nreq = ARRAY_SIZE(sizes) * PER;
+	const uint64_t stride = 140000;
+	CHECK(nreq * stride <= 64 * MiB);
+	uint8_t *disk = xmalloc(nreq * stride), *back = xmalloc(nreq * stride);
+	fill(disk, nreq * stride, 31);
+	CHECK_EQ(do_io(e, DEV_WRITE, 0, 0, nreq * stride / 2, disk), 0);
+	CHECK_EQ(do_io(e, DEV_WRITE, 0, nreq * stride / 2, nreq * stride - nreq * stride / 2,
+		       disk + nreq * stride / 2),
+		 0);
+	struct req *reqs = xcalloc(nreq, sizeof(*reqs));
+	memset(back, 0xAA, nreq * stride);
+	for (size_t i = 0; i < nreq; i++) {
+		size_t len = sizes[i % ARRAY_SIZE(sizes)];
+		uint64_t off = i * stride + i % 13;
+		submit(e, &reqs[i], DEV_READ, 0, off, len, back + off);
+	}
+	CHECK(run_until(e, all_done, 10000));
+	int bad = 0;
+	for (size_t i = 0; i < nreq; i++) {
+		size_t len = sizes[i % ARRAY_SIZE(sizes)];
+		uint64_t off = i * stride + i % 13;
+		bad += reqs[i].err != 0 || memcmp(back + off, disk + off, len) != 0;
+	}
+	CHECK_EQ(bad, 0);
+	free(reqs);
+	free(disk);
+	free(back);
+	env_free(e);
+}
+
 /* Write N distinct patterns at stride, all at once, without waiting. */
 static void submit_writes(struct env *e, struct req *reqs, int n, uint8_t *data, uint64_t stride,
 			  size_t len)
@@ -760,7 +1054,7 @@ static bool server_is_down(struct env *e)
  * a new one comes up on the same socket a bit later. */
 TEST(reconnect_queued)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	if (!env_up(e, NULL)) {
 		CHECK(0);
 		env_free(e);
@@ -799,7 +1093,7 @@ TEST(reconnect_queued)
  * were issued, to the next server on the same socket. */
 TEST(reconnect_in_flight)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	if (!env_up(e, NULL)) {
 		CHECK(0);
 		env_free(e);
@@ -859,7 +1153,7 @@ TEST(reconnect_in_flight)
  * the requests are resent on a new one. */
 TEST(request_timeout)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	struct dev_nbd_opts opts = {.request_timeout_s = 1};
 	if (!env_up(e, &opts)) {
 		CHECK(0);
@@ -905,7 +1199,7 @@ TEST(request_timeout)
  * the node is back. */
 TEST(io_timeout)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	struct dev_nbd_opts opts = {.io_timeout_s = 1};
 	if (!env_up(e, &opts)) {
 		CHECK(0);
@@ -977,7 +1271,7 @@ static void first_connect_fails(struct env *e, const char *uri, int want_err, co
 	CHECK(run_until(e, all_done, 1000));
 	CHECK_EQ(r.err, EIO);
 	/* No retries, no second ready. */
-	run_for(e, 300);
+	run_for(e, 150);
 	CHECK_EQ(e->ready_calls, 1);
 	CHECK_STR(dev_nbd_state(e->node), "failed");
 	submit(e, &r, DEV_WRITE, 0, 0, sizeof(b), b);
@@ -989,7 +1283,7 @@ static void first_connect_fails(struct env *e, const char *uri, int want_err, co
 
 TEST(first_connect_no_server)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	/* No socket file at all. */
 	first_connect_fails(e, NULL, EIO, strerror(ENOENT));
 
@@ -1020,7 +1314,7 @@ TEST(first_connect_no_server)
 
 TEST(first_connect_bad_uri)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	first_connect_fails(e, "nbd+unix:///exp", EINVAL, "socket");
 	first_connect_fails(e, "nbds+unix:///?socket=/nonexistent", EINVAL, "TLS");
 	first_connect_fails(e, "http://h/", EINVAL, "NBD URI");
@@ -1030,7 +1324,7 @@ TEST(first_connect_bad_uri)
 /* Destroying a node that is reconnecting (nothing in flight) is clean. */
 TEST(destroy_while_reconnecting)
 {
-	struct env *e = env_new();
+	struct env *e = env_new("mem:64M");
 	if (!env_up(e, NULL)) {
 		CHECK(0);
 		env_free(e);
@@ -1039,14 +1333,15 @@ TEST(destroy_while_reconnecting)
 	nbd_server_free(e->srv);
 	e->srv = NULL;
 	CHECK(run_until(e, is_reconnecting, 2000));
-	run_for(e, 250); /* a retry or two */
+	run_for(e, 200); /* a retry or two */
 	CHECK_STR(dev_nbd_state(e->node), "reconnecting");
 	dev_destroy(e->node);
 	e->node = NULL;
-	run_for(e, 300); /* no timer of the node may fire now */
+	run_for(e, 200); /* no timer of the node may fire now */
 	env_free(e);
 }
 
-UNIT_MAIN(T(ready_once), T(queue_depth), T(large_io), T(commands), T(reconnect_queued),
-	  T(reconnect_in_flight), T(request_timeout), T(io_timeout), T(first_connect_no_server),
-	  T(first_connect_bad_uri), T(destroy_while_reconnecting))
+UNIT_MAIN(T(ready_once), T(queue_depth), T(large_io), T(commands), T(emulated_commands),
+	  T(big_ranges), T(readonly_server), T(node_came_back_different), T(reply_sizes),
+	  T(reconnect_queued), T(reconnect_in_flight), T(request_timeout), T(io_timeout),
+	  T(first_connect_no_server), T(first_connect_bad_uri), T(destroy_while_reconnecting))
