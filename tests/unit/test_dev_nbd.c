@@ -115,6 +115,7 @@ struct env {
 	struct nbd_server *srv;
 	bool srv_down; /* nbd_server_shutdown's done ran */
 	char dir[128], sock[160], uri[256];
+	char tcp_addr[64]; /* when set, servers listen on this TCP address, not the socket */
 
 	struct dev *node;
 	int ready_calls, ready_err;
@@ -129,7 +130,8 @@ struct env {
 	const char *states[32];
 	int nstates;
 
-	int pending; /* requests of the test not yet done */
+	int pending;	  /* requests of the test not yet done */
+	uint32_t ext_max; /* BLOCK_STATUS extents to ask for (0: all of struct req's) */
 };
 
 static void sample_state(struct env *e)
@@ -224,7 +226,8 @@ static bool server_start_cfg(struct env *e, const char *name, bool readonly)
 		fprintf(stderr, "nbd_server_new: %s\n", err);
 		return false;
 	}
-	if (nbd_server_listen_unix(e->srv, e->sock, 64, err, sizeof(err)) < 0) {
+	if ((e->tcp_addr[0] ? nbd_server_listen_tcp(e->srv, e->tcp_addr, 64, err, sizeof(err))
+			    : nbd_server_listen_unix(e->srv, e->sock, 64, err, sizeof(err))) < 0) {
 		fprintf(stderr, "listen: %s\n", err);
 		nbd_server_free(e->srv);
 		e->srv = NULL;
@@ -356,7 +359,7 @@ static void submit_to(struct env *e, struct dev *d, struct req *r, enum dev_op o
 	r->done_calls = 0;
 	if (op == DEV_BLOCK_STATUS) {
 		r->io.ext = r->ext;
-		r->io.ext_max = ARRAY_SIZE(r->ext);
+		r->io.ext_max = e->ext_max ? e->ext_max : ARRAY_SIZE(r->ext);
 	}
 	e->pending++;
 	dev_submit(d, &r->io);
@@ -399,8 +402,9 @@ static int do_status(struct env *e, uint64_t off, uint64_t len, uint32_t max,
 		     struct dev_extent *ext, uint32_t *count)
 {
 	struct req r;
+	e->ext_max = max;
 	submit(e, &r, DEV_BLOCK_STATUS, 0, off, len, NULL);
-	r.io.ext_max = max;
+	e->ext_max = 0;
 	if (!run_until(e, all_done, 10000))
 		abort();
 	*count = r.io.ext_count;
@@ -931,6 +935,8 @@ TEST(node_came_back_different)
 	run_for(e, 250); /* another attempt or so */
 	CHECK_STR(dev_nbd_state(e->node), "reconnecting");
 	CHECK_EQ(w.done_calls, 0);
+	CHECK_EQ(show_num(e->node, "waiting"), 1);
+	CHECK(show_num(e->node, "down_for") >= 0);
 	e->gate.dev.size = 64 * MiB;
 	CHECK(run_until(e, all_done, 5000));
 	CHECK_EQ(w.err, 0);
@@ -1338,10 +1344,97 @@ TEST(destroy_while_reconnecting)
 	dev_destroy(e->node);
 	e->node = NULL;
 	run_for(e, 200); /* no timer of the node may fire now */
+
+	/* Destroyed before ready: ready is never called. */
+	CHECK(server_start(e));
+	node_open(e, NULL, NULL);
+	dev_destroy(e->node);
+	e->node = NULL;
+	run_for(e, 100);
+	CHECK_EQ(e->ready_calls, 0);
+	env_free(e);
+}
+
+TEST(error_cause)
+{
+	CHECK_STR(dev_nbd_error_cause("nbd_connect_uri: connect: Connection refused"),
+		  "connect: Connection refused");
+	CHECK_STR(dev_nbd_error_cause("connect: Connection refused"),
+		  "connect: Connection refused");
+	CHECK_STR(dev_nbd_error_cause("nbd_pread"), "nbd_pread");
+	CHECK_STR(dev_nbd_error_cause(NULL), "unknown error");
+}
+
+/* Over TCP: "localhost" may name ::1 before 127.0.0.1, where the server
+ * is: the node tries each address in turn. Then a restart on the port. */
+TEST(tcp)
+{
+	struct env *e = env_new("mem:64M");
+	snprintf(e->tcp_addr, sizeof(e->tcp_addr), "127.0.0.1:0");
+	CHECK(server_start(e));
+	const char *uris[2] = {NULL, NULL};
+	CHECK_EQ(nbd_server_uris(e->srv, uris, 2), 1);
+	const char *colon = uris[0] ? strrchr(uris[0], ':') : NULL;
+	CHECK(colon != NULL);
+	if (!colon) {
+		env_free(e);
+		return;
+	}
+	unsigned port = (unsigned)atoi(colon + 1);
+	CHECK(port > 0);
+	snprintf(e->tcp_addr, sizeof(e->tcp_addr), "127.0.0.1:%u", port);
+	char uri[128];
+	snprintf(uri, sizeof(uri), "nbd://localhost:%u/", port);
+	node_open(e, uri, NULL);
+	CHECK(run_until(e, is_ready, 5000));
+	CHECK_EQ(e->ready_err, 0);
+	if (e->ready_err) {
+		fprintf(stderr, "%s: %s\n", uri, e->ready_msg);
+		env_free(e);
+		return;
+	}
+	char desc[64];
+	snprintf(desc, sizeof(desc), "R: localhost:%u", port);
+	CHECK_STR(e->node->desc, desc);
+	const size_t n = MiB + 3;
+	uint8_t *src = xmalloc(n), *back = xmalloc(n);
+	fill(src, n, 41);
+	CHECK_EQ(do_io(e, DEV_WRITE, 0, 999, n, src), 0);
+	CHECK_EQ(do_io(e, DEV_READ, 0, 999, n, back), 0);
+	CHECK(!memcmp(src, back, n));
+
+	/* The server restarts on the same port; IO meanwhile waits. */
+	e->nstates = 0;
+	sample_state(e);
+	server_stop(e);
+	server_start_in(e, 200);
+	struct req r;
+	memset(back, 0, n);
+	submit(e, &r, DEV_READ, 0, 999, n, back);
+	CHECK(run_until(e, all_done, 5000));
+	CHECK_EQ(r.err, 0);
+	CHECK(!memcmp(src, back, n));
+	static const char *const want[] = {"up", "reconnecting", "up"};
+	CHECK(states_are(e, want, 3));
+	dev_destroy(e->node);
+	e->node = NULL;
+
+	/* Nobody on the port: refused, said once. */
+	server_stop(e);
+	snprintf(uri, sizeof(uri), "nbd://127.0.0.1:%u", port);
+	node_open(e, uri, NULL);
+	CHECK_EQ(e->ready_calls, 0);
+	CHECK(run_until(e, is_ready, 5000));
+	CHECK_EQ(e->ready_err, EIO);
+	CHECK(strstr(e->ready_msg, strerror(ECONNREFUSED)) != NULL);
+	CHECK_STR(dev_nbd_state(e->node), "failed");
+	free(src);
+	free(back);
 	env_free(e);
 }
 
 UNIT_MAIN(T(ready_once), T(queue_depth), T(large_io), T(commands), T(emulated_commands),
 	  T(big_ranges), T(readonly_server), T(node_came_back_different), T(reply_sizes),
 	  T(reconnect_queued), T(reconnect_in_flight), T(request_timeout), T(io_timeout),
-	  T(first_connect_no_server), T(first_connect_bad_uri), T(destroy_while_reconnecting))
+	  T(first_connect_no_server), T(first_connect_bad_uri), T(destroy_while_reconnecting),
+	  T(error_cause), T(tcp))
