@@ -6,6 +6,7 @@
  * that can hold IO (a node that hangs, requests left unanswered when the
  * server goes away) and logs the order requests reach the disk in. */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -189,6 +190,9 @@ static struct env *env_new(const char *spec)
 {
 	struct env *e = xcalloc(1, sizeof(*e));
 	log_init("test_dev_nbd", stderr, LOG_ERR);
+	/* As dstd does: the server writes replies with writev, and a client
+	 * that hung up must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
 	e->loop = ev_loop_new();
 	e->tick.fn = tick_fn;
 	e->later.fn = later_fn;

@@ -4,6 +4,7 @@
  * replies out of order, bytes trickling in) and protocol violations, after
  * which the node must reconnect and resend. */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -460,6 +461,9 @@ static struct env *env_new(void)
 {
 	struct env *e = xcalloc(1, sizeof(*e));
 	log_init("test_dev_nbd_proto", stderr, LOG_ERR);
+	/* As dstd does: the server writes replies with writev, and a client
+	 * that hung up must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
 	e->loop = ev_loop_new();
 	e->tick.fn = tick_fn;
 	const char *tmp = getenv("TMPDIR");
