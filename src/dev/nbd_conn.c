@@ -251,10 +251,13 @@ static void handshake_done(struct nbd_dev *n)
 		ev_defer(n->loop, &n->ready_work);
 	} else {
 		double down = (double)(ev_now_ns() - n->down_since_ns) / 1e9;
-		log_info("node %s: back after %.1f s (%u attempts); resending %u requests",
-			 n->uri_str, down, attempts, n->nactive);
+		log_info("node %s: back after %.1f s (%u attempts); resending %u requests, sending "
+			 "%u that waited",
+			 n->uri_str, down, attempts, n->lost_on_wire,
+			 n->nactive > n->lost_on_wire ? n->nactive - n->lost_on_wire : 0);
 		n->reconnects++;
-		n->resent += n->nactive;
+		n->resent += n->lost_on_wire;
+		n->lost_on_wire = 0;
 		n->state = ST_UP;
 		n->down_since_ns = 0;
 		n->error[0] = '\0';
@@ -346,6 +349,12 @@ void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...)
 	vsnprintf(n->error, sizeof(n->error), fmt, ap);
 	va_end(ap);
 	nbd_conn_close(n);
+	/* Those the node may have seen are resent; the others just go. */
+	n->lost_on_wire = 0;
+	for (struct slot *s = n->active_head; s && s != n->unsent; s = s->next)
+		n->lost_on_wire++;
+	if (n->unsent && n->send_off)
+		n->lost_on_wire++;
 	nbd_node_requeue_all(n);
 	bool was_up = n->state == ST_UP;
 	if (n->state == ST_UP && n->opts.fail_fast) {
@@ -353,12 +362,13 @@ void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...)
 		n->down_since_ns = ev_now_ns();
 		log_warn("node %s: %s; reconnecting (%u requests fail meanwhile)", n->uri_str,
 			 n->error, n->nactive);
+		n->lost_on_wire = 0;
 		nbd_node_fail_all(n, EIO);
 	} else if (n->state == ST_UP) {
 		n->state = ST_RECONNECTING;
 		n->down_since_ns = ev_now_ns();
 		log_warn("node %s: %s; reconnecting (%u requests to resend)", n->uri_str, n->error,
-			 n->nactive);
+			 n->lost_on_wire);
 	}
 	/* The first try at once: a node that restarted is back quickly. */
 	n->backoff_ms = 0;

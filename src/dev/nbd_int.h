@@ -106,6 +106,7 @@ struct nbd_dev {
 	uint64_t backoff_ms;
 	uint64_t down_since_ns, last_rx_ns, last_tx_ns;
 	uint64_t sent, completed, failed, reconnects, resent;
+	unsigned lost_on_wire; /* requests sent (or half sent) when the connection went */
 	unsigned attempts;
 	bool given_up; /* the first connection failed: no retries */
 	uint32_t rand_state;

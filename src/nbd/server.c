@@ -291,8 +291,15 @@ static void on_accept(struct ev_io *w, uint32_t events)
 		if (c->access == ACL_RW && srv->cfg.readonly)
 			c->access = ACL_RO;
 		if (ss.ss_family != AF_UNIX) {
-			int one = 1;
+			/* Keepalive: a client that vanished without a FIN (a
+			 * network cut, a dead host) is noticed in about 25 s
+			 * and its connection, with any IO it left, let go. */
+			int one = 1, idle = 10, intvl = 5, cnt = 3;
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 		}
 		c->rbuf = xmalloc(CONN_RBUF_SIZE);
 		c->w.fn = conn_on_event;
