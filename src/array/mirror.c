@@ -94,8 +94,9 @@ struct mirror {
 	uint8_t *hbuf;	      /* LEGHDR_SIZE per leg */
 	bool *hbusy, *hagain; /* a write in flight; another one wanted after it */
 	bool *hreading;
-	bool *hmatch; /* the last header read carries our UUID */
-	bool *susp;   /* dst suspend: dead on purpose, not taken back by tick */
+	bool *hmatch;	/* the last header read carries our UUID */
+	uint64_t *hgen; /* and its generation */
+	bool *susp;	/* dst suspend: dead on purpose, not taken back by tick */
 	unsigned setup_pending;
 	bool in_setup;
 };
@@ -316,6 +317,7 @@ static void hdr_done(struct dev_io *io, int err)
 		m->hreading[i] = false;
 		struct leg_header h;
 		m->hmatch[i] = !err && leghdr_decode(io->buf, &h) && !memcmp(h.uuid, m->uuid, 16);
+		m->hgen[i] = m->hmatch[i] ? h.gen : 0;
 		if (m->hmatch[i] && h.gen > m->gen && m->in_setup)
 			m->gen = h.gen;
 		if (!m->in_setup && !err)
@@ -798,6 +800,8 @@ static void leg_checked(struct mirror *m, size_t i)
 		hdr_write_insync(m);
 		log_info("mirror: leg %s is back; it was the last in sync", a->nodes[i].name);
 		bm_kick(m);
+		if (count_state(m, 'S') && m->phase == SYNC_IDLE)
+			sync_kick(m); /* a resync its loss stopped goes on */
 		return;
 	} else {
 		m->state[i] = 'S';
@@ -942,7 +946,8 @@ static int load(struct mirror *m, char *err, size_t errlen)
 		log_warn("mirror %s: region size or device size changed; legs not known to be in "
 			 "sync are copied whole",
 			 m->path);
-	int primary = -1;
+	/* Which legs were in sync; the source is settled with the legs'
+	 * headers (check_headers). */
 	for (size_t i = 0; i < a->n; i++) {
 		m->state[i] = 'S';
 		m->full[i] = true;
@@ -950,29 +955,9 @@ static int load(struct mirror *m, char *err, size_t errlen)
 			if (strcmp(h.legs[k].spec, a->nodes[i].spec) != 0)
 				continue;
 			m->full[i] = !same_geometry;
-			if (h.legs[k].in_sync) {
+			if (h.legs[k].in_sync)
 				m->state[i] = 'A';
-				if (primary < 0)
-					primary = (int)i;
-			}
 		}
-	}
-	if (primary < 0) {
-		log_warn("mirror %s: no leg is known to be in sync; %s is taken as the source",
-			 m->path, a->nodes[0].name);
-		m->state[0] = 'A';
-		m->full[0] = false;
-		primary = 0;
-	}
-	uint64_t dirty = mbm_count(m->bits, m->nregions);
-	if (dirty) {
-		/* dstd stopped with writes maybe half done: until the dirty
-		 * regions are copied from the primary, only it serves reads. */
-		for (size_t i = 0; i < a->n; i++)
-			if ((int)i != primary && m->state[i] == 'A')
-				m->state[i] = 'S';
-		log_warn("mirror %s: %llu dirty regions: resyncing them from %s", m->path,
-			 (unsigned long long)dirty, a->nodes[primary].name);
 	}
 	memcpy(m->pbits, m->bits, bits_len);
 	return 0;
@@ -1008,8 +993,36 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 				 "media): it is copied whole",
 				 a->nodes[i].name);
 		}
-		if (count_state(m, 'A') == 0)
-			m->state[first] = 'A', m->full[first] = false;
+		if (count_state(m, 'A') == 0) {
+			/* Every leg was lost before dstd stopped: the one lost
+			 * last has every acknowledged write, and its header the
+			 * highest generation (each loss bumps it on the legs
+			 * still in sync). */
+			int best = first;
+			for (size_t i = 0; i < a->n; i++)
+				if (m->hmatch[i] && m->hgen[i] > m->hgen[best])
+					best = (int)i;
+			m->state[best] = 'A';
+			m->full[best] = false;
+			log_warn("mirror: no leg was in sync when dstd stopped; %s has the newest "
+				 "generation (%llu) and is taken as the source",
+				 a->nodes[best].name, (unsigned long long)m->hgen[best]);
+		}
+		int primary = -1;
+		for (size_t i = 0; i < a->n && primary < 0; i++)
+			if (m->state[i] == 'A')
+				primary = (int)i;
+		uint64_t dirty = mbm_count(m->bits, m->nregions);
+		if (dirty && primary >= 0) {
+			/* dstd stopped with writes maybe half done: until the
+			 * dirty regions are copied from the primary, only it
+			 * serves reads. */
+			for (size_t i = 0; i < a->n; i++)
+				if ((int)i != primary && m->state[i] == 'A')
+					m->state[i] = 'S';
+			log_warn("mirror %s: %llu dirty regions: resyncing them from %s", m->path,
+				 (unsigned long long)dirty, a->nodes[primary].name);
+		}
 	}
 	m->gen++;
 	for (size_t i = 0; i < a->n; i++)
@@ -1057,6 +1070,7 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->hagain = xcalloc(a->n, sizeof(bool));
 	m->hreading = xcalloc(a->n, sizeof(bool));
 	m->hmatch = xcalloc(a->n, sizeof(bool));
+	m->hgen = xcalloc(a->n, sizeof(*m->hgen));
 	m->susp = xcalloc(a->n, sizeof(bool));
 	memcpy(m->uuid, mc->uuid, 16);
 	m->sync_r = NO_REGION;
@@ -1133,6 +1147,7 @@ void mirror_free(struct array *a)
 	free(m->hagain);
 	free(m->hreading);
 	free(m->hmatch);
+	free(m->hgen);
 	free(m->susp);
 	free(m);
 	a->mirror = NULL;
