@@ -96,6 +96,8 @@ struct mirror {
 	bool *hreading;
 	bool *hmatch;	/* the last header read carries our UUID */
 	uint64_t *hgen; /* and its generation */
+	uint64_t *lgen; /* the generation last stamped on (or read from) each leg */
+	uint64_t *wgen; /* the generation a header write in flight stamps */
 	bool *susp;	/* dst suspend: dead on purpose, not taken back by tick */
 	unsigned setup_pending;
 	bool in_setup;
@@ -283,6 +285,7 @@ static void hdr_submit(struct mirror *m, size_t i, enum dev_op op)
 	io->priv = m;
 	if (op == DEV_WRITE) {
 		struct leg_header h = {.gen = m->gen, .leg_bytes = m->a->nodes[i].size * 512};
+		m->wgen[i] = m->gen;
 		memcpy(h.uuid, m->uuid, 16);
 		leghdr_encode(&h, io->buf);
 		m->hbusy[i] = true;
@@ -324,6 +327,8 @@ static void hdr_done(struct dev_io *io, int err)
 			leg_checked(m, i);
 	} else {
 		m->hbusy[i] = false;
+		if (!err)
+			m->lgen[i] = m->wgen[i];
 		if (err && !m->in_setup) {
 			leg_failed(m, i, err);
 		} else if (err) {
@@ -780,6 +785,15 @@ static void leg_checked(struct mirror *m, size_t i)
 	struct array *a = m->a;
 	if (m->state[i] != 'D')
 		return;
+	if (m->hmatch[i] && m->hgen[i] < m->lgen[i]) {
+		/* Ours, but older than what we last wrote on it: an old image
+		 * of the leg put back. It missed more than the bitmap says. */
+		log_warn("mirror: leg %s came back with generation %llu, older than its %llu: "
+			 "copying it whole",
+			 a->nodes[i].name, (unsigned long long)m->hgen[i],
+			 (unsigned long long)m->lgen[i]);
+		m->hmatch[i] = false;
+	}
 	if (!m->hmatch[i]) {
 		if (count_state(m, 'A') == 0) {
 			log_err("mirror: leg %s came back without this storage's header and no leg "
@@ -973,6 +987,8 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 		hdr_submit(m, i, DEV_READ);
 	if (m->setup_pending)
 		ev_run(a->loop);
+	for (size_t i = 0; i < a->n; i++)
+		m->lgen[i] = m->hgen[i];
 	int first = -1;
 	for (size_t i = 0; i < a->n; i++)
 		if (m->hmatch[i] && first < 0)
@@ -1071,6 +1087,8 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->hreading = xcalloc(a->n, sizeof(bool));
 	m->hmatch = xcalloc(a->n, sizeof(bool));
 	m->hgen = xcalloc(a->n, sizeof(*m->hgen));
+	m->lgen = xcalloc(a->n, sizeof(*m->lgen));
+	m->wgen = xcalloc(a->n, sizeof(*m->wgen));
 	m->susp = xcalloc(a->n, sizeof(bool));
 	memcpy(m->uuid, mc->uuid, 16);
 	m->sync_r = NO_REGION;
@@ -1148,6 +1166,8 @@ void mirror_free(struct array *a)
 	free(m->hreading);
 	free(m->hmatch);
 	free(m->hgen);
+	free(m->lgen);
+	free(m->wgen);
 	free(m->susp);
 	free(m);
 	a->mirror = NULL;
