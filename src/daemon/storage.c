@@ -5,7 +5,8 @@
  * Config keys: type = storage, alg, chunk (bytes, stripe), node (repeatable,
  * see array/nodeconf.h), listen / socket (frontends; default NAME.sock in
  * the state dir), backlog, io-timeout (seconds a node may leave a request
- * unanswered before its IO fails), device (-f path, recorded).
+ * unanswered before its IO fails), fuse (the FUSE file frontend's path, see
+ * fuse_frontend.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,10 +17,12 @@
 #include "array/nodeconf.h"
 #include "common/ev.h"
 #include "common/log.h"
+#include "common/loopdev.h"
 #include "common/state.h"
 #include "common/util.h"
 #include "ctl.h"
 #include "frontend.h"
+#include "fuse_frontend.h"
 #include "nbd/server.h"
 #include "service.h"
 
@@ -42,13 +45,17 @@ struct storage_service {
 	const struct alg_ops *alg;
 	uint64_t chunk;
 	unsigned io_timeout_s;
-	char *device;
+	struct fuse_frontend *fuse;
 	uint64_t started_ns;
 	/* start-up: nodes still connecting */
 	unsigned connecting;
 	struct ev_loop *loop;
 	struct ctl_req *remove_req;
 	char remove_name[32];
+	/* stop: frontends still stopping, then done(arg) */
+	unsigned stopping;
+	void (*stop_done)(void *);
+	void *stop_arg;
 };
 
 static struct dev *open_node(struct storage_service *st, struct pending_node *pn);
@@ -122,9 +129,21 @@ static void storage_show(struct service *s, struct strbuf *out)
 	array_nodes_line(st->array, &line);
 	sb_attr_str(out, PATH("nodes"), "%s", line.s);
 	sb_free(&line);
-	if (st->device)
-		sb_attr_str(out, PATH("device"), "%s (not attached: served over NBD only)",
-			    st->device);
+	if (st->fuse) {
+		fuse_frontend_show(st->fuse, out, s->name);
+		struct loop_record rec;
+		if (loop_record_get(s->name, &rec)) {
+			enum loop_state ls =
+			    loop_check(rec.dev, rec.file_dev, fuse_frontend_path(st->fuse));
+			if (ls == LOOP_LIVE)
+				sb_attr_str(out, PATH("loop"), "%s", rec.dev);
+			else if (ls == LOOP_STALE)
+				sb_attr_str(out, PATH("loop"),
+					    "%s (stale: over the FUSE file of a killed daemon; "
+					    "dst detach %s)",
+					    rec.dev, s->name);
+		}
+	}
 	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - st->started_ns) / 1000000000ull);
 	frontend_show(st->srv, out, s->name);
 #undef PATH
@@ -238,18 +257,31 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 	ctl_reply_error(req, "unknown command '%s' for a storage", argv[0]);
 }
 
+static void frontend_stopped(void *arg)
+{
+	struct storage_service *st = arg;
+	if (--st->stopping == 0)
+		st->stop_done(st->stop_arg);
+}
+
+/* Every frontend stops at once; the service is stopped when the last is. */
 static void storage_stop(struct service *s, void (*done)(void *), void *arg)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
-	nbd_server_shutdown(st->srv, 10, done, arg);
+	st->stop_done = done;
+	st->stop_arg = arg;
+	st->stopping = 1 + (st->fuse != NULL);
+	if (st->fuse)
+		fuse_frontend_stop(st->fuse, frontend_stopped, st);
+	nbd_server_shutdown(st->srv, 10, frontend_stopped, st);
 }
 
 static void storage_destroy(struct service *s)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
+	fuse_frontend_free(st->fuse);
 	nbd_server_free(st->srv);
 	array_free(st->array);
-	free(st->device);
 	free(s->name);
 	free(st);
 }
@@ -337,8 +369,6 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		}
 		st->io_timeout_s = x ? (unsigned)x : 86400;
 	}
-	if ((v = conf_get(conf, "device")))
-		st->device = xstrdup(v);
 	uint64_t backlog = 64;
 	if ((v = conf_get(conf, "backlog")) &&
 	    (parse_u64(v, &backlog) < 0 || !backlog || backlog > 65535)) {
@@ -381,6 +411,11 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	free(sock);
 	if (lrc < 0)
 		goto fail;
+	if ((v = conf_get(conf, "fuse"))) {
+		st->fuse = fuse_frontend_new(loop, d, name, v, err, errlen);
+		if (!st->fuse)
+			goto fail;
+	}
 	log_info("storage %s: %s over %zu nodes, %llu sectors", name, alg->name, n,
 		 (unsigned long long)(d->size / 512));
 	return &st->svc;
