@@ -120,8 +120,10 @@ int storage_create(const char *name, const char *alg, const char *chunk, const c
 		snprintf(b, sizeof(b), "%llu", (unsigned long long)c);
 		conf_set(&conf, "chunk", b);
 	}
-	if (device)
-		conf_set(&conf, "device", device);
+	if (device && device_conf_set(&conf, device)) {
+		conf_free(&conf);
+		return 1;
+	}
 	int rc = save_storage(name, &conf);
 	conf_free(&conf);
 	if (rc == 0)

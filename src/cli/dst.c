@@ -23,10 +23,13 @@ static const char main_help[] =
     "  export DISK [--listen ADDR:PORT] [--allow CIDR[:ro|:rw]]...\n"
     "                            serve a local disk to remote storages\n"
     "Daemons:\n"
-    "  start NAME [--listen ADDR:PORT] [--socket PATH]\n"
+    "  start NAME [--listen ADDR:PORT] [--socket PATH] [--fuse PATH]\n"
     "                            start a configured storage or export\n"
     "  stop NAME                 stop it after answering requests in flight\n"
     "  delete NAME               forget a stopped storage or export\n"
+    "Block devices:\n"
+    "  attach NAME [--direct-io] the storage's FUSE file as /dev/loopN (losetup)\n"
+    "  detach NAME               undo attach\n"
     "Inspection:\n"
     "  show [NAME] [--json]      the attribute tree (config, state, counters)\n"
     "  stat NAME [--watch]       live IOPS, throughput and latency per node\n"
@@ -42,9 +45,9 @@ struct subcommand {
 };
 
 static const struct subcommand commands[] = {
-    {"export", cmd_export}, {"create", cmd_create}, {"add", cmd_add},
-    {"remove", cmd_remove}, {"start", cmd_start},   {"stop", cmd_stop},
-    {"delete", cmd_delete}, {"show", cmd_show},	    {"stat", cmd_stat},
+    {"export", cmd_export}, {"create", cmd_create}, {"add", cmd_add},	    {"remove", cmd_remove},
+    {"start", cmd_start},   {"stop", cmd_stop},	    {"delete", cmd_delete}, {"show", cmd_show},
+    {"stat", cmd_stat},	    {"attach", cmd_attach}, {"detach", cmd_detach},
 };
 
 int main(int argc, char **argv)
