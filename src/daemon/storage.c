@@ -6,7 +6,8 @@
  * see array/nodeconf.h), listen / socket (frontends; default NAME.sock in
  * the state dir), backlog, io-timeout (seconds a node may leave a request
  * unanswered before its IO fails), fuse (the FUSE file frontend's path, see
- * fuse_frontend.h).
+ * fuse_frontend.h), nbd-device (/dev/nbdN, attached over netlink, see
+ * kernel_nbd.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "ctl.h"
 #include "frontend.h"
 #include "fuse_frontend.h"
+#include "kernel_nbd.h"
 #include "nbd/server.h"
 #include "service.h"
 
@@ -46,6 +48,7 @@ struct storage_service {
 	uint64_t chunk;
 	unsigned io_timeout_s;
 	struct fuse_frontend *fuse;
+	struct kernel_nbd *knbd;
 	uint64_t started_ns;
 	/* start-up: nodes still connecting */
 	unsigned connecting;
@@ -131,19 +134,15 @@ static void storage_show(struct service *s, struct strbuf *out)
 	sb_free(&line);
 	if (st->fuse) {
 		fuse_frontend_show(st->fuse, out, s->name);
+		/* sysfs only: asking the kernel for the loop device's status
+		 * would stat the FUSE file, which waits for this very thread. */
 		struct loop_record rec;
-		if (loop_record_get(s->name, &rec)) {
-			enum loop_state ls =
-			    loop_check(rec.dev, rec.file_dev, fuse_frontend_path(st->fuse));
-			if (ls == LOOP_LIVE)
-				sb_attr_str(out, PATH("loop"), "%s", rec.dev);
-			else if (ls == LOOP_STALE)
-				sb_attr_str(out, PATH("loop"),
-					    "%s (stale: over the FUSE file of a killed daemon; "
-					    "dst detach %s)",
-					    rec.dev, s->name);
-		}
+		if (loop_record_get(s->name, &rec) &&
+		    loop_check(rec.dev, 0, fuse_frontend_path(st->fuse), false) == LOOP_LIVE)
+			sb_attr_str(out, PATH("loop"), "%s", rec.dev);
 	}
+	if (st->knbd)
+		kernel_nbd_show(st->knbd, out, s->name);
 	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - st->started_ns) / 1000000000ull);
 	frontend_show(st->srv, out, s->name);
 #undef PATH
@@ -271,6 +270,9 @@ static void storage_stop(struct service *s, void (*done)(void *), void *arg)
 	st->stop_done = done;
 	st->stop_arg = arg;
 	st->stopping = 1 + (st->fuse != NULL);
+	/* The kernel fails what it still has in flight and sends its
+	 * disconnect on the socket, which the NBD server then closes. */
+	kernel_nbd_disconnect(st->knbd);
 	if (st->fuse)
 		fuse_frontend_stop(st->fuse, frontend_stopped, st);
 	nbd_server_shutdown(st->srv, 10, frontend_stopped, st);
@@ -280,6 +282,7 @@ static void storage_destroy(struct service *s)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
 	fuse_frontend_free(st->fuse);
+	kernel_nbd_free(st->knbd);
 	nbd_server_free(st->srv);
 	array_free(st->array);
 	free(s->name);
@@ -414,6 +417,11 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	if ((v = conf_get(conf, "fuse"))) {
 		st->fuse = fuse_frontend_new(loop, d, name, v, err, errlen);
 		if (!st->fuse)
+			goto fail;
+	}
+	if ((v = conf_get(conf, "nbd-device"))) {
+		st->knbd = kernel_nbd_new(st->srv, d, name, v, err, errlen);
+		if (!st->knbd)
 			goto fail;
 	}
 	log_info("storage %s: %s over %zu nodes, %llu sectors", name, alg->name, n,
