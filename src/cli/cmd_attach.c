@@ -78,7 +78,9 @@ static int losetup_detach(const char *dev)
 	int rc = run_capture(argv, out, sizeof(out), err, sizeof(err));
 	if (rc != 0)
 		return die("losetup --detach %s: %s", dev,
-			   err[0] ? err : rc == 127 ? "cannot run losetup" : "failed");
+			   err[0]      ? err
+			   : rc == 127 ? "cannot run losetup"
+				       : "failed");
 	return 0;
 }
 
@@ -146,12 +148,13 @@ int cmd_attach(int argc, char **argv)
 	struct loop_record rec;
 	if (loop_record_get(name, &rec)) {
 		char why[2 * PATH_MAX + 64];
-		switch (loop_check(rec.dev, rec.file_dev, fuse)) {
+		switch (loop_check(rec.dev, rec.file_dev, fuse, true)) {
 		case LOOP_LIVE: return die("'%s' is already attached to %s", name, rec.dev);
 		case LOOP_STALE:
 			if (block_user(rec.dev, why, sizeof(why)))
-				return die("'%s': %s, left over the FUSE file of a killed daemon, %s",
-					   name, rec.dev, why);
+				return die(
+				    "'%s': %s, left over the FUSE file of a killed daemon, %s",
+				    name, rec.dev, why);
 			if (losetup_detach(rec.dev))
 				return 1;
 			printf("detached %s (stale)\n", rec.dev);
@@ -169,10 +172,11 @@ int cmd_attach(int argc, char **argv)
 	int rc = run_capture(largv, out, sizeof(out), err, sizeof(err));
 	if (rc != 0 || strncmp(out, "/dev/loop", 9) != 0 || strlen(out) >= sizeof(rec.dev))
 		return die("losetup --find --show %s%s: %s", direct ? "--direct-io=on " : "", fuse,
-			   err[0] ? err : rc == 127 ? "cannot run losetup" : "failed");
+			   err[0]      ? err
+			   : rc == 127 ? "cannot run losetup"
+				       : "failed");
 	memcpy(rec.dev, out, strlen(out) + 1);
-	char back[PATH_MAX];
-	int src = loop_status(rec.dev, back, sizeof(back), &rec.file_dev);
+	int src = loop_file_dev(rec.dev, &rec.file_dev);
 	if (src < 0 || loop_record_set(name, &rec, err, sizeof(err)) < 0) {
 		losetup_detach(rec.dev);
 		return die("%s: cannot record the loop device: %s", name,
@@ -193,7 +197,7 @@ int cmd_detach(int argc, char **argv)
 		return die("'%s' is not attached to a loop device", name);
 	char fuse[PATH_MAX];
 	bool running = running_fuse_path(name, fuse, sizeof(fuse)) == 0;
-	if (loop_check(rec.dev, rec.file_dev, running ? fuse : NULL) == LOOP_NONE) {
+	if (loop_check(rec.dev, rec.file_dev, running ? fuse : NULL, true) == LOOP_NONE) {
 		loop_record_clear(name);
 		printf("'%s': %s was not attached any more\n", name, rec.dev);
 		return 0;
@@ -216,7 +220,7 @@ int storage_release_devices(const char *name)
 	bool have_rec = loop_record_get(name, &rec);
 	enum loop_state ls = LOOP_NONE;
 	if (have_rec)
-		ls = loop_check(rec.dev, rec.file_dev, has_fuse ? fuse : NULL);
+		ls = loop_check(rec.dev, rec.file_dev, has_fuse ? fuse : NULL, true);
 	if (ls != LOOP_NONE && block_user(rec.dev, why, sizeof(why)))
 		return die("'%s': its loop device %s %s", name, rec.dev, why);
 	if (has_fuse) {
@@ -227,17 +231,17 @@ int storage_release_devices(const char *name)
 			if (ls == LOOP_LIVE && !strcmp(devs[k], rec.dev))
 				continue;
 			if (block_user(devs[k], why, sizeof(why)))
-				return die("'%s': loop device %s over its FUSE file %s (not set up by "
-					   "dst attach) %s",
-					   name, devs[k], fuse, why);
+				return die(
+				    "'%s': loop device %s over its FUSE file %s (not set up by "
+				    "dst attach) %s",
+				    name, devs[k], fuse, why);
 			return die("'%s': loop device %s over its FUSE file %s was not set up by "
 				   "'dst attach'; detach it first (losetup -d %s)",
 				   name, devs[k], fuse, devs[k]);
 		}
 		/* The FUSE file itself mounted elsewhere (a bind mount). */
 		struct mount_entry *m = xmalloc(sizeof(*m));
-		bool other = mountinfo_at(fuse, m) &&
-			     mountinfo_of_dev(m->major, m->minor, fuse, m);
+		bool other = mountinfo_at(fuse, m) && mountinfo_of_dev(m->major, m->minor, fuse, m);
 		if (other)
 			snprintf(why, sizeof(why), "%s", m->mnt);
 		free(m);

@@ -308,7 +308,8 @@ int cmd_delete(int argc, char **argv)
 		return die("'%s' is running (pid %d); stop it first with 'dst stop %s'", name,
 			   (int)pid, name);
 	struct loop_record rec;
-	if (loop_record_get(name, &rec) && loop_check(rec.dev, rec.file_dev, NULL) != LOOP_NONE)
+	if (loop_record_get(name, &rec) &&
+	    loop_check(rec.dev, rec.file_dev, NULL, true) != LOOP_NONE)
 		return die("'%s' still has loop device %s (left over the FUSE file of a killed "
 			   "daemon); detach it first with 'dst detach %s'",
 			   name, rec.dev, name);

@@ -13,10 +13,9 @@
 
 #include "config.h"
 #include "loopdev.h"
-#include "mountinfo.h"
 #include "state.h"
 
-int loop_status(const char *dev, char *file, size_t len, dev_t *file_dev)
+int loop_backing_file(const char *dev, char *file, size_t len)
 {
 	const char *base = strrchr(dev, '/');
 	base = base ? base + 1 : dev;
@@ -35,12 +34,17 @@ int loop_status(const char *dev, char *file, size_t len, dev_t *file_dev)
 	file[n] = '\0';
 	if (n > 0 && file[n - 1] == '\n')
 		file[--n] = '\0';
-	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	return 0;
+}
+
+int loop_file_dev(const char *dev, dev_t *file_dev)
+{
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	struct loop_info64 info;
 	int rc = ioctl(fd, LOOP_GET_STATUS64, &info);
-	e = errno;
+	int e = errno;
 	close(fd);
 	if (rc < 0)
 		return -e;
@@ -48,29 +52,22 @@ int loop_status(const char *dev, char *file, size_t len, dev_t *file_dev)
 	return 0;
 }
 
-/* st_dev of the dst FUSE file mounted at path now. */
-static bool fuse_mount_dev(const char *path, dev_t *out)
-{
-	struct mount_entry *m = malloc(sizeof(*m));
-	if (!m)
-		return false;
-	bool ok = mountinfo_at(path, m) && !strcmp(m->fstype, DST_FUSE_FSTYPE);
-	if (ok)
-		*out = makedev(m->major, m->minor);
-	free(m);
-	return ok;
-}
-
-enum loop_state loop_check(const char *dev, dev_t file_dev, const char *fuse_path)
+enum loop_state loop_check(const char *dev, dev_t file_dev, const char *live_path, bool may_stat)
 {
 	char file[4096];
-	dev_t fdev, mdev;
-	if (loop_status(dev, file, sizeof(file), &fdev) < 0)
+	if (loop_backing_file(dev, file, sizeof(file)) < 0)
 		return LOOP_NONE;
-	if (fuse_path && !strcmp(file, fuse_path) && fuse_mount_dev(fuse_path, &mdev) &&
-	    mdev == fdev)
+	if (live_path && !strcmp(file, live_path))
 		return LOOP_LIVE;
-	if (file_dev && fdev == file_dev)
+	if (!may_stat || !file_dev)
+		return LOOP_NONE;
+	dev_t fdev;
+	int rc = loop_file_dev(dev, &fdev);
+	if (rc == 0)
+		return fdev == file_dev ? LOOP_STALE : LOOP_NONE;
+	/* The device number dst recorded is still set up, over a file that
+	 * cannot be stat'ed because its FUSE connection is dead. */
+	if (rc == -ENOTCONN || rc == -ECONNABORTED)
 		return LOOP_STALE;
 	return LOOP_NONE;
 }
@@ -87,7 +84,7 @@ size_t loop_devices_of(const char *fuse_path, char (*out)[32], size_t max)
 			continue;
 		char dev[32];
 		snprintf(dev, sizeof(dev), "/dev/%.20s", de->d_name);
-		if (loop_check(dev, 0, fuse_path) != LOOP_LIVE)
+		if (loop_check(dev, 0, fuse_path, false) != LOOP_LIVE)
 			continue;
 		if (n < max)
 			snprintf(out[n], sizeof(out[n]), "%s", dev);

@@ -21,24 +21,32 @@ enum loop_state {
 	LOOP_STALE, /* over an earlier mount at the path, now dead or detached */
 };
 
-/* The backing file of loop device dev ("/dev/loop3"), from sysfs, and the
- * st_dev of that file (from LOOP_GET_STATUS64). 0, or -errno (-ENXIO: the
- * device is not set up). */
-int loop_status(const char *dev, char *file, size_t len, dev_t *file_dev);
+/* The backing file of loop device dev ("/dev/loop3"), from sysfs. 0, or
+ * -errno (-ENXIO: the device is not set up). */
+int loop_backing_file(const char *dev, char *file, size_t len);
+
+/* The st_dev of the file loop device dev is backed by (LOOP_GET_STATUS64).
+ * The kernel stats the file for it: never call this from the daemon that
+ * serves the file (it would wait for itself). -ENOTCONN for the file of a
+ * dead FUSE mount. */
+int loop_file_dev(const char *dev, dev_t *file_dev);
 
 /* NAME.loop: the loop device `dst attach` set up, and the st_dev of the FUSE
- * file it was set up over. A lazily detached mount's file has no path any
- * more (sysfs shows "/"), but the loop device keeps it, so its st_dev cannot
- * be reused: that is what recognises a stale loop device as ours. */
+ * file it was set up over. */
 struct loop_record {
 	char dev[32];
 	dev_t file_dev;
 };
 
-/* What loop device dev is to the FUSE file at fuse_path (canonical);
- * file_dev is the st_dev it was set up over (0: unknown, LOOP_STALE is then
- * never answered). */
-enum loop_state loop_check(const char *dev, dev_t file_dev, const char *fuse_path);
+/* What loop device dev is to the storage whose FUSE file is mounted at
+ * live_path (canonical; NULL if the storage is not running):
+ *  - LOOP_LIVE if it is backed by live_path (a detached mount's file shows
+ *    as "/" in sysfs, so this is the file mounted there now);
+ *  - with may_stat, LOOP_STALE if it is backed by the file recorded in
+ *    file_dev, or by the file of a dead FUSE mount (which cannot be stat'ed
+ *    any more): a daemon killed with -9 left it;
+ *  - LOOP_NONE otherwise (not set up, or over something else). */
+enum loop_state loop_check(const char *dev, dev_t file_dev, const char *live_path, bool may_stat);
 
 /* Loop devices over the FUSE file mounted at fuse_path now: up to max names
  * "/dev/loopN" into out; returns how many there are. */

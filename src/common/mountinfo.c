@@ -121,8 +121,7 @@ static int dev_fn(const struct mount_entry *m, void *arg)
 	return 1;
 }
 
-bool mountinfo_of_dev(unsigned major, unsigned minor, const char *skip_mnt,
-		      struct mount_entry *out)
+bool mountinfo_of_dev(unsigned major, unsigned minor, const char *skip_mnt, struct mount_entry *out)
 {
 	struct find_dev fd = {.major = major, .minor = minor, .skip = skip_mnt, .out = out};
 	return mountinfo_each(dev_fn, &fd) == 1;

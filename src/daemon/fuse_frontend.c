@@ -41,8 +41,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
-#include <linux/falloc.h>
 #include <limits.h>
+#include <linux/falloc.h>
 #include <linux/fuse.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,10 +55,10 @@
 
 #include "common/ev.h"
 #include "common/log.h"
+#include "common/mountinfo.h"
 #include "common/util.h"
 #include "dev/dev.h"
 #include "fuse_frontend.h"
-#include "common/mountinfo.h"
 #include "fuse_path.h"
 
 #define FF_SLOTS    64u
@@ -494,14 +494,17 @@ static void ff_on_event(struct ev_io *w, uint32_t events)
 			if (e == EAGAIN)
 				return;
 			if (e == ENODEV)
-				ff_lost(ff, "unmounted from outside, or its FUSE connection was aborted");
+				ff_lost(
+				    ff,
+				    "unmounted from outside, or its FUSE connection was aborted");
 			else
 				ff_lost(ff, strerror(e));
 			return;
 		}
 		if ((size_t)n < sizeof(struct fuse_in_header)) {
 			slot_unref(s);
-			log_err("FUSE file %s: short read of %zd bytes from /dev/fuse", ff->path, n);
+			log_err("FUSE file %s: short read of %zd bytes from /dev/fuse", ff->path,
+				n);
 			continue;
 		}
 		struct fuse_buf fb = {.mem = at, .size = (size_t)n};
