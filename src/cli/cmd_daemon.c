@@ -182,19 +182,19 @@ int cmd_start(int argc, char **argv)
 				   state_dir());
 		return die("%s", err);
 	}
-	pid_t pid = state_running_pid(name);
-	if (pid) {
-		free(path);
-		conf_free(&conf);
-		conf_free(&fronts);
-		return die("'%s' is already running (pid %d)", name, (int)pid);
-	}
 	const char *type = conf_get(&conf, "type");
 	if ((fuse || no_fuse) && (!type || strcmp(type, "storage"))) {
 		free(path);
 		conf_free(&conf);
 		conf_free(&fronts);
 		return die("--fuse: '%s' is an export node, not a storage", name);
+	}
+	pid_t pid = state_running_pid(name);
+	if (pid) {
+		free(path);
+		conf_free(&conf);
+		conf_free(&fronts);
+		return die("'%s' is already running (pid %d)", name, (int)pid);
 	}
 	struct conf saved = {0};
 	for (size_t i = 0; i < conf.n; i++)

@@ -127,7 +127,7 @@ static void ff_log(enum fuse_log_level level, const char *fmt, va_list ap)
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
 	if (level <= FUSE_LOG_ERR) {
-		snprintf(ff_last_msg, sizeof(ff_last_msg), "%s", msg);
+		snprintf(ff_last_msg, sizeof(ff_last_msg), "%.255s", msg);
 		log_err("libfuse: %s", msg);
 	} else if (level <= FUSE_LOG_NOTICE) {
 		log_info("libfuse: %s", msg);

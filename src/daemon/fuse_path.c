@@ -122,8 +122,8 @@ static int handle_mount(const char *canon, const struct mount_entry *m, char *er
 	int rc = probe_mount(canon);
 	if (rc == 0) {
 		snprintf(err, errlen,
-			 "FUSE file %s: already the FUSE file of dst storage '%s', and its "
-			 "daemon answers (another state dir?)",
+			 "FUSE file %s: already the FUSE file of dst storage '%s', whose daemon "
+			 "runs; choose another path",
 			 canon, owner);
 		return -EBUSY;
 	}
