@@ -69,6 +69,9 @@
 #define FF_WRITE_HDR (sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
 /* Requests read per readable event, so nodes and clients get their turn. */
 #define FF_BATCH 32
+/* A punch or zero range goes to the storage in pieces of at most this: a
+ * remote node takes at most 4 GiB - 1 in one NBD request. */
+#define FF_ZERO_PIECE (1ull << 30)
 
 struct fuse_frontend;
 
@@ -79,6 +82,7 @@ struct ff_slot {
 	uint8_t *buf; /* FF_SLOT_BUF bytes; data at FF_HDR_ROOM */
 	unsigned refs;
 	uint64_t start_ns;
+	uint64_t zero_end; /* WRITE_ZEROES: where the whole range ends */
 	struct ff_slot *next;
 };
 
@@ -269,11 +273,21 @@ static void ff_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 /* ---- data ---- */
 
+static void submit(struct ff_slot *s, enum dev_op op, uint32_t flags, uint64_t off, uint64_t len,
+		   void *buf);
+
 static void ff_io_done(struct dev_io *io, int err)
 {
 	struct ff_slot *s = io->priv;
 	struct fuse_frontend *ff = s->ff;
 	uint64_t ns = ev_now_ns() - s->start_ns;
+	uint64_t next = io->off + io->len;
+	if (!err && io->op == DEV_WRITE_ZEROES && next < s->zero_end) {
+		/* The next piece; done() may run again before this returns. */
+		submit(s, DEV_WRITE_ZEROES, io->flags, next, MIN(s->zero_end - next, FF_ZERO_PIECE),
+		       NULL);
+		return;
+	}
 	if (err) {
 		ff->st.errors++;
 		fuse_reply_err(s->req, err);
@@ -430,7 +444,9 @@ static void ff_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	}
 	struct ff_slot *s = slot_hold(ff, req);
 	uint32_t flags = (mode & FALLOC_FL_ZERO_RANGE) ? DEV_F_NO_HOLE : 0;
-	submit(s, DEV_WRITE_ZEROES, flags, (uint64_t)off, end - (uint64_t)off, NULL);
+	s->zero_end = end;
+	submit(s, DEV_WRITE_ZEROES, flags, (uint64_t)off, MIN(end - (uint64_t)off, FF_ZERO_PIECE),
+	       NULL);
 }
 
 static const struct fuse_lowlevel_ops ff_ops = {

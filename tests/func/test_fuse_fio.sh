@@ -6,7 +6,8 @@
 # semantics: fallocate punch-hole and zero-range read back as zeroes (on the
 # nodes too), blkdiscard on the loop device likewise, fsync reaches the
 # nodes, truncate and writes past the end are refused, `dst stat` has a row
-# for the FUSE file.
+# for the FUSE file. A punch of 9 GiB over two nodes (sent in 1 GiB pieces:
+# one NBD request carries less than 4 GiB).
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"
@@ -106,4 +107,28 @@ wait_gone "$ST_PID" 10 || fail "fio still runs"
 check_log "$DST_STATE_DIR/fio.log"
 stop_export sa
 stop_export sb
+
+step "a 9 GiB punch over two sparse 5 GiB nodes (more than one NBD request can carry to node a)"
+st_export ba 5G
+BA=$URI
+st_export bb 5G
+BB=$URI
+st_create big linear
+st_add big --remote "$BA"
+st_add big --remote "$BB"
+BIG=$T_TMP/big.dev
+track_fuse "$BIG"
+st_start big --fuse "$BIG"
+for off in $((100 * MiB)) $((4900 * MiB)) $((5200 * MiB)) $((9 * 1024 * MiB)); do
+	printf 'mark' | dd of="$BIG" bs=4 seek=$((off / 4)) conv=notrunc status=none || fail "marker at $off"
+done
+run_ok "fallocate --punch-hole of 9 GiB" fallocate --punch-hole --keep-size --offset 0 --length $((9 * 1024 * MiB)) "$BIG"
+for off in $((100 * MiB)) $((4900 * MiB)) $((5200 * MiB)); do
+	assert_file_pattern "$BIG" "$off" 4 0 "marker at $off after the punch"
+done
+assert_eq "$(dd if="$BIG" bs=4 skip=$((9 * 1024 * MiB / 4)) count=1 status=none)" mark "the marker just past the punch"
+assert_eq "$(show_attr big fuse_file/io/errors)" 0 "errors on the big FUSE file"
+st_stop big
+stop_export ba
+stop_export bb
 echo "PASS"
