@@ -32,8 +32,7 @@ static void copy_field(char *dst, size_t len, const char *src)
 	mountinfo_unescape(dst);
 }
 
-/* Split one line into m; false if it does not look like mountinfo. */
-static bool parse_line(char *line, struct mount_entry *m)
+bool mountinfo_parse_line(char *line, struct mount_entry *m)
 {
 	char *f[8];
 	int n = 0;
@@ -71,7 +70,7 @@ int mountinfo_each(int (*fn)(const struct mount_entry *m, void *arg), void *arg)
 		return -ENOMEM;
 	}
 	while (getline(&line, &cap, f) > 0) {
-		if (parse_line(line, m) && (rc = fn(m, arg)) != 0)
+		if (mountinfo_parse_line(line, m) && (rc = fn(m, arg)) != 0)
 			break;
 	}
 	free(m);

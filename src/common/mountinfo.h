@@ -35,6 +35,9 @@ bool mountinfo_at(const char *path, struct mount_entry *out);
 bool mountinfo_of_dev(unsigned major, unsigned minor, const char *skip_mnt,
 		      struct mount_entry *out);
 
+/* Split one mountinfo line (modified) into m; false if it is not one. */
+bool mountinfo_parse_line(char *line, struct mount_entry *m);
+
 /* Unescape the octal escapes (\040 for a space...) mountinfo uses, in place. */
 void mountinfo_unescape(char *s);
 
