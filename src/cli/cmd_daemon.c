@@ -324,7 +324,7 @@ int cmd_delete(int argc, char **argv)
 	}
 	free(conf);
 	static const char *const suffixes[] = {".pid",	  ".ctl",  ".sock", ".log",
-					       ".bitmap", ".meta", ".loop", ".knbd"};
+					       ".bitmap", ".meta", ".loop"};
 	for (size_t k = 0; k < ARRAY_SIZE(suffixes); k++) {
 		char *p = state_path(name, suffixes[k]);
 		unlink(p);

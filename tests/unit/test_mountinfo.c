@@ -52,7 +52,7 @@ TEST(rejects_malformed_lines)
 {
 	struct mount_entry *m = calloc(1, sizeof(*m));
 	CHECK(!parse("", m));
-	CHECK(!parse("36 35 98:0 /mnt1 /mnt2 rw", m));	 /* no separator */
+	CHECK(!parse("36 35 98:0 /mnt1 /mnt2 rw", m));	      /* no separator */
 	CHECK(!parse("36 35 98:0 /mnt1 /mnt2 rw - ext3", m)); /* no source */
 	CHECK(!parse("36 35 x:y /mnt1 /mnt2 rw - ext3 /dev/root rw", m));
 	free(m);
