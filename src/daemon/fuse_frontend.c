@@ -89,6 +89,8 @@ struct ff_slot {
 struct ff_stats {
 	uint64_t reads, writes, read_bytes, write_bytes, flushes, zeroes, errors;
 	uint64_t read_ns, write_ns;
+	uint64_t backpressure; /* times every slot was busy and reading stopped */
+	unsigned inflight_peak;
 };
 
 struct fuse_frontend {
@@ -174,7 +176,8 @@ static struct ff_slot *slot_hold(struct fuse_frontend *ff, fuse_req_t req)
 	s->refs++;
 	s->req = req;
 	s->start_ns = ev_now_ns();
-	ff->inflight++;
+	if (++ff->inflight > ff->st.inflight_peak)
+		ff->st.inflight_peak = ff->inflight;
 	return s;
 }
 
@@ -496,6 +499,7 @@ static void ff_on_event(struct ev_io *w, uint32_t events)
 		if (!s) {
 			/* Every slot is busy: let the kernel hold the rest. */
 			ff->paused = true;
+			ff->st.backpressure++;
 			ff_watch(ff, 0);
 			return;
 		}
@@ -720,6 +724,8 @@ void fuse_frontend_show(struct fuse_frontend *ff, struct strbuf *out, const char
 	sb_attr_num(out, PATH("fuse_file/io/zeroes"), ff->st.zeroes);
 	sb_attr_num(out, PATH("fuse_file/io/errors"), ff->st.errors);
 	sb_attr_num(out, PATH("fuse_file/io/inflight"), ff->inflight);
+	sb_attr_num(out, PATH("fuse_file/io/inflight_peak"), ff->st.inflight_peak);
+	sb_attr_num(out, PATH("fuse_file/io/backpressure"), ff->st.backpressure);
 	sb_attr_num(out, PATH("fuse_file/io/read_ns"), ff->st.read_ns);
 	sb_attr_num(out, PATH("fuse_file/io/write_ns"), ff->st.write_ns);
 	sb_attr_num(out, PATH("fuse_file/mem/buffers"), ff->region_len);

@@ -6,7 +6,8 @@
 # semantics: fallocate punch-hole and zero-range read back as zeroes (on the
 # nodes too), blkdiscard on the loop device likewise, fsync reaches the
 # nodes, truncate and writes past the end are refused, `dst stat` has a row
-# for the FUSE file. A punch of 9 GiB over two nodes (sent in 1 GiB pieces:
+# for the FUSE file. More requests than request slots (backpressure: the
+# daemon stops reading /dev/fuse) with a verified writer among them. A punch of 9 GiB over two nodes (sent in 1 GiB pieces:
 # one NBD request carries less than 4 GiB).
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
@@ -99,6 +100,18 @@ run_fails "a write past the end" dd if=/dev/zero of="$FILE" bs=4k count=1 seek=$
 assert_contains "$RUN_OUT" "No space left on device" "write past the end"
 out=$(dst stat fio) || fail "dst stat fio"
 assert_contains "$out" "fio/fuse_file" "dst stat has a row for the FUSE file"
+
+step "more requests than request slots: 128 synchronous readers beside a verified async writer"
+e0=$(show_attr fio fuse_file/io/errors) # the refused write past the end counted one
+fio_run 120 "$T_TMP/bp.out" \
+	--name=w --filename="$FILE" --ioengine=libaio --direct=1 --rw=randwrite --bs=64k --iodepth=32 \
+	--size=16M --offset=96M --verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 \
+	--name=r --filename="$FILE" --ioengine=psync --direct=1 --rw=randread --bs=128k --numjobs=128 \
+	--size=64M --offset=0 --time_based --runtime=3 ||
+	{ tail -30 "$T_TMP/bp.out" >&2; fail "fio with more requests than slots"; }
+assert_eq "$(show_attr fio fuse_file/io/inflight_peak)" 64 "peak of requests in flight (all 64 slots)"
+assert_ge "$(show_attr fio fuse_file/io/backpressure)" 1 "times the daemon stopped reading /dev/fuse"
+assert_eq "$(show_attr fio fuse_file/io/errors)" "$e0" "errors on the FUSE file"
 
 step "stop"
 dst_ok stop fio >/dev/null
