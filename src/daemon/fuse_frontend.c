@@ -480,12 +480,22 @@ static void ff_resume(struct fuse_frontend *ff)
 		ff_watch(ff, EPOLLIN);
 }
 
+/* Stop watching /dev/fuse for good: a paused watcher (no events asked)
+ * would still be woken by EPOLLERR once the connection is gone. */
+static void ff_unwatch(struct fuse_frontend *ff)
+{
+	if (!ff->watching)
+		return;
+	ev_io_stop(ff->loop, &ff->w);
+	ff->watching = false;
+}
+
 static void ff_lost(struct fuse_frontend *ff, const char *why)
 {
 	if (ff->gone)
 		return;
 	ff->gone = true;
-	ff_watch(ff, 0);
+	ff_unwatch(ff);
 	if (ff->stopping)
 		return;
 	log_warn("FUSE file %s: %s; the storage is still served over NBD", ff->path, why);
@@ -494,6 +504,11 @@ static void ff_lost(struct fuse_frontend *ff, const char *why)
 static void ff_on_event(struct ev_io *w, uint32_t events)
 {
 	struct fuse_frontend *ff = container_of(w, struct fuse_frontend, w);
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* /dev/fuse polls as an error once the connection is aborted. */
+		ff_lost(ff, "unmounted from outside, or its FUSE connection was aborted");
+		return;
+	}
 	for (int i = 0; i < FF_BATCH && !ff->gone && !ff->stopping; i++) {
 		struct ff_slot *s = slot_get(ff);
 		if (!s) {
@@ -544,10 +559,7 @@ const char *fuse_frontend_path(const struct fuse_frontend *ff)
 
 static void ff_unmount(struct fuse_frontend *ff)
 {
-	if (ff->watching) {
-		ev_io_stop(ff->loop, &ff->w);
-		ff->watching = false;
-	}
+	ff_unwatch(ff);
 	if (!ff->mounted)
 		return;
 	/* Closes /dev/fuse first (so that unmounting cannot wait on us), then
@@ -555,7 +567,8 @@ static void ff_unmount(struct fuse_frontend *ff)
 	 * ENOTCONN instead of hanging. */
 	fuse_session_unmount(ff->se);
 	ff->mounted = false;
-	log_info("FUSE file %s: unmounted", ff->path);
+	if (!ff->gone)
+		log_info("FUSE file %s: unmounted", ff->path);
 }
 
 static void ff_finish(struct ev_deferred *d)
@@ -575,7 +588,7 @@ void fuse_frontend_stop(struct fuse_frontend *ff, void (*done)(void *arg), void 
 	ff->stopping = true;
 	ff->stop_done = done;
 	ff->stop_arg = arg;
-	ff_watch(ff, 0);
+	ff_unwatch(ff);
 	ev_defer(ff->loop, &ff->finish);
 }
 

@@ -13,7 +13,9 @@
 #    message names the mount point or the device, and the storage keeps
 #    serving; it stops once that is undone;
 #  - dst detach while mounted; dst attach twice, without a FUSE file, of a
-#    storage that is not running; dst detach of nothing.
+#    storage that is not running; dst detach of nothing;
+#  - the FUSE file unmounted from outside: the daemon says so, keeps serving
+#    NBD, stops cleanly and mounts it again on the next start.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"
@@ -125,6 +127,22 @@ wait_gone "$B2_PID" 10 || fail "b2 still runs"
 ! is_mounted "$T_TMP/b2.dev" || fail "b2.dev still mounted"
 [ -z "$(loops_over "$T_TMP/b2.dev")" ] || fail "a loop device is still over b2.dev"
 check_log "$DST_STATE_DIR/b2.log"
+
+step "the FUSE file unmounted from outside"
+st_start b2
+run_ok "umount of the FUSE file" umount "$T_TMP/b2.dev"
+for _ in $(seq 50); do
+	[ "$(show_attr b2 fuse_file/state)" = lost ] && break
+	sleep 0.1
+done
+assert_eq "$(show_attr b2 fuse_file/state)" lost "b2/fuse_file/state after an outside umount"
+grep -q "unmounted from outside" "$DST_STATE_DIR/b2.log" || fail "the log does not say the FUSE file went away"
+qio "$(st_uri b2)" "write -P 0x33 0 64k" "read -P 0x33 0 64k"
+st_stop b2
+st_start b2
+assert_eq "$(show_attr b2 fuse_file/state)" mounted "b2/fuse_file/state after the next start"
+assert_file_pattern "$T_TMP/b2.dev" 0 65536 0x33 "the FUSE file after the next start"
+st_stop b2
 check_log "$DST_STATE_DIR/bi.log"
 stop_export bn
 echo "PASS"
