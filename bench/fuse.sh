@@ -16,7 +16,10 @@
 # Rows (fio, libaio, direct=1 on the loop device, one job): seq read 1M QD16,
 # seq write 1M QD16, rand read 4K QD32, rand write 4K QD32. Each row runs on
 # both devices back to back (the order flips on even repeats); the table has
-# the median of BENCH_REPEAT runs and the dst-fuse/nbdfuse ratio. CPU is the
+# the median of BENCH_REPEAT runs of each, and the median and range of the
+# dst-fuse/nbdfuse ratios of the back-to-back pairs (a pair sees the same
+# machine: the ratio of two medians would mix runs minutes apart when other
+# load comes and goes). CPU is the
 # utime+stime of the user-space servers (storage daemon and nodes, plus
 # nbdfuse for its column) per GiB moved; the kernel's loop and FUSE work runs
 # in fio's and kernel threads' time and is not counted on either side.
@@ -242,7 +245,16 @@ cell() { # cell COLUMN ROW FIELD: median over the repeats
 fmt_val() {
 	if [ "$2" = IOPS ]; then awk -v v="$1" 'BEGIN { printf "%.1fk", v / 1000 }'; else awk -v v="$1" 'BEGIN { printf "%.0f", v }'; fi
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'; }
+# pair_ratios ROW FIELD: "MEDIAN MIN MAX" of dst-fuse/nbdfuse over the repeats.
+pair_ratios() {
+	local rep a b
+	for rep in $(seq "$REPEAT"); do
+		a=$(cut -d' ' -f"$2" "$WORK/res/dst-fuse.$1.$rep") b=$(cut -d' ' -f"$2" "$WORK/res/nbdfuse.$1.$rep")
+		awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.4f\n", a / b }'
+	done | sort -g | awk '{ v[NR] = $1 } END {
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.2fx", m; if (NR > 1) printf " (%.2f-%.2f)", v[1], v[NR]; print "" }'
+}
 
 {
 	echo
@@ -255,18 +267,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%
 	echo "dst-fuse is its own FUSE file (\`dst start --fuse\`, \`dst attach --direct-io\`), nbdfuse is"
 	echo "nbdfuse $(nbdfuse --version 2>/dev/null | head -1 | awk '{print $2}') on its NBD socket plus \`losetup --direct-io=on\`."
 	echo "Load average (1/5/15 min) before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)."
-	echo "Values: MiB/s (seq) or IOPS (rand); CPU = user-space servers' utime+stime per GiB moved."
+	echo "Values: MiB/s (seq) or IOPS (rand), medians; CPU = user-space servers' utime+stime per GiB"
+	echo "moved. dst-fuse/nbdfuse: the median of the ratios of back-to-back pairs, and their range."
 	echo
 	echo "| row | dst-fuse | nbdfuse | dst-fuse/nbdfuse |"
 	echo "|---|---:|---:|---:|"
 	for row in "${ROWS[@]}"; do
 		u=${ROW_UNIT[$row]}
 		a=$(cell dst-fuse "$row" 1) b=$(cell nbdfuse "$row" 1)
-		echo "| ${ROW_NAME[$row]} ($u) | $(fmt_val "$a" "$u") | $(fmt_val "$b" "$u") | $(ratio "$a" "$b") |"
+		echo "| ${ROW_NAME[$row]} ($u) | $(fmt_val "$a" "$u") | $(fmt_val "$b" "$u") | $(pair_ratios "$row" 1) |"
 	done
 	for row in "${ROWS[@]}"; do
 		a=$(cell dst-fuse "$row" 2) b=$(cell nbdfuse "$row" 2)
-		echo "| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$a" ms) | $(fmt_val "$b" ms) | $(ratio "$a" "$b") |"
+		echo "| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$a" ms) | $(fmt_val "$b" ms) | $(pair_ratios "$row" 2) |"
 	done
 } | tee ${BENCH_OUT:+"$BENCH_OUT"}
 note "done in $((SECONDS - T0)) s"
