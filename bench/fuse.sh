@@ -67,7 +67,7 @@ STORAGE=bench-fuse
 NODES=(bench-fuse-n1 bench-fuse-n2)
 DST_FILE=$WORK/dst.dev
 NBD_FILE=$WORK/nbd.dev
-LOOP_DST= LOOP_NBD= NBDFUSE_PID= CHILD=
+LOOP_DST='' LOOP_NBD='' NBDFUSE_PID='' CHILD=''
 
 pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
@@ -75,7 +75,7 @@ kill_pid() { # SIGTERM, up to 10 s, then SIGKILL; that PID only
 	local pid=$1 i
 	pid_alive "$pid" || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		pid_alive "$pid" || return 0
 		sleep 0.1
 	done
