@@ -72,7 +72,7 @@ LOOP_DST='' LOOP_NBD='' NBDFUSE_PID='' CHILD=''
 pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
 kill_pid() { # SIGTERM, up to 10 s, then SIGKILL; that PID only
-	local pid=$1 i
+	local pid=$1
 	pid_alive "$pid" || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for _ in $(seq 100); do
