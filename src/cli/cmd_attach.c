@@ -140,11 +140,17 @@ int cmd_attach(int argc, char **argv)
 		return die("'%s' is not running; start it with 'dst start %s --fuse PATH'", name,
 			   name);
 	}
-	char fuse[PATH_MAX];
+	char fuse[PATH_MAX], state[64] = "";
 	if (running_fuse_path(name, fuse, sizeof(fuse)) < 0)
 		return die("'%s' has no FUSE file; stop it and start it with 'dst start %s --fuse "
 			   "PATH'",
 			   name, name);
+	/* Else losetup would take the empty file under the mount. */
+	if (ctl_show_attr(name, "fuse_file/state", state, sizeof(state)) < 0 ||
+	    strcmp(state, "mounted") != 0)
+		return die("'%s': its FUSE file %s is not mounted (%s); restart it with 'dst stop "
+			   "%s' and 'dst start %s'",
+			   name, fuse, state[0] ? state : "unknown", name, name);
 	struct loop_record rec;
 	if (loop_record_get(name, &rec)) {
 		char why[2 * PATH_MAX + 64];

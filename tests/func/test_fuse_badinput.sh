@@ -137,6 +137,7 @@ for _ in $(seq 50); do
 done
 assert_eq "$(show_attr b2 fuse_file/state)" lost "b2/fuse_file/state after an outside umount"
 grep -q "unmounted from outside" "$DST_STATE_DIR/b2.log" || fail "the log does not say the FUSE file went away"
+bad_input "attach a FUSE file that is gone" "not mounted" "lost" -- attach b2
 qio "$(st_uri b2)" "write -P 0x33 0 64k" "read -P 0x33 0 64k"
 st_stop b2
 st_start b2
