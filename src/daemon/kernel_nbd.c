@@ -3,9 +3,12 @@
  *
  * Raw generic netlink (linux/genetlink.h, linux/nbd-netlink.h), no libnl:
  * four small requests (resolve the family, STATUS, CONNECT, DISCONNECT) do not
- * need a library. They are synchronous: the kernel answers them at once, and
- * none waits for IO of the device (CONNECT only sets the device up; the
- * partition scan happens on the next open, from udev).
+ * need a library. They are synchronous, on the loop thread. That relies on
+ * CONNECT not waiting for IO of the new device: as far as the driver's source
+ * goes it sets the device up and returns, and the partition scan happens when
+ * udev opens the device after the change event. A kernel that read the
+ * device inside CONNECT would deadlock this daemon (it could not serve the
+ * read): one of the things to check first where the driver exists.
  *
  * The kernel gets one end of an AF_UNIX socketpair (NBD_ATTR_SOCKETS); the
  * other end becomes a connection of the storage's NBD server, adopted in the
