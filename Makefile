@@ -4,10 +4,11 @@
 #   make check      install test deps, build with ASan+UBSan and -Werror, run every test
 #   make demo       install deps, build, run the demo
 #   make bench      side-by-side benchmarks against nbdkit and qemu-nbd
+#   make bench-fuse the FUSE frontend against nbdfuse, on loop devices (root)
 #   make format / format-check
 
 CC      ?= gcc
-PKGS    := libnbd liburing
+PKGS    := libnbd liburing fuse3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -31,7 +32,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOLS_SRC := $(wildcard tests/tools/*.c)
 TOOLS_BIN := $(TOOLS_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check demo bench deps format format-check clean unit
+.PHONY: all check demo bench bench-fuse deps format format-check clean unit
 all: $(BUILD)/dstd $(BUILD)/dst
 
 $(BUILD)/%.o: %.c
@@ -75,6 +76,10 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	bench/run.sh
+
+bench-fuse: deps
+	$(MAKE) all
+	bench/fuse.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -4,8 +4,9 @@
 # Two export nodes serve sparse files on loopback; the original DST command
 # line builds an alg_linear storage over them; qemu-io writes a pattern
 # across the node boundary through the storage; reading each node directly
-# shows where the bytes landed. Everything runs in a temp dir and is
-# stopped and removed at the end.
+# shows where the bytes landed. Where FUSE can be used, the storage also
+# appears as a file (-f), which shows the same bytes. Everything runs in a
+# temp dir and is stopped and removed at the end.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -46,9 +47,15 @@ run "$DST" export "$WORK/disk0.img" --name node0 --listen 127.0.0.1:$P0
 run "$DST" export "$WORK/disk1.img" --name node1 --listen 127.0.0.1:$P1
 PIDS+=("$(cat "$DST_STATE_DIR/node0.pid")" "$(cat "$DST_STATE_DIR/node1.pid")")
 
+# -f PATH: the storage as a file over FUSE (the seed's /dev/dst, here in the
+# temp dir), where /dev/fuse is there and usable.
+DEV="$WORK/dst"
+F=(-f "$DEV")
+[ -r /dev/fuse ] && [ -w /dev/fuse ] || F=()
+
 step "Build 'storage' with alg_linear, the original DST way"
-run "$DST" -n storage -A alg_linear -f /dev/dst -a 127.0.0.1 -p $P0
-run "$DST" -n storage -A alg_linear -f /dev/dst -a 127.0.0.1 -p $P1 -R
+run "$DST" -n storage -A alg_linear "${F[@]}" -a 127.0.0.1 -p $P0
+run "$DST" -n storage -A alg_linear "${F[@]}" -a 127.0.0.1 -p $P1 -R
 PIDS+=("$(cat "$DST_STATE_DIR/storage.pid")")
 URI="nbd+unix:///?socket=$DST_STATE_DIR/storage.sock"
 
@@ -67,6 +74,12 @@ echo "node1 right after the pattern is still empty:"
 run qemu-io -f raw "nbd://127.0.0.1:$P1" -c "read -P 0 512k 512k"
 echo "allocation map of node1 (the rest of its file is a hole):"
 run nbdinfo --map "nbd://127.0.0.1:$P1"
+
+if [ ${#F[@]} -gt 0 ]; then
+	step "The storage as a file (FUSE): the same bytes at the same offset"
+	run ls -l "$DEV"
+	run od -A d -t x1 -j $OFF -N 16 "$DEV"
+fi
 
 step "The storage, as dst show prints it"
 run "$DST" show storage

@@ -10,14 +10,15 @@ set -euo pipefail
 PKGS=(
 	build-essential pkg-config  # compiler, make, pkg-config
 	libnbd-dev liburing-dev     # build: NBD client library, io_uring
-	libfuse3-dev fuse3          # FUSE frontend (coming) and its fusermount3
+	libfuse3-dev fuse3          # FUSE frontend: libfuse3 and fusermount3
 	libcmocka-dev               # unit tests
 	clang-format                # make format / format-check
-	libnbd-bin                  # tests: nbdinfo, nbdcopy
+	libnbd-bin                  # tests: nbdinfo, nbdcopy; bench: nbdfuse
 	nbdkit qemu-utils fio       # tests and benchmarks: peer servers, qemu-img/qemu-io, fio
 	python3                     # test helpers
 	nftables iproute2           # tests: network faults (nft, ip, tc)
-	procps e2fsprogs util-linux # tests: ps, mkfs.ext4, losetup and mount
+	procps e2fsprogs util-linux # tests: ps, mkfs.ext4/fsck.ext4, unshare, fallocate, blkdiscard
+	mount                       # dst attach, tests: losetup, mount
 )
 
 missing=()

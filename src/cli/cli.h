@@ -18,6 +18,8 @@ int cmd_stat(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_add(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
 /* The seed's original form: dst -n NAME -A alg_linear -a ADDR -p PORT -R ... */
 int cmd_seed(int argc, char **argv);
 
@@ -43,6 +45,14 @@ bool is_nbd_uri(const char *s);
 int cmd_suspend(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_replace(int argc, char **argv);
+/* Before `dst stop NAME`: refuse (saying why, returning 1) while its loop
+ * device, FUSE file or kernel NBD device is mounted or otherwise in use;
+ * else detach the loop device `dst attach` set up and return 0. */
+int storage_release_devices(const char *name);
+
+/* Set where storage conf's device appears (-f/--fuse PATH): "nbd-device"
+ * for /dev/nbdN, else "fuse" with PATH made absolute. 0, or 1 (said). */
+int device_conf_set(struct conf *c, const char *path);
 
 /* Size of a node in bytes; -1 with the reason in err. */
 int probe_remote(const char *uri, uint64_t *bytes, char *err, size_t errlen);
@@ -58,12 +68,21 @@ int bad_option(const char *cmd, char **argv);
  * or its "error: ..." text). */
 int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen);
 
+/* The value of attribute NAME/leaf in the running daemon's `show` (the
+ * first, if it repeats). 0, or -1 if the daemon or the attribute is not there. */
+int ctl_show_attr(const char *name, const char *leaf, char *out, size_t len);
+
 /* Print where NAME's running daemon serves, one URI a line. */
 void print_uris(const char *name);
 
 /* Start NAME's daemon (dstd) and wait until it serves or fails; its
  * start-up error goes to our stderr. With foreground, exec it instead. */
 int spawn_daemon(const char *name, bool foreground);
+
+/* Run argv (PATH searched) and wait for it: its stdout into out and its
+ * stderr into err (each trimmed, truncated to fit). Returns its exit status,
+ * 127 if it could not be run, or -errno. */
+int run_capture(char *const argv[], char *out, size_t outlen, char *err, size_t errlen);
 
 /* Wait up to timeout_ms for NAME's daemon to exit. true if it did. */
 bool wait_daemon_gone(const char *name, unsigned timeout_ms);

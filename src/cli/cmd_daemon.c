@@ -1,6 +1,7 @@
 /* cmd_daemon.c - `dst start`, `dst stop`, `dst delete`: daemon life. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +10,13 @@
 
 #include "cli.h"
 #include "common/config.h"
+#include "common/loopdev.h"
 #include "common/state.h"
 #include "common/util.h"
 
 static const char start_help[] =
-    "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [--foreground]\n"
+    "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [-f|--fuse PATH]\n"
+    "                 [--no-fuse] [--foreground]\n"
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
     "Remote nodes are connected first; it returns once the storage serves (exit 0)\n"
@@ -21,11 +24,19 @@ static const char start_help[] =
     "\n"
     "A storage is always served over NBD: on the given TCP addresses and Unix\n"
     "sockets, else on NAME.sock in the state dir. `dst show NAME` prints each as a\n"
-    "NAME/uri line. Frontends given here are saved in the config.\n"
+    "NAME/uri line. It can also appear as a file or a block device (--fuse).\n"
+    "Frontends given here are saved in the config: `dst start NAME` again reuses\n"
+    "them.\n"
     "\n"
     "  --listen ADDR:PORT  serve on TCP (repeatable)\n"
     "  --socket PATH       serve on a Unix socket (repeatable)\n"
-    "  --fuse PATH         FUSE device file (not available in this version)\n"
+    "  -f, --fuse PATH     the storage as a regular file at PATH, over FUSE (direct\n"
+    "                      IO; fsync flushes every node). PATH is created if it does\n"
+    "                      not exist; an existing PATH must be an empty regular\n"
+    "                      file. `dst attach NAME` makes it a loop device.\n"
+    "                      A /dev/nbdN PATH attaches the kernel's NBD device\n"
+    "                      instead (netlink), where the kernel has NBD.\n"
+    "  --no-fuse           forget the saved --fuse PATH\n"
     "  --foreground        do not daemonize; log to stderr\n";
 
 static const char stop_help[] =
@@ -33,6 +44,10 @@ static const char stop_help[] =
     "\n"
     "Stop the daemon of NAME: it stops accepting clients, answers every request\n"
     "in flight, then exits. Its config stays; `dst start NAME` brings it back.\n"
+    "A storage with a FUSE file or a kernel NBD device is not stopped while that\n"
+    "device (or the loop device `dst attach` made of it) is mounted or in use:\n"
+    "the error names the mount point. Otherwise the loop device is detached\n"
+    "first, then the FUSE file unmounted, then the daemon stops.\n"
     "\n"
     "  --timeout SECONDS   how long to wait for it to exit (default 30)\n";
 
@@ -40,7 +55,44 @@ static const char delete_help[] =
     "usage: dst delete NAME\n"
     "\n"
     "Remove the config and state of a stopped storage or export NAME.\n"
-    "Data on its disks and nodes is not touched.\n";
+    "Data on its disks and nodes is not touched, nor is its FUSE file (an\n"
+    "empty file once the storage is stopped).\n";
+
+/* /dev/nbdN: the kernel's NBD devices. */
+static bool is_nbd_device(const char *path)
+{
+	if (strncmp(path, "/dev/nbd", 8) != 0 || !path[8])
+		return false;
+	for (const char *p = path + 8; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+int device_conf_set(struct conf *c, const char *path)
+{
+	if (!path[0])
+		return die("--fuse: expected a path");
+	conf_del(c, "device"); /* the seed's -f of older versions: recorded only */
+	conf_del(c, "fuse");
+	conf_del(c, "nbd-device");
+	if (is_nbd_device(path)) {
+		conf_add(c, "nbd-device", path);
+		return 0;
+	}
+	if (path[0] == '/') {
+		conf_add(c, "fuse", path);
+		return 0;
+	}
+	/* The daemon does not run in our directory: save it absolute. */
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return die("--fuse %s: current directory: %s", path, strerror(errno));
+	char *abs = xasprintf("%s/%s", cwd, path);
+	conf_add(c, "fuse", abs);
+	free(abs);
+	return 0;
+}
 
 static int one_name(int argc, char **argv, const char *help, const char *sopts,
 		    const struct option *lopts, int (*opt)(int c, const char *arg))
@@ -73,14 +125,19 @@ static int one_name(int argc, char **argv, const char *help, const char *sopts,
 int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, 'l'}, {"socket", required_argument, NULL, 's'},
-	    {"fuse", required_argument, NULL, 'f'},   {"foreground", no_argument, NULL, 'F'},
-	    {"help", no_argument, NULL, 'h'},	      {0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"fuse", required_argument, NULL, 'f'},
+	    {"no-fuse", no_argument, NULL, 'N'},
+	    {"foreground", no_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	struct conf fronts = {0};
-	bool foreground = false;
+	const char *fuse = NULL;
+	bool no_fuse = false, foreground = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "l:s:f:Fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:s:f:NFh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': {
 			const char *colon = strrchr(optarg, ':');
@@ -93,12 +150,8 @@ int cmd_start(int argc, char **argv)
 			break;
 		}
 		case 's': conf_add(&fronts, "socket", optarg); break;
-		case 'f':
-			conf_free(&fronts);
-			return die(
-			    "--fuse %s: the FUSE frontend is not available in this version of "
-			    "dst; connect with an NBD client to the URI in 'dst show'",
-			    optarg);
+		case 'f': fuse = optarg; break;
+		case 'N': no_fuse = true; break;
 		case 'F': foreground = true; break;
 		case 'h': conf_free(&fronts); return fputs(start_help, stdout), 0;
 		default: conf_free(&fronts); return bad_option("start", argv);
@@ -107,6 +160,10 @@ int cmd_start(int argc, char **argv)
 	if (optind + 1 != argc) {
 		conf_free(&fronts);
 		return die("start: expected exactly one NAME; see 'dst start --help'");
+	}
+	if (fuse && no_fuse) {
+		conf_free(&fronts);
+		return die("start: --fuse and --no-fuse contradict each other");
 	}
 	const char *name = argv[optind];
 	char err[512];
@@ -125,6 +182,13 @@ int cmd_start(int argc, char **argv)
 				   state_dir());
 		return die("%s", err);
 	}
+	const char *type = conf_get(&conf, "type");
+	if ((fuse || no_fuse) && (!type || strcmp(type, "storage"))) {
+		free(path);
+		conf_free(&conf);
+		conf_free(&fronts);
+		return die("--fuse: '%s' is an export node, not a storage", name);
+	}
 	pid_t pid = state_running_pid(name);
 	if (pid) {
 		free(path);
@@ -135,21 +199,37 @@ int cmd_start(int argc, char **argv)
 	struct conf saved = {0};
 	for (size_t i = 0; i < conf.n; i++)
 		conf_add(&saved, conf.e[i].key, conf.e[i].val);
+	bool changed = fronts.n || fuse || no_fuse;
 	if (fronts.n) {
 		conf_del(&conf, "listen");
 		conf_del(&conf, "socket");
 		for (size_t i = 0; i < fronts.n; i++)
 			conf_add(&conf, fronts.e[i].key, fronts.e[i].val);
+	}
+	if (no_fuse) {
+		conf_del(&conf, "fuse");
+		conf_del(&conf, "nbd-device");
+		conf_del(&conf, "device");
+	}
+	if (fuse && device_conf_set(&conf, fuse)) {
+		free(path);
+		conf_free(&conf);
+		conf_free(&saved);
+		conf_free(&fronts);
+		return 1;
+	}
+	if (changed) {
 		if (conf_save(path, &conf, err, sizeof(err)) < 0) {
 			free(path);
 			conf_free(&conf);
+			conf_free(&saved);
 			conf_free(&fronts);
 			return die("%s", err);
 		}
 	}
 	conf_free(&conf);
 	rc = spawn_daemon(name, foreground);
-	if (rc != 0 && fronts.n) {
+	if (rc != 0 && changed) {
 		/* The new frontends did not work: keep the old ones. */
 		conf_save(path, &saved, err, sizeof(err));
 	}
@@ -159,6 +239,12 @@ int cmd_start(int argc, char **argv)
 	if (rc == 0) {
 		printf("started '%s'\n", name);
 		print_uris(name);
+		char dev[PATH_MAX];
+		if (ctl_show_attr(name, "fuse", dev, sizeof(dev)) == 0)
+			printf("  FUSE file %s ('dst attach %s' makes it a loop device)\n", dev,
+			       name);
+		if (ctl_show_attr(name, "nbd_device", dev, sizeof(dev)) == 0)
+			printf("  kernel NBD device %s\n", dev);
 	}
 	return rc;
 }
@@ -196,6 +282,8 @@ int cmd_stop(int argc, char **argv)
 				   state_dir());
 		return die("'%s' is not running", name);
 	}
+	if (storage_release_devices(name))
+		return 1;
 	char err[512];
 	struct strbuf reply;
 	if (ctl_call(name, "stop", &reply, err, sizeof(err)) == 0)
@@ -219,6 +307,12 @@ int cmd_delete(int argc, char **argv)
 	if (pid)
 		return die("'%s' is running (pid %d); stop it first with 'dst stop %s'", name,
 			   (int)pid, name);
+	struct loop_record rec;
+	if (loop_record_get(name, &rec) &&
+	    loop_check(rec.dev, rec.file_dev, NULL, true) != LOOP_NONE)
+		return die("'%s' still has loop device %s (left over the FUSE file of a killed "
+			   "daemon); detach it first with 'dst detach %s'",
+			   name, rec.dev, name);
 	char *conf = state_path(name, ".conf");
 	if (unlink(conf) < 0) {
 		int e = errno;
@@ -229,7 +323,8 @@ int cmd_delete(int argc, char **argv)
 		return die("cannot delete '%s': %s", name, strerror(e));
 	}
 	free(conf);
-	static const char *const suffixes[] = {".pid", ".ctl", ".sock", ".log", ".bitmap", ".meta"};
+	static const char *const suffixes[] = {".pid",	  ".ctl",  ".sock", ".log",
+					       ".bitmap", ".meta", ".loop"};
 	for (size_t k = 0; k < ARRAY_SIZE(suffixes); k++) {
 		char *p = state_path(name, suffixes[k]);
 		unlink(p);

@@ -280,8 +280,10 @@ static void show_stopped_storage(const char *name, const struct conf *c, struct 
 			    conf_get_nth(c, "socket", i));
 	if (!conf_get(c, "listen") && !conf_get(c, "socket"))
 		sb_attr_str(out, PATH("uri"), "nbd+unix:///?socket=%s/%s.sock", state_dir(), name);
-	if (conf_get(c, "device"))
-		sb_attr_str(out, PATH("device"), "%s", conf_get(c, "device"));
+	if (conf_get(c, "fuse"))
+		sb_attr_str(out, PATH("fuse"), "%s", conf_get(c, "fuse"));
+	if (conf_get(c, "nbd-device"))
+		sb_attr_str(out, PATH("nbd_device"), "%s", conf_get(c, "nbd-device"));
 #undef PATH
 }
 

@@ -163,8 +163,10 @@ int storage_create(const char *name, const struct create_args *ca)
 		snprintf(b, sizeof(b), "%llu", (unsigned long long)c);
 		conf_set(&conf, "chunk", b);
 	}
-	if (ca->device)
-		conf_set(&conf, "device", ca->device);
+	if (ca->device && device_conf_set(&conf, ca->device)) {
+		conf_free(&conf);
+		return 1;
+	}
 	if (ca->io_timeout)
 		conf_set(&conf, "io-timeout", ca->io_timeout);
 	if (ca->request_timeout)

@@ -177,3 +177,25 @@ bool wait_daemon_gone(const char *name, unsigned timeout_ms)
 	}
 	return false;
 }
+
+int ctl_show_attr(const char *name, const char *leaf, char *out, size_t len)
+{
+	char err[512];
+	struct strbuf reply;
+	if (ctl_call(name, "show", &reply, err, sizeof(err)) < 0)
+		return -1;
+	char *want = xasprintf("%s/%s ", name, leaf);
+	size_t wl = strlen(want);
+	int rc = -1;
+	for (char *save = NULL, *line = strtok_r(reply.s, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] && line[1] == ' ' && !strncmp(line + 2, want, wl)) {
+			snprintf(out, len, "%s", line + 2 + wl);
+			rc = 0;
+			break;
+		}
+	}
+	free(want);
+	sb_free(&reply);
+	return rc;
+}

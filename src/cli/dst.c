@@ -28,10 +28,13 @@ static const char main_help[] =
     "  export DISK [--listen ADDR:PORT] [--allow CIDR[:ro|:rw]]...\n"
     "                            serve a local disk to remote storages\n"
     "Daemons:\n"
-    "  start NAME [--listen ADDR:PORT] [--socket PATH]\n"
+    "  start NAME [--listen ADDR:PORT] [--socket PATH] [--fuse PATH]\n"
     "                            start a configured storage or export\n"
     "  stop NAME                 stop it after answering requests in flight\n"
     "  delete NAME               forget a stopped storage or export\n"
+    "Block devices:\n"
+    "  attach NAME [--direct-io] the storage's FUSE file as /dev/loopN (losetup)\n"
+    "  detach NAME               undo attach\n"
     "Inspection:\n"
     "  show [NAME] [--json]      the attribute tree (config, state, counters)\n"
     "  stat NAME [--watch]       live IOPS, throughput and latency per node\n"
@@ -51,6 +54,7 @@ static const struct subcommand commands[] = {
     {"remove", cmd_remove},   {"start", cmd_start},   {"stop", cmd_stop},
     {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
     {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
+    {"attach", cmd_attach},   {"detach", cmd_detach},
 };
 
 int main(int argc, char **argv)

@@ -23,8 +23,10 @@ static const char seed_help[] =
     "storage NAME, add or remove one node, and start it:\n"
     "  -n NAME     the storage\n"
     "  -A ALG      alg_linear, alg_stripe or alg_mirror; creates NAME if it does not exist\n"
-    "  -f PATH     where the block device should appear (recorded; the storage is\n"
-    "              served over NBD, see `dst show NAME` for its URI)\n"
+    "  -f PATH     where the storage appears once started: a regular file over\n"
+    "              FUSE at PATH (`dst attach NAME` makes it /dev/loopN), or the\n"
+    "              kernel's NBD device when PATH is /dev/nbdN. It is also\n"
+    "              always served over NBD (see `dst show NAME` for its URI)\n"
     "  -a ADDR     add the remote node at ADDR (an export node, any NBD server)\n"
     "  -p PORT     its port (default 10809)\n"
     "  -d DISK     add a local disk or file as a node\n"
@@ -36,7 +38,7 @@ static const char seed_help[] =
     "  -D          stop and delete the storage\n"
     "  -h          this help\n"
     "\n"
-    "Example, a storage over two export nodes:\n"
+    "Example, a storage over two export nodes, appearing as the file /dev/dst:\n"
     "  dst -n storage -A alg_linear -f /dev/dst -a kano -p 1025\n"
     "  dst -n storage -A alg_linear -f /dev/dst -a via -p 1025 -R\n";
 
@@ -116,9 +118,29 @@ int cmd_seed(int argc, char **argv)
 		conf_free(&conf);
 		goto out;
 	}
-	if (dev && (!conf_get(&conf, "device") || strcmp(conf_get(&conf, "device"), dev))) {
-		conf_set(&conf, "device", dev);
-		changed = true;
+	if (dev) {
+		/* -f PATH: the FUSE file, or /dev/nbdN for kernel NBD. */
+		struct conf want = {0};
+		for (size_t i = 0; i < conf.n; i++)
+			conf_add(&want, conf.e[i].key, conf.e[i].val);
+		if (device_conf_set(&want, dev)) {
+			rc = 1;
+			conf_free(&want);
+			conf_free(&conf);
+			goto out;
+		}
+		const char *keys[] = {"fuse", "nbd-device", "device"};
+		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+			const char *a = conf_get(&conf, keys[k]), *b = conf_get(&want, keys[k]);
+			if ((a == NULL) != (b == NULL) || (a && strcmp(a, b)))
+				changed = true;
+		}
+		if (changed) {
+			conf_free(&conf);
+			conf = want;
+		} else {
+			conf_free(&want);
+		}
 	}
 	if (backlog) {
 		if (parse_u64(backlog, &v) < 0 || !v || v > 65535) {

@@ -7,7 +7,10 @@
  * the state dir), backlog, io-timeout (seconds IO waits for an unreachable
  * remote node before failing; 0 = forever; default 120), request-timeout
  * (seconds a node may leave a request unanswered before it is reconnected;
- * default 30), device (-f path, recorded).
+ * default 30), fuse (the FUSE file frontend's path, see fuse_frontend.h),
+ * nbd-device (/dev/nbdN, attached over netlink, see kernel_nbd.h), and for
+ * alg_mirror uuid, region-size, resync-rate; migrate (a dst replace under
+ * way).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,10 +22,13 @@
 #include "array/nodeconf.h"
 #include "common/ev.h"
 #include "common/log.h"
+#include "common/loopdev.h"
 #include "common/state.h"
 #include "common/util.h"
 #include "ctl.h"
 #include "frontend.h"
+#include "fuse_frontend.h"
+#include "kernel_nbd.h"
 #include "nbd/server.h"
 #include "service.h"
 
@@ -45,7 +51,8 @@ struct storage_service {
 	const struct alg_ops *alg;
 	uint64_t chunk;
 	unsigned io_timeout_s, request_timeout_s;
-	char *device;
+	struct fuse_frontend *fuse;
+	struct kernel_nbd *knbd;
 	uint64_t started_ns;
 	/* start-up: nodes still connecting */
 	unsigned connecting;
@@ -55,6 +62,10 @@ struct storage_service {
 	char last_migration[512]; /* how the last dst replace ended */
 	struct ev_timer migrate_restart;
 	char *migrate_line; /* config's migrate line at start */
+	/* stop: frontends still stopping, then done(arg) */
+	unsigned stopping;
+	void (*stop_done)(void *);
+	void *stop_arg;
 };
 
 static struct dev *open_node(struct storage_service *st, struct pending_node *pn);
@@ -134,9 +145,17 @@ static void storage_show(struct service *s, struct strbuf *out)
 	array_nodes_line(st->array, &line);
 	sb_attr_str(out, PATH("nodes"), "%s", line.s);
 	sb_free(&line);
-	if (st->device)
-		sb_attr_str(out, PATH("device"), "%s (not attached: served over NBD only)",
-			    st->device);
+	if (st->fuse) {
+		fuse_frontend_show(st->fuse, out, s->name);
+		/* sysfs only: asking the kernel for the loop device's status
+		 * would stat the FUSE file, which waits for this very thread. */
+		struct loop_record rec;
+		if (loop_record_get(s->name, &rec) &&
+		    loop_check(rec.dev, 0, fuse_frontend_path(st->fuse), false) == LOOP_LIVE)
+			sb_attr_str(out, PATH("loop"), "%s", rec.dev);
+	}
+	if (st->knbd)
+		kernel_nbd_show(st->knbd, out, s->name);
 	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - st->started_ns) / 1000000000ull);
 	frontend_show(st->srv, out, s->name);
 #undef PATH
@@ -529,6 +548,14 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 	ctl_reply_error(req, "unknown command '%s' for a storage", argv[0]);
 }
 
+static void frontend_stopped(void *arg)
+{
+	struct storage_service *st = arg;
+	if (--st->stopping == 0)
+		st->stop_done(st->stop_arg);
+}
+
+/* Every frontend stops at once; the service is stopped when the last is. */
 static void storage_stop(struct service *s, void (*done)(void *), void *arg)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
@@ -540,17 +567,26 @@ static void storage_stop(struct service *s, void (*done)(void *), void *arg)
 		if (!strcmp(nd->ops->kind, "nbd"))
 			dev_nbd_stop(nd);
 	}
-	nbd_server_shutdown(st->srv, 10, done, arg);
+	st->stop_done = done;
+	st->stop_arg = arg;
+	st->stopping = 1 + (st->fuse != NULL);
+	/* The kernel fails what it still has in flight and sends its
+	 * disconnect on the socket, which the NBD server then closes. */
+	kernel_nbd_disconnect(st->knbd);
+	if (st->fuse)
+		fuse_frontend_stop(st->fuse, frontend_stopped, st);
+	nbd_server_shutdown(st->srv, 10, frontend_stopped, st);
 }
 
 static void storage_destroy(struct service *s)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
+	fuse_frontend_free(st->fuse);
+	kernel_nbd_free(st->knbd);
 	nbd_server_free(st->srv);
 	ev_timer_stop(st->loop, &st->migrate_restart);
 	free(st->migrate_line);
 	array_free(st->array);
-	free(st->device);
 	free(s->name);
 	free(st);
 }
@@ -648,8 +684,6 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		}
 		st->request_timeout_s = (unsigned)x;
 	}
-	if ((v = conf_get(conf, "device")))
-		st->device = xstrdup(v);
 	uint64_t backlog = 64;
 	if ((v = conf_get(conf, "backlog")) &&
 	    (parse_u64(v, &backlog) < 0 || !backlog || backlog > 65535)) {
@@ -716,6 +750,16 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	free(sock);
 	if (lrc < 0)
 		goto fail;
+	if ((v = conf_get(conf, "fuse"))) {
+		st->fuse = fuse_frontend_new(loop, d, name, v, err, errlen);
+		if (!st->fuse)
+			goto fail;
+	}
+	if ((v = conf_get(conf, "nbd-device"))) {
+		st->knbd = kernel_nbd_new(st->srv, d, name, v, err, errlen);
+		if (!st->knbd)
+			goto fail;
+	}
 	log_info("storage %s: %s over %zu nodes, %llu sectors", name, alg->name, n,
 		 (unsigned long long)(d->size / 512));
 	if ((v = conf_get(conf, "migrate"))) {

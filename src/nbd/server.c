@@ -259,6 +259,30 @@ static void hs_timeout(struct ev_timer *t)
 	conn_close(c, "handshake timed out");
 }
 
+static struct nbd_conn *conn_new(struct nbd_server *srv, int fd, const char *peer,
+				 enum acl_access access)
+{
+	struct nbd_conn *c = xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	c->fd = fd;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->access = access;
+	if (c->access == ACL_RW && srv->cfg.readonly)
+		c->access = ACL_RO;
+	c->rbuf = xmalloc(CONN_RBUF_SIZE);
+	c->w.fn = conn_on_event;
+	c->flush_work.fn = conn_flush_deferred;
+	c->free_work.fn = conn_free_deferred;
+	c->hs_timer.fn = hs_timeout;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->st.clients++;
+	srv->st.clients_total++;
+	return c;
+}
+
 static void on_accept(struct ev_io *w, uint32_t events)
 {
 	struct nbd_listener *l = container_of(w, struct nbd_listener, w);
@@ -281,15 +305,9 @@ static void on_accept(struct ev_io *w, uint32_t events)
 			close(fd);
 			continue;
 		}
-		struct nbd_conn *c = xcalloc(1, sizeof(*c));
-		c->srv = srv;
-		c->fd = fd;
-		snprintf(c->peer, sizeof(c->peer), "%s", peer);
 		static const struct acl loopback_only;
-		c->access =
+		enum acl_access access =
 		    acl_check(srv->cfg.acl ? srv->cfg.acl : &loopback_only, (struct sockaddr *)&ss);
-		if (c->access == ACL_RW && srv->cfg.readonly)
-			c->access = ACL_RO;
 		if (ss.ss_family != AF_UNIX) {
 			/* Keepalive: a client that vanished without a FIN (a
 			 * network cut, a dead host) is noticed in about 25 s
@@ -301,17 +319,7 @@ static void on_accept(struct ev_io *w, uint32_t events)
 			setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 			setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 		}
-		c->rbuf = xmalloc(CONN_RBUF_SIZE);
-		c->w.fn = conn_on_event;
-		c->flush_work.fn = conn_flush_deferred;
-		c->free_work.fn = conn_free_deferred;
-		c->hs_timer.fn = hs_timeout;
-		c->next = srv->conns;
-		if (srv->conns)
-			srv->conns->prev = c;
-		srv->conns = c;
-		srv->st.clients++;
-		srv->st.clients_total++;
+		struct nbd_conn *c = conn_new(srv, fd, peer, access);
 		if (c->access == ACL_DENY) {
 			srv->st.clients_refused++;
 			log_warn("client %s: refused: address not allowed by --allow", peer);
@@ -323,6 +331,32 @@ static void on_accept(struct ev_io *w, uint32_t events)
 			       (uint64_t)srv->cfg.handshake_timeout_s * 1000000000ull);
 		hs_start(c);
 	}
+}
+
+int nbd_server_adopt(struct nbd_server *srv, int fd, const char *peer, char *err, size_t errlen)
+{
+	if (srv->shutting_down || srv->st.clients >= srv->cfg.max_clients) {
+		snprintf(err, errlen, "%s: the NBD server %s", peer,
+			 srv->shutting_down ? "is shutting down" : "has too many clients");
+		return -EBUSY;
+	}
+	if (set_nonblock(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", peer, strerror(errno));
+		return -errno;
+	}
+	struct nbd_conn *c = conn_new(srv, fd, peer, ACL_RW);
+	/* What the handshake would have ended with, for an old-style client
+	 * that never negotiates: simple replies, no metadata contexts. */
+	c->phase = PH_TRANSMISSION;
+	int rc = ev_io_start(srv->loop, &c->w, fd, EPOLLIN);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", peer, strerror(-rc));
+		c->fd = -1;
+		conn_close(c, NULL);
+		return rc;
+	}
+	log_info("client %s: connected (%s, past the handshake)", peer, acl_access_name(c->access));
+	return 0;
 }
 
 /* ---- connection life ---- */

@@ -50,6 +50,12 @@ int nbd_server_listen_tcp(struct nbd_server *srv, const char *addr, int backlog,
 int nbd_server_listen_unix(struct nbd_server *srv, const char *path, int backlog, char *err,
 			   size_t errlen);
 
+/* Serve fd, a connected stream socket whose peer skips the handshake and
+ * speaks the transmission phase at once with simple replies (the kernel's
+ * NBD client, handed its socket over netlink). Read-write unless the server
+ * is read-only. 0, or -errno with a reason; on success the server owns fd. */
+int nbd_server_adopt(struct nbd_server *srv, int fd, const char *peer, char *err, size_t errlen);
+
 /* URIs of every listener, one per line, "nbd://127.0.0.1:10809" or
  * "nbd+unix:///?socket=/path". Valid until the server is freed. */
 size_t nbd_server_uris(struct nbd_server *srv, const char **uris, size_t max);

@@ -1,0 +1,271 @@
+/* cmd_attach.c - `dst attach` and `dst detach`: a storage's FUSE file as a
+ * loop device (losetup), recorded in NAME.loop (see common/loopdev.h); and
+ * the checks `dst stop` makes before it lets a storage's devices go. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common/config.h"
+#include "common/loopdev.h"
+#include "common/mountinfo.h"
+#include "common/state.h"
+#include "common/util.h"
+
+static const char attach_help[] =
+    "usage: dst attach NAME [--direct-io]\n"
+    "\n"
+    "Make the FUSE file of running storage NAME a block device: run\n"
+    "`losetup --find --show FILE`, print the loop device it got (/dev/loopN) and\n"
+    "record it, so that `dst show NAME` lists it as NAME/loop, `dst detach NAME`\n"
+    "undoes it and `dst stop NAME` detaches it first. NAME must have been\n"
+    "started with --fuse PATH. A loop device left over a dead FUSE file by a\n"
+    "daemon killed with -9 is detached first.\n"
+    "\n"
+    "  --direct-io   the loop device does direct IO on the file (losetup\n"
+    "                --direct-io=on): the loop driver keeps no second copy of\n"
+    "                the data in its page cache, and sends many requests at once\n";
+
+static const char detach_help[] =
+    "usage: dst detach NAME\n"
+    "\n"
+    "Detach the loop device that `dst attach NAME` set up (losetup -d) and forget\n"
+    "it. Refused while it is mounted or used by another block device (a\n"
+    "device-mapper or md device): unmount it first.\n";
+
+/* Is block device dev in use? Then why says how ("is mounted on /mnt"). */
+static bool block_user(const char *dev, char *why, size_t len)
+{
+	struct stat st;
+	if (stat(dev, &st) < 0 || !S_ISBLK(st.st_mode))
+		return false;
+	unsigned maj = major(st.st_rdev), min = minor(st.st_rdev);
+	struct mount_entry *m = xmalloc(sizeof(*m));
+	bool used = mountinfo_of_dev(maj, min, NULL, m);
+	if (used)
+		snprintf(why, len, "is mounted on %s; unmount it first (umount %s)", m->mnt,
+			 m->mnt);
+	free(m);
+	if (used)
+		return true;
+	char p[128];
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/holders", maj, min);
+	DIR *d = opendir(p);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(why, len, "is used by %.64s; stop that first", de->d_name);
+		used = true;
+		break;
+	}
+	if (d)
+		closedir(d);
+	return used;
+}
+
+static int losetup_detach(const char *dev)
+{
+	char out[256], err[512];
+	char *argv[] = {"losetup", "--detach", (char *)dev, NULL};
+	int rc = run_capture(argv, out, sizeof(out), err, sizeof(err));
+	if (rc != 0)
+		return die("losetup --detach %s: %s", dev,
+			   err[0]      ? err
+			   : rc == 127 ? "cannot run losetup"
+				       : "failed");
+	return 0;
+}
+
+/* The FUSE file of running storage name, as its daemon mounted it. */
+static int running_fuse_path(const char *name, char *path, size_t len)
+{
+	return ctl_show_attr(name, "fuse", path, len);
+}
+
+/* Options of attach (direct != NULL) and detach; the index of NAME, -2
+ * after --help, -1 after an error (said). */
+static int attach_opts(int argc, char **argv, const char *cmd, const char *help, bool *direct)
+{
+	static const struct option attach_lopts[] = {
+	    {"direct-io", no_argument, NULL, 'D'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const struct option *lopts = direct ? attach_lopts : attach_lopts + 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(help, stdout);
+			return -2;
+		}
+		if (c != 'D') {
+			bad_option(cmd, argv);
+			return -1;
+		}
+		*direct = true;
+	}
+	char err[256];
+	if (optind + 1 != argc) {
+		die("%s: expected exactly one NAME; see 'dst %s --help'", cmd, cmd);
+		return -1;
+	}
+	if (!state_name_valid(argv[optind], err, sizeof(err))) {
+		die("%s", err);
+		return -1;
+	}
+	return optind;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	bool direct = false;
+	int i = attach_opts(argc, argv, "attach", attach_help, &direct);
+	if (i < 0)
+		return i == -2 ? 0 : 1;
+	const char *name = argv[i];
+	if (!state_running_pid(name)) {
+		char *conf = state_path(name, ".conf");
+		bool exists = access(conf, F_OK) == 0;
+		free(conf);
+		if (!exists)
+			return die("no storage named '%s' (state dir %s)", name, state_dir());
+		return die("'%s' is not running; start it with 'dst start %s --fuse PATH'", name,
+			   name);
+	}
+	char fuse[PATH_MAX], state[64] = "";
+	if (running_fuse_path(name, fuse, sizeof(fuse)) < 0)
+		return die("'%s' has no FUSE file; stop it and start it with 'dst start %s --fuse "
+			   "PATH'",
+			   name, name);
+	/* Else losetup would take the empty file under the mount. */
+	if (ctl_show_attr(name, "fuse_file/state", state, sizeof(state)) < 0 ||
+	    strcmp(state, "mounted") != 0)
+		return die("'%s': its FUSE file %s is not mounted (%s); restart it with 'dst stop "
+			   "%s' and 'dst start %s'",
+			   name, fuse, state[0] ? state : "unknown", name, name);
+	struct loop_record rec;
+	if (loop_record_get(name, &rec)) {
+		char why[2 * PATH_MAX + 64];
+		switch (loop_check(rec.dev, rec.file_dev, fuse, true)) {
+		case LOOP_LIVE: return die("'%s' is already attached to %s", name, rec.dev);
+		case LOOP_STALE:
+			if (block_user(rec.dev, why, sizeof(why)))
+				return die(
+				    "'%s': %s, left over the FUSE file of a killed daemon, %s",
+				    name, rec.dev, why);
+			if (losetup_detach(rec.dev))
+				return 1;
+			printf("detached %s (stale)\n", rec.dev);
+			break;
+		case LOOP_NONE: break;
+		}
+		loop_record_clear(name);
+	}
+	char out[256], err[512];
+	char *largv[] = {"losetup", "--find", "--show", fuse, NULL, NULL};
+	if (direct) {
+		largv[3] = "--direct-io=on";
+		largv[4] = fuse;
+	}
+	int rc = run_capture(largv, out, sizeof(out), err, sizeof(err));
+	if (rc != 0 || strncmp(out, "/dev/loop", 9) != 0 || strlen(out) >= sizeof(rec.dev))
+		return die("losetup --find --show %s%s: %s", direct ? "--direct-io=on " : "", fuse,
+			   err[0]      ? err
+			   : rc == 127 ? "cannot run losetup"
+				       : "failed");
+	memcpy(rec.dev, out, strlen(out) + 1);
+	int src = loop_file_dev(rec.dev, &rec.file_dev);
+	if (src < 0 || loop_record_set(name, &rec, err, sizeof(err)) < 0) {
+		losetup_detach(rec.dev);
+		return die("%s: cannot record the loop device: %s", name,
+			   src < 0 ? strerror(-src) : err);
+	}
+	printf("%s\n", rec.dev);
+	return 0;
+}
+
+int cmd_detach(int argc, char **argv)
+{
+	int i = attach_opts(argc, argv, "detach", detach_help, NULL);
+	if (i < 0)
+		return i == -2 ? 0 : 1;
+	const char *name = argv[i];
+	struct loop_record rec;
+	if (!loop_record_get(name, &rec))
+		return die("'%s' is not attached to a loop device", name);
+	char fuse[PATH_MAX];
+	bool running = running_fuse_path(name, fuse, sizeof(fuse)) == 0;
+	if (loop_check(rec.dev, rec.file_dev, running ? fuse : NULL, true) == LOOP_NONE) {
+		loop_record_clear(name);
+		printf("'%s': %s was not attached any more\n", name, rec.dev);
+		return 0;
+	}
+	char why[2 * PATH_MAX + 64];
+	if (block_user(rec.dev, why, sizeof(why)))
+		return die("'%s': its loop device %s %s", name, rec.dev, why);
+	if (losetup_detach(rec.dev))
+		return 1;
+	loop_record_clear(name);
+	printf("detached %s from '%s'\n", rec.dev, name);
+	return 0;
+}
+
+int storage_release_devices(const char *name)
+{
+	char fuse[PATH_MAX], why[2 * PATH_MAX + 64];
+	bool has_fuse = running_fuse_path(name, fuse, sizeof(fuse)) == 0;
+	struct loop_record rec;
+	bool have_rec = loop_record_get(name, &rec);
+	enum loop_state ls = LOOP_NONE;
+	if (have_rec)
+		ls = loop_check(rec.dev, rec.file_dev, has_fuse ? fuse : NULL, true);
+	if (ls != LOOP_NONE && block_user(rec.dev, why, sizeof(why)))
+		return die("'%s': its loop device %s %s", name, rec.dev, why);
+	if (has_fuse) {
+		/* Loop devices over the file that dst did not set up. */
+		char devs[8][32];
+		size_t n = loop_devices_of(fuse, devs, 8);
+		for (size_t k = 0; k < n && k < 8; k++) {
+			if (ls == LOOP_LIVE && !strcmp(devs[k], rec.dev))
+				continue;
+			if (block_user(devs[k], why, sizeof(why)))
+				return die(
+				    "'%s': loop device %s over its FUSE file %s (not set up by "
+				    "dst attach) %s",
+				    name, devs[k], fuse, why);
+			return die("'%s': loop device %s over its FUSE file %s was not set up by "
+				   "'dst attach'; detach it first (losetup -d %s)",
+				   name, devs[k], fuse, devs[k]);
+		}
+		/* The FUSE file itself mounted elsewhere (a bind mount). */
+		struct mount_entry *m = xmalloc(sizeof(*m));
+		bool other = mountinfo_at(fuse, m) && mountinfo_of_dev(m->major, m->minor, fuse, m);
+		if (other)
+			snprintf(why, sizeof(why), "%s", m->mnt);
+		free(m);
+		if (other)
+			return die("'%s': its FUSE file %s is also mounted on %s; unmount that "
+				   "first (umount %s)",
+				   name, fuse, why, why);
+	}
+	char nbd[64];
+	if (ctl_show_attr(name, "nbd_device", nbd, sizeof(nbd)) == 0 &&
+	    block_user(nbd, why, sizeof(why)))
+		return die("'%s': %s %s", name, nbd, why);
+	if (ls != LOOP_NONE) {
+		if (losetup_detach(rec.dev))
+			return 1;
+		printf("detached %s from '%s'\n", rec.dev, name);
+	}
+	if (have_rec)
+		loop_record_clear(name);
+	return 0;
+}

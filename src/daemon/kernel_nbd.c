@@ -1,0 +1,428 @@
+/* kernel_nbd.c - attach a storage as /dev/nbdN through the kernel's nbd
+ * generic netlink family (see kernel_nbd.h).
+ *
+ * Raw generic netlink (linux/genetlink.h, linux/nbd-netlink.h), no libnl:
+ * four small requests (resolve the family, STATUS, CONNECT, DISCONNECT) do not
+ * need a library. They are synchronous, on the loop thread. That relies on
+ * CONNECT not waiting for IO of the new device: as far as the driver's source
+ * goes it sets the device up and returns, and the partition scan happens when
+ * udev opens the device after the change event. A kernel that read the
+ * device inside CONNECT would deadlock this daemon (it could not serve the
+ * read): one of the things to check first where the driver exists.
+ *
+ * The kernel gets one end of an AF_UNIX socketpair (NBD_ATTR_SOCKETS); the
+ * other end becomes a connection of the storage's NBD server, adopted in the
+ * transmission phase, so kernel requests take the same path as any NBD
+ * client's: request slots, buffer pool, backpressure, flush to every node.
+ * The device's backend identifier is "dst:NAME" (sysfs
+ * /sys/block/nbdN/backend): a device still connected for dst:NAME when the
+ * daemon starts was left by a daemon killed with -9 (its socket is dead), and
+ * is disconnected before it is connected again; a device connected for
+ * anything else is refused.
+ *
+ * Not exercised by the test suite where the kernel has no nbd driver: the
+ * test skips, saying so.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/genetlink.h>
+#include <linux/nbd-netlink.h>
+#include <linux/nbd.h>
+#include <linux/netlink.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "dev/dev.h"
+#include "kernel_nbd.h"
+#include "nbd/server.h"
+
+#define NL_BUF 8192
+
+struct kernel_nbd {
+	char *path, *name;
+	unsigned index;
+	bool connected;
+};
+
+/* ---- a netlink message under construction ---- */
+
+struct nlmsg {
+	union {
+		struct nlmsghdr h;
+		char b[NL_BUF];
+	} u;
+	size_t len;
+};
+
+static void msg_init(struct nlmsg *m, uint16_t family, uint8_t cmd, uint8_t version)
+{
+	memset(m, 0, sizeof(*m));
+	m->len = NLMSG_HDRLEN + GENL_HDRLEN;
+	m->u.h.nlmsg_type = family;
+	m->u.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	struct genlmsghdr *g = NLMSG_DATA(&m->u.h);
+	g->cmd = cmd;
+	g->version = version;
+}
+
+static struct nlattr *attr_put(struct nlmsg *m, uint16_t type, const void *data, size_t len)
+{
+	size_t need = NLA_ALIGN(NLA_HDRLEN + len);
+	if (m->len + need > sizeof(m->u.b))
+		abort(); /* our messages are tiny */
+	struct nlattr *a = (struct nlattr *)(m->u.b + m->len);
+	a->nla_type = type;
+	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
+	if (len)
+		memcpy((char *)a + NLA_HDRLEN, data, len);
+	memset((char *)a + NLA_HDRLEN + len, 0, need - NLA_HDRLEN - len);
+	m->len += need;
+	return a;
+}
+
+static void attr_u32(struct nlmsg *m, uint16_t type, uint32_t v)
+{
+	attr_put(m, type, &v, sizeof(v));
+}
+
+static void attr_u64(struct nlmsg *m, uint16_t type, uint64_t v)
+{
+	attr_put(m, type, &v, sizeof(v));
+}
+
+static struct nlattr *nest_start(struct nlmsg *m, uint16_t type)
+{
+	return attr_put(m, type | NLA_F_NESTED, NULL, 0);
+}
+
+static void nest_end(struct nlmsg *m, struct nlattr *a)
+{
+	a->nla_len = (uint16_t)((m->u.b + m->len) - (char *)a);
+}
+
+/* First attribute of type within [p, p+len), or NULL. */
+static const struct nlattr *attr_find(const void *p, size_t len, uint16_t type)
+{
+	const char *c = p;
+	while (len >= NLA_HDRLEN) {
+		const struct nlattr *a = (const struct nlattr *)c;
+		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
+			return NULL;
+		if ((a->nla_type & NLA_TYPE_MASK) == type)
+			return a;
+		size_t step = NLA_ALIGN(a->nla_len);
+		if (step >= len)
+			return NULL;
+		c += step;
+		len -= step;
+	}
+	return NULL;
+}
+
+static const void *attr_data(const struct nlattr *a)
+{
+	return (const char *)a + NLA_HDRLEN;
+}
+
+static size_t attr_len(const struct nlattr *a)
+{
+	return a->nla_len - NLA_HDRLEN;
+}
+
+/* ---- talking to the kernel ---- */
+
+static int nl_open(char *err, size_t errlen)
+{
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	if (fd < 0) {
+		snprintf(err, errlen, "generic netlink socket: %s", strerror(errno));
+		return -1;
+	}
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(err, errlen, "generic netlink socket: bind: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send m; collect the first data reply's attributes into reply (if not
+ * NULL) and wait for the ack. 0 or -errno (the kernel's answer). */
+static int nl_transact(int fd, struct nlmsg *m, struct nlmsg *reply)
+{
+	static uint32_t seq;
+	m->u.h.nlmsg_len = (uint32_t)m->len;
+	m->u.h.nlmsg_seq = ++seq;
+	struct sockaddr_nl to = {.nl_family = AF_NETLINK};
+	if (sendto(fd, m->u.b, m->len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		return -errno;
+	if (reply)
+		reply->len = 0;
+	static char buf[NL_BUF * 2];
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != m->u.h.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+				return e->error; /* 0: the ack */
+			}
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (reply && !reply->len && h->nlmsg_len <= sizeof(reply->u.b)) {
+				memcpy(reply->u.b, h, h->nlmsg_len);
+				reply->len = h->nlmsg_len;
+			}
+		}
+	}
+}
+
+/* The reply's attributes: after the netlink and genetlink headers. */
+static const void *reply_attrs(const struct nlmsg *r, size_t *len)
+{
+	size_t off = NLMSG_HDRLEN + GENL_HDRLEN;
+	*len = r->len > off ? r->len - off : 0;
+	return r->u.b + off;
+}
+
+static int resolve_family(int fd, char *err, size_t errlen)
+{
+	struct nlmsg m, r;
+	msg_init(&m, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1);
+	attr_put(&m, CTRL_ATTR_FAMILY_NAME, NBD_GENL_FAMILY_NAME, sizeof(NBD_GENL_FAMILY_NAME));
+	int rc = nl_transact(fd, &m, &r);
+	size_t len;
+	const void *attrs = reply_attrs(&r, &len);
+	const struct nlattr *id = rc == 0 ? attr_find(attrs, len, CTRL_ATTR_FAMILY_ID) : NULL;
+	if (!id || attr_len(id) < sizeof(uint16_t)) {
+		snprintf(err, errlen,
+			 "kernel NBD is not available: the \"%s\" generic netlink family does not "
+			 "resolve (%s); load the nbd kernel module (modprobe nbd)",
+			 NBD_GENL_FAMILY_NAME, rc ? strerror(-rc) : "no family id");
+		return -ENOENT;
+	}
+	uint16_t v;
+	memcpy(&v, attr_data(id), sizeof(v));
+	return v;
+}
+
+/* Is nbd device index connected? 1, 0, or -errno. */
+static int device_connected(int fd, int family, unsigned index)
+{
+	struct nlmsg m, r;
+	msg_init(&m, (uint16_t)family, NBD_CMD_STATUS, NBD_GENL_VERSION);
+	attr_u32(&m, NBD_ATTR_INDEX, index);
+	int rc = nl_transact(fd, &m, &r);
+	if (rc < 0)
+		return rc;
+	size_t len;
+	const void *attrs = reply_attrs(&r, &len);
+	const struct nlattr *list = attr_find(attrs, len, NBD_ATTR_DEVICE_LIST);
+	const struct nlattr *item =
+	    list ? attr_find(attr_data(list), attr_len(list), NBD_DEVICE_ITEM) : NULL;
+	const struct nlattr *conn =
+	    item ? attr_find(attr_data(item), attr_len(item), NBD_DEVICE_CONNECTED) : NULL;
+	if (!conn || !attr_len(conn))
+		return 0;
+	return *(const uint8_t *)attr_data(conn) != 0;
+}
+
+static int send_disconnect(int fd, int family, unsigned index)
+{
+	struct nlmsg m;
+	msg_init(&m, (uint16_t)family, NBD_CMD_DISCONNECT, NBD_GENL_VERSION);
+	attr_u32(&m, NBD_ATTR_INDEX, index);
+	return nl_transact(fd, &m, NULL);
+}
+
+/* /sys/block/nbdN/backend: who the connected device was set up for. */
+static void read_backend(unsigned index, char *out, size_t len)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/sys/block/nbd%u/backend", index);
+	out[0] = '\0';
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, out, len - 1);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	if (n > 0 && out[n - 1] == '\n')
+		out[n - 1] = '\0';
+}
+
+static uint64_t server_flags(const struct dev *d)
+{
+	uint64_t f = NBD_FLAG_HAS_FLAGS;
+	if (d->caps & DEV_CAP_READONLY)
+		f |= NBD_FLAG_READ_ONLY;
+	if (d->caps & DEV_CAP_FLUSH)
+		f |= NBD_FLAG_SEND_FLUSH;
+	if (d->caps & DEV_CAP_FUA)
+		f |= NBD_FLAG_SEND_FUA;
+	if (d->caps & DEV_CAP_TRIM)
+		f |= NBD_FLAG_SEND_TRIM;
+	if (d->caps & DEV_CAP_MULTI_CONN)
+		f |= NBD_FLAG_CAN_MULTI_CONN;
+	return f;
+}
+
+/* ---- the frontend ---- */
+
+static int parse_index(const char *path, unsigned *index)
+{
+	if (strncmp(path, "/dev/nbd", 8) != 0 || !path[8])
+		return -EINVAL;
+	uint64_t v;
+	if (parse_u64(path + 8, &v) < 0 || v > 1u << 20)
+		return -EINVAL;
+	*index = (unsigned)v;
+	return 0;
+}
+
+struct kernel_nbd *kernel_nbd_new(struct nbd_server *srv, struct dev *dev, const char *name,
+				  const char *path, char *err, size_t errlen)
+{
+	unsigned index;
+	if (parse_index(path, &index) < 0) {
+		snprintf(err, errlen, "kernel NBD device %s: expected /dev/nbdN", path);
+		return NULL;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		int e = errno;
+		snprintf(err, errlen,
+			 "kernel NBD is not available: %s: %s (load the nbd kernel module: "
+			 "modprobe nbd)",
+			 path, strerror(e));
+		return NULL;
+	}
+	if (!S_ISBLK(st.st_mode)) {
+		snprintf(err, errlen, "kernel NBD device %s: not a block device", path);
+		return NULL;
+	}
+	int fd = nl_open(err, errlen);
+	if (fd < 0)
+		return NULL;
+	int sv[2] = {-1, -1};
+	struct kernel_nbd *k = NULL;
+	int family = resolve_family(fd, err, errlen);
+	if (family < 0)
+		goto out;
+	char backend[128], want[128];
+	snprintf(want, sizeof(want), "dst:%s", name);
+	int conn = device_connected(fd, family, index);
+	if (conn < 0) {
+		snprintf(err, errlen, "kernel NBD device %s: status: %s", path, strerror(-conn));
+		goto out;
+	}
+	if (conn) {
+		read_backend(index, backend, sizeof(backend));
+		if (strcmp(backend, want) != 0) {
+			snprintf(err, errlen, "kernel NBD device %s: in use (connected%s%s)", path,
+				 backend[0] ? " for " : "", backend);
+			goto out;
+		}
+		log_warn("kernel NBD device %s: still connected for %s (its daemon was killed): "
+			 "disconnecting it first",
+			 path, want);
+		send_disconnect(fd, family, index);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(err, errlen, "kernel NBD device %s: socketpair: %s", path,
+			 strerror(errno));
+		goto out;
+	}
+	char peer[64];
+	snprintf(peer, sizeof(peer), "kernel nbd%u", index);
+	if (nbd_server_adopt(srv, sv[1], peer, err, errlen) < 0)
+		goto out;
+	sv[1] = -1; /* the server's now */
+
+	struct nlmsg m, r;
+	msg_init(&m, (uint16_t)family, NBD_CMD_CONNECT, NBD_GENL_VERSION);
+	attr_u32(&m, NBD_ATTR_INDEX, index);
+	attr_u64(&m, NBD_ATTR_SIZE_BYTES, dev->size);
+	attr_u64(&m, NBD_ATTR_BLOCK_SIZE_BYTES, dev->min_block > 512 ? dev->min_block : 512);
+	attr_u64(&m, NBD_ATTR_SERVER_FLAGS, server_flags(dev));
+	attr_u64(&m, NBD_ATTR_CLIENT_FLAGS, 0);
+	attr_put(&m, NBD_ATTR_BACKEND_IDENTIFIER, want, strlen(want) + 1);
+	struct nlattr *socks = nest_start(&m, NBD_ATTR_SOCKETS);
+	struct nlattr *item = nest_start(&m, NBD_SOCK_ITEM);
+	attr_u32(&m, NBD_SOCK_FD, (uint32_t)sv[0]);
+	nest_end(&m, item);
+	nest_end(&m, socks);
+	int rc = nl_transact(fd, &m, &r);
+	if (rc < 0) {
+		snprintf(err, errlen, "kernel NBD device %s: connect: %s", path, strerror(-rc));
+		goto out; /* the adopted connection sees EOF and closes */
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->path = xstrdup(path);
+	k->name = xstrdup(name);
+	k->index = index;
+	k->connected = true;
+	log_info("kernel NBD device %s: connected (%llu bytes)", path,
+		 (unsigned long long)dev->size);
+out:
+	/* The kernel holds its own reference to its end. */
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	close(fd);
+	return k;
+}
+
+void kernel_nbd_disconnect(struct kernel_nbd *k)
+{
+	if (!k || !k->connected)
+		return;
+	k->connected = false;
+	char err[256];
+	int fd = nl_open(err, sizeof(err));
+	int family = fd >= 0 ? resolve_family(fd, err, sizeof(err)) : -1;
+	int rc = family >= 0 ? send_disconnect(fd, family, k->index) : -EIO;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		log_err("kernel NBD device %s: disconnect: %s", k->path,
+			family < 0 ? err : strerror(-rc));
+	else
+		log_info("kernel NBD device %s: disconnected", k->path);
+}
+
+void kernel_nbd_free(struct kernel_nbd *k)
+{
+	if (!k)
+		return;
+	kernel_nbd_disconnect(k);
+	free(k->path);
+	free(k->name);
+	free(k);
+}
+
+void kernel_nbd_show(struct kernel_nbd *k, struct strbuf *out, const char *name)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/nbd_device", name);
+	sb_attr_str(out, p, "%s", k->path);
+}
