@@ -6,7 +6,7 @@
 # again with no options (the saved --fuse is reused), attached again (this
 # time buffered), fsck clean, mounted, every checksum matches. The FUSE file
 # and the storage's NBD view hold the same bytes. fsync reaches the nodes as
-# flushes. (The same over alg_mirror waits for alg_mirror.)
+# flushes. (The same over alg_mirror, with a leg lost: test_fuse_mirror.sh.)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"
