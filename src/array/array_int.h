@@ -77,6 +77,8 @@ void mirror_child_done(struct array *a, struct array_child *c, int err);
 void mirror_free(struct array *a);
 int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen);
 void mirror_resume(struct array *a, size_t leg, bool new_dev);
+/* A live migration switched leg to a new device. */
+void mirror_leg_moved(struct array *a, size_t leg);
 void mirror_show(struct array *a, struct strbuf *out, const char *prefix);
 /* The letter `dst show` gives node i: A alive, D dead, S syncing. */
 char mirror_leg_letter(const struct array *a, size_t i);

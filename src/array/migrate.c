@@ -11,7 +11,9 @@
  * Cutover: new pieces for the node are held, its requests in flight drain,
  * the new node is flushed, the config is switched (the commit hook, one
  * atomic save), then the running storage switches and the held pieces go
- * to the new node. The old node is closed, untouched. A failure of the new
+ * to the new node. The old node is closed, untouched. A mirror leg moves
+ * the same way (the old leg serves and stays in sync until the switch), and
+ * gets its header stamped afresh on the new device. A failure of the new
  * node, or an abort, leaves the old node in place with nothing lost.
  */
 #include <errno.h>
@@ -226,6 +228,8 @@ static void finish(struct migration *g)
 		nd->spec = g->spec;
 		nd->remote = !strcmp(g->dst->ops->kind, "nbd");
 		nd->flushed_upto = nd->writes_done; /* the cutover flushed it */
+		if (a->mirror)
+			mirror_leg_moved(a, g->node);
 		snprintf(msg, sizeof(msg), "%s now on %s (%llu bytes in %.1f s)", nd->name,
 			 nd->spec, (unsigned long long)g->total, secs);
 		g->spec = NULL;
@@ -333,11 +337,12 @@ int array_migrate_start(struct array *a, const char *name, struct dev *dst, cons
 		return -ENOENT;
 	}
 	struct array_node *nd = &a->nodes[i];
-	if (a->mirror) {
-		snprintf(err, errlen,
-			 "replacing a mirror leg is not supported yet: suspend it, then resume it "
-			 "with --remote or --disk (the new leg is copied whole)");
-		return -ENOTSUP;
+	/* A mirror leg moves the same way: the old leg stays in sync and
+	 * serves until the new one has everything (add, full copy, drop). */
+	if (a->mirror && mirror_leg_letter(a, (size_t)i) != 'A') {
+		snprintf(err, errlen, "mirror leg %s is not in sync (%c): wait for its resync",
+			 nd->name, mirror_leg_letter(a, (size_t)i));
+		return -EBUSY;
 	}
 	if (a->mig) {
 		snprintf(err, errlen, "a migration of %s is already running",

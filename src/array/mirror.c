@@ -777,6 +777,16 @@ static void leg_event(struct dev *d, int what, void *arg)
 	}
 }
 
+void mirror_leg_moved(struct array *a, size_t leg)
+{
+	struct mirror *m = a->mirror;
+	a->nodes[leg].dev->event = leg_event;
+	a->nodes[leg].dev->event_arg = m;
+	/* The copy may have carried an older header block: stamp it. */
+	hdr_write(m, leg);
+	log_info("mirror: leg %s moved to %s", a->nodes[leg].name, a->nodes[leg].spec);
+}
+
 /* ---- housekeeping ---- */
 
 /* A dead leg answered again and its header was read. */
