@@ -44,6 +44,7 @@ struct migration {
 	struct dev_io io; /* the copy's read, then write; the cutover flush */
 	bool io_busy;
 	unsigned dup_inflight;
+	bool closing; /* the storage stops: IO in flight is waited for */
 	struct array_child *held_head, *held_tail;
 	uint64_t start_ns;
 	int err;
@@ -123,7 +124,7 @@ void migrate_node_event(struct array *a)
 
 bool migrate_dup_ok(struct array *a)
 {
-	return a->mig->phase != M_ENDING;
+	return a->mig->phase != M_ENDING && !a->mig->closing;
 }
 
 void migrate_dup_start(struct array *a, struct array_child *c)
@@ -157,6 +158,11 @@ void migrate_dup_done(struct array *a, int err)
 {
 	struct migration *g = a->mig;
 	g->dup_inflight--;
+	if (g->closing) {
+		if (!g->dup_inflight && !g->io_busy)
+			ev_loop_break(a->loop);
+		return;
+	}
 	if (err && g->phase != M_ENDING)
 		end(g, err, "the new node failed a write: %s", strerror(err));
 	kick(g);
@@ -166,6 +172,11 @@ static void copy_done(struct dev_io *io, int err)
 {
 	struct migration *g = io->priv;
 	g->io_busy = false;
+	if (g->closing) {
+		if (!g->dup_inflight)
+			ev_loop_break(g->a->loop);
+		return;
+	}
 	if (g->phase == M_ENDING) {
 		kick(g);
 		return;
@@ -260,6 +271,8 @@ static void step(struct migration *g)
 {
 	struct array *a = g->a;
 	struct array_node *nd = &a->nodes[g->node];
+	if (g->closing)
+		return;
 	switch (g->phase) {
 	case M_ENDING:
 		if (g->io_busy || g->dup_inflight)
@@ -430,8 +443,12 @@ void migrate_free(struct array *a)
 	 * the copy again). IO is drained by now. */
 	ev_timer_stop(a->loop, &g->timer);
 	ev_defer_cancel(a->loop, &g->work);
-	if (!g->io_busy && !g->dup_inflight)
-		dev_destroy(g->dst);
+	/* The copy's IO, and copies of writes, still in flight land first. */
+	g->closing = true;
+	if (g->io_busy || g->dup_inflight)
+		ev_run(a->loop);
+	ev_defer_cancel(a->loop, &g->work);
+	dev_destroy(g->dst);
 	free(g->spec);
 	free(g->buf);
 	free(g);

@@ -264,7 +264,7 @@ static void leg_checked(struct mirror *m, size_t leg);
 
 static bool nothing_busy(const struct mirror *m)
 {
-	if (m->bm_busy)
+	if (m->bm_busy || m->phase == SYNC_READ || m->phase == SYNC_WRITE)
 		return false;
 	for (size_t i = 0; i < m->a->n; i++)
 		if (m->hbusy[i] || m->hreading[i])
@@ -459,6 +459,12 @@ static void sync_read_done(struct dev_io *io, int err)
 {
 	struct mirror *m = io->priv;
 	struct array *a = m->a;
+	if (m->closing) { /* the storage stops: no more copying */
+		m->phase = SYNC_IDLE;
+		if (nothing_busy(m))
+			ev_loop_break(a->loop);
+		return;
+	}
 	if (err) {
 		leg_failed(m, (size_t)m->sync_src, err);
 		sync_copy(m); /* from another leg, if any */
@@ -503,6 +509,12 @@ static void sync_write_done(struct dev_io *io, int err)
 		leg_failed(m, leg, err);
 	if (--m->sync_writes)
 		return;
+	if (m->closing) {
+		m->phase = SYNC_IDLE;
+		if (nothing_busy(m))
+			ev_loop_break(m->a->loop);
+		return;
+	}
 	m->sync_done++;
 	m->regions_resynced++;
 	m->sync_bytes += io->len;
@@ -1136,7 +1148,8 @@ void mirror_free(struct array *a)
 	if (!m)
 		return;
 	m->closing = true;
-	/* Bitmap and header writes in flight must land before their buffers go. */
+	/* Bitmap, header and resync IO in flight must land before their
+	 * buffers go (their callbacks see `closing` and start nothing new). */
 	if (!nothing_busy(m))
 		ev_run(a->loop);
 	ev_timer_stop(a->loop, &m->tick);
