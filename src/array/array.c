@@ -419,6 +419,11 @@ int array_suspend(struct array *a, const char *name, void (*done)(void *arg, uin
 		snprintf(err, errlen, "%s is already suspended", nd->name);
 		return -EALREADY;
 	}
+	if (a->mig && array_migrating_node(a) == i) {
+		snprintf(err, errlen, "%s is being migrated; abort it (dst replace --abort) first",
+			 nd->name);
+		return -EBUSY;
+	}
 	if (a->mirror) {
 		int rc = mirror_suspend(a, (size_t)i, err, errlen);
 		if (rc < 0)
@@ -541,12 +546,16 @@ void array_free(struct array *a)
 	ev_defer_cancel(a->loop, &a->resume);
 	ev_defer_cancel(a->loop, &a->reap);
 	ev_defer_cancel(a->loop, &a->drain_work);
-	migrate_free(a);
-	mirror_free(a);
+	/* Quiet the migration and the mirror first: closing the nodes answers
+	 * whatever they still hold, and those callbacks must start nothing. */
+	migrate_close(a);
+	mirror_close(a);
 	for (size_t i = 0; i < a->n; i++)
 		free_node(&a->nodes[i]);
 	if (a->has_gone)
 		free_node(&a->nodes[a->n]);
+	migrate_free(a);
+	mirror_free(a);
 	free(a->nodes);
 	free(a->children);
 	free(a->dev.desc);
@@ -622,6 +631,17 @@ int array_remove_last(struct array *a, const char *name, void (*done)(void *arg)
 	if (!known) {
 		snprintf(err, errlen, "no node named %s", name);
 		return -ENOENT;
+	}
+	int idx = array_find_node(a, name);
+	if (idx >= 0 && a->nodes[idx].suspended) {
+		snprintf(err, errlen, "%s is suspended with requests held: resume it first", name);
+		return -EBUSY;
+	}
+	if (idx >= 0 && a->mig && array_migrating_node(a) == idx) {
+		snprintf(err, errlen,
+			 "%s is being migrated; abort it (dst replace --abort) or let it finish",
+			 name);
+		return -EBUSY;
 	}
 	if (strcmp(a->nodes[a->n - 1].name, name) != 0 || !a->alg->can_grow || a->n == 1 ||
 	    a->has_gone) {

@@ -69,12 +69,15 @@ void migrate_node_event(struct array *a);
 bool migrate_dup_ok(struct array *a);
 void migrate_dup_start(struct array *a, struct array_child *c);
 void migrate_dup_done(struct array *a, int err);
-void migrate_free(struct array *a);
+void migrate_close(struct array *a);		 /* before the nodes are closed */
+int array_migrating_node(const struct array *a); /* index, or -1 */
+void migrate_free(struct array *a);		 /* after */
 
 /* mirror.c */
 void mirror_submit(struct array *a, struct dev_io *p, bool resumed);
 void mirror_child_done(struct array *a, struct array_child *c, int err);
-void mirror_free(struct array *a);
+void mirror_close(struct array *a); /* before the legs are closed */
+void mirror_free(struct array *a);  /* after */
 int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen);
 void mirror_resume(struct array *a, size_t leg, bool new_dev);
 /* A live migration switched leg to a new device. */

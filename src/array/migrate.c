@@ -43,6 +43,7 @@ struct migration {
 	uint8_t *buf;
 	struct dev_io io; /* the copy's read, then write; the cutover flush */
 	bool io_busy;
+	bool rate_wait; /* --rate: the pause after a region is not over */
 	unsigned dup_inflight;
 	bool closing; /* the storage stops: IO in flight is waited for */
 	struct array_child *held_head, *held_tail;
@@ -122,6 +123,11 @@ void migrate_node_event(struct array *a)
 		kick(g);
 }
 
+int array_migrating_node(const struct array *a)
+{
+	return a->mig ? (int)a->mig->node : -1;
+}
+
 bool migrate_dup_ok(struct array *a)
 {
 	return a->mig->phase != M_ENDING && !a->mig->closing;
@@ -158,11 +164,8 @@ void migrate_dup_done(struct array *a, int err)
 {
 	struct migration *g = a->mig;
 	g->dup_inflight--;
-	if (g->closing) {
-		if (!g->dup_inflight && !g->io_busy)
-			ev_loop_break(a->loop);
+	if (g->closing)
 		return;
-	}
 	if (err && g->phase != M_ENDING)
 		end(g, err, "the new node failed a write: %s", strerror(err));
 	kick(g);
@@ -172,11 +175,8 @@ static void copy_done(struct dev_io *io, int err)
 {
 	struct migration *g = io->priv;
 	g->io_busy = false;
-	if (g->closing) {
-		if (!g->dup_inflight)
-			ev_loop_break(g->a->loop);
+	if (g->closing)
 		return;
-	}
 	if (g->phase == M_ENDING) {
 		kick(g);
 		return;
@@ -202,10 +202,12 @@ static void copy_done(struct dev_io *io, int err)
 	g->cur = NO_REGION;
 	release_held(g);
 	g->phase = M_PAUSE;
-	if (g->rate)
+	if (g->rate) {
+		g->rate_wait = true;
 		ev_timer_start(g->a->loop, &g->timer, g->cur_len * 1000000000ull / g->rate);
-	else
+	} else {
 		kick(g);
+	}
 }
 
 static void submit_io(struct migration *g, enum dev_op op, struct dev *d)
@@ -253,6 +255,7 @@ static void finish(struct migration *g)
 	}
 	struct array_child *held = g->held_head;
 	ev_defer_cancel(a->loop, &g->work);
+	ev_timer_stop(a->loop, &g->timer);
 	free(g->spec);
 	free(g->buf);
 	free(g);
@@ -280,6 +283,8 @@ static void step(struct migration *g)
 		finish(g);
 		return;
 	case M_PAUSE:
+		if (g->rate_wait)
+			return; /* the rate timer brings us back */
 		if (g->copied >= g->total) {
 			/* Cutover: hold new pieces, let the old ones finish. */
 			g->phase = M_CUTOVER;
@@ -338,7 +343,9 @@ static void work(struct ev_deferred *d)
 
 static void timer(struct ev_timer *t)
 {
-	step(container_of(t, struct migration, timer));
+	struct migration *g = container_of(t, struct migration, timer);
+	g->rate_wait = false;
+	step(g);
 }
 
 int array_migrate_start(struct array *a, const char *name, struct dev *dst, const char *spec,
@@ -434,21 +441,26 @@ void array_migrate_show(struct array *a, struct strbuf *out, const char *prefix)
 #undef ATTR
 }
 
-void migrate_free(struct array *a)
+void migrate_close(struct array *a)
 {
 	struct migration *g = a->mig;
 	if (!g)
 		return;
 	/* The storage stops mid-way: the old node stays (a restart begins
-	 * the copy again). IO is drained by now. */
+	 * the copy again). IO still in flight is answered when the nodes
+	 * close; its callbacks see `closing` and start nothing. */
+	g->closing = true;
 	ev_timer_stop(a->loop, &g->timer);
 	ev_defer_cancel(a->loop, &g->work);
-	/* The copy's IO, and copies of writes, still in flight land first. */
-	g->closing = true;
-	if (g->io_busy || g->dup_inflight)
-		ev_run(a->loop);
-	ev_defer_cancel(a->loop, &g->work);
+}
+
+void migrate_free(struct array *a)
+{
+	struct migration *g = a->mig;
+	if (!g)
+		return;
 	dev_destroy(g->dst);
+	ev_defer_cancel(a->loop, &g->work);
 	free(g->spec);
 	free(g->buf);
 	free(g);

@@ -226,6 +226,10 @@ static void bm_done(struct dev_io *io, int err)
 	struct mirror *m = io->priv;
 	struct array *a = m->a;
 	m->bm_busy = false;
+	if (m->closing) {
+		ev_loop_break(a->loop); /* mirror_close waits for this one */
+		return;
+	}
 	if (err) {
 		log_err("mirror bitmap %s: write failed: %s; the writes waiting for it fail",
 			m->path, strerror(err));
@@ -350,7 +354,7 @@ static void hdr_done(struct dev_io *io, int err)
 
 static void leg_failed(struct mirror *m, size_t leg, int err)
 {
-	if (m->state[leg] == 'D')
+	if (m->state[leg] == 'D' || m->closing)
 		return;
 	m->state[leg] = 'D';
 	struct array *a = m->a;
@@ -1142,20 +1146,20 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	return 0;
 }
 
-void mirror_free(struct array *a)
+void mirror_close(struct array *a)
 {
 	struct mirror *m = a->mirror;
 	if (!m)
 		return;
 	m->closing = true;
-	/* Bitmap, header and resync IO in flight must land before their
-	 * buffers go (their callbacks see `closing` and start nothing new). */
-	if (!nothing_busy(m))
-		ev_run(a->loop);
 	ev_timer_stop(a->loop, &m->tick);
 	ev_timer_stop(a->loop, &m->sync_timer);
 	ev_defer_cancel(a->loop, &m->bm_work);
 	ev_defer_cancel(a->loop, &m->sync_work);
+	/* A bitmap write in flight (a local file: it lands) must finish
+	 * before the final one. */
+	if (m->bm_busy)
+		ev_run(a->loop);
 	/* A clean stop with every leg in sync leaves nothing to resync. */
 	bool idle = m->phase == SYNC_IDLE && !m->swait_head && !m->cur_head && !m->next_head;
 	for (uint64_t r = 0; idle && r < m->nregions; r++)
@@ -1168,6 +1172,13 @@ void mirror_free(struct array *a)
 	}
 	for (size_t i = 0; i < a->n; i++)
 		a->nodes[i].dev->event = NULL;
+}
+
+void mirror_free(struct array *a)
+{
+	struct mirror *m = a->mirror;
+	if (!m)
+		return;
 	if (m->bmdev)
 		dev_destroy(m->bmdev);
 	if (m->fd >= 0)

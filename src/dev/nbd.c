@@ -685,10 +685,11 @@ static void nbd_destroy(struct dev *d)
 	ev_timer_stop(n->loop, &n->retry);
 	ev_defer_cancel(n->loop, &n->send_work);
 	ev_defer_cancel(n->loop, &n->ready_work);
-	ev_defer_cancel(n->loop, &n->deliver_work);
-	/* Nothing should be in flight; whatever is still here gets an answer. */
+	/* Nothing should be in flight; whatever is still here gets an answer,
+	 * now (failing them queues the deferred delivery: take it back after). */
 	nbd_node_fail_all(n, EIO);
 	deliver(&n->deliver_work);
+	ev_defer_cancel(n->loop, &n->deliver_work);
 	if (n->ai)
 		freeaddrinfo(n->ai);
 	free(n->rbuf);
