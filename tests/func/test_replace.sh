@@ -5,7 +5,8 @@
 # 5. bad input: a smaller new node, an unknown node, a storage not running,
 #    --abort with nothing running, a mirror leg, the node's own address, an
 #    unreachable new node, a second migration, a suspended node: refused
-#    with one clear line, nothing started, the state dir unchanged.
+#    with one clear line, nothing started, the state dir unchanged. At the
+#    very end: dst remove of the node being migrated.
 # 2. --abort mid-way (--rate 1M): the old node stays (config, dst show),
 #    last_migration is "stopped: aborted", no migrate line is left, writes
 #    made during the copy are on the old node, IO works, the aborted new
@@ -419,11 +420,45 @@ want=$(cat "$R0_IMG" "$N1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$MIG")" "$want" "sha256 of the device vs. r0 + n1 + r2"
 assert_eq "$(show_attr mig io/errors)" 0 "io errors of the storage (the old node is gone)"
 
+# ---------------------------------------------------------------------------
+step "5. dst remove of the node being migrated"
+# Either refused (the migration goes on, and can be aborted), or the
+# migration ends with it and the config keeps no migrate line for a node
+# that is gone.
+st_export n6 16M
+N6=$URI
+dst_ok replace mig n-65536 --remote "$N6" --rate 2M >/dev/null
+mig_wait_percent mig 6
+rc=0
+"$DST" remove mig n-65536 >"$T_TMP/rm.out" 2>&1 || rc=$?
+check_stderr "$T_TMP/rm.out" "dst remove"
+note "dst remove of the node being migrated: status $rc: $(cat "$T_TMP/rm.out")"
+sleep 1.5 # three regions at 2M/s
+if ! pid_alive "$MIG_PID"; then
+	check_log "$DST_STATE_DIR/mig.log"
+	fail "the storage daemon died after dst remove of the node being migrated"
+fi
+if [ $rc -ne 0 ]; then
+	assert_eq "$(node_spec mig 65536)" "$R2" "the config's node line after a refused remove"
+	assert_eq "$(show_attr mig migration/node)" n-65536 "migration/node after a refused remove"
+	dst_ok replace mig n-65536 --abort >/dev/null
+	mig_wait_end mig 10
+	want=$(cat "$R0_IMG" "$N1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
+else
+	mig_wait_end mig 10
+	assert_eq "$(conf_lines mig migrate)" "" "the config's migrate line after the migrating node was removed"
+	last=$(show_attr mig last_migration)
+	[ "${last#stopped: }" != "$last" ] || fail "last_migration after the migrating node was removed: '$last'"
+	want=$(cat "$R0_IMG" "$N1_IMG" | sha256sum | cut -d' ' -f1)
+fi
+assert_eq "$(dev_sha "$MIG")" "$want" "sha256 of the device after dst remove of the migrating node"
+
 step "stop"
 assert_eq "$(show_attr mig clients)" 0 "clients left connected"
 st_stop mig
 stop_export r0
 stop_export r2
 stop_export n1
+stop_export n6
 [ ${#LATER[@]} -eq 0 ] || fail "${#LATER[@]} check(s) failed: ${LATER[*]}"
 echo "PASS"

@@ -16,6 +16,8 @@
 #   suspended, resume onto a smaller disk or an unreachable node (the node
 #   stays suspended), a storage not running.
 # - dst stop with requests held: they fail, the daemon stops.
+# - dst remove of a suspended node with a read held: refused, or the read
+#   fails; it is not lost.
 # alg_mirror over two exports: a suspended leg is taken as missing (writes
 # go on, to the other leg only), the last leg in sync cannot be suspended,
 # resume resyncs the leg (legs identical but for their last 4K, the
@@ -96,10 +98,14 @@ HELD_FIO=$BG_PID
 bg fio_run 90 "$T_TMP/held_rd.out" --name=held_rd --ioengine=nbd --uri="$SUS" --rw=randread \
 	--bs=4k --iodepth=16 --offset=32M --size=16M --time_based --runtime=10
 HELD_RD=$BG_PID
-sleep 1
+for _ in $(seq 100); do # until both are under way
+	[ "$(show_attr sus $N/io/reads)" -ge 100 ] && [ "$(show_attr sus $N/io/writes)" -ge 1 ] && break
+	sleep 0.1
+done
 pid_alive "$HELD_FIO" || { cat "$T_TMP/held.out" >&2; fail "the fio on $N's range ended early"; }
 pid_alive "$HELD_RD" || { cat "$T_TMP/held_rd.out" >&2; fail "the fio randread on $N's range ended early"; }
 assert_ge "$(show_attr sus $N/io/reads)" 100 "reads on $N before the suspend"
+assert_ge "$(show_attr sus $N/io/writes)" 1 "writes on $N before the suspend"
 out=$(dst suspend sus $N) || fail "dst suspend sus $N"
 note "$out"
 assert_contains "$out" "suspended $N of 'sus': drained, " "dst suspend's answer"
@@ -293,6 +299,45 @@ grep -q "n-32768 came back without this storage's header" "$DST_STATE_DIR/mir.lo
 cmp -n $DATA "$M0_IMG" "$M1_NEW" || fail "the mirror legs differ after the whole copy"
 assert_eq "$(conf_lines mir node | tail -1)" "disk start=32768 size=32768 $M1_NEW" "the mirror's config after resume onto a new disk"
 qio "$MIR" "read -P 0x82 0 1M" "read -P 0x81 $((15 * MiB)) $((MiB - 4096))"
+
+# ---------------------------------------------------------------------------
+step "dst remove of a suspended node with a read held"
+# Either refused (the node stays; resume serves the read) or the held read
+# ends with an error; never lost.
+st_export q0 8M
+Q0=$URI
+st_export q1 8M
+Q1=$URI
+st_create rm linear
+st_add rm --remote "$Q0"
+st_add rm --remote "$Q1"
+st_start rm
+RM=$ST_URI RM_PID=$ST_PID
+qio "$RM" "write -P 0x91 $((8 * MiB)) 65536" "flush"
+dst_ok suspend rm n-16384 >/dev/null
+bg_io rm_read "read -P 0x91 $((8 * MiB)) 65536" "$RM"
+RM_READ=$BG_PID
+sleep 0.5
+assert_ge "$(show_attr rm n-16384/held)" 1 "n-16384/held before dst remove"
+rc=0
+"$DST" remove rm n-16384 >"$T_TMP/rm.out" 2>&1 || rc=$?
+check_stderr "$T_TMP/rm.out" "dst remove"
+note "dst remove of the suspended node: status $rc: $(cat "$T_TMP/rm.out")"
+if [ $rc -ne 0 ]; then
+	assert_eq "$(show_attr rm n-16384/suspended)" yes "n-16384/suspended after a refused remove"
+	dst_ok resume rm n-16384 >/dev/null
+	io_done "$RM_READ" rm_read "the held read after a refused remove"
+else
+	wait_gone "$RM_READ" 5 ||
+		fail "the read held by n-16384 is lost: still pending 5 s after dst remove took the node ($(show_attr rm nodes)), and it can no longer be resumed"
+	rc=0
+	bg_wait "$RM_READ" || rc=$?
+	[ $rc -ne 0 ] || fail "the read held by the removed node succeeded"
+fi
+pid_alive "$RM_PID" || fail "the storage daemon died"
+st_stop rm
+stop_export q0
+stop_export q1
 
 step "stop"
 assert_eq "$(show_attr mir clients)" 0 "clients left connected"
