@@ -4,8 +4,9 @@
 # alg_linear over two file-backed exports (32M each), --io-timeout 2:
 # - suspend n-65536 while fio reads (QD16) and writes (crc32c verify) its
 #   range: it returns drained (nothing in flight on the node); fio's
-#   requests, a read and a write of its range are held (still pending after 2 s, and after
-#   io-timeout: a suspend is deliberate), `dst show` says suspended, held;
+#   requests, a read and a write of its range are held (still pending
+#   after 2 s, and after io-timeout: a suspend is deliberate), `dst show`
+#   says suspended, suspended_for, held;
 #   fio randread on n-0's range keeps more than half its unsuspended IOPS;
 #   resume: the held read returns the right data, the write lands, fio
 #   finishes without error.
@@ -132,12 +133,13 @@ assert_eq "$(show_attr sus $N/io/inflight)" 0 "$N/io/inflight while suspended"
 step "fio randread on n-0's range while $N is suspended, 6 s"
 susp=$(fio_iops "$T_TMP/susp.json" "fio while suspended" "$SUS" 0 32M 6)
 note "while $N is suspended: $susp IOPS (unsuspended: $base)"
-if [ $((susp * 2)) -le "$base" ]; then
-	# Other work on the machine can halve a 6 s sample: measure again. A
-	# suspend that really slows the other node fails twice.
-	susp=$(fio_iops "$T_TMP/susp2.json" "fio while suspended (again)" "$SUS" 0 32M 6)
-	note "again: $susp IOPS"
-fi
+for try in 2 3; do
+	[ $((susp * 2)) -le "$base" ] || break
+	# Other work on the machine can halve a 6 s sample: measure again (a
+	# suspend that really slows the other node fails every time).
+	susp=$(fio_iops "$T_TMP/susp$try.json" "fio while suspended (try $try)" "$SUS" 0 32M 6)
+	note "try $try: $susp IOPS"
+done
 [ $((susp * 2)) -gt "$base" ] || fail "IOPS on n-0 while $N is suspended: $susp, not above half of $base"
 assert_eq "$(show_attr sus $N/io/reads)" "$reads" "reads done by $N while suspended"
 # Past io-timeout (2 s) several times over: a suspend is deliberate.
