@@ -55,9 +55,15 @@ leg_kill9() {
 	local pid
 	pid=$(leg_pid "$1") || fail "leg $1: no pid file"
 	kill -KILL "$pid"
-	wait_gone "$pid" 10 || fail "leg $1 (pid $pid) survived kill -9"
+	leg_kill9_wait "$1" "$pid"
+}
+
+# leg_kill9_wait I PID: after kill -KILL PID (leg I's export): wait until it
+# is gone, remove its stale pid file.
+leg_kill9_wait() {
+	wait_gone "$2" 10 || fail "leg $1 (pid $2) survived kill -9"
 	rm -f "$DST_STATE_DIR/${LEG_EXPORT[$1]}.pid"
-	note "leg $1 (${LEG_NODE[$1]:-?}): export pid $pid killed with SIGKILL"
+	note "leg $1 (${LEG_NODE[$1]:-?}): export pid $2 killed with SIGKILL"
 }
 
 # leg_restart I: `dst export` leg I's file again, on the same port.
