@@ -5,7 +5,8 @@
 # crc32c verify at QD32 x 3 jobs with 4K..1M requests goes through; then
 # the two leg files are identical over the data range and equal what a
 # client reads; a read load at QD32 is spread over both legs (both legs'
-# io/reads grow). Bad input: --region-size 3000 and 2G, --region-size or
+# io/reads grow); WRITE_ZEROES, TRIM and an unaligned FUA write land on
+# both legs. Bad input: --region-size 3000 and 2G, --region-size or
 # --resync-rate on linear, a bad --resync-rate, --start on a mirror leg
 # (one line each, state dir unchanged); a 1-leg and a 9-leg mirror are
 # refused at start with a clear message and leave no daemon.
@@ -66,6 +67,18 @@ assert_file_pattern "${LEG_IMG[0]}" $((M_SIZE - 4096)) 4096 0x5e "last data bloc
 assert_file_pattern "${LEG_IMG[1]}" $((M_SIZE - 4096)) 4096 0x5e "last data block on leg 1"
 assert_eq "$(tail -c 4096 "${LEG_IMG[0]}" | head -c 8)" DSTMLEG1 "leg 0's header after a write to the last data block"
 run_fails "a write past the end" qemu-io -f raw -c "write -P 0x5f $M_SIZE 4096" "$M_URI"
+
+step "WRITE_ZEROES, TRIM and FUA writes reach both legs (past fio's 0..21M)"
+ZO=$((21 * MiB + 512 * 1024)) DO=$((22 * MiB + 512 * 1024)) FO=$((23 * MiB + 512 * 1024 + 512))
+qio "$M_URI" "write -P 0x5c $ZO $((2 * MiB))" "flush"
+qio "$M_URI" "write -z $ZO $MiB" "discard $DO $MiB" "write -f -P 0x5d $FO 7680" "flush"
+for i in 0 1; do
+	assert_file_pattern "${LEG_IMG[i]}" $ZO $MiB 0 "write -z on leg $i (across a region boundary)"
+	assert_file_pattern "${LEG_IMG[i]}" $DO $MiB 0 "discard on leg $i (across a region boundary)"
+	assert_file_pattern "${LEG_IMG[i]}" $FO 7680 0x5d "unaligned FUA write on leg $i"
+done
+mr_legs_identical "after write -z, discard and a FUA write"
+qio "$M_URI" "read -P 0 $ZO $((2 * MiB))" "read -P 0x5d $FO 7680"
 
 step "reads are spread over both legs (fio verify_only, 3 jobs x QD32)"
 r0=$(show_attr mb "${LEG_NODE[0]}/io/reads")
