@@ -7,9 +7,10 @@
 # client reads; a read load at QD32 is spread over both legs (both legs'
 # io/reads grow); WRITE_ZEROES, TRIM and an unaligned FUA write land on
 # both legs. Bad input: --region-size 3000 and 2G, --region-size or
-# --resync-rate on linear, a bad --resync-rate, --start on a mirror leg
-# (one line each, state dir unchanged); a 1-leg and a 9-leg mirror are
-# refused at start with a clear message and leave no daemon.
+# --resync-rate on linear, a bad --resync-rate, --start on a mirror leg, a
+# leg added to or removed from a running mirror (one line each, state dir
+# unchanged); a 1-leg and a 9-leg mirror are refused at start with a clear
+# message and leave no daemon.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_mirror.sh"
@@ -104,6 +105,8 @@ st_export spare 24M
 SPARE=$URI
 bad_input "--start on a mirror leg (a reachable node)" start "whole device" -- add mb --remote "$SPARE" --start 100
 bad_input "the same leg twice" "${LEG_URI[0]}" -- add mb --remote "${LEG_URI[0]}"
+bad_input "a leg added to a running mirror" running mirror -- add mb --remote "$SPARE"
+bad_input "a leg removed from a running mirror" running stop -- remove mb "${LEG_NODE[1]}"
 
 step "a 1-leg mirror is refused at start"
 st_create one mirror
