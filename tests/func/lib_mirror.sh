@@ -68,8 +68,8 @@ leg_kill9_wait() {
 
 # leg_restart I: `dst export` leg I's file again, on the same port.
 leg_restart() {
-	local i=$1 rc=0 t
-	for t in $(seq 20); do
+	local i=$1 rc=0
+	for _ in $(seq 20); do
 		rc=0
 		"$DST" export "${LEG_IMG[i]}" --name "${LEG_EXPORT[i]}" \
 			--listen "127.0.0.1:${LEG_PORT[i]}" >/dev/null 2>"$T_TMP/dst.err" || rc=$?
