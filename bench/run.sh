@@ -9,6 +9,10 @@
 #               (one 2 GiB file, prefilled, served from the page cache)
 #   (c) storage (bench/storage.sh): dst 2-node linear storage of memory nodes
 #               vs nbdkit nbd-plugin proxy -> nbdkit memory vs nbdkit memory (a)
+#   (d) mirror (bench/storage.sh): dst 2-leg mirror of memory nodes vs the
+#               same storage over one memory node (the write cost of mirroring)
+#   (e) resync (bench/storage.sh): a full resync of a mirror leg vs nbdcopy
+#               of the same bytes between two nbdkit memory servers
 #
 # Rows: seq read 1M QD16, seq write 1M QD16, rand read 4K QD32, rand write 4K QD32.
 # For each run we also read the server's CPU time (utime+stime of every server
@@ -181,9 +185,9 @@ cpu_ticks() {
 # comma-separated list of server processes whose CPU counts for it.
 # stop_server PIDS stops them (dst daemons through `dst stop` first).
 
-start_dst() { # start_dst NAME DISK
+start_dst() { # start_dst NAME DISK [PORT]
 	local name=$1 disk=$2 port pid
-	port=$(free_port)
+	port=${3:-$(free_port)}
 	echo "$name" >>"$DST_NAMES_FILE"
 	"$DST" export "$disk" --listen "127.0.0.1:$port" --name "$name" \
 		>"$WORK/log/$name.out" 2>&1 || { cat "$WORK/log/$name.out" >&2; return 1; }
@@ -469,6 +473,7 @@ T0=$SECONDS
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 run_group "${MEM_GROUP[@]}"
 run_group "${FILE_GROUP[@]}"
+resync_bench
 
 {
 	echo

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# bench/storage.sh - sourced by bench/run.sh: the storage rows (issue 3).
+# bench/storage.sh - sourced by bench/run.sh: the storage rows (issue 3) and
+# the mirror rows (issue 4, below).
 #
 # A 2-node linear dst storage of memory-backed export nodes, next to the same
 # topology built from existing tools (nbdkit's nbd plugin proxying to nbdkit
@@ -53,14 +54,196 @@ start_dst_storage() {
 	echo "$pid,$p1,$p2 nbd://127.0.0.1:$port"
 }
 
+# ---------------------------------------------------------------------------
+# alg_mirror (issue 4): the write cost of mirroring, and resync throughput.
+#
+# dst-mirror: `dst create --alg mirror` over two `dst export mem:$MSIZE` legs;
+# dst-single: the same storage daemon in front of one `dst export mem:$MSIZE`
+# node (alg_linear), so the only difference is the second leg and the
+# mirror's bookkeeping (write-intent bitmap). Both 2 hops, measured in the
+# memory group. CPU counts the storage daemon and every node.
+#
+# Resync: a 2-leg mirror of `dst export mem:$RSIZE` legs, written whole; leg
+# 2's export is stopped (a memory disk: its data is gone) and, once the
+# mirror has marked it dead, started again empty on the same port: the
+# mirror finds no header of its own there and copies every region (1 MiB,
+# one at a time, no --resync-rate). Time from the log's "resync of N regions
+# starts" to "in sync again". Against it: nbdcopy (its defaults: 4
+# connections, 64 requests in flight) from an nbdkit memory server written
+# whole to a fresh one, the same number of bytes. CPU: the three dst daemons
+# vs nbdcopy and both nbdkits.
+#
+#   BENCH_MIRROR_SIZE  size of each mirror leg and of the single node
+#                      (default: half of BENCH_SIZE)
+#   BENCH_RESYNC_SIZE  size of each resync leg (default: BENCH_MIRROR_SIZE)
+
+MSIZE=${BENCH_MIRROR_SIZE:-$(($(numfmt --from=iec "$SIZE") / 2 / 1048576))M}
+RSIZE=${BENCH_RESYNC_SIZE:-$MSIZE}
+
+# dst_storage_up NAME ALG NODE_URI...: create, add, start on a free port;
+# prints the daemon's pid and URI.
+dst_storage_up() {
+	local name=$1 alg=$2 port pid u
+	shift 2
+	port=$(free_port)
+	echo "$name" >>"$DST_NAMES_FILE"
+	{
+		"$DST" delete "$name" 2>/dev/null || true
+		"$DST" create "$name" --alg "$alg" || exit 1
+		for u in "$@"; do
+			"$DST" add "$name" --remote "$u" || exit 1
+		done
+		"$DST" start "$name" --listen "127.0.0.1:$port"
+	} >"$WORK/log/$name.out" 2>&1 || { cat "$WORK/log/$name.out" >&2; return 1; }
+	pid=$(wait_pidfile "$DST_STATE_DIR/$name.pid") || return 1
+	track_pid "$pid"
+	wait_nbd "nbd://127.0.0.1:$port" "$pid" || return 1
+	echo "$pid nbd://127.0.0.1:$port"
+}
+
+start_dst_mirror() {
+	local out p1 p2 u1 u2 pid uri
+	out=$(start_dst bench-mleg1 "mem:$MSIZE") || return 1
+	read -r p1 u1 <<<"$out"
+	out=$(start_dst bench-mleg2 "mem:$MSIZE") || return 1
+	read -r p2 u2 <<<"$out"
+	out=$(dst_storage_up bench-mirror mirror "$u1" "$u2") || return 1
+	read -r pid uri <<<"$out"
+	echo "$pid,$p1,$p2 $uri"
+}
+
+start_dst_single() {
+	local out p1 u1 pid uri
+	out=$(start_dst bench-snode "mem:$MSIZE") || return 1
+	read -r p1 u1 <<<"$out"
+	out=$(dst_storage_up bench-single linear "$u1") || return 1
+	read -r pid uri <<<"$out"
+	echo "$pid,$p1 $uri"
+}
+
+# show_attr NAME ATTR: one attribute of `dst show NAME`.
+bench_show_attr() {
+	"$DST" show "$1" 2>/dev/null | awk -v k="$1/$2" -F' : ' '$1 == k { print $2; exit }'
+}
+
+# log_ms FILE ERE: the timestamp (ms since the epoch) of the last line of
+# FILE matching ERE.
+log_ms() {
+	grep -E "$2" "$1" | tail -1 | cut -d' ' -f1 |
+		python3 -c 'import sys, datetime; print(int(datetime.datetime.fromisoformat(sys.stdin.read().strip()).timestamp() * 1000))'
+}
+
+# resync_rep REP: one full resync of bench-resync's leg 2; records
+# "MiB/s CPU_MS_PER_GIB" in $WORK/res/dst-resync.copy.REP.
+resync_rep() {
+	local rep=$1 log="$DST_STATE_DIR/bench-resync.log" n0 i out p2 c0 c1 t0 t1 bytes mibs cpu
+	"$DST" stop bench-rleg2 --timeout 10 >/dev/null 2>&1 || return 1
+	for i in $(seq 100); do
+		[ "$(bench_show_attr bench-resync health)" = AD ] && break
+		sleep 0.1
+	done
+	[ "$(bench_show_attr bench-resync health)" = AD ] || { note "the mirror did not mark leg 2 dead"; return 1; }
+	n0=$(grep -c "in sync again" "$log")
+	c0=$(cpu_ticks "$RS_PIDS")
+	out=$(start_dst bench-rleg2 "mem:$RSIZE" "$RS_PORT2") || return 1
+	read -r p2 _ <<<"$out"
+	for i in $(seq 3000); do
+		[ "$(grep -c "in sync again" "$log")" -gt "$n0" ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c "in sync again" "$log")" -gt "$n0" ] || { note "resync did not finish in 300 s"; return 1; }
+	c1=$(($(cpu_ticks "$RS_PIDS") + $(cpu_ticks "$p2")))
+	RS_PIDS2=$p2
+	t0=$(log_ms "$log" "mirror: resync of [0-9]+ regions starts")
+	t1=$(log_ms "$log" "in sync again")
+	bytes=$(bench_show_attr bench-resync bytes)
+	mibs=$(awk -v b="$bytes" -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", (ms > 0 ? b / 1048576 / (ms / 1000) : 0) }')
+	cpu=$(awk -v b="$bytes" -v t=$((c1 - c0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t * 1000 / hz / (b / 1073741824) }')
+	echo "$mibs $cpu" >"$WORK/res/dst-resync.copy.$rep"
+	note "  $(printf '%-13s %-19s %10.1f MiB/s  cpu %7.1f ms/GiB  (%s)' dst-resync "full resync" "$mibs" "$cpu" \
+		"$(grep "in sync again" "$log" | tail -1 | sed 's/.*: leg //')")"
+}
+
+# nbdcopy_rep REP: nbdcopy from the written source to a fresh nbdkit memory.
+nbdcopy_rep() {
+	local rep=$1 out dpid duri tf real user sys cpu mibs bytes c0 c1
+	out=$(start_nbdkit "nbdkit-copydst-$rep" memory "$RSIZE") || return 1
+	read -r dpid duri <<<"$out"
+	bytes=$(nbdinfo --size "$NC_SRC")
+	tf="$WORK/log/nbdcopy.$rep.time"
+	c0=$(cpu_ticks "$NC_SPID,$dpid")
+	{
+		TIMEFORMAT='%R %U %S'
+		time nbdcopy "$NC_SRC" "$duri" >"$WORK/log/nbdcopy.$rep.out" 2>&1
+	} 2>"$tf" || { cat "$WORK/log/nbdcopy.$rep.out" >&2; return 1; }
+	c1=$(cpu_ticks "$NC_SPID,$dpid")
+	read -r real user sys <"$tf"
+	mibs=$(awk -v b="$bytes" -v r="$real" 'BEGIN { printf "%.1f", b / 1048576 / r }')
+	cpu=$(awk -v b="$bytes" -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v u="$user" -v s="$sys" \
+		'BEGIN { printf "%.1f", (t / hz + u + s) * 1000 / (b / 1073741824) }')
+	echo "$mibs $cpu" >"$WORK/res/nbdcopy.copy.$rep"
+	note "  $(printf '%-13s %-19s %10.1f MiB/s  cpu %7.1f ms/GiB' nbdcopy "copy" "$mibs" "$cpu")"
+	stop_server "$dpid"
+}
+
+# resync_bench: both measurements, BENCH_REPEAT times each, alternating.
+resync_bench() {
+	local out p1 u1 p2 u2 pid uri rep
+	wanted dst-resync || wanted nbdcopy || return 0
+	command -v nbdcopy >/dev/null || { note "resync: skipped (no nbdcopy)"; return 0; }
+	note "starting the resync mirror (2 x dst export mem:$RSIZE)"
+	out=$(start_dst bench-rleg1 "mem:$RSIZE") || die "resync leg 1"
+	read -r p1 u1 <<<"$out"
+	out=$(start_dst bench-rleg2 "mem:$RSIZE") || die "resync leg 2"
+	read -r p2 u2 <<<"$out"
+	RS_PORT2=${u2##*:}
+	out=$(dst_storage_up bench-resync mirror "$u1" "$u2") || die "resync mirror"
+	read -r pid uri <<<"$out"
+	RS_PIDS="$pid,$p1"
+	prefill "$uri" || die "prefill of the resync mirror"
+	note "starting nbdkit memory $RSIZE as the nbdcopy source"
+	out=$(start_nbdkit nbdkit-copysrc memory "$RSIZE") || die "nbdkit source"
+	read -r NC_SPID NC_SRC <<<"$out"
+	prefill "$NC_SRC" || die "prefill of the nbdcopy source"
+	for rep in $(seq "$REPEAT"); do
+		resync_rep "$rep" || die "resync run $rep failed (logs in $WORK/log, $DST_STATE_DIR)"
+		nbdcopy_rep "$rep" || die "nbdcopy run $rep failed"
+	done
+	stop_server "$pid"
+	stop_server "$p1,${RS_PIDS2:-}"
+	stop_server "$NC_SPID"
+}
+
 # Entries for run.sh's server list: name, starter, prefill.
 # shellcheck disable=SC2034 # used by run.sh
 STORAGE_SERVERS=(
 	"dst-storage start_dst_storage 1"
 	"nbdkit-proxy start_nbdkit_proxy 1"
+	"dst-mirror start_dst_mirror 1"
+	"dst-single start_dst_single 1"
 )
 
 storage_table() {
 	table "(c) 2-hop storage over memory nodes (nbdkit-mem: single hop, from (a))" \
 		dst-storage nbdkit-proxy nbdkit-mem
+	table "(d) write cost of mirroring: 2-leg mirror vs the same storage over one node (memory nodes of $MSIZE)" \
+		dst-mirror dst-single
+	resync_table
+}
+
+resync_table() {
+	local dv dc nv nc
+	dv=$(cell dst-resync copy 1) dc=$(cell dst-resync copy 2)
+	nv=$(cell nbdcopy copy 1) nc=$(cell nbdcopy copy 2)
+	[ -n "$dv$nv" ] || return 0
+	echo
+	echo "### (e) resync throughput: full copy of a $RSIZE mirror leg vs nbdcopy of the same bytes"
+	echo
+	echo "dst-resync: 2-leg mirror of \`dst export mem:$RSIZE\`, leg 2 restarted empty, 1 MiB regions"
+	echo "copied one at a time; nbdcopy (defaults) from nbdkit memory (written whole) to a fresh one."
+	echo
+	echo "| row | dst-resync | nbdcopy | dst-resync/nbdcopy |"
+	echo "|---|---:|---:|---:|"
+	echo "| copy (MiB/s) | $(fmt_val "$dv" MiB/s) | $(fmt_val "$nv" MiB/s) | $(ratio "$dv" "$nv") |"
+	echo "| CPU ms/GiB copied | $(fmt_val "$dc" ms) | $(fmt_val "$nc" ms) | $(ratio "$dc" "$nc") |"
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `dst stop` of a mirror in the middle of a full resync (two 256M file-backed
+# legs, no --resync-rate, so a region read or write is almost always in
+# flight): the daemon stops cleanly (no sanitizer report, no crash, its pid
+# file gone), and `dst start` later finishes the job: leg 1 is copied whole
+# again (it still has no header of this storage), health AA, the legs
+# byte-identical, the data intact.
+. "$(dirname "$0")/lib.sh"
+. "$TESTS_DIR/func/lib_storage.sh"
+. "$TESTS_DIR/func/lib_mirror.sh"
+need qemu-io nbdinfo
+
+step "mirror mt over two 256M exports; 0x6b over 200M"
+mr_legs mt 256M 256M
+mr_mirror mt
+L1=${LEG_NODE[1]}
+qio "$M_URI" "write -P 0x6b 0 200M" "flush"
+mr_settle mt
+
+step "replace leg 1 by an empty file: a full resync of 256 regions starts"
+leg_kill9 1
+mr_wait mt health AD 5 "health after leg 1 died"
+rm -f "${LEG_IMG[1]}"
+truncate -s 256M "${LEG_IMG[1]}" || fail "truncate"
+mr_log_mark mt
+leg_restart 1
+mr_wait_log mt "mirror: resync of 256 regions starts" 10 "the full resync starts"
+
+step "dst stop mt while it copies"
+prog=$(show_attr mt resync/progress)
+note "progress at the stop: $prog"
+[ -n "$prog" ] || fail "the resync was over before the stop (no resync/progress)"
+st_stop mt
+mr_log_has mt "stopped" "log: stopped"
+
+step "dst start mt: leg 1 is copied whole again"
+mr_log_mark mt
+st_start mt
+M_PID=$ST_PID M_URI=$ST_URI
+mr_wait mt health AA 60 "health after the restart"
+mr_log_has mt "leg $L1 has no header of this storage \(new or replaced media\): it is copied whole" "log: leg 1 copied whole"
+mr_legs_identical "after the resync"
+qio "$M_URI" "read -P 0x6b 0 200M"
+
+step "stop"
+st_stop mt
+stop_export mt-leg0
+stop_export mt-leg1
+echo "PASS"
