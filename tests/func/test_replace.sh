@@ -3,10 +3,11 @@
 # alg_linear over three file-backed `dst export` nodes (16M each), the
 # middle one (n-32768) migrated again and again. In the order run:
 # 5. bad input: a smaller new node, an unknown node, a storage not running,
-#    --abort with nothing running, a mirror leg, the node's own address, an
+#    --abort with nothing running, the node's own address, an
 #    unreachable new node, a second migration, a suspended node: refused
 #    with one clear line, nothing started, the state dir unchanged. At the
-#    very end: dst remove of the node being migrated.
+#    very end: dst remove of the node being migrated. A mirror leg is
+#    moved the same way (full copy while the old leg serves).
 # 2. --abort mid-way (--rate 1M): the old node stays (config, dst show),
 #    last_migration is "stopped: aborted", no migrate line is left, writes
 #    made during the copy are on the old node, IO works, the aborted new
@@ -142,8 +143,15 @@ st_create mir mirror
 st_add mir --disk "$T_TMP/leg0.img"
 st_add mir --disk "$T_TMP/leg1.img"
 st_start mir
-bad_input "a mirror leg" "mirror" "suspend" -- replace mir n-0 --disk "$T_TMP/leg-new.img"
-assert_eq "$(show_attr mir migration/node)" "" "a migration on the mirror"
+# A mirror leg moves like a node (add, full copy, drop): the old leg serves
+# until the switch; the new one ends up identical and carries the header.
+qio "$(st_uri mir)" "write -P 0x6d 0 2M"
+out=$(dst replace mir n-0 --disk "$T_TMP/leg-new.img" --wait) || fail "replace of a mirror leg: $out"
+note "$(printf '%s\n' "$out" | tail -1)"
+assert_contains "$(show_attr mir last_migration)" "done" "last_migration of the mirror"
+assert_eq "$(show_attr mir health)" AA "health after the leg moved"
+cmp -n $((8 * MiB - 4096)) "$T_TMP/leg-new.img" "$T_TMP/leg1.img" || fail "the moved leg differs from the other"
+[ "$(head -c 8 <(tail -c 4096 "$T_TMP/leg-new.img"))" = DSTMLEG1 ] || fail "the moved leg has no header"
 st_stop mir
 assert_eq "$(conf_lines mir migrate)" "" "migrate line of the mirror"
 assert_eq "$(conf_lines mig migrate)" "" "migrate line after the bad input"
