@@ -648,6 +648,11 @@ int array_remove_last(struct array *a, const char *name, void (*done)(void *arg)
 		if (a->has_gone)
 			snprintf(err, errlen, "node %s is still being removed",
 				 a->nodes[a->n].name);
+		else if (a->mirror)
+			snprintf(err, errlen,
+				 "cannot remove leg %s from a running mirror: stop the storage "
+				 "first, or move the leg with dst replace",
+				 name);
 		else if (!a->alg->can_grow)
 			snprintf(err, errlen,
 				 "cannot remove %s from a running %s storage: every node holds "

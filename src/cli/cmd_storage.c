@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "array/array.h"
+#include "array/bitmap.h"
 #include "array/leghdr.h"
 #include "array/nodeconf.h"
 #include "cli.h"
@@ -236,6 +237,10 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 	uint64_t bytes = 0, start = 0, size = 0;
 	if (!alg) {
 		die("'%s': config names an unknown algorithm", name);
+		goto out;
+	}
+	if (alg == &alg_mirror && n >= MBM_MAX_LEGS) {
+		die("'%s' already has %zu legs, the most alg_mirror takes", name, n);
 		goto out;
 	}
 	if (remote) {
