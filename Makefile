@@ -7,7 +7,7 @@
 #   make format / format-check
 
 CC      ?= gcc
-PKGS    := libnbd liburing
+PKGS    := libnbd liburing gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
