@@ -77,8 +77,9 @@ void conn_tls_handshake(struct nbd_conn *c)
 	c->meta_export = NULL;
 	c->phase = PH_OPTIONS;
 	char *desc = gnutls_session_get_desc(c->tls_sess);
-	log_info("client %s: TLS on, %s %s", c->peer, tls_creds_kind(c->srv->cfg.tls_creds),
-		 desc ? desc : "");
+	const char *user = gnutls_psk_server_get_username(c->tls_sess);
+	log_info("client %s: TLS on, %s%s%s %s", c->peer, tls_creds_kind(c->srv->cfg.tls_creds),
+		 user ? " user " : "", user ? user : "", desc ? desc : "");
 	gnutls_free(desc);
 	conn_update_events(c);
 	/* The first options may have come with the handshake's last bytes. */
