@@ -13,7 +13,8 @@
 #include "common/util.h"
 
 static const char start_help[] =
-    "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [--foreground]\n"
+    "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [--tls off|on|require]\n"
+    "                 [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]] [--foreground]\n"
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
     "Remote nodes are connected first; it returns once the storage serves (exit 0)\n"
@@ -21,10 +22,11 @@ static const char start_help[] =
     "\n"
     "A storage is always served over NBD: on the given TCP addresses and Unix\n"
     "sockets, else on NAME.sock in the state dir. `dst show NAME` prints each as a\n"
-    "NAME/uri line. Frontends given here are saved in the config.\n"
+    "NAME/uri line. Frontends and TLS options given here are saved in the config,\n"
+    "so a later plain `dst start NAME` serves the same way.\n"
     "\n"
     "  --listen ADDR:PORT  serve on TCP (repeatable)\n"
-    "  --socket PATH       serve on a Unix socket (repeatable)\n"
+    "  --socket PATH       serve on a Unix socket (repeatable)\n" TLS_SERVE_HELP
     "  --fuse PATH         FUSE device file (not available in this version)\n"
     "  --foreground        do not daemonize; log to stderr\n";
 
@@ -73,10 +75,18 @@ static int one_name(int argc, char **argv, const char *help, const char *sopts,
 int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, 'l'}, {"socket", required_argument, NULL, 's'},
-	    {"fuse", required_argument, NULL, 'f'},   {"foreground", no_argument, NULL, 'F'},
-	    {"help", no_argument, NULL, 'h'},	      {0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"fuse", required_argument, NULL, 'f'},
+	    {"foreground", no_argument, NULL, 'F'},
+	    {"tls", required_argument, NULL, 'T'},
+	    {"tls-psk", required_argument, NULL, 'P'},
+	    {"tls-certs", required_argument, NULL, 'C'},
+	    {"tls-verify-peer", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
+	struct tls_opts tls = {0};
 	struct conf fronts = {0};
 	bool foreground = false;
 	int c;
@@ -100,6 +110,10 @@ int cmd_start(int argc, char **argv)
 			    "dst; connect with an NBD client to the URI in 'dst show'",
 			    optarg);
 		case 'F': foreground = true; break;
+		case 'T': tls.mode = optarg; break;
+		case 'P': tls.psk = optarg; break;
+		case 'C': tls.certs = optarg; break;
+		case 'V': tls.verify_peer = true; break;
 		case 'h': conf_free(&fronts); return fputs(start_help, stdout), 0;
 		default: conf_free(&fronts); return bad_option("start", argv);
 		}
@@ -135,11 +149,21 @@ int cmd_start(int argc, char **argv)
 	struct conf saved = {0};
 	for (size_t i = 0; i < conf.n; i++)
 		conf_add(&saved, conf.e[i].key, conf.e[i].val);
+	bool tls_given = tls.mode || tls.psk || tls.certs || tls.verify_peer;
+	if (tls_given && tls_opts_serve(&conf, &tls)) {
+		free(path);
+		conf_free(&conf);
+		conf_free(&saved);
+		conf_free(&fronts);
+		return 1;
+	}
 	if (fronts.n) {
 		conf_del(&conf, "listen");
 		conf_del(&conf, "socket");
 		for (size_t i = 0; i < fronts.n; i++)
 			conf_add(&conf, fronts.e[i].key, fronts.e[i].val);
+	}
+	if (fronts.n || tls_given) {
 		if (conf_save(path, &conf, err, sizeof(err)) < 0) {
 			free(path);
 			conf_free(&conf);
@@ -149,7 +173,7 @@ int cmd_start(int argc, char **argv)
 	}
 	conf_free(&conf);
 	rc = spawn_daemon(name, foreground);
-	if (rc != 0 && fronts.n) {
+	if (rc != 0 && (fronts.n || tls_given)) {
 		/* The new frontends did not work: keep the old ones. */
 		conf_save(path, &saved, err, sizeof(err));
 	}

@@ -7,7 +7,9 @@
  * the state dir), backlog, io-timeout (seconds IO waits for an unreachable
  * remote node before failing; 0 = forever; default 120), request-timeout
  * (seconds a node may leave a request unanswered before it is reconnected;
- * default 30), device (-f path, recorded).
+ * default 30), device (-f path, recorded), tls / tls-psk / tls-certs /
+ * tls-verify-peer (how it is served, frontend.c), node-tls-psk /
+ * node-tls-username / node-tls-certs (its credentials for nbds:// nodes).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,6 +44,8 @@ struct storage_service {
 	struct service svc;
 	struct array *array;
 	struct nbd_server *srv;
+	struct tls_creds *tls;	    /* serving */
+	struct tls_creds *node_tls; /* towards nbds:// nodes */
 	const struct alg_ops *alg;
 	uint64_t chunk;
 	unsigned io_timeout_s, request_timeout_s;
@@ -95,7 +99,8 @@ static struct dev *open_node(struct storage_service *st, struct pending_node *pn
 	if (pn->node.remote) {
 		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
 					 .request_timeout_s = st->request_timeout_s,
-					 .fail_fast = st->alg == &alg_mirror};
+					 .fail_fast = st->alg == &alg_mirror,
+					 .tls = st->node_tls};
 		return dev_nbd_open(st->loop, pn->node.spec, &o, node_ready, pn);
 	}
 	char err[400];
@@ -257,7 +262,8 @@ static void resume_command(struct storage_service *st, struct ctl_req *req, int 
 	if (!strcmp(argv[2], "remote")) {
 		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
 					 .request_timeout_s = st->request_timeout_s,
-					 .fail_fast = st->alg == &alg_mirror};
+					 .fail_fast = st->alg == &alg_mirror,
+					 .tls = st->node_tls};
 		dev_nbd_open(st->loop, pr->spec, &o, resume_dev_ready, pr);
 		return;
 	}
@@ -416,7 +422,8 @@ static void migrate_command(struct storage_service *st, struct ctl_req *req, con
 	if (pm->remote) {
 		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
 					 .request_timeout_s = st->request_timeout_s,
-					 .fail_fast = true}; /* its failure aborts, quickly */
+					 .fail_fast = true, /* its failure aborts, quickly */
+					 .tls = st->node_tls};
 		dev_nbd_open(st->loop, pm->spec, &o, migration_dev_ready, pm);
 		return;
 	}
@@ -547,9 +554,11 @@ static void storage_destroy(struct service *s)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
 	nbd_server_free(st->srv);
+	tls_creds_free(st->tls);
 	ev_timer_stop(st->loop, &st->migrate_restart);
 	free(st->migrate_line);
 	array_free(st->array);
+	tls_creds_free(st->node_tls);
 	free(st->device);
 	free(s->name);
 	free(st);
@@ -657,6 +666,22 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		goto fail;
 	}
 
+	const char *npsk = conf_get(conf, "node-tls-psk"),
+		   *ncerts = conf_get(conf, "node-tls-certs");
+	if (npsk || ncerts) {
+		char e[400];
+		st->node_tls = tls_creds_client(npsk, conf_get(conf, "node-tls-username"), ncerts,
+						e, sizeof(e));
+		if (!st->node_tls) {
+			snprintf(err, errlen, "storage %s: credentials for nbds:// nodes: %s", name,
+				 e);
+			goto fail;
+		}
+	}
+	int tls_mode;
+	if (frontend_tls(conf, &tls_mode, &st->tls, err, errlen) < 0)
+		goto fail;
+
 	struct pending_node *pns;
 	size_t n;
 	if (open_all_nodes(st, conf, &pns, &n, err, errlen) < 0) {
@@ -707,7 +732,11 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	struct dev *d = array_dev(st->array);
 	char desc[128];
 	snprintf(desc, sizeof(desc), "dst storage %s (%s)", name, alg->name);
-	struct nbd_server_config cfg = {.name = name, .desc = desc, .dev = d};
+	struct nbd_server_config cfg = {.name = name,
+					.desc = desc,
+					.dev = d,
+					.tls = (enum tls_mode)tls_mode,
+					.tls_creds = st->tls};
 	st->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!st->srv)
 		goto fail;
