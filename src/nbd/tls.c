@@ -415,7 +415,12 @@ int tls_handshake_step(gnutls_session_t s, const struct tls_creds *c, bool *want
 			 gnutls_alert_get_name(alert));
 	} else if (g == GNUTLS_E_PREMATURE_TERMINATION || g == GNUTLS_E_PUSH_ERROR ||
 		   g == GNUTLS_E_PULL_ERROR) {
-		snprintf(err, errlen, "TLS handshake failed: the peer closed the connection");
+		snprintf(err, errlen, "TLS handshake failed: the peer closed the connection%s",
+			 c->server && !c->psk ? " (does it trust our certificate?)" : "");
+	} else if (g == GNUTLS_E_CERTIFICATE_REQUIRED) {
+		snprintf(err, errlen,
+			 "TLS handshake failed: the client showed no certificate signed by our CA "
+			 "(ca-cert.pem; --tls-verify-peer)");
 	} else {
 		snprintf(err, errlen, "TLS handshake failed: %s", gnutls_strerror(g));
 	}
