@@ -407,6 +407,9 @@ int tls_handshake_step(gnutls_session_t s, const struct tls_creds *c, bool *want
 			snprintf(err, errlen, "TLS handshake failed: the peer's certificate: %s",
 				 (const char *)out.data);
 			gnutls_free(out.data);
+			size_t e = strlen(err);
+			while (e > 0 && err[e - 1] == ' ')
+				err[--e] = '\0';
 		} else {
 			snprintf(err, errlen, "TLS handshake failed: %s", gnutls_strerror(g));
 		}
