@@ -803,6 +803,9 @@ static void nbd_show(struct dev *d, struct strbuf *out, const char *prefix)
 #define ATTR(leaf) (snprintf(p, sizeof(p), "%s/%s", prefix, leaf), p)
 	sb_attr_str(out, ATTR("state"), "%s", dev_nbd_state(d));
 	sb_attr_str(out, ATTR("uri"), "%s", n->uri_str);
+	if (n->uri.tls)
+		sb_attr_str(out, ATTR("tls"), "%s",
+			    n->opts.tls ? tls_creds_kind(n->opts.tls) : "no credentials");
 	sb_attr_num(out, ATTR("reconnects"), n->reconnects);
 	sb_attr_num(out, ATTR("resent"), n->resent);
 	if (n->state != ST_UP) {
