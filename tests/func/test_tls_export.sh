@@ -88,4 +88,14 @@ assert_eq "$(show_attr tls-req tls)" off "dst show tls"
 run_ok "raw client: STARTTLS refused, GO works" nbd_raw 127.0.0.1 "$PORT" tls_unsupported
 run_fails "nbdinfo nbds:// against no TLS" nbdinfo --size "$(tls_uri)"
 stop_export tls-req
+step "backpressure through TLS: 32 MiB requests against a 32 MiB buffer budget"
+start_export tls-bp mem:64M --buffers 1M --tls-psk "$KEYS"
+run_ok "nbdcopy of 32 MiB requests in" nbdcopy --connections=1 --requests=8 \
+	--request-size=33554432 "$T_TMP/data.img" "$(tls_uri)"
+run_ok "nbdcopy of 32 MiB requests out" nbdcopy --connections=1 --requests=8 \
+	--request-size=33554432 "$(tls_uri)" "$T_TMP/back2.img"
+head -c 24M "$T_TMP/back2.img" | cmp -s - "$T_TMP/data.img" || fail "data differs after backpressure"
+assert_eq "$(show_attr tls-bp mem/buffer_peak)" 33554432 "the whole budget was in use"
+stop_export tls-bp
+
 echo "PASS"
