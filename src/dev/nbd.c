@@ -435,6 +435,7 @@ static unsigned gather(struct nbd_dev *n)
  * payload at the head of the queue is still there. */
 static void do_send_tls(struct nbd_dev *n)
 {
+	tls_cork(n->tls_sess);
 	while (n->phase == CONN_READY && (n->unsent || n->tls_stage_len)) {
 		ssize_t r;
 		if (n->tls_stage_len == 0) {
@@ -465,10 +466,23 @@ static void do_send_tls(struct nbd_dev *n)
 		if (n->tls_stage_len)
 			memmove(n->tls_stage, n->tls_stage + r, n->tls_stage_len);
 	}
+	if (n->phase != CONN_READY)
+		return;
+	/* The gathered records leave now, or when the socket has room. */
+	int rc = tls_uncork(n->tls_sess);
+	if (rc < 0) {
+		nbd_conn_lost(n, "send: %s", nbd_node_io_error(n, errno));
+		return;
+	}
+	n->send_blocked = rc > 0;
 	nbd_node_update_events(n);
 	return;
 error:
 	if (errno == EAGAIN || errno == EINTR) {
+		if (tls_uncork(n->tls_sess) < 0) {
+			nbd_conn_lost(n, "send: %s", nbd_node_io_error(n, errno));
+			return;
+		}
 		n->send_blocked = true;
 		nbd_node_update_events(n);
 		return;
@@ -750,7 +764,7 @@ static void do_recv(struct nbd_dev *n)
 	}
 	/* Out of rounds with bytes GnuTLS already holds: no epoll event
 	 * will come for them, so the loop reads them next. */
-	if (n->tls && n->phase == CONN_READY && gnutls_record_check_pending(n->tls_sess))
+	if (n->tls && n->phase == CONN_READY && tls_pending(n->tls_sess))
 		ev_defer(n->loop, &n->recv_work);
 }
 

@@ -44,9 +44,11 @@
 void nbd_conn_close(struct nbd_dev *n)
 {
 	if (n->tls_sess) {
-		if (n->tls)
+		if (n->tls) {
 			gnutls_bye(n->tls_sess, GNUTLS_SHUT_WR); /* never waits */
-		gnutls_deinit(n->tls_sess);
+			tls_uncork(n->tls_sess);
+		}
+		tls_session_free(n->tls_sess);
 		n->tls_sess = NULL;
 	}
 	n->tls = false;

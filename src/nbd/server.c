@@ -459,7 +459,8 @@ void conn_want_flush(struct nbd_conn *c)
 
 bool conn_out_pending(const struct nbd_conn *c)
 {
-	return c->hs_sent < c->hs_len || c->out_head || c->tls_stage_len;
+	return c->hs_sent < c->hs_len || c->out_head ||
+	       (c->tls && (c->tls_stage_len || tls_tx_pending(c->tls_sess)));
 }
 
 /* The queued output as iovecs: handshake bytes, then replies in order. */

@@ -69,6 +69,19 @@ int tls_handshake_step(gnutls_session_t s, const struct tls_creds *c, bool *want
 ssize_t tls_recv(gnutls_session_t s, void *buf, size_t len);
 ssize_t tls_send(gnutls_session_t s, const void *buf, size_t len);
 const char *tls_last_error(void);
+void tls_session_free(gnutls_session_t s);
+
+/* Bytes read ahead that epoll will not announce: read again before
+ * waiting for the socket. */
+bool tls_pending(gnutls_session_t s);
+
+/* Between tls_cork() and tls_uncork() records are gathered (up to 256 KiB)
+ * and leave in few syscalls. tls_uncork sends them: 0 when all are out, 1
+ * when some wait for the socket (EPOLLOUT, then tls_uncork again), -1
+ * with errno on error. tls_tx_pending: some wait. */
+void tls_cork(gnutls_session_t s);
+int tls_uncork(gnutls_session_t s);
+bool tls_tx_pending(gnutls_session_t s);
 
 /* The largest plaintext one record carries: what one tls_send takes. */
 #define TLS_RECORD_MAX 16384u
