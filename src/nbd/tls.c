@@ -13,7 +13,12 @@
 
 /* PSK cipher suites are not in NORMAL; these are the ones nbdkit, qemu and
  * libnbd offer, so that every peer finds a common one. */
-#define PRIO_PSK  "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK"
+#define PRIO_PSK "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK"
+/* A TLS 1.3 PSK (SHA-256) cannot use AES-256-GCM (SHA-384), so NORMAL's
+ * next choice, ChaCha20, wins; where the CPU has AES instructions
+ * AES-128-GCM is twice as fast here, so it goes first, in our order. */
+#define PRIO_PSK_AES \
+	"NORMAL:%SERVER_PRECEDENCE:-CHACHA20-POLY1305:+CHACHA20-POLY1305:+ECDHE-PSK:+DHE-PSK:+PSK"
 #define PRIO_X509 "NORMAL"
 
 struct tls_creds {
@@ -237,6 +242,25 @@ static int x509_load(struct tls_creds *c, const char *dir, char *err, size_t err
 
 /* ---- credentials ---- */
 
+/* Does the CPU have AES instructions (x86 "aes", arm64 "aes" flags)? */
+static bool cpu_has_aes(void)
+{
+	static int known = -1;
+	if (known >= 0)
+		return known;
+	known = 0;
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	if (!f)
+		return false;
+	char line[4096];
+	while (!known && fgets(line, sizeof(line), f))
+		if ((!strncmp(line, "flags", 5) || !strncmp(line, "Features", 8)) &&
+		    (strstr(line, " aes ") || strstr(line, " aes\n")))
+			known = 1;
+	fclose(f);
+	return known;
+}
+
 static struct tls_creds *creds_new(bool server, const char *psk_file, const char *certs_dir,
 				   char *err, size_t errlen)
 {
@@ -249,7 +273,7 @@ static struct tls_creds *creds_new(bool server, const char *psk_file, const char
 	struct tls_creds *c = xcalloc(1, sizeof(*c));
 	c->server = server;
 	c->psk = psk_file != NULL;
-	const char *prio = c->psk ? PRIO_PSK : PRIO_X509;
+	const char *prio = !c->psk ? PRIO_X509 : cpu_has_aes() ? PRIO_PSK_AES : PRIO_PSK;
 	int g = gnutls_priority_init(&c->prio, prio, NULL);
 	if (g < 0) {
 		snprintf(err, errlen, "TLS priority %s: %s", prio, gnutls_strerror(g));
