@@ -11,7 +11,7 @@
  *  - A record is at most 16 KiB. Replies smaller than that are copied into
  *    one staging buffer so that one record carries many; larger payloads
  *    are encrypted from their own buffer, 16 KiB at a time. While we
- *    encrypt, the session is corked (tls.c): the records leave together,
+ *    encrypt, the session is corked (tls_io.c): the records leave together,
  *    in one syscall per 256 KiB rather than one each.
  */
 #include <errno.h>
