@@ -16,15 +16,6 @@
 #include "common/state.h"
 #include "common/util.h"
 
-#define TLS_NODES_HELP                                                                    \
-	"  --tls-psk FILE   credentials for the storage's nbds:// nodes: a psktool\n"     \
-	"                   file; the key of --tls-username (default: the first line)\n"  \
-	"  --tls-username NAME\n"                                                         \
-	"                   which user of the PSK file the storage is\n"                  \
-	"  --tls-certs DIR  X.509 for nbds:// nodes: DIR/ca-cert.pem checks the nodes'\n" \
-	"                   certificates (and their host names); client-cert.pem and\n"   \
-	"                   client-key.pem, if there, are shown to nodes that ask\n"
-
 static const char create_help[] =
     "usage: dst create NAME --alg linear|stripe|mirror [--chunk SIZE] [--io-timeout SECONDS]\n"
     "                  [--request-timeout SECONDS] [--region-size SIZE] [--resync-rate RATE]\n"
@@ -53,7 +44,17 @@ static const char create_help[] =
     "                 the regions written while it was away\n"
     "  --resync-rate RATE\n"
     "                 alg_mirror: limit resync copying to RATE bytes/s (e.g. 50M) so\n"
-    "                 that foreground IO keeps priority (default: unlimited)\n" TLS_NODES_HELP "\n"
+    "                 that foreground IO keeps priority (default: unlimited)\n"
+    "  --tls-psk FILE credentials for the storage's nbds:// and nbds+unix:// nodes:\n"
+    "                 a psktool file; the storage is --tls-username's key in it\n"
+    "                 (default: the first line's)\n"
+    "  --tls-username NAME\n"
+    "                 which user of the PSK file the storage is\n"
+    "  --tls-certs DIR\n"
+    "                 X.509 for those nodes: DIR/ca-cert.pem checks their\n"
+    "                 certificates (and host names); client-cert.pem and\n"
+    "                 client-key.pem, if there, go to nodes that ask for them\n"
+    "\n"
     "The legs of a new mirror are taken to start out identical (empty, say); a\n"
     "leg added to an existing mirror is copied whole when the storage starts.\n";
 
@@ -72,7 +73,10 @@ static const char add_help[] =
     "  --disk PATH      a local file or block device, served by the storage itself\n"
     "  --start SECTOR   where the node begins (alg_linear; default: after the last)\n"
     "  --size SECTORS   use only this much of the node\n"
-    "\n" TLS_NODES_HELP "\n"
+    "  --tls-psk FILE, --tls-username NAME, --tls-certs DIR\n"
+    "                   the storage's credentials for its TLS nodes, as for dst\n"
+    "                   create; not while the storage runs\n"
+    "\n"
     "Adding to a running alg_linear storage grows it at its end: clients that\n"
     "connect afterwards see the new size.\n";
 
