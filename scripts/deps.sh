@@ -10,12 +10,14 @@ set -euo pipefail
 PKGS=(
 	build-essential pkg-config  # compiler, make, pkg-config
 	libnbd-dev liburing-dev     # build: NBD client library, io_uring
+	libgnutls28-dev             # build: TLS (NBD_OPT_STARTTLS)
 	libfuse3-dev fuse3          # FUSE frontend: libfuse3 and fusermount3
 	libcmocka-dev               # unit tests
 	clang-format                # make format / format-check
 	libnbd-bin                  # tests: nbdinfo, nbdcopy; bench: nbdfuse
 	nbdkit qemu-utils fio       # tests and benchmarks: peer servers, qemu-img/qemu-io, fio
 	python3                     # test helpers
+	gnutls-bin                  # tests: psktool and certtool make TLS keys
 	nftables iproute2           # tests: network faults (nft, ip, tc)
 	procps e2fsprogs util-linux # tests: ps, mkfs.ext4/fsck.ext4, unshare, fallocate, blkdiscard
 	mount                       # dst attach, tests: losetup, mount

@@ -25,12 +25,15 @@ int cmd_seed(int argc, char **argv);
 
 /* Storage operations shared by the subcommands and the seed form. */
 /* dst create's settings; NULL members take the defaults. */
+struct tls_opts;
 struct create_args {
 	const char *alg, *chunk, *device, *io_timeout, *request_timeout, *region_size, *resync_rate;
+	const struct tls_opts *tls; /* for nbds:// nodes; may be NULL */
 };
 int storage_create(const char *name, const struct create_args *ca);
+/* tls (may be NULL): new credentials for the storage's nbds:// nodes. */
 int storage_add(const char *name, bool remote, const char *spec, const char *start,
-		const char *size);
+		const char *size, const struct tls_opts *tls);
 int storage_remove(const char *name, const char *node);
 
 struct conf;
@@ -54,8 +57,35 @@ int storage_release_devices(const char *name);
  * for /dev/nbdN, else "fuse" with PATH made absolute. 0, or 1 (said). */
 int device_conf_set(struct conf *c, const char *path);
 
-/* Size of a node in bytes; -1 with the reason in err. */
-int probe_remote(const char *uri, uint64_t *bytes, char *err, size_t errlen);
+/* TLS options as given on the command line (NULL: not given). */
+struct tls_opts {
+	const char *mode, *psk, *certs, *username;
+	bool verify_peer;
+};
+/* How a daemon serves: when any option is given, check it (loading the
+ * credentials) and replace tls, tls-psk, tls-certs, tls-verify-peer in
+ * conf. 0, or 1 after saying why. */
+int tls_opts_serve(struct conf *conf, const struct tls_opts *t);
+/* What a storage shows its nbds:// nodes: node-tls-psk, node-tls-certs,
+ * node-tls-username. */
+int tls_opts_nodes(struct conf *conf, const struct tls_opts *t);
+#define TLS_SERVE_HELP                                                                       \
+	"  --tls off|on|require\n"                                                           \
+	"                      TLS (NBD_OPT_STARTTLS): on lets clients choose it, require\n" \
+	"                      refuses every client that does not start it, before it\n"     \
+	"                      learns anything of the export (default: off, or require\n"    \
+	"                      when credentials are given)\n"                                \
+	"  --tls-psk FILE      pre-shared keys: a psktool file of username:hexkey lines;\n"  \
+	"                      every user in it is let in\n"                                 \
+	"  --tls-certs DIR     X.509: DIR has server-cert.pem and server-key.pem (and\n"     \
+	"                      ca-cert.pem for --tls-verify-peer)\n"                         \
+	"  --tls-verify-peer   X.509: clients must show a certificate signed by\n"           \
+	"                      DIR/ca-cert.pem\n"
+
+/* Size of a node in bytes; -1 with the reason in err. tls (may be NULL):
+ * the storage's credentials for nbds:// nodes. */
+int probe_remote(const char *uri, const struct tls_opts *tls, uint64_t *bytes, char *err,
+		 size_t errlen);
 int probe_local(const char *path, uint64_t *bytes, char *err, size_t errlen);
 
 /* Print "dst: MESSAGE" to stderr; returns 1 for `return die(...)`. */

@@ -16,7 +16,8 @@
 
 static const char start_help[] =
     "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [-f|--fuse PATH]\n"
-    "                 [--no-fuse] [--foreground]\n"
+    "                 [--no-fuse] [--tls off|on|require]\n"
+    "                 [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]] [--foreground]\n"
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
     "Remote nodes are connected first; it returns once the storage serves (exit 0)\n"
@@ -25,11 +26,11 @@ static const char start_help[] =
     "A storage is always served over NBD: on the given TCP addresses and Unix\n"
     "sockets, else on NAME.sock in the state dir. `dst show NAME` prints each as a\n"
     "NAME/uri line. It can also appear as a file or a block device (--fuse).\n"
-    "Frontends given here are saved in the config: `dst start NAME` again reuses\n"
-    "them.\n"
+    "Frontends and TLS options given here are saved in the config, so a later\n"
+    "plain `dst start NAME` serves the same way.\n"
     "\n"
     "  --listen ADDR:PORT  serve on TCP (repeatable)\n"
-    "  --socket PATH       serve on a Unix socket (repeatable)\n"
+    "  --socket PATH       serve on a Unix socket (repeatable)\n" TLS_SERVE_HELP
     "  -f, --fuse PATH     the storage as a regular file at PATH, over FUSE (direct\n"
     "                      IO; fsync flushes every node). PATH is created if it does\n"
     "                      not exist; an existing PATH must be an empty regular\n"
@@ -130,9 +131,14 @@ int cmd_start(int argc, char **argv)
 	    {"fuse", required_argument, NULL, 'f'},
 	    {"no-fuse", no_argument, NULL, 'N'},
 	    {"foreground", no_argument, NULL, 'F'},
+	    {"tls", required_argument, NULL, 'T'},
+	    {"tls-psk", required_argument, NULL, 'P'},
+	    {"tls-certs", required_argument, NULL, 'C'},
+	    {"tls-verify-peer", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
+	struct tls_opts tls = {0};
 	struct conf fronts = {0};
 	const char *fuse = NULL;
 	bool no_fuse = false, foreground = false;
@@ -153,6 +159,10 @@ int cmd_start(int argc, char **argv)
 		case 'f': fuse = optarg; break;
 		case 'N': no_fuse = true; break;
 		case 'F': foreground = true; break;
+		case 'T': tls.mode = optarg; break;
+		case 'P': tls.psk = optarg; break;
+		case 'C': tls.certs = optarg; break;
+		case 'V': tls.verify_peer = true; break;
 		case 'h': conf_free(&fronts); return fputs(start_help, stdout), 0;
 		default: conf_free(&fronts); return bad_option("start", argv);
 		}
@@ -199,7 +209,15 @@ int cmd_start(int argc, char **argv)
 	struct conf saved = {0};
 	for (size_t i = 0; i < conf.n; i++)
 		conf_add(&saved, conf.e[i].key, conf.e[i].val);
-	bool changed = fronts.n || fuse || no_fuse;
+	bool tls_given = tls.mode || tls.psk || tls.certs || tls.verify_peer;
+	if (tls_given && tls_opts_serve(&conf, &tls)) {
+		free(path);
+		conf_free(&conf);
+		conf_free(&saved);
+		conf_free(&fronts);
+		return 1;
+	}
+	bool changed = fronts.n || fuse || no_fuse || tls_given;
 	if (fronts.n) {
 		conf_del(&conf, "listen");
 		conf_del(&conf, "socket");

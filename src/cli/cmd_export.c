@@ -18,7 +18,9 @@
 static const char export_help[] =
     "usage: dst export DISK [--name NAME] [--listen ADDR:PORT]... [--socket PATH]...\n"
     "                  [--allow CIDR[:ro|:rw]]... [--readonly] [--backlog N]\n"
-    "                  [--buffers SIZE] [--foreground]\n"
+    "                  [--buffers SIZE] [--tls off|on|require]\n"
+    "                  [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]]\n"
+    "                  [--foreground]\n"
     "\n"
     "Serve DISK to remote storages over NBD: an export node.\n"
     "\n"
@@ -40,7 +42,7 @@ static const char export_help[] =
     "  --readonly          every client is read-only\n"
     "  --backlog N         listen backlog (default 64)\n"
     "  --buffers SIZE      IO buffer budget, allocated up front (default 128M);\n"
-    "                      when spent, clients wait instead of failing\n"
+    "                      when spent, clients wait instead of failing\n" TLS_SERVE_HELP
     "  --foreground        do not daemonize; log to stderr\n"
     "\n"
     "The export runs as a daemon (dstd) with its config, pid file, log and\n"
@@ -50,7 +52,10 @@ static const char export_help[] =
     "\n"
     "Examples:\n"
     "  dst export /srv/disk0.img --listen 0.0.0.0:1025 --allow 192.168.4.0/24\n"
-    "  dst export mem:1G --listen 127.0.0.1:10900\n";
+    "  dst export mem:1G --listen 127.0.0.1:10900\n"
+    "  psktool -u alice -p keys.psk\n"
+    "  dst export /srv/disk0.img --listen 0.0.0.0:1025 --allow 192.168.4.0/24 \\\n"
+    "      --tls require --tls-psk keys.psk\n";
 
 static int check_disk(const char *disk, bool readonly, char *abs, size_t abslen)
 {
@@ -117,12 +122,22 @@ static char *default_name(const char *disk, const char *listen, const char *sock
 int cmd_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, NULL, 'n'},    {"listen", required_argument, NULL, 'l'},
-	    {"socket", required_argument, NULL, 's'},  {"allow", required_argument, NULL, 'a'},
-	    {"readonly", no_argument, NULL, 'r'},      {"backlog", required_argument, NULL, 'b'},
-	    {"buffers", required_argument, NULL, 'B'}, {"foreground", no_argument, NULL, 'F'},
-	    {"help", no_argument, NULL, 'h'},	       {0},
+	    {"name", required_argument, NULL, 'n'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"allow", required_argument, NULL, 'a'},
+	    {"readonly", no_argument, NULL, 'r'},
+	    {"backlog", required_argument, NULL, 'b'},
+	    {"buffers", required_argument, NULL, 'B'},
+	    {"foreground", no_argument, NULL, 'F'},
+	    {"tls", required_argument, NULL, 'T'},
+	    {"tls-psk", required_argument, NULL, 'P'},
+	    {"tls-certs", required_argument, NULL, 'C'},
+	    {"tls-verify-peer", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
+	struct tls_opts tls = {0};
 	struct conf conf = {0};
 	const char *name = NULL, *backlog = NULL, *buffers = NULL;
 	const char *first_listen = NULL, *first_sock = NULL;
@@ -158,6 +173,10 @@ int cmd_export(int argc, char **argv)
 		case 'b': backlog = optarg; break;
 		case 'B': buffers = optarg; break;
 		case 'F': foreground = true; break;
+		case 'T': tls.mode = optarg; break;
+		case 'P': tls.psk = optarg; break;
+		case 'C': tls.certs = optarg; break;
+		case 'V': tls.verify_peer = true; break;
 		case 'h':
 			fputs(export_help, stdout);
 			rc = 0;
@@ -187,6 +206,8 @@ int cmd_export(int argc, char **argv)
 		die("--buffers %s: expected a size from 1M to 64G", buffers);
 		goto out;
 	}
+	if (tls_opts_serve(&lists, &tls))
+		goto out;
 	if (!first_listen && !first_sock) {
 		first_listen = "127.0.0.1:10809";
 		conf_add(&lists, "listen", first_listen);

@@ -20,6 +20,7 @@
 static const char create_help[] =
     "usage: dst create NAME --alg linear|stripe|mirror [--chunk SIZE] [--io-timeout SECONDS]\n"
     "                  [--request-timeout SECONDS] [--region-size SIZE] [--resync-rate RATE]\n"
+    "                  [--tls-psk FILE [--tls-username NAME] | --tls-certs DIR]\n"
     "\n"
     "Create storage NAME: one block device assembled from nodes by an algorithm.\n"
     "  alg_linear   nodes one after another, in start-sector order\n"
@@ -45,12 +46,22 @@ static const char create_help[] =
     "  --resync-rate RATE\n"
     "                 alg_mirror: limit resync copying to RATE bytes/s (e.g. 50M) so\n"
     "                 that foreground IO keeps priority (default: unlimited)\n"
+    "  --tls-psk FILE credentials for the storage's nbds:// and nbds+unix:// nodes:\n"
+    "                 a psktool file; the storage is --tls-username's key in it\n"
+    "                 (default: the first line's)\n"
+    "  --tls-username NAME\n"
+    "                 which user of the PSK file the storage is\n"
+    "  --tls-certs DIR\n"
+    "                 X.509 for those nodes: DIR/ca-cert.pem checks their\n"
+    "                 certificates (and host names); client-cert.pem and\n"
+    "                 client-key.pem, if there, go to nodes that ask for them\n"
     "\n"
     "The legs of a new mirror are taken to start out identical (empty, say); a\n"
     "leg added to an existing mirror is copied whole when the storage starts.\n";
 
 static const char add_help[] =
     "usage: dst add NAME (--remote URI | --disk PATH) [--start SECTOR] [--size SECTORS]\n"
+    "               [--tls-psk FILE [--tls-username NAME] | --tls-certs DIR]\n"
     "\n"
     "Add a node to storage NAME. The node's size is asked from the node itself;\n"
     "--size may only make it smaller. Sizes and starts are 512-byte sectors.\n"
@@ -58,10 +69,14 @@ static const char add_help[] =
     "\n"
     "  --remote URI     any NBD server: nbd://HOST:PORT[/EXPORT] or\n"
     "                   nbd+unix:///EXPORT?socket=PATH (a dst export, another dst\n"
-    "                   storage, nbdkit, qemu-nbd...)\n"
+    "                   storage, nbdkit, qemu-nbd...); nbds:// and nbds+unix://\n"
+    "                   for TLS, with the storage's credentials (below)\n"
     "  --disk PATH      a local file or block device, served by the storage itself\n"
     "  --start SECTOR   where the node begins (alg_linear; default: after the last)\n"
     "  --size SECTORS   use only this much of the node\n"
+    "  --tls-psk FILE, --tls-username NAME, --tls-certs DIR\n"
+    "                   the storage's credentials for its TLS nodes, as for dst\n"
+    "                   create; not while the storage runs\n"
     "\n"
     "Adding to a running alg_linear storage grows it at its end: clients that\n"
     "connect afterwards see the new size.\n";
@@ -183,6 +198,10 @@ int storage_create(const char *name, const struct create_args *ca)
 		uuid_format(uuid, hex);
 		conf_set(&conf, "uuid", hex);
 	}
+	if (ca->tls && tls_opts_nodes(&conf, ca->tls)) {
+		conf_free(&conf);
+		return 1;
+	}
 	if (ca->region_size)
 		conf_set(&conf, "region-size", ca->region_size);
 	if (ca->resync_rate)
@@ -223,12 +242,33 @@ bool is_nbd_uri(const char *s)
 	return false;
 }
 
+/* The storage's credentials for nbds:// nodes, from its config. */
+static void node_tls(const struct conf *conf, struct tls_opts *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->psk = conf_get(conf, "node-tls-psk");
+	t->certs = conf_get(conf, "node-tls-certs");
+	t->username = conf_get(conf, "node-tls-username");
+}
+
+static bool same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
 int storage_add(const char *name, bool remote, const char *spec_in, const char *start_s,
-		const char *size_s)
+		const char *size_s, const struct tls_opts *tls_in)
 {
 	struct conf conf;
 	if (storage_load(name, &conf))
 		return 1;
+	struct tls_opts tls, before;
+	node_tls(&conf, &before);
+	if (tls_in && tls_opts_nodes(&conf, tls_in)) {
+		conf_free(&conf);
+		return 1;
+	}
+	node_tls(&conf, &tls);
 	int rc = 1;
 	char err[512], spec[PATH_MAX + 64];
 	struct node_conf *nodes;
@@ -265,7 +305,20 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 			goto out;
 		}
 	}
-	if ((remote ? probe_remote(spec, &bytes, err, sizeof(err))
+	if (remote && !strncmp(spec, "nbds", 4) && !tls.psk && !tls.certs) {
+		die("node %s: TLS needs the storage's credentials: give --tls-psk FILE or "
+		    "--tls-certs DIR (here or to dst create)",
+		    spec);
+		goto out;
+	}
+	if (state_running_pid(name) &&
+	    (!same(tls.psk, before.psk) || !same(tls.certs, before.certs) ||
+	     !same(tls.username, before.username))) {
+		die("'%s' is running: stop it to change the credentials of its nbds:// nodes",
+		    name);
+		goto out;
+	}
+	if ((remote ? probe_remote(spec, &tls, &bytes, err, sizeof(err))
 		    : probe_local(spec, &bytes, err, sizeof(err))) < 0) {
 		die("node %s: cannot %s: %s", spec, remote ? "reach it" : "open it", err);
 		goto out;
@@ -439,10 +492,14 @@ int cmd_create(int argc, char **argv)
 	    {"request-timeout", required_argument, NULL, 'r'},
 	    {"region-size", required_argument, NULL, 'R'},
 	    {"resync-rate", required_argument, NULL, 'S'},
+	    {"tls-psk", required_argument, NULL, 'P'},
+	    {"tls-certs", required_argument, NULL, 'C'},
+	    {"tls-username", required_argument, NULL, 'U'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	struct create_args ca = {0};
+	struct tls_opts tls = {0};
+	struct create_args ca = {.tls = &tls};
 	int c;
 	while ((c = getopt_long(argc, argv, "A:c:i:r:R:S:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -452,6 +509,9 @@ int cmd_create(int argc, char **argv)
 		case 'r': ca.request_timeout = optarg; break;
 		case 'R': ca.region_size = optarg; break;
 		case 'S': ca.resync_rate = optarg; break;
+		case 'P': tls.psk = optarg; break;
+		case 'C': tls.certs = optarg; break;
+		case 'U': tls.username = optarg; break;
 		case 'h': return fputs(create_help, stdout), 0;
 		default: return bad_option("create", argv);
 		}
@@ -464,10 +524,17 @@ int cmd_create(int argc, char **argv)
 int cmd_add(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"remote", required_argument, NULL, 'r'}, {"disk", required_argument, NULL, 'd'},
-	    {"start", required_argument, NULL, 's'},  {"size", required_argument, NULL, 'S'},
-	    {"help", no_argument, NULL, 'h'},	      {0},
+	    {"remote", required_argument, NULL, 'r'},
+	    {"disk", required_argument, NULL, 'd'},
+	    {"start", required_argument, NULL, 's'},
+	    {"size", required_argument, NULL, 'S'},
+	    {"tls-psk", required_argument, NULL, 'P'},
+	    {"tls-certs", required_argument, NULL, 'C'},
+	    {"tls-username", required_argument, NULL, 'U'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
+	struct tls_opts tls = {0};
 	const char *remote = NULL, *disk = NULL, *start = NULL, *size = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "r:d:s:S:h", opts, NULL)) != -1) {
@@ -476,6 +543,9 @@ int cmd_add(int argc, char **argv)
 		case 'd': disk = optarg; break;
 		case 's': start = optarg; break;
 		case 'S': size = optarg; break;
+		case 'P': tls.psk = optarg; break;
+		case 'C': tls.certs = optarg; break;
+		case 'U': tls.username = optarg; break;
 		case 'h': return fputs(add_help, stdout), 0;
 		default: return bad_option("add", argv);
 		}
@@ -484,7 +554,9 @@ int cmd_add(int argc, char **argv)
 		return die("add: expected exactly one NAME; see 'dst add --help'");
 	if (!!remote == !!disk)
 		return die("add: give exactly one of --remote URI or --disk PATH");
-	return storage_add(argv[optind], remote != NULL, remote ? remote : disk, start, size);
+	bool any_tls = tls.psk || tls.certs || tls.username;
+	return storage_add(argv[optind], remote != NULL, remote ? remote : disk, start, size,
+			   any_tls ? &tls : NULL);
 }
 
 int cmd_remove(int argc, char **argv)

@@ -5,6 +5,7 @@
 #include <libnbd.h>
 #include <linux/fs.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -13,8 +14,35 @@
 #include "cli.h"
 #include "common/util.h"
 #include "dev/dev.h"
+#include "nbd/tls.h"
 
-int probe_remote(const char *uri, uint64_t *bytes, char *err, size_t errlen)
+/* libnbd gets the storage's own credentials for nbds:// URIs, the same
+ * the storage's daemon will use (a URI's tls-psk-file= and the like still
+ * win over them, as libnbd has it). */
+static int set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *tls)
+{
+	if (!tls || strncmp(uri, "nbds", 4))
+		return 0;
+	if (tls->psk && nbd_set_tls_psk_file(h, tls->psk) < 0)
+		return -1;
+	/* libnbd's default user is the login name; ours is the file's first. */
+	char *user = NULL, e[256];
+	if (tls->psk && !tls->username &&
+	    tls_psk_file_check(tls->psk, NULL, &user, NULL, e, sizeof(e)) == 0) {
+		int rc = nbd_set_tls_username(h, user);
+		free(user);
+		if (rc < 0)
+			return -1;
+	}
+	if (tls->username && nbd_set_tls_username(h, tls->username) < 0)
+		return -1;
+	if (tls->certs && nbd_set_tls_certificates(h, tls->certs) < 0)
+		return -1;
+	return 0;
+}
+
+int probe_remote(const char *uri, const struct tls_opts *tls, uint64_t *bytes, char *err,
+		 size_t errlen)
 {
 	struct nbd_handle *h = nbd_create();
 	if (!h) {
@@ -22,6 +50,10 @@ int probe_remote(const char *uri, uint64_t *bytes, char *err, size_t errlen)
 		return -1;
 	}
 	int rc = -1;
+	if (set_tls(h, uri, tls) < 0) {
+		snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
+		goto out;
+	}
 	if (nbd_connect_uri(h, uri) < 0) {
 		snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
 		goto out;

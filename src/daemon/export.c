@@ -3,7 +3,8 @@
  *
  * Config keys: type = export, disk, listen (repeatable ADDR:PORT), socket
  * (repeatable path), allow (repeatable CIDR[:ro|:rw]), readonly, backlog,
- * buffers (IO buffer budget, e.g. 128M), requests (request slots).
+ * buffers (IO buffer budget, e.g. 128M), requests (request slots), tls
+ * (off|on|require), tls-psk, tls-certs, tls-verify-peer (frontend.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ struct export_service {
 	struct dev *dev;
 	struct nbd_server *srv;
 	struct acl acl;
+	struct tls_creds *tls;
 	char *disk;
 	bool readonly;
 	uint64_t started_ns;
@@ -70,6 +72,7 @@ static void export_destroy(struct service *s)
 {
 	struct export_service *e = container_of(s, struct export_service, svc);
 	nbd_server_free(e->srv);
+	tls_creds_free(e->tls);
 	dev_destroy(e->dev);
 	acl_free(&e->acl);
 	free(e->disk);
@@ -125,6 +128,9 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 		snprintf(err, errlen, "requests '%s': expected 1..65536", v);
 		goto fail;
 	}
+	int tls_mode;
+	if (frontend_tls(conf, &tls_mode, &e->tls, err, errlen) < 0)
+		goto fail;
 	e->dev = dev_open_local(loop, disk, e->readonly, err, errlen);
 	if (!e->dev)
 		goto fail;
@@ -136,14 +142,17 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	    .acl = &e->acl,
 	    .buf_budget = budget,
 	    .max_requests = (unsigned)requests,
+	    .tls = (enum tls_mode)tls_mode,
+	    .tls_creds = e->tls,
 	};
 	e->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!e->srv)
 		goto fail;
 	if (frontend_listen(e->srv, conf, (int)backlog, "127.0.0.1:10809", NULL, err, errlen) < 0)
 		goto fail;
-	log_info("export %s: serving %s (%llu bytes, %s)", name, e->dev->desc,
-		 (unsigned long long)e->dev->size, e->readonly ? "read-only" : "read-write");
+	log_info("export %s: serving %s (%llu bytes, %s, TLS %s)", name, e->dev->desc,
+		 (unsigned long long)e->dev->size, e->readonly ? "read-only" : "read-write",
+		 tls_mode_name((enum tls_mode)tls_mode));
 	return &e->svc;
 fail:
 	export_destroy(&e->svc);

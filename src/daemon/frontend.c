@@ -1,5 +1,7 @@
-/* frontend.c - listeners and counters of a service's NBD server. */
+/* frontend.c - listeners, TLS and counters of a service's NBD server. */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "frontend.h"
 #include "nbd/server.h"
@@ -24,6 +26,25 @@ int frontend_listen(struct nbd_server *srv, const struct conf *conf, int backlog
 	return nbd_server_listen_unix(srv, default_sock, backlog, err, errlen);
 }
 
+int frontend_tls(const struct conf *conf, int *mode, struct tls_creds **creds, char *err,
+		 size_t errlen)
+{
+	const char *m = conf_get(conf, "tls"), *psk = conf_get(conf, "tls-psk"),
+		   *certs = conf_get(conf, "tls-certs"), *vp = conf_get(conf, "tls-verify-peer");
+	enum tls_mode tm = psk || certs ? TLS_REQUIRE : TLS_OFF;
+	*creds = NULL;
+	if (m && tls_mode_parse(m, &tm) < 0) {
+		snprintf(err, errlen, "tls '%s': expected off, on or require", m);
+		return -EINVAL;
+	}
+	*mode = tm;
+	if (tm == TLS_OFF)
+		return 0;
+	bool verify = vp && (!strcmp(vp, "1") || !strcmp(vp, "yes") || !strcmp(vp, "true"));
+	*creds = tls_creds_server(psk, certs, verify, err, errlen);
+	return *creds ? 0 : -EINVAL;
+}
+
 void frontend_show(struct nbd_server *srv, struct strbuf *out, const char *name)
 {
 	struct nbd_server_stats st;
@@ -34,9 +55,12 @@ void frontend_show(struct nbd_server *srv, struct strbuf *out, const char *name)
 	size_t n = nbd_server_uris(srv, uris, 16);
 	for (size_t i = 0; i < n; i++)
 		sb_attr_str(out, PATH("uri"), "%s", uris[i]);
+	char tls[64];
+	sb_attr_str(out, PATH("tls"), "%s", nbd_server_tls_desc(srv, tls, sizeof(tls)));
 	sb_attr_num(out, PATH("clients"), st.clients);
 	sb_attr_num(out, PATH("clients_total"), st.clients_total);
 	sb_attr_num(out, PATH("clients_refused"), st.clients_refused);
+	sb_attr_num(out, PATH("clients_tls"), st.clients_tls);
 	sb_attr_num(out, PATH("io/reads"), st.reads);
 	sb_attr_num(out, PATH("io/writes"), st.writes);
 	sb_attr_num(out, PATH("io/read_bytes"), st.bytes_read);

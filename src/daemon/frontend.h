@@ -15,7 +15,15 @@ struct nbd_server;
 int frontend_listen(struct nbd_server *srv, const struct conf *conf, int backlog,
 		    const char *default_tcp, const char *default_sock, char *err, size_t errlen);
 
-/* NAME/uri (one per listener), then the client, io and mem counters. */
+struct tls_creds;
+/* The config's TLS for serving: tls (off|on|require; require when only
+ * credentials are given), tls-psk or tls-certs, tls-verify-peer. *creds is
+ * NULL when off. 0, or -EINVAL with a reason naming the file. */
+int frontend_tls(const struct conf *conf, int *mode, struct tls_creds **creds, char *err,
+		 size_t errlen);
+
+/* NAME/uri (one per listener), NAME/tls, then the client, io and mem
+ * counters. */
 void frontend_show(struct nbd_server *srv, struct strbuf *out, const char *name);
 
 #endif

@@ -8,9 +8,11 @@
  * remote node before failing; 0 = forever; default 120), request-timeout
  * (seconds a node may leave a request unanswered before it is reconnected;
  * default 30), fuse (the FUSE file frontend's path, see fuse_frontend.h),
- * nbd-device (/dev/nbdN, attached over netlink, see kernel_nbd.h), and for
- * alg_mirror uuid, region-size, resync-rate; migrate (a dst replace under
- * way).
+ * nbd-device (/dev/nbdN, attached over netlink, see kernel_nbd.h), tls /
+ * tls-psk / tls-certs / tls-verify-peer (how it is served, frontend.c),
+ * node-tls-psk / node-tls-username / node-tls-certs (its credentials for
+ * nbds:// nodes), and for alg_mirror uuid, region-size, resync-rate;
+ * migrate (a dst replace under way).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +50,8 @@ struct storage_service {
 	struct service svc;
 	struct array *array;
 	struct nbd_server *srv;
+	struct tls_creds *tls;	    /* serving */
+	struct tls_creds *node_tls; /* towards nbds:// nodes */
 	const struct alg_ops *alg;
 	uint64_t chunk;
 	unsigned io_timeout_s, request_timeout_s;
@@ -106,7 +110,8 @@ static struct dev *open_node(struct storage_service *st, struct pending_node *pn
 	if (pn->node.remote) {
 		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
 					 .request_timeout_s = st->request_timeout_s,
-					 .fail_fast = st->alg == &alg_mirror};
+					 .fail_fast = st->alg == &alg_mirror,
+					 .tls = st->node_tls};
 		return dev_nbd_open(st->loop, pn->node.spec, &o, node_ready, pn);
 	}
 	char err[400];
@@ -276,7 +281,8 @@ static void resume_command(struct storage_service *st, struct ctl_req *req, int 
 	if (!strcmp(argv[2], "remote")) {
 		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
 					 .request_timeout_s = st->request_timeout_s,
-					 .fail_fast = st->alg == &alg_mirror};
+					 .fail_fast = st->alg == &alg_mirror,
+					 .tls = st->node_tls};
 		dev_nbd_open(st->loop, pr->spec, &o, resume_dev_ready, pr);
 		return;
 	}
@@ -435,7 +441,8 @@ static void migrate_command(struct storage_service *st, struct ctl_req *req, con
 	if (pm->remote) {
 		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
 					 .request_timeout_s = st->request_timeout_s,
-					 .fail_fast = true}; /* its failure aborts, quickly */
+					 .fail_fast = true, /* its failure aborts, quickly */
+					 .tls = st->node_tls};
 		dev_nbd_open(st->loop, pm->spec, &o, migration_dev_ready, pm);
 		return;
 	}
@@ -584,9 +591,11 @@ static void storage_destroy(struct service *s)
 	fuse_frontend_free(st->fuse);
 	kernel_nbd_free(st->knbd);
 	nbd_server_free(st->srv);
+	tls_creds_free(st->tls);
 	ev_timer_stop(st->loop, &st->migrate_restart);
 	free(st->migrate_line);
 	array_free(st->array);
+	tls_creds_free(st->node_tls);
 	free(s->name);
 	free(st);
 }
@@ -691,6 +700,22 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		goto fail;
 	}
 
+	const char *npsk = conf_get(conf, "node-tls-psk"),
+		   *ncerts = conf_get(conf, "node-tls-certs");
+	if (npsk || ncerts) {
+		char e[400];
+		st->node_tls = tls_creds_client(npsk, conf_get(conf, "node-tls-username"), ncerts,
+						e, sizeof(e));
+		if (!st->node_tls) {
+			snprintf(err, errlen, "storage %s: credentials for nbds:// nodes: %s", name,
+				 e);
+			goto fail;
+		}
+	}
+	int tls_mode;
+	if (frontend_tls(conf, &tls_mode, &st->tls, err, errlen) < 0)
+		goto fail;
+
 	struct pending_node *pns;
 	size_t n;
 	if (open_all_nodes(st, conf, &pns, &n, err, errlen) < 0) {
@@ -741,7 +766,11 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	struct dev *d = array_dev(st->array);
 	char desc[128];
 	snprintf(desc, sizeof(desc), "dst storage %s (%s)", name, alg->name);
-	struct nbd_server_config cfg = {.name = name, .desc = desc, .dev = d};
+	struct nbd_server_config cfg = {.name = name,
+					.desc = desc,
+					.dev = d,
+					.tls = (enum tls_mode)tls_mode,
+					.tls_creds = st->tls};
 	st->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!st->srv)
 		goto fail;

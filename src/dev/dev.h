@@ -23,6 +23,7 @@
 struct ev_loop;
 struct dev;
 struct strbuf;
+struct tls_creds;
 
 enum dev_op {
 	DEV_READ,
@@ -143,6 +144,9 @@ struct dev_nbd_opts {
 	/* A mirror leg: IO fails at once while the node is unreachable (the
 	 * other legs carry on), and reconnecting goes on meanwhile. */
 	bool fail_fast;
+	/* Client credentials for nbds:// and nbds+unix:// URIs (must outlive
+	 * the device); a TLS URI without them fails to open. */
+	const struct tls_creds *tls;
 };
 typedef void (*dev_ready_fn)(void *arg, struct dev *d, int err, const char *msg);
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,

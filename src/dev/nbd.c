@@ -8,6 +8,11 @@
  * a slot from a fixed table (NBD_SLOTS); when they are all taken, further
  * IO waits in FIFO order, so nothing is allocated on the IO path.
  *
+ * nbds:// nodes: the same, through GnuTLS records (at most 16 KiB each):
+ * small requests are gathered into one record, large payloads are sent
+ * from their own buffers, and bytes GnuTLS decrypted ahead are read again
+ * from the loop, since epoll cannot announce them.
+ *
  * The connection's life (connect, handshake, reconnect, timeouts) is in
  * nbd_conn.c. Requests stay on the active list, in issue order, until their
  * reply arrives: when a connection is lost they are all resent, in that
@@ -354,12 +359,33 @@ void nbd_node_update_events(struct nbd_dev *n)
 		want = EPOLLOUT;
 	else if (n->phase == CONN_HANDSHAKE && n->hs_out_sent < n->hs.out_len)
 		want = EPOLLOUT;
+	else if (n->phase == CONN_TLS)
+		want = n->tls_want_write ? EPOLLOUT : EPOLLIN;
 	else if (n->phase == CONN_READY && n->send_blocked)
 		want |= EPOLLOUT;
 	if (want != n->wmask) {
 		ev_io_set(n->loop, &n->w, want);
 		n->wmask = want;
 	}
+}
+
+ssize_t nbd_node_recv(struct nbd_dev *n, void *buf, size_t len)
+{
+	if (!n->tls)
+		return recv(n->fd, buf, len, 0);
+	return tls_recv(n->tls_sess, buf, len);
+}
+
+ssize_t nbd_node_send(struct nbd_dev *n, const void *buf, size_t len)
+{
+	if (!n->tls)
+		return send(n->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return tls_send(n->tls_sess, buf, len);
+}
+
+const char *nbd_node_io_error(const struct nbd_dev *n, int err)
+{
+	return n->tls && err == EPROTO ? tls_last_error() : strerror(err);
 }
 
 static void sent_bytes(struct nbd_dev *n, size_t r)
@@ -380,26 +406,99 @@ static void sent_bytes(struct nbd_dev *n, size_t r)
 	}
 }
 
+/* What is unsent, as iovecs in n->iov: headers and write payloads. */
+static unsigned gather(struct nbd_dev *n)
+{
+	unsigned cnt = 0;
+	size_t skip = n->send_off;
+	for (struct slot *s = n->unsent; s && cnt + 2 <= NBD_MAX_IOV; s = s->next) {
+		if (skip < sizeof(s->hdr)) {
+			n->iov[cnt].iov_base = s->hdr + skip;
+			n->iov[cnt++].iov_len = sizeof(s->hdr) - skip;
+			skip = 0;
+		} else {
+			skip -= sizeof(s->hdr);
+		}
+		if (s->payload_len) {
+			n->iov[cnt].iov_base = (uint8_t *)(uintptr_t)s->payload + skip;
+			n->iov[cnt++].iov_len = s->payload_len - skip;
+			skip = 0;
+		}
+	}
+	return cnt;
+}
+
+/* The same through TLS: one record at a time. Bytes copied into the stage
+ * count as sent (the slot may be answered only after they leave, and is
+ * resent if the connection goes first). After EAGAIN the same record is
+ * offered again, as GnuTLS wants: the stage does not change, and a large
+ * payload at the head of the queue is still there. */
+static void do_send_tls(struct nbd_dev *n)
+{
+	tls_cork(n->tls_sess);
+	while (n->phase == CONN_READY && (n->unsent || n->tls_stage_len)) {
+		ssize_t r;
+		if (n->tls_stage_len == 0) {
+			unsigned cnt = gather(n);
+			if (n->iov[0].iov_len >= TLS_RECORD_MAX) {
+				r = tls_send(n->tls_sess, n->iov[0].iov_base, TLS_RECORD_MAX);
+				if (r < 0)
+					goto error;
+				n->last_tx_ns = ev_now_ns();
+				sent_bytes(n, (size_t)r);
+				continue;
+			}
+			uint32_t fill = 0;
+			for (unsigned i = 0; i < cnt && fill < TLS_RECORD_MAX; i++) {
+				size_t take =
+				    MIN(n->iov[i].iov_len, (size_t)(TLS_RECORD_MAX - fill));
+				memcpy(n->tls_stage + fill, n->iov[i].iov_base, take);
+				fill += (uint32_t)take;
+			}
+			sent_bytes(n, fill);
+			n->tls_stage_len = fill;
+		}
+		r = tls_send(n->tls_sess, n->tls_stage, n->tls_stage_len);
+		if (r < 0)
+			goto error;
+		n->last_tx_ns = ev_now_ns();
+		n->tls_stage_len -= (uint32_t)r;
+		if (n->tls_stage_len)
+			memmove(n->tls_stage, n->tls_stage + r, n->tls_stage_len);
+	}
+	if (n->phase != CONN_READY)
+		return;
+	/* The gathered records leave now, or when the socket has room. */
+	int rc = tls_uncork(n->tls_sess);
+	if (rc < 0) {
+		nbd_conn_lost(n, "send: %s", nbd_node_io_error(n, errno));
+		return;
+	}
+	n->send_blocked = rc > 0;
+	nbd_node_update_events(n);
+	return;
+error:
+	if (errno == EAGAIN || errno == EINTR) {
+		if (tls_uncork(n->tls_sess) < 0) {
+			nbd_conn_lost(n, "send: %s", nbd_node_io_error(n, errno));
+			return;
+		}
+		n->send_blocked = true;
+		nbd_node_update_events(n);
+		return;
+	}
+	nbd_conn_lost(n, "send: %s", nbd_node_io_error(n, errno));
+}
+
 static void do_send(struct nbd_dev *n)
 {
 	n->send_blocked = false;
+	if (n->tls) {
+		do_send_tls(n);
+		return;
+	}
 	while (n->unsent && n->phase == CONN_READY) {
-		unsigned cnt = 0;
-		size_t skip = n->send_off;
-		for (struct slot *s = n->unsent; s && cnt + 2 <= NBD_MAX_IOV; s = s->next) {
-			if (skip < sizeof(s->hdr)) {
-				n->iov[cnt].iov_base = s->hdr + skip;
-				n->iov[cnt++].iov_len = sizeof(s->hdr) - skip;
-				skip = 0;
-			} else {
-				skip -= sizeof(s->hdr);
-			}
-			if (s->payload_len) {
-				n->iov[cnt].iov_base = (uint8_t *)(uintptr_t)s->payload + skip;
-				n->iov[cnt++].iov_len = s->payload_len - skip;
-				skip = 0;
-			}
-		}
+		unsigned cnt = gather(n);
 		struct msghdr msg = {.msg_iov = n->iov, .msg_iovlen = cnt};
 		ssize_t r = sendmsg(n->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r < 0) {
@@ -516,8 +615,8 @@ static void node_shutting_down(struct nbd_dev *n)
 	be32_write(disc, NBD_REQUEST_MAGIC);
 	be16_write(disc + 6, NBD_CMD_DISC);
 	/* Only between whole requests: a half-sent one would garble it. */
-	if (n->send_off == 0)
-		(void)send(n->fd, disc, sizeof(disc), MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n->send_off == 0 && n->tls_stage_len == 0)
+		(void)nbd_node_send(n, disc, sizeof(disc));
 	nbd_conn_lost(n, "the node is shutting down");
 }
 
@@ -615,7 +714,7 @@ static bool recv_failed(struct nbd_dev *n, ssize_t r)
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 		return false;
-	nbd_conn_lost(n, "receive: %s", strerror(errno));
+	nbd_conn_lost(n, "receive: %s", nbd_node_io_error(n, errno));
 	return true;
 }
 
@@ -624,7 +723,7 @@ static void do_recv(struct nbd_dev *n)
 	/* Bounded rounds: a fast node must not starve the loop's other fds. */
 	for (int round = 0; round < 16 && n->phase == CONN_READY; round++) {
 		if (n->direct_left) {
-			ssize_t r = recv(n->fd, n->direct, n->direct_left, 0);
+			ssize_t r = nbd_node_recv(n, n->direct, n->direct_left);
 			if (r <= 0) {
 				recv_failed(n, r);
 				return;
@@ -651,7 +750,7 @@ static void do_recv(struct nbd_dev *n)
 			n->rpos = 0;
 		}
 		size_t space = NBD_RBUF_SIZE - n->rlen;
-		ssize_t r = recv(n->fd, n->rbuf + n->rlen, space, 0);
+		ssize_t r = nbd_node_recv(n, n->rbuf + n->rlen, space);
 		if (r <= 0) {
 			recv_failed(n, r);
 			return;
@@ -659,9 +758,21 @@ static void do_recv(struct nbd_dev *n)
 		n->last_rx_ns = ev_now_ns();
 		n->rlen += (size_t)r;
 		n->rneed = parse(n);
-		if ((size_t)r < space && !n->direct_left)
+		/* (TLS gives one record a call: only EAGAIN says it is drained.) */
+		if ((size_t)r < space && !n->direct_left && !n->tls)
 			return; /* drained: epoll tells us when there is more */
 	}
+	/* Out of rounds with bytes GnuTLS already holds: no epoll event
+	 * will come for them, so the loop reads them next. */
+	if (n->tls && n->phase == CONN_READY && tls_pending(n->tls_sess))
+		ev_defer(n->loop, &n->recv_work);
+}
+
+static void recv_deferred(struct ev_deferred *d)
+{
+	struct nbd_dev *n = container_of(d, struct nbd_dev, recv_work);
+	if (n->phase == CONN_READY)
+		do_recv(n);
 }
 
 void nbd_node_on_io(struct ev_io *w, uint32_t events)
@@ -693,6 +804,7 @@ static void nbd_destroy(struct dev *d)
 	if (n->ai)
 		freeaddrinfo(n->ai);
 	free(n->rbuf);
+	free(n->tls_stage);
 	free(n->slots);
 	free(n->uri_str);
 	free(n->dev.desc);
@@ -706,6 +818,9 @@ static void nbd_show(struct dev *d, struct strbuf *out, const char *prefix)
 #define ATTR(leaf) (snprintf(p, sizeof(p), "%s/%s", prefix, leaf), p)
 	sb_attr_str(out, ATTR("state"), "%s", dev_nbd_state(d));
 	sb_attr_str(out, ATTR("uri"), "%s", n->uri_str);
+	if (n->uri.tls)
+		sb_attr_str(out, ATTR("tls"), "%s",
+			    n->opts.tls ? tls_creds_kind(n->opts.tls) : "no credentials");
 	sb_attr_num(out, ATTR("reconnects"), n->reconnects);
 	sb_attr_num(out, ATTR("resent"), n->resent);
 	if (n->state != ST_UP) {
@@ -806,14 +921,16 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 	n->send_work.fn = send_deferred;
 	n->deliver_work.fn = deliver;
 	n->ready_work.fn = report_ready;
+	n->recv_work.fn = recv_deferred;
 	n->state = ST_CONNECTING;
 
 	char err[300];
 	if (nbd_uri_parse(uri, &n->uri, err, sizeof(err)) < 0) {
 		snprintf(n->error, sizeof(n->error), "%s", err);
-	} else if (n->uri.tls) {
+	} else if (n->uri.tls && !n->opts.tls) {
 		snprintf(n->error, sizeof(n->error),
-			 "TLS (nbds://) to nodes is not supported in this version");
+			 "TLS (nbds://) needs the storage's credentials: dst create or dst add "
+			 "--tls-psk FILE or --tls-certs DIR");
 	} else {
 		nbd_conn_start(n);
 		ev_timer_start(loop, &n->watchdog, NBD_WATCHDOG_NS);

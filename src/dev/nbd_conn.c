@@ -14,6 +14,12 @@
  *
  * The first connection is not retried: a storage must not start, nor a node
  * be added, on an address that does not answer; the caller hears why.
+ *
+ * nbds:// nodes: STARTTLS is the first option; when the server takes it,
+ * the TLS handshake runs here, non-blocking (CONN_TLS), and the rest of the
+ * NBD handshake and all requests go through TLS. Every reconnect does it
+ * again on its new socket. A handshake that fails (a wrong key, a server
+ * certificate our CA did not sign) fails the attempt with the reason.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -37,6 +43,17 @@
 
 void nbd_conn_close(struct nbd_dev *n)
 {
+	if (n->tls_sess) {
+		if (n->tls) {
+			gnutls_bye(n->tls_sess, GNUTLS_SHUT_WR); /* never waits */
+			tls_uncork(n->tls_sess);
+		}
+		tls_session_free(n->tls_sess);
+		n->tls_sess = NULL;
+	}
+	n->tls = false;
+	n->tls_stage_len = 0;
+	ev_defer_cancel(n->loop, &n->recv_work);
 	if (n->fd >= 0) {
 		ev_io_stop(n->loop, &n->w);
 		close(n->fd);
@@ -113,6 +130,8 @@ static void connected(struct nbd_dev *n)
 	}
 	n->phase = CONN_HANDSHAKE;
 	nbd_hs_init(&n->hs, n->uri.export_name, true);
+	n->hs.want_tls = n->uri.tls;
+	n->tls_next = false;
 	n->hs_have = n->hs_out_sent = 0;
 	nbd_node_update_events(n);
 }
@@ -246,8 +265,9 @@ static void handshake_done(struct nbd_dev *n)
 		n->dev.max_io =
 		    hs->max_block ? MIN(hs->max_block, NBD_MAX_PAYLOAD) : NBD_MAX_PAYLOAD;
 		n->state = ST_UP;
-		log_info("node %s: up, %llu bytes%s", n->uri_str, (unsigned long long)hs->size,
-			 ro ? ", read-only" : "");
+		log_info("node %s: up, %llu bytes%s%s%s", n->uri_str, (unsigned long long)hs->size,
+			 ro ? ", read-only" : "", n->tls ? ", TLS " : "",
+			 n->tls ? tls_creds_kind(n->opts.tls) : "");
 		ev_defer(n->loop, &n->ready_work);
 	} else {
 		double down = (double)(ev_now_ns() - n->down_since_ns) / 1e9;
@@ -268,24 +288,70 @@ static void handshake_done(struct nbd_dev *n)
 	nbd_node_kick_send(n);
 }
 
+static void handshake_io(struct nbd_dev *n);
+
+/* One step of the TLS handshake; when it is done, haggling goes on. */
+static void tls_step(struct nbd_dev *n)
+{
+	char err[512];
+	int rc = tls_handshake_step(n->tls_sess, n->opts.tls, &n->tls_want_write, err, sizeof(err));
+	if (rc > 0) {
+		nbd_node_update_events(n);
+		return;
+	}
+	if (rc < 0) {
+		attempt_failed(n, "%s", err);
+		return;
+	}
+	n->tls = true;
+	if (!n->tls_stage)
+		n->tls_stage = xmalloc(TLS_RECORD_MAX);
+	n->phase = CONN_HANDSHAKE;
+	n->hs_have = n->hs_out_sent = 0;
+	if (nbd_hs_tls_done(&n->hs) == NBD_HS_ERROR) {
+		attempt_failed(n, "%s", n->hs.error);
+		return;
+	}
+	handshake_io(n);
+}
+
+static void start_tls(struct nbd_dev *n)
+{
+	char err[256];
+	/* The certificate must be for the host we asked for (X.509). */
+	const char *host = n->uri.is_unix ? NULL : n->uri.host;
+	if (tls_session_new(n->opts.tls, n->fd, host, &n->tls_sess, err, sizeof(err)) < 0) {
+		attempt_failed(n, "%s", err);
+		return;
+	}
+	n->phase = CONN_TLS;
+	tls_step(n);
+}
+
 static void handshake_io(struct nbd_dev *n)
 {
 	for (;;) {
 		while (n->hs_out_sent < n->hs.out_len) {
-			ssize_t r = send(n->fd, n->hs.out + n->hs_out_sent,
-					 n->hs.out_len - n->hs_out_sent, MSG_NOSIGNAL);
+			ssize_t r = nbd_node_send(n, n->hs.out + n->hs_out_sent,
+						  n->hs.out_len - n->hs_out_sent);
 			if (r < 0) {
 				if (errno == EAGAIN || errno == EINTR) {
 					nbd_node_update_events(n);
 					return;
 				}
-				attempt_failed(n, "handshake: send: %s", strerror(errno));
+				attempt_failed(n, "handshake: send: %s",
+					       nbd_node_io_error(n, errno));
 				return;
 			}
 			n->hs_out_sent += (size_t)r;
 		}
+		if (n->tls_next) {
+			n->tls_next = false;
+			start_tls(n);
+			return;
+		}
 		size_t need = n->hs.need;
-		ssize_t r = recv(n->fd, n->rbuf + n->hs_have, need - n->hs_have, 0);
+		ssize_t r = nbd_node_recv(n, n->rbuf + n->hs_have, need - n->hs_have);
 		if (r == 0) {
 			attempt_failed(n, "handshake: the server closed the connection");
 			return;
@@ -295,7 +361,7 @@ static void handshake_io(struct nbd_dev *n)
 				nbd_node_update_events(n);
 				return;
 			}
-			attempt_failed(n, "handshake: %s", strerror(errno));
+			attempt_failed(n, "handshake: %s", nbd_node_io_error(n, errno));
 			return;
 		}
 		n->hs_have += (size_t)r;
@@ -307,6 +373,11 @@ static void handshake_io(struct nbd_dev *n)
 		if (st == NBD_HS_ERROR) {
 			attempt_failed(n, "%s", n->hs.error);
 			return;
+		}
+		if (st == NBD_HS_TLS) {
+			/* What hs->out holds goes first, in plaintext. */
+			n->tls_next = true;
+			continue;
 		}
 		if (st == NBD_HS_DONE) {
 			handshake_done(n);
@@ -337,6 +408,7 @@ void nbd_conn_on_event(struct ev_io *w, uint32_t events)
 		return;
 	}
 	case CONN_HANDSHAKE: handshake_io(n); return;
+	case CONN_TLS: tls_step(n); return;
 	case CONN_READY: nbd_node_on_io(w, events); return;
 	case CONN_NONE: return;
 	}
@@ -389,10 +461,12 @@ void nbd_conn_watchdog(struct ev_timer *t)
 {
 	struct nbd_dev *n = container_of(t, struct nbd_dev, watchdog);
 	uint64_t now = ev_now_ns();
-	if ((n->phase == CONN_CONNECT || n->phase == CONN_HANDSHAKE) &&
+	if ((n->phase == CONN_CONNECT || n->phase == CONN_HANDSHAKE || n->phase == CONN_TLS) &&
 	    now - n->attempt_start_ns > n->opts.connect_timeout_s * NS_PER_S) {
 		attempt_failed(n, "%s: timed out after %u s",
-			       n->phase == CONN_CONNECT ? "connect" : "handshake",
+			       n->phase == CONN_CONNECT ? "connect"
+			       : n->phase == CONN_TLS	? "TLS handshake"
+							: "handshake",
 			       n->opts.connect_timeout_s);
 	}
 	if (n->given_up)

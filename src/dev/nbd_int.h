@@ -20,6 +20,7 @@
 #include "common/ev.h"
 #include "dev.h"
 #include "nbd/client_hs.h"
+#include "nbd/tls.h"
 #include "nbd/uri.h"
 
 #define NBD_SLOTS	   512u		/* requests on the wire per node */
@@ -30,8 +31,9 @@
 #define NBD_BACKOFF_MAX_MS 5000u
 
 enum node_state { ST_CONNECTING, ST_UP, ST_RECONNECTING, ST_FAILED };
-/* Where the current connection is. */
-enum conn_phase { CONN_NONE, CONN_CONNECT, CONN_HANDSHAKE, CONN_READY };
+/* Where the current connection is. CONN_TLS: the TLS handshake that
+ * follows STARTTLS (nbds:// nodes), between two parts of the NBD one. */
+enum conn_phase { CONN_NONE, CONN_CONNECT, CONN_HANDSHAKE, CONN_TLS, CONN_READY };
 
 /* One request on the wire (or queued for it). A dev_io may take several
  * requests in turn: FUA emulated by a flush, zeroes written as data, huge
@@ -71,6 +73,18 @@ struct nbd_dev {
 	size_t hs_have, hs_out_sent;
 	struct addrinfo *ai, *ai_next; /* TCP: addresses left to try */
 	uint64_t attempt_start_ns;
+
+	/* TLS (nbds://). Plaintext nodes only test `tls`; once it is set all
+	 * IO goes through tls_sess. Small requests are gathered into
+	 * tls_stage, one record for many; large payloads go 16 KiB at a time
+	 * from their own buffer. */
+	bool tls;
+	bool tls_next; /* the handshake's plaintext is out: TLS starts */
+	bool tls_want_write;
+	gnutls_session_t tls_sess;
+	uint8_t *tls_stage;
+	uint32_t tls_stage_len;
+	struct ev_deferred recv_work; /* GnuTLS holds bytes epoll cannot see */
 
 	/* Negotiated. */
 	bool structured, base_alloc;
@@ -118,6 +132,11 @@ struct nbd_dev {
 
 /* nbd.c */
 void nbd_node_kick_send(struct nbd_dev *n);
+/* recv(2) / send(2), or through TLS once it is on; errors as errno, and
+ * nbd_node_io_error() words them. */
+ssize_t nbd_node_recv(struct nbd_dev *n, void *buf, size_t len);
+ssize_t nbd_node_send(struct nbd_dev *n, const void *buf, size_t len);
+const char *nbd_node_io_error(const struct nbd_dev *n, int err);
 void nbd_node_on_io(struct ev_io *w, uint32_t events); /* phase READY */
 void nbd_node_requeue_all(struct nbd_dev *n);	       /* connection lost */
 void nbd_node_fail_all(struct nbd_dev *n, int err);    /* io-timeout, first connect */

@@ -15,6 +15,7 @@ enum {
 	HS_REPLY_HDR,
 	HS_REPLY_DATA,
 	HS_EXPORT_NAME_REPLY,
+	HS_TLS, /* the driver's TLS handshake */
 	HS_DONE,
 	HS_FAILED,
 };
@@ -124,6 +125,14 @@ static const char *rep_err_name(uint32_t type)
 static enum nbd_hs_status option_reply(struct nbd_hs *hs, const uint8_t *d, uint32_t len)
 {
 	uint32_t type = hs->rep_type, opt = hs->cur_opt;
+	if (type & (1u << 31) && opt == NBD_OPT_STARTTLS)
+		return fail(hs, "the server does not do TLS (STARTTLS: %s); use nbd:// for it",
+			    rep_err_name(type));
+	if (type == NBD_REP_ERR_TLS_REQD)
+		return fail(hs,
+			    "export '%.200s': the server requires TLS; use nbds:// (or "
+			    "nbds+unix://) for it",
+			    hs->export_name);
 	if (type & (1u << 31)) {
 		if (opt == NBD_OPT_STRUCTURED_REPLY || opt == NBD_OPT_SET_META_CONTEXT) {
 			next_after(hs, opt); /* optional features: go on without */
@@ -144,6 +153,12 @@ static enum nbd_hs_status option_reply(struct nbd_hs *hs, const uint8_t *d, uint
 			    n ? " (" : "", msg, n ? ")" : "");
 	}
 	switch (opt) {
+	case NBD_OPT_STARTTLS:
+		if (type != NBD_REP_ACK || len)
+			return fail(hs, "unexpected reply %u to STARTTLS", type);
+		hs->tls = true;
+		hs->state = HS_TLS, hs->need = 0;
+		return NBD_HS_TLS;
 	case NBD_OPT_STRUCTURED_REPLY:
 		if (type != NBD_REP_ACK)
 			return fail(hs, "unexpected reply %u to STRUCTURED_REPLY", type);
@@ -234,6 +249,13 @@ enum nbd_hs_status nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len)
 		uint32_t cflags = (hs->fixed ? NBD_FLAG_C_FIXED_NEWSTYLE : 0) |
 				  (hs->no_zeroes ? NBD_FLAG_C_NO_ZEROES : 0);
 		put32(hs, cflags);
+		if (hs->want_tls) {
+			/* STARTTLS first, so that no option is told in plaintext. */
+			if (!hs->fixed)
+				return fail(hs, "the server cannot do TLS (not fixed newstyle)");
+			option_header(hs, NBD_OPT_STARTTLS, 0);
+			return NBD_HS_MORE;
+		}
 		/* Only fixed newstyle servers may be asked anything but the
 		 * export: the others would drop us on an unknown option. */
 		if (hs->fixed)
@@ -258,6 +280,7 @@ enum nbd_hs_status nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len)
 		hs->need = hs->rep_len;
 		return NBD_HS_MORE;
 	case HS_REPLY_DATA: return option_reply(hs, in, (uint32_t)len);
+	case HS_TLS: return fail(hs, "internal: fed during the TLS handshake");
 	case HS_EXPORT_NAME_REPLY:
 		hs->size = be64_read(in);
 		hs->tflags = be16_read(in + 8);
@@ -266,4 +289,13 @@ enum nbd_hs_status nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len)
 		return NBD_HS_DONE;
 	}
 	return fail(hs, "internal: bad state");
+}
+
+enum nbd_hs_status nbd_hs_tls_done(struct nbd_hs *hs)
+{
+	hs->out_len = 0;
+	if (hs->state != HS_TLS)
+		return fail(hs, "internal: TLS done outside the TLS step");
+	send_structured_reply(hs);
+	return NBD_HS_MORE;
 }

@@ -3,9 +3,11 @@
  * at the end, what the export is. No sockets here, so it is unit tested and
  * fuzzed directly; dev/nbd.c moves the bytes.
  *
- * Options sent, one at a time: STRUCTURED_REPLY, SET_META_CONTEXT
- * base:allocation (when structured replies were accepted), then GO asking
- * for block sizes. A server without GO gets the old EXPORT_NAME. */
+ * Options sent, one at a time: STARTTLS first when TLS is wanted (the
+ * driver then runs the TLS handshake and everything after goes through
+ * TLS), STRUCTURED_REPLY, SET_META_CONTEXT base:allocation (when structured
+ * replies were accepted), then GO asking for block sizes. A server without
+ * GO gets the old EXPORT_NAME. */
 #ifndef DST_NBD_CLIENT_HS_H
 #define DST_NBD_CLIENT_HS_H
 
@@ -16,13 +18,16 @@
 #define NBD_HS_GREETING_SIZE 18u
 #define NBD_HS_MAX_REPLY     (64u << 10) /* longer option replies are refused */
 
-enum nbd_hs_status { NBD_HS_MORE, NBD_HS_DONE, NBD_HS_ERROR };
+/* NBD_HS_TLS: the server took STARTTLS: send hs->out, run the TLS
+ * handshake, then call nbd_hs_tls_done() and go on through TLS. */
+enum nbd_hs_status { NBD_HS_MORE, NBD_HS_DONE, NBD_HS_ERROR, NBD_HS_TLS };
 
 struct nbd_hs {
 	/* What we ask for (nbd_hs_init). */
 	char export_name[4097];
 	uint32_t export_len;
 	bool want_extents;
+	bool want_tls; /* set after nbd_hs_init: STARTTLS first, or fail */
 
 	/* Progress. */
 	int state;
@@ -40,6 +45,7 @@ struct nbd_hs {
 	bool base_alloc; /* base:allocation context selected */
 	uint32_t base_alloc_id;
 	bool have_export;
+	bool tls; /* STARTTLS was accepted */
 
 	char error[512]; /* on NBD_HS_ERROR */
 };
@@ -50,5 +56,9 @@ void nbd_hs_init(struct nbd_hs *hs, const char *export_name, bool want_extents);
 /* Feed exactly hs->need bytes. Afterwards send hs->out[0..out_len) (it may be
  * empty), then feed hs->need bytes again, until DONE or ERROR. */
 enum nbd_hs_status nbd_hs_feed(struct nbd_hs *hs, const uint8_t *in, size_t len);
+
+/* The TLS handshake after NBD_HS_TLS succeeded: haggling goes on (in TLS);
+ * send hs->out and feed hs->need bytes as before. */
+enum nbd_hs_status nbd_hs_tls_done(struct nbd_hs *hs);
 
 #endif

@@ -5,6 +5,13 @@
  * broken stream (bad magic, bad client flags) or EXPORT_NAME for an unknown
  * export closes the connection. A client refused by --allow gets
  * NBD_REP_ERR_POLICY for everything and never learns anything of the export.
+ *
+ * TLS (NBD_OPT_STARTTLS): with --tls on a client may start it; with
+ * --tls require every option but STARTTLS and ABORT gets
+ * NBD_REP_ERR_TLS_REQD until it has, and EXPORT_NAME (which cannot be
+ * refused) closes the connection: nothing of the export, not even its name
+ * or size, is told in plaintext. After the TLS handshake (server_tls.c)
+ * haggling starts over, inside TLS.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -99,9 +106,10 @@ static void enter_transmission(struct nbd_conn *c)
 	if (c->base_alloc && c->meta_export &&
 	    !name_matches(c, c->meta_export, (uint32_t)strlen(c->meta_export)))
 		c->base_alloc = false;
-	log_info(
-	    "client %s: ready (%s%s%s)", c->peer, c->access == ACL_RO ? "read-only" : "read-write",
-	    c->structured ? ", structured replies" : "", c->base_alloc ? ", base:allocation" : "");
+	log_info("client %s: ready (%s%s%s%s)", c->peer,
+		 c->access == ACL_RO ? "read-only" : "read-write", c->tls ? ", TLS" : "",
+		 c->structured ? ", structured replies" : "",
+		 c->base_alloc ? ", base:allocation" : "");
 }
 
 static void opt_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
@@ -184,12 +192,24 @@ static void opt_list(struct nbd_conn *c, uint32_t opt, uint32_t len)
 	reply(c, opt, NBD_REP_ACK, NULL, 0);
 }
 
+static bool tls_missing(const struct nbd_conn *c)
+{
+	return c->srv->cfg.tls == TLS_REQUIRE && !c->tls;
+}
+
 /* EXPORT_NAME has no error reply: an unknown name can only be answered by
  * closing. The reply is size, flags and (unless NO_ZEROES) 124 zero bytes. */
 static bool opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len)
 {
 	if (c->access == ACL_DENY) {
 		conn_close(c, "closed: refused client asked for an export");
+		return false;
+	}
+	if (tls_missing(c)) {
+		log_warn("client %s: refused: asked for the export without TLS, which this "
+			 "server requires",
+			 c->peer);
+		conn_close(c, NULL);
 		return false;
 	}
 	if (len > NBD_MAX_STRING || !name_matches(c, (const char *)data, len)) {
@@ -203,6 +223,35 @@ static bool opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t le
 	be16_write(b + 8, tx_export_flags(c));
 	conn_queue_bytes(c, b, c->no_zeroes ? 10 : sizeof(b));
 	enter_transmission(c);
+	return true;
+}
+
+/* STARTTLS: ACK in plaintext, then the TLS handshake once the ACK is out. */
+static bool opt_starttls(struct nbd_conn *c, uint32_t opt, uint32_t len)
+{
+	if (c->srv->cfg.tls == TLS_OFF) {
+		reply_err(c, opt, NBD_REP_ERR_UNSUP, "TLS is not enabled on this server");
+		return true;
+	}
+	if (c->tls) {
+		reply_err(c, opt, NBD_REP_ERR_INVALID, "TLS is already on");
+		return true;
+	}
+	if (len) {
+		reply_err(c, opt, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
+		return true;
+	}
+	reply(c, opt, NBD_REP_ACK, NULL, 0);
+	/* A client waits for the ACK before its first TLS byte, so bytes
+	 * already here were sent in plaintext after STARTTLS: injected by
+	 * someone in the middle, to be taken as if they came through TLS. */
+	if (c->rstart != c->rend) {
+		log_warn("client %s: refused: plaintext data after STARTTLS", c->peer);
+		conn_close(c, NULL);
+		return false;
+	}
+	c->phase = PH_STARTTLS;
+	conn_update_events(c);
 	return true;
 }
 
@@ -225,6 +274,18 @@ static bool handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 	}
 	if (c->srv->shutting_down) {
 		reply_err(c, opt, NBD_REP_ERR_SHUTDOWN, "server is shutting down");
+		return true;
+	}
+	if (opt == NBD_OPT_STARTTLS)
+		return opt_starttls(c, opt, len);
+	if (tls_missing(c)) {
+		if (!c->tls_refused)
+			log_warn("client %s: refused: it did not start TLS, which this server "
+				 "requires (option %s)",
+				 c->peer, nbd_opt_name(opt));
+		c->tls_refused = true;
+		reply_err(c, opt, NBD_REP_ERR_TLS_REQD,
+			  "this server requires TLS: send NBD_OPT_STARTTLS first");
 		return true;
 	}
 	switch (opt) {

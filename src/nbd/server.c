@@ -23,7 +23,6 @@
 #define DEFAULT_MAX_REQUESTS 1024u
 #define DEFAULT_MAX_CLIENTS  256u
 #define DEFAULT_HS_TIMEOUT   30u
-#define OUT_IOV_MAX	     64
 
 static void conn_on_event(struct ev_io *w, uint32_t events);
 static void conn_flush_deferred(struct ev_deferred *d);
@@ -34,6 +33,12 @@ static void srv_shutdown_check(struct ev_deferred *d);
 struct nbd_server *nbd_server_new(struct ev_loop *loop, const struct nbd_server_config *cfg,
 				  char *err, size_t errlen)
 {
+	if (cfg->tls != TLS_OFF && !cfg->tls_creds) {
+		snprintf(err, errlen,
+			 "--tls %s needs credentials: --tls-psk FILE or --tls-certs DIR",
+			 tls_mode_name(cfg->tls));
+		return NULL;
+	}
 	struct nbd_server *srv = xcalloc(1, sizeof(*srv));
 	srv->loop = loop;
 	srv->cfg = *cfg;
@@ -274,6 +279,7 @@ static struct nbd_conn *conn_new(struct nbd_server *srv, int fd, const char *pee
 	c->flush_work.fn = conn_flush_deferred;
 	c->free_work.fn = conn_free_deferred;
 	c->hs_timer.fn = hs_timeout;
+	c->tls_read_work.fn = conn_tls_read_deferred;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
@@ -373,6 +379,7 @@ static void conn_free(struct nbd_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->st.clients--;
+	conn_tls_free(c);
 	free(c->rbuf);
 	free(c->hs_out);
 	free(c->meta_export);
@@ -409,6 +416,7 @@ void conn_close(struct nbd_conn *c, const char *why)
 	c->rx_stopped = true;
 	ev_io_stop(c->srv->loop, &c->w);
 	ev_timer_stop(c->srv->loop, &c->hs_timer);
+	conn_tls_close(c);
 	close(c->fd);
 	c->fd = -1;
 	wait_remove(c);
@@ -449,11 +457,17 @@ void conn_update_events(struct nbd_conn *c)
 	if (c->dead)
 		return;
 	uint32_t ev = 0;
-	if (!c->rx_stopped && !c->waiting)
-		ev |= EPOLLIN;
-	if (c->hs_sent < c->hs_len || c->out_head)
-		ev |= EPOLLOUT;
+	if (c->phase == PH_TLS_HANDSHAKE) {
+		ev = c->tls_want_write ? EPOLLOUT : EPOLLIN;
+	} else {
+		if (!c->rx_stopped && !c->waiting && c->phase != PH_STARTTLS)
+			ev |= EPOLLIN;
+		if (conn_out_pending(c))
+			ev |= EPOLLOUT;
+	}
 	ev_io_set(c->srv->loop, &c->w, ev);
+	if (c->tls && (ev & EPOLLIN))
+		conn_tls_check_pending(c);
 }
 
 void conn_queue_bytes(struct nbd_conn *c, const void *p, uint32_t len)
@@ -477,65 +491,93 @@ void conn_want_flush(struct nbd_conn *c)
 	ev_defer(c->srv->loop, &c->flush_work);
 }
 
+bool conn_out_pending(const struct nbd_conn *c)
+{
+	return c->hs_sent < c->hs_len || c->out_head ||
+	       (c->tls && (c->tls_stage_len || tls_tx_pending(c->tls_sess)));
+}
+
+/* The queued output as iovecs: handshake bytes, then replies in order. */
+int conn_out_gather(struct nbd_conn *c, struct iovec *iov, int max)
+{
+	int n = 0;
+	if (c->hs_sent < c->hs_len) {
+		iov[n].iov_base = c->hs_out + c->hs_sent;
+		iov[n++].iov_len = c->hs_len - c->hs_sent;
+	}
+	for (struct nbd_req *r = c->out_head; r && n + 2 <= max; r = r->next) {
+		uint32_t skip = r->sent;
+		if (skip < r->hdr_len) {
+			iov[n].iov_base = r->hdr + skip;
+			iov[n++].iov_len = r->hdr_len - skip;
+			skip = 0;
+		} else {
+			skip -= r->hdr_len;
+		}
+		if (r->data_len > skip) {
+			iov[n].iov_base = (char *)r->data + skip;
+			iov[n++].iov_len = r->data_len - skip;
+		}
+	}
+	return n;
+}
+
+/* n bytes of the queue are gone: replies wholly sent give their slots back. */
+void conn_out_consumed(struct nbd_conn *c, size_t n)
+{
+	size_t left = n;
+	if (c->hs_sent < c->hs_len) {
+		size_t take = MIN(left, (size_t)(c->hs_len - c->hs_sent));
+		c->hs_sent += (uint32_t)take;
+		left -= take;
+		if (c->hs_sent == c->hs_len)
+			c->hs_sent = c->hs_len = 0;
+	}
+	while (left && c->out_head) {
+		struct nbd_req *r = c->out_head;
+		size_t total = r->hdr_len + r->data_len;
+		size_t take = MIN(left, total - r->sent);
+		r->sent += (uint32_t)take;
+		left -= take;
+		if (r->sent == total) {
+			c->out_head = r->next;
+			if (!c->out_head)
+				c->out_tail = NULL;
+			tx_reply_sent(c, r);
+		}
+	}
+}
+
 /* Write as much queued output as the socket takes, in one writev. */
 static void conn_flush(struct nbd_conn *c)
 {
-	while (!c->dead && (c->hs_sent < c->hs_len || c->out_head)) {
-		struct iovec iov[OUT_IOV_MAX];
-		int n = 0;
-		if (c->hs_sent < c->hs_len) {
-			iov[n].iov_base = c->hs_out + c->hs_sent;
-			iov[n++].iov_len = c->hs_len - c->hs_sent;
-		}
-		for (struct nbd_req *r = c->out_head; r && n + 2 <= OUT_IOV_MAX; r = r->next) {
-			uint32_t skip = r->sent;
-			if (skip < r->hdr_len) {
-				iov[n].iov_base = r->hdr + skip;
-				iov[n++].iov_len = r->hdr_len - skip;
-				skip = 0;
-			} else {
-				skip -= r->hdr_len;
+	if (c->tls) {
+		conn_tls_flush(c);
+	} else {
+		while (!c->dead && (c->hs_sent < c->hs_len || c->out_head)) {
+			struct iovec iov[OUT_IOV_MAX];
+			int n = conn_out_gather(c, iov, OUT_IOV_MAX);
+			ssize_t w = writev(c->fd, iov, n);
+			if (w < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				conn_close(c, errno == EPIPE || errno == ECONNRESET
+						  ? "disconnected"
+						  : strerror(errno));
+				return;
 			}
-			if (r->data_len > skip) {
-				iov[n].iov_base = (char *)r->data + skip;
-				iov[n++].iov_len = r->data_len - skip;
-			}
+			conn_out_consumed(c, (size_t)w);
+			if ((size_t)w < 65536 && (c->hs_sent < c->hs_len || c->out_head))
+				continue; /* socket may still have room; EAGAIN tells */
 		}
-		ssize_t w = writev(c->fd, iov, n);
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			conn_close(c, errno == EPIPE || errno == ECONNRESET ? "disconnected"
-									    : strerror(errno));
-			return;
-		}
-		size_t left = (size_t)w;
-		if (c->hs_sent < c->hs_len) {
-			size_t take = MIN(left, (size_t)(c->hs_len - c->hs_sent));
-			c->hs_sent += (uint32_t)take;
-			left -= take;
-			if (c->hs_sent == c->hs_len)
-				c->hs_sent = c->hs_len = 0;
-		}
-		while (left && c->out_head) {
-			struct nbd_req *r = c->out_head;
-			size_t total = r->hdr_len + r->data_len;
-			size_t take = MIN(left, total - r->sent);
-			r->sent += (uint32_t)take;
-			left -= take;
-			if (r->sent == total) {
-				c->out_head = r->next;
-				if (!c->out_head)
-					c->out_tail = NULL;
-				tx_reply_sent(c, r);
-			}
-		}
-		if ((size_t)w < 65536 && (c->hs_sent < c->hs_len || c->out_head))
-			continue; /* socket may still have room; EAGAIN tells */
 	}
 	if (c->dead)
 		return;
-	if (c->phase == PH_CLOSING && !c->out_head && c->hs_sent >= c->hs_len && !c->inflight) {
+	if (c->phase == PH_STARTTLS && !conn_out_pending(c)) {
+		conn_tls_start(c);
+		return;
+	}
+	if (c->phase == PH_CLOSING && !conn_out_pending(c) && !c->inflight) {
 		conn_close(c, NULL);
 		return;
 	}
@@ -554,20 +596,36 @@ static bool conn_process(struct nbd_conn *c)
 {
 	if (c->phase == PH_TRANSMISSION)
 		return tx_process(c);
-	if (c->phase == PH_CLOSING)
+	if (c->phase == PH_CLOSING || c->phase == PH_STARTTLS || c->phase == PH_TLS_HANDSHAKE)
 		return true;
 	return hs_process(c);
 }
 
-static void conn_read(struct nbd_conn *c)
+/* read(2), or through TLS once it is on: the plaintext path pays one
+ * predictable branch. */
+static inline ssize_t conn_recv(struct nbd_conn *c, void *buf, size_t len)
+{
+	if (!c->tls)
+		return read(c->fd, buf, len);
+	return tls_recv(c->tls_sess, buf, len);
+}
+
+static const char *recv_error(const struct nbd_conn *c)
+{
+	return c->tls && errno == EPROTO ? tls_last_error() : strerror(errno);
+}
+
+void conn_read(struct nbd_conn *c)
 {
 	/* Large write payloads go straight from the socket into their buffer. */
 	if (c->rx == RX_PAYLOAD && c->rstart == c->rend && c->rx_req) {
 		struct nbd_req *r = c->rx_req;
-		ssize_t n = read(c->fd, (char *)r->buf + c->rx_got, r->length - c->rx_got);
+		ssize_t n = conn_recv(c, (char *)r->buf + c->rx_got, r->length - c->rx_got);
 		if (n > 0) {
 			c->rx_got += (uint32_t)n;
 			conn_process(c);
+			if (c->tls && !c->dead)
+				conn_tls_check_pending(c);
 			return;
 		}
 		if (n == 0) {
@@ -575,7 +633,7 @@ static void conn_read(struct nbd_conn *c)
 			return;
 		}
 		if (errno != EAGAIN && errno != EINTR)
-			conn_close(c, strerror(errno));
+			conn_close(c, recv_error(c));
 		return;
 	}
 	if (c->rstart == c->rend) {
@@ -590,7 +648,7 @@ static void conn_read(struct nbd_conn *c)
 		conn_update_events(c);
 		return;
 	}
-	ssize_t n = read(c->fd, c->rbuf + c->rend, CONN_RBUF_SIZE - c->rend);
+	ssize_t n = conn_recv(c, c->rbuf + c->rend, CONN_RBUF_SIZE - c->rend);
 	if (n == 0) {
 		bool mid = c->rstart != c->rend || c->rx != RX_HEADER;
 		conn_close(c, c->phase != PH_TRANSMISSION ? "disconnected during handshake"
@@ -600,22 +658,28 @@ static void conn_read(struct nbd_conn *c)
 	}
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
-			conn_close(c, strerror(errno));
+			conn_close(c, recv_error(c));
 		return;
 	}
 	c->rend += (uint32_t)n;
 	conn_process(c);
+	if (c->tls && !c->dead)
+		conn_tls_check_pending(c);
 }
 
 static void conn_on_event(struct ev_io *w, uint32_t events)
 {
 	struct nbd_conn *c = container_of(w, struct nbd_conn, w);
+	if (c->phase == PH_TLS_HANDSHAKE) {
+		conn_tls_handshake(c);
+		return;
+	}
 	if (events & EPOLLOUT)
 		conn_flush(c);
 	if (c->dead)
 		return;
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		if (c->rx_stopped || c->waiting) {
+		if (c->rx_stopped || c->waiting || c->phase == PH_STARTTLS) {
 			if (events & (EPOLLHUP | EPOLLERR))
 				conn_close(c, "disconnected");
 			return;
@@ -811,6 +875,16 @@ void nbd_server_free(struct nbd_server *srv)
 	free(srv->name);
 	free(srv->desc);
 	free(srv);
+}
+
+const char *nbd_server_tls_desc(const struct nbd_server *srv, char *buf, size_t len)
+{
+	if (srv->cfg.tls == TLS_OFF || !srv->cfg.tls_creds)
+		snprintf(buf, len, "off");
+	else
+		snprintf(buf, len, "%s (%s)", tls_mode_name(srv->cfg.tls),
+			 tls_creds_kind(srv->cfg.tls_creds));
+	return buf;
 }
 
 void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st)

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tls.h"
+
 struct ev_loop;
 struct dev;
 struct acl;
@@ -27,6 +29,11 @@ struct nbd_server_config {
 	unsigned max_requests; /* request slots for all clients (default 1024) */
 	unsigned max_clients;  /* default 256 */
 	unsigned handshake_timeout_s; /* default 30 */
+	/* TLS_ON: clients may start TLS; TLS_REQUIRE: they must, before any
+	 * option but ABORT is answered. tls_creds (server side) is needed
+	 * unless TLS_OFF, and must outlive the server. */
+	enum tls_mode tls;
+	const struct tls_creds *tls_creds;
 };
 
 struct nbd_server_stats {
@@ -35,8 +42,9 @@ struct nbd_server_stats {
 	uint64_t errors;	    /* error replies sent */
 	uint64_t read_ns, write_ns; /* summed device latency, for averages */
 	uint64_t clients_total, clients_refused;
-	unsigned clients;  /* connected now */
-	unsigned inflight; /* requests being served now */
+	uint64_t clients_tls; /* connections that completed a TLS handshake */
+	unsigned clients;     /* connected now */
+	unsigned inflight;    /* requests being served now */
 	size_t buf_in_use, buf_peak, buf_budget;
 };
 
@@ -67,5 +75,7 @@ void nbd_server_shutdown(struct nbd_server *srv, unsigned grace_s, void (*done)(
 void nbd_server_free(struct nbd_server *srv);
 
 void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st);
+/* "off", or the mode and the kind of credentials: "require (PSK)". */
+const char *nbd_server_tls_desc(const struct nbd_server *srv, char *buf, size_t len);
 
 #endif

@@ -19,6 +19,7 @@
 #define CONN_MAX_INFLIGHT	 256u	      /* per client, so one cannot take every slot */
 #define BLOCK_STATUS_MAX_EXTENTS 128u
 #define REQ_HDR_MAX		 32u
+#define OUT_IOV_MAX		 64
 
 struct nbd_conn;
 
@@ -40,7 +41,17 @@ struct nbd_req {
 	struct nbd_req *next; /* free list or output queue */
 };
 
-enum conn_phase { PH_GREETING, PH_CLIENT_FLAGS, PH_OPTIONS, PH_TRANSMISSION, PH_CLOSING };
+/* PH_STARTTLS: the ACK to STARTTLS is on its way out in plaintext and
+ * nothing is read; PH_TLS_HANDSHAKE: GnuTLS's handshake owns the socket. */
+enum conn_phase {
+	PH_GREETING,
+	PH_CLIENT_FLAGS,
+	PH_OPTIONS,
+	PH_STARTTLS,
+	PH_TLS_HANDSHAKE,
+	PH_TRANSMISSION,
+	PH_CLOSING
+};
 enum rx_state { RX_HEADER, RX_PAYLOAD, RX_DISCARD };
 
 struct nbd_conn {
@@ -58,6 +69,17 @@ struct nbd_conn {
 	bool waiting;	 /* on the server's resource wait queue */
 	bool no_zeroes, structured, base_alloc;
 	char *meta_export; /* export name the meta context was set for */
+
+	/* TLS. Plaintext connections only test `tls`; once it is set every
+	 * byte goes through tls_sess. Small replies are gathered into
+	 * tls_stage so that one record (and one syscall) carries many. */
+	bool tls;
+	bool tls_want_write; /* handshake: which way GnuTLS waits */
+	bool tls_refused;    /* told TLS_REQD (logged once) */
+	gnutls_session_t tls_sess;
+	uint8_t *tls_stage;
+	uint32_t tls_stage_len;
+	struct ev_deferred tls_read_work; /* GnuTLS holds bytes epoll cannot see */
 
 	/* input */
 	uint8_t *rbuf;
@@ -124,6 +146,24 @@ void srv_maybe_finish_shutdown(struct nbd_server *srv);
 /* handshake.c: consume what it can from rbuf; false if the conn was closed. */
 void hs_start(struct nbd_conn *c);
 bool hs_process(struct nbd_conn *c);
+
+/* server_tls.c: the TLS side of a connection. */
+void conn_tls_start(struct nbd_conn *c); /* the ACK to STARTTLS has left */
+void conn_tls_handshake(struct nbd_conn *c);
+/* Send queued output through TLS as far as the socket takes it. */
+void conn_tls_flush(struct nbd_conn *c);
+void conn_tls_close(struct nbd_conn *c);
+void conn_tls_free(struct nbd_conn *c);
+/* After reading or when reading may resume: look again at bytes GnuTLS
+ * already decrypted, which no epoll event will announce. */
+void conn_tls_check_pending(struct nbd_conn *c);
+void conn_tls_read_deferred(struct ev_deferred *d);
+
+/* server.c: the queue of output, as iovecs, and taking sent bytes off it. */
+int conn_out_gather(struct nbd_conn *c, struct iovec *iov, int max);
+void conn_out_consumed(struct nbd_conn *c, size_t n);
+bool conn_out_pending(const struct nbd_conn *c);
+void conn_read(struct nbd_conn *c);
 
 /* transmit.c */
 bool tx_process(struct nbd_conn *c);

@@ -69,6 +69,7 @@ REP_META_CONTEXT = 4
 REP_ERR_UNSUP = (1 << 31) + 1
 REP_ERR_POLICY = (1 << 31) + 2
 REP_ERR_INVALID = (1 << 31) + 3
+REP_ERR_TLS_REQD = (1 << 31) + 5
 REP_ERR_UNKNOWN = (1 << 31) + 6
 REP_ERR_TOO_BIG = (1 << 31) + 9
 
@@ -117,7 +118,7 @@ MAX_OPTION_LEN = 64 << 10
 
 REP_NAMES = {
     REP_ACK: "ACK", REP_SERVER: "SERVER", REP_INFO: "INFO",
-    REP_META_CONTEXT: "META_CONTEXT", REP_ERR_UNSUP: "ERR_UNSUP",
+    REP_META_CONTEXT: "META_CONTEXT", REP_ERR_UNSUP: "ERR_UNSUP", REP_ERR_TLS_REQD: "ERR_TLS_REQD",
     REP_ERR_POLICY: "ERR_POLICY", REP_ERR_INVALID: "ERR_INVALID",
     REP_ERR_UNKNOWN: "ERR_UNKNOWN", REP_ERR_TOO_BIG: "ERR_TOO_BIG",
 }
@@ -1207,6 +1208,80 @@ def access_ro(ctx):
     return "read-only"
 
 
+# -- TLS (the server's --tls mode) --
+
+@scenario
+def tls_required(ctx):
+    """--tls require, a client that does not start TLS: every option but
+    STARTTLS and ABORT gets ERR_TLS_REQD and nothing of the export (no INFO,
+    no SERVER reply, not the name); EXPORT_NAME closes the connection."""
+    c = ctx.client()
+    c.handshake()
+    opts = ((OPT_LIST, b""), (OPT_INFO, Client.go_data(ctx.name, (INFO_NAME, INFO_DESCRIPTION))),
+            (OPT_GO, Client.go_data(ctx.name)), (OPT_STRUCTURED_REPLY, b""),
+            (OPT_LIST_META_CONTEXT, Client.meta_data(ctx.name)), (99, b""))
+    for opt, data in opts:
+        reps = c.option(opt, data)
+        check(len(reps) == 1 and reps[0][0] == REP_ERR_TLS_REQD,
+              "option %d without TLS: %s" % (opt, [rep_name(t) for t, _ in reps]))
+        check(not ctx.name or ctx.name.encode() not in reps[0][1], "the error names the export")
+    reps = c.option(OPT_STARTTLS, b"junk")
+    check(reps[-1][0] == REP_ERR_INVALID, "STARTTLS with data: %s" % rep_name(reps[-1][0]))
+    c.close()
+    c = ctx.client()
+    c.handshake()
+    c.send_option(OPT_EXPORT_NAME, ctx.name.encode())
+    check(c.expect_closed(), "EXPORT_NAME without TLS did not close")
+    c.close()
+    return "ERR_TLS_REQD for %d options, EXPORT_NAME closed" % len(opts)
+
+
+@scenario
+def tls_starttls_ack(ctx):
+    """STARTTLS gets ACK (a server with TLS on or required); a client that
+    then sends plaintext instead of a TLS hello is let go."""
+    c = ctx.client()
+    c.handshake()
+    reps = c.option(OPT_STARTTLS)
+    check(reps[-1][0] == REP_ACK, "STARTTLS: %s" % rep_name(reps[-1][0]))
+    c.send_option(OPT_GO, Client.go_data(ctx.name))
+    check(c.expect_closed(), "plaintext after the STARTTLS ACK did not close")
+    c.close()
+    return "ACK, then plaintext closed"
+
+
+@scenario
+def tls_injection(ctx):
+    """Plaintext sent right behind STARTTLS (before the ACK, as a man in the
+    middle would inject it) is not taken as if it came through TLS: closed."""
+    c = ctx.client()
+    c.handshake()
+    c.send(struct.pack(">QII", IHAVEOPT, OPT_STARTTLS, 0) +
+           struct.pack(">QII", IHAVEOPT, OPT_STRUCTURED_REPLY, 0))
+    try:
+        ropt, rtype, _ = c.read_option_reply()
+        check(ropt == OPT_STARTTLS and rtype == REP_ACK, "STARTTLS: %s" % rep_name(rtype))
+    except Closed:
+        pass  # closed before even the ACK went out: as good
+    check(c.expect_closed(), "the server went on after plaintext behind STARTTLS")
+    c.close()
+    return "closed"
+
+
+@scenario
+def tls_unsupported(ctx):
+    """A server without TLS answers STARTTLS with ERR_UNSUP; haggling goes on."""
+    c = ctx.client()
+    c.handshake()
+    reps = c.option(OPT_STARTTLS)
+    check(reps[-1][0] == REP_ERR_UNSUP, "STARTTLS without TLS: %s" % rep_name(reps[-1][0]))
+    reps = c.go(ctx.name)
+    check(reps[-1][0] == REP_ACK, "GO after a refused STARTTLS: %s" % rep_name(reps[-1][0]))
+    usable(c, "a refused STARTTLS")
+    c.disconnect()
+    return "ERR_UNSUP, then GO works"
+
+
 # -- shutdown --
 
 @scenario
@@ -1249,7 +1324,8 @@ def inflight_at_stop(ctx):
     return "%d of %d replies complete before a clean close" % (got, n)
 
 
-DEFAULT = [n for n in SCENARIOS if n not in ("refused", "access_rw", "access_ro", "garbage_storm", "inflight_at_stop")]
+DEFAULT = [n for n in SCENARIOS if n not in ("refused", "access_rw", "access_ro", "garbage_storm", "inflight_at_stop")
+           and not n.startswith("tls_")]
 
 
 def num(s):

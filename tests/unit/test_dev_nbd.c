@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "dev/dev.h"
 #include "nbd/server.h"
+#include "nbd/tls.h"
 #include "unit.h"
 
 #define KiB (1024ull)
@@ -133,6 +134,9 @@ struct env {
 
 	int pending;	  /* requests of the test not yet done */
 	uint32_t ext_max; /* BLOCK_STATUS extents to ask for (0: all of struct req's) */
+
+	const struct tls_creds *srv_tls;    /* servers require TLS with these */
+	const struct dev_nbd_opts *fc_opts; /* first_connect_fails's node options */
 };
 
 static void sample_state(struct env *e)
@@ -221,8 +225,12 @@ static struct env *env_new(const char *spec)
 
 static bool server_start_cfg(struct env *e, const char *name, bool readonly)
 {
-	struct nbd_server_config cfg = {
-	    .name = name, .dev = &e->gate.dev, .readonly = readonly, .buf_budget = 64 * MiB};
+	struct nbd_server_config cfg = {.name = name,
+					.dev = &e->gate.dev,
+					.readonly = readonly,
+					.buf_budget = 64 * MiB,
+					.tls = e->srv_tls ? TLS_REQUIRE : TLS_OFF,
+					.tls_creds = e->srv_tls};
 	char err[256] = "";
 	e->srv_down = false;
 	e->srv = nbd_server_new(e->loop, &cfg, err, sizeof(err));
@@ -1266,7 +1274,7 @@ TEST(io_timeout)
 /* The first connection is not retried: ready says why, once, from the loop. */
 static void first_connect_fails(struct env *e, const char *uri, int want_err, const char *word)
 {
-	node_open(e, uri, NULL);
+	node_open(e, uri, e->fc_opts);
 	CHECK(e->node != NULL);
 	if (!e->node)
 		return;
@@ -1441,8 +1449,131 @@ TEST(tcp)
 	env_free(e);
 }
 
+/* ---- TLS ---- */
+
+/* A psktool-style file in the env's dir: one user, a key from seed. */
+static char *psk_file(struct env *e, const char *name, const char *user, unsigned seed)
+{
+	char *path = xasprintf("%s/%s", e->dir, name);
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	fprintf(f, "%s:", user);
+	for (int i = 0; i < 32; i++)
+		fprintf(f, "%02x", (seed * 131u + (unsigned)i * 7u) & 0xff);
+	fprintf(f, "\n");
+	fclose(f);
+	return path;
+}
+
+/* nbds+unix:// against our server with --tls require, both on one loop:
+ * IO of every size through TLS records, then the server goes away with
+ * writes queued and comes back: the node does STARTTLS and the TLS
+ * handshake again, and every write lands once. */
+TEST(tls)
+{
+	struct env *e = env_new("mem:64M");
+	char err[256] = "";
+	char *keys = psk_file(e, "keys.psk", "alice", 1);
+	struct tls_creds *srv = tls_creds_server(keys, NULL, false, err, sizeof(err));
+	struct tls_creds *cli = tls_creds_client(keys, NULL, NULL, err, sizeof(err));
+	CHECK(srv && cli);
+	if (!srv || !cli) {
+		fprintf(stderr, "credentials: %s\n", err);
+		env_free(e);
+		return;
+	}
+	e->srv_tls = srv;
+	snprintf(e->uri, sizeof(e->uri), "nbds+unix:///?socket=%s", e->sock);
+	struct dev_nbd_opts opts = {.tls = cli};
+	if (!env_up(e, &opts)) {
+		CHECK(0);
+		goto out;
+	}
+	CHECK_STR(show_str(e->node, "tls"), "PSK");
+	/* Larger than a record, over holes, and many small ones at once. */
+	const size_t big = 8 * MiB + 4097;
+	uint8_t *src = xmalloc(big), *back = xmalloc(big);
+	fill(src, big, 5);
+	CHECK_EQ(do_io(e, DEV_WRITE, 0, 3 * MiB + 1, big, src), 0);
+	CHECK_EQ(do_io(e, DEV_READ, 0, 3 * MiB + 1, big, back), 0);
+	CHECK(!memcmp(src, back, big));
+	free(src);
+	free(back);
+	enum { N = 700 };
+	const size_t len = 4096 + 3;
+	const uint64_t stride = 90001;
+	struct req *reqs = xcalloc(N, sizeof(*reqs));
+	uint8_t *data = xmalloc(N * len);
+	submit_writes(e, reqs, N, data, stride, len);
+	CHECK(run_until(e, all_done, 10000));
+	check_written(e, N, data, stride, len);
+
+	/* Gone with writes queued, back 300 ms later: TLS again. */
+	e->nstates = 0;
+	sample_state(e);
+	submit_writes(e, reqs, N, data, stride + 1, len);
+	nbd_server_free(e->srv);
+	e->srv = NULL;
+	server_start_in(e, 300);
+	CHECK(run_until(e, all_done, 10000));
+	int bad = 0;
+	for (int i = 0; i < N; i++)
+		bad += reqs[i].err != 0 || reqs[i].done_calls != 1;
+	CHECK_EQ(bad, 0);
+	static const char *const want[] = {"up", "reconnecting", "up"};
+	CHECK(states_are(e, want, 3));
+	CHECK_EQ(show_num(e->node, "reconnects"), 1);
+	check_written(e, N, data, stride + 1, len);
+	struct nbd_server_stats st;
+	nbd_server_get_stats(e->srv, &st);
+	CHECK(st.clients_tls >= 1);
+	free(reqs);
+	free(data);
+out:
+	unlink(keys);
+	env_free(e);
+	tls_creds_free(srv);
+	tls_creds_free(cli);
+	free(keys);
+}
+
+/* The first connection fails, with the reason, when the key is wrong, when
+ * the server does not do TLS, and when it wants TLS from a plaintext node. */
+TEST(tls_refused)
+{
+	struct env *e = env_new("mem:64M");
+	char err[256] = "", tls_uri[300];
+	char *keys = psk_file(e, "keys.psk", "alice", 1);
+	char *other = psk_file(e, "other.psk", "alice", 2);
+	struct tls_creds *srv = tls_creds_server(keys, NULL, false, err, sizeof(err));
+	struct tls_creds *wrong = tls_creds_client(other, NULL, NULL, err, sizeof(err));
+	CHECK(srv && wrong);
+	snprintf(tls_uri, sizeof(tls_uri), "nbds+unix:///?socket=%s", e->sock);
+	struct dev_nbd_opts opts = {.tls = wrong};
+	e->srv_tls = srv;
+	CHECK(server_start(e));
+	e->fc_opts = &opts;
+	first_connect_fails(e, tls_uri, EIO, "wrong PSK");
+	e->fc_opts = NULL;
+	first_connect_fails(e, NULL, EIO, "requires TLS");
+	server_stop(e);
+	e->srv_tls = NULL;
+	CHECK(server_start(e));
+	e->fc_opts = &opts;
+	first_connect_fails(e, tls_uri, EIO, "does not do TLS");
+	e->fc_opts = NULL;
+	first_connect_fails(e, tls_uri, EINVAL, "credentials");
+	unlink(keys);
+	unlink(other);
+	env_free(e);
+	tls_creds_free(srv);
+	tls_creds_free(wrong);
+	free(keys);
+	free(other);
+}
+
 UNIT_MAIN(T(ready_once), T(queue_depth), T(large_io), T(commands), T(emulated_commands),
 	  T(big_ranges), T(readonly_server), T(node_came_back_different), T(reply_sizes),
 	  T(reconnect_queued), T(reconnect_in_flight), T(request_timeout), T(io_timeout),
 	  T(first_connect_no_server), T(first_connect_bad_uri), T(destroy_while_reconnecting),
-	  T(error_cause), T(tcp))
+	  T(error_cause), T(tcp), T(tls), T(tls_refused))

@@ -932,6 +932,75 @@ static bool well_formed_output(const struct nbd_hs *h, unsigned step)
 	       opt == NBD_OPT_SET_META_CONTEXT || opt == NBD_OPT_GO;
 }
 
+/* nbds://: STARTTLS is the first option; its ACK hands over to the
+ * driver's TLS handshake (NBD_HS_TLS), after which haggling starts with
+ * STRUCTURED_REPLY as usual. */
+TEST(starttls)
+{
+	nbd_hs_init(&hs, "disk0", true);
+	hs.want_tls = true;
+	srv.len = 0;
+	s_greeting(&srv, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	CHECK_EQ(nbd_hs_feed(&hs, srv.b, srv.len), NBD_HS_MORE);
+	want.len = 0;
+	put32(&want, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	c_option(&want, NBD_OPT_STARTTLS, NULL);
+	CHECK(hs.out_len == want.len && !memcmp(hs.out, want.b, want.len));
+	CHECK_EQ(hs.need, 20);
+	srv.len = 0;
+	s_ack(&srv, NBD_OPT_STARTTLS);
+	CHECK_EQ(nbd_hs_feed(&hs, srv.b, srv.len), NBD_HS_TLS);
+	CHECK_EQ(hs.out_len, 0);
+	CHECK_EQ(hs.need, 0);
+	CHECK(hs.tls);
+	/* Fed before the TLS step is done: an error, not a hang. */
+	struct nbd_hs copy = hs;
+	CHECK_EQ(nbd_hs_feed(&copy, srv.b, 0), NBD_HS_ERROR);
+
+	CHECK_EQ(nbd_hs_tls_done(&hs), NBD_HS_MORE);
+	want.len = 0;
+	c_structured(&want);
+	CHECK(hs.out_len == want.len && !memcmp(hs.out, want.b, want.len));
+	srv.len = 0;
+	s_ack(&srv, NBD_OPT_STRUCTURED_REPLY);
+	s_ack(&srv, NBD_OPT_SET_META_CONTEXT);
+	s_info_export(&srv, 4096, TFLAGS);
+	s_ack(&srv, NBD_OPT_GO);
+	drive(&hs, &srv, &run);
+	CHECK_EQ(run.st, NBD_HS_DONE);
+	CHECK_EQ(hs.size, 4096);
+	/* nbd_hs_tls_done outside the TLS step is refused. */
+	CHECK_EQ(nbd_hs_tls_done(&hs), NBD_HS_ERROR);
+}
+
+/* A server that will not do TLS, or cannot, ends an nbds:// handshake: no
+ * falling back to plaintext. A plaintext client told TLS_REQD is told to
+ * use nbds://. */
+TEST(starttls_refused)
+{
+	static const uint32_t errs[] = {NBD_REP_ERR_UNSUP, NBD_REP_ERR_POLICY, NBD_REP_ERR_INVALID};
+	for (size_t i = 0; i < ARRAY_SIZE(errs); i++) {
+		fixed_start("e");
+		hs.want_tls = true;
+		s_err(&srv, NBD_OPT_STARTTLS, errs[i], "no TLS here");
+		expect_error("does not do TLS", "STARTTLS refused");
+	}
+	nbd_hs_init(&hs, "e", true);
+	hs.want_tls = true;
+	srv.len = 0;
+	s_greeting(&srv, NBD_FLAG_NO_ZEROES);
+	expect_error("cannot do TLS", "not fixed newstyle");
+
+	fixed_start("e");
+	hs.want_tls = true;
+	s_reply(&srv, NBD_OPT_STARTTLS, NBD_REP_ACK, "x", 1);
+	expect_error("STARTTLS", "an ACK with data");
+
+	at_go("e");
+	s_err(&srv, NBD_OPT_GO, NBD_REP_ERR_TLS_REQD, NULL);
+	expect_error("nbds://", "TLS_REQD to a plaintext client");
+}
+
 TEST(robustness)
 {
 	static uint8_t buf[NBD_HS_MAX_REPLY + 64];
@@ -1007,4 +1076,5 @@ UNIT_MAIN(T(happy_path), T(happy_path_steps), T(meta_other_contexts), T(structur
 	  T(meta_refused), T(go_unsupported_no_zeroes), T(go_unsupported_zeroes),
 	  T(go_unsupported_after_meta), T(not_fixed_newstyle), T(bad_greetings),
 	  T(bad_reply_headers), T(go_errors), T(go_error_long_export_name), T(go_bad_info),
-	  T(other_bad_replies), T(wrong_feed_size), T(long_export_name), T(robustness))
+	  T(other_bad_replies), T(wrong_feed_size), T(long_export_name), T(starttls),
+	  T(starttls_refused), T(robustness))
