@@ -15,9 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "ctl.h"
-
-#define CTL_MAX_LINE 4096
-#define CTL_MAX_ARGS 32
+#include "ctl_line.h"
 
 struct ctl {
 	struct ev_loop *loop;
@@ -72,16 +70,6 @@ static void req_write(struct ctl_req *r)
 	req_free(r);
 }
 
-static int split_args(char *line, char **argv)
-{
-	int argc = 0;
-	char *save = NULL;
-	for (char *tok = strtok_r(line, " \t", &save); tok && argc < CTL_MAX_ARGS;
-	     tok = strtok_r(NULL, " \t", &save))
-		argv[argc++] = tok;
-	return argc;
-}
-
 static void req_on_event(struct ev_io *w, uint32_t events)
 {
 	struct ctl_req *r = container_of(w, struct ctl_req, w);
@@ -97,21 +85,17 @@ static void req_on_event(struct ev_io *w, uint32_t events)
 		return;
 	}
 	r->got += (size_t)n;
-	r->line[r->got] = '\0';
-	char *nl = strchr(r->line, '\n');
-	if (!nl) {
-		if (r->got >= sizeof(r->line) - 1)
-			ctl_reply_error(r, "command line too long");
+	char *argv[CTL_MAX_ARGS + 1];
+	int argc;
+	const char *why;
+	enum ctl_line_status st =
+	    ctl_line_parse(r->line, r->got, sizeof(r->line), &argc, argv, &why);
+	if (st == CTL_LINE_MORE)
 		return;
-	}
-	*nl = '\0';
 	/* Wait for nothing more from the client while the handler works. */
 	ev_io_set(r->ctl->loop, &r->w, 0);
-	char *argv[CTL_MAX_ARGS + 1];
-	int argc = split_args(r->line, argv);
-	argv[argc] = NULL;
-	if (argc == 0) {
-		ctl_reply_error(r, "empty command");
+	if (st == CTL_LINE_ERROR) {
+		ctl_reply_error(r, "%s", why);
 		return;
 	}
 	log_debug("control: %s", argv[0]);
