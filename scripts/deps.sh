@@ -13,6 +13,7 @@ PKGS=(
 	libfuse3-dev fuse3          # FUSE frontend (coming) and its fusermount3
 	libcmocka-dev               # unit tests
 	clang-format                # make format / format-check
+	clang libclang-rt-14-dev    # make fuzz: clang with libFuzzer and its sanitizers
 	libnbd-bin                  # tests: nbdinfo, nbdcopy
 	nbdkit qemu-utils fio       # tests and benchmarks: peer servers, qemu-img/qemu-io, fio
 	python3                     # test helpers
