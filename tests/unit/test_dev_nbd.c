@@ -1144,8 +1144,10 @@ TEST(reconnect_in_flight)
 	static const char *const want[] = {"up", "reconnecting", "up"};
 	CHECK(states_are(e, want, 3));
 	CHECK_EQ(show_num(e->node, "reconnects"), 1);
+	/* resent counts what was on the wire (the server may have seen it),
+	 * not the requests that were still waiting for a slot or the socket. */
 	CHECK(show_num(e->node, "resent") >= (long long)held);
-	CHECK_EQ(show_num(e->node, "resent"), SLOTS);
+	CHECK(show_num(e->node, "resent") <= SLOTS);
 
 	/* The new server saw every write once, in issue order. */
 	CHECK_EQ(e->gate.nlog, N);
