@@ -43,13 +43,15 @@ static bool make_room(struct nbd_server *srv)
 	struct nbd_conn *oldest = NULL;
 	for (struct nbd_conn *c = srv->conns; c; c = c->next) {
 		/* hs_timer runs from accept to the end of the handshake. */
-		if (!c->dead && c->hs_timer.armed && (!oldest || c->accepted_ns < oldest->accepted_ns))
+		if (!c->dead && c->hs_timer.armed &&
+		    (!oldest || c->accepted_ns < oldest->accepted_ns))
 			oldest = c;
 	}
 	if (!oldest)
 		return false;
 	srv->st.clients_dropped++;
-	conn_close(oldest, "dropped: still in its handshake while the server is full (max-clients)");
+	conn_close(oldest,
+		   "dropped: still in its handshake while the server is full (max-clients)");
 	return true;
 }
 
