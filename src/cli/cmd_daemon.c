@@ -14,6 +14,8 @@
 
 static const char start_help[] =
     "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [--foreground]\n"
+    "                 [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
+    "                 [--idle-timeout S] [--ctl-group GROUP]\n"
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
     "Remote nodes are connected first; it returns once the storage serves (exit 0)\n"
@@ -21,10 +23,10 @@ static const char start_help[] =
     "\n"
     "A storage is always served over NBD: on the given TCP addresses and Unix\n"
     "sockets, else on NAME.sock in the state dir. `dst show NAME` prints each as a\n"
-    "NAME/uri line. Frontends given here are saved in the config.\n"
+    "NAME/uri line. Frontends and limits given here are saved in the config.\n"
     "\n"
     "  --listen ADDR:PORT  serve on TCP (repeatable)\n"
-    "  --socket PATH       serve on a Unix socket (repeatable)\n"
+    "  --socket PATH       serve on a Unix socket (repeatable)\n" LIMIT_HELP
     "  --fuse PATH         FUSE device file (not available in this version)\n"
     "  --foreground        do not daemonize; log to stderr\n";
 
@@ -73,10 +75,15 @@ static int one_name(int argc, char **argv, const char *help, const char *sopts,
 int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, 'l'}, {"socket", required_argument, NULL, 's'},
-	    {"fuse", required_argument, NULL, 'f'},   {"foreground", no_argument, NULL, 'F'},
-	    {"help", no_argument, NULL, 'h'},	      {0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"fuse", required_argument, NULL, 'f'},
+	    {"foreground", no_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},
+	    LIMIT_LONG_OPTIONS,
+	    {0},
 	};
+	struct limit_opts limits = {0};
 	struct conf fronts = {0};
 	bool foreground = false;
 	int c;
@@ -101,7 +108,11 @@ int cmd_start(int argc, char **argv)
 			    optarg);
 		case 'F': foreground = true; break;
 		case 'h': conf_free(&fronts); return fputs(start_help, stdout), 0;
-		default: conf_free(&fronts); return bad_option("start", argv);
+		default:
+			if (limit_opts_take(&limits, c, optarg))
+				break;
+			conf_free(&fronts);
+			return bad_option("start", argv);
 		}
 	}
 	if (optind + 1 != argc) {
@@ -135,22 +146,33 @@ int cmd_start(int argc, char **argv)
 	struct conf saved = {0};
 	for (size_t i = 0; i < conf.n; i++)
 		conf_add(&saved, conf.e[i].key, conf.e[i].val);
+	bool limits_given = limit_opts_given(&limits);
+	if (limit_opts_save(&conf, &limits)) {
+		free(path);
+		conf_free(&conf);
+		conf_free(&saved);
+		conf_free(&fronts);
+		return 1;
+	}
 	if (fronts.n) {
 		conf_del(&conf, "listen");
 		conf_del(&conf, "socket");
 		for (size_t i = 0; i < fronts.n; i++)
 			conf_add(&conf, fronts.e[i].key, fronts.e[i].val);
+	}
+	if (fronts.n || limits_given) {
 		if (conf_save(path, &conf, err, sizeof(err)) < 0) {
 			free(path);
 			conf_free(&conf);
+			conf_free(&saved);
 			conf_free(&fronts);
 			return die("%s", err);
 		}
 	}
 	conf_free(&conf);
 	rc = spawn_daemon(name, foreground);
-	if (rc != 0 && fronts.n) {
-		/* The new frontends did not work: keep the old ones. */
+	if (rc != 0 && (fronts.n || limits_given)) {
+		/* The new frontends or limits did not work: keep the old ones. */
 		conf_save(path, &saved, err, sizeof(err));
 	}
 	free(path);

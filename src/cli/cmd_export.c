@@ -18,7 +18,9 @@
 static const char export_help[] =
     "usage: dst export DISK [--name NAME] [--listen ADDR:PORT]... [--socket PATH]...\n"
     "                  [--allow CIDR[:ro|:rw]]... [--readonly] [--backlog N]\n"
-    "                  [--buffers SIZE] [--foreground]\n"
+    "                  [--buffers SIZE] [--max-clients N] [--client-budget SIZE]\n"
+    "                  [--handshake-timeout S] [--idle-timeout S] [--ctl-group GROUP]\n"
+    "                  [--foreground]\n"
     "\n"
     "Serve DISK to remote storages over NBD: an export node.\n"
     "\n"
@@ -40,7 +42,7 @@ static const char export_help[] =
     "  --readonly          every client is read-only\n"
     "  --backlog N         listen backlog (default 64)\n"
     "  --buffers SIZE      IO buffer budget, allocated up front (default 128M);\n"
-    "                      when spent, clients wait instead of failing\n"
+    "                      when spent, clients wait instead of failing\n" LIMIT_HELP
     "  --foreground        do not daemonize; log to stderr\n"
     "\n"
     "The export runs as a daemon (dstd) with its config, pid file, log and\n"
@@ -117,12 +119,19 @@ static char *default_name(const char *disk, const char *listen, const char *sock
 int cmd_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, NULL, 'n'},    {"listen", required_argument, NULL, 'l'},
-	    {"socket", required_argument, NULL, 's'},  {"allow", required_argument, NULL, 'a'},
-	    {"readonly", no_argument, NULL, 'r'},      {"backlog", required_argument, NULL, 'b'},
-	    {"buffers", required_argument, NULL, 'B'}, {"foreground", no_argument, NULL, 'F'},
-	    {"help", no_argument, NULL, 'h'},	       {0},
+	    {"name", required_argument, NULL, 'n'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"allow", required_argument, NULL, 'a'},
+	    {"readonly", no_argument, NULL, 'r'},
+	    {"backlog", required_argument, NULL, 'b'},
+	    {"buffers", required_argument, NULL, 'B'},
+	    {"foreground", no_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},
+	    LIMIT_LONG_OPTIONS,
+	    {0},
 	};
+	struct limit_opts limits = {0};
 	struct conf conf = {0};
 	const char *name = NULL, *backlog = NULL, *buffers = NULL;
 	const char *first_listen = NULL, *first_sock = NULL;
@@ -162,7 +171,11 @@ int cmd_export(int argc, char **argv)
 			fputs(export_help, stdout);
 			rc = 0;
 			goto out;
-		default: bad_option("export", argv); goto out;
+		default:
+			if (limit_opts_take(&limits, c, optarg))
+				break;
+			bad_option("export", argv);
+			goto out;
 		}
 	}
 	if (optind >= argc) {
@@ -187,6 +200,8 @@ int cmd_export(int argc, char **argv)
 		die("--buffers %s: expected a size from 1M to 64G", buffers);
 		goto out;
 	}
+	if (limit_opts_save(&lists, &limits))
+		goto out;
 	if (!first_listen && !first_sock) {
 		first_listen = "127.0.0.1:10809";
 		conf_add(&lists, "listen", first_listen);

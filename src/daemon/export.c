@@ -4,6 +4,8 @@
  * Config keys: type = export, disk, listen (repeatable ADDR:PORT), socket
  * (repeatable path), allow (repeatable CIDR[:ro|:rw]), readonly, backlog,
  * buffers (IO buffer budget, e.g. 128M), requests (request slots).
+ * Limits: max-clients, client-budget, handshake-timeout, idle-timeout
+ * (frontend_limits.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "ctl.h"
 #include "dev/dev.h"
 #include "frontend.h"
+#include "frontend_limits.h"
 #include "nbd/server.h"
 #include "service.h"
 
@@ -137,6 +140,8 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	    .buf_budget = budget,
 	    .max_requests = (unsigned)requests,
 	};
+	if (frontend_limits(conf, &cfg, err, errlen) < 0)
+		goto fail;
 	e->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!e->srv)
 		goto fail;

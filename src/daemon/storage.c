@@ -7,7 +7,8 @@
  * the state dir), backlog, io-timeout (seconds IO waits for an unreachable
  * remote node before failing; 0 = forever; default 120), request-timeout
  * (seconds a node may leave a request unanswered before it is reconnected;
- * default 30), device (-f path, recorded).
+ * default 30), device (-f path, recorded), max-clients / client-budget /
+ * handshake-timeout / idle-timeout (frontend_limits.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "common/util.h"
 #include "ctl.h"
 #include "frontend.h"
+#include "frontend_limits.h"
 #include "nbd/server.h"
 #include "service.h"
 
@@ -656,6 +658,10 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		snprintf(err, errlen, "backlog '%s': expected 1..65535", v);
 		goto fail;
 	}
+	/* Before any node is connected: a bad limit fails at once. */
+	struct nbd_server_config cfg = {0};
+	if (frontend_limits(conf, &cfg, err, errlen) < 0)
+		goto fail;
 
 	struct pending_node *pns;
 	size_t n;
@@ -707,7 +713,9 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	struct dev *d = array_dev(st->array);
 	char desc[128];
 	snprintf(desc, sizeof(desc), "dst storage %s (%s)", name, alg->name);
-	struct nbd_server_config cfg = {.name = name, .desc = desc, .dev = d};
+	cfg.name = name;
+	cfg.desc = desc;
+	cfg.dev = d;
 	st->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!st->srv)
 		goto fail;

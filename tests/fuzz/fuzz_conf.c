@@ -1,6 +1,7 @@
 /* fuzz_conf.c - the config parser (conf_parse), which every dstd runs on
  * NAME.conf at start, and the parsers its values go through: node lines
- * (node_conf_parse), --allow rules (acl_parse_rule), sizes and numbers.
+ * (node_conf_parse), --allow rules (acl_parse_rule), the server's limits
+ * (frontend_limits), sizes and numbers.
  *
  * Checked: what conf_parse returns is what a config may hold (keys of
  * [A-Za-z0-9_.-], values trimmed and on one line) and reads back the same
@@ -16,7 +17,9 @@
 #include "common/config.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "daemon/frontend_limits.h"
 #include "fuzz.h"
+#include "nbd/server.h"
 
 static void check_value(const struct conf_entry *e)
 {
@@ -66,6 +69,10 @@ FUZZ_TARGET(conf)
 		free(text);
 		return 0;
 	}
+	struct nbd_server_config cfg = {0};
+	if (frontend_limits(&c, &cfg, err, sizeof(err)) == 0)
+		FUZZ_ASSERT(cfg.handshake_timeout_s <= 3600 && cfg.max_clients <= 65536 &&
+			    cfg.idle_timeout_s <= 604800 && cfg.client_budget <= (64ull << 30));
 	struct strbuf out;
 	sb_init(&out);
 	bool writable = true;
