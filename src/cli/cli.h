@@ -104,7 +104,8 @@ int limit_opts_save(struct conf *conf, const struct limit_opts *l);
 	"                      oldest of those is dropped to make room for a new one\n"      \
 	"  --client-budget SIZE\n"                                                           \
 	"                      IO buffers one client may hold (default: a quarter of\n"      \
-	"                      --buffers); past it that client waits, not the others\n"      \
+	"                      the buffer budget); past it that client waits, not the\n"     \
+	"                      others\n"                                                     \
 	"  --handshake-timeout S\n"                                                          \
 	"                      close a client that has not finished its handshake after\n"   \
 	"                      S seconds (default 30)\n"                                     \
