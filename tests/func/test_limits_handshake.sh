@@ -6,6 +6,8 @@
 #   reconnecting when closed) against --max-clients 32 do not keep out a
 #   well-behaved client: qemu-io connects and reads within a bound the whole
 #   time, the oldest trickling handshake being dropped to make room;
+# - a client that sends options and never reads the replies is not read
+#   from past 64 KiB of replies waiting for it;
 # - the daemon's memory stays within its buffer budget plus a stated
 #   overhead meanwhile.
 . "$(dirname "$0")/lib.sh"
@@ -55,6 +57,18 @@ assert_ge "$(grep -c 'dropped: still in its handshake' "$DST_STATE_DIR/hs.log")"
 	"'dropped: still in its handshake' lines in the log"
 assert_ge "$(show_attr hs clients_dropped)" $((dropped0 + 100)) "clients_dropped"
 assert_le "$(show_attr hs clients)" 33 "clients connected (max 32, plus one being let go)"
+
+step "a client sends options for 5 s and never reads the replies"
+# Before: the server read on and queued ~3.5 bytes of reply per byte of
+# option, without end (600 MiB in 5 s). Now it stops reading from that
+# client at 64 KiB of replies waiting, and the client's sends block.
+rss0=$(rss_kb "$PID")
+out=$(nbd_load 127.0.0.1 "$PORT" chatter 5) || fail "nbd_load chatter failed"
+rss1=$(rss_kb "$PID")
+note "$out; VmRSS $((rss0 / 1024)) -> $((rss1 / 1024)) MiB"
+assert_le "$(kv "$out" sent)" $((64 * MiB)) "bytes of options the server took"
+assert_le $((rss1 - rss0)) $((16 * 1024)) "daemon VmRSS growth (KiB)"
+run_ok "qemu-io after the chatter" qemu-io -f raw -r -c 'read 0 4k' "$URI"
 
 kill_pid "$rss_pid"
 rss=$(max_of "$T_TMP/rss")

@@ -24,6 +24,9 @@ Usage: nbd_load.py [--name NAME] HOST PORT MODE ARGS...
   stall N SECS        N clients finish the handshake, send a WRITE header and
                       half of its payload, then stall for SECS seconds.
                       Prints dropped=, first=, last=.
+  chatter SECS        one client sends options for SECS seconds and never
+                      reads the replies, then holds on for 2 s. Prints
+                      sent= (bytes it got out).
   hold N SECS         N clients finish the handshake and stay for SECS
                       seconds. Prints ok= (got in), refused=.
   probe SECS          one well-behaved client connects, does a 4 KiB read, and
@@ -250,6 +253,31 @@ def mode_hold(n, secs):
     time.sleep(secs)
     for c in clients:
         c.disconnect()
+
+
+def mode_chatter(secs):
+    """One client sends options (an unknown one, 16 bytes each, answered by
+    an error of ~60 bytes) for secs seconds as fast as the server takes
+    them, and never reads a reply. sent= is how many bytes it got out."""
+    secs = float(secs)
+    s = connect()
+    s.recv(18, socket.MSG_WAITALL)  # the greeting
+    s.sendall(struct.pack(">I", nbd_raw.FLAG_FIXED_NEWSTYLE | nbd_raw.FLAG_NO_ZEROES))
+    s.setblocking(False)
+    opt = struct.pack(">QII", nbd_raw.IHAVEOPT, 99, 0) * 4096
+    sent = 0
+    t_end = time.monotonic() + secs
+    while time.monotonic() < t_end:
+        off = sent % len(opt)  # keep the options whole across short sends
+        try:
+            sent += s.send(opt[off:])
+        except (BlockingIOError, InterruptedError):
+            time.sleep(0.01)
+        except OSError:
+            break
+    report(sent=sent)
+    time.sleep(2)  # hold on, so that what the server queued can be seen
+    s.close()
 
 
 def mode_probe(secs):
