@@ -8,8 +8,10 @@
  * loopback. For each input, a client connects, sends the stream in pieces of
  * a chosen size while it reads and throws away whatever comes back, then
  * shuts its side down. The input is done when the server has closed the
- * connection and freed it; a server that keeps it longer than 20 s is a
- * hang, reported as a crash.
+ * connection and freed it, and then no request slot or buffer may be left
+ * in use; a server that keeps it longer than 20 s is a hang, reported as a
+ * crash. The read-write server gives each client only 256 KiB of buffers,
+ * so that its own limits (conn_limits.c) are hit all the time.
  *
  * Input: one byte of settings (bits 0-1: which server, 2 the read-only one,
  * 3 the refusing one; bits 2-4: the size of the pieces the first KiB is
@@ -56,7 +58,8 @@ struct client {
 	uint64_t start_ns;
 };
 
-static struct nbd_server *server(int i, const char *name, bool ro, const struct acl *acl)
+static struct nbd_server *server(int i, const char *name, bool ro, const struct acl *acl,
+				 size_t client_budget)
 {
 	struct nbd_server_config cfg = {
 	    .name = name,
@@ -65,6 +68,7 @@ static struct nbd_server *server(int i, const char *name, bool ro, const struct 
 	    .readonly = ro,
 	    .acl = acl,
 	    .buf_budget = 32u << 20,
+	    .client_budget = client_budget,
 	};
 	char err[256];
 	struct nbd_server *s = nbd_server_new(F.loop, &cfg, err, sizeof(err));
@@ -102,9 +106,11 @@ static void setup(void)
 	for (int i = 0; i < 2; i++)
 		snprintf(F.sock[i], sizeof(F.sock[i]), "%s/%d.sock", F.dir, i);
 	FUZZ_ASSERT(acl_add(&F.deny_loopback, "192.0.2.0/24", err, sizeof(err)) == 0);
-	F.srv[0] = server(0, "disk", false, NULL);
-	F.srv[1] = server(1, "", true, NULL);
-	F.srv[2] = server(2, "disk", false, &F.deny_loopback);
+	/* A small client budget: reads of the 1 MiB disk make the client wait
+	 * for its own requests (conn_limits.c) all the time. */
+	F.srv[0] = server(0, "disk", false, NULL, 256u << 10);
+	F.srv[1] = server(1, "", true, NULL, 0);
+	F.srv[2] = server(2, "disk", false, &F.deny_loopback, 0);
 	const char *uri;
 	FUZZ_ASSERT(nbd_server_uris(F.srv[2], &uri, 1) == 1);
 	F.tcp_port = atoi(strrchr(uri, ':') + 1);
@@ -159,6 +165,10 @@ static void client_tick(struct ev_timer *t)
 	struct nbd_server_stats st;
 	nbd_server_get_stats(cl->srv, &st);
 	if (st.clients == 0) {
+		/* The connection is gone: so must be every request slot and
+		 * buffer it held. */
+		FUZZ_ASSERT(st.inflight == 0);
+		FUZZ_ASSERT(st.buf_in_use == 0);
 		ev_loop_break(F.loop);
 		return;
 	}
