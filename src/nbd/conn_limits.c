@@ -18,8 +18,10 @@
  *   is strictly first come first served: a client that stopped reading its
  *   replies would sit at its head for ever and hold up every other client.
  * - Handshake replies: a client that sends options faster than it reads
- *   the replies is paused once 64 KiB wait for it, or 16
- *   bytes of option could make us queue ~300 of reply without end.
+ *   the replies is paused once 64 KiB wait for it. Replies are larger than
+ *   options (an unknown one of 16 bytes gets 56; an INFO of 26 asking for
+ *   the description gets the disk's path), so a client that never read
+ *   them made us queue without end: 100 MiB a second on loopback.
  * - idle_timeout_s: a client that neither sent nor read a byte for that
  *   long, with nothing of its own in the device, is closed, with whatever it
  *   held. That covers clients that stopped mid-request or stopped reading
