@@ -695,8 +695,10 @@ static void srv_kick(struct ev_deferred *d)
 		srv->kicking = NULL;
 		if (!c->dead)
 			conn_update_events(c);
-		if (!c->dead && c->waiting)
-			break; /* still short: keep FIFO order */
+		/* Still short: keep FIFO order. (Paused at its own limits
+		 * instead, it is off the queue: go on with the others.) */
+		if (!c->dead && c->waiting && !c->paused)
+			break;
 	}
 }
 

@@ -5,6 +5,8 @@
 #   a well-behaved client (qemu-io) still gets answers within a bound: the
 #   deaf one waits at its own limits (256 requests, --client-budget) instead
 #   of at the head of the server's queue, where it held up every client;
+#   and a client that goes over its budget as soon as the queue lets it in
+#   does not hold up those queued behind it;
 # - with --idle-timeout 3, deaf and stalled clients are closed after 3 s
 #   (asserted within a window), logged and counted, and every buffer and
 #   request slot they held comes back.
@@ -36,6 +38,16 @@ bg_wait "$stall" || fail "nbd_load stall failed"
 note "deaf: $(cat "$T_TMP/deaf.out"); stall: $(cat "$T_TMP/stall.out")"
 assert_eq "$(kv "$(cat "$T_TMP/deaf.out")" dropped)" 0 "deaf client closed without an idle timeout"
 stop_export st
+
+step "a client let in from the queue goes over its own budget: those queued behind it go on"
+# The server's queue used to stop at such a client as if it were still
+# short of buffers, and W waited until something else came back.
+start_export qp mem:64M --buffers 32M --client-budget 24M
+out=$(nbd_load 127.0.0.1 "$PORT" queue 5) || fail "nbd_load queue failed"
+note "$out"
+assert_eq "$(kv "$out" answered)" 1 "the read queued behind the paused client answered"
+secs_le "$(kv "$out" secs)" 2 || fail "the queued read took $(kv "$out" secs) s"
+stop_export qp
 
 step "export with --idle-timeout 3"
 start_export it mem:256M --buffers 32M --idle-timeout 3

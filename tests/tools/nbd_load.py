@@ -27,6 +27,9 @@ Usage: nbd_load.py [--name NAME] HOST PORT MODE ARGS...
   chatter SECS        one client sends options for SECS seconds and never
                       reads the replies, then holds on for 2 s. Prints
                       sent= (bytes it got out).
+  queue WAIT          a client queued behind one that, let in, went over
+                      its own budget (see mode_queue; needs --buffers 32M
+                      --client-budget 24M). Prints answered= secs=.
   hold N SECS         N clients finish the handshake and stay for SECS
                       seconds. Prints ok= (got in), refused=.
   probe SECS          one well-behaved client connects, does a 4 KiB read, and
@@ -278,6 +281,42 @@ def mode_chatter(secs):
     report(sent=sent)
     time.sleep(2)  # hold on, so that what the server queued can be seen
     s.close()
+
+
+def mode_queue(wait):
+    """Against --buffers 32M --client-budget 24M: a client that goes over
+    its own budget right after the server's queue let it in must not keep
+    the clients queued behind it waiting. D (deaf) and A each hold 16 MiB;
+    D asks for 4 KiB (queued: no buffer) then 8 MiB (over its budget), W
+    asks for 4 KiB (queued behind D); A reads its reply, which frees 16 MiB.
+    Prints answered=0|1 secs= (W's wait after that)."""
+    wait = float(wait)
+    mib = 1 << 20
+
+    def read(c, cookie, length):
+        c.send(struct.pack(">IHHQQI", nbd_raw.REQUEST_MAGIC, 0, nbd_raw.CMD_READ, cookie, 0,
+                           length))
+
+    d, a, w = ready_client(), ready_client(), ready_client()
+    d.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # its 16 MiB stays
+    read(d, 1, 16 * mib)
+    read(a, 1, 16 * mib)  # the pool is full
+    time.sleep(0.5)
+    read(d, 2, 4096)
+    read(d, 3, 8 * mib)
+    time.sleep(0.3)
+    read(w, 1, 4096)
+    time.sleep(0.3)
+    a.recv_exact(16 + 16 * mib)
+    t = time.monotonic()
+    w.sock.settimeout(wait)
+    try:
+        w.recv_exact(16 + 4096)
+        report(answered=1, secs=time.monotonic() - t)
+    except (OSError, Closed):
+        report(answered=0, secs=time.monotonic() - t)
+    for c in (d, a, w):
+        c.close()
 
 
 def mode_probe(secs):
