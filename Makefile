@@ -5,6 +5,8 @@
 #   make demo       install deps, build, run the demo
 #   make bench      side-by-side benchmarks against nbdkit and qemu-nbd
 #   make bench-fuse the FUSE frontend against nbdfuse, on loop devices (root)
+#   make fuzz       build the fuzz targets with clang's libFuzzer in build-fuzz/ and
+#                   run each for FUZZ_SECONDS (default 60), FUZZ_JOBS at a time
 #   make format / format-check
 
 CC      ?= gcc
@@ -31,8 +33,18 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOLS_SRC := $(wildcard tests/tools/*.c)
 TOOLS_BIN := $(TOOLS_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+# Fuzz targets: libFuzzer binaries in build-fuzz/fuzz/, and the same code
+# linked into the unit test test_fuzz_replay in every other build.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_OBJ := $(FUZZ_SRC:%.c=$(BUILD)/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_CC  ?= clang
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
 
-.PHONY: all check demo bench bench-fuse deps format format-check clean unit
+.PHONY: all check demo bench bench-fuse deps format format-check clean unit fuzz fuzz-targets
 all: $(BUILD)/dstd $(BUILD)/dst
 
 $(BUILD)/%.o: %.c
@@ -57,7 +69,17 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libdst.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $< $(BUILD)/libdst.a -o $@ $(LDLIBS_ALL)
 
+$(BUILD)/tests/test_fuzz_replay: tests/unit/test_fuzz_replay.c $(FUZZ_OBJ) $(BUILD)/libdst.a tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit $< $(FUZZ_OBJ) $(BUILD)/libdst.a -o $@ $(LDLIBS_ALL)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libdst.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DDST_LIBFUZZER -fsanitize=fuzzer $< $(BUILD)/libdst.a -o $@ $(LDLIBS_ALL)
+
 unit: $(UNIT_BIN) $(TOOLS_BIN)
+
+fuzz-targets: $(FUZZ_BIN)
 
 deps:
 	@scripts/deps.sh
@@ -81,6 +103,11 @@ bench-fuse: deps
 	$(MAKE) all
 	bench/fuse.sh
 
+# Its own build dir again: clang, and every object instrumented for coverage.
+fuzz: deps
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT="-O1 -g" SAN="$(FUZZ_SAN)" fuzz-targets
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -88,6 +115,6 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-check
+	rm -rf build build-check build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -14,6 +14,7 @@ PKGS=(
 	libfuse3-dev fuse3          # FUSE frontend: libfuse3 and fusermount3
 	libcmocka-dev               # unit tests
 	clang-format                # make format / format-check
+	clang libclang-rt-14-dev    # make fuzz: clang with libFuzzer and its sanitizers
 	libnbd-bin                  # tests: nbdinfo, nbdcopy; bench: nbdfuse
 	nbdkit qemu-utils fio       # tests and benchmarks: peer servers, qemu-img/qemu-io, fio
 	python3                     # test helpers

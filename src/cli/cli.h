@@ -121,4 +121,46 @@ bool wait_daemon_gone(const char *name, unsigned timeout_ms);
 void show_print_tree(const char *attrs);
 void show_print_json(const char *attrs);
 
+/* The server's limits and who may use the control socket, as given to dst
+ * export and dst start (limit_opts.c); NULL members were not given. Saved
+ * as the config keys of the same names (daemon/frontend_limits.h). */
+struct limit_opts {
+	const char *max_clients, *client_budget, *handshake_timeout, *idle_timeout, *ctl_group;
+};
+enum {
+	OPT_MAX_CLIENTS = 0x100,
+	OPT_CLIENT_BUDGET,
+	OPT_HANDSHAKE_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+	OPT_CTL_GROUP,
+};
+#define LIMIT_LONG_OPTIONS                                                         \
+	{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},                 \
+	    {"client-budget", required_argument, NULL, OPT_CLIENT_BUDGET},         \
+	    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT}, \
+	    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},           \
+	{                                                                          \
+		"ctl-group", required_argument, NULL, OPT_CTL_GROUP                \
+	}
+/* A getopt result: if it is one of LIMIT_LONG_OPTIONS, take arg; true if so. */
+bool limit_opts_take(struct limit_opts *l, int c, const char *arg);
+bool limit_opts_given(const struct limit_opts *l);
+/* Check every option given and set its key in conf. 0, or 1 after saying why. */
+int limit_opts_save(struct conf *conf, const struct limit_opts *l);
+#define LIMIT_HELP                                                                           \
+	"  --max-clients N     clients at once (default 64); more are closed at accept\n"    \
+	"                      (logged), but while one is still in its handshake, the\n"     \
+	"                      oldest of those is dropped to make room for a new one\n"      \
+	"  --client-budget SIZE\n"                                                           \
+	"                      IO buffers one client may hold (default: a quarter of\n"      \
+	"                      the buffer budget); past it that client waits, not the\n"     \
+	"                      others\n"                                                     \
+	"  --handshake-timeout S\n"                                                          \
+	"                      close a client that has not finished its handshake after\n"   \
+	"                      S seconds (default 30)\n"                                     \
+	"  --idle-timeout S    close a client that sent and read nothing for S seconds\n"    \
+	"                      while none of its IO was in progress (default 0: never)\n"    \
+	"  --ctl-group GROUP   members of GROUP may use the control socket too (dst show,\n" \
+	"                      stat, stop...): it gets mode 0660 and group GROUP\n"
+
 #endif

@@ -18,6 +18,8 @@ static const char start_help[] =
     "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [-f|--fuse PATH]\n"
     "                 [--no-fuse] [--tls off|on|require]\n"
     "                 [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]] [--foreground]\n"
+    "                 [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
+    "                 [--idle-timeout S] [--ctl-group GROUP]\n"
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
     "Remote nodes are connected first; it returns once the storage serves (exit 0)\n"
@@ -26,11 +28,11 @@ static const char start_help[] =
     "A storage is always served over NBD: on the given TCP addresses and Unix\n"
     "sockets, else on NAME.sock in the state dir. `dst show NAME` prints each as a\n"
     "NAME/uri line. It can also appear as a file or a block device (--fuse).\n"
-    "Frontends and TLS options given here are saved in the config, so a later\n"
-    "plain `dst start NAME` serves the same way.\n"
+    "Frontends, TLS options and limits given here are saved in the config, so a\n"
+    "later plain `dst start NAME` serves the same way.\n"
     "\n"
     "  --listen ADDR:PORT  serve on TCP (repeatable)\n"
-    "  --socket PATH       serve on a Unix socket (repeatable)\n" TLS_SERVE_HELP
+    "  --socket PATH       serve on a Unix socket (repeatable)\n" TLS_SERVE_HELP LIMIT_HELP
     "  -f, --fuse PATH     the storage as a regular file at PATH, over FUSE (direct\n"
     "                      IO; fsync flushes every node). PATH is created if it does\n"
     "                      not exist; an existing PATH must be an empty regular\n"
@@ -136,9 +138,11 @@ int cmd_start(int argc, char **argv)
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-verify-peer", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
+	    LIMIT_LONG_OPTIONS,
 	    {0},
 	};
 	struct tls_opts tls = {0};
+	struct limit_opts limits = {0};
 	struct conf fronts = {0};
 	const char *fuse = NULL;
 	bool no_fuse = false, foreground = false;
@@ -164,7 +168,11 @@ int cmd_start(int argc, char **argv)
 		case 'C': tls.certs = optarg; break;
 		case 'V': tls.verify_peer = true; break;
 		case 'h': conf_free(&fronts); return fputs(start_help, stdout), 0;
-		default: conf_free(&fronts); return bad_option("start", argv);
+		default:
+			if (limit_opts_take(&limits, c, optarg))
+				break;
+			conf_free(&fronts);
+			return bad_option("start", argv);
 		}
 	}
 	if (optind + 1 != argc) {
@@ -209,6 +217,14 @@ int cmd_start(int argc, char **argv)
 	struct conf saved = {0};
 	for (size_t i = 0; i < conf.n; i++)
 		conf_add(&saved, conf.e[i].key, conf.e[i].val);
+	bool limits_given = limit_opts_given(&limits);
+	if (limit_opts_save(&conf, &limits)) {
+		free(path);
+		conf_free(&conf);
+		conf_free(&saved);
+		conf_free(&fronts);
+		return 1;
+	}
 	bool tls_given = tls.mode || tls.psk || tls.certs || tls.verify_peer;
 	if (tls_given && tls_opts_serve(&conf, &tls)) {
 		free(path);
@@ -217,7 +233,7 @@ int cmd_start(int argc, char **argv)
 		conf_free(&fronts);
 		return 1;
 	}
-	bool changed = fronts.n || fuse || no_fuse || tls_given;
+	bool changed = fronts.n || fuse || no_fuse || tls_given || limits_given;
 	if (fronts.n) {
 		conf_del(&conf, "listen");
 		conf_del(&conf, "socket");
@@ -248,7 +264,7 @@ int cmd_start(int argc, char **argv)
 	conf_free(&conf);
 	rc = spawn_daemon(name, foreground);
 	if (rc != 0 && changed) {
-		/* The new frontends did not work: keep the old ones. */
+		/* The new frontends or limits did not work: keep the old ones. */
 		conf_save(path, &saved, err, sizeof(err));
 	}
 	free(path);

@@ -20,6 +20,8 @@ static const char export_help[] =
     "                  [--allow CIDR[:ro|:rw]]... [--readonly] [--backlog N]\n"
     "                  [--buffers SIZE] [--tls off|on|require]\n"
     "                  [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]]\n"
+    "                  [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
+    "                  [--idle-timeout S] [--ctl-group GROUP]\n"
     "                  [--foreground]\n"
     "\n"
     "Serve DISK to remote storages over NBD: an export node.\n"
@@ -42,7 +44,7 @@ static const char export_help[] =
     "  --readonly          every client is read-only\n"
     "  --backlog N         listen backlog (default 64)\n"
     "  --buffers SIZE      IO buffer budget, allocated up front (default 128M);\n"
-    "                      when spent, clients wait instead of failing\n" TLS_SERVE_HELP
+    "                      when spent, clients wait instead of failing\n" TLS_SERVE_HELP LIMIT_HELP
     "  --foreground        do not daemonize; log to stderr\n"
     "\n"
     "The export runs as a daemon (dstd) with its config, pid file, log and\n"
@@ -135,9 +137,11 @@ int cmd_export(int argc, char **argv)
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-verify-peer", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
+	    LIMIT_LONG_OPTIONS,
 	    {0},
 	};
 	struct tls_opts tls = {0};
+	struct limit_opts limits = {0};
 	struct conf conf = {0};
 	const char *name = NULL, *backlog = NULL, *buffers = NULL;
 	const char *first_listen = NULL, *first_sock = NULL;
@@ -181,7 +185,11 @@ int cmd_export(int argc, char **argv)
 			fputs(export_help, stdout);
 			rc = 0;
 			goto out;
-		default: bad_option("export", argv); goto out;
+		default:
+			if (limit_opts_take(&limits, c, optarg))
+				break;
+			bad_option("export", argv);
+			goto out;
 		}
 	}
 	if (optind >= argc) {
@@ -206,6 +214,8 @@ int cmd_export(int argc, char **argv)
 		die("--buffers %s: expected a size from 1M to 64G", buffers);
 		goto out;
 	}
+	if (limit_opts_save(&lists, &limits))
+		goto out;
 	if (tls_opts_serve(&lists, &tls))
 		goto out;
 	if (!first_listen && !first_sock) {

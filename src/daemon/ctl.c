@@ -1,6 +1,8 @@
 /* ctl.c - control socket server (see ctl.h). Only the daemon's own user (or
  * root) may talk to it: the socket is 0600 and peers are checked with
- * SO_PEERCRED as well, in case the state dir is shared. */
+ * SO_PEERCRED as well, in case the state dir is shared. With --ctl-group,
+ * members of that group too: the socket is 0660 and the peer's groups
+ * (SO_PEERGROUPS) are checked. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,9 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "ctl.h"
-
-#define CTL_MAX_LINE 4096
-#define CTL_MAX_ARGS 32
+#include "ctl_line.h"
 
 struct ctl {
 	struct ev_loop *loop;
@@ -26,6 +26,8 @@ struct ctl {
 	ctl_handler fn;
 	void *arg;
 	struct ctl_req *reqs;
+	bool group_ok; /* members of group may talk to us too */
+	gid_t group;
 };
 
 struct ctl_req {
@@ -72,16 +74,6 @@ static void req_write(struct ctl_req *r)
 	req_free(r);
 }
 
-static int split_args(char *line, char **argv)
-{
-	int argc = 0;
-	char *save = NULL;
-	for (char *tok = strtok_r(line, " \t", &save); tok && argc < CTL_MAX_ARGS;
-	     tok = strtok_r(NULL, " \t", &save))
-		argv[argc++] = tok;
-	return argc;
-}
-
 static void req_on_event(struct ev_io *w, uint32_t events)
 {
 	struct ctl_req *r = container_of(w, struct ctl_req, w);
@@ -97,25 +89,40 @@ static void req_on_event(struct ev_io *w, uint32_t events)
 		return;
 	}
 	r->got += (size_t)n;
-	r->line[r->got] = '\0';
-	char *nl = strchr(r->line, '\n');
-	if (!nl) {
-		if (r->got >= sizeof(r->line) - 1)
-			ctl_reply_error(r, "command line too long");
+	char *argv[CTL_MAX_ARGS + 1];
+	int argc;
+	const char *why;
+	enum ctl_line_status st =
+	    ctl_line_parse(r->line, r->got, sizeof(r->line), &argc, argv, &why);
+	if (st == CTL_LINE_MORE)
 		return;
-	}
-	*nl = '\0';
 	/* Wait for nothing more from the client while the handler works. */
 	ev_io_set(r->ctl->loop, &r->w, 0);
-	char *argv[CTL_MAX_ARGS + 1];
-	int argc = split_args(r->line, argv);
-	argv[argc] = NULL;
-	if (argc == 0) {
-		ctl_reply_error(r, "empty command");
+	if (st == CTL_LINE_ERROR) {
+		ctl_reply_error(r, "%s", why);
 		return;
 	}
 	log_debug("control: %s", argv[0]);
 	r->ctl->fn(r->ctl->arg, r, argc, argv);
+}
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59 /* Linux 4.13; older headers lack it */
+#endif
+
+/* Is the peer on fd (primary group gid) a member of group? */
+static bool peer_in_group(int fd, gid_t gid, gid_t group)
+{
+	if (gid == group)
+		return true;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false; /* more than 256 groups, or an old kernel: no */
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == group)
+			return true;
+	return false;
 }
 
 static void on_accept(struct ev_io *w, uint32_t events)
@@ -127,7 +134,8 @@ static void on_accept(struct ev_io *w, uint32_t events)
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    (cred.uid != 0 && cred.uid != geteuid())) {
+	    (cred.uid != 0 && cred.uid != geteuid() &&
+	     !(ctl->group_ok && peer_in_group(fd, cred.gid, ctl->group)))) {
 		log_warn("control: refused uid %d", (int)cred.uid);
 		close(fd);
 		return;
@@ -174,6 +182,19 @@ struct ctl *ctl_start(struct ev_loop *loop, const char *path, ctl_handler fn, vo
 	ctl->w.fn = on_accept;
 	ev_io_start(loop, &ctl->w, fd, EPOLLIN);
 	return ctl;
+}
+
+int ctl_allow_group(struct ctl *ctl, gid_t gid, char *err, size_t errlen)
+{
+	if (chown(ctl->path, (uid_t)-1, gid) < 0 || chmod(ctl->path, 0660) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "control socket %s: group %d: %s", ctl->path, (int)gid,
+			 strerror(e));
+		return -e;
+	}
+	ctl->group_ok = true;
+	ctl->group = gid;
+	return 0;
 }
 
 void ctl_stop(struct ctl *ctl)

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/strbuf.h"
 
@@ -23,6 +24,10 @@ typedef void (*ctl_handler)(void *arg, struct ctl_req *req, int argc, char **arg
 struct ctl *ctl_start(struct ev_loop *loop, const char *path, ctl_handler fn, void *arg, char *err,
 		      size_t errlen);
 void ctl_stop(struct ctl *ctl);
+/* Let members of group gid in too (--ctl-group): the socket becomes group
+ * gid, mode 0660, and peers in gid (primary or supplementary) are let in
+ * besides root and our own user. 0, or -errno with a reason. */
+int ctl_allow_group(struct ctl *ctl, gid_t gid, char *err, size_t errlen);
 
 /* Answer: ok with body (may be NULL), or an error message. Frees req. */
 void ctl_reply(struct ctl_req *req, const char *body);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,23 @@ static void on_signal(struct ev_io *w, uint32_t events)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			begin_stop(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 	}
+}
+
+/* ctl-group = GROUP (a name or a number): its members may use NAME.ctl. */
+static int ctl_group_allow(struct ctl *ctl, const struct conf *conf, char *err, size_t errlen)
+{
+	const char *g = conf_get(conf, "ctl-group");
+	if (!g)
+		return 0;
+	struct group *gr = getgrnam(g);
+	uint64_t gid;
+	if (gr)
+		gid = gr->gr_gid;
+	else if (parse_u64(g, &gid) < 0 || gid > 0xfffffffeu) {
+		snprintf(err, errlen, "ctl-group '%s': no such group", g);
+		return -EINVAL;
+	}
+	return ctl_allow_group(ctl, (gid_t)gid, err, errlen);
 }
 
 /* Fork; the parent waits for the child's word on a pipe. Returns the write
@@ -204,6 +222,10 @@ int main(int argc, char **argv)
 	char *ctl_path = state_path(name, ".ctl");
 	if (d.svc)
 		d.ctl = ctl_start(d.loop, ctl_path, on_ctl, &d, err, sizeof(err));
+	if (d.ctl && ctl_group_allow(d.ctl, &conf, err, sizeof(err)) < 0) {
+		ctl_stop(d.ctl);
+		d.ctl = NULL;
+	}
 	if (!d.svc || !d.ctl) {
 		fprintf(stderr, "dstd: %s\n", err);
 		if (d.svc)

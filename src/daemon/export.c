@@ -5,6 +5,8 @@
  * (repeatable path), allow (repeatable CIDR[:ro|:rw]), readonly, backlog,
  * buffers (IO buffer budget, e.g. 128M), requests (request slots), tls
  * (off|on|require), tls-psk, tls-certs, tls-verify-peer (frontend.c).
+ * Limits: max-clients, client-budget, handshake-timeout, idle-timeout
+ * (frontend_limits.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "ctl.h"
 #include "dev/dev.h"
 #include "frontend.h"
+#include "frontend_limits.h"
 #include "nbd/server.h"
 #include "service.h"
 
@@ -145,6 +148,8 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	    .tls = (enum tls_mode)tls_mode,
 	    .tls_creds = e->tls,
 	};
+	if (frontend_limits(conf, &cfg, err, errlen) < 0)
+		goto fail;
 	e->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!e->srv)
 		goto fail;

@@ -75,5 +75,11 @@ void frontend_show(struct nbd_server *srv, struct strbuf *out, const char *name)
 	sb_attr_num(out, PATH("mem/buffer_budget"), st.buf_budget);
 	sb_attr_num(out, PATH("mem/buffer_in_use"), st.buf_in_use);
 	sb_attr_num(out, PATH("mem/buffer_peak"), st.buf_peak);
+	sb_attr_num(out, PATH("mem/client_budget"), st.client_budget);
+	/* Limits (frontend_limits.h) and the clients they closed. */
+	sb_attr_num(out, PATH("limits/max_clients"), st.max_clients);
+	sb_attr_num(out, PATH("limits/handshake_timeout"), st.handshake_timeout_s);
+	sb_attr_num(out, PATH("limits/idle_timeout"), st.idle_timeout_s);
+	sb_attr_num(out, PATH("clients_dropped"), st.clients_dropped);
 #undef PATH
 }

@@ -12,7 +12,8 @@
  * tls-psk / tls-certs / tls-verify-peer (how it is served, frontend.c),
  * node-tls-psk / node-tls-username / node-tls-certs (its credentials for
  * nbds:// nodes), and for alg_mirror uuid, region-size, resync-rate;
- * migrate (a dst replace under way).
+ * migrate (a dst replace under way); max-clients / client-budget /
+ * handshake-timeout / idle-timeout (frontend_limits.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include "common/util.h"
 #include "ctl.h"
 #include "frontend.h"
+#include "frontend_limits.h"
 #include "fuse_frontend.h"
 #include "kernel_nbd.h"
 #include "nbd/server.h"
@@ -699,6 +701,10 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		snprintf(err, errlen, "backlog '%s': expected 1..65535", v);
 		goto fail;
 	}
+	/* Before any node is connected: a bad limit fails at once. */
+	struct nbd_server_config cfg = {0};
+	if (frontend_limits(conf, &cfg, err, errlen) < 0)
+		goto fail;
 
 	const char *npsk = conf_get(conf, "node-tls-psk"),
 		   *ncerts = conf_get(conf, "node-tls-certs");
@@ -766,11 +772,11 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	struct dev *d = array_dev(st->array);
 	char desc[128];
 	snprintf(desc, sizeof(desc), "dst storage %s (%s)", name, alg->name);
-	struct nbd_server_config cfg = {.name = name,
-					.desc = desc,
-					.dev = d,
-					.tls = (enum tls_mode)tls_mode,
-					.tls_creds = st->tls};
+	cfg.name = name;
+	cfg.desc = desc;
+	cfg.dev = d;
+	cfg.tls = (enum tls_mode)tls_mode;
+	cfg.tls_creds = st->tls;
 	st->srv = nbd_server_new(loop, &cfg, err, errlen);
 	if (!st->srv)
 		goto fail;

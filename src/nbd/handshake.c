@@ -316,6 +316,8 @@ bool hs_process(struct nbd_conn *c)
 		uint32_t avail = c->rend - c->rstart;
 		uint8_t *p = c->rbuf + c->rstart;
 
+		if (limits_hs_backlog(c))
+			return true; /* replies pile up: wait for the client to read */
 		if (c->rx == RX_DISCARD) {
 			uint32_t take = (uint32_t)MIN((uint64_t)avail, c->rx_discard);
 			c->rstart += take;

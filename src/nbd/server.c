@@ -21,7 +21,7 @@
 
 #define DEFAULT_BUF_BUDGET   (128u << 20)
 #define DEFAULT_MAX_REQUESTS 1024u
-#define DEFAULT_MAX_CLIENTS  256u
+#define DEFAULT_MAX_CLIENTS  64u
 #define DEFAULT_HS_TIMEOUT   30u
 
 static void conn_on_event(struct ev_io *w, uint32_t events);
@@ -57,6 +57,10 @@ struct nbd_server *nbd_server_new(struct ev_loop *loop, const struct nbd_server_
 	size_t budget = srv->cfg.buf_budget;
 	budget = (budget + NBD_MAX_PAYLOAD - 1) / NBD_MAX_PAYLOAD * NBD_MAX_PAYLOAD;
 	srv->cfg.buf_budget = budget;
+	/* One client alone must not hold every buffer (by not reading its
+	 * replies, say): by default it gets a quarter. */
+	if (!srv->cfg.client_budget)
+		srv->cfg.client_budget = budget / 4;
 	int rc = bufpool_init(&srv->pool, budget, NBD_MAX_PAYLOAD);
 	if (rc < 0) {
 		snprintf(err, errlen, "buffer pool of %zu MiB: %s", budget >> 20, strerror(-rc));
@@ -261,6 +265,7 @@ static void format_peer(const struct sockaddr_storage *ss, char *buf, size_t len
 static void hs_timeout(struct ev_timer *t)
 {
 	struct nbd_conn *c = container_of(t, struct nbd_conn, hs_timer);
+	c->srv->st.clients_dropped++;
 	conn_close(c, "handshake timed out");
 }
 
@@ -304,9 +309,10 @@ static void on_accept(struct ev_io *w, uint32_t events)
 		}
 		char peer[64];
 		format_peer(&ss, peer, sizeof(peer));
-		if (srv->shutting_down || srv->st.clients >= srv->cfg.max_clients) {
+		if (srv->shutting_down || !limits_may_accept(srv)) {
 			log_warn("client %s: refused: %s", peer,
-				 srv->shutting_down ? "shutting down" : "too many clients");
+				 srv->shutting_down ? "shutting down"
+						    : "too many clients (max-clients)");
 			srv->st.clients_refused++;
 			close(fd);
 			continue;
@@ -335,6 +341,7 @@ static void on_accept(struct ev_io *w, uint32_t events)
 		ev_io_start(srv->loop, &c->w, fd, EPOLLIN);
 		ev_timer_start(srv->loop, &c->hs_timer,
 			       (uint64_t)srv->cfg.handshake_timeout_s * 1000000000ull);
+		limits_conn_init(c);
 		hs_start(c);
 	}
 }
@@ -420,6 +427,7 @@ void conn_close(struct nbd_conn *c, const char *why)
 	close(c->fd);
 	c->fd = -1;
 	wait_remove(c);
+	limits_conn_close(c);
 	/* Replies that can no longer be sent give their slots back now. */
 	while (c->out_head) {
 		struct nbd_req *r = c->out_head;
@@ -546,6 +554,7 @@ void conn_out_consumed(struct nbd_conn *c, size_t n)
 			tx_reply_sent(c, r);
 		}
 	}
+	limits_sent(c);
 }
 
 /* Write as much queued output as the socket takes, in one writev. */
@@ -592,8 +601,9 @@ static void conn_flush_deferred(struct ev_deferred *d)
 }
 
 /* Parse what is buffered; true if the conn is still usable. */
-static bool conn_process(struct nbd_conn *c)
+bool conn_process(struct nbd_conn *c)
 {
+	limits_activity(c);
 	if (c->phase == PH_TRANSMISSION)
 		return tx_process(c);
 	if (c->phase == PH_CLOSING || c->phase == PH_STARTTLS || c->phase == PH_TLS_HANDSHAKE)
@@ -723,6 +733,8 @@ void srv_buf_free(struct nbd_server *srv, void *buf)
 void srv_req_put(struct nbd_server *srv, struct nbd_req *r)
 {
 	struct nbd_conn *c = r->conn;
+	if (c)
+		limits_buf_given_back(c, r);
 	if (r->buf)
 		bufpool_free(&srv->pool, r->buf);
 	r->buf = NULL;
@@ -781,8 +793,10 @@ static void srv_kick(struct ev_deferred *d)
 		srv->kicking = NULL;
 		if (!c->dead)
 			conn_update_events(c);
-		if (!c->dead && c->waiting)
-			break; /* still short: keep FIFO order */
+		/* Still short: keep FIFO order. (Paused at its own limits
+		 * instead, it is off the queue: go on with the others.) */
+		if (!c->dead && c->waiting && !c->paused)
+			break;
 	}
 }
 
@@ -893,4 +907,8 @@ void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats 
 	st->buf_in_use = srv->pool.in_use;
 	st->buf_peak = srv->pool.peak;
 	st->buf_budget = srv->pool.size;
+	st->max_clients = srv->cfg.max_clients;
+	st->handshake_timeout_s = srv->cfg.handshake_timeout_s;
+	st->idle_timeout_s = srv->cfg.idle_timeout_s;
+	st->client_budget = srv->cfg.client_budget;
 }

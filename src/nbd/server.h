@@ -27,7 +27,12 @@ struct nbd_server_config {
 	const struct acl *acl; /* NULL or empty: loopback only; Unix sockets always allowed */
 	size_t buf_budget;     /* bytes of IO buffers (default 128 MiB) */
 	unsigned max_requests; /* request slots for all clients (default 1024) */
-	unsigned max_clients;  /* default 256 */
+	/* Per-client limits (conn_limits.c): IO buffer bytes one client may
+	 * hold (default: a quarter of buf_budget), and how long it may go
+	 * without a byte in or out (0, the default: for ever). */
+	size_t client_budget;
+	unsigned idle_timeout_s;
+	unsigned max_clients;	      /* at once (default 64) */
 	unsigned handshake_timeout_s; /* default 30 */
 	/* TLS_ON: clients may start TLS; TLS_REQUIRE: they must, before any
 	 * option but ABORT is answered. tls_creds (server side) is needed
@@ -46,6 +51,12 @@ struct nbd_server_stats {
 	unsigned clients;     /* connected now */
 	unsigned inflight;    /* requests being served now */
 	size_t buf_in_use, buf_peak, buf_budget;
+	/* Closed for a limit: a handshake or idle timeout, or still in the
+	 * handshake when the server was full. */
+	uint64_t clients_dropped;
+	/* The limits in effect (the config's, defaults filled in). */
+	unsigned max_clients, handshake_timeout_s, idle_timeout_s;
+	size_t client_budget;
 };
 
 /* Returns NULL with a reason in err. */

@@ -32,7 +32,8 @@ struct nbd_req {
 	uint32_t length;
 	uint32_t error; /* wire error */
 	uint64_t start_ns;
-	void *buf; /* from the buffer pool, or NULL */
+	void *buf;	  /* from the buffer pool, or NULL */
+	uint32_t buf_len; /* what buf counts against its client's budget */
 	uint8_t hdr[REQ_HDR_MAX];
 	uint32_t hdr_len;
 	const void *data; /* reply payload after hdr */
@@ -98,6 +99,16 @@ struct nbd_conn {
 	unsigned inflight;
 	struct nbd_conn *prev, *next; /* server's list */
 	struct nbd_conn *wait_next;   /* server's wait queue */
+
+	/* conn_limits.c. A paused client is also `waiting` (so that nothing
+	 * reads from it) but not on the server's queue: it waits for its own
+	 * requests, replies or handshake replies to drain. */
+	bool paused;
+	unsigned in_dev;  /* requests in the device now (of inflight) */
+	size_t buf_bytes; /* IO buffers held, against cfg.client_budget */
+	uint64_t accepted_ns, last_active_ns;
+	struct ev_timer idle_timer;
+	struct ev_deferred resume_work;
 };
 
 struct nbd_listener {
@@ -142,6 +153,7 @@ void srv_req_unget(struct nbd_server *srv, struct nbd_req *req);
 void srv_buf_free(struct nbd_server *srv, void *buf);
 void srv_wait(struct nbd_conn *c);
 void srv_maybe_finish_shutdown(struct nbd_server *srv);
+bool conn_process(struct nbd_conn *c); /* parse what is buffered; false if closed */
 
 /* handshake.c: consume what it can from rbuf; false if the conn was closed. */
 void hs_start(struct nbd_conn *c);
@@ -169,5 +181,16 @@ void conn_read(struct nbd_conn *c);
 bool tx_process(struct nbd_conn *c);
 void tx_reply_sent(struct nbd_conn *c, struct nbd_req *req);
 uint16_t tx_export_flags(const struct nbd_conn *c);
+
+/* conn_limits.c: what one client may take, and for how long. */
+bool limits_may_accept(struct nbd_server *srv); /* may drop a slow handshake */
+void limits_conn_init(struct nbd_conn *c);
+void limits_conn_close(struct nbd_conn *c);
+void limits_activity(struct nbd_conn *c);	   /* bytes came in (or were processed) */
+void limits_sent(struct nbd_conn *c);		   /* bytes went out */
+bool limits_hs_backlog(struct nbd_conn *c);	   /* true: too many replies queued, paused */
+bool limits_over(struct nbd_conn *c, size_t need); /* true: over its own limits, paused */
+void limits_buf_taken(struct nbd_conn *c, struct nbd_req *r, size_t len);
+void limits_buf_given_back(struct nbd_conn *c, struct nbd_req *r);
 
 #endif

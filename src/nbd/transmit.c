@@ -170,6 +170,7 @@ static void io_done(struct dev_io *io, int err)
 	struct nbd_conn *c = r->conn;
 	struct nbd_server_stats *st = &c->srv->st;
 	uint64_t ns = ev_now_ns() - r->start_ns;
+	c->in_dev--;
 	r->error = nbd_errno_to_wire(err);
 	switch (r->type) {
 	case NBD_CMD_READ:
@@ -184,6 +185,7 @@ static void io_done(struct dev_io *io, int err)
 		if (!err)
 			st->bytes_written += r->length;
 		/* The payload is on the device: give the buffer back early. */
+		limits_buf_given_back(c, r);
 		srv_buf_free(c->srv, r->buf);
 		r->buf = NULL;
 		break;
@@ -237,15 +239,16 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 		break;
 	}
 	r->start_ns = ev_now_ns();
+	c->in_dev++;
 	dev_submit(c->srv->cfg.dev, io);
 }
 
 static struct nbd_req *take_slot(struct nbd_conn *c)
 {
 	struct nbd_server *srv = c->srv;
-	/* Strict FIFO: someone already waiting goes first. */
-	if (c->inflight >= CONN_MAX_INFLIGHT ||
-	    (srv->wait_head && srv->wait_head != c && srv->kicking != c))
+	/* Strict FIFO: someone already waiting goes first. (The per-client
+	 * limits were checked before: conn_limits.c.) */
+	if (srv->wait_head && srv->wait_head != c && srv->kicking != c)
 		return NULL;
 	struct nbd_req *r = srv_req_get(srv);
 	if (!r)
@@ -320,6 +323,18 @@ bool tx_process(struct nbd_conn *c)
 		struct nbd_conn_caps caps;
 		fill_caps(c, &caps);
 		uint32_t err = nbd_validate_request(&rq, &caps);
+		size_t need = 0;
+		if (!err) {
+			if (rq.type == NBD_CMD_READ || rq.type == NBD_CMD_WRITE)
+				need = rq.length;
+			else if (rq.type == NBD_CMD_BLOCK_STATUS)
+				need =
+				    BLOCK_STATUS_MAX_EXTENTS * (sizeof(struct dev_extent) + 8) + 4;
+		}
+		/* This client's own limits first: over them it waits for its
+		 * own requests, holding up nobody else. */
+		if (limits_over(c, need))
+			return true;
 
 		struct nbd_req *r = take_slot(c);
 		if (!r) {
@@ -331,15 +346,6 @@ bool tx_process(struct nbd_conn *c)
 		r->cookie = rq.cookie;
 		r->offset = rq.offset;
 		r->length = rq.length;
-
-		size_t need = 0;
-		if (!err) {
-			if (rq.type == NBD_CMD_READ || rq.type == NBD_CMD_WRITE)
-				need = rq.length;
-			else if (rq.type == NBD_CMD_BLOCK_STATUS)
-				need =
-				    BLOCK_STATUS_MAX_EXTENTS * (sizeof(struct dev_extent) + 8) + 4;
-		}
 		if (need) {
 			r->buf = bufpool_alloc(&srv->pool, need);
 			if (!r->buf) {
@@ -347,6 +353,7 @@ bool tx_process(struct nbd_conn *c)
 				srv_wait(c);
 				return true;
 			}
+			limits_buf_taken(c, r, need);
 		}
 		c->rstart += NBD_REQUEST_SIZE;
 

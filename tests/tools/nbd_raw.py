@@ -791,8 +791,9 @@ def other_commands(ctx):
 
 @scenario
 def many_clients(ctx):
-    """300 clients at once (more than the server's client limit): those let
-    in work, the others are closed, the server keeps serving."""
+    """300 clients at once (more than the server's client limit, 64 by
+    default): those let in work, the others are closed, the server keeps
+    serving."""
     clients, refused = [], 0
     for i in range(300):
         try:
@@ -801,7 +802,7 @@ def many_clients(ctx):
             clients.append(c)
         except (Closed, OSError):
             refused += 1
-    check(len(clients) >= 100, "only %d of 300 clients got in" % len(clients))
+    check(len(clients) >= 32, "only %d of 300 clients got in" % len(clients))
     for i, c in enumerate(clients):
         err, _ = c.read((i * 4096) % (c.size - 4096), 4096)
         expect_err(err, 0, "read by client %d of %d" % (i, len(clients)))
