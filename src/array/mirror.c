@@ -95,6 +95,7 @@ struct mirror {
 	bool *hbusy, *hagain; /* a write in flight; another one wanted after it */
 	bool *hreading;
 	bool *hmatch;	/* the last header read carries our UUID */
+	bool *hfail;	/* the last header read failed: the leg is unreachable */
 	uint64_t *hgen; /* and its generation */
 	uint64_t *lgen; /* the generation last stamped on (or read from) each leg */
 	uint64_t *wgen; /* the generation a header write in flight stamps */
@@ -323,6 +324,7 @@ static void hdr_done(struct dev_io *io, int err)
 	if (io->op == DEV_READ) {
 		m->hreading[i] = false;
 		struct leg_header h;
+		m->hfail[i] = err != 0;
 		m->hmatch[i] = !err && leghdr_decode(io->buf, &h) && !memcmp(h.uuid, m->uuid, 16);
 		m->hgen[i] = m->hmatch[i] ? h.gen : 0;
 		if (m->hmatch[i] && h.gen > m->gen && m->in_setup)
@@ -1015,10 +1017,41 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 		ev_run(a->loop);
 	for (size_t i = 0; i < a->n; i++)
 		m->lgen[i] = m->hgen[i];
+	/* Legs that cannot be reached start dead; they are checked and
+	 * resynced when they answer. But the data must come from a leg that
+	 * had it: one the bitmap says was in sync. */
+	unsigned reachable = 0, insync = 0, insync_reachable = 0, down = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		reachable += !m->hfail[i];
+		insync += m->state[i] == 'A';
+		insync_reachable += m->state[i] == 'A' && !m->hfail[i];
+		down += m->hfail[i];
+	}
+	if (!reachable) {
+		snprintf(err, errlen, "no leg of the mirror can be reached");
+		return -1;
+	}
+	if (down && !insync_reachable) {
+		snprintf(err, errlen, "%s: starting from the legs that answer could serve old data",
+			 insync ? "the legs that were in sync when the mirror stopped cannot be "
+				  "reached"
+				: "a leg cannot be reached and none is known to be in sync");
+		return -1;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		if (!m->hfail[i])
+			continue;
+		m->state[i] = 'D';
+		log_warn("mirror: leg %s cannot be reached: starting without it", a->nodes[i].name);
+	}
 	int first = -1;
 	for (size_t i = 0; i < a->n; i++)
 		if (m->hmatch[i] && first < 0)
 			first = (int)i;
+	if (first < 0 && down) {
+		snprintf(err, errlen, "a new mirror needs every leg at its first start");
+		return -1;
+	}
 	if (first < 0) {
 		log_info("mirror: no leg carries this storage's header yet: a new mirror, its "
 			 "legs taken as identical");
@@ -1027,7 +1060,7 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 		memset(m->bits, 0, m->img_len - MBM_HEADER);
 	} else {
 		for (size_t i = 0; i < a->n; i++) {
-			if (m->hmatch[i])
+			if (m->hmatch[i] || m->hfail[i])
 				continue;
 			m->state[i] = 'S';
 			m->full[i] = true;
@@ -1112,6 +1145,7 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->hagain = xcalloc(a->n, sizeof(bool));
 	m->hreading = xcalloc(a->n, sizeof(bool));
 	m->hmatch = xcalloc(a->n, sizeof(bool));
+	m->hfail = xcalloc(a->n, sizeof(bool));
 	m->hgen = xcalloc(a->n, sizeof(*m->hgen));
 	m->lgen = xcalloc(a->n, sizeof(*m->lgen));
 	m->wgen = xcalloc(a->n, sizeof(*m->wgen));
@@ -1199,6 +1233,7 @@ void mirror_free(struct array *a)
 	free(m->hagain);
 	free(m->hreading);
 	free(m->hmatch);
+	free(m->hfail);
 	free(m->hgen);
 	free(m->lgen);
 	free(m->wgen);

@@ -46,6 +46,7 @@ struct pending_node {
 	int err;
 	char msg[512];
 	bool ready;
+	bool down; /* a mirror leg unreachable at start: the mirror starts without it */
 };
 
 struct storage_service {
@@ -113,6 +114,7 @@ static struct dev *open_node(struct storage_service *st, struct pending_node *pn
 		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
 					 .request_timeout_s = st->request_timeout_s,
 					 .fail_fast = st->alg == &alg_mirror,
+					 .keep_trying = st->alg == &alg_mirror,
 					 .tls = st->node_tls};
 		return dev_nbd_open(st->loop, pn->node.spec, &o, node_ready, pn);
 	}
@@ -200,7 +202,13 @@ static void node_ready(void *arg, struct dev *d, int err, const char *msg)
 {
 	struct pending_node *pn = arg;
 	pn->ready = true;
-	if (err) {
+	if (err && !pn->req && pn->st->alg == &alg_mirror && pn->node.size) {
+		/* A mirror goes on without a leg: this one keeps being dialed
+		 * and is resynced once it answers. */
+		pn->down = true;
+		log_warn("storage %s: leg %s (%s) cannot be reached (%s); starting without it",
+			 pn->st->svc.name, pn->node.name, pn->node.spec, msg ? msg : strerror(err));
+	} else if (err) {
 		pn->err = err;
 		describe_node_error(pn, msg ? msg : strerror(err));
 	}
@@ -638,7 +646,7 @@ static int open_all_nodes(struct storage_service *st, const struct conf *conf,
 	if (st->connecting)
 		ev_run(st->loop);
 	for (size_t i = 0; i < n; i++) {
-		if (!pns[i].err && pns[i].node.dev)
+		if (!pns[i].err && pns[i].node.dev && !pns[i].down)
 			settle_size(&pns[i]);
 		if (pns[i].msg[0]) {
 			snprintf(err, errlen, "%s", pns[i].msg);

@@ -144,6 +144,10 @@ struct dev_nbd_opts {
 	/* A mirror leg: IO fails at once while the node is unreachable (the
 	 * other legs carry on), and reconnecting goes on meanwhile. */
 	bool fail_fast;
+	/* The first connection too is retried: `ready` reports its failure,
+	 * then the node keeps dialing (state failed, IO fails) and reports
+	 * DEV_EVENT_UP when it first answers (a mirror leg down at start). */
+	bool keep_trying;
 	/* Client credentials for nbds:// and nbds+unix:// URIs (must outlive
 	 * the device); a TLS URI without them fails to open. */
 	const struct tls_creds *tls;

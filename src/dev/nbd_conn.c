@@ -92,11 +92,18 @@ static void attempt_failed(struct nbd_dev *n, const char *fmt, ...)
 	}
 	if (n->state == ST_CONNECTING) {
 		n->state = ST_FAILED;
-		n->given_up = true;
-		ev_timer_stop(n->loop, &n->watchdog);
 		nbd_node_fail_all(n, EIO);
 		n->ready_err = EIO;
 		ev_defer(n->loop, &n->ready_work);
+		if (n->opts.keep_trying) {
+			n->never_up = true;
+			n->down_since_ns = ev_now_ns();
+			log_warn("node %s: %s; dialing on", n->uri_str, n->error);
+			schedule_retry(n);
+			return;
+		}
+		n->given_up = true;
+		ev_timer_stop(n->loop, &n->watchdog);
 		return;
 	}
 	/* Say it once when it starts failing, then now and then. */
@@ -221,7 +228,8 @@ static void handshake_done(struct nbd_dev *n)
 {
 	struct nbd_hs *hs = &n->hs;
 	bool ro = hs->tflags & NBD_FLAG_READ_ONLY;
-	if (n->state != ST_CONNECTING) {
+	bool first = n->state == ST_CONNECTING || n->never_up;
+	if (!first) {
 		/* The same node must come back, not a smaller or read-only one. */
 		if (hs->size < n->dev.size) {
 			attempt_failed(n, "the node came back with %llu bytes, fewer than its %llu",
@@ -249,7 +257,9 @@ static void handshake_done(struct nbd_dev *n)
 	n->backoff_ms = 0;
 	unsigned attempts = n->attempts;
 	n->attempts = 0;
-	if (n->state == ST_CONNECTING) {
+	bool was_connecting = n->state == ST_CONNECTING;
+	if (first) {
+		n->never_up = false;
 		n->dev.size = hs->size;
 		/* What the node lacks is emulated (nbd.c), so the storage can
 		 * offer all of it; only FAST_ZERO cannot be faked. */
@@ -268,7 +278,15 @@ static void handshake_done(struct nbd_dev *n)
 		log_info("node %s: up, %llu bytes%s%s%s", n->uri_str, (unsigned long long)hs->size,
 			 ro ? ", read-only" : "", n->tls ? ", TLS " : "",
 			 n->tls ? tls_creds_kind(n->opts.tls) : "");
-		ev_defer(n->loop, &n->ready_work);
+		if (was_connecting) {
+			ev_defer(n->loop, &n->ready_work);
+		} else {
+			/* keep_trying: up at last, after `ready` said it was not */
+			n->down_since_ns = 0;
+			n->error[0] = '\0';
+			if (n->dev.event)
+				n->dev.event(&n->dev, DEV_EVENT_UP, n->dev.event_arg);
+		}
 	} else {
 		double down = (double)(ev_now_ns() - n->down_since_ns) / 1e9;
 		log_info("node %s: back after %.1f s (%u attempts); resending %u requests, sending "

@@ -123,6 +123,7 @@ struct nbd_dev {
 	unsigned lost_on_wire; /* requests sent (or half sent) when the connection went */
 	unsigned attempts;
 	bool given_up; /* the first connection failed: no retries */
+	bool never_up; /* keep_trying: not connected yet, size and caps unknown */
 	uint32_t rand_state;
 
 	dev_ready_fn ready;
