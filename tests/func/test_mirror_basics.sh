@@ -122,9 +122,12 @@ assert_contains "$(cat "$T_TMP/one.err")" "dst add" "the message says how to fix
 [ ! -e "$DST_STATE_DIR/one.pid" ] || fail "a pid file was left by the refused start"
 [ ! -e "$DST_STATE_DIR/one.bitmap" ] || note "(a bitmap file was left by the refused start)"
 
-step "a 9-leg mirror is refused at start"
+step "a 9th leg is refused by dst add, a 9-leg config by dst start"
 st_create nine mirror
-for i in $(seq 9); do st_add nine --disk "mem:$((8 + i))M"; done
+for i in $(seq 8); do st_add nine --disk "mem:$((8 + i))M"; done
+bad_input "a 9th mirror leg" "8 legs" -- add nine --disk mem:17M
+# A config edited by hand past the limit is refused at start.
+echo "node = disk start=999999 size=34816 mem:17M" >>"$DST_STATE_DIR/nine.conf"
 rc=0
 "$DST" start nine --listen "127.0.0.1:$(free_port)" >"$T_TMP/nine.out" 2>"$T_TMP/nine.err" || rc=$?
 check_stderr "$T_TMP/nine.err" "dst start nine"
