@@ -45,6 +45,13 @@ int storage_save(const char *name, const struct conf *conf);
 size_t storage_nodes(const struct conf *conf, struct node_conf **out);
 void storage_nodes_free(struct node_conf *nc, size_t n);
 bool is_nbd_uri(const char *s);
+/* Find NODE (its name n-START, or its spec) among NAME's configured nodes:
+ * its index with its name in nn, or -1 after saying why. */
+int storage_find_node(const char *name, const struct node_conf *nodes, size_t n, const char *node,
+		      char *nn, size_t nnlen);
+/* A new node given as --remote URI or --disk PATH (made absolute) into
+ * spec; nothing when both are NULL. 0, or 1 after saying why. */
+int node_spec_arg(const char *remote, const char *disk, char *spec, size_t len);
 int cmd_suspend(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_replace(int argc, char **argv);

@@ -2,7 +2,6 @@
  * to a new node while the storage stays in use. The daemon copies, switches
  * and records the switch in the config; this command starts it, aborts it,
  * or with --wait draws its progress until it ends. */
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -135,16 +134,8 @@ int cmd_replace(int argc, char **argv)
 		return die("--rate %s: expected bytes per second, at least 4K (e.g. 100M)", rate_s);
 	const char *name = argv[optind], *node = argv[optind + 1];
 	char spec[PATH_MAX + 64] = "";
-	if (remote) {
-		if (!is_nbd_uri(remote))
-			return die("--remote %s: expected an NBD URI like nbd://HOST:PORT", remote);
-		snprintf(spec, sizeof(spec), "%s", remote);
-	} else if (disk) {
-		if (!strncmp(disk, "mem:", 4))
-			snprintf(spec, sizeof(spec), "%s", disk);
-		else if (!realpath(disk, spec))
-			return die("--disk %s: %s", disk, strerror(errno));
-	}
+	if (node_spec_arg(remote, disk, spec, sizeof(spec)))
+		return 1;
 	struct conf conf;
 	if (storage_load(name, &conf))
 		return 1;
@@ -152,17 +143,11 @@ int cmd_replace(int argc, char **argv)
 	size_t n = storage_nodes(&conf, &nodes);
 	char nn[32] = "", err[512];
 	int rc = 1;
-	bool found = false;
-	for (size_t i = 0; i < n && !found; i++) {
-		node_conf_name(nodes[i].start, nn, sizeof(nn));
-		found = !strcmp(nn, node) || !strcmp(nodes[i].spec, node);
-		if (found && spec[0] && !strcmp(nodes[i].spec, spec)) {
-			die("%s is already on %s", nn, spec);
-			goto out;
-		}
-	}
-	if (!found) {
-		die("'%s' has no node '%s' (see 'dst show %s')", name, node, name);
+	int idx = storage_find_node(name, nodes, n, node, nn, sizeof(nn));
+	if (idx < 0)
+		goto out;
+	if (spec[0] && !strcmp(nodes[idx].spec, spec)) {
+		die("%s is already on %s", nn, spec);
 		goto out;
 	}
 	if (!state_running_pid(name)) {

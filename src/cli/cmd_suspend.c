@@ -36,9 +36,8 @@ static const char resume_help[] =
     "--remote or --disk they go to a new node instead (the disk was swapped or\n"
     "the node moved): it must be at least as large, and the config records it.\n";
 
-/* Find NODE among NAME's configured nodes; its index, or -1 after saying why. */
-static int find_node(const char *name, const struct node_conf *nodes, size_t n, const char *node,
-		     char *nn, size_t nnlen)
+int storage_find_node(const char *name, const struct node_conf *nodes, size_t n, const char *node,
+		      char *nn, size_t nnlen)
 {
 	for (size_t i = 0; i < n; i++) {
 		node_conf_name(nodes[i].start, nn, nnlen);
@@ -47,6 +46,21 @@ static int find_node(const char *name, const struct node_conf *nodes, size_t n, 
 	}
 	die("'%s' has no node '%s' (see 'dst show %s')", name, node, name);
 	return -1;
+}
+
+int node_spec_arg(const char *remote, const char *disk, char *spec, size_t len)
+{
+	if (remote) {
+		if (!is_nbd_uri(remote))
+			return die("--remote %s: expected an NBD URI like nbd://HOST:PORT", remote);
+		snprintf(spec, len, "%s", remote);
+	} else if (disk) {
+		if (!strncmp(disk, "mem:", 4))
+			snprintf(spec, len, "%s", disk);
+		else if (!realpath(disk, spec))
+			return die("--disk %s: %s", disk, strerror(errno));
+	}
+	return 0;
 }
 
 static int must_run(const char *name)
@@ -75,7 +89,7 @@ int cmd_suspend(int argc, char **argv)
 	size_t n = storage_nodes(&conf, &nodes);
 	char nn[32], err[512];
 	int rc = 1;
-	if (find_node(name, nodes, n, node, nn, sizeof(nn)) < 0 || must_run(name))
+	if (storage_find_node(name, nodes, n, node, nn, sizeof(nn)) < 0 || must_run(name))
 		goto out;
 	char *cmd = xasprintf("suspend %s", nn);
 	struct strbuf reply;
@@ -120,16 +134,8 @@ int cmd_resume(int argc, char **argv)
 		return die("resume: give --remote or --disk, not both");
 	const char *name = argv[optind], *node = argv[optind + 1];
 	char spec[PATH_MAX + 64] = "";
-	if (remote) {
-		if (!is_nbd_uri(remote))
-			return die("--remote %s: expected an NBD URI like nbd://HOST:PORT", remote);
-		snprintf(spec, sizeof(spec), "%s", remote);
-	} else if (disk) {
-		if (!strncmp(disk, "mem:", 4))
-			snprintf(spec, sizeof(spec), "%s", disk);
-		else if (!realpath(disk, spec))
-			return die("--disk %s: %s", disk, strerror(errno));
-	}
+	if (node_spec_arg(remote, disk, spec, sizeof(spec)))
+		return 1;
 	struct conf conf;
 	if (storage_load(name, &conf))
 		return 1;
@@ -137,7 +143,7 @@ int cmd_resume(int argc, char **argv)
 	size_t n = storage_nodes(&conf, &nodes);
 	char nn[32], err[512];
 	int rc = 1;
-	int idx = find_node(name, nodes, n, node, nn, sizeof(nn));
+	int idx = storage_find_node(name, nodes, n, node, nn, sizeof(nn));
 	if (idx < 0 || must_run(name))
 		goto out;
 	char *cmd = spec[0] ? xasprintf("resume %s %s %s", nn, remote ? "remote" : "disk", spec)

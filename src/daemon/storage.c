@@ -108,14 +108,21 @@ static int settle_size(struct pending_node *pn)
 	return 0;
 }
 
+/* How the storage connects to a remote node: its timeouts and credentials;
+ * a mirror's legs fail fast (the other legs carry on). */
+static struct dev_nbd_opts node_opts(const struct storage_service *st)
+{
+	return (struct dev_nbd_opts){.io_timeout_s = st->io_timeout_s,
+				     .request_timeout_s = st->request_timeout_s,
+				     .fail_fast = st->alg == &alg_mirror,
+				     .tls = st->node_tls};
+}
+
 static struct dev *open_node(struct storage_service *st, struct pending_node *pn)
 {
 	if (pn->node.remote) {
-		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
-					 .request_timeout_s = st->request_timeout_s,
-					 .fail_fast = st->alg == &alg_mirror,
-					 .keep_trying = st->alg == &alg_mirror,
-					 .tls = st->node_tls};
+		struct dev_nbd_opts o = node_opts(st);
+		o.keep_trying = st->alg == &alg_mirror;
 		return dev_nbd_open(st->loop, pn->node.spec, &o, node_ready, pn);
 	}
 	char err[400];
@@ -289,10 +296,7 @@ static void resume_command(struct storage_service *st, struct ctl_req *req, int 
 	}
 	pr->spec = xstrdup(argv[3]);
 	if (!strcmp(argv[2], "remote")) {
-		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
-					 .request_timeout_s = st->request_timeout_s,
-					 .fail_fast = st->alg == &alg_mirror,
-					 .tls = st->node_tls};
+		struct dev_nbd_opts o = node_opts(st);
 		dev_nbd_open(st->loop, pr->spec, &o, resume_dev_ready, pr);
 		return;
 	}
@@ -449,10 +453,8 @@ static void migrate_command(struct storage_service *st, struct ctl_req *req, con
 		return;
 	}
 	if (pm->remote) {
-		struct dev_nbd_opts o = {.io_timeout_s = st->io_timeout_s,
-					 .request_timeout_s = st->request_timeout_s,
-					 .fail_fast = true, /* its failure aborts, quickly */
-					 .tls = st->node_tls};
+		struct dev_nbd_opts o = node_opts(st);
+		o.fail_fast = true; /* its failure aborts, quickly */
 		dev_nbd_open(st->loop, pm->spec, &o, migration_dev_ready, pm);
 		return;
 	}
