@@ -159,7 +159,7 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 	struct array_node *nd = &a->nodes[node];
 	memset(&c->io, 0, sizeof(c->io));
 	c->io.op = op;
-	c->io.flags = p->flags;
+	c->io.flags = p->flags & ~DEV_F_BORROW;
 	c->io.off = off;
 	c->io.len = len;
 	c->io.buf = buf;

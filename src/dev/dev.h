@@ -22,6 +22,7 @@
 
 struct ev_loop;
 struct dev;
+struct iovec;
 struct strbuf;
 struct tls_creds;
 
@@ -39,6 +40,15 @@ enum dev_op {
 #define DEV_F_FUA	(1u << 0) /* write reaches stable storage before done() */
 #define DEV_F_NO_HOLE	(1u << 1) /* WRITE_ZEROES must leave the range allocated */
 #define DEV_F_FAST_ZERO (1u << 2) /* WRITE_ZEROES: fail with ENOTSUP if it would be slow */
+/* READ without a copy, on a device with DEV_CAP_BORROW, for io->len <=
+ * DEV_BORROW_MAX: instead of filling io->buf the device points
+ * io->iov[0..iov_count) (DEV_BORROW_IOV entries, the caller's) at its own
+ * memory holding the data. That memory stays valid (its contents may
+ * change under later writes) until the caller hands it back with
+ * dev_release(), which it must do before the device is destroyed. */
+#define DEV_F_BORROW (1u << 3)
+#define DEV_BORROW_MAX (1u << 20)
+#define DEV_BORROW_IOV 32u
 
 /* dev->caps */
 #define DEV_CAP_FLUSH	   (1u << 0)
@@ -50,6 +60,7 @@ enum dev_op {
 #define DEV_CAP_MULTI_CONN (1u << 6) /* flush on one user flushes all */
 #define DEV_CAP_READONLY   (1u << 7)
 #define DEV_CAP_CACHE	   (1u << 8)
+#define DEV_CAP_BORROW	   (1u << 9) /* takes DEV_F_BORROW reads */
 
 /* One allocation extent, as NBD base:allocation reports it. */
 #define DEV_EXT_HOLE (1u << 0) /* not allocated */
@@ -65,6 +76,8 @@ struct dev_io {
 	uint64_t off;	/* bytes */
 	uint64_t len;	/* bytes (TRIM/WRITE_ZEROES may exceed 4 GiB... in principle) */
 	void *buf;	/* READ/WRITE data, len bytes */
+	struct iovec *iov; /* DEV_F_BORROW reads: where the data is */
+	uint32_t iov_count;
 
 	/* DEV_BLOCK_STATUS: the caller provides ext[ext_max]; the device fills
 	 * ext_count >= 1 extents covering a prefix of [off, off+len). */
@@ -85,6 +98,8 @@ struct dev_ops {
 	void (*submit)(struct dev *d, struct dev_io *io);
 	/* Release everything; only called with no IO in flight. */
 	void (*destroy)(struct dev *d);
+	/* DEV_CAP_BORROW devices: a DEV_F_BORROW read's memory is given back. */
+	void (*release)(struct dev *d, struct dev_io *io);
 	/* Optional: extra `dst show` attributes (sb_attr_*) under prefix. */
 	void (*show)(struct dev *d, struct strbuf *out, const char *prefix);
 };
@@ -112,6 +127,11 @@ struct dev {
 static inline void dev_submit(struct dev *d, struct dev_io *io)
 {
 	d->ops->submit(d, io);
+}
+
+static inline void dev_release(struct dev *d, struct dev_io *io)
+{
+	d->ops->release(d, io);
 }
 
 void dev_destroy(struct dev *d);

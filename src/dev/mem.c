@@ -12,6 +12,10 @@
  * chunk pointers: the worker never touches the table. While any plan is in
  * flight, TRIM zeroes chunks in place instead of freeing them, so no plan
  * can point at freed memory.
+ *
+ * The server's reads copy nothing here at all (DEV_F_BORROW): they get
+ * pointers to the chunks and the socket send does the one copy. Borrowed
+ * chunks are protected from TRIM the same way until they are released.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/ev.h"
@@ -63,6 +68,7 @@ struct mem_dev {
 	struct copy_job *todo_head, *todo_tail, *done_head; /* under lock */
 	struct copy_job jobs[JOBS], *free_jobs;		    /* loop thread only */
 	unsigned jobs_in_flight;			    /* loop thread only */
+	unsigned borrowed;				    /* reads not yet released */
 	int efd;
 	struct ev_io efd_w;
 };
@@ -113,6 +119,38 @@ static int mem_read(struct mem_dev *m, uint64_t off, uint64_t len, char *buf)
 	return 0;
 }
 
+_Static_assert(DEV_BORROW_MAX / CHUNK_SIZE + 1 <= DEV_BORROW_IOV, "a borrowed read's chunks");
+
+/* What holes read as when a read borrows instead of copying. */
+static const char zero_chunk[CHUNK_SIZE];
+
+static int mem_borrow(struct mem_dev *m, struct dev_io *io)
+{
+	if (io->len > DEV_BORROW_MAX)
+		return EINVAL;
+	uint64_t off = io->off, left = io->len;
+	uint32_t n = 0;
+	for (; left; n++) {
+		uint64_t coff = off & CHUNK_MASK;
+		uint64_t take = MIN(left, CHUNK_SIZE - coff);
+		const char *c = chunk_get(m, off >> CHUNK_SHIFT);
+		io->iov[n].iov_base = (void *)(c ? c + coff : zero_chunk);
+		io->iov[n].iov_len = take;
+		off += take;
+		left -= take;
+	}
+	io->iov_count = n;
+	m->borrowed++;
+	return 0;
+}
+
+static void mem_release(struct dev *d, struct dev_io *io)
+{
+	struct mem_dev *m = container_of(d, struct mem_dev, dev);
+	m->borrowed--;
+	io->iov_count = 0;
+}
+
 static int mem_write(struct mem_dev *m, uint64_t off, uint64_t len, const char *buf)
 {
 	while (len) {
@@ -159,7 +197,8 @@ static int mem_zero(struct mem_dev *m, uint64_t off, uint64_t len, bool keep)
 			if (!c)
 				return ENOSPC;
 			memset(c, 0, CHUNK_SIZE);
-		} else if (c && !keep && off == cstart && off + n == cend && !m->jobs_in_flight) {
+		} else if (c && !keep && off == cstart && off + n == cend && !m->jobs_in_flight &&
+			   !m->borrowed) {
 			free(c);
 			l2[ci & L2_MASK] = NULL;
 		} else if (c) {
@@ -343,6 +382,10 @@ static void mem_submit(struct dev *d, struct dev_io *io)
 		io->done(io, EINVAL);
 		return;
 	}
+	if (io->op == DEV_READ && (io->flags & DEV_F_BORROW)) {
+		io->done(io, mem_borrow(m, io));
+		return;
+	}
 	if ((io->op == DEV_READ || io->op == DEV_WRITE) && offload(m, io, &err))
 		return;
 	if (err) {
@@ -395,6 +438,7 @@ static const struct dev_ops mem_ops = {
     .kind = "mem",
     .submit = mem_submit,
     .destroy = mem_destroy,
+    .release = mem_release,
 };
 
 struct dev *dev_mem_open(struct ev_loop *loop, const char *spec, char *err, size_t errlen)
@@ -417,7 +461,8 @@ struct dev *dev_mem_open(struct ev_loop *loop, const char *spec, char *err, size
 	m->dev.loop = loop;
 	m->dev.size = size;
 	m->dev.caps = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO |
-		      DEV_CAP_FAST_ZERO | DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_CACHE;
+		      DEV_CAP_FAST_ZERO | DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_CACHE |
+		      DEV_CAP_BORROW;
 	m->dev.min_block = 1;
 	m->dev.desc = xasprintf("M: %s", spec);
 	return &m->dev;

@@ -513,7 +513,10 @@ int conn_out_gather(struct nbd_conn *c, struct iovec *iov, int max)
 		iov[n].iov_base = c->hs_out + c->hs_sent;
 		iov[n++].iov_len = c->hs_len - c->hs_sent;
 	}
-	for (struct nbd_req *r = c->out_head; r && n + 2 <= max; r = r->next) {
+	for (struct nbd_req *r = c->out_head; r; r = r->next) {
+		uint32_t parts = 1 + (r->borrowed ? r->io.iov_count : 1);
+		if (n + (int)parts > max)
+			break;
 		uint32_t skip = r->sent;
 		if (skip < r->hdr_len) {
 			iov[n].iov_base = r->hdr + skip;
@@ -522,7 +525,18 @@ int conn_out_gather(struct nbd_conn *c, struct iovec *iov, int max)
 		} else {
 			skip -= r->hdr_len;
 		}
-		if (r->data_len > skip) {
+		if (r->borrowed) { /* the payload is the device's own memory */
+			for (uint32_t i = 0; i < r->io.iov_count; i++) {
+				size_t len = r->io.iov[i].iov_len;
+				if (skip >= len) {
+					skip -= (uint32_t)len;
+					continue;
+				}
+				iov[n].iov_base = (char *)r->io.iov[i].iov_base + skip;
+				iov[n++].iov_len = len - skip;
+				skip = 0;
+			}
+		} else if (r->data_len > skip) {
 			iov[n].iov_base = (char *)r->data + skip;
 			iov[n++].iov_len = r->data_len - skip;
 		}
@@ -738,6 +752,9 @@ void srv_req_put(struct nbd_server *srv, struct nbd_req *r)
 	if (r->buf)
 		bufpool_free(&srv->pool, r->buf);
 	r->buf = NULL;
+	if (r->borrowed)
+		dev_release(srv->cfg.dev, &r->io);
+	r->borrowed = false;
 	r->next = srv->free_reqs;
 	srv->free_reqs = r;
 	srv->free_count++;

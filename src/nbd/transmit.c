@@ -101,7 +101,7 @@ static void queue_reply(struct nbd_conn *c, struct nbd_req *r)
 		} else {
 			simple_reply(r);
 		}
-		r->data = r->buf;
+		r->data = r->buf; /* NULL if borrowed: server.c sends io.iov */
 		r->data_len = r->length;
 	} else if (r->type == NBD_CMD_BLOCK_STATUS) {
 		/* Extents were converted into wire form after the dev_extent array. */
@@ -178,6 +178,9 @@ static void io_done(struct dev_io *io, int err)
 		st->read_ns += ns;
 		if (!err)
 			st->bytes_read += r->length;
+		r->borrowed = r->borrow && !err;
+		if (r->borrowed)
+			st->direct_reads++;
 		break;
 	case NBD_CMD_WRITE:
 		st->writes++;
@@ -222,6 +225,11 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 	io->off = r->offset;
 	io->len = r->length;
 	io->buf = r->buf;
+	if (r->borrow) {
+		io->flags |= DEV_F_BORROW;
+		io->iov = r->borrow_iov;
+		io->iov_count = 0;
+	}
 	io->done = io_done;
 	io->priv = r;
 	switch (r->type) {
@@ -241,6 +249,12 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 	r->start_ns = ev_now_ns();
 	c->in_dev++;
 	dev_submit(c->srv->cfg.dev, io);
+}
+
+/* Can a READ of len bytes be sent straight from the device's memory? */
+static bool borrow_ok(const struct nbd_conn *c, uint32_t len)
+{
+	return len <= DEV_BORROW_MAX && (c->srv->cfg.dev->caps & DEV_CAP_BORROW);
 }
 
 static struct nbd_req *take_slot(struct nbd_conn *c)
@@ -346,7 +360,10 @@ bool tx_process(struct nbd_conn *c)
 		r->cookie = rq.cookie;
 		r->offset = rq.offset;
 		r->length = rq.length;
-		if (need) {
+		r->borrow = rq.type == NBD_CMD_READ && borrow_ok(c, rq.length);
+		if (r->borrow) {
+			limits_buf_taken(c, r, need); /* counts as the buffer it saves */
+		} else if (need) {
 			r->buf = bufpool_alloc(&srv->pool, need);
 			if (!r->buf) {
 				srv_req_unget(srv, r);
