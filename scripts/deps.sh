@@ -15,7 +15,7 @@ PKGS=(
 	libcmocka-dev               # unit tests
 	clang-format                # make format / format-check
 	clang libclang-rt-14-dev    # make fuzz: clang with libFuzzer and its sanitizers
-	libnbd-bin                  # tests: nbdinfo, nbdcopy; bench: nbdfuse
+	libnbd-bin python3-libnbd   # tests: nbdinfo, nbdcopy, nbdsh; bench: nbdfuse
 	nbdkit qemu-utils fio       # tests and benchmarks: peer servers, qemu-img/qemu-io, fio
 	python3                     # test helpers
 	gnutls-bin                  # tests: psktool and certtool make TLS keys

@@ -46,7 +46,7 @@ enum dev_op {
  * memory holding the data. That memory stays valid (its contents may
  * change under later writes) until the caller hands it back with
  * dev_release(), which it must do before the device is destroyed. */
-#define DEV_F_BORROW (1u << 3)
+#define DEV_F_BORROW   (1u << 3)
 #define DEV_BORROW_MAX (1u << 20)
 #define DEV_BORROW_IOV 32u
 
@@ -72,10 +72,10 @@ struct dev_extent {
 
 struct dev_io {
 	enum dev_op op;
-	uint32_t flags; /* DEV_F_* */
-	uint64_t off;	/* bytes */
-	uint64_t len;	/* bytes (TRIM/WRITE_ZEROES may exceed 4 GiB... in principle) */
-	void *buf;	/* READ/WRITE data, len bytes */
+	uint32_t flags;	   /* DEV_F_* */
+	uint64_t off;	   /* bytes */
+	uint64_t len;	   /* bytes (TRIM/WRITE_ZEROES may exceed 4 GiB... in principle) */
+	void *buf;	   /* READ/WRITE data, len bytes */
 	struct iovec *iov; /* DEV_F_BORROW reads: where the data is */
 	uint32_t iov_count;
 

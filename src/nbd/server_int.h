@@ -32,9 +32,9 @@ struct nbd_req {
 	uint32_t length;
 	uint32_t error; /* wire error */
 	uint64_t start_ns;
-	void *buf;	  /* from the buffer pool, or NULL */
-	bool borrow;	  /* a READ asking the device for its memory, not a copy */
-	bool borrowed;	  /* ... and got it: io.iov until dev_release() */
+	void *buf;     /* from the buffer pool, or NULL */
+	bool borrow;   /* a READ asking the device for its memory, not a copy */
+	bool borrowed; /* ... and got it: io.iov until dev_release() */
 	struct iovec borrow_iov[DEV_BORROW_IOV];
 	uint32_t buf_len; /* what buf counts against its client's budget */
 	uint8_t hdr[REQ_HDR_MAX];

@@ -463,14 +463,18 @@ TEST(borrowed_read)
 	CHECK_EQ(do_status(d, 0, 4 * CHUNK, ext, 4, &n), 0);
 	CHECK(n >= 1 && ext[0].flags == HZ && ext[0].len == 4 * CHUNK); /* freed now */
 
-	io = (struct dev_io){.op = DEV_READ, .flags = DEV_F_BORROW, .off = 0,
-			     .len = DEV_BORROW_MAX + 4096, .iov = iov};
+	io = (struct dev_io){.op = DEV_READ,
+			     .flags = DEV_F_BORROW,
+			     .off = 0,
+			     .len = DEV_BORROW_MAX + 4096,
+			     .iov = iov};
 	CHECK_EQ(run(d, &io), EINVAL); /* too long to borrow: the caller's error */
 	free(data);
 	dev_destroy(d);
 	ev_loop_free(loop);
 }
 
-UNIT_MAIN(T(borrowed_read), T(open_errors), T(open_props), T(round_trip_odd), T(unwritten_reads_zero),
-	  T(out_of_range), T(trim_reads_zero), T(write_zeroes_punch), T(write_zeroes_no_hole),
-	  T(trim_tail_chunk), T(block_status), T(flush_fua_cache), T(many_in_flight))
+UNIT_MAIN(T(borrowed_read), T(open_errors), T(open_props), T(round_trip_odd),
+	  T(unwritten_reads_zero), T(out_of_range), T(trim_reads_zero), T(write_zeroes_punch),
+	  T(write_zeroes_no_hole), T(trim_tail_chunk), T(block_status), T(flush_fua_cache),
+	  T(many_in_flight))

@@ -208,6 +208,7 @@ static struct env *env_new(const char *spec)
 	}
 	e->gate.dev = *e->mem;
 	e->gate.dev.ops = &gate_ops;
+	e->gate.dev.caps &= ~DEV_CAP_BORROW; /* the gate does not pass memory through */
 	e->gate.inner = e->mem;
 	/* A Unix socket path must fit in sun_path. */
 	const char *tmp = getenv("TMPDIR");

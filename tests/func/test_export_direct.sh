@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Reads served straight from a memory disk's chunks (no copy into a server
+# buffer): data across chunk boundaries with structured and simple replies,
+# the io/direct_reads counter (and none for a file export), TRIMs and writes
+# racing the reads of the same blocks under ASan. (TLS exports of mem disks
+# send the same borrowed memory: test_tls_export.sh reads and writes them.)
+. "$(dirname "$0")/lib.sh"
+need nbdcopy fio
+# libnbd's Python bindings (python3-libnbd) belong to the system's python3,
+# which may not be the first python3 on PATH.
+NBDPY=
+for py in python3 /usr/bin/python3; do
+	if "$py" -c 'import nbd' 2>/dev/null; then
+		NBDPY=$py
+		break
+	fi
+done
+[ -n "$NBDPY" ] || skip "no python3 with libnbd's bindings (python3-libnbd)"
+nbdpy() { "$NBDPY" -c "import nbd; h = nbd.NBD()
+$1"; }
+
+MiB=1048576
+
+step "8 MiB of random data through a mem export, read back whole"
+head -c $((8 * MiB)) /dev/urandom >"$T_TMP/src.bin"
+start_export direct-mem mem:16M
+MEM_URI=$URI
+run_ok "nbdcopy to the export" nbdcopy "$T_TMP/src.bin" "$MEM_URI"
+run_ok "nbdcopy from the export" nbdcopy --requests=16 "$MEM_URI" "$T_TMP/back.bin"
+cp "$T_TMP/src.bin" "$T_TMP/want.bin"
+truncate -s 16M "$T_TMP/want.bin" # the unwritten half reads as zeroes
+assert_eq "$(cmp "$T_TMP/back.bin" "$T_TMP/want.bin" && echo same)" same "data read back"
+direct=$(show_attr direct-mem io/direct_reads)
+reads=$(show_attr direct-mem io/reads)
+assert_ge "$direct" 1 "reads served from the disk's memory"
+assert_eq "$direct" "$reads" "every read of a mem export served from its memory"
+
+# Offsets and lengths that start and end inside 64 KiB chunks, the largest
+# borrowed read (1 MiB) and one past it, and reads reaching into the unwritten
+# half; each compared with the source, with both reply styles.
+for structured in True False; do
+	step "odd reads with structured replies = $structured"
+	run_ok "libnbd reads" nbdpy "
+import sys
+h.set_request_structured_replies($structured)
+h.connect_uri('$MEM_URI')
+assert h.get_structured_replies_negotiated() == $structured
+src = open('$T_TMP/src.bin', 'rb').read() + bytes(8 << 20)
+cases = [(0, 1), (65535, 2), (65536 - 100, 65536 + 200), (12345, 1 << 20),
+         ((1 << 20) - 7, (1 << 20) + 4096), (3 << 20, 32 << 20 >> 4),
+         ((8 << 20) - 4096, 1 << 20), ((16 << 20) - 65537, 65537)]
+for off, n in cases:
+    got = h.pread(n, off)
+    if got != src[off:off + n]:
+        sys.exit('mismatch at %d+%d' % (off, n))
+"
+done
+
+step "TRIMs and writes racing reads of the same blocks"
+fio_ok=0
+fio_run 60 "$T_TMP/fio.out" --ioengine=nbd --uri="$MEM_URI" --size=4M \
+	--time_based --runtime=4 \
+	--name=reader --rw=randread --bs=256k --iodepth=16 \
+	--name=trimmer --rw=randtrim --bs=64k --iodepth=8 \
+	--name=writer --rw=randwrite --bs=96k --iodepth=8 && fio_ok=1
+[ "$fio_ok" = 1 ] || tail -20 "$T_TMP/fio.out"
+assert_eq "$fio_ok" 1 "fio with reads, trims and writes on the same 4 MiB"
+assert_eq "$(grep -c 'err= *0' "$T_TMP/fio.out")" 3 "fio jobs that ran without an error"
+pid_alive "$(export_pid direct-mem)" || fail "the mem export died under racing trims"
+run_ok "the export still answers" nbdpy "h.connect_uri('$MEM_URI'); h.pread(1 << 20, 0)"
+
+step "a file export copies (its data is the page cache's, not ours)"
+truncate -s 8M "$T_TMP/disk.img"
+start_export direct-file "$T_TMP/disk.img"
+run_ok "nbdcopy to the file export" nbdcopy "$T_TMP/src.bin" "$URI"
+run_ok "nbdcopy from the file export" nbdcopy "$URI" "$T_TMP/back2.bin"
+assert_eq "$(cmp "$T_TMP/back2.bin" "$T_TMP/src.bin" && echo same)" same "file data read back"
+assert_ge "$(show_attr direct-file io/reads)" 1 "file export reads"
+assert_eq "$(show_attr direct-file io/direct_reads)" 0 "direct reads of a file export"
+
+stop_export direct-file
+stop_export direct-mem
