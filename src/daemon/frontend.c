@@ -66,7 +66,6 @@ void frontend_show(struct nbd_server *srv, struct strbuf *out, const char *name)
 	sb_attr_num(out, PATH("io/read_bytes"), st.bytes_read);
 	sb_attr_num(out, PATH("io/write_bytes"), st.bytes_written);
 	sb_attr_num(out, PATH("io/direct_reads"), st.direct_reads);
-	sb_attr_num(out, PATH("io/direct_writes"), st.direct_writes);
 	sb_attr_num(out, PATH("io/flushes"), st.flushes);
 	sb_attr_num(out, PATH("io/trims"), st.trims);
 	sb_attr_num(out, PATH("io/zeroes"), st.zeroes);

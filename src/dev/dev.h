@@ -40,16 +40,12 @@ enum dev_op {
 #define DEV_F_FUA	(1u << 0) /* write reaches stable storage before done() */
 #define DEV_F_NO_HOLE	(1u << 1) /* WRITE_ZEROES must leave the range allocated */
 #define DEV_F_FAST_ZERO (1u << 2) /* WRITE_ZEROES: fail with ENOTSUP if it would be slow */
-/* Without a copy, on a device with DEV_CAP_BORROW, for io->len <=
- * DEV_BORROW_MAX. READ: instead of filling io->buf the device points
+/* READ without a copy, on a device with DEV_CAP_BORROW, for io->len <=
+ * DEV_BORROW_MAX: instead of filling io->buf the device points
  * io->iov[0..iov_count) (DEV_BORROW_IOV entries, the caller's) at its own
  * memory holding the data. That memory stays valid (its contents may
  * change under later writes) until the caller hands it back with
- * dev_release(), which it must do before the device is destroyed.
- * WRITE: the caller first asks dev_borrow_write() where the data goes,
- * puts it there, then submits the io with this flag to complete the write
- * (or, if it never gets the data, hands the memory back with
- * dev_release()). */
+ * dev_release(), which it must do before the device is destroyed. */
 #define DEV_F_BORROW   (1u << 3)
 #define DEV_BORROW_MAX (1u << 20)
 #define DEV_BORROW_IOV 32u
@@ -102,13 +98,8 @@ struct dev_ops {
 	void (*submit)(struct dev *d, struct dev_io *io);
 	/* Release everything; only called with no IO in flight. */
 	void (*destroy)(struct dev *d);
-	/* DEV_CAP_BORROW devices: a DEV_F_BORROW read's memory is given back
-	 * (or a borrowed write's, unwritten). */
+	/* DEV_CAP_BORROW devices: a DEV_F_BORROW read's memory is given back. */
 	void (*release)(struct dev *d, struct dev_io *io);
-	/* DEV_CAP_BORROW devices, synchronously: point io->iov at the memory
-	 * that io->len bytes written at io->off go to; 0 or an errno (the
-	 * caller then writes the ordinary way). */
-	int (*borrow_write)(struct dev *d, struct dev_io *io);
 	/* Optional: extra `dst show` attributes (sb_attr_*) under prefix. */
 	void (*show)(struct dev *d, struct strbuf *out, const char *prefix);
 };
@@ -136,11 +127,6 @@ struct dev {
 static inline void dev_submit(struct dev *d, struct dev_io *io)
 {
 	d->ops->submit(d, io);
-}
-
-static inline int dev_borrow_write(struct dev *d, struct dev_io *io)
-{
-	return d->ops->borrow_write(d, io);
 }
 
 static inline void dev_release(struct dev *d, struct dev_io *io)

@@ -13,10 +13,9 @@
  * flight, TRIM zeroes chunks in place instead of freeing them, so no plan
  * can point at freed memory.
  *
- * The server's reads and writes copy nothing here at all (DEV_F_BORROW):
- * they get pointers to the chunks, and the socket send or receive does the
- * one copy. Borrowed chunks are protected from TRIM the same way until
- * they are released.
+ * The server's reads copy nothing here at all (DEV_F_BORROW): they get
+ * pointers to the chunks and the socket send does the one copy. Borrowed
+ * chunks are protected from TRIM the same way until they are released.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -136,37 +135,6 @@ static int mem_borrow(struct mem_dev *m, struct dev_io *io)
 		uint64_t take = MIN(left, CHUNK_SIZE - coff);
 		const char *c = chunk_get(m, off >> CHUNK_SHIFT);
 		io->iov[n].iov_base = (void *)(c ? c + coff : zero_chunk);
-		io->iov[n].iov_len = take;
-		off += take;
-		left -= take;
-	}
-	io->iov_count = n;
-	m->borrowed++;
-	return 0;
-}
-
-/* Where a write of io->len bytes at io->off goes: its chunks, allocated
- * now. A new chunk is zeroed whole, not just outside the write: a read
- * racing the payload's arrival must never see old heap contents. */
-static int mem_borrow_write(struct dev *d, struct dev_io *io)
-{
-	struct mem_dev *m = container_of(d, struct mem_dev, dev);
-	if (io->len > DEV_BORROW_MAX || io->len > d->size || io->off > d->size - io->len)
-		return EINVAL;
-	uint64_t off = io->off, left = io->len;
-	uint32_t n = 0;
-	for (; left; n++) {
-		uint64_t ci = off >> CHUNK_SHIFT;
-		uint64_t coff = off & CHUNK_MASK;
-		uint64_t take = MIN(left, CHUNK_SIZE - coff);
-		char *c = chunk_get(m, ci);
-		if (!c) {
-			c = chunk_new(m, ci);
-			if (!c)
-				return ENOSPC;
-			memset(c, 0, CHUNK_SIZE);
-		}
-		io->iov[n].iov_base = c + coff;
 		io->iov[n].iov_len = take;
 		off += take;
 		left -= take;
@@ -414,13 +382,8 @@ static void mem_submit(struct dev *d, struct dev_io *io)
 		io->done(io, EINVAL);
 		return;
 	}
-	if (io->flags & DEV_F_BORROW) {
-		if (io->op == DEV_READ) {
-			io->done(io, mem_borrow(m, io));
-		} else { /* a borrowed write: its data is in place already */
-			mem_release(d, io);
-			io->done(io, io->op == DEV_WRITE ? 0 : EINVAL);
-		}
+	if (io->op == DEV_READ && (io->flags & DEV_F_BORROW)) {
+		io->done(io, mem_borrow(m, io));
 		return;
 	}
 	if ((io->op == DEV_READ || io->op == DEV_WRITE) && offload(m, io, &err))
@@ -476,7 +439,6 @@ static const struct dev_ops mem_ops = {
     .submit = mem_submit,
     .destroy = mem_destroy,
     .release = mem_release,
-    .borrow_write = mem_borrow_write,
 };
 
 struct dev *dev_mem_open(struct ev_loop *loop, const char *spec, char *err, size_t errlen)

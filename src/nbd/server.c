@@ -14,7 +14,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/iov.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto.h"
@@ -635,20 +634,6 @@ static inline ssize_t conn_recv(struct nbd_conn *c, void *buf, size_t len)
 	return tls_recv(c->tls_sess, buf, len);
 }
 
-/* The rest of a write payload from byte `from` on, received straight into
- * the device memory io->iov points at: all of it in one readv, or through
- * TLS one piece at a time. */
-static ssize_t conn_recv_iov(struct nbd_conn *c, const struct dev_io *io, uint32_t from)
-{
-	struct iovec iov[DEV_BORROW_IOV];
-	int n = iov_tail(io->iov, io->iov_count, from, iov);
-	if (n == 0)
-		return 0;
-	if (c->tls)
-		return conn_recv(c, iov[0].iov_base, iov[0].iov_len);
-	return readv(c->fd, iov, n);
-}
-
 static const char *recv_error(const struct nbd_conn *c)
 {
 	return c->tls && errno == EPROTO ? tls_last_error() : strerror(errno);
@@ -659,9 +644,7 @@ void conn_read(struct nbd_conn *c)
 	/* Large write payloads go straight from the socket into their buffer. */
 	if (c->rx == RX_PAYLOAD && c->rstart == c->rend && c->rx_req) {
 		struct nbd_req *r = c->rx_req;
-		ssize_t n = r->borrowed
-				? conn_recv_iov(c, &r->io, c->rx_got)
-				: conn_recv(c, (char *)r->buf + c->rx_got, r->length - c->rx_got);
+		ssize_t n = conn_recv(c, (char *)r->buf + c->rx_got, r->length - c->rx_got);
 		if (n > 0) {
 			c->rx_got += (uint32_t)n;
 			conn_process(c);

@@ -45,7 +45,6 @@ struct nbd_server_stats {
 	uint64_t reads, writes, flushes, trims, zeroes, block_status, other;
 	uint64_t bytes_read, bytes_written;
 	uint64_t direct_reads;	    /* READs sent from the device's own memory */
-	uint64_t direct_writes;	    /* WRITEs received straight into it */
 	uint64_t errors;	    /* error replies sent */
 	uint64_t read_ns, write_ns; /* summed device latency, for averages */
 	uint64_t clients_total, clients_refused;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/iov.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto.h"
@@ -226,16 +225,10 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 	io->off = r->offset;
 	io->len = r->length;
 	io->buf = r->buf;
-	if (r->borrow && r->type == NBD_CMD_READ) {
+	if (r->borrow) {
 		io->flags |= DEV_F_BORROW;
 		io->iov = r->borrow_iov;
 		io->iov_count = 0;
-	} else if (r->borrow) {
-		/* The payload is in the device's memory: the device takes its
-		 * borrowed memory back as it completes the write. */
-		io->flags |= DEV_F_BORROW;
-		r->borrowed = false;
-		c->srv->st.direct_writes++;
 	}
 	io->done = io_done;
 	io->priv = r;
@@ -262,21 +255,6 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 static bool borrow_ok(const struct nbd_conn *c, uint32_t len)
 {
 	return len <= DEV_BORROW_MAX && (c->srv->cfg.dev->caps & DEV_CAP_BORROW);
-}
-
-/* Can r's WRITE payload be received straight into the device's memory?
- * If so it now holds that memory (r->borrowed, io.iov). */
-static bool borrow_write(struct nbd_conn *c, struct nbd_req *r)
-{
-	struct dev *d = c->srv->cfg.dev;
-	if (!r->length || !borrow_ok(c, r->length))
-		return false;
-	r->io.off = r->offset;
-	r->io.len = r->length;
-	r->io.iov = r->borrow_iov;
-	r->io.iov_count = 0;
-	r->borrowed = dev_borrow_write(d, &r->io) == 0;
-	return r->borrowed;
 }
 
 static struct nbd_req *take_slot(struct nbd_conn *c)
@@ -314,10 +292,7 @@ bool tx_process(struct nbd_conn *c)
 		if (c->rx == RX_PAYLOAD) {
 			struct nbd_req *r = c->rx_req;
 			uint32_t take = MIN(avail, r->length - c->rx_got);
-			if (r->borrowed)
-				iov_copy_in(r->io.iov, r->io.iov_count, c->rx_got, p, take);
-			else
-				memcpy((char *)r->buf + c->rx_got, p, take);
+			memcpy((char *)r->buf + c->rx_got, p, take);
 			c->rstart += take;
 			c->rx_got += take;
 			if (c->rx_got < r->length)
@@ -385,9 +360,7 @@ bool tx_process(struct nbd_conn *c)
 		r->cookie = rq.cookie;
 		r->offset = rq.offset;
 		r->length = rq.length;
-		r->borrow = rq.type == NBD_CMD_READ
-				? borrow_ok(c, rq.length)
-				: !err && rq.type == NBD_CMD_WRITE && borrow_write(c, r);
+		r->borrow = rq.type == NBD_CMD_READ && borrow_ok(c, rq.length);
 		if (r->borrow) {
 			limits_buf_taken(c, r, need); /* counts as the buffer it saves */
 		} else if (need) {

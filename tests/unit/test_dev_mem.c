@@ -474,63 +474,7 @@ TEST(borrowed_read)
 	ev_loop_free(loop);
 }
 
-/* Borrowed writes: the data put where dev_borrow_write() points is what
- * later reads return; new chunks read as zeroes outside the write even
- * before the data arrives; an abandoned borrow (released unwritten) keeps
- * what was put there, and TRIM does not free borrowed chunks. */
-TEST(borrowed_write)
-{
-	struct ev_loop *loop = ev_loop_new();
-	struct dev *d = open_mem(loop, "mem:4M");
-	uint8_t *data = malloc(MiB), *back = malloc(2 * MiB);
-	fill(data, MiB, 5);
-	struct iovec iov[DEV_BORROW_IOV];
-	struct dev_io io = {.op = DEV_WRITE, .off = 3 * CHUNK + 100, .len = MiB, .iov = iov};
-	CHECK_EQ(dev_borrow_write(d, &io), 0);
-	CHECK_EQ(io.iov_count, MiB / CHUNK + 1);
-	CHECK_EQ(do_rw(d, DEV_READ, 0, 3 * CHUNK, 2 * CHUNK, back), 0);
-	CHECK(all_zero(back, 2 * CHUNK)); /* allocated, zeroed, data not there yet */
-	uint64_t at = 0;
-	for (uint32_t i = 0; i < io.iov_count; i++) {
-		memcpy(io.iov[i].iov_base, data + at, io.iov[i].iov_len);
-		at += io.iov[i].iov_len;
-	}
-	CHECK_EQ(at, MiB);
-	CHECK_EQ(do_rw(d, DEV_TRIM, 0, 0, 2 * MiB, NULL), 0); /* zeroes in place */
-	for (uint32_t i = 0, at2 = 0; i < io.iov_count; at2 += io.iov[i].iov_len, i++)
-		memcpy(io.iov[i].iov_base, data + at2, io.iov[i].iov_len);
-	io.flags = DEV_F_BORROW;
-	CHECK_EQ(run(d, &io), 0); /* completes the write */
-	CHECK_EQ(do_rw(d, DEV_READ, 0, 3 * CHUNK + 100, MiB, back), 0);
-	CHECK(memcmp(back, data, MiB) == 0);
-	CHECK_EQ(do_rw(d, DEV_READ, 0, 3 * CHUNK, 100, back), 0);
-	CHECK(all_zero(back, 100));
-
-	/* Released unwritten (a client gone mid-payload): nothing breaks, and
-	 * TRIM frees again once nothing is borrowed. */
-	io = (struct dev_io){.op = DEV_WRITE, .off = 2 * MiB, .len = 5000, .iov = iov};
-	CHECK_EQ(dev_borrow_write(d, &io), 0);
-	memcpy(iov[0].iov_base, data, 10);
-	dev_release(d, &io);
-	CHECK_EQ(do_rw(d, DEV_READ, 0, 2 * MiB, 10, back), 0);
-	CHECK(memcmp(back, data, 10) == 0);
-	CHECK_EQ(do_rw(d, DEV_TRIM, 0, 2 * MiB, CHUNK, NULL), 0);
-	struct dev_extent ext[2];
-	uint32_t n = 0;
-	CHECK_EQ(do_status(d, 2 * MiB, CHUNK, ext, 2, &n), 0);
-	CHECK(n >= 1 && ext[0].flags == HZ);
-
-	io = (struct dev_io){.op = DEV_WRITE, .off = 4 * MiB - 10, .len = 20, .iov = iov};
-	CHECK_EQ(dev_borrow_write(d, &io), EINVAL); /* past the end */
-	io = (struct dev_io){.op = DEV_WRITE, .off = 0, .len = DEV_BORROW_MAX + 1, .iov = iov};
-	CHECK_EQ(dev_borrow_write(d, &io), EINVAL); /* too long */
-	free(data);
-	free(back);
-	dev_destroy(d);
-	ev_loop_free(loop);
-}
-
-UNIT_MAIN(T(borrowed_read), T(borrowed_write), T(open_errors), T(open_props), T(round_trip_odd),
+UNIT_MAIN(T(borrowed_read), T(open_errors), T(open_props), T(round_trip_odd),
 	  T(unwritten_reads_zero), T(out_of_range), T(trim_reads_zero), T(write_zeroes_punch),
 	  T(write_zeroes_no_hole), T(trim_tail_chunk), T(block_status), T(flush_fua_cache),
 	  T(many_in_flight))
