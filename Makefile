@@ -5,6 +5,7 @@
 #   make demo       install deps, build, run the demo
 #   make bench      side-by-side benchmarks against nbdkit and qemu-nbd
 #   make bench-fuse the FUSE frontend against nbdfuse, on loop devices (root)
+#   make bench-relay what one extra hop costs on loopback TCP, without NBD
 #   make fuzz       build the fuzz targets with clang's libFuzzer in build-fuzz/ and
 #                   run each for FUZZ_SECONDS (default 60), FUZZ_JOBS at a time
 #   make format / format-check
@@ -44,7 +45,7 @@ FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=un
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS    ?= 1
 
-.PHONY: all check demo bench bench-fuse deps format format-check clean unit fuzz fuzz-targets
+.PHONY: all check demo bench bench-fuse bench-relay deps format format-check clean unit fuzz fuzz-targets
 all: $(BUILD)/dstd $(BUILD)/dst
 
 $(BUILD)/%.o: %.c
@@ -102,6 +103,9 @@ bench: deps
 bench-fuse: deps
 	$(MAKE) all
 	bench/fuse.sh
+
+bench-relay:
+	BUILD=$(BUILD) bench/relay.sh
 
 # Its own build dir again: clang, and every object instrumented for coverage.
 fuzz: deps

@@ -13,9 +13,12 @@
  * flight, TRIM zeroes chunks in place instead of freeing them, so no plan
  * can point at freed memory.
  *
- * The server's reads copy nothing here at all (DEV_F_BORROW): they get
- * pointers to the chunks and the socket send does the one copy. Borrowed
+ * The NBD server's reads copy nothing here at all (DEV_F_BORROW): they get
+ * pointers to the chunks, and the socket send does the one copy. Borrowed
  * chunks are protected from TRIM the same way until they are released.
+ * Writes still take the worker: received into a buffer that is hot in the
+ * cache, they are copied into the (cold) chunks off the event loop, which
+ * measured faster than receiving straight into the chunks on the loop.
  */
 #include <errno.h>
 #include <pthread.h>
