@@ -100,6 +100,11 @@ struct dev_ops {
 	void (*destroy)(struct dev *d);
 	/* DEV_CAP_BORROW devices: a DEV_F_BORROW read's memory is given back. */
 	void (*release)(struct dev *d, struct dev_io *io);
+	/* Optional, DEV_CAP_BORROW devices: can a read of len bytes at off be
+	 * borrowed now? (Without it, always.) A file says yes only when the
+	 * range is in the page cache, so that sending it never waits for the
+	 * disk on the event loop. */
+	bool (*can_borrow)(struct dev *d, uint64_t off, uint64_t len);
 	/* Optional: extra `dst show` attributes (sb_attr_*) under prefix. */
 	void (*show)(struct dev *d, struct strbuf *out, const char *prefix);
 };
@@ -127,6 +132,12 @@ struct dev {
 static inline void dev_submit(struct dev *d, struct dev_io *io)
 {
 	d->ops->submit(d, io);
+}
+
+static inline bool dev_can_borrow(struct dev *d, uint64_t off, uint64_t len)
+{
+	return (d->caps & DEV_CAP_BORROW) && len <= DEV_BORROW_MAX &&
+	       (!d->ops->can_borrow || d->ops->can_borrow(d, off, len));
 }
 
 static inline void dev_release(struct dev *d, struct dev_io *io)

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -61,6 +62,11 @@ struct file_dev {
 	struct ev_deferred submit_d;
 	struct ev_timer retry_t;
 	void *zeroes; /* ZERO_BUF_SIZE zero bytes for the WRITE_ZEROES fallback */
+	/* The whole file mapped read-only (NULL if it could not be): reads
+	 * of cached pages are borrowed from it, so the socket send copies
+	 * straight from the page cache. */
+	char *map;
+	unsigned borrowed;
 	/* destroy() from inside a done() we called: finish it when we unwind. */
 	int busy;
 	bool dying;
@@ -339,12 +345,52 @@ static int file_block_status(struct file_dev *f, struct dev_io *io)
 	return 0;
 }
 
+#define PAGE 4096u
+
+/* Is every page of [off, off+len) in the page cache? Then sending it from
+ * the mapping never waits for the disk. (A page evicted between this and
+ * the send is faulted in by the send: a rare, short wait.) */
+static bool file_can_borrow(struct dev *d, uint64_t off, uint64_t len)
+{
+	struct file_dev *f = container_of(d, struct file_dev, dev);
+	if (!f->map || len == 0 || len > DEV_BORROW_MAX || len > d->size || off > d->size - len)
+		return false;
+	uint64_t start = off & ~(uint64_t)(PAGE - 1);
+	uint64_t span = off + len - start;
+	unsigned char vec[DEV_BORROW_MAX / PAGE + 2];
+	if (mincore(f->map + start, span, vec) < 0)
+		return false;
+	for (uint64_t i = 0; i < (span + PAGE - 1) / PAGE; i++)
+		if (!(vec[i] & 1))
+			return false;
+	return true;
+}
+
+static void file_release(struct dev *d, struct dev_io *io)
+{
+	struct file_dev *f = container_of(d, struct file_dev, dev);
+	f->borrowed--;
+	io->iov_count = 0;
+}
+
 static void file_submit(struct dev *d, struct dev_io *io)
 {
 	struct file_dev *f = container_of(d, struct file_dev, dev);
 
 	if (io->op != DEV_FLUSH && (io->len > d->size || io->off > d->size - io->len)) {
 		io->done(io, EINVAL);
+		return;
+	}
+	if (io->flags & DEV_F_BORROW) {
+		if (io->op != DEV_READ || !f->map || io->len > DEV_BORROW_MAX) {
+			io->done(io, EINVAL);
+			return;
+		}
+		io->iov[0].iov_base = f->map + io->off;
+		io->iov[0].iov_len = io->len;
+		io->iov_count = 1;
+		f->borrowed++;
+		io->done(io, 0);
 		return;
 	}
 	IO_DONE(io) = 0;
@@ -377,6 +423,8 @@ static void file_free(struct file_dev *f)
 	ev_timer_stop(f->dev.loop, &f->retry_t);
 	io_uring_queue_exit(&f->ring);
 	close(f->efd);
+	if (f->map)
+		munmap(f->map, f->dev.size);
 	close(f->fd);
 	free(f->zeroes);
 	free(f->dev.desc);
@@ -397,6 +445,8 @@ static const struct dev_ops file_ops = {
     .kind = "file",
     .submit = file_submit,
     .destroy = file_destroy,
+    .release = file_release,
+    .can_borrow = file_can_borrow,
 };
 
 static int ring_init(struct io_uring *ring)
@@ -486,6 +536,14 @@ struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly,
 	f->dev.caps = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO |
 		      DEV_CAP_FAST_ZERO | DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_CACHE |
 		      (readonly ? DEV_CAP_READONLY : 0);
+	/* Only the kernel reads the mapping (sendmsg copying from it), so a
+	 * file cut short under us makes that send fail with EFAULT and the
+	 * client's connection close; no SIGBUS can reach us. */
+	void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map != MAP_FAILED) {
+		f->map = map;
+		f->dev.caps |= DEV_CAP_BORROW;
+	}
 	f->dev.min_block = 1;
 	f->dev.desc = xasprintf("L: %s", abs ? abs : path);
 	free(abs);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Reads served straight from a memory disk's chunks (no copy into a server
-# buffer): data across chunk boundaries with structured and simple replies,
-# the io/direct_reads counter (and none for a file export), TRIMs and writes
-# racing the reads of the same blocks under ASan. (TLS exports of mem disks
-# send the same borrowed memory: test_tls_export.sh reads and writes them.)
+# Reads served straight from the disk's memory (no copy into a server
+# buffer): a mem disk's chunks across chunk boundaries with structured and
+# simple replies, the io/direct_reads counter, TRIMs and writes racing the
+# reads of the same blocks under ASan; a file export's cached pages sent from
+# its mapping, and a file cut short under the export. (TLS exports send the
+# same borrowed memory: test_tls_export.sh reads and writes them.)
 . "$(dirname "$0")/lib.sh"
 need nbdcopy fio
 # libnbd's Python bindings (python3-libnbd) belong to the system's python3,
@@ -69,14 +70,26 @@ assert_eq "$(grep -c 'err= *0' "$T_TMP/fio.out")" 3 "fio jobs that ran without a
 pid_alive "$(export_pid direct-mem)" || fail "the mem export died under racing trims"
 run_ok "the export still answers" nbdpy "h.connect_uri('$MEM_URI'); h.pread(1 << 20, 0)"
 
-step "a file export copies (its data is the page cache's, not ours)"
+step "a file export: cached pages are sent from its mapping, others read into a buffer"
 truncate -s 8M "$T_TMP/disk.img"
 start_export direct-file "$T_TMP/disk.img"
-run_ok "nbdcopy to the file export" nbdcopy "$T_TMP/src.bin" "$URI"
-run_ok "nbdcopy from the file export" nbdcopy "$URI" "$T_TMP/back2.bin"
+FILE_URI=$URI
+run_ok "nbdcopy to the file export" nbdcopy "$T_TMP/src.bin" "$FILE_URI"
+run_ok "nbdcopy from the file export" nbdcopy "$FILE_URI" "$T_TMP/back2.bin"
 assert_eq "$(cmp "$T_TMP/back2.bin" "$T_TMP/src.bin" && echo same)" same "file data read back"
-assert_ge "$(show_attr direct-file io/reads)" 1 "file export reads"
-assert_eq "$(show_attr direct-file io/direct_reads)" 0 "direct reads of a file export"
+assert_ge "$(show_attr direct-file io/direct_reads)" 1 "file reads sent from the page cache"
+# Cut the file to half under the export: the second half is no longer in
+# the page cache, so its reads go through a buffer (and read as zeroes past
+# the end) and nothing faults; the first half still reads right.
+truncate -s 4M "$T_TMP/disk.img"
+run_ok "reads across the new end" nbdpy "
+h.connect_uri('$FILE_URI')
+src = open('$T_TMP/src.bin', 'rb').read()
+assert h.pread(1 << 20, 3 << 20) == src[3 << 20:4 << 20], 'first half changed'
+assert h.pread(1 << 20, 4 << 20) == bytes(1 << 20), 'past the end is not zeroes'
+assert h.pread(65536, (4 << 20) - 4096) == src[(4 << 20) - 4096:4 << 20] + bytes(61440)
+"
+pid_alive "$(export_pid direct-file)" || fail "the file export died reading past its cut end"
 
 stop_export direct-file
 stop_export direct-mem

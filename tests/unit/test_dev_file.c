@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "dev/dev.h"
 #include "unit.h"
+#include <sys/uio.h>
 
 #define KiB	     (1024ull)
 #define MiB	     (1024ull * KiB)
@@ -207,7 +208,8 @@ TEST(open_props)
 	CHECK_EQ(d->size, 3 * MiB + 5);
 	CHECK_EQ(d->min_block, 1);
 	uint32_t caps = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO |
-			DEV_CAP_FAST_ZERO | DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_CACHE;
+			DEV_CAP_FAST_ZERO | DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_CACHE |
+			DEV_CAP_BORROW;
 	CHECK_EQ(d->caps, caps);
 	free(want);
 	free(abs);
@@ -562,7 +564,42 @@ TEST(destroy_from_done)
 	teardown(&fx);
 }
 
-UNIT_MAIN(T(open_errors), T(open_props), T(round_trip_odd), T(unwritten_reads_zero),
-	  T(read_past_eof_zero_fills), T(out_of_range), T(trim_punches_hole), T(write_zeroes_punch),
-	  T(write_zeroes_no_hole), T(write_zeroes_fallback_tmpfs), T(block_status),
-	  T(flush_fua_cache), T(many_in_flight), T(destroy_from_done))
+/* Borrowed reads: cached pages are lent straight from the file's mapping
+ * and see later writes; pages that are not cached (here: past an end the
+ * file was cut to) are not lent, so a send never waits for the disk. */
+TEST(borrowed_read)
+{
+	struct fixture fx;
+	if (!setup(&fx, NULL, 4 * MiB))
+		return;
+	CHECK(fx.d->caps & DEV_CAP_BORROW);
+	uint8_t *src = malloc(MiB);
+	fill(src, MiB, 21);
+	CHECK_EQ(do_rw(fx.d, DEV_WRITE, 0, 5000, MiB, src), 0);
+	CHECK(dev_can_borrow(fx.d, 5000, MiB)); /* just written: cached */
+	struct iovec iov[DEV_BORROW_IOV];
+	struct dev_io io = {
+	    .op = DEV_READ, .flags = DEV_F_BORROW, .off = 5000, .len = MiB, .iov = iov};
+	CHECK_EQ(run(fx.d, &io), 0);
+	CHECK_EQ(io.iov_count, 1);
+	CHECK_EQ(iov[0].iov_len, MiB);
+	CHECK(memcmp(iov[0].iov_base, src, MiB) == 0);
+	/* A write while it is lent shows through the mapping. */
+	CHECK_EQ(do_rw(fx.d, DEV_WRITE, 0, 5000, 100, src + 200), 0);
+	CHECK(memcmp(iov[0].iov_base, src + 200, 100) == 0);
+	dev_release(fx.d, &io);
+
+	CHECK(!dev_can_borrow(fx.d, 0, DEV_BORROW_MAX + 1)); /* too long */
+	CHECK(!dev_can_borrow(fx.d, 4 * MiB - 10, 20));	     /* past the end */
+	CHECK_EQ(truncate(fx.path, (off_t)(2 * MiB)), 0);
+	CHECK(!dev_can_borrow(fx.d, 3 * MiB, 4096)); /* gone from the cache */
+	CHECK(dev_can_borrow(fx.d, 5000, 4096));     /* still cached */
+	free(src);
+	teardown(&fx);
+}
+
+UNIT_MAIN(T(borrowed_read), T(open_errors), T(open_props), T(round_trip_odd),
+	  T(unwritten_reads_zero), T(read_past_eof_zero_fills), T(out_of_range),
+	  T(trim_punches_hole), T(write_zeroes_punch), T(write_zeroes_no_hole),
+	  T(write_zeroes_fallback_tmpfs), T(block_status), T(flush_fua_cache), T(many_in_flight),
+	  T(destroy_from_done))
