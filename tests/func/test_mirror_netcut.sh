@@ -16,91 +16,21 @@
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_mirror.sh"
+. "$TESTS_DIR/func/lib_netns.sh"
 need fio qemu-io nbdinfo
 
-[ "$(id -u)" -eq 0 ] || skip "the network namespace and nftables need root"
-command -v ip >/dev/null 2>&1 || skip "ip (iproute2) is not installed: no network namespace"
-command -v nft >/dev/null 2>&1 || skip "nft (nftables) is not installed"
-
-# Names unique to this run; a /30 of 10.251.0.0/16 chosen from our pid,
-# moved on while any address of it is in use here.
-NS=dstmr-$$
-VH=dmr$$h # host side of the veth pair
-VN=dmr$$n # namespace side
-NFT_TABLE=dstmr
-NS_MADE='' VETH_MADE=''
-idx=$(($$ % 16384))
-for _ in $(seq 64); do
-	a=$((idx / 64)) b=$((idx % 64 * 4))
-	HOST_IP=10.251.$a.$((b + 1))
-	NODE_IP=10.251.$a.$((b + 2))
-	ip -o -4 addr show | grep -qE " 10\.251\.$a\.($b|$((b + 1))|$((b + 2))|$((b + 3)))/" || break
-	idx=$(((idx + 1) % 16384))
-done
-
-# On exit: the storage first (so that fio's pending IO is answered), then
-# fio, then the exports, then the namespace; lib's cleanup then finds them
-# stopped and checks the logs.
-mr_net_cleanup() {
-	local rc=$? pid name
-	set +e
-	if pid=$(export_pid mn) && pid_alive "$pid"; then
-		echo "   cleanup: stopping storage mn (pid $pid)"
-		kill_pid "$pid"
-	fi
-	for pid in "${T_PIDS[@]}"; do
-		kill_pid "$pid"
-	done
-	for name in "${T_EXPORTS[@]}"; do
-		if pid=$(export_pid "$name") && pid_alive "$pid"; then
-			echo "   cleanup: stopping export $name (pid $pid)"
-			kill_pid "$pid"
-		fi
-	done
-	if [ -n "$NS_MADE" ]; then
-		ip netns exec "$NS" nft delete table inet "$NFT_TABLE" 2>/dev/null
-		[ -n "$VETH_MADE" ] && ip link del "$VH" 2>/dev/null
-		ip netns del "$NS" || echo "   cleanup: ip netns del $NS failed" >&2
-	fi
-	(exit $rc)
-	st_cleanup
-}
-trap mr_net_cleanup EXIT
-
-# nsx CMD...: run CMD in the namespace; on failure show what it said.
-nsx() {
-	local rc=0
-	ip netns exec "$NS" "$@" >"$T_TMP/nsx.out" 2>&1 || rc=$?
-	[ $rc -eq 0 ] || cat "$T_TMP/nsx.out" >&2
-	return $rc
-}
+netns_need
+netns_pick mr 251
+trap 'netns_cleanup mn' EXIT
 cut_on() {
-	nsx nft add rule inet "$NFT_TABLE" in tcp dport "$NPORT" drop || fail "nft drop rule (in)"
-	nsx nft add rule inet "$NFT_TABLE" out tcp sport "$NPORT" drop || fail "nft drop rule (out)"
+	netns_drop "$NPORT"
 	note "nft: leg 1's TCP traffic dropped both ways"
 }
 cut_off() {
-	nsx nft flush chain inet "$NFT_TABLE" in || fail "nft flush (in)"
-	nsx nft flush chain inet "$NFT_TABLE" out || fail "nft flush (out)"
+	netns_undrop
 	note "nft: rules removed"
 }
-
-step "network namespace $NS: veth $VH ($HOST_IP) <-> $VN ($NODE_IP)"
-ip netns add "$NS" 2>"$T_TMP/ns.err" || skip "ip netns add failed: $(cat "$T_TMP/ns.err")"
-NS_MADE=1
-ip link add "$VH" type veth peer name "$VN" 2>"$T_TMP/ns.err" || skip "no veth pair: $(cat "$T_TMP/ns.err")"
-VETH_MADE=1
-ip link set "$VN" netns "$NS" || fail "moving $VN into $NS"
-ip addr add "$HOST_IP/30" dev "$VH" || fail "address on $VH"
-ip link set "$VH" up || fail "$VH up"
-nsx ip addr add "$NODE_IP/30" dev "$VN" || fail "address on $VN"
-nsx ip link set "$VN" up || fail "$VN up"
-nsx ip link set lo up || fail "lo up in $NS"
-nsx nft add table inet "$NFT_TABLE" || skip "nftables does not work in a network namespace: $(cat "$T_TMP/nsx.out")"
-nsx nft add chain inet "$NFT_TABLE" in '{ type filter hook input priority 0; policy accept; }' ||
-	fail "nft input chain in $NS"
-nsx nft add chain inet "$NFT_TABLE" out '{ type filter hook output priority 0; policy accept; }' ||
-	fail "nft output chain in $NS"
+netns_setup
 
 step "leg 0 on 127.0.0.1, leg 1 inside the namespace on $NODE_IP:10809"
 mr_legs mn 32M

@@ -17,83 +17,14 @@
 . "$TESTS_DIR/func/lib_storage.sh"
 # shellcheck source=lib_failover.sh
 . "$TESTS_DIR/func/lib_failover.sh"
+# shellcheck source=lib_netns.sh
+. "$TESTS_DIR/func/lib_netns.sh"
 need fio nbdinfo nbdcopy
 
-[ "$(id -u)" -eq 0 ] || skip "the network namespace and nftables need root"
-command -v ip >/dev/null 2>&1 || skip "ip (iproute2) is not installed: no network namespace"
-command -v nft >/dev/null 2>&1 || skip "nft (nftables) is not installed"
-
-# Names unique to this run; a /30 of 10.250.0.0/16 chosen from our pid,
-# moved on while any address of it is in use here.
-NS=dstfo-$$
-VH=dfo$$h # host side of the veth pair
-VN=dfo$$n # namespace side
-NFT_TABLE=dstfo
-NS_MADE='' VETH_MADE=''
-idx=$(($$ % 16384))
-for _ in $(seq 64); do
-	NET=10.250.$((idx / 64)).$((idx % 64 * 4))
-	HOST_IP=10.250.$((idx / 64)).$((idx % 64 * 4 + 1))
-	NODE_IP=10.250.$((idx / 64)).$((idx % 64 * 4 + 2))
-	ip -o -4 addr show | grep -qE " 10\.250\.$((idx / 64))\.($((idx % 64 * 4))|$((idx % 64 * 4 + 1))|$((idx % 64 * 4 + 2))|$((idx % 64 * 4 + 3)))/" || break
-	idx=$(((idx + 1) % 16384))
-done
-
-# On exit every process goes before the namespace does (a storage still
-# running would retry its node's address over the default route once the
-# veth is gone): the storage first, so that fio's pending IO is answered,
-# then fio, then the exports; lib's cleanup then finds them stopped and
-# checks the logs.
-fo_net_cleanup() {
-	local rc=$? pid name
-	set +e
-	if pid=$(export_pid cut) && pid_alive "$pid"; then
-		echo "   cleanup: stopping storage cut (pid $pid)"
-		kill_pid "$pid"
-	fi
-	for pid in "${T_PIDS[@]}"; do
-		kill_pid "$pid"
-	done
-	for name in "${T_EXPORTS[@]}"; do
-		if pid=$(export_pid "$name") && pid_alive "$pid"; then
-			echo "   cleanup: stopping export $name (pid $pid)"
-			kill_pid "$pid"
-		fi
-	done
-	if [ -n "$NS_MADE" ]; then
-		ip netns exec "$NS" nft delete table inet "$NFT_TABLE" 2>/dev/null
-		[ -n "$VETH_MADE" ] && ip link del "$VH" 2>/dev/null
-		ip netns del "$NS" || echo "   cleanup: ip netns del $NS failed" >&2
-	fi
-	(exit $rc)
-	st_cleanup
-}
-trap fo_net_cleanup EXIT
-
-# nsx CMD...: run CMD in the namespace; on failure show what it said.
-nsx() {
-	local rc=0
-	ip netns exec "$NS" "$@" >"$T_TMP/nsx.out" 2>&1 || rc=$?
-	[ $rc -eq 0 ] || cat "$T_TMP/nsx.out" >&2
-	return $rc
-}
-
-step "network namespace $NS: veth $VH ($HOST_IP) <-> $VN ($NODE_IP), $NET/30"
-ip netns add "$NS" 2>"$T_TMP/ns.err" || skip "ip netns add failed: $(cat "$T_TMP/ns.err")"
-NS_MADE=1
-ip link add "$VH" type veth peer name "$VN" 2>"$T_TMP/ns.err" || skip "no veth pair: $(cat "$T_TMP/ns.err")"
-VETH_MADE=1
-ip link set "$VN" netns "$NS" || fail "moving $VN into $NS"
-ip addr add "$HOST_IP/30" dev "$VH" || fail "address on $VH"
-ip link set "$VH" up || fail "$VH up"
-nsx ip addr add "$NODE_IP/30" dev "$VN" || fail "address on $VN"
-nsx ip link set "$VN" up || fail "$VN up"
-nsx ip link set lo up || fail "lo up in $NS"
-nsx nft add table inet "$NFT_TABLE" || skip "nftables does not work in a network namespace: $(cat "$T_TMP/nsx.out")"
-nsx nft add chain inet "$NFT_TABLE" in '{ type filter hook input priority 0; policy accept; }' ||
-	fail "nft input chain in $NS"
-nsx nft add chain inet "$NFT_TABLE" out '{ type filter hook output priority 0; policy accept; }' ||
-	fail "nft output chain in $NS"
+netns_need
+netns_pick fo 250
+trap 'netns_cleanup cut' EXIT
+netns_setup
 
 step "export n1 inside the namespace on $NODE_IP:10809, n0 on 127.0.0.1"
 st_export n0 32M
@@ -124,13 +55,11 @@ step "fio randwrite + verify (17 s); DROP n1's TCP both ways for 4 s"
 fo_fio_start "$CUT" 17 "$T_TMP/fio.cut"
 fo_sleep_under_load 2
 fo_expect_load cut n-65536
-nsx nft add rule inet "$NFT_TABLE" in tcp dport "$NPORT" drop || fail "nft drop rule (in)"
-nsx nft add rule inet "$NFT_TABLE" out tcp sport "$NPORT" drop || fail "nft drop rule (out)"
+netns_drop "$NPORT"
 sleep 4
 assert_eq "$(show_attr cut n-65536/state)" reconnecting "n-65536/state after 4 s of DROP"
 assert_ge "$(show_attr cut n-65536/waiting)" 1 "requests waiting for n-65536 (it was under load)"
-nsx nft flush chain inet "$NFT_TABLE" in || fail "nft flush (in)"
-nsx nft flush chain inet "$NFT_TABLE" out || fail "nft flush (out)"
+netns_undrop
 fo_wait_up cut n-65536 15
 assert_ge "$(show_attr cut n-65536/reconnects)" 1 "n-65536/reconnects after the DROP"
 fo_log_has cut "node $N1_URI: (receive: Connection timed out|send: Connection timed out|no reply for 2 s \\([0-9]+ requests in flight\\)); reconnecting" \
