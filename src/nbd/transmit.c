@@ -251,12 +251,6 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 	dev_submit(c->srv->cfg.dev, io);
 }
 
-/* Can a READ be sent straight from the device's memory? */
-static bool borrow_ok(const struct nbd_conn *c, uint64_t off, uint32_t len)
-{
-	return dev_can_borrow(c->srv->cfg.dev, off, len);
-}
-
 static struct nbd_req *take_slot(struct nbd_conn *c)
 {
 	struct nbd_server *srv = c->srv;
@@ -360,7 +354,9 @@ bool tx_process(struct nbd_conn *c)
 		r->cookie = rq.cookie;
 		r->offset = rq.offset;
 		r->length = rq.length;
-		r->borrow = rq.type == NBD_CMD_READ && !err && borrow_ok(c, rq.offset, rq.length);
+		/* A READ the device can answer from its own memory takes no buffer. */
+		r->borrow = rq.type == NBD_CMD_READ && !err &&
+			    dev_can_borrow(srv->cfg.dev, rq.offset, rq.length);
 		if (r->borrow) {
 			limits_buf_taken(c, r, need); /* counts as the buffer it saves */
 		} else if (need) {
