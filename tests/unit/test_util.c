@@ -1,8 +1,10 @@
-/* test_util.c - size and number parsing, size formatting, state names. */
+/* test_util.c - size and number parsing, size formatting, state names,
+ * copy_to_cold. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "common/copy.h"
 #include "common/state.h"
 #include "common/util.h"
 #include "unit.h"
@@ -214,5 +216,32 @@ TEST(byte_order)
 	CHECK_EQ(be16_read(b), 0xbeef);
 }
 
+/* Every alignment of source and destination and lengths around the edges
+ * of the streaming loop (64-byte blocks, 16-byte alignment, the 4 KiB
+ * threshold): the copy is exact and writes nothing outside the range. */
+TEST(copy_to_cold_exact)
+{
+	enum { MAXLEN = 3 * 4096 + 200, PAD = 64 };
+	static uint8_t src[MAXLEN + PAD], dst[MAXLEN + 2 * PAD];
+	const size_t lens[] = {0,    1,	   15,	 63,	    64,	       65,
+			       4095, 4096, 4097, 4096 + 63, 8192 + 17, MAXLEN};
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 31 + 7);
+	for (size_t so = 0; so < 17; so++) {
+		for (size_t doff = 0; doff < 17; doff++) {
+			for (size_t k = 0; k < ARRAY_SIZE(lens); k++) {
+				size_t n = lens[k];
+				memset(dst, 0xee, sizeof(dst));
+				copy_to_cold(dst + PAD + doff, src + so, n);
+				CHECK(memcmp(dst + PAD + doff, src + so, n) == 0);
+				for (size_t j = 0; j < PAD + doff; j++)
+					CHECK(dst[j] == 0xee);
+				for (size_t j = PAD + doff + n; j < sizeof(dst); j++)
+					CHECK(dst[j] == 0xee);
+			}
+		}
+	}
+}
+
 UNIT_MAIN(T(parse_size_units), T(parse_size_errors), T(parse_u64_cases), T(format_size_cases),
-	  T(round_trip), T(state_names), T(byte_order))
+	  T(round_trip), T(state_names), T(byte_order), T(copy_to_cold_exact))
