@@ -28,6 +28,8 @@
  *   their replies. Checked lazily by a timer that IO never re-arms.
  * (The handshake timeout is server.c's hs_timer.)
  */
+#include <sys/ioctl.h>
+
 #include "common/log.h"
 #include "common/util.h"
 #include "server_int.h"
@@ -84,6 +86,16 @@ static void idle_check(struct ev_timer *t)
 	struct nbd_conn *c = container_of(t, struct nbd_conn, idle_timer);
 	uint64_t limit = (uint64_t)c->srv->cfg.idle_timeout_s * NS_PER_S;
 	uint64_t idle = ev_now_ns() - c->last_active_ns;
+	/* Bytes of a payload may be waiting under the receive low-water mark,
+	 * which no wake-up announced: a client sending slowly is not idle. */
+	int queued = 0;
+	if (idle >= limit && c->lowat > 1 && !c->waiting && !c->rx_stopped &&
+	    ioctl(c->fd, FIONREAD, &queued) == 0 && queued > 0) {
+		conn_read(c);
+		if (c->dead)
+			return;
+		idle = ev_now_ns() - c->last_active_ns;
+	}
 	/* A handshake has its own timeout; IO in the device is the device's
 	 * business (io-timeout), not the client's. */
 	if (c->phase >= PH_TRANSMISSION && !c->in_dev && idle >= limit) {

@@ -91,6 +91,7 @@ struct nbd_conn {
 	enum rx_state rx;
 	struct nbd_req *rx_req; /* write whose payload is arriving */
 	uint32_t rx_got;
+	uint32_t lowat;	      /* SO_RCVLOWAT set on fd (0: never set, 1: the default) */
 	uint64_t rx_discard;  /* payload bytes left to throw away */
 	uint32_t discard_opt; /* option whose oversized data is being discarded */
 
@@ -179,6 +180,8 @@ int conn_out_gather(struct nbd_conn *c, struct iovec *iov, int max);
 void conn_out_consumed(struct nbd_conn *c, size_t n);
 bool conn_out_pending(const struct nbd_conn *c);
 void conn_read(struct nbd_conn *c);
+/* Wake for input only once this much of a payload (at most) is there. */
+void conn_set_lowat(struct nbd_conn *c, uint32_t owed);
 
 /* transmit.c */
 bool tx_process(struct nbd_conn *c);

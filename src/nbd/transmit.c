@@ -273,6 +273,7 @@ static void payload_complete(struct nbd_conn *c)
 	struct nbd_req *r = c->rx_req;
 	c->rx_req = NULL;
 	c->rx = RX_HEADER;
+	conn_set_lowat(c, 0); /* headers are small: any byte is worth a wake-up */
 	submit(c, r);
 }
 
@@ -289,8 +290,10 @@ bool tx_process(struct nbd_conn *c)
 			memcpy((char *)r->buf + c->rx_got, p, take);
 			c->rstart += take;
 			c->rx_got += take;
-			if (c->rx_got < r->length)
+			if (c->rx_got < r->length) {
+				conn_set_lowat(c, r->length - c->rx_got);
 				return true;
+			}
 			payload_complete(c);
 			continue;
 		}

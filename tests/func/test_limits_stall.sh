@@ -9,7 +9,8 @@
 #   does not hold up those queued behind it;
 # - with --idle-timeout 3, deaf and stalled clients are closed after 3 s
 #   (asserted within a window), logged and counted, and every buffer and
-#   request slot they held comes back.
+#   request slot they held comes back; a write whose payload trickles in
+#   slowly is not idle.
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib_limits.sh
 . "$TESTS_DIR/func/lib_limits.sh"
@@ -78,4 +79,17 @@ run_ok "qemu-io, 5 s of reads" qemu-io -f raw -c 'read 0 4k' -c 'sleep 2000' -c 
 	-c 'sleep 2000' -c 'read 0 4k' "$URI"
 assert_eq "$(show_attr it clients_dropped)" 6 "clients_dropped after a client 2 s between reads"
 stop_export it
+
+step "with --idle-timeout 1: a write whose payload trickles in for 4 s is not idle"
+# The server asks not to be woken before up to 256 KiB of a payload are
+# there (SO_RCVLOWAT); at 80 KB/s that takes longer than the timeout, so the
+# idle check must look at the bytes held back, not only at its wake-ups.
+start_export tr mem:64M --idle-timeout 1
+out=$(nbd_load 127.0.0.1 "$PORT" trickle 320K 8K 0.1) || fail "nbd_load trickle failed"
+note "$out"
+assert_eq "$(kv "$out" dropped)" 0 "trickling client closed"
+assert_eq "$(kv "$out" answered)" 1 "the trickled write answered"
+assert_eq "$(kv "$out" match)" 1 "the trickled write read back"
+assert_eq "$(show_attr tr clients_dropped)" 0 "clients_dropped"
+stop_export tr
 echo "PASS"

@@ -24,6 +24,12 @@ Usage: nbd_load.py [--name NAME] HOST PORT MODE ARGS...
   stall N SECS        N clients finish the handshake, send a WRITE header and
                       half of its payload, then stall for SECS seconds.
                       Prints dropped=, first=, last=.
+  trickle SIZE PIECE GAP
+                      one client sends a WRITE of SIZE bytes whose payload
+                      comes PIECE bytes at a time, GAP seconds apart, then
+                      reads it back. Prints answered= (1: the write got its
+                      reply), match= (1: the read returned what was sent),
+                      secs=; dropped=1 if the server closed it instead.
   chatter SECS        one client sends options for SECS seconds and never
                       reads the replies, then holds on for 2 s. Prints
                       sent= (bytes it got out).
@@ -240,6 +246,29 @@ def mode_stall(n, secs):
            last=times[-1] if times else -1.0)
     for c in clients:
         c.close()
+
+
+def mode_trickle(size, piece, gap):
+    size = int(size.rstrip("Kk")) * 1024 if size[-1] in "Kk" else int(size)
+    piece = int(piece.rstrip("Kk")) * 1024 if piece[-1] in "Kk" else int(piece)
+    gap = float(gap)
+    c = ready_client()
+    data = bytes((i * 7 + 3) & 0xFF for i in range(size))
+    t0 = time.monotonic()
+    try:
+        c.request(nbd_raw.CMD_WRITE, 0, size)  # the header alone
+        for off in range(0, size, piece):
+            c.send(data[off:off + piece])
+            time.sleep(gap)
+        _, err, _ = c.read_reply()
+        answered = int(err == 0)
+        err, back = c.read(0, size)
+        match = int(err == 0 and bytes(back) == data)
+    except (OSError, Closed, nbd_raw.TestFailure):
+        report(answered=0, match=0, secs=time.monotonic() - t0, dropped=1)
+        return
+    report(answered=answered, match=match, secs=time.monotonic() - t0, dropped=0)
+    c.disconnect()
 
 
 def mode_hold(n, secs):
