@@ -12,9 +12,10 @@
  * is sent, its bit is set and the bitmap written with FUA; bits are cleared
  * by a sweep once a second for regions nobody wrote since the last sweep,
  * only while every leg is in sync. A leg that comes back is resynced: only
- * the regions whose bits are set are copied to it from an in-sync leg, one
- * region at a time; a write to the region being copied waits for it, and a
- * region is copied only once the writes in flight to it are done.
+ * the regions whose bits are set are copied to it from an in-sync leg, a
+ * few regions at a time (one with --resync-rate); a write to a region being
+ * copied waits for it, and a region is copied only once the writes in
+ * flight to it are done.
  *
  * Each leg carries a header (leghdr.h) with the storage's UUID and a
  * generation: a leg that comes back without our UUID is copied whole.
@@ -50,7 +51,27 @@
 #define NO_REGION   UINT64_MAX
 #define TICK_NS	    1000000000ull
 
-enum sync_phase { SYNC_IDLE, SYNC_DRAIN, SYNC_READ, SYNC_WRITE, SYNC_PAUSE };
+/* Bytes of regions a resync copies at once (at least one region). */
+#define SYNC_INFLIGHT  (4u << 20)
+#define SYNC_SLOTS_MAX 8u
+
+enum sync_phase { SYNC_IDLE, SYNC_RUN };
+enum slot_state { SLOT_FREE, SLOT_DRAIN, SLOT_READ, SLOT_WRITE };
+
+struct mirror;
+
+/* One region being copied by a resync. */
+struct sync_slot {
+	struct mirror *m;
+	enum slot_state st;
+	uint64_t r; /* the region, NO_REGION when free */
+	int src;
+	unsigned writes; /* to target legs, outstanding */
+	uint8_t *buf;	 /* one region */
+	struct dev_io read;
+	struct dev_io *wr;		      /* one per leg */
+	struct dev_io *wait_head, *wait_tail; /* writes to r */
+};
 
 struct mirror {
 	struct array *a;
@@ -76,14 +97,12 @@ struct mirror {
 
 	/* resync */
 	enum sync_phase phase;
-	uint64_t sync_r, sync_pos, sync_total, sync_done, sync_bytes;
+	uint64_t sync_pos; /* the next region this pass may pick */
+	uint64_t sync_total, sync_done, sync_bytes;
 	uint64_t sync_start_ns, resync_rate, regions_resynced;
-	int sync_src;
-	unsigned sync_writes;
-	uint8_t *sync_buf;
-	struct dev_io sync_read;
-	struct dev_io *sync_wr;			/* one per leg */
-	struct dev_io *swait_head, *swait_tail; /* writes to the region being copied */
+	bool sync_paused; /* the rate limit's pause between regions */
+	struct sync_slot *slots;
+	unsigned nslots;
 	struct ev_deferred sync_work;
 	struct ev_timer tick, sync_timer;
 
@@ -267,9 +286,33 @@ static void hdr_done(struct dev_io *io, int err);
 static void leg_failed(struct mirror *m, size_t leg, int err);
 static void leg_checked(struct mirror *m, size_t leg);
 
+static bool slot_io_busy(const struct sync_slot *s)
+{
+	return s->st == SLOT_READ || s->st == SLOT_WRITE;
+}
+
+static bool sync_io_busy(const struct mirror *m)
+{
+	for (unsigned k = 0; k < m->nslots; k++)
+		if (slot_io_busy(&m->slots[k]))
+			return true;
+	return false;
+}
+
+/* A slot holding one of the regions r0..r1, if any. */
+static struct sync_slot *slot_of(struct mirror *m, uint64_t r0, uint64_t r1)
+{
+	for (unsigned k = 0; k < m->nslots; k++) {
+		struct sync_slot *s = &m->slots[k];
+		if (s->st != SLOT_FREE && s->r >= r0 && s->r <= r1)
+			return s;
+	}
+	return NULL;
+}
+
 static bool nothing_busy(const struct mirror *m)
 {
-	if (m->bm_busy || m->phase == SYNC_READ || m->phase == SYNC_WRITE)
+	if (m->bm_busy || sync_io_busy(m))
 		return false;
 	for (size_t i = 0; i < m->a->n; i++)
 		if (m->hbusy[i] || m->hreading[i])
@@ -389,7 +432,13 @@ static bool leg_error(int err)
 	       err == ESHUTDOWN || err == EPIPE;
 }
 
-/* ---- resync ---- */
+/* ---- resync ----
+ *
+ * Up to nslots regions are copied at once (one without a rate limit would
+ * leave the legs idle for a round trip per region: half of nbdcopy's
+ * speed). Each slot owns a region buffer; a write to a region being copied
+ * waits on that slot; a region is copied only once the writes in flight to
+ * it are done (the slot drains first). */
 
 static void sync_kick(struct mirror *m)
 {
@@ -418,16 +467,16 @@ static void sync_finish(struct mirror *m)
 			 a->nodes[i].name, (unsigned long long)m->sync_done, s);
 	}
 	m->phase = SYNC_IDLE;
-	m->sync_r = NO_REGION;
 	bm_kick(m);
 }
 
-/* Writes that waited for the region being copied go on. */
-static void sync_release(struct mirror *m)
+/* The slot is done with its region: writes that waited for it go on. */
+static void slot_release(struct mirror *m, struct sync_slot *s)
 {
-	struct dev_io *list = m->swait_head;
-	m->swait_head = m->swait_tail = NULL;
-	m->sync_r = NO_REGION;
+	struct dev_io *list = s->wait_head;
+	s->wait_head = s->wait_tail = NULL;
+	s->st = SLOT_FREE;
+	s->r = NO_REGION;
 	while (list) {
 		struct dev_io *p = list;
 		list = p->dev_next;
@@ -436,67 +485,73 @@ static void sync_release(struct mirror *m)
 	}
 }
 
+/* The storage stops: a slot whose IO came back copies no more. */
+static void slot_closing(struct mirror *m, struct sync_slot *s)
+{
+	s->st = SLOT_FREE;
+	if (nothing_busy(m))
+		ev_loop_break(m->a->loop);
+}
+
 static void sync_read_done(struct dev_io *io, int err);
 static void sync_write_done(struct dev_io *io, int err);
 
-static void sync_copy(struct mirror *m)
+static void slot_copy(struct mirror *m, struct sync_slot *s)
 {
 	struct array *a = m->a;
 	int src = pick_read_leg(a);
 	if (src < 0) {
-		sync_release(m);
-		m->phase = SYNC_IDLE;
+		slot_release(m, s);
+		sync_kick(m); /* which stops the pass */
 		return;
 	}
-	m->sync_src = src;
-	m->phase = SYNC_READ;
-	uint64_t off = m->sync_r * m->region;
-	memset(&m->sync_read, 0, sizeof(m->sync_read));
-	m->sync_read.op = DEV_READ;
-	m->sync_read.off = off;
-	m->sync_read.len = MIN(m->region, a->dev.size - off);
-	m->sync_read.buf = m->sync_buf;
-	m->sync_read.done = sync_read_done;
-	m->sync_read.priv = m;
-	dev_submit(a->nodes[src].dev, &m->sync_read);
+	s->src = src;
+	s->st = SLOT_READ;
+	uint64_t off = s->r * m->region;
+	memset(&s->read, 0, sizeof(s->read));
+	s->read.op = DEV_READ;
+	s->read.off = off;
+	s->read.len = MIN(m->region, a->dev.size - off);
+	s->read.buf = s->buf;
+	s->read.done = sync_read_done;
+	s->read.priv = s;
+	dev_submit(a->nodes[src].dev, &s->read);
 }
 
 static void sync_read_done(struct dev_io *io, int err)
 {
-	struct mirror *m = io->priv;
+	struct sync_slot *s = io->priv;
+	struct mirror *m = s->m;
 	struct array *a = m->a;
-	if (m->closing) { /* the storage stops: no more copying */
-		m->phase = SYNC_IDLE;
-		if (nothing_busy(m))
-			ev_loop_break(a->loop);
+	if (m->closing) {
+		slot_closing(m, s);
 		return;
 	}
 	if (err) {
-		leg_failed(m, (size_t)m->sync_src, err);
-		sync_copy(m); /* from another leg, if any */
+		leg_failed(m, (size_t)s->src, err);
+		slot_copy(m, s); /* from another leg, if any */
 		return;
 	}
-	m->phase = SYNC_WRITE;
 	unsigned targets = count_state(m, 'S');
 	if (targets == 0) { /* every target died meanwhile */
-		sync_release(m);
-		m->phase = SYNC_IDLE;
+		slot_release(m, s);
 		sync_kick(m);
 		return;
 	}
+	s->st = SLOT_WRITE;
 	/* Count first: a memory leg answers inside dev_submit. */
-	m->sync_writes = targets;
+	s->writes = targets;
 	for (size_t i = 0; i < a->n; i++) {
 		if (m->state[i] != 'S')
 			continue;
-		struct dev_io *w = &m->sync_wr[i];
+		struct dev_io *w = &s->wr[i];
 		memset(w, 0, sizeof(*w));
 		w->op = DEV_WRITE;
 		w->off = io->off;
 		w->len = io->len;
-		w->buf = m->sync_buf;
+		w->buf = s->buf;
 		w->done = sync_write_done;
-		w->priv = m;
+		w->priv = s;
 		dev_submit(a->nodes[i].dev, w);
 	}
 }
@@ -504,45 +559,58 @@ static void sync_read_done(struct dev_io *io, int err)
 static void sync_next(struct ev_timer *t)
 {
 	struct mirror *m = container_of(t, struct mirror, sync_timer);
+	m->sync_paused = false;
 	sync_kick(m);
 }
 
 static void sync_write_done(struct dev_io *io, int err)
 {
-	struct mirror *m = io->priv;
-	size_t leg = (size_t)(io - m->sync_wr);
+	struct sync_slot *s = io->priv;
+	struct mirror *m = s->m;
+	size_t leg = (size_t)(io - s->wr);
 	if (err)
 		leg_failed(m, leg, err);
-	if (--m->sync_writes)
+	if (--s->writes)
 		return;
 	if (m->closing) {
-		m->phase = SYNC_IDLE;
-		if (nothing_busy(m))
-			ev_loop_break(m->a->loop);
+		slot_closing(m, s);
 		return;
 	}
 	m->sync_done++;
 	m->regions_resynced++;
 	m->sync_bytes += io->len;
-	m->sync_pos = m->sync_r + 1;
-	sync_release(m);
-	m->phase = SYNC_PAUSE;
+	slot_release(m, s);
 	if (m->resync_rate) {
 		/* Rate limit: foreground IO keeps priority. */
 		uint64_t ns = io->len * 1000000000ull / m->resync_rate;
+		m->sync_paused = true;
 		ev_timer_start(m->a->loop, &m->sync_timer, ns);
 	} else {
 		sync_kick(m);
 	}
 }
 
-/* One step: pick the next region to copy, or finish. */
+/* The next region of this pass to copy, from sync_pos on. */
+static uint64_t sync_pick(struct mirror *m)
+{
+	if (needs_full(m))
+		return m->sync_pos < m->nregions ? m->sync_pos : m->nregions;
+	return mbm_next_set(m->bits, m->sync_pos, m->nregions);
+}
+
+/* Start what can start: drained slots copy, free slots take the next
+ * regions; the pass ends when nothing is left to pick or in flight. */
 static void sync_step(struct ev_deferred *d)
 {
 	struct mirror *m = container_of(d, struct mirror, sync_work);
-	if (m->phase == SYNC_READ || m->phase == SYNC_WRITE || m->closing)
+	if (m->closing)
 		return;
 	if (count_state(m, 'S') == 0 || count_state(m, 'A') == 0) {
+		if (sync_io_busy(m))
+			return; /* their completions come back here */
+		for (unsigned k = 0; k < m->nslots; k++)
+			if (m->slots[k].st == SLOT_DRAIN)
+				slot_release(m, &m->slots[k]);
 		if (m->phase != SYNC_IDLE)
 			log_warn("mirror: resync stopped: %s", count_state(m, 'A')
 								   ? "no leg left to sync"
@@ -552,6 +620,7 @@ static void sync_step(struct ev_deferred *d)
 	}
 	if (m->phase == SYNC_IDLE) {
 		/* A new pass. */
+		m->phase = SYNC_RUN;
 		m->sync_pos = 0;
 		m->sync_done = 0;
 		m->sync_bytes = 0;
@@ -560,20 +629,34 @@ static void sync_step(struct ev_deferred *d)
 		log_info("mirror: resync of %llu regions starts",
 			 (unsigned long long)m->sync_total);
 	}
-	if (m->phase != SYNC_DRAIN) {
-		uint64_t r =
-		    needs_full(m) ? m->sync_pos : mbm_next_set(m->bits, m->sync_pos, m->nregions);
-		if (r >= m->nregions) {
-			sync_finish(m);
-			return;
-		}
-		m->sync_r = r; /* from here, new writes to r wait */
+	for (unsigned k = 0; k < m->nslots; k++) {
+		struct sync_slot *s = &m->slots[k];
+		if (s->st == SLOT_DRAIN && !m->wcount[s->r])
+			slot_copy(m, s);
 	}
-	if (m->wcount[m->sync_r]) {
-		m->phase = SYNC_DRAIN; /* put_ref kicks us when they are done */
-		return;
+	/* With a rate limit, one region at a time and a pause after each. */
+	unsigned busy = 0;
+	for (unsigned k = 0; k < m->nslots; k++)
+		busy += m->slots[k].st != SLOT_FREE;
+	unsigned room = m->resync_rate ? (busy || m->sync_paused ? 0 : 1) : m->nslots - busy;
+	for (unsigned k = 0; k < m->nslots && room; k++) {
+		struct sync_slot *s = &m->slots[k];
+		if (s->st != SLOT_FREE)
+			continue;
+		uint64_t r = sync_pick(m);
+		if (r >= m->nregions)
+			break;
+		m->sync_pos = r + 1;
+		s->r = r; /* from here, new writes to r wait */
+		s->st = SLOT_DRAIN;
+		room--;
+		busy++;
+		if (!m->wcount[r])
+			slot_copy(m, s);
+		/* else: finish() kicks us when they are done */
 	}
-	sync_copy(m);
+	if (!busy && !m->sync_paused && sync_pick(m) >= m->nregions)
+		sync_finish(m);
 }
 
 /* ---- requests ---- */
@@ -595,9 +678,11 @@ static void finish(struct array *a, struct dev_io *p)
 		uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
 		for (uint64_t r = r0; r <= r1; r++)
 			m->wcount[r]--;
-		if (m->phase == SYNC_DRAIN && m->sync_r >= r0 && m->sync_r <= r1 &&
-		    !m->wcount[m->sync_r])
-			sync_kick(m);
+		for (unsigned k = 0; k < m->nslots; k++) {
+			const struct sync_slot *s = &m->slots[k];
+			if (s->st == SLOT_DRAIN && s->r >= r0 && s->r <= r1 && !m->wcount[s->r])
+				sync_kick(m);
+		}
 	}
 	if ((lo(p) & F_LEGFAIL) && !err && p->op != DEV_READ) {
 		/* A leg missed this write: its failure must be durable first,
@@ -625,8 +710,9 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 {
 	struct mirror *m = a->mirror;
 	uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
-	if (m->sync_r != NO_REGION && m->sync_r >= r0 && m->sync_r <= r1) {
-		qpush(&m->swait_head, &m->swait_tail, p);
+	struct sync_slot *s = slot_of(m, r0, r1);
+	if (s) {
+		qpush(&s->wait_head, &s->wait_tail, p);
 		return;
 	}
 	if (!mbm_all_set(m->bits, r0, r1) || !mbm_all_set(m->pbits, r0, r1)) {
@@ -1137,8 +1223,14 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->wcount = xcalloc(m->nregions, sizeof(*m->wcount));
 	m->state = xcalloc(a->n, 1);
 	m->full = xcalloc(a->n, sizeof(*m->full));
-	m->sync_wr = xcalloc(a->n, sizeof(*m->sync_wr));
-	m->sync_buf = xmalloc(m->region);
+	m->nslots = (unsigned)MAX(1, MIN(SYNC_SLOTS_MAX, SYNC_INFLIGHT / m->region));
+	m->slots = xcalloc(m->nslots, sizeof(*m->slots));
+	for (unsigned k = 0; k < m->nslots; k++) {
+		m->slots[k].m = m;
+		m->slots[k].r = NO_REGION;
+		m->slots[k].wr = xcalloc(a->n, sizeof(*m->slots[k].wr));
+		m->slots[k].buf = xmalloc(m->region);
+	}
 	m->hio = xcalloc(a->n, sizeof(*m->hio));
 	m->hbuf = xcalloc(a->n, LEGHDR_SIZE);
 	m->hbusy = xcalloc(a->n, sizeof(bool));
@@ -1151,7 +1243,6 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->wgen = xcalloc(a->n, sizeof(*m->wgen));
 	m->susp = xcalloc(a->n, sizeof(bool));
 	memcpy(m->uuid, mc->uuid, 16);
-	m->sync_r = NO_REGION;
 	m->last_good = -1;
 	m->fd = -1;
 	m->bm_work.fn = bm_work;
@@ -1195,7 +1286,9 @@ void mirror_close(struct array *a)
 	if (m->bm_busy)
 		ev_run(a->loop);
 	/* A clean stop with every leg in sync leaves nothing to resync. */
-	bool idle = m->phase == SYNC_IDLE && !m->swait_head && !m->cur_head && !m->next_head;
+	bool idle = m->phase == SYNC_IDLE && !m->cur_head && !m->next_head;
+	for (unsigned k = 0; idle && k < m->nslots; k++)
+		idle = !m->slots[k].wait_head;
 	for (uint64_t r = 0; idle && r < m->nregions; r++)
 		idle = !m->wcount[r];
 	if (m->fd >= 0 && idle && count_state(m, 'A') == a->n) {
@@ -1225,8 +1318,11 @@ void mirror_free(struct array *a)
 	free(m->wcount);
 	free(m->state);
 	free(m->full);
-	free(m->sync_wr);
-	free(m->sync_buf);
+	for (unsigned k = 0; m->slots && k < m->nslots; k++) {
+		free(m->slots[k].wr);
+		free(m->slots[k].buf);
+	}
+	free(m->slots);
 	free(m->hio);
 	free(m->hbuf);
 	free(m->hbusy);
