@@ -67,7 +67,7 @@ start_dst_storage() {
 # 2's export is stopped (a memory disk: its data is gone) and, once the
 # mirror has marked it dead, started again empty on the same port: the
 # mirror finds no header of its own there and copies every region (1 MiB,
-# one at a time, no --resync-rate). Time from the log's "resync of N regions
+# four at a time, no --resync-rate). Time from the log's "resync of N regions
 # starts" to "in sync again". Against it: nbdcopy (its defaults: 4
 # connections, 64 requests in flight) from an nbdkit memory server written
 # whole to a fresh one, the same number of bytes. CPU: the three dst daemons
@@ -240,7 +240,7 @@ resync_table() {
 	echo "### (e) resync throughput: full copy of a $RSIZE mirror leg vs nbdcopy of the same bytes"
 	echo
 	echo "dst-resync: 2-leg mirror of \`dst export mem:$RSIZE\`, leg 2 restarted empty, 1 MiB regions"
-	echo "copied one at a time; nbdcopy (defaults) from nbdkit memory (written whole) to a fresh one."
+	echo "copied four at a time; nbdcopy (defaults) from nbdkit memory (written whole) to a fresh one."
 	echo
 	echo "| row | dst-resync | nbdcopy | dst-resync/nbdcopy |"
 	echo "|---|---:|---:|---:|"
