@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `dst stop` of a mirror in the middle of a full resync (two 256M file-backed
-# legs, no --resync-rate, so a region read or write is almost always in
-# flight): the daemon stops cleanly (no sanitizer report, no crash, its pid
+# `dst stop` of a mirror in the middle of a full resync (two 1G file-backed
+# legs, no --resync-rate, so several region reads or writes are almost
+# always in flight; 1G so that the copy, about 1 s, is still running when
+# the stop comes): the daemon stops cleanly (no sanitizer report, no crash, its pid
 # file gone), and `dst start` later finishes the job: leg 1 is copied whole
 # again (it still has no header of this storage), health AA, the legs
 # byte-identical, the data intact.
@@ -10,21 +11,21 @@
 . "$TESTS_DIR/func/lib_mirror.sh"
 need qemu-io nbdinfo
 
-step "mirror mt over two 256M exports; 0x6b over 200M"
-mr_legs mt 256M 256M
+step "mirror mt over two 1G exports; 0x6b over 200M"
+mr_legs mt 1G 1G
 mr_mirror mt
 L1=${LEG_NODE[1]}
 qio "$M_URI" "write -P 0x6b 0 200M" "flush"
 mr_settle mt
 
-step "replace leg 1 by an empty file: a full resync of 256 regions starts"
+step "replace leg 1 by an empty file: a full resync of 1024 regions starts"
 leg_kill9 1
 mr_wait mt health AD 5 "health after leg 1 died"
 rm -f "${LEG_IMG[1]}"
-truncate -s 256M "${LEG_IMG[1]}" || fail "truncate"
+truncate -s 1G "${LEG_IMG[1]}" || fail "truncate"
 mr_log_mark mt
 leg_restart 1
-mr_wait_log mt "mirror: resync of 256 regions starts" 10 "the full resync starts"
+mr_wait_log mt "mirror: resync of 1024 regions starts" 10 "the full resync starts"
 
 step "dst stop mt while it copies"
 prog=$(show_attr mt resync/progress)
