@@ -45,12 +45,12 @@ REPEAT=${BENCH_REPEAT:-1}
 SIZE=${BENCH_SIZE:-2G}
 CLK_TCK=$(getconf CLK_TCK)
 
-die() { echo "bench: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "needs root (losetup)"
 [ -c /dev/fuse ] || die "no /dev/fuse"
-for tool in fio nbdfuse losetup fusermount3 nbdinfo python3 numfmt; do
+for tool in fio nbdfuse losetup fusermount3 nbdinfo ss python3 numfmt; do
 	command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps.sh)"
 done
 [ -x "$DST" ] || die "$DST not built (run make)"
@@ -67,20 +67,7 @@ STORAGE=bench-fuse
 NODES=(bench-fuse-n1 bench-fuse-n2)
 DST_FILE=$WORK/dst.dev
 NBD_FILE=$WORK/nbd.dev
-LOOP_DST='' LOOP_NBD='' NBDFUSE_PID='' CHILD=''
-
-pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-
-kill_pid() { # SIGTERM, up to 10 s, then SIGKILL; that PID only
-	local pid=$1
-	pid_alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		pid_alive "$pid" || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
+LOOP_DST='' LOOP_NBD='' NBDFUSE_PID=''
 
 is_mounted() {
 	awk -v p="$1" '$5 == p { f = 1 } END { exit !f }' /proc/self/mountinfo
@@ -113,32 +100,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# child CMD...: run in the background and wait, so a signal reaches the trap.
-child() {
-	local rc=0
-	"$@" &
-	CHILD=$!
-	wait "$CHILD" || rc=$?
-	CHILD=
-	return $rc
-}
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-cpu_ticks() { # utime+stime of every thread, summed over PIDS (space-separated)
-	local total=0 pid stat
-	for pid in "$@"; do
-		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		stat=${stat##*) }
-		# shellcheck disable=SC2086 # fields on purpose
-		set -- $stat
-		total=$((total + ${12} + ${13}))
-	done
-	echo "$total"
-}
 
 # ---- the topology ----
 
@@ -233,18 +194,6 @@ done
 
 # ---- table ----
 
-cell() { # cell COLUMN ROW FIELD: median over the repeats
-	local f vals=()
-	for f in "$WORK/res/$1.$2".*; do
-		[ -f "$f" ] && vals+=("$(cut -d' ' -f"$3" "$f")")
-	done
-	[ ${#vals[@]} -gt 0 ] || return 0
-	printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END {
-		if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'
-}
-fmt_val() {
-	if [ "$2" = IOPS ]; then awk -v v="$1" 'BEGIN { printf "%.1fk", v / 1000 }'; else awk -v v="$1" 'BEGIN { printf "%.0f", v }'; fi
-}
 # pair_ratios ROW FIELD: "MEDIAN MIN MAX" of dst-fuse/nbdfuse over the repeats.
 pair_ratios() {
 	local rep a b

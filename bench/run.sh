@@ -51,8 +51,8 @@ SIZE=${BENCH_SIZE:-2G}
 ONLY=${BENCH_ONLY:-}
 CLK_TCK=$(getconf CLK_TCK)
 
-die() { echo "bench: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 for tool in fio nbdkit qemu-nbd nbdinfo ss python3 numfmt; do
 	command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps.sh)"
@@ -74,22 +74,7 @@ DST_NAMES_FILE="$WORK/dst-names"
 : >"$DST_NAMES_FILE"
 
 # ---------------------------------------------------------------------------
-# process helpers
-
-pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-
-# kill_pid PID: SIGTERM, wait up to 10 s, then SIGKILL. Only that PID.
-kill_pid() {
-	local pid=$1 i
-	pid_alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 100); do
-		pid_alive "$pid" || return 0
-		sleep 0.1
-	done
-	note "pid $pid ignored SIGTERM; killing it"
-	kill -KILL "$pid" 2>/dev/null || true
-}
+# process helpers (more in lib.sh)
 
 cleanup() {
 	local rc=$? name pid
@@ -115,33 +100,6 @@ trap 'exit 143' TERM
 
 track_pid() { echo "$1" >>"$PIDS_FILE"; }
 
-# child CMD...: run CMD in the background and wait for it, so that a signal
-# reaches our trap at once (bash runs traps only between commands) and the
-# trap can stop CMD too.
-CHILD=
-child() {
-	local rc=0
-	"$@" &
-	CHILD=$!
-	wait "$CHILD" || rc=$?
-	CHILD=
-	return $rc
-}
-
-# free_port: a TCP port on 127.0.0.1 that nobody listens on now.
-free_port() {
-	local p _
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 30000))
-		if [ -z "$(ss -Htln "sport = :$p")" ] && ! grep -qx "$p" "$WORK/ports" 2>/dev/null; then
-			echo "$p" >>"$WORK/ports"
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
 # wait_nbd URI PID: until an NBD client can connect (the server PID must live).
 wait_nbd() {
 	local uri=$1 pid=$2 i
@@ -164,19 +122,6 @@ wait_pidfile() {
 		sleep 0.1
 	done
 	return 1
-}
-
-# cpu_ticks PIDS: utime+stime (all threads) summed over comma-separated PIDS.
-cpu_ticks() {
-	local total=0 pid stat
-	for pid in ${1//,/ }; do
-		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		stat=${stat##*) } # fields after "(comm) ": state is field 3
-		# shellcheck disable=SC2086 # split into fields on purpose
-		set -- $stat
-		total=$((total + ${12} + ${13})) # fields 14 and 15 of stat
-	done
-	echo "$total"
 }
 
 # ---------------------------------------------------------------------------
@@ -376,30 +321,6 @@ wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------------------
 # results
-
-# cell SERVER ROW FIELD(1=value,2=cpu): median over the repeats, or empty.
-cell() {
-	local f vals=()
-	for f in "$WORK/res/$1.$2".*; do
-		[ -f "$f" ] && vals+=("$(cut -d' ' -f"$3" "$f")")
-	done
-	[ ${#vals[@]} -gt 0 ] || return 0
-	printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END {
-		if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'
-}
-
-fmt_val() { # fmt_val VALUE UNIT
-	[ -n "$1" ] || { echo "-"; return; }
-	if [ "$2" = IOPS ]; then
-		awk -v v="$1" 'BEGIN { printf "%.1fk", v / 1000 }'
-	else
-		awk -v v="$1" 'BEGIN { printf "%.0f", v }'
-	fi
-}
-ratio() { # ratio A B -> A/B
-	if [ -z "$1" ] || [ -z "$2" ]; then echo "-"; return; fi
-	awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'
-}
 
 # table TITLE DST_SERVER PEER... : throughput then CPU, with dst/peer ratios.
 table() {

@@ -23,12 +23,9 @@ REPEAT=${BENCH_REPEAT:-1}
 SIZE=${BENCH_SIZE:-1G}
 COPY=${BENCH_COPY:-512M}
 
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
-note() { echo "bench: $*" >&2; }
-for tool in fio nbdkit nbdcopy nbdinfo psktool certtool python3; do
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+for tool in fio nbdkit nbdcopy nbdinfo psktool certtool ss python3; do
 	command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps.sh)"
 done
 [ -x "$DST" ] || die "$DST not built (run make)"
@@ -36,21 +33,21 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dst-bench-tls.XXXXXX")
 export DST_STATE_DIR=$WORK/state
 mkdir -p "$DST_STATE_DIR" "$WORK/pki" "$WORK/home/.pki/libnbd" "$WORK/res"
-PIDS=()
-NAMES=()
+# The servers start in subshells (read ... < <(start_dst ...)), so the trap
+# finds them by their pid files: dst's in the state dir, nbdkit's in $WORK.
 cleanup() {
-	local rc=$? n p
+	local rc=$? f
 	set +e
-	for n in "${NAMES[@]}"; do "$DST" stop "$n" --timeout 5 >/dev/null 2>&1; done
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for f in "$DST_STATE_DIR"/*.pid; do
+		[ -e "$f" ] && "$DST" stop "$(basename "$f" .pid)" --timeout 5 >/dev/null 2>&1
+	done
+	for f in "$WORK"/*.pid; do
+		[ -s "$f" ] && kill_pid "$(cat "$f")"
+	done
 	rm -rf "$WORK"
 	exit $rc
 }
 trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # ---- keys ----
 psktool -u bench -p "$WORK/keys.psk" >/dev/null 2>&1
@@ -86,7 +83,6 @@ start_dst() { # start_dst NAME [TLS OPTIONS...]
 	port=$(free_port)
 	"$DST" export "mem:$SIZE" --name "$name" --listen "127.0.0.1:$port" "$@" >/dev/null ||
 		die "dst export $name failed"
-	NAMES+=("$name")
 	pid=$(cat "$DST_STATE_DIR/$name.pid")
 	echo "$pid $port"
 }
@@ -100,15 +96,11 @@ start_nbdkit() { # start_nbdkit NAME [TLS OPTIONS...]
 	echo "$(cat "$WORK/$name.pid") $port"
 }
 
-median() { sort -g | awk '{v[NR]=$1} END { print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", b ? a / b : 0 }'; }
-
 # ---- (a) PSK, nbdcopy ----
 note "(a) PSK: nbdcopy of $COPY, one connection, $REPEAT run(s) each"
 head -c "$COPY" /dev/urandom >"$WORK/data.img"
 read -r DPID DPORT < <(start_dst psk-dst --tls require --tls-psk "$WORK/keys.psk")
 read -r KPID KPORT < <(start_nbdkit psk-nbdkit --tls=require --tls-psk="$WORK/keys.psk")
-PIDS+=("$KPID")
 psk_uri() { echo "nbds://bench@127.0.0.1:$1/?tls-psk-file=$WORK/keys.psk"; }
 wait_up "$(psk_uri "$DPORT")" "$DPID" || die "dst (PSK) does not answer"
 wait_up "$(psk_uri "$KPORT")" "$KPID" || die "nbdkit (PSK) does not answer"
@@ -138,7 +130,6 @@ kill "$KPID"
 note "(b) X.509: fio nbd engine, ${RUNTIME}s per run, $REPEAT run(s) each"
 read -r DPID DPORT < <(start_dst x509-dst --tls require --tls-certs "$PKI")
 read -r KPID KPORT < <(start_nbdkit x509-nbdkit --tls=require --tls-certificates="$PKI")
-PIDS+=("$KPID")
 read -r PPID_ PPORT < <(start_dst plain-dst)
 declare -A PORT=([dst]=$DPORT [nbdkit]=$KPORT [dst-plain]=$PPORT)
 declare -A URI=([dst]="nbds://127.0.0.1:$DPORT/" [nbdkit]="nbds://127.0.0.1:$KPORT/"
