@@ -86,6 +86,11 @@ def closed_by_peer(s):
         return True
 
 
+def size_arg(s):
+    """'64K' or '4096' -> bytes."""
+    return int(s[:-1]) * 1024 if s[-1] in "Kk" else int(s)
+
+
 def report(**kw):
     print(" ".join("%s=%s" % (k, ("%.2f" % v) if isinstance(v, float) else v) for k, v in kw.items()))
     sys.stdout.flush()
@@ -211,7 +216,7 @@ def peer_gone(s):
 
 def mode_deaf(n, reqs, size, secs):
     n, reqs, secs = int(n), int(reqs), float(secs)
-    size = int(size.rstrip("Kk")) * 1024 if size[-1] in "Kk" else int(size)
+    size = size_arg(size)
     clients, sent = [], 0
     for _ in range(n):
         c = ready_client()
@@ -249,8 +254,7 @@ def mode_stall(n, secs):
 
 
 def mode_trickle(size, piece, gap):
-    size = int(size.rstrip("Kk")) * 1024 if size[-1] in "Kk" else int(size)
-    piece = int(piece.rstrip("Kk")) * 1024 if piece[-1] in "Kk" else int(piece)
+    size, piece = size_arg(size), size_arg(piece)
     gap = float(gap)
     c = ready_client()
     data = bytes((i * 7 + 3) & 0xFF for i in range(size))
