@@ -1,11 +1,13 @@
 /* test_dev_file.c - the io_uring file device against real temp files: data, holes,
- * zeroing (and its write fallback on tmpfs), extents, deep queues, errors. */
+ * zeroing (and its write fallback on tmpfs), extents, deep queues, errors,
+ * reads borrowed from the file's mapping. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -13,7 +15,6 @@
 #include "common/util.h"
 #include "dev/dev.h"
 #include "unit.h"
-#include <sys/uio.h>
 
 #define KiB	     (1024ull)
 #define MiB	     (1024ull * KiB)
