@@ -16,6 +16,7 @@
 # free_port, track_pid, wait_pidfile, wait_nbd, start_dst, start_nbdkit, table.
 
 # nbdkit nbd plugin (proxy) -> nbdkit memory $SIZE.
+# shellcheck disable=SC2153 # SIZE is set by run.sh, which sources this file
 start_nbdkit_proxy() {
 	local out bpid buri port pid uri
 	out=$(start_nbdkit nbdkit-proxy-backend memory "$SIZE") || return 1
@@ -136,9 +137,9 @@ log_ms() {
 # resync_rep REP: one full resync of bench-resync's leg 2; records
 # "MiB/s CPU_MS_PER_GIB" in $WORK/res/dst-resync.copy.REP.
 resync_rep() {
-	local rep=$1 log="$DST_STATE_DIR/bench-resync.log" n0 i out p2 c0 c1 t0 t1 bytes mibs cpu
+	local rep=$1 log="$DST_STATE_DIR/bench-resync.log" n0 out p2 c0 c1 t0 t1 bytes mibs cpu
 	"$DST" stop bench-rleg2 --timeout 10 >/dev/null 2>&1 || return 1
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ "$(bench_show_attr bench-resync health)" = AD ] && break
 		sleep 0.1
 	done
@@ -147,7 +148,7 @@ resync_rep() {
 	c0=$(cpu_ticks "$RS_PIDS")
 	out=$(start_dst bench-rleg2 "mem:$RSIZE" "$RS_PORT2") || return 1
 	read -r p2 _ <<<"$out"
-	for i in $(seq 3000); do
+	for _ in $(seq 3000); do
 		[ "$(grep -c "in sync again" "$log")" -gt "$n0" ] && break
 		sleep 0.1
 	done

@@ -112,7 +112,7 @@ copy_mibs() { # copy_mibs SRC DST -> MiB/s
 	awk -v b="$(stat -c %s "$WORK/data.img")" -v t0="$t0" -v t1="$t1" \
 		'BEGIN { printf "%.1f", b / 1048576 / (t1 - t0) }'
 }
-for rep in $(seq "$REPEAT"); do
+for _ in $(seq "$REPEAT"); do
 	for s in dst nbdkit; do
 		port=$DPORT
 		[ $s = nbdkit ] && port=$KPORT
@@ -131,7 +131,6 @@ note "(b) X.509: fio nbd engine, ${RUNTIME}s per run, $REPEAT run(s) each"
 read -r DPID DPORT < <(start_dst x509-dst --tls require --tls-certs "$PKI")
 read -r KPID KPORT < <(start_nbdkit x509-nbdkit --tls=require --tls-certificates="$PKI")
 read -r PPID_ PPORT < <(start_dst plain-dst)
-declare -A PORT=([dst]=$DPORT [nbdkit]=$KPORT [dst-plain]=$PPORT)
 declare -A URI=([dst]="nbds://127.0.0.1:$DPORT/" [nbdkit]="nbds://127.0.0.1:$KPORT/"
 	[dst-plain]="nbd://127.0.0.1:$PPORT/")
 wait_up "${URI[dst]}" "$DPID" || die "dst (X.509) does not answer"
@@ -150,7 +149,7 @@ for s in dst nbdkit dst-plain; do
 		--iodepth=16 >/dev/null 2>&1 || die "prefill of $s failed"
 done
 for row in "${ROWS[@]}"; do
-	for rep in $(seq "$REPEAT"); do
+	for _ in $(seq "$REPEAT"); do
 		for s in dst nbdkit dst-plain; do
 			# shellcheck disable=SC2086 # the row's options are words
 			HOME=$WORK/home fio --name="$row" --ioengine=nbd --uri="${URI[$s]}" ${ARGS[$row]} \
