@@ -68,6 +68,25 @@ need() {
 	done
 }
 
+# need_nbdpy: set NBDPY to a python3 with libnbd's bindings (python3-libnbd),
+# or skip. They belong to the system's python3, which may not be the first
+# python3 on PATH. nbdpy CODE runs CODE there with `import nbd` and h.
+need_nbdpy() {
+	local py
+	NBDPY=
+	for py in python3 /usr/bin/python3; do
+		if "$py" -c 'import nbd' 2>/dev/null; then
+			NBDPY=$py
+			return 0
+		fi
+	done
+	skip "no python3 with libnbd's bindings (python3-libnbd)"
+}
+nbdpy() {
+	"$NBDPY" -c "import nbd; h = nbd.NBD()
+$1"
+}
+
 # ---- processes ----
 
 # True if pid exists and is not a zombie (zombies can linger here: the

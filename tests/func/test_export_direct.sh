@@ -7,18 +7,7 @@
 # same borrowed memory: test_tls_export.sh reads and writes them.)
 . "$(dirname "$0")/lib.sh"
 need nbdcopy fio
-# libnbd's Python bindings (python3-libnbd) belong to the system's python3,
-# which may not be the first python3 on PATH.
-NBDPY=
-for py in python3 /usr/bin/python3; do
-	if "$py" -c 'import nbd' 2>/dev/null; then
-		NBDPY=$py
-		break
-	fi
-done
-[ -n "$NBDPY" ] || skip "no python3 with libnbd's bindings (python3-libnbd)"
-nbdpy() { "$NBDPY" -c "import nbd; h = nbd.NBD()
-$1"; }
+need_nbdpy
 
 MiB=1048576
 
