@@ -84,6 +84,9 @@ static void child_done(struct dev_io *io, int err)
 	struct array_node *node = &a->nodes[c->node];
 	struct dev_io *p = c->parent;
 	uint64_t ns = ev_now_ns() - c->start_ns;
+	/* A read lent from the node's memory stays in flight on it, the
+	 * piece taken, until the frontend gives it back (array_release). */
+	bool lent = (io->flags & DEV_F_BORROW) && !err && io->iov_count;
 	if (c->mig == MIG_ON_DST) {
 		/* The copy of a write on a migration's new node: the old node
 		 * already answered for it; a failure here ends the migration. */
@@ -92,7 +95,8 @@ static void child_done(struct dev_io *io, int err)
 		err = 0;
 		goto finish;
 	}
-	node->inflight--;
+	if (!lent)
+		node->inflight--;
 	if (err)
 		node->errors++;
 	switch (io->op) {
@@ -145,6 +149,12 @@ finish:
 		mirror_child_done(a, c, err);
 		return;
 	}
+	if (lent) {
+		p->iov_count = io->iov_count;
+		p->dev_next = &c->io; /* the parent is ours again at release */
+		parent_put_ref(p, 0);
+		return;
+	}
 	array_child_put(a, c);
 	if (a->has_gone && c->node == a->n && node->inflight == 0)
 		ev_defer(a->loop, &a->reap);
@@ -163,6 +173,11 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 	c->io.off = off;
 	c->io.len = len;
 	c->io.buf = buf;
+	if ((p->flags & DEV_F_BORROW) && op == DEV_READ && len == p->len && !a->mirror) {
+		/* array_dispatch drops the flag if the node cannot lend. */
+		c->io.flags |= DEV_F_BORROW;
+		c->io.iov = p->iov;
+	}
 	c->io.done = child_done;
 	c->io.priv = c;
 	c->parent = p;
@@ -180,6 +195,16 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 	array_dispatch(a, c);
 }
 
+/* A piece goes out to its node. */
+static void node_submit(struct array_node *nd, struct array_child *c)
+{
+	nd->inflight++;
+	c->start_ns = ev_now_ns();
+	if ((c->io.flags & DEV_F_BORROW) && !dev_can_borrow(nd->dev, c->io.off, c->io.len))
+		c->io.flags &= ~DEV_F_BORROW; /* into the parent's buf, as any read */
+	dev_submit(nd->dev, &c->io);
+}
+
 void array_dispatch(struct array *a, struct array_child *c)
 {
 	struct array_node *nd = &a->nodes[c->node];
@@ -195,9 +220,7 @@ void array_dispatch(struct array *a, struct array_child *c)
 		nd->held++;
 		return;
 	}
-	nd->inflight++;
-	c->start_ns = ev_now_ns();
-	dev_submit(nd->dev, &c->io);
+	node_submit(nd, c);
 }
 
 static void wait_push(struct array *a, struct dev_io *p)
@@ -349,10 +372,51 @@ static void array_destroy(struct dev *d)
 	array_free(container_of(d, struct array, dev));
 }
 
+/* Can [off, off+len) be lent by the one node it lies on, now? Not under
+ * alg_mirror (which leg answers is decided later), a migration, or on a
+ * node that is suspended or draining for a suspend: a lent read stays in
+ * flight on its node until its reply is sent, and a suspend should not wait
+ * on a client reading slowly. */
+static bool array_can_borrow(struct dev *d, uint64_t off, uint64_t len)
+{
+	struct array *a = container_of(d, struct array, dev);
+	if (a->mirror || a->mig || a->wait_head || !len || off > a->dev.size ||
+	    len > a->dev.size - off)
+		return false;
+	struct alg_seg seg;
+	a->alg->map(a->nodes, a->n, a->chunk, off, len, &seg);
+	const struct array_node *nd = &a->nodes[seg.node];
+	return seg.len == len && !nd->suspended && !nd->drained &&
+	       dev_can_borrow(nd->dev, seg.node_off, len);
+}
+
+/* The frontend is done with a lent read: the node gets its memory back and
+ * the piece its place in the pool. */
+static void array_release(struct dev *d, struct dev_io *p)
+{
+	struct array *a = container_of(d, struct array, dev);
+	struct array_child *c = container_of(p->dev_next, struct array_child, io);
+	struct array_node *nd = &a->nodes[c->node];
+	size_t node = c->node;
+	p->dev_next = NULL;
+	p->iov_count = 0;
+	dev_release(nd->dev, &c->io);
+	nd->inflight--;
+	array_child_put(a, c);
+	if (a->has_gone && node == a->n && nd->inflight == 0)
+		ev_defer(a->loop, &a->reap);
+	if (nd->drained && nd->inflight == 0)
+		ev_defer(a->loop, &a->drain_work);
+	if (a->mig)
+		migrate_node_event(a);
+}
+
 static const struct dev_ops array_ops = {
     .kind = "array",
     .submit = array_submit,
     .destroy = array_destroy,
+    .release = array_release,
+    .can_borrow = array_can_borrow,
 };
 
 static void compute_caps(struct array *a)
@@ -362,6 +426,7 @@ static void compute_caps(struct array *a)
 	 * bookkeeping is shared by all frontend connections: multi-conn. */
 	uint32_t caps = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO | DEV_CAP_CACHE |
 			DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_FAST_ZERO;
+	bool lends = false;
 	uint32_t min_block = 1;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct dev *nd = a->nodes[i].dev;
@@ -371,7 +436,11 @@ static void compute_caps(struct array *a)
 			caps |= DEV_CAP_READONLY;
 		if (nd->min_block > min_block)
 			min_block = nd->min_block;
+		lends |= (nd->caps & DEV_CAP_BORROW) != 0;
 	}
+	/* Reads of local nodes are lent through (array_can_borrow). */
+	if (lends)
+		caps |= DEV_CAP_BORROW | DEV_CAP_BORROW_BUF;
 	a->dev.caps = caps;
 	a->dev.min_block = min_block;
 }
@@ -483,9 +552,7 @@ int array_resume(struct array *a, const char *name, struct dev *dev, const char 
 	while (c) {
 		struct array_child *next = c->next_free;
 		c->next_free = NULL;
-		nd->inflight++;
-		c->start_ns = ev_now_ns();
-		dev_submit(nd->dev, &c->io);
+		node_submit(nd, c);
 		c = next;
 	}
 	return 0;

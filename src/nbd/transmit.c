@@ -178,7 +178,8 @@ static void io_done(struct dev_io *io, int err)
 		st->read_ns += ns;
 		if (!err)
 			st->bytes_read += r->length;
-		r->borrowed = r->borrow && !err;
+		/* A storage may answer in the buffer after all. */
+		r->borrowed = r->borrow && !err && io->iov_count;
 		if (r->borrowed)
 			st->direct_reads++;
 		break;
@@ -357,10 +358,11 @@ bool tx_process(struct nbd_conn *c)
 		r->cookie = rq.cookie;
 		r->offset = rq.offset;
 		r->length = rq.length;
-		/* A READ the device can answer from its own memory takes no buffer. */
+		/* A READ the device can answer from its own memory takes no
+		 * buffer, unless the device may fall back on one. */
 		r->borrow = rq.type == NBD_CMD_READ && !err &&
 			    dev_can_borrow(srv->cfg.dev, rq.offset, rq.length);
-		if (r->borrow) {
+		if (r->borrow && !(srv->cfg.dev->caps & DEV_CAP_BORROW_BUF)) {
 			limits_buf_taken(c, r, need); /* counts as the buffer it saves */
 		} else if (need) {
 			r->buf = bufpool_alloc(&srv->pool, need);

@@ -2,11 +2,13 @@
 # A storage mixing node kinds: a local --disk file served in-process, a
 # `dst export` node and an nbdkit node (any NBD server is a node). fio crc32c
 # verify through it; the device is the three nodes end to end (the nbdkit
-# node read through nbdkit itself); --size narrowing a node; then the same
-# kinds under alg_stripe.
+# node read through nbdkit itself); reads of the local node sent from its
+# page cache (io/direct_reads), bytes checked; --size narrowing a node; then
+# the same kinds under alg_stripe.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 need fio qemu-io nbdinfo nbdcopy nbdkit
+need_nbdpy
 
 step "nodes: a local file (40M), a dst export (8M), nbdkit memory (32M)"
 truncate -s 40M "$T_TMP/local.img"
@@ -47,6 +49,23 @@ step "the device is local file + export file + nbdkit's memory, end to end"
 nbdcopy "$K_URI" "$T_TMP/k.bin" || fail "nbdcopy from nbdkit"
 want=$(cat "$T_TMP/local.img" "$X_IMG" "$T_TMP/k.bin" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$MIX")" "$want" "sha256 of the device vs. its nodes"
+
+step "reads of the local node go out from its page cache, the others' from buffers"
+# pread OFF LEN: LEN bytes of the storage at OFF, on stdout, in one request.
+pread() { nbdpy "h.connect_uri('$MIX'); import sys; sys.stdout.buffer.write(h.pread($2, $1))"; }
+direct0=$(show_attr mix io/direct_reads)
+# 1 MiB reads inside the local node (cached: it was just read whole), then
+# 2 MiB inside the export node.
+pread 0 $MiB >"$T_TMP/l1.bin" || fail "read of the local node"
+pread $MiB $MiB >"$T_TMP/l2.bin" || fail "read of the local node"
+pread $((42 * MiB)) $((2 * MiB)) >"$T_TMP/x.bin" || fail "read of the export node"
+direct1=$(show_attr mix io/direct_reads)
+assert_eq "$((direct1 - direct0))" 2 "reads lent by the local node (io/direct_reads)"
+head -c $((2 * MiB)) "$T_TMP/local.img" >"$T_TMP/l.want"
+dd if="$X_IMG" of="$T_TMP/x.want" bs=1M skip=2 count=2 status=none
+assert_eq "$(cat "$T_TMP/l1.bin" "$T_TMP/l2.bin" | cmp - "$T_TMP/l.want" && echo same)" same \
+	"lent reads carry the local node's bytes"
+assert_eq "$(cmp "$T_TMP/x.bin" "$T_TMP/x.want" && echo same)" same "the export node's bytes"
 st_stop mix
 
 step "--size narrows a node: only its first sectors are used"

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 
 #include "array/array.h"
 #include "array/nodeconf.h"
@@ -54,6 +55,7 @@ struct fake {
 	struct ev_deferred defer;
 	struct ev_timer timer;
 	int *destroyed; /* incremented by destroy */
+	int lent;	/* DEV_F_BORROW reads not yet released (fake_lends) */
 };
 
 /* Pieces in flight over every fake device, and the most there ever were. */
@@ -77,7 +79,12 @@ static int fake_error(struct fake *f, const struct dev_io *io)
 static void fake_complete(struct fake *f, struct dev_io *io)
 {
 	int err = fake_error(f, io);
-	if (!err) {
+	if (!err && (io->flags & DEV_F_BORROW)) {
+		io->iov[0].iov_base = f->data + io->off;
+		io->iov[0].iov_len = io->len;
+		io->iov_count = 1;
+		f->lent++;
+	} else if (!err) {
 		switch (io->op) {
 		case DEV_READ: memcpy(io->buf, f->data + io->off, io->len); break;
 		case DEV_WRITE: memcpy(f->data + io->off, io->buf, io->len); break;
@@ -150,6 +157,7 @@ static void fake_destroy(struct dev *d)
 {
 	struct fake *f = container_of(d, struct fake, dev);
 	CHECK_EQ(f->pending, 0);
+	CHECK_EQ(f->lent, 0); /* nobody may still be sending from our memory */
 	ev_defer_cancel(f->loop, &f->defer);
 	ev_timer_stop(f->loop, &f->timer);
 	if (f->destroyed)
@@ -160,11 +168,27 @@ static void fake_destroy(struct dev *d)
 	free(f);
 }
 
+static void fake_release_borrow(struct dev *d, struct dev_io *io)
+{
+	struct fake *f = container_of(d, struct fake, dev);
+	CHECK(f->lent > 0);
+	CHECK_EQ(io->iov_count, 1);
+	f->lent--;
+	io->iov_count = 0;
+}
+
 static const struct dev_ops fake_ops = {
     .kind = "fake",
     .submit = fake_submit,
     .destroy = fake_destroy,
+    .release = fake_release_borrow,
 };
+
+/* The fake lends its memory for DEV_F_BORROW reads, as a mem or file node. */
+static void fake_lends(struct fake *f)
+{
+	f->dev.caps |= DEV_CAP_BORROW;
+}
 
 static struct fake *fake_new(struct ev_loop *loop, uint64_t size, enum fake_mode mode)
 {
@@ -1497,6 +1521,178 @@ TEST(new_refuses_bad_layout)
 	ev_loop_free(loop);
 }
 
+/* ---- reads lent by a node ---- */
+
+static void count_drained(void *arg, uint64_t held)
+{
+	(void)held;
+	(*(int *)arg)++;
+}
+
+/* A borrowed read through the array: req with a buffer to fall back on. */
+static void submit_borrow(struct dev *d, struct req *r, struct counter *c, struct iovec *iov,
+			  uint64_t off, uint64_t len, void *buf)
+{
+	memset(r, 0, sizeof(*r));
+	r->io = (struct dev_io){
+	    .op = DEV_READ, .flags = DEV_F_BORROW, .off = off, .len = len, .buf = buf, .iov = iov};
+	r->io.done = req_done;
+	r->err = -1;
+	r->c = c;
+	c->submitted++;
+	dev_submit(d, &r->io);
+}
+
+TEST(borrow_lends_node_memory)
+{
+	struct ev_loop *loop = ev_loop_new();
+	struct dev *devs[2];
+	struct fake **f = fakes_new(loop, 2, MiB, FAKE_DEFER, devs);
+	int destroyed = 0;
+	f[1]->destroyed = &destroyed;
+	fill(f[1]->data, MiB, 5);
+	struct array *a = build(loop, &alg_linear, 0, devs, 2);
+	if (!a)
+		return;
+	struct dev *d = array_dev(a);
+	/* No node lends: neither does the storage. */
+	CHECK(!(d->caps & DEV_CAP_BORROW));
+	CHECK(!dev_can_borrow(d, 0, 4096));
+	array_free(a);
+	free(f);
+	destroyed = 0;
+
+	f = fakes_new(loop, 2, MiB, FAKE_DEFER, devs);
+	f[1]->destroyed = &destroyed;
+	fill(f[1]->data, MiB, 5);
+	fake_lends(f[0]);
+	fake_lends(f[1]);
+	a = build(loop, &alg_linear, 0, devs, 2);
+	if (!a)
+		return;
+	d = array_dev(a);
+	CHECK((d->caps & (DEV_CAP_BORROW | DEV_CAP_BORROW_BUF)) ==
+	      (DEV_CAP_BORROW | DEV_CAP_BORROW_BUF));
+	/* Only a range on one node, inside the storage. */
+	CHECK(dev_can_borrow(d, MiB - 4096, 4096));
+	CHECK(dev_can_borrow(d, MiB, MiB));
+	CHECK(!dev_can_borrow(d, MiB - 4096, 8192));
+	CHECK(!dev_can_borrow(d, 2 * MiB - 1, 2));
+	CHECK(!dev_can_borrow(d, 0, 0));
+
+	/* The reply is the node's own memory; the fallback buffer is untouched,
+	 * and the read stays in flight on its node until it is released. */
+	uint8_t *buf = malloc(8192);
+	memset(buf, 0xAA, 8192);
+	struct iovec iov[DEV_BORROW_IOV];
+	struct counter c = {0};
+	struct req r;
+	submit_borrow(d, &r, &c, iov, MiB + 4096, 8192, buf);
+	run_until(loop, counter_all_done, &c, 5000);
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.iov_count, 1);
+	CHECK(iov[0].iov_base == f[1]->data + 4096);
+	CHECK_EQ(iov[0].iov_len, 8192);
+	CHECK_EQ(buf[0], 0xAA);
+	CHECK_EQ(buf[8191], 0xAA);
+	CHECK_EQ(f[1]->lent, 1);
+	CHECK_EQ(array_node_at(a, 1)->inflight, 1);
+	CHECK_EQ(array_node_at(a, 1)->reads, 1);
+
+	/* A suspend waits for it; no new read of that node is lent meanwhile. */
+	char err[256] = "";
+	int drained = 0;
+	CHECK_EQ(array_suspend(a, "n-2048", count_drained, &drained, err, sizeof(err)), 0);
+	CHECK(!dev_can_borrow(d, MiB, 4096));
+	CHECK(dev_can_borrow(d, 0, 4096));
+	run_until(loop, NULL, NULL, 10);
+	CHECK_EQ(drained, 0);
+	dev_release(d, &r.io);
+	CHECK_EQ(r.io.iov_count, 0);
+	CHECK_EQ(f[1]->lent, 0);
+	CHECK_EQ(array_node_at(a, 1)->inflight, 0);
+	run_until(loop, int_positive, &drained, 5000);
+	CHECK_EQ(array_resume(a, "n-2048", NULL, NULL, err, sizeof(err)), 0);
+
+	/* Removing the node waits for a lent read too: its memory must live
+	 * until the frontend has sent it. */
+	submit_borrow(d, &r, &c, iov, 2 * MiB - 512, 512, buf);
+	run_until(loop, counter_all_done, &c, 5000);
+	CHECK_EQ(r.io.iov_count, 1);
+	int gone = 0;
+	CHECK_EQ(array_remove_last(a, "n-2048", count_call, &gone, err, sizeof(err)), 0);
+	run_until(loop, NULL, NULL, 10);
+	CHECK_EQ(gone, 0);
+	CHECK_EQ(destroyed, 0);
+	CHECK(!dev_can_borrow(d, MiB, 4096)); /* past the end now */
+	dev_release(d, &r.io);
+	run_until(loop, int_positive, &gone, 5000);
+	CHECK_EQ(destroyed, 1);
+	free(buf);
+	free(f);
+	array_free(a);
+	ev_loop_free(loop);
+}
+
+TEST(borrow_falls_back_to_buf)
+{
+	struct ev_loop *loop = ev_loop_new();
+	struct dev *devs[2];
+	struct fake **f = fakes_new(loop, 2, MiB, FAKE_DEFER, devs);
+	fake_lends(f[0]);
+	fill(f[0]->data, MiB, 6);
+	fill(f[1]->data, MiB, 7);
+	struct array *a = build(loop, &alg_linear, 0, devs, 2);
+	if (!a)
+		return;
+	struct dev *d = array_dev(a);
+	CHECK(d->caps & DEV_CAP_BORROW); /* n-0 lends */
+	CHECK(dev_can_borrow(d, 0, 4096));
+	CHECK(!dev_can_borrow(d, MiB, 4096)); /* n-2048 does not */
+
+	uint8_t *buf = malloc(2 * MiB);
+	struct iovec iov[DEV_BORROW_IOV];
+	struct counter c = {0};
+	struct req r;
+	/* Asked of a node that cannot lend: read into the buffer. */
+	submit_borrow(d, &r, &c, iov, MiB + 100, 4096, buf);
+	run_until(loop, counter_all_done, &c, 5000);
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.iov_count, 0);
+	CHECK(memcmp(buf, f[1]->data + 100, 4096) == 0);
+	/* Across both nodes: pieces, each into its part of the buffer. */
+	submit_borrow(d, &r, &c, iov, MiB - 4096, 8192, buf);
+	run_until(loop, counter_all_done, &c, 5000);
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.iov_count, 0);
+	CHECK(memcmp(buf, f[0]->data + MiB - 4096, 4096) == 0);
+	CHECK(memcmp(buf + 4096, f[1]->data, 4096) == 0);
+	CHECK_EQ(f[0]->lent, 0);
+
+	/* Held by a suspend, then the node is resumed on a disk that does not
+	 * lend: the read is answered in the buffer. */
+	char err[256] = "";
+	int drained = 0;
+	CHECK_EQ(array_suspend(a, "n-0", count_drained, &drained, err, sizeof(err)), 0);
+	run_until(loop, int_positive, &drained, 5000);
+	memset(buf, 0, 4096);
+	submit_borrow(d, &r, &c, iov, 512, 4096, buf);
+	run_until(loop, NULL, NULL, 10);
+	CHECK_EQ(r.done_calls, 0);
+	struct fake *g = fake_new(loop, MiB, FAKE_DEFER);
+	fill(g->data, MiB, 8);
+	CHECK_EQ(array_resume(a, "n-0", &g->dev, "other", err, sizeof(err)), 0);
+	run_until(loop, counter_all_done, &c, 5000);
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.iov_count, 0);
+	CHECK(memcmp(buf, g->data + 512, 4096) == 0);
+	CHECK(!(d->caps & DEV_CAP_BORROW)); /* no node lends any more */
+	free(buf);
+	free(f);
+	array_free(a);
+	ev_loop_free(loop);
+}
+
 UNIT_MAIN(T(linear_write_lands), T(stripe_round_trip), T(error_answered_once), T(error_first_wins),
 	  T(fua_passed_down), T(flush_reaches_written_nodes), T(flush_write_in_flight),
 	  T(flush_snapshot_exact), T(pool_exhaustion), T(pool_one_huge_request),
@@ -1504,4 +1700,4 @@ UNIT_MAIN(T(linear_write_lands), T(stripe_round_trip), T(error_answered_once), T
 	  T(block_status_fake), T(add_node_grows_linear), T(add_node_while_io_in_flight),
 	  T(add_node_refused_stripe), T(remove_last), T(remove_last_free_while_draining),
 	  T(remove_last_caps), T(remove_last_with_waiting_request), T(max_io_split),
-	  T(new_refuses_bad_layout))
+	  T(new_refuses_bad_layout), T(borrow_lends_node_memory), T(borrow_falls_back_to_buf))
