@@ -13,6 +13,8 @@
 #               same storage over one memory node (the write cost of mirroring)
 #   (e) resync (bench/storage.sh): a full resync of a mirror leg vs nbdcopy
 #               of the same bytes between two nbdkit memory servers
+#   (f) local storage (bench/storage.sh): dst 2-node linear storage over two
+#               local files vs nbdkit split plugin over the same files
 #
 # Rows: seq read 1M QD16, seq write 1M QD16, rand read 4K QD32, rand write 4K QD32.
 # For each run we also read the server's CPU time (utime+stime of every server
@@ -88,7 +90,7 @@ cleanup() {
 	done <"$PIDS_FILE"
 	if [ -n "${BENCH_KEEP:-}" ] || [ -n "${BENCH_DIR:-}" ]; then
 		[ -n "${BENCH_KEEP:-}" ] && note "kept $WORK"
-		rm -f "$WORK/disk.img"
+		rm -f "$WORK/disk.img" "$WORK/node1.img" "$WORK/node2.img"
 	else
 		rm -rf "$WORK"
 	fi
@@ -373,6 +375,12 @@ if [ $need_file = 1 ]; then
 		>"$WORK/log/fio-mkfile.out" 2>&1 || die "cannot write $FILE"
 	sync "$FILE"
 fi
+for s in dst-local nbdkit-split; do
+	if wanted "$s"; then
+		write_local_nodes
+		break
+	fi
+done
 
 # Groups of servers measured together: name, starter, prefill through NBD
 # first (1) or not (0). The memory group also holds the storage topologies of
@@ -386,6 +394,7 @@ FILE_GROUP=(
 	"dst-file start_dst_file 0"
 	"nbdkit-file start_nbdkit_file 0"
 	"qemu-file start_qemu_file 0"
+	"${LOCAL_SERVERS[@]}"
 )
 
 note "fio nbd engine, ${RUNTIME}s per run, median of $REPEAT, order ${BENCH_ORDER:-row};" \

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# bench/storage.sh - sourced by bench/run.sh: the storage rows (issue 3) and
-# the mirror rows (issue 4, below).
+# bench/storage.sh - sourced by bench/run.sh: the storage rows (issue 3), the
+# mirror rows (issue 4, below) and a storage of local files (at the end).
 #
 # A 2-node linear dst storage of memory-backed export nodes, next to the same
 # topology built from existing tools (nbdkit's nbd plugin proxying to nbdkit
@@ -81,8 +81,9 @@ start_dst_storage() {
 MSIZE=${BENCH_MIRROR_SIZE:-$(($(numfmt --from=iec "$SIZE") / 2 / 1048576))M}
 RSIZE=${BENCH_RESYNC_SIZE:-$MSIZE}
 
-# dst_storage_up NAME ALG NODE_URI...: create, add, start on a free port;
-# prints the daemon's pid and URI.
+# dst_storage_up NAME ALG NODE...: create, add, start on a free port;
+# prints the daemon's pid and URI. A NODE with :// is a remote node's URI,
+# anything else a local disk.
 dst_storage_up() {
 	local name=$1 alg=$2 port pid u
 	shift 2
@@ -92,7 +93,11 @@ dst_storage_up() {
 		"$DST" delete "$name" 2>/dev/null || true
 		"$DST" create "$name" --alg "$alg" || exit 1
 		for u in "$@"; do
-			"$DST" add "$name" --remote "$u" || exit 1
+			if [[ $u == *://* ]]; then
+				"$DST" add "$name" --remote "$u" || exit 1
+			else
+				"$DST" add "$name" --disk "$u" || exit 1
+			fi
 		done
 		"$DST" start "$name" --listen "127.0.0.1:$port"
 	} >"$WORK/log/$name.out" 2>&1 || { cat "$WORK/log/$name.out" >&2; return 1; }
@@ -121,6 +126,32 @@ start_dst_single() {
 	read -r pid uri <<<"$out"
 	echo "$pid,$p1 $uri"
 }
+
+# ---------------------------------------------------------------------------
+# A storage of local disks: a 2-node linear dst storage over two files of
+# $SIZE/2 (written before the run, served from the page cache), its nodes
+# served inside the storage daemon, against nbdkit's split plugin (nbdkit's
+# own concatenation of local files) over the same two files. One process
+# each. In the file group; the files are $LOCAL1 and $LOCAL2.
+
+LOCAL1="$WORK/node1.img"
+LOCAL2="$WORK/node2.img"
+
+# write_local_nodes: the two files, once, if a server of this section runs.
+write_local_nodes() {
+	local f half
+	half=$(($(numfmt --from=iec "$SIZE") / 2 / 1048576))M
+	for f in "$LOCAL1" "$LOCAL2"; do
+		note "writing $half local node $f"
+		child fio --name=mknode --filename="$f" --rw=write --bs=1M --size="$half" \
+			--ioengine=psync --output-format=json --output="$WORK/fio/mknode.json" \
+			>"$WORK/log/fio-mknode.out" 2>&1 || die "cannot write $f"
+	done
+	sync "$LOCAL1" "$LOCAL2"
+}
+
+start_dst_local() { dst_storage_up bench-local linear "$LOCAL1" "$LOCAL2"; }
+start_nbdkit_split() { start_nbdkit nbdkit-split split "$LOCAL1" "$LOCAL2"; }
 
 # show_attr NAME ATTR: one attribute of `dst show NAME`.
 bench_show_attr() {
@@ -223,6 +254,12 @@ STORAGE_SERVERS=(
 	"dst-mirror start_dst_mirror 1"
 	"dst-single start_dst_single 1"
 )
+# For the file group: no prefill (the files were written whole).
+# shellcheck disable=SC2034 # used by run.sh
+LOCAL_SERVERS=(
+	"dst-local start_dst_local 0"
+	"nbdkit-split start_nbdkit_split 0"
+)
 
 storage_table() {
 	table "(c) 2-hop storage over memory nodes (nbdkit-mem: single hop, from (a))" \
@@ -230,6 +267,8 @@ storage_table() {
 	table "(d) write cost of mirroring: 2-leg mirror vs the same storage over one node (memory nodes of $MSIZE)" \
 		dst-mirror dst-single
 	resync_table
+	table "(f) storage over two local files (page cache) vs nbdkit's split plugin over the same files" \
+		dst-local nbdkit-split
 }
 
 resync_table() {
