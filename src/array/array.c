@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "array.h"
 #include "array_int.h"
@@ -55,6 +56,7 @@ struct array_child *array_child_get(struct array *a)
 void array_child_put(struct array *a, struct array_child *c)
 {
 	c->busy = false;
+	c->lent = false;
 	c->mig = 0;
 	c->mig_held = false;
 	c->next_free = a->free_children;
@@ -150,6 +152,7 @@ finish:
 		return;
 	}
 	if (lent) {
+		c->lent = true;
 		p->iov_count = io->iov_count;
 		p->dev_next = &c->io; /* the parent is ours again at release */
 		parent_put_ref(p, 0);
@@ -390,16 +393,12 @@ static bool array_can_borrow(struct dev *d, uint64_t off, uint64_t len)
 	       dev_can_borrow(nd->dev, seg.node_off, len);
 }
 
-/* The frontend is done with a lent read: the node gets its memory back and
- * the piece its place in the pool. */
-static void array_release(struct dev *d, struct dev_io *p)
+/* A lent read's node gets its memory back, the piece its place in the pool. */
+static void give_back(struct array *a, struct array_child *c)
 {
-	struct array *a = container_of(d, struct array, dev);
-	struct array_child *c = container_of(p->dev_next, struct array_child, io);
 	struct array_node *nd = &a->nodes[c->node];
 	size_t node = c->node;
-	p->dev_next = NULL;
-	p->iov_count = 0;
+	c->parent->dev_next = NULL;
 	dev_release(nd->dev, &c->io);
 	nd->inflight--;
 	array_child_put(a, c);
@@ -409,6 +408,40 @@ static void array_release(struct dev *d, struct dev_io *p)
 		ev_defer(a->loop, &a->drain_work);
 	if (a->mig)
 		migrate_node_event(a);
+}
+
+/* The frontend is done with a lent read (or with its copy, if the node had
+ * to drain before: array_unlend_node). */
+static void array_release(struct dev *d, struct dev_io *p)
+{
+	struct array *a = container_of(d, struct array, dev);
+	if (p->dev_next)
+		give_back(a, container_of(p->dev_next, struct array_child, io));
+	p->iov_count = 0;
+}
+
+/* A client that reads its replies slowly, or not at all, must not hold up a
+ * suspend, a removal or a migration of the node its reads were lent from.
+ * The frontend sends from p->iov, gathered again at each send by byte
+ * offset, and every lending request came with a buffer (DEV_CAP_BORROW_BUF):
+ * the same bytes in the buffer are as good as the node's. */
+void array_unlend_node(struct array *a, size_t node)
+{
+	for (size_t i = 0; i < ARRAY_CHILDREN; i++) {
+		struct array_child *c = &a->children[i];
+		if (!c->busy || !c->lent || c->node != node || !c->parent->buf)
+			continue;
+		struct dev_io *p = c->parent;
+		char *to = p->buf;
+		for (uint32_t k = 0; k < p->iov_count; k++) {
+			memcpy(to, p->iov[k].iov_base, p->iov[k].iov_len);
+			to += p->iov[k].iov_len;
+		}
+		give_back(a, c); /* the node sees the iov it lent */
+		p->iov[0].iov_base = p->buf;
+		p->iov[0].iov_len = (size_t)(to - (char *)p->buf);
+		p->iov_count = 1;
+	}
 }
 
 static const struct dev_ops array_ops = {
@@ -503,6 +536,7 @@ int array_suspend(struct array *a, const char *name, void (*done)(void *arg, uin
 	nd->held = 0;
 	nd->drained = done;
 	nd->drained_arg = arg;
+	array_unlend_node(a, (size_t)i);
 	ev_defer(a->loop, &a->drain_work);
 	return 0;
 }
@@ -743,6 +777,7 @@ int array_remove_last(struct array *a, const char *name, void (*done)(void *arg)
 	compute_caps(a);
 	a->gone_done = done;
 	a->gone_arg = arg;
+	array_unlend_node(a, a->n);
 	ev_defer(a->loop, &a->reap);
 	return 0;
 }

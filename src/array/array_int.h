@@ -20,6 +20,7 @@ struct array_child {
 	uint64_t flush_snapshot;       /* writes_done when a FLUSH piece was sent */
 	struct array_child *next_free; /* also: held lists */
 	bool busy;		       /* taken from the pool */
+	bool lent;		       /* a read sent from its node's memory, not yet released */
 	bool mig_held;		       /* waits for the region a migration copies */
 	uint8_t mig;		       /* MIG_DUP / MIG_ON_DST, see migrate.c */
 };
@@ -58,6 +59,9 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 void array_wait_push(struct array *a, struct dev_io *p, bool front);
 /* Send a prepared piece to its node (or hold it: suspended, migrating). */
 void array_dispatch(struct array *a, struct array_child *c);
+/* The node must drain now: reads lent from its memory and not yet sent are
+ * copied into their requests' buffers, and the node gets its memory back. */
+void array_unlend_node(struct array *a, size_t node);
 static inline bool dev_op_writes(enum dev_op op)
 {
 	return op == DEV_WRITE || op == DEV_WRITE_ZEROES || op == DEV_TRIM;

@@ -286,8 +286,10 @@ static void step(struct migration *g)
 		if (g->rate_wait)
 			return; /* the rate timer brings us back */
 		if (g->copied >= g->total) {
-			/* Cutover: hold new pieces, let the old ones finish. */
+			/* Cutover: hold new pieces, let the old ones finish
+			 * (reads lent from the old node are copied out). */
 			g->phase = M_CUTOVER;
+			array_unlend_node(a, g->node);
 			step(g);
 			return;
 		}

@@ -46,8 +46,9 @@ enum dev_op {
  * memory holding the data. That memory stays valid (its contents may
  * change under later writes) until the caller hands it back with
  * dev_release(), which it must do before the device is destroyed; until
- * then the read counts as in flight on the device (a storage's node does
- * not drain while a read of it is borrowed). */
+ * then the read counts as in flight on the device. (A storage whose node
+ * must drain copies the bytes into io->buf and points iov there instead:
+ * DEV_CAP_BORROW_BUF.) */
 #define DEV_F_BORROW   (1u << 3)
 #define DEV_BORROW_MAX (1u << 20)
 #define DEV_BORROW_IOV 32u
@@ -64,9 +65,11 @@ enum dev_op {
 #define DEV_CAP_CACHE	   (1u << 8)
 #define DEV_CAP_BORROW	   (1u << 9) /* takes DEV_F_BORROW reads */
 /* With DEV_CAP_BORROW: a DEV_F_BORROW read may still be answered in io->buf
- * (iov_count left 0, nothing to release), so the caller provides buf too.
- * A storage lends what its node lends, but the node a read finally reaches
- * may not lend (a suspended node resumed on a remote disk). */
+ * (iov_count left 0, nothing to release), so the caller provides buf too;
+ * and iov may be moved into buf while the caller sends from it (the caller
+ * gathers io->iov afresh for each send). A storage lends what its node
+ * lends, but the node a read finally reaches may not lend (a suspended
+ * node resumed on a remote disk), and a node may have to drain first. */
 #define DEV_CAP_BORROW_BUF (1u << 10)
 
 /* One allocation extent, as NBD base:allocation reports it. */

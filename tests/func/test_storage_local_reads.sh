@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Reads of a storage's local nodes sent from the nodes' own memory (lent
+# through the storage), and the node operations that must not wait for them.
+#
+# alg_linear over two local files of random data (8M + 56M):
+# - nbdcopy of the whole device (4 connections x 64 requests) in a loop while
+#   the second node is suspended and resumed 4 times: every copy is
+#   byte-identical to the two files (reads lent when a suspend came are
+#   answered from a copy in their buffers), each suspend answers "drained",
+#   io/direct_reads shows the reads were lent, nothing stays in flight on
+#   either node afterwards (a lent read never given back would).
+# - a client that sends 1 MiB reads of the second node and never reads the
+#   replies: its reads are lent and stay unsent (in flight on the node), yet
+#   dst suspend of that node returns within seconds, drained.
+# - resume --disk onto a copy of the node, under the copy loop.
+# - dst remove of the last node while that deaf client holds reads of it:
+#   the node is closed within seconds (the daemon lets its file go), the
+#   device is the first node; ASan clean (a node closed while its memory
+#   was still being sent would show as a read of unmapped memory).
+. "$(dirname "$0")/lib.sh"
+. "$TESTS_DIR/func/lib_storage.sh"
+. "$TESTS_DIR/func/lib_limits.sh"
+need nbdcopy
+
+A=$T_TMP/a.img B=$T_TMP/b.img
+head -c $((8 * MiB)) /dev/urandom >"$A"
+head -c $((56 * MiB)) /dev/urandom >"$B"
+cat "$A" "$B" >"$T_TMP/want.bin"
+N2=n-16384 # the second node's name: its first sector
+
+step "storage lr: alg_linear over two local files"
+PORT=$(free_port)
+st_create lr linear
+st_add lr --disk "$A"
+st_add lr --disk "$B"
+st_start lr --listen "127.0.0.1:$PORT"
+LR=nbd://127.0.0.1:$PORT
+assert_eq "$(dev_size "$LR")" $((64 * MiB)) "size"
+assert_eq "$(dev_sha "$LR")" "$(sha256sum <"$T_TMP/want.bin" | cut -d' ' -f1)" "device = the two files"
+
+# copy_loop N: N nbdcopy passes of the device, each compared with want.bin;
+# exits non-zero at the first difference or failure.
+copy_loop() {
+	local i
+	for i in $(seq "$1"); do
+		nbdcopy --connections=4 --requests=64 "$LR" "$T_TMP/copy.bin" ||
+			{ echo "nbdcopy pass $i failed"; return 1; }
+		cmp "$T_TMP/copy.bin" "$T_TMP/want.bin" || { echo "pass $i differs"; return 1; }
+	done
+}
+
+# is_open FILE: the storage daemon has FILE open.
+is_open() { ls -l "/proc/$ST_PID/fd" 2>/dev/null | grep -q "$1"; }
+
+step "suspend and resume $N2 four times while the device is copied"
+d0=$(show_attr lr io/direct_reads)
+bg copy_loop 6
+COPY=$BG_PID
+for i in 1 2 3 4; do
+	sleep 0.2
+	out=$(timeout 10 "$DST" suspend lr $N2) || fail "dst suspend, round $i"
+	assert_contains "$out" "suspended $N2 of 'lr': drained" "suspend round $i"
+	sleep 0.2
+	dst resume lr $N2 >/dev/null || fail "dst resume, round $i"
+done
+bg_wait "$COPY" || fail "the copies under suspend/resume"
+d1=$(show_attr lr io/direct_reads)
+assert_ge "$((d1 - d0))" 100 "reads lent by the local nodes during the copies"
+for n in n-0 $N2; do
+	assert_eq "$(show_attr lr "$n/io/inflight")" 0 "$n/io/inflight after the load"
+done
+
+# deaf_reads: a client sends 40 reads of 1 MiB, all on the second node (the
+# first at offset 0 is on n-0), never reads the replies, holds on for 8 s.
+deaf_reads() {
+	bg nbd_load 127.0.0.1 "$PORT" deaf 1 40 1024K 8 >"$T_TMP/deaf.out"
+	DEAF=$BG_PID
+	for _ in $(seq 50); do
+		[ "$(show_attr lr $N2/io/inflight)" -gt 0 ] && return 0
+		sleep 0.1
+	done
+	fail "the deaf client's reads are not in flight on $N2"
+}
+
+step "a client that never reads its replies does not hold up a suspend"
+deaf_reads
+t0=$(date +%s%3N)
+out=$(timeout 10 "$DST" suspend lr $N2) || fail "dst suspend with unsent lent reads"
+t1=$(date +%s%3N)
+assert_contains "$out" "suspended $N2 of 'lr': drained" "dst suspend's answer"
+[ $((t1 - t0)) -lt 4000 ] || fail "dst suspend took $((t1 - t0)) ms (the deaf client holds for 8 s)"
+assert_eq "$(show_attr lr $N2/io/inflight)" 0 "$N2/io/inflight once suspended"
+dst resume lr $N2 >/dev/null || fail "dst resume"
+kill_pid "$DEAF"
+
+step "resume --disk onto a copy of the node, under the copy loop"
+cp "$B" "$T_TMP/b2.img"
+bg copy_loop 3
+COPY=$BG_PID
+sleep 0.2
+timeout 10 "$DST" suspend lr $N2 >/dev/null || fail "dst suspend before the move"
+dst resume lr $N2 --disk "$T_TMP/b2.img" >/dev/null || fail "dst resume --disk"
+bg_wait "$COPY" || fail "the copies across the move"
+assert_eq "$(show_attr lr $N2/type)" "L: $T_TMP/b2.img" "$N2/type"
+
+step "remove the last node while a client that never reads holds reads of it"
+deaf_reads
+timeout 10 "$DST" remove lr $N2 >/dev/null || fail "dst remove of the last node"
+for _ in $(seq 40); do
+	is_open b2.img || break
+	sleep 0.1
+done
+is_open b2.img && fail "the removed node's file is still open 4 s later"
+kill_pid "$DEAF"
+assert_eq "$(dev_size "$LR")" $((8 * MiB)) "size after the remove"
+nbdcopy "$LR" "$T_TMP/copy.bin" || fail "nbdcopy after the remove"
+assert_eq "$(cmp "$T_TMP/copy.bin" "$A" && echo same)" same "the device is the first node"
+assert_eq "$(show_attr lr n-0/io/inflight)" 0 "n-0/io/inflight at the end"
+st_stop lr
+echo "PASS"
