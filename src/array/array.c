@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include "array.h"
 #include "array_int.h"
@@ -66,15 +65,17 @@ void array_child_put(struct array *a, struct array_child *c)
 		ev_defer(a->loop, &a->resume);
 }
 
-static void parent_put_ref(struct dev_io *p, int err)
+static void parent_put_ref(struct array *a, struct dev_io *p, int err)
 {
 	uint32_t out = outstanding(p) - 1;
 	int e = first_err(p);
 	if (err && !e)
 		e = err;
 	set_state(p, out, e);
-	if (out == 0 && p->dev_scratch[0] >= p->len)
+	if (out == 0 && p->dev_scratch[0] >= p->len) {
+		array_lend_finish(a, p, e);
 		p->done(p, e);
+	}
 }
 
 static void split(struct array *a, struct dev_io *p, bool resumed);
@@ -152,10 +153,8 @@ finish:
 		return;
 	}
 	if (lent) {
-		c->lent = true;
-		p->iov_count = io->iov_count;
-		p->dev_next = &c->io; /* the parent is ours again at release */
-		parent_put_ref(p, 0);
+		array_lend_done(c, p);
+		parent_put_ref(a, p, 0);
 		return;
 	}
 	array_child_put(a, c);
@@ -163,7 +162,7 @@ finish:
 		ev_defer(a->loop, &a->reap);
 	if (node->drained && node->inflight == 0)
 		ev_defer(a->loop, &a->drain_work);
-	parent_put_ref(p, err);
+	parent_put_ref(a, p, err);
 }
 
 void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, size_t node,
@@ -176,11 +175,7 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 	c->io.off = off;
 	c->io.len = len;
 	c->io.buf = buf;
-	if ((p->flags & DEV_F_BORROW) && op == DEV_READ && len == p->len && !a->mirror) {
-		/* array_dispatch drops the flag if the node cannot lend. */
-		c->io.flags |= DEV_F_BORROW;
-		c->io.iov = p->iov;
-	}
+	array_lend_prepare(a, c, p);
 	c->io.done = child_done;
 	c->io.priv = c;
 	c->parent = p;
@@ -203,8 +198,13 @@ static void node_submit(struct array_node *nd, struct array_child *c)
 {
 	nd->inflight++;
 	c->start_ns = ev_now_ns();
-	if ((c->io.flags & DEV_F_BORROW) && !dev_can_borrow(nd->dev, c->io.off, c->io.len))
+	if ((c->io.flags & DEV_F_BORROW) && !dev_can_borrow(nd->dev, c->io.off, c->io.len)) {
 		c->io.flags &= ~DEV_F_BORROW; /* into the parent's buf, as any read */
+		if (!c->io.buf) {	      /* a caller that gave none (never the NBD server) */
+			c->io.done(&c->io, EIO);
+			return;
+		}
+	}
 	dev_submit(nd->dev, &c->io);
 }
 
@@ -319,7 +319,7 @@ static void split(struct array *a, struct dev_io *p, bool resumed)
 					 p->buf ? (char *)p->buf + done : NULL);
 		}
 	}
-	parent_put_ref(p, 0);
+	parent_put_ref(a, p, 0);
 }
 
 static void resume_waiting(struct ev_deferred *d)
@@ -343,11 +343,12 @@ static void array_submit(struct dev *d, struct dev_io *p)
 	p->dev_scratch[0] = 0;
 	set_state(p, 0, 0);
 	p->dev_next = NULL;
+	p->dev_link = NULL; /* lend.c: no piece lent yet */
 	if (p->op != DEV_FLUSH && (p->off > a->dev.size || p->len > a->dev.size - p->off)) {
 		/* The frontend checks ranges; this guards against a shrink race. */
 		set_state(p, 1, 0);
 		p->dev_scratch[0] = p->len;
-		parent_put_ref(p, p->op == DEV_WRITE ? ENOSPC : EINVAL);
+		parent_put_ref(a, p, p->op == DEV_WRITE ? ENOSPC : EINVAL);
 		return;
 	}
 	if (p->len == 0 && p->op != DEV_FLUSH) {
@@ -375,81 +376,12 @@ static void array_destroy(struct dev *d)
 	array_free(container_of(d, struct array, dev));
 }
 
-/* Can [off, off+len) be lent by the one node it lies on, now? Not under
- * alg_mirror (which leg answers is decided later), a migration, or on a
- * node that is suspended or draining for a suspend: a lent read stays in
- * flight on its node until its reply is sent, and a suspend should not wait
- * on a client reading slowly. */
-static bool array_can_borrow(struct dev *d, uint64_t off, uint64_t len)
-{
-	struct array *a = container_of(d, struct array, dev);
-	if (a->mirror || a->mig || a->wait_head || !len || off > a->dev.size ||
-	    len > a->dev.size - off)
-		return false;
-	struct alg_seg seg;
-	a->alg->map(a->nodes, a->n, a->chunk, off, len, &seg);
-	const struct array_node *nd = &a->nodes[seg.node];
-	return seg.len == len && !nd->suspended && !nd->drained &&
-	       dev_can_borrow(nd->dev, seg.node_off, len);
-}
-
-/* A lent read's node gets its memory back, the piece its place in the pool. */
-static void give_back(struct array *a, struct array_child *c)
-{
-	struct array_node *nd = &a->nodes[c->node];
-	size_t node = c->node;
-	c->parent->dev_next = NULL;
-	dev_release(nd->dev, &c->io);
-	nd->inflight--;
-	array_child_put(a, c);
-	if (a->has_gone && node == a->n && nd->inflight == 0)
-		ev_defer(a->loop, &a->reap);
-	if (nd->drained && nd->inflight == 0)
-		ev_defer(a->loop, &a->drain_work);
-	if (a->mig)
-		migrate_node_event(a);
-}
-
-/* The frontend is done with a lent read (or with its copy, if the node had
- * to drain before: array_unlend_node). */
-static void array_release(struct dev *d, struct dev_io *p)
-{
-	struct array *a = container_of(d, struct array, dev);
-	if (p->dev_next)
-		give_back(a, container_of(p->dev_next, struct array_child, io));
-	p->iov_count = 0;
-}
-
-/* A client that reads its replies slowly, or not at all, must not hold up a
- * suspend, a removal or a migration of the node its reads were lent from.
- * The frontend sends from p->iov, gathered again at each send by byte
- * offset, and every lending request came with a buffer (DEV_CAP_BORROW_BUF):
- * the same bytes in the buffer are as good as the node's. */
-void array_unlend_node(struct array *a, size_t node)
-{
-	for (size_t i = 0; i < ARRAY_CHILDREN; i++) {
-		struct array_child *c = &a->children[i];
-		if (!c->busy || !c->lent || c->node != node || !c->parent->buf)
-			continue;
-		struct dev_io *p = c->parent;
-		char *to = p->buf;
-		for (uint32_t k = 0; k < p->iov_count; k++) {
-			memcpy(to, p->iov[k].iov_base, p->iov[k].iov_len);
-			to += p->iov[k].iov_len;
-		}
-		give_back(a, c); /* the node sees the iov it lent */
-		p->iov[0].iov_base = p->buf;
-		p->iov[0].iov_len = (size_t)(to - (char *)p->buf);
-		p->iov_count = 1;
-	}
-}
-
 static const struct dev_ops array_ops = {
     .kind = "array",
     .submit = array_submit,
     .destroy = array_destroy,
-    .release = array_release,
-    .can_borrow = array_can_borrow,
+    .release = array_lend_release,
+    .can_borrow = array_lend_can,
 };
 
 static void compute_caps(struct array *a)

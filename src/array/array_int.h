@@ -4,6 +4,8 @@
 #ifndef DST_ARRAY_INT_H
 #define DST_ARRAY_INT_H
 
+#include <sys/uio.h>
+
 #include "array.h"
 #include "common/ev.h"
 
@@ -21,8 +23,13 @@ struct array_child {
 	struct array_child *next_free; /* also: held lists */
 	bool busy;		       /* taken from the pool */
 	bool lent;		       /* a read sent from its node's memory, not yet released */
-	bool mig_held;		       /* waits for the region a migration copies */
-	uint8_t mig;		       /* MIG_DUP / MIG_ON_DST, see migrate.c */
+	/* lend.c: a DEV_F_BORROW piece, its place in the request and the
+	 * node's memory it was lent; the request's next lent piece. */
+	uint64_t poff;
+	struct iovec iov[DEV_BORROW_IOV];
+	struct array_child *sib;
+	bool mig_held; /* waits for the region a migration copies */
+	uint8_t mig;   /* MIG_DUP / MIG_ON_DST, see migrate.c */
 };
 
 #define MIG_DUP	   1 /* a write behind the copy cursor: new node too, once old has it */
@@ -59,6 +66,12 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 void array_wait_push(struct array *a, struct dev_io *p, bool front);
 /* Send a prepared piece to its node (or hold it: suspended, migrating). */
 void array_dispatch(struct array *a, struct array_child *c);
+/* lend.c: reads sent from the nodes' memory. */
+void array_lend_prepare(struct array *a, struct array_child *c, struct dev_io *p);
+void array_lend_done(struct array_child *c, struct dev_io *p);	    /* c was lent */
+void array_lend_finish(struct array *a, struct dev_io *p, int err); /* before p->done */
+void array_lend_release(struct dev *d, struct dev_io *p);
+bool array_lend_can(struct dev *d, uint64_t off, uint64_t len);
 /* The node must drain now: reads lent from its memory and not yet sent are
  * copied into their requests' buffers, and the node gets its memory back. */
 void array_unlend_node(struct array *a, size_t node);

@@ -98,8 +98,10 @@ struct dev_io {
 	void (*done)(struct dev_io *io, int err); /* err: 0 or positive errno */
 	void *priv;				  /* the submitter's */
 
-	/* Owned by the device while the io is in flight (queues, retries). */
+	/* Owned by the device while the io is in flight (queues, retries),
+	 * and while a DEV_F_BORROW read is not released. */
 	struct dev_io *dev_next;
+	void *dev_link;
 	uint64_t dev_scratch[2];
 };
 

@@ -1573,10 +1573,11 @@ TEST(borrow_lends_node_memory)
 	d = array_dev(a);
 	CHECK((d->caps & (DEV_CAP_BORROW | DEV_CAP_BORROW_BUF)) ==
 	      (DEV_CAP_BORROW | DEV_CAP_BORROW_BUF));
-	/* Only a range on one node, inside the storage. */
+	/* Any range inside the storage, up to DEV_BORROW_MAX. */
 	CHECK(dev_can_borrow(d, MiB - 4096, 4096));
 	CHECK(dev_can_borrow(d, MiB, MiB));
-	CHECK(!dev_can_borrow(d, MiB - 4096, 8192));
+	CHECK(dev_can_borrow(d, MiB - 4096, 8192));
+	CHECK(!dev_can_borrow(d, 0, 2 * MiB));
 	CHECK(!dev_can_borrow(d, 2 * MiB - 1, 2));
 	CHECK(!dev_can_borrow(d, 0, 0));
 
@@ -1608,7 +1609,7 @@ TEST(borrow_lends_node_memory)
 	/* A suspend does not wait for a lent read that is not sent yet (a
 	 * client that does not read its replies would hold it for ever): the
 	 * bytes move into the request's buffer, the reply is sent from there,
-	 * and the node drains at once. No new read of it is lent meanwhile. */
+	 * and the node drains at once. */
 	submit_borrow(d, &r, &c, iov, MiB + 4096, 8192, buf);
 	run_until(loop, counter_all_done, &c, 5000);
 	CHECK_EQ(f[1]->lent, 1);
@@ -1622,8 +1623,6 @@ TEST(borrow_lends_node_memory)
 	CHECK_EQ(iov[0].iov_len, 8192);
 	CHECK(memcmp(buf, f[1]->data + 4096, 8192) == 0);
 	run_until(loop, int_positive, &drained, 5000);
-	CHECK(!dev_can_borrow(d, MiB, 4096));
-	CHECK(dev_can_borrow(d, 0, 4096));
 	dev_release(d, &r.io); /* the frontend's release, later: nothing left to do */
 	CHECK_EQ(r.io.iov_count, 0);
 	CHECK_EQ(f[1]->lent, 0);
@@ -1678,9 +1677,7 @@ TEST(borrow_falls_back_to_buf)
 	if (!a)
 		return;
 	struct dev *d = array_dev(a);
-	CHECK(d->caps & DEV_CAP_BORROW); /* n-0 lends */
-	CHECK(dev_can_borrow(d, 0, 4096));
-	CHECK(!dev_can_borrow(d, MiB, 4096)); /* n-2048 does not */
+	CHECK(d->caps & DEV_CAP_BORROW); /* n-0 lends, n-2048 does not */
 
 	uint8_t *buf = malloc(2 * MiB);
 	struct iovec iov[DEV_BORROW_IOV];
@@ -1692,14 +1689,21 @@ TEST(borrow_falls_back_to_buf)
 	CHECK_EQ(r.err, 0);
 	CHECK_EQ(r.io.iov_count, 0);
 	CHECK(memcmp(buf, f[1]->data + 100, 4096) == 0);
-	/* Across both nodes: pieces, each into its part of the buffer. */
+	/* Across both nodes: n-0's piece lent, n-2048's in its part of the
+	 * buffer, in order. */
 	submit_borrow(d, &r, &c, iov, MiB - 4096, 8192, buf);
 	run_until(loop, counter_all_done, &c, 5000);
 	CHECK_EQ(r.err, 0);
-	CHECK_EQ(r.io.iov_count, 0);
-	CHECK(memcmp(buf, f[0]->data + MiB - 4096, 4096) == 0);
+	CHECK_EQ(r.io.iov_count, 2);
+	CHECK(iov[0].iov_base == f[0]->data + MiB - 4096);
+	CHECK_EQ(iov[0].iov_len, 4096);
+	CHECK(iov[1].iov_base == buf + 4096);
+	CHECK_EQ(iov[1].iov_len, 4096);
 	CHECK(memcmp(buf + 4096, f[1]->data, 4096) == 0);
+	CHECK_EQ(f[0]->lent, 1);
+	dev_release(d, &r.io);
 	CHECK_EQ(f[0]->lent, 0);
+	CHECK_EQ(array_node_at(a, 0)->inflight, 0);
 
 	/* Held by a suspend, then the node is resumed on a disk that does not
 	 * lend: the read is answered in the buffer. */
@@ -1725,6 +1729,115 @@ TEST(borrow_falls_back_to_buf)
 	ev_loop_free(loop);
 }
 
+/* The bytes iov[0..n) point at, one after the other, into out. */
+static size_t gather(const struct iovec *iov, uint32_t n, uint8_t *out)
+{
+	size_t len = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(out + len, iov[i].iov_base, iov[i].iov_len);
+		len += iov[i].iov_len;
+	}
+	return len;
+}
+
+TEST(borrow_stripe_pieces)
+{
+	struct ev_loop *loop = ev_loop_new();
+	struct dev *devs[4];
+	struct fake **f = fakes_new(loop, 4, MiB, FAKE_DEFER, devs);
+	for (int i = 0; i < 4; i++) {
+		fake_lends(f[i]);
+		fill(f[i]->data, MiB, 10 + (unsigned)i);
+	}
+	struct array *a = build(loop, &alg_stripe, 64 * KiB, devs, 4);
+	if (!a)
+		return;
+	struct dev *d = array_dev(a);
+	uint8_t *want = malloc(MiB), *buf = malloc(MiB), *got = malloc(MiB);
+	struct iovec iov[DEV_BORROW_IOV];
+	struct counter c = {0};
+	struct req r;
+
+	/* 1 MiB from 32 KiB: 17 pieces over the four nodes, every one lent,
+	 * in order; the buffer is not written. */
+	CHECK_EQ(do_io(d, DEV_READ, 0, 32 * KiB, MiB, want), 0);
+	memset(buf, 0xAA, MiB);
+	submit_borrow(d, &r, &c, iov, 32 * KiB, MiB, buf);
+	run_until(loop, counter_all_done, &c, 5000);
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.iov_count, 17);
+	CHECK(iov[0].iov_base == f[0]->data + 32 * KiB);
+	CHECK(iov[1].iov_base == f[1]->data);
+	CHECK_EQ(gather(iov, r.io.iov_count, got), MiB);
+	CHECK(memcmp(got, want, MiB) == 0);
+	CHECK_EQ(buf[0], 0xAA);
+	CHECK_EQ(buf[MiB - 1], 0xAA);
+	CHECK_EQ(f[0]->lent + f[1]->lent + f[2]->lent + f[3]->lent, 17);
+	dev_release(d, &r.io);
+	CHECK_EQ(f[0]->lent + f[1]->lent + f[2]->lent + f[3]->lent, 0);
+	for (size_t i = 0; i < 4; i++)
+		CHECK_EQ(array_node_at(a, i)->inflight, 0);
+
+	/* A node that must drain while the reply waits: its pieces move into
+	 * the buffer, the iov is laid out again with the same bytes. */
+	CHECK_EQ(do_io(d, DEV_READ, 0, 0, MiB, want), 0);
+	submit_borrow(d, &r, &c, iov, 0, MiB, buf);
+	run_until(loop, counter_all_done, &c, 5000);
+	CHECK_EQ(r.io.iov_count, 16);
+	char err[256] = "";
+	int drained = 0;
+	CHECK_EQ(array_suspend(a, "n-2048", count_drained, &drained, err, sizeof(err)), 0);
+	CHECK_EQ(f[1]->lent, 0);
+	CHECK_EQ(f[0]->lent + f[2]->lent + f[3]->lent, 12);
+	CHECK_EQ(gather(iov, r.io.iov_count, got), MiB);
+	CHECK(memcmp(got, want, MiB) == 0);
+	for (uint32_t i = 0; i < r.io.iov_count; i++)
+		CHECK(!((uint8_t *)iov[i].iov_base >= f[1]->data &&
+			(uint8_t *)iov[i].iov_base < f[1]->data + MiB));
+	run_until(loop, int_positive, &drained, 5000);
+	dev_release(d, &r.io);
+	CHECK_EQ(f[0]->lent + f[2]->lent + f[3]->lent, 0);
+	CHECK_EQ(array_resume(a, "n-2048", NULL, NULL, err, sizeof(err)), 0);
+
+	/* A piece that fails: an error, nothing stays lent. */
+	fake_fail_range(f[3], 0, 4096, EIO);
+	submit_borrow(d, &r, &c, iov, 0, MiB, buf);
+	run_until(loop, counter_all_done, &c, 5000);
+	CHECK_EQ(r.err, EIO);
+	CHECK_EQ(r.io.iov_count, 0);
+	CHECK_EQ(f[0]->lent + f[1]->lent + f[2]->lent + f[3]->lent, 0);
+	for (size_t i = 0; i < 4; i++)
+		CHECK_EQ(array_node_at(a, i)->inflight, 0);
+	free(f);
+	array_free(a);
+
+	/* More pieces than the iov holds (4 KiB chunks: 256 pieces): the
+	 * bytes are copied into the buffer and every piece given back. */
+	f = fakes_new(loop, 4, MiB, FAKE_DEFER, devs);
+	for (int i = 0; i < 4; i++) {
+		fake_lends(f[i]);
+		fill(f[i]->data, MiB, 20 + (unsigned)i);
+	}
+	a = build(loop, &alg_stripe, 4 * KiB, devs, 4);
+	if (!a)
+		return;
+	d = array_dev(a);
+	CHECK_EQ(do_io(d, DEV_READ, 0, 0, MiB, want), 0);
+	memset(buf, 0, MiB);
+	submit_borrow(d, &r, &c, iov, 0, MiB, buf);
+	run_until(loop, counter_all_done, &c, 5000);
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.iov_count, 0);
+	CHECK(memcmp(buf, want, MiB) == 0);
+	CHECK_EQ(f[0]->lent + f[1]->lent + f[2]->lent + f[3]->lent, 0);
+	free(want);
+	free(buf);
+	free(got);
+	free(f);
+	array_free(a);
+	ev_loop_free(loop);
+}
+
 UNIT_MAIN(T(linear_write_lands), T(stripe_round_trip), T(error_answered_once), T(error_first_wins),
 	  T(fua_passed_down), T(flush_reaches_written_nodes), T(flush_write_in_flight),
 	  T(flush_snapshot_exact), T(pool_exhaustion), T(pool_one_huge_request),
@@ -1732,4 +1845,5 @@ UNIT_MAIN(T(linear_write_lands), T(stripe_round_trip), T(error_answered_once), T
 	  T(block_status_fake), T(add_node_grows_linear), T(add_node_while_io_in_flight),
 	  T(add_node_refused_stripe), T(remove_last), T(remove_last_free_while_draining),
 	  T(remove_last_caps), T(remove_last_with_waiting_request), T(max_io_split),
-	  T(new_refuses_bad_layout), T(borrow_lends_node_memory), T(borrow_falls_back_to_buf))
+	  T(new_refuses_bad_layout), T(borrow_lends_node_memory), T(borrow_falls_back_to_buf),
+	  T(borrow_stripe_pieces))
