@@ -304,8 +304,8 @@ static bool counter_all_done(void *arg)
 	return c->done >= c->submitted;
 }
 
-static void submit(struct dev *d, struct req *r, struct counter *c, enum dev_op op, uint32_t flags,
-		   uint64_t off, uint64_t len, void *buf)
+static void req_init(struct req *r, struct counter *c, enum dev_op op, uint32_t flags, uint64_t off,
+		     uint64_t len, void *buf)
 {
 	memset(r, 0, sizeof(*r));
 	r->io = (struct dev_io){.op = op, .flags = flags, .off = off, .len = len, .buf = buf};
@@ -313,6 +313,12 @@ static void submit(struct dev *d, struct req *r, struct counter *c, enum dev_op 
 	r->err = -1;
 	r->c = c;
 	c->submitted++;
+}
+
+static void submit(struct dev *d, struct req *r, struct counter *c, enum dev_op op, uint32_t flags,
+		   uint64_t off, uint64_t len, void *buf)
+{
+	req_init(r, c, op, flags, off, len, buf);
 	dev_submit(d, &r->io);
 }
 
@@ -1533,13 +1539,8 @@ static void count_drained(void *arg, uint64_t held)
 static void submit_borrow(struct dev *d, struct req *r, struct counter *c, struct iovec *iov,
 			  uint64_t off, uint64_t len, void *buf)
 {
-	memset(r, 0, sizeof(*r));
-	r->io = (struct dev_io){
-	    .op = DEV_READ, .flags = DEV_F_BORROW, .off = off, .len = len, .buf = buf, .iov = iov};
-	r->io.done = req_done;
-	r->err = -1;
-	r->c = c;
-	c->submitted++;
+	req_init(r, c, DEV_READ, DEV_F_BORROW, off, len, buf);
+	r->io.iov = iov;
 	dev_submit(d, &r->io);
 }
 
