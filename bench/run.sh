@@ -32,7 +32,7 @@
 #   BENCH_DIR=DIR       scratch dir for the file, logs, state (default: mktemp)
 #   BENCH_KEEP=1        keep BENCH_DIR (fio JSON, server logs) afterwards
 #   BENCH_OUT=FILE      also write the final tables to FILE
-#   BENCH_LOCAL_ALG=stripe  section (f) as alg_stripe instead of alg_linear
+#   BENCH_LOCAL_ALG=stripe|mirror  section (f) with that algorithm, not linear
 #   BENCH_PERF=1        perf record -g each dst server during its rows
 #                       (perturbs the numbers; data in BENCH_DIR/perf.*)
 #   DST_BUILD=build     where dstd and dst are

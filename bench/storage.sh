@@ -150,8 +150,9 @@ write_local_nodes() {
 	sync "$LOCAL1" "$LOCAL2"
 }
 
-# BENCH_LOCAL_ALG=stripe: the same two files as an alg_stripe (64K chunks);
-# nbdkit has no striping plugin, so its column stays the concatenation.
+# BENCH_LOCAL_ALG=stripe|mirror: the same two files as an alg_stripe (64K
+# chunks) or an alg_mirror; nbdkit has neither, so its column stays the
+# concatenation.
 start_dst_local() { dst_storage_up bench-local "${BENCH_LOCAL_ALG:-linear}" "$LOCAL1" "$LOCAL2"; }
 start_nbdkit_split() { start_nbdkit nbdkit-split split "$LOCAL1" "$LOCAL2"; }
 

@@ -8,7 +8,8 @@
  * such request has (DEV_CAP_BORROW_BUF). When the last piece is done, the
  * request's iov is laid out in order: the lent pieces' memory, the buffer
  * between them. So a 1 MiB read over a stripe of local disks goes out as
- * sixteen pieces of page cache, copied once, by the socket send.
+ * sixteen pieces of page cache, copied once, by the socket send. A mirror
+ * lends from the leg it reads.
  *
  * The lent pieces of a request hang off p->dev_link (through c->sib, in
  * offset order once laid out). If a node must drain while a reply is not
@@ -113,9 +114,10 @@ static bool lay_out(struct dev_io *p)
 void array_lend_prepare(struct array *a, struct array_child *c, struct dev_io *p)
 {
 	/* Gaps between lent pieces come from the buffer: without one, only a
-	 * read in one piece can be lent. */
-	if (!(p->flags & DEV_F_BORROW) || c->io.op != DEV_READ || a->mirror ||
-	    (!p->buf && c->io.len != p->len))
+	 * read in one piece can be lent, and never of a mirror (a piece that
+	 * fails on one leg is read again from another, into the buffer). */
+	if (!(p->flags & DEV_F_BORROW) || c->io.op != DEV_READ ||
+	    (!p->buf && (c->io.len != p->len || a->mirror)))
 		return;
 	c->io.flags |= DEV_F_BORROW; /* node_submit drops it if the node cannot lend */
 	c->io.iov = c->iov;
@@ -152,7 +154,7 @@ bool array_lend_can(struct dev *d, uint64_t off, uint64_t len)
 	 * piece of a node that cannot lend then, or of a remote node, reads
 	 * into the buffer. */
 	struct array *a = container_of(d, struct array, dev);
-	return !a->mirror && !a->mig && len && off <= a->dev.size && len <= a->dev.size - off;
+	return !a->mig && len && off <= a->dev.size && len <= a->dev.size - off;
 }
 
 void array_unlend_node(struct array *a, size_t node)

@@ -691,6 +691,8 @@ static void finish(struct array *a, struct dev_io *p)
 		bm_wait(m, p);
 		return;
 	}
+	if (p->op == DEV_READ)
+		array_lend_finish(a, p, err);
 	p->done(p, err);
 }
 
@@ -798,15 +800,21 @@ void mirror_child_done(struct array *a, struct array_child *c, int err)
 	struct mirror *m = a->mirror;
 	struct dev_io *p = c->parent;
 	size_t leg = c->node;
+	if ((c->io.flags & DEV_F_BORROW) && !err && c->io.iov_count) {
+		array_lend_done(c, p); /* in flight on its leg until released */
+		put_ref(a, p, 0);
+		return;
+	}
 	if (err && leg_error(err)) {
 		leg_failed(m, leg, err);
 		if (c->io.op == DEV_READ || c->io.op == DEV_BLOCK_STATUS || c->io.op == DEV_CACHE) {
 			int alt = pick_read_leg(a);
 			if (alt >= 0) {
-				/* Same piece, another leg. */
+				/* Same piece, another leg, into the buffer. */
 				struct dev_io io = c->io;
 				memset(&c->io, 0, sizeof(c->io));
-				c->io.op = io.op, c->io.flags = io.flags, c->io.off = io.off;
+				c->io.op = io.op, c->io.flags = io.flags & ~DEV_F_BORROW;
+				c->io.off = io.off;
 				c->io.len = io.len, c->io.buf = io.buf, c->io.ext = io.ext;
 				c->io.ext_max = io.ext_max, c->io.done = io.done, c->io.priv = c;
 				c->node = (size_t)alt;

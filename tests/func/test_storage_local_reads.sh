@@ -19,9 +19,13 @@
 #   was still being sent would show as a read of unmapped memory).
 # - alg_stripe over two local files: 1 MiB reads spanning 64K chunks go out
 #   as pieces of both nodes' page cache (io/direct_reads), bytes checked.
+# - alg_mirror over two local files: reads lent by the leg that answers,
+#   bytes checked; a leg suspended and resumed under the copy loop, legs
+#   identical after the resync.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_limits.sh"
+. "$TESTS_DIR/func/lib_mirror.sh"
 need nbdcopy
 
 A=$T_TMP/a.img B=$T_TMP/b.img
@@ -146,4 +150,42 @@ for n in n-0 n-32768; do
 	assert_eq "$(show_attr ls "$n/io/inflight")" 0 "stripe $n/io/inflight after the copy"
 done
 st_stop ls
+
+step "alg_mirror over two local files: reads lent by the leg that answers them"
+truncate -s 16M "$T_TMP/m0.img" "$T_TMP/m1.img"
+st_create lm mirror
+st_add lm --disk "$T_TMP/m0.img"
+st_add lm --disk "$T_TMP/m1.img"
+st_start lm
+LM=$ST_URI
+M_SIZE=$(show_attr lm bytes)
+LEG_IMG=("$T_TMP/m0.img" "$T_TMP/m1.img")
+mapfile -t LEG_NODE < <("$DST" show lm | sed -n "s|^lm/\(n-[0-9]*\)/leg : .*|\1|p")
+[ ${#LEG_NODE[@]} -eq 2 ] || fail "dst show lm lists ${#LEG_NODE[@]} legs"
+mr_settle lm
+head -c "$M_SIZE" /dev/urandom >"$T_TMP/mwant.bin"
+nbdcopy "$T_TMP/mwant.bin" "$LM" || fail "nbdcopy into the mirror"
+cat "$T_TMP/m0.img" "$T_TMP/m1.img" >/dev/null # in the page cache: lendable
+d0=$(show_attr lm io/direct_reads)
+nbdcopy --request-size=$MiB "$LM" "$T_TMP/mcopy.bin" || fail "nbdcopy from the mirror"
+assert_eq "$(cmp "$T_TMP/mcopy.bin" "$T_TMP/mwant.bin" && echo same)" same "the mirror read back"
+d1=$(show_attr lm io/direct_reads)
+assert_ge "$((d1 - d0))" 8 "mirror reads sent from a leg's page cache"
+# copy_loop reads $LR against want.bin: point them at the mirror.
+LR=$LM
+cp "$T_TMP/mwant.bin" "$T_TMP/want.bin"
+bg copy_loop 4
+COPY=$BG_PID
+sleep 0.2
+out=$(timeout 10 "$DST" suspend lm "${LEG_NODE[1]}") || fail "dst suspend of a mirror leg"
+assert_contains "$out" "drained" "dst suspend of a mirror leg"
+sleep 0.2
+dst resume lm "${LEG_NODE[1]}" >/dev/null || fail "dst resume of the mirror leg"
+bg_wait "$COPY" || fail "copies of the mirror across a leg's suspend"
+mr_settle lm
+mr_legs_identical "after the leg's resume"
+for n in "${LEG_NODE[@]}"; do
+	assert_eq "$(show_attr lm "$n/io/inflight")" 0 "mirror $n/io/inflight at the end"
+done
+st_stop lm
 echo "PASS"
