@@ -87,9 +87,7 @@ static void child_done(struct dev_io *io, int err)
 	struct array_node *node = &a->nodes[c->node];
 	struct dev_io *p = c->parent;
 	uint64_t ns = ev_now_ns() - c->start_ns;
-	/* A read lent from the node's memory stays in flight on it, the
-	 * piece taken, until the frontend gives it back (array_release). */
-	bool lent = (io->flags & DEV_F_BORROW) && !err && io->iov_count;
+	bool lent = array_piece_lent(io, err);
 	if (c->mig == MIG_ON_DST) {
 		/* The copy of a write on a migration's new node: the old node
 		 * already answered for it; a failure here ends the migration. */
@@ -146,8 +144,7 @@ static void child_done(struct dev_io *io, int err)
 	}
 	c->mig = 0;
 finish:
-	if (node->drained && node->inflight == 0)
-		ev_defer(a->loop, &a->drain_work);
+	array_node_settled(a, c->node);
 	if (a->mirror) {
 		mirror_child_done(a, c, err);
 		return;
@@ -158,11 +155,18 @@ finish:
 		return;
 	}
 	array_child_put(a, c);
-	if (a->has_gone && c->node == a->n && node->inflight == 0)
-		ev_defer(a->loop, &a->reap);
-	if (node->drained && node->inflight == 0)
-		ev_defer(a->loop, &a->drain_work);
 	parent_put_ref(a, p, err);
+}
+
+void array_node_settled(struct array *a, size_t node)
+{
+	const struct array_node *nd = &a->nodes[node];
+	if (nd->inflight)
+		return;
+	if (a->has_gone && node == a->n)
+		ev_defer(a->loop, &a->reap);
+	if (nd->drained)
+		ev_defer(a->loop, &a->drain_work);
 }
 
 void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, size_t node,
@@ -403,7 +407,7 @@ static void compute_caps(struct array *a)
 			min_block = nd->min_block;
 		lends |= (nd->caps & DEV_CAP_BORROW) != 0;
 	}
-	/* Reads of local nodes are lent through (array_can_borrow). */
+	/* Reads of local nodes are lent through (lend.c). */
 	if (lends)
 		caps |= DEV_CAP_BORROW | DEV_CAP_BORROW_BUF;
 	a->dev.caps = caps;

@@ -66,6 +66,15 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 void array_wait_push(struct array *a, struct dev_io *p, bool front);
 /* Send a prepared piece to its node (or hold it: suspended, migrating). */
 void array_dispatch(struct array *a, struct array_child *c);
+/* A node's piece count went down: if it reached zero, a removal or a
+ * suspend waiting for the node to drain goes on. */
+void array_node_settled(struct array *a, size_t node);
+/* Did the node lend piece io (a DEV_F_BORROW read that succeeded)? It then
+ * stays in flight on the node until lend.c gives it back. */
+static inline bool array_piece_lent(const struct dev_io *io, int err)
+{
+	return (io->flags & DEV_F_BORROW) && !err && io->iov_count;
+}
 /* lend.c: reads sent from the nodes' memory. */
 void array_lend_prepare(struct array *a, struct array_child *c, struct dev_io *p);
 void array_lend_done(struct array_child *c, struct dev_io *p);	    /* c was lent */

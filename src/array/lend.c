@@ -27,15 +27,11 @@
 /* A lent piece's node gets its memory back, the piece its place in the pool. */
 static void give_back(struct array *a, struct array_child *c)
 {
-	struct array_node *nd = &a->nodes[c->node];
 	size_t node = c->node;
-	dev_release(nd->dev, &c->io);
-	nd->inflight--;
+	dev_release(a->nodes[node].dev, &c->io);
+	a->nodes[node].inflight--;
 	array_child_put(a, c);
-	if (a->has_gone && node == a->n && nd->inflight == 0)
-		ev_defer(a->loop, &a->reap);
-	if (nd->drained && nd->inflight == 0)
-		ev_defer(a->loop, &a->drain_work);
+	array_node_settled(a, node);
 	if (a->mig)
 		migrate_node_event(a);
 }

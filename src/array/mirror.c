@@ -800,7 +800,7 @@ void mirror_child_done(struct array *a, struct array_child *c, int err)
 	struct mirror *m = a->mirror;
 	struct dev_io *p = c->parent;
 	size_t leg = c->node;
-	if ((c->io.flags & DEV_F_BORROW) && !err && c->io.iov_count) {
+	if (array_piece_lent(&c->io, err)) {
 		array_lend_done(c, p); /* in flight on its leg until released */
 		put_ref(a, p, 0);
 		return;
