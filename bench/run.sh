@@ -201,6 +201,17 @@ declare -A ROW_UNIT=([seqread]=MiB/s [seqwrite]=MiB/s [randread]=IOPS [randwrite
 
 # prefill URI: write every byte once, so that reads never hit holes and
 # writes never pay first-touch allocation.
+# write_backing FILE SIZE: FILE written whole (1 MiB writes) and synced, so
+# that the rows find it allocated and in the page cache.
+write_backing() {
+	local file=$1 size=$2
+	note "writing $size backing file $file"
+	child fio --name=mkfile --filename="$file" --rw=write --bs=1M --size="$size" \
+		--ioengine=psync --output-format=json --output="$WORK/fio/mkfile.json" \
+		>"$WORK/log/fio-mkfile.out" 2>&1 || die "cannot write $file"
+	sync "$file"
+}
+
 prefill() {
 	local uri=$1 t0=$SECONDS
 	child fio --name=prefill --ioengine=nbd --uri="$uri" --rw=write --bs=1M \
@@ -369,13 +380,7 @@ table() {
 FILE="$WORK/disk.img"
 need_file=0
 for s in dst-file nbdkit-file qemu-file; do wanted "$s" && need_file=1; done
-if [ $need_file = 1 ]; then
-	note "writing $SIZE backing file $FILE"
-	child fio --name=mkfile --filename="$FILE" --rw=write --bs=1M --size="$SIZE" \
-		--ioengine=psync --output-format=json --output="$WORK/fio/mkfile.json" \
-		>"$WORK/log/fio-mkfile.out" 2>&1 || die "cannot write $FILE"
-	sync "$FILE"
-fi
+[ $need_file = 1 ] && write_backing "$FILE" "$SIZE"
 for s in dst-local nbdkit-split; do
 	if wanted "$s"; then
 		write_local_nodes

@@ -13,7 +13,8 @@
 # dst, proxy + backend for nbdkit.
 #
 # Uses from run.sh: $DST, $SIZE, $WORK, $DST_STATE_DIR, $DST_NAMES_FILE,
-# free_port, track_pid, wait_pidfile, wait_nbd, start_dst, start_nbdkit, table.
+# free_port, track_pid, wait_pidfile, wait_nbd, start_dst, start_nbdkit, table,
+# write_backing.
 
 # nbdkit nbd plugin (proxy) -> nbdkit memory $SIZE.
 # shellcheck disable=SC2153 # SIZE is set by run.sh, which sources this file
@@ -139,15 +140,10 @@ LOCAL2="$WORK/node2.img"
 
 # write_local_nodes: the two files, once, if a server of this section runs.
 write_local_nodes() {
-	local f half
+	local half
 	half=$(($(numfmt --from=iec "$SIZE") / 2 / 1048576))M
-	for f in "$LOCAL1" "$LOCAL2"; do
-		note "writing $half local node $f"
-		child fio --name=mknode --filename="$f" --rw=write --bs=1M --size="$half" \
-			--ioengine=psync --output-format=json --output="$WORK/fio/mknode.json" \
-			>"$WORK/log/fio-mknode.out" 2>&1 || die "cannot write $f"
-	done
-	sync "$LOCAL1" "$LOCAL2"
+	write_backing "$LOCAL1" "$half"
+	write_backing "$LOCAL2" "$half"
 }
 
 # BENCH_LOCAL_ALG=stripe|mirror: the same two files as an alg_stripe (64K
