@@ -38,11 +38,15 @@ mr_mirror() {
 	st_start "$s" --listen "127.0.0.1:$(free_port)"
 	M_NAME=$s M_URI=$ST_URI M_PID=$ST_PID
 	M_SIZE=$(show_attr "$s" bytes)
-	# Node names in the order the legs were added.
-	mapfile -t LEG_NODE < <("$DST" show "$s" | sed -n "s|^$s/\(n-[0-9]*\)/leg : .*|\1|p")
-	[ ${#LEG_NODE[@]} -eq ${#LEG_URI[@]} ] ||
-		fail "dst show $s lists ${#LEG_NODE[@]} legs, expected ${#LEG_URI[@]}"
+	mr_leg_nodes "$s" ${#LEG_URI[@]}
 	note "mirror $s: ${LEG_NODE[*]}, $M_SIZE bytes, health $(show_attr "$s" health)"
+}
+
+# mr_leg_nodes STORAGE N: LEG_NODE, the node names of the mirror's legs in
+# the order they were added; fails unless there are N.
+mr_leg_nodes() {
+	mapfile -t LEG_NODE < <("$DST" show "$1" | sed -n "s|^$1/\(n-[0-9]*\)/leg : .*|\1|p")
+	[ ${#LEG_NODE[@]} -eq "$2" ] || fail "dst show $1 lists ${#LEG_NODE[@]} legs, expected $2"
 }
 
 # leg_pid I: the pid of leg I's export (from its pid file).

@@ -160,8 +160,7 @@ st_start lm
 LM=$ST_URI
 M_SIZE=$(show_attr lm bytes)
 LEG_IMG=("$T_TMP/m0.img" "$T_TMP/m1.img")
-mapfile -t LEG_NODE < <("$DST" show lm | sed -n "s|^lm/\(n-[0-9]*\)/leg : .*|\1|p")
-[ ${#LEG_NODE[@]} -eq 2 ] || fail "dst show lm lists ${#LEG_NODE[@]} legs"
+mr_leg_nodes lm 2
 mr_settle lm
 head -c "$M_SIZE" /dev/urandom >"$T_TMP/mwant.bin"
 nbdcopy "$T_TMP/mwant.bin" "$LM" || fail "nbdcopy into the mirror"
