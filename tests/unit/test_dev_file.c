@@ -1,17 +1,20 @@
 /* test_dev_file.c - the io_uring file device against real temp files: data, holes,
  * zeroing (and its write fallback on tmpfs), extents, deep queues, errors,
- * reads borrowed from the file's mapping. */
+ * reads borrowed from the file's mapping, writes of cached pages done inline. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #include "common/ev.h"
+#include "common/strbuf.h"
 #include "common/util.h"
 #include "dev/dev.h"
 #include "unit.h"
@@ -599,8 +602,121 @@ TEST(borrowed_read)
 	teardown(&fx);
 }
 
-UNIT_MAIN(T(borrowed_read), T(open_errors), T(open_props), T(round_trip_odd),
-	  T(unwritten_reads_zero), T(read_past_eof_zero_fills), T(out_of_range),
-	  T(trim_punches_hole), T(write_zeroes_punch), T(write_zeroes_no_hole),
+/* Submit a write and say whether it was done before dev_submit returned
+ * (on the loop, no ring); then wait for it. *err gets its result. */
+static bool write_was_inline(struct dev *d, uint32_t flags, uint64_t off, uint64_t len, void *buf,
+			     int *err)
+{
+	struct waiter w = {.loop = d->loop, .pending = 1, .err = -1};
+	struct dev_io io = {.op = DEV_WRITE,
+			    .flags = flags,
+			    .off = off,
+			    .len = len,
+			    .buf = buf,
+			    .done = io_done,
+			    .priv = &w};
+	dev_submit(d, &io);
+	bool inline_done = w.pending == 0;
+	wait_all(&w);
+	*err = w.err;
+	return inline_done;
+}
+
+static uint64_t inline_count(struct dev *d)
+{
+	struct strbuf b;
+	sb_init(&b);
+	d->ops->show(d, &b, "f");
+	const char *p = strstr(b.s ? b.s : "", "N f/io/inline_writes ");
+	uint64_t v = p ? strtoull(p + strlen("N f/io/inline_writes "), NULL, 10) : UINT64_MAX;
+	sb_free(&b);
+	return v;
+}
+
+/* Writes of cached pages are pwrite(2)s done at once; the others (pages not
+ * cached, FUA, more than 1 MiB) take the ring. Either way the bytes land. */
+TEST(inline_writes)
+{
+	struct fixture fx;
+	if (!setup(&fx, NULL, 8 * MiB))
+		return;
+	uint8_t *src = malloc(4 * MiB), *back = malloc(4 * MiB);
+	fill(src, 4 * MiB, 5);
+	int err;
+	/* A new sparse file has nothing cached: the first write goes through
+	 * the ring, and leaves its pages cached. */
+	CHECK(!write_was_inline(fx.d, 0, 4096, 64 * KiB, src, &err));
+	CHECK_EQ(err, 0);
+	CHECK_EQ(inline_count(fx.d), 0);
+	CHECK(write_was_inline(fx.d, 0, 4096 + 100, 1000, src + 1, &err));
+	CHECK_EQ(err, 0);
+	CHECK_EQ(inline_count(fx.d), 1);
+	CHECK(!write_was_inline(fx.d, DEV_F_FUA, 4096, 4096, src, &err)); /* needs the disk */
+	CHECK_EQ(err, 0);
+	/* A whole MiB of cached pages is one inline write; two are not. */
+	CHECK_EQ(do_rw(fx.d, DEV_WRITE, 0, 2 * MiB, 2 * MiB, src), 0); /* now cached */
+	CHECK(write_was_inline(fx.d, 0, 2 * MiB + 77, MiB, src + 77, &err));
+	CHECK_EQ(err, 0);
+	CHECK(!write_was_inline(fx.d, 0, 2 * MiB, 2 * MiB, src, &err));
+	CHECK_EQ(err, 0);
+	CHECK(write_was_inline(fx.d, 0, 2 * MiB + 5, 3, src + 9, &err));
+	CHECK_EQ(inline_count(fx.d), 3);
+
+	/* What landed, read back through the ring and through the file. */
+	uint8_t *want = calloc(1, 8 * MiB);
+	memcpy(want + 4096, src, 64 * KiB);
+	memcpy(want + 4096 + 100, src + 1, 1000);
+	memcpy(want + 4096, src, 4096);
+	memcpy(want + 2 * MiB, src, 2 * MiB);
+	memcpy(want + 2 * MiB + 5, src + 9, 3);
+	CHECK_EQ(do_rw(fx.d, DEV_READ, 0, 0, 4 * MiB, back), 0);
+	CHECK(memcmp(back, want, 4 * MiB) == 0);
+	int fd = open(fx.path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_EQ(pread(fd, back, 4 * MiB, 2 * MiB), 4 * MiB);
+	CHECK(memcmp(back, want + 2 * MiB, 4 * MiB) == 0);
+	close(fd);
+	free(want);
+	free(back);
+	free(src);
+	teardown(&fx);
+}
+
+/* An inline write that stops short (here: the file size limit cuts it)
+ * leaves the rest to the ring, which reports the error: nothing is
+ * answered as written that was not. */
+TEST(inline_write_cut_short)
+{
+	struct fixture fx;
+	if (!setup(&fx, NULL, 4 * MiB))
+		return;
+	uint8_t *src = malloc(MiB);
+	fill(src, MiB, 8);
+	uint8_t *zero = calloc(1, 4 * MiB);
+	CHECK_EQ(do_rw(fx.d, DEV_WRITE, 0, 0, 4 * MiB, zero), 0); /* cache it */
+	free(zero);
+	struct rlimit old;
+	CHECK_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+	void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+	struct rlimit lim = {.rlim_cur = 2 * MiB, .rlim_max = old.rlim_max};
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int err;
+	bool was_inline = write_was_inline(fx.d, 0, 2 * MiB - 4096, 64 * KiB, src, &err);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, old_sig);
+	CHECK(!was_inline);
+	CHECK_EQ(err, EFBIG);
+	CHECK_EQ(inline_count(fx.d), 0);
+	/* The part below the limit was written. */
+	uint8_t back[4096];
+	CHECK_EQ(do_rw(fx.d, DEV_READ, 0, 2 * MiB - 4096, 4096, back), 0);
+	CHECK(memcmp(back, src, 4096) == 0);
+	free(src);
+	teardown(&fx);
+}
+
+UNIT_MAIN(T(borrowed_read), T(inline_writes), T(inline_write_cut_short), T(open_errors),
+	  T(open_props), T(round_trip_odd), T(unwritten_reads_zero), T(read_past_eof_zero_fills),
+	  T(out_of_range), T(trim_punches_hole), T(write_zeroes_punch), T(write_zeroes_no_hole),
 	  T(write_zeroes_fallback_tmpfs), T(block_status), T(flush_fua_cache), T(many_in_flight),
 	  T(destroy_from_done))
