@@ -3,7 +3,8 @@
 # `dst export` node and an nbdkit node (any NBD server is a node). fio crc32c
 # verify through it; the device is the three nodes end to end (the nbdkit
 # node read through nbdkit itself); reads of the local node sent from its
-# page cache (io/direct_reads), bytes checked; --size narrowing a node; then
+# page cache (io/direct_reads) and writes to its cached pages done inline
+# (io/inline_writes), bytes checked; --size narrowing a node; then
 # the same kinds under alg_stripe.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
@@ -37,6 +38,7 @@ for n in n-0 n-81920 n-98304; do
 	assert_ge "$(show_attr mix "$n/io/writes")" 1 "writes counted on node $n"
 	assert_eq "$(show_attr mix "$n/io/errors")" 0 "io errors on node $n"
 done
+assert_eq "$(show_attr mix n-0/state)" up "n-0/state (local)"
 
 step "patterns across both boundaries, read back from each node"
 qio "$MIX" "write -P 0xd1 $((40 * MiB - 8192)) 16384" "write -P 0xd2 $((48 * MiB - 8192)) 16384" "flush"
@@ -44,6 +46,21 @@ assert_file_pattern "$T_TMP/local.img" $((40 * MiB - 8192)) 8192 0xd1 "end of th
 assert_node_pattern "$X_URI" 0 8192 0xd1 "start of the export node"
 assert_node_pattern "$X_URI" $((8 * MiB - 8192)) 8192 0xd2 "end of the export node"
 assert_node_pattern "$K_URI" 0 8192 0xd2 "start of the nbdkit node"
+
+step "writes to the local node's cached pages are done inline"
+# Pages of the local file that were read are cached: a write to them is a
+# pwrite(2) on the loop, not an io_uring request (io/inline_writes). (Not
+# with qemu-io, whose writes are FUA: those need the disk, so the ring.)
+qio "$MIX" "read $((4 * MiB)) $MiB"
+inl0=$(show_attr mix n-0/io/inline_writes)
+nbdpy "h.connect_uri('$MIX'); h.pwrite(b'\xd3' * 65536, $((4 * MiB + 4096))); h.flush()" ||
+	fail "write to cached pages of the local node"
+assert_eq "$(($(show_attr mix n-0/io/inline_writes) - inl0))" 1 "the write was done inline"
+assert_file_pattern "$T_TMP/local.img" $((4 * MiB + 4096)) 65536 0xd3 "the inline write's bytes in the file"
+nbdpy "h.connect_uri('$MIX'); h.pwrite(b'\xd4' * 4096, $((4 * MiB)), nbd.CMD_FLAG_FUA)" ||
+	fail "FUA write to cached pages of the local node"
+assert_eq "$(($(show_attr mix n-0/io/inline_writes) - inl0))" 1 "a FUA write is not done inline"
+assert_file_pattern "$T_TMP/local.img" $((4 * MiB)) 4096 0xd4 "the FUA write's bytes in the file"
 
 step "the device is local file + export file + nbdkit's memory, end to end"
 nbdcopy "$K_URI" "$T_TMP/k.bin" || fail "nbdcopy from nbdkit"
