@@ -39,19 +39,19 @@ int dirtymem_parse(const char *text, struct dirtymem *out)
 	struct dirtymem m;
 	if (field(text, "nr_dirty", &m.dirty) < 0 ||
 	    field(text, "nr_writeback", &m.writeback) < 0 ||
-	    field(text, "nr_dirty_background_threshold", &m.bg_thresh) < 0)
+	    field(text, "nr_dirty_background_threshold", &m.bg_thresh) < 0 ||
+	    field(text, "nr_dirty_threshold", &m.thresh) < 0)
 		return -EINVAL;
 	*out = m;
 	return 0;
 }
 
-/* Writers are only throttled halfway between the background and the hard
- * threshold; staying under the background one, less what may be dirtied
- * between two samples, keeps a margin of both. */
+/* The kernel's freerun ceiling (mm/page-writeback.c): below it no writer
+ * is throttled, whatever the background flusher is doing. */
 bool dirtymem_room(const struct dirtymem *m, uint64_t pages)
 {
 	uint64_t used = m->dirty + m->writeback + pages + DIRTYMEM_MARGIN_PAGES;
-	return used < m->bg_thresh;
+	return used < (m->bg_thresh + m->thresh) / 2;
 }
 
 bool dirtymem_room_now(uint64_t pages)

@@ -20,6 +20,7 @@
 #include <liburing.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -72,6 +74,7 @@ struct file_dev {
 	 * of cached pages are borrowed from it, so the socket send copies
 	 * straight from the page cache. */
 	char *map;
+	bool inline_ok;		/* the file system's writes are memory copies */
 	uint64_t inline_writes; /* done on the loop by write_inline() */
 	/* destroy() from inside a done() we called: finish it when we unwind. */
 	int busy;
@@ -382,9 +385,10 @@ static bool file_can_borrow(struct dev *d, uint64_t off, uint64_t len)
 	       range_cached(container_of(d, struct file_dev, dev), off, len);
 }
 
-/* A write of cached pages, while dirty memory is below the background
- * writeback threshold, is a copy into the page cache that neither reads the
- * disk nor is throttled: pwrite(2) it here, on the event loop. Through
+/* A write of cached pages, while dirty memory is below the point where the
+ * kernel throttles writers (dirtymem.h), on a local file system, is a copy
+ * into the page cache that neither reads the disk nor is throttled:
+ * pwrite(2) it here, on the event loop. Through
  * io_uring the same write would be handed to a kernel worker thread (ext4
  * and most file systems cannot do a buffered write without possibly
  * blocking, so io_uring punts it), and that hand-off costs several times
@@ -392,7 +396,7 @@ static bool file_can_borrow(struct dev *d, uint64_t off, uint64_t len)
  * it (from IO_DONE), must take the ring instead; otherwise io is done. */
 static bool write_inline(struct file_dev *f, struct dev_io *io)
 {
-	if ((io->flags & DEV_F_FUA) || io->len > CACHED_MAX ||
+	if (!f->inline_ok || (io->flags & DEV_F_FUA) || io->len > CACHED_MAX ||
 	    !dirtymem_room_now((io->len + PAGE - 1) / PAGE) || !range_cached(f, io->off, io->len))
 		return false;
 	const char *p = io->buf;
@@ -514,6 +518,28 @@ static const struct dev_ops file_ops = {
     .show = file_show,
 };
 
+/* Is a buffered write of cached pages of this file a copy into memory? On a
+ * block device and on local disk file systems it is. On NFS, CIFS or FUSE
+ * it may wait for a server (a FUSE file system without a writeback cache
+ * writes through), and on overlayfs the first write copies the whole file
+ * up: those go through the ring always. */
+static bool fs_writes_in_memory(int fd, bool bdev)
+{
+	struct statfs sf;
+	if (bdev)
+		return true;
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	switch ((unsigned long)sf.f_type) {
+	case EXT4_SUPER_MAGIC: /* also ext2 and ext3 */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case F2FS_SUPER_MAGIC:
+	case TMPFS_MAGIC: return true;
+	default: return false;
+	}
+}
+
 static int ring_init(struct io_uring *ring)
 {
 	/* SUBMIT_ALL (5.18): one bad SQE must not strand the ones behind it. */
@@ -562,6 +588,7 @@ struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly,
 	struct file_dev *f = xcalloc(1, sizeof(*f));
 	f->fd = fd;
 	f->bdev = bdev;
+	f->inline_ok = fs_writes_in_memory(fd, bdev);
 	f->efd = -1;
 	int ret = ring_init(&f->ring);
 	if (ret < 0) {

@@ -25,6 +25,7 @@ TEST(parse_counters)
 	CHECK_EQ(m.dirty, 129);
 	CHECK_EQ(m.writeback, 3);
 	CHECK_EQ(m.bg_thresh, 609217);
+	CHECK_EQ(m.thresh, 1219924);
 }
 
 TEST(parse_missing_or_bad)
@@ -35,29 +36,43 @@ TEST(parse_missing_or_bad)
 				"nr_dirty_background_threshold 9\n",
 				&m),
 		 -EINVAL); /* no nr_dirty of its own */
-	CHECK_EQ(
-	    dirtymem_parse("nr_dirty x\nnr_writeback 2\nnr_dirty_background_threshold 9\n", &m),
-	    -EINVAL);
+	CHECK_EQ(dirtymem_parse("nr_dirty x\nnr_writeback 2\nnr_dirty_threshold 5\n"
+				"nr_dirty_background_threshold 9\n",
+				&m),
+		 -EINVAL);
 	CHECK_EQ(dirtymem_parse("", &m), -EINVAL);
 	CHECK_EQ(m.dirty, 42); /* untouched on failure */
 	/* The last line may lack its newline. */
-	CHECK_EQ(dirtymem_parse("nr_dirty 1\nnr_writeback 2\nnr_dirty_background_threshold 9", &m),
+	CHECK_EQ(dirtymem_parse("nr_dirty 1\nnr_writeback 2\nnr_dirty_threshold 5\n"
+				"nr_dirty_background_threshold 9",
+				&m),
 		 0);
 	CHECK_EQ(m.bg_thresh, 9);
+	CHECK_EQ(m.thresh, 5);
 }
 
+/* Room is what is left below the kernel's freerun ceiling, the middle of
+ * the two thresholds, less the margin. */
 TEST(room)
 {
-	struct dirtymem m = {.dirty = 1000, .writeback = 500, .bg_thresh = 100000};
-	uint64_t free_pages = m.bg_thresh - m.dirty - m.writeback - DIRTYMEM_MARGIN_PAGES;
+	struct dirtymem m = {
+	    .dirty = 1000, .writeback = 500, .bg_thresh = 100000, .thresh = 200000};
+	uint64_t ceiling = 150000;
+	uint64_t free_pages = ceiling - m.dirty - m.writeback - DIRTYMEM_MARGIN_PAGES;
 	CHECK(dirtymem_room(&m, 256));
 	CHECK(dirtymem_room(&m, free_pages - 1));
 	CHECK(!dirtymem_room(&m, free_pages));
+	/* Above the background threshold (the flusher is at work) writers
+	 * still run free up to the ceiling. */
+	m.dirty = m.bg_thresh + 1000;
+	CHECK(dirtymem_room(&m, 256));
 	/* Pages under writeback count: they hold the writer up just the same. */
-	m.writeback = m.bg_thresh;
+	m.dirty = 1000;
+	m.writeback = ceiling;
 	CHECK(!dirtymem_room(&m, 1));
-	/* A machine whose threshold is below the margin never writes inline. */
-	struct dirtymem tiny = {.bg_thresh = DIRTYMEM_MARGIN_PAGES};
+	/* A machine whose ceiling is below the margin never writes inline. */
+	struct dirtymem tiny = {.bg_thresh = DIRTYMEM_MARGIN_PAGES / 2,
+				.thresh = DIRTYMEM_MARGIN_PAGES};
 	CHECK(!dirtymem_room(&tiny, 1));
 }
 
