@@ -751,8 +751,18 @@ TEST(inline_write_cut_short)
 	teardown(&fx);
 }
 
-UNIT_MAIN(T(borrowed_read), T(inline_writes), T(inline_write_cut_short), T(open_errors),
-	  T(open_props), T(round_trip_odd), T(unwritten_reads_zero), T(read_past_eof_zero_fills),
-	  T(out_of_range), T(trim_punches_hole), T(write_zeroes_punch), T(write_zeroes_no_hole),
-	  T(write_zeroes_fallback_tmpfs), T(block_status), T(flush_fua_cache), T(many_in_flight),
-	  T(destroy_from_done))
+/* Kernels before 6.5 have no cachestat(2): the same checks through
+ * mincore(2), the path DST_FILE_MINCORE forces. */
+TEST(cached_by_mincore)
+{
+	setenv("DST_FILE_MINCORE", "1", 1);
+	borrowed_read();
+	inline_writes();
+	unsetenv("DST_FILE_MINCORE");
+}
+
+UNIT_MAIN(T(cached_by_mincore), T(borrowed_read), T(inline_writes), T(inline_write_cut_short),
+	  T(open_errors), T(open_props), T(round_trip_odd), T(unwritten_reads_zero),
+	  T(read_past_eof_zero_fills), T(out_of_range), T(trim_punches_hole), T(write_zeroes_punch),
+	  T(write_zeroes_no_hole), T(write_zeroes_fallback_tmpfs), T(block_status),
+	  T(flush_fua_cache), T(many_in_flight), T(destroy_from_done))
