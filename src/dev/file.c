@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -77,6 +78,7 @@ struct file_dev {
 	char *map;
 	bool inline_ok;		/* the file system's writes are memory copies */
 	bool cachestat_ok;	/* cachestat(2) works here (else mincore) */
+	bool stable_pages;	/* a write waits for its page's writeback */
 	uint64_t inline_writes; /* done on the loop by write_inline() */
 	/* destroy() from inside a done() we called: finish it when we unwind. */
 	int busy;
@@ -379,8 +381,11 @@ struct cachestat_ {
 
 /* Is every page of [off, off+len) (len <= CACHED_MAX) in the page cache?
  * Then copying to or from it never waits for the disk. (A page evicted
- * between this and the copy is read again by it: a rare, short wait.) */
-static bool range_cached(struct file_dev *f, uint64_t off, uint64_t len)
+ * between this and the copy is read again by it: a rare, short wait.)
+ * For a write to a device that needs stable pages, none may be under
+ * writeback either, as far as cachestat tells: such a write would wait
+ * until that IO is done. */
+static bool range_cached(struct file_dev *f, uint64_t off, uint64_t len, bool for_write)
 {
 	if (!f->map || len == 0 || len > CACHED_MAX || len > f->dev.size || off > f->dev.size - len)
 		return false;
@@ -391,7 +396,8 @@ static bool range_cached(struct file_dev *f, uint64_t off, uint64_t len)
 		struct cachestat_range_ r = {.off = off, .len = len};
 		struct cachestat_ cs;
 		if (syscall(__NR_cachestat, f->fd, &r, &cs, 0) == 0)
-			return cs.nr_cache == pages;
+			return cs.nr_cache == pages &&
+			       !(for_write && f->stable_pages && cs.nr_writeback);
 		f->cachestat_ok = false;
 	}
 	unsigned char vec[CACHED_MAX / PAGE + 2];
@@ -406,7 +412,7 @@ static bool range_cached(struct file_dev *f, uint64_t off, uint64_t len)
 static bool file_can_borrow(struct dev *d, uint64_t off, uint64_t len)
 {
 	return len <= DEV_BORROW_MAX &&
-	       range_cached(container_of(d, struct file_dev, dev), off, len);
+	       range_cached(container_of(d, struct file_dev, dev), off, len, false);
 }
 
 /* A write of cached pages, while dirty memory is below the point where the
@@ -421,7 +427,8 @@ static bool file_can_borrow(struct dev *d, uint64_t off, uint64_t len)
 static bool write_inline(struct file_dev *f, struct dev_io *io)
 {
 	if (!f->inline_ok || (io->flags & DEV_F_FUA) || io->len > CACHED_MAX ||
-	    !dirtymem_room_now((io->len + PAGE - 1) / PAGE) || !range_cached(f, io->off, io->len))
+	    !dirtymem_room_now((io->len + PAGE - 1) / PAGE) ||
+	    !range_cached(f, io->off, io->len, true))
 		return false;
 	const char *p = io->buf;
 	uint64_t off = io->off, left = io->len;
@@ -521,14 +528,19 @@ static void file_destroy(struct dev *d)
 	file_free(f);
 }
 
-/* A local file is always up; how many writes were done on the loop shows
- * whether the write path is the fast one (dst show). */
+/* A local file is always up; whether writes of cached pages may be done
+ * on the loop, and how many were, shows which write path runs (dst show). */
 static void file_show(struct dev *d, struct strbuf *out, const char *prefix)
 {
 	struct file_dev *f = container_of(d, struct file_dev, dev);
 	char p[512];
 	snprintf(p, sizeof(p), "%s/state", prefix);
 	sb_attr_str(out, p, "up");
+	snprintf(p, sizeof(p), "%s/inline", prefix);
+	sb_attr_str(out, p, "%s",
+		    !f->inline_ok     ? "off (not a local file system)"
+		    : f->stable_pages ? "on, but not over pages under writeback (stable pages)"
+				      : "on");
 	snprintf(p, sizeof(p), "%s/io/inline_writes", prefix);
 	sb_attr_num(out, p, f->inline_writes);
 }
@@ -547,21 +559,46 @@ static const struct dev_ops file_ops = {
  * it may wait for a server (a FUSE file system without a writeback cache
  * writes through), and on overlayfs the first write copies the whole file
  * up: those go through the ring always. */
-static bool fs_writes_in_memory(int fd, bool bdev)
+static bool fs_writes_in_memory(int fd, bool bdev, bool *tmpfs)
 {
 	struct statfs sf;
+	*tmpfs = false;
 	if (bdev)
 		return true;
 	if (fstatfs(fd, &sf) < 0)
 		return false;
 	switch ((unsigned long)sf.f_type) {
+	case TMPFS_MAGIC: *tmpfs = true; return true;
 	case EXT4_SUPER_MAGIC: /* also ext2 and ext3 */
 	case XFS_SUPER_MAGIC:
 	case BTRFS_SUPER_MAGIC:
-	case F2FS_SUPER_MAGIC:
-	case TMPFS_MAGIC: return true;
+	case F2FS_SUPER_MAGIC: return true;
 	default: return false;
 	}
+}
+
+/* Does the block device under the file (or the device itself) need its
+ * pages stable while they are written back (integrity data, checksums)?
+ * Then a write to a page under writeback waits for that IO. The device's
+ * queue says; a partition's is its disk's. When it cannot be told (btrfs
+ * answers stat with an anonymous device), assume it does. */
+static bool needs_stable_pages(const struct stat *st, bool bdev)
+{
+	dev_t dev = bdev ? st->st_rdev : st->st_dev;
+	static const char *const where[] = {"/sys/dev/block/%u:%u/queue/stable_writes",
+					    "/sys/dev/block/%u:%u/../queue/stable_writes"};
+	for (size_t i = 0; i < ARRAY_SIZE(where); i++) {
+		char path[96], c = 0;
+		snprintf(path, sizeof(path), where[i], major(dev), minor(dev));
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, &c, 1);
+		close(fd);
+		if (n == 1 && (c == '0' || c == '1'))
+			return c == '1';
+	}
+	return true;
 }
 
 static int ring_init(struct io_uring *ring)
@@ -612,7 +649,9 @@ struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly,
 	struct file_dev *f = xcalloc(1, sizeof(*f));
 	f->fd = fd;
 	f->bdev = bdev;
-	f->inline_ok = fs_writes_in_memory(fd, bdev);
+	bool tmpfs;
+	f->inline_ok = fs_writes_in_memory(fd, bdev, &tmpfs);
+	f->stable_pages = f->inline_ok && !tmpfs && needs_stable_pages(&st, bdev);
 	/* DST_FILE_MINCORE=1: the path of kernels without cachestat (tests). */
 	f->cachestat_ok = !getenv("DST_FILE_MINCORE");
 	f->efd = -1;

@@ -39,6 +39,10 @@ for n in n-0 n-81920 n-98304; do
 	assert_eq "$(show_attr mix "$n/io/errors")" 0 "io errors on node $n"
 done
 assert_eq "$(show_attr mix n-0/state)" up "n-0/state (local)"
+case $(stat -f -c %T "$T_TMP") in
+ext2/ext3 | xfs | btrfs | f2fs | tmpfs) assert_contains "$(show_attr mix n-0/inline)" on "n-0/inline" ;;
+*) assert_contains "$(show_attr mix n-0/inline)" off "n-0/inline on $(stat -f -c %T "$T_TMP")" ;;
+esac
 
 step "patterns across both boundaries, read back from each node"
 qio "$MIX" "write -P 0xd1 $((40 * MiB - 8192)) 16384" "write -P 0xd2 $((48 * MiB - 8192)) 16384" "flush"
