@@ -415,18 +415,18 @@ static bool file_can_borrow(struct dev *d, uint64_t off, uint64_t len)
 	       range_cached(container_of(d, struct file_dev, dev), off, len, false);
 }
 
-/* A write of cached pages, while dirty memory is below the point where the
- * kernel throttles writers (dirtymem.h), on a local file system, is a copy
- * into the page cache that neither reads the disk nor is throttled:
- * pwrite(2) it here, on the event loop. Through
- * io_uring the same write would be handed to a kernel worker thread (ext4
- * and most file systems cannot do a buffered write without possibly
- * blocking, so io_uring punts it), and that hand-off costs several times
- * the copy of a 4 KiB write. Returns false when the write, or the rest of
- * it (from IO_DONE), must take the ring instead; otherwise io is done. */
+/* A write of cached pages (at most CACHED_MAX), while dirty memory is below
+ * the point where the kernel throttles writers (dirtymem.h), on a local file
+ * system, is a copy into the page cache that neither reads the disk nor is
+ * throttled: pwrite(2) it here, on the event loop. Through io_uring the
+ * same write would be handed to a kernel worker thread (ext4 and most file
+ * systems cannot do a buffered write without possibly blocking, so io_uring
+ * punts it), and that hand-off costs several times the copy of a 4 KiB
+ * write. Returns false when the write, or the rest of it (from IO_DONE),
+ * must take the ring instead; otherwise io is done. */
 static bool write_inline(struct file_dev *f, struct dev_io *io)
 {
-	if (!f->inline_ok || (io->flags & DEV_F_FUA) || io->len > CACHED_MAX ||
+	if (!f->inline_ok || (io->flags & DEV_F_FUA) ||
 	    !dirtymem_room_now((io->len + PAGE - 1) / PAGE) ||
 	    !range_cached(f, io->off, io->len, true))
 		return false;

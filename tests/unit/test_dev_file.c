@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -19,10 +20,9 @@
 #include "dev/dev.h"
 #include "unit.h"
 
-#define KiB	     (1024ull)
-#define MiB	     (1024ull * KiB)
-#define HZ	     (DEV_EXT_HOLE | DEV_EXT_ZERO)
-#define TMPFS_MAGIC_ 0x01021994
+#define KiB (1024ull)
+#define MiB (1024ull * KiB)
+#define HZ  (DEV_EXT_HOLE | DEV_EXT_ZERO)
 
 struct waiter {
 	struct ev_loop *loop;
@@ -400,7 +400,7 @@ TEST(write_zeroes_no_hole)
 TEST(write_zeroes_fallback_tmpfs)
 {
 	struct statfs sfs;
-	if (statfs("/dev/shm", &sfs) < 0 || sfs.f_type != TMPFS_MAGIC_) {
+	if (statfs("/dev/shm", &sfs) < 0 || sfs.f_type != TMPFS_MAGIC) {
 		printf("skip: no tmpfs at /dev/shm\n");
 		return;
 	}
@@ -641,11 +641,11 @@ static bool fs_inline(const char *path)
 	if (statfs(path, &sf) < 0)
 		return false;
 	switch ((unsigned long)sf.f_type) {
-	case 0xEF53:	 /* ext2/3/4 */
-	case 0x58465342: /* xfs */
-	case 0x9123683E: /* btrfs */
-	case 0xF2F52010: /* f2fs */
-	case TMPFS_MAGIC_: return true;
+	case EXT4_SUPER_MAGIC: /* also ext2 and ext3 */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case F2FS_SUPER_MAGIC:
+	case TMPFS_MAGIC: return true;
 	default: return false;
 	}
 }
