@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "leghdr.h"
 #include "nodeconf.h"
 
 void node_conf_name(uint64_t start, char *buf, size_t len)
@@ -24,38 +25,60 @@ int node_conf_parse(const char *line, struct node_conf *out, char *err, size_t e
 		return -EINVAL;
 	}
 	p += kl;
-	bool have_start = false;
+	bool have_start = false, have_id = false;
 	for (;;) {
 		p += strspn(p, " \t");
-		if (!strncmp(p, "start=", 6) || !strncmp(p, "size=", 5)) {
-			bool is_start = p[1] == 't';
-			const char *v = strchr(p, '=') + 1;
-			size_t vl = strcspn(v, " \t");
-			char num[32];
-			uint64_t x;
-			if (vl == 0 || vl >= sizeof(num)) {
-				snprintf(err, errlen, "node '%s': bad %s", line,
-					 is_start ? "start" : "size");
+		const char *eq = p + strcspn(p, "= \t");
+		size_t kl2 = (size_t)(eq - p);
+		if (*eq != '=' || !((kl2 == 5 && !strncmp(p, "start", 5)) ||
+				    (kl2 == 4 && !strncmp(p, "size", 4)) ||
+				    (kl2 == 5 && !strncmp(p, "label", 5)) ||
+				    (kl2 == 2 && !strncmp(p, "id", 2))))
+			break;
+		const char *v = eq + 1;
+		size_t vl = strcspn(v, " \t");
+		char key[8], val[33];
+		snprintf(key, sizeof(key), "%.*s", (int)kl2, p);
+		if (vl == 0 || vl >= sizeof(val)) {
+			snprintf(err, errlen, "node '%s': bad %s", line, key);
+			return -EINVAL;
+		}
+		memcpy(val, v, vl);
+		val[vl] = '\0';
+		p = v + vl;
+		if (!strcmp(key, "id")) {
+			if (uuid_parse(val, out->id) < 0) {
+				snprintf(err, errlen, "node '%s': id '%s' is not 32 hex digits", line,
+					 val);
 				return -EINVAL;
 			}
-			memcpy(num, v, vl);
-			num[vl] = '\0';
-			if (parse_u64(num, &x) < 0) {
-				snprintf(err, errlen,
-					 "node '%s': %s '%s' is not a number of sectors", line,
-					 is_start ? "start" : "size", num);
-				return -EINVAL;
-			}
-			if (is_start) {
-				out->start = x;
-				have_start = true;
-			} else {
-				out->size = x;
-			}
-			p = v + vl;
+			have_id = true;
 			continue;
 		}
-		break;
+		uint64_t x;
+		if (parse_u64(val, &x) < 0) {
+			snprintf(err, errlen, "node '%s': %s '%s' is not a number of %s", line, key,
+				 val, strcmp(key, "label") ? "sectors" : "bytes");
+			return -EINVAL;
+		}
+		if (!strcmp(key, "start")) {
+			out->start = x;
+			have_start = true;
+		} else if (!strcmp(key, "size")) {
+			out->size = x;
+		} else {
+			if (x == 0 || x % 4096) {
+				snprintf(err, errlen,
+					 "node '%s': label %s is not a positive multiple of 4096",
+					 line, val);
+				return -EINVAL;
+			}
+			out->label = x;
+		}
+	}
+	if (!out->label != !have_id) {
+		snprintf(err, errlen, "node '%s': label= and id= go together", line);
+		return -EINVAL;
 	}
 	if (!*p) {
 		snprintf(err, errlen, "node '%s': missing the %s", line,
@@ -72,6 +95,14 @@ int node_conf_parse(const char *line, struct node_conf *out, char *err, size_t e
 
 char *node_conf_format(const struct node_conf *nc)
 {
+	if (nc->label) {
+		char id[33];
+		uuid_format(nc->id, id);
+		return xasprintf("%s start=%llu size=%llu label=%llu id=%s %s",
+				 nc->remote ? "remote" : "disk", (unsigned long long)nc->start,
+				 (unsigned long long)nc->size, (unsigned long long)nc->label, id,
+				 nc->spec);
+	}
 	return xasprintf("%s start=%llu size=%llu %s", nc->remote ? "remote" : "disk",
 			 (unsigned long long)nc->start, (unsigned long long)nc->size, nc->spec);
 }

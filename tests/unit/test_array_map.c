@@ -559,6 +559,19 @@ TEST(nodeconf_parse)
 	    node_conf_parse("disk start=18446744073709551615 size=1 /x", &nc, err, sizeof(err)), 0);
 	CHECK_EQ(nc.start, UINT64_MAX);
 	node_conf_free(&nc);
+	/* A labelled node: its label's offset and its disk id. */
+	CHECK_EQ(node_conf_parse("disk start=0 size=2040 label=1044480 "
+				 "id=00112233445566778899aabbccddeeff /srv/d.img",
+				 &nc, err, sizeof(err)),
+		 0);
+	CHECK_EQ(nc.label, 1044480);
+	CHECK(nc.id[0] == 0x00 && nc.id[1] == 0x11 && nc.id[15] == 0xff);
+	CHECK_STR(nc.spec, "/srv/d.img");
+	char *again = node_conf_format(&nc);
+	CHECK_STR(again, "disk start=0 size=2040 label=1044480 id=00112233445566778899aabbccddeeff "
+			 "/srv/d.img");
+	free(again);
+	node_conf_free(&nc);
 }
 
 TEST(nodeconf_spaces)
@@ -580,12 +593,12 @@ TEST(nodeconf_spaces)
 TEST(nodeconf_round_trip)
 {
 	static const struct node_conf cases[] = {
-	    {true, 800, 800, "nbd://kano:1025/"},
-	    {false, 0, 800, "/srv/disk0.img"},
-	    {false, 0, 0, "mem:64M"},
-	    {false, 123456789012ull, 1, "/path with  two  spaces/and\ttab"},
-	    {true, 1, UINT64_MAX, "nbd+unix:///export?socket=/run/dst/a b.sock"},
-	    {false, UINT64_MAX, UINT64_MAX, "/=/start=5"},
+	    {true, 800, 800, "nbd://kano:1025/", 0, {0}},
+	    {false, 0, 800, "/srv/disk0.img", 0, {0}},
+	    {false, 0, 0, "mem:64M", 0, {0}},
+	    {false, 123456789012ull, 1, "/path with  two  spaces/and\ttab", 0, {0}},
+	    {true, 1, UINT64_MAX, "nbd+unix:///export?socket=/run/dst/a b.sock", 0, {0}},
+	    {false, UINT64_MAX, UINT64_MAX, "/=/start=5", 0, {0}},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *line = node_conf_format(&cases[i]);
@@ -636,6 +649,19 @@ TEST(nodeconf_errors)
 	CHECK(parse_fails("disk start= /x", "bad start"));
 	CHECK(parse_fails("disk start=0 size= /x", "bad size"));
 	CHECK(parse_fails("disk start=000000000000000000000000000000000000001 /x", "bad start"));
+	/* Labels: an offset in whole 4 KiB blocks, with the disk id. */
+	CHECK(parse_fails("disk start=0 label=4096 /x", "label= and id= go together"));
+	CHECK(parse_fails("disk start=0 id=00112233445566778899aabbccddeeff /x",
+			  "label= and id= go together"));
+	CHECK(parse_fails("disk start=0 label=4000 id=00112233445566778899aabbccddeeff /x",
+			  "not a positive multiple of 4096"));
+	CHECK(parse_fails("disk start=0 label=0 id=00112233445566778899aabbccddeeff /x",
+			  "not a positive multiple of 4096"));
+	CHECK(parse_fails("disk start=0 label=4096 id=0011 /x", "is not 32 hex digits"));
+	CHECK(parse_fails("disk start=0 label=4096 id=00112233445566778899aabbccddeefg /x",
+			  "is not 32 hex digits"));
+	CHECK(parse_fails("disk start=0 label=x id=00112233445566778899aabbccddeeff /x",
+			  "label 'x' is not a number of bytes"));
 	/* The line is quoted in the message. */
 	CHECK(parse_fails("disk start=x /srv/d.img", "node 'disk start=x /srv/d.img'"));
 }
