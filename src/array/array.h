@@ -23,6 +23,8 @@ struct array_node {
 	char name[32]; /* "n-800" */
 	char *spec;    /* a path, mem:SIZE, or an NBD URI */
 	bool remote;
+	uint64_t label_off; /* bytes: where its label (label.h) is; 0: unlabelled */
+	uint8_t disk_id[16];
 	uint64_t start, size; /* sectors (512 bytes) */
 	struct dev *dev;
 	bool removing;
@@ -126,6 +128,10 @@ struct mirror_conf {
 	uint64_t region;
 	uint64_t resync_rate;
 	uint8_t uuid[16]; /* the storage's, stamped on every leg */
+	const char *name; /* the storage's, in labels */
+	/* A new mirror's legs are taken as identical instead of being made
+	 * so by copying the first leg to the others (the initial sync). */
+	bool assume_clean;
 };
 int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err, size_t errlen);
 /* alg_mirror's attributes (health letters, sync, resync progress) under prefix. */

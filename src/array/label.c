@@ -64,7 +64,8 @@ bool label_decode(const uint8_t *block, struct node_label *l)
 		l->legacy = true;
 		return true;
 	}
-	if (memcmp(block, LABEL_MAGIC, 8) != 0 || be64_read(block + OFF_SUM) != fnv1a(block, OFF_SUM))
+	if (memcmp(block, LABEL_MAGIC, 8) != 0 ||
+	    be64_read(block + OFF_SUM) != fnv1a(block, OFF_SUM))
 		return false;
 	/* A later version may add fields; what is here keeps its meaning. */
 	if (be32_read(block + OFF_VERSION) < VERSION)
@@ -115,8 +116,8 @@ int label_check(const struct label_expect *e, const uint8_t *block, char *why, s
 		return -1;
 	}
 	if (l.start != e->start) {
-		snprintf(why, whylen, "label of node %s of this storage: the same disk as that node",
-			 nn);
+		snprintf(why, whylen,
+			 "label of node %s of this storage: the same disk as that node", nn);
 		return -1;
 	}
 	if (memcmp(l.disk, e->disk, 16) != 0) {

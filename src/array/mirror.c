@@ -40,6 +40,7 @@
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "label.h"
 #include "leghdr.h"
 
 #define OUT_MASK    0xffffffu
@@ -106,8 +107,10 @@ struct mirror {
 	struct ev_deferred sync_work;
 	struct ev_timer tick, sync_timer;
 
-	/* leg headers */
+	/* leg headers: labels (label.h) on labelled legs, else the older
+	 * header (leghdr.h) */
 	uint8_t uuid[16];
+	char name[65];
 	uint64_t gen;
 	struct dev_io *hio;   /* one per leg */
 	uint8_t *hbuf;	      /* LEGHDR_SIZE per leg */
@@ -119,6 +122,8 @@ struct mirror {
 	uint64_t *lgen; /* the generation last stamped on (or read from) each leg */
 	uint64_t *wgen; /* the generation a header write in flight stamps */
 	bool *susp;	/* dst suspend: dead on purpose, not taken back by tick */
+	bool fresh;	/* no bitmap file at start */
+	bool assume_clean;
 	unsigned setup_pending;
 	bool in_setup;
 };
@@ -326,13 +331,24 @@ static void hdr_submit(struct mirror *m, size_t i, enum dev_op op)
 	memset(io, 0, sizeof(*io));
 	io->op = op;
 	io->flags = op == DEV_WRITE ? DEV_F_FUA : 0;
-	io->off = leghdr_offset(m->a->nodes[i].size * 512);
+	const struct array_node *nd = &m->a->nodes[i];
+	io->off = nd->label_off ? nd->label_off : leghdr_offset(nd->size * 512);
 	io->len = LEGHDR_SIZE;
 	io->buf = m->hbuf + i * LEGHDR_SIZE;
 	io->done = hdr_done;
 	io->priv = m;
-	if (op == DEV_WRITE) {
-		struct leg_header h = {.gen = m->gen, .leg_bytes = m->a->nodes[i].size * 512};
+	if (op == DEV_WRITE && nd->label_off) {
+		struct node_label l = {
+		    .start = nd->start, .size = nd->size, .gen = m->gen, .offset = nd->label_off};
+		memcpy(l.storage, m->uuid, 16);
+		memcpy(l.disk, nd->disk_id, 16);
+		snprintf(l.alg, sizeof(l.alg), "alg_mirror");
+		snprintf(l.name, sizeof(l.name), "%s", m->name);
+		m->wgen[i] = m->gen;
+		label_encode(&l, io->buf);
+		m->hbusy[i] = true;
+	} else if (op == DEV_WRITE) {
+		struct leg_header h = {.gen = m->gen, .leg_bytes = nd->size * 512};
 		m->wgen[i] = m->gen;
 		memcpy(h.uuid, m->uuid, 16);
 		leghdr_encode(&h, io->buf);
@@ -366,9 +382,13 @@ static void hdr_done(struct dev_io *io, int err)
 	size_t i = (size_t)(io - m->hio);
 	if (io->op == DEV_READ) {
 		m->hreading[i] = false;
-		struct leg_header h;
+		struct node_label h;
+		const struct array_node *nd = &m->a->nodes[i];
 		m->hfail[i] = err != 0;
-		m->hmatch[i] = !err && leghdr_decode(io->buf, &h) && !memcmp(h.uuid, m->uuid, 16);
+		/* A labelled leg must carry its own label, not just our UUID. */
+		m->hmatch[i] = !err && label_decode(io->buf, &h) &&
+			       !memcmp(h.storage, m->uuid, 16) &&
+			       (!nd->label_off || (!h.legacy && !memcmp(h.disk, nd->disk_id, 16)));
 		m->hgen[i] = m->hmatch[i] ? h.gen : 0;
 		if (m->hmatch[i] && h.gen > m->gen && m->in_setup)
 			m->gen = h.gen;
@@ -1065,9 +1085,10 @@ static int load(struct mirror *m, char *err, size_t errlen)
 	ssize_t r = pread(m->fd, m->img, m->img_len, 0);
 	struct mbm_header h;
 	char why[128];
-	if (r <= 0) { /* a new mirror: its legs start out alike (both empty, say) */
+	if (r <= 0) { /* no bitmap yet: check_headers tells a new mirror */
 		for (size_t i = 0; i < a->n; i++)
 			m->state[i] = 'A';
+		m->fresh = true;
 		return 0;
 	}
 	if (mbm_header_decode(m->img, (size_t)r, &h, why, sizeof(why)) < 0) {
@@ -1146,15 +1167,49 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 		snprintf(err, errlen, "a new mirror needs every leg at its first start");
 		return -1;
 	}
-	if (first < 0) {
-		log_info("mirror: no leg carries this storage's header yet: a new mirror, its "
-			 "legs taken as identical");
+	/* New: no leg has run in this mirror yet (no header, or only the
+	 * labels dst add wrote, generation 0), and no bitmap. */
+	bool fresh = first < 0;
+	if (m->fresh && !fresh) {
+		fresh = true;
 		for (size_t i = 0; i < a->n; i++)
-			m->state[i] = 'A', m->full[i] = false;
+			if (!m->hfail[i] && (!m->hmatch[i] || m->hgen[i] != 0))
+				fresh = false;
+	}
+	if (fresh && down) {
+		snprintf(err, errlen, "a new mirror needs every leg at its first start");
+		return -1;
+	}
+	if (fresh) {
+		/* The legs may hold different bytes: until the others have
+		 * the first leg's, only it serves reads. */
+		for (size_t i = 0; i < a->n; i++) {
+			bool src = i == 0 || m->assume_clean;
+			m->state[i] = src ? 'A' : 'S';
+			m->full[i] = !src;
+		}
 		memset(m->bits, 0, m->img_len - MBM_HEADER);
+		if (m->assume_clean)
+			log_info("mirror: a new mirror, its legs taken as identical "
+				 "(--assume-clean)");
+		else
+			log_info(
+			    "mirror: a new mirror: copying %s to the other legs (initial sync)",
+			    a->nodes[0].name);
 	} else {
 		for (size_t i = 0; i < a->n; i++) {
-			if (m->hmatch[i] || m->hfail[i])
+			if (m->hfail[i])
+				continue;
+			if (m->hmatch[i] && m->hgen[i] == 0) {
+				/* Labelled by dst add and never in sync since: the
+				 * initial sync (or its whole copy) did not finish. */
+				m->state[i] = 'S';
+				m->full[i] = true;
+				log_warn("mirror: leg %s was never in sync: it is copied whole",
+					 a->nodes[i].name);
+				continue;
+			}
+			if (m->hmatch[i])
 				continue;
 			m->state[i] = 'S';
 			m->full[i] = true;
@@ -1251,6 +1306,8 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->wgen = xcalloc(a->n, sizeof(*m->wgen));
 	m->susp = xcalloc(a->n, sizeof(bool));
 	memcpy(m->uuid, mc->uuid, 16);
+	snprintf(m->name, sizeof(m->name), "%s", mc->name ? mc->name : "");
+	m->assume_clean = mc->assume_clean;
 	m->last_good = -1;
 	m->fd = -1;
 	m->bm_work.fn = bm_work;

@@ -30,10 +30,10 @@ int node_conf_parse(const char *line, struct node_conf *out, char *err, size_t e
 		p += strspn(p, " \t");
 		const char *eq = p + strcspn(p, "= \t");
 		size_t kl2 = (size_t)(eq - p);
-		if (*eq != '=' || !((kl2 == 5 && !strncmp(p, "start", 5)) ||
-				    (kl2 == 4 && !strncmp(p, "size", 4)) ||
-				    (kl2 == 5 && !strncmp(p, "label", 5)) ||
-				    (kl2 == 2 && !strncmp(p, "id", 2))))
+		if (*eq != '=' ||
+		    !((kl2 == 5 && !strncmp(p, "start", 5)) ||
+		      (kl2 == 4 && !strncmp(p, "size", 4)) ||
+		      (kl2 == 5 && !strncmp(p, "label", 5)) || (kl2 == 2 && !strncmp(p, "id", 2))))
 			break;
 		const char *v = eq + 1;
 		size_t vl = strcspn(v, " \t");
@@ -48,8 +48,8 @@ int node_conf_parse(const char *line, struct node_conf *out, char *err, size_t e
 		p = v + vl;
 		if (!strcmp(key, "id")) {
 			if (uuid_parse(val, out->id) < 0) {
-				snprintf(err, errlen, "node '%s': id '%s' is not 32 hex digits", line,
-					 val);
+				snprintf(err, errlen, "node '%s': id '%s' is not 32 hex digits",
+					 line, val);
 				return -EINVAL;
 			}
 			have_id = true;

@@ -31,9 +31,15 @@ struct create_args {
 	const struct tls_opts *tls; /* for nbds:// nodes; may be NULL */
 };
 int storage_create(const char *name, const struct create_args *ca);
-/* tls (may be NULL): new credentials for the storage's nbds:// nodes. */
+/* dst add's choices about the disk's label (label_node.c). */
+struct add_opts {
+	bool relabel; /* over another storage's label or data */
+	bool import;  /* no label: the whole disk, data kept */
+};
+/* tls (may be NULL): new credentials for the storage's nbds:// nodes; ao
+ * may be NULL (the defaults). */
 int storage_add(const char *name, bool remote, const char *spec, const char *start,
-		const char *size, const struct tls_opts *tls);
+		const char *size, const struct tls_opts *tls, const struct add_opts *ao);
 int storage_remove(const char *name, const char *node);
 
 struct conf;
@@ -94,6 +100,26 @@ int tls_opts_nodes(struct conf *conf, const struct tls_opts *t);
 int probe_remote(const char *uri, const struct tls_opts *tls, uint64_t *bytes, char *err,
 		 size_t errlen);
 int probe_local(const char *path, uint64_t *bytes, char *err, size_t errlen);
+/* The storage's credentials on a libnbd handle, for an nbds:// uri. */
+struct nbd_handle;
+int probe_set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *tls);
+
+/* label_node.c: a disk joins storage `name` as node nc (spec, remote,
+ * start, size and label offset set): refused (-1 and why) when it is
+ * another node of this storage, carries another storage's label or holds
+ * data where the label goes (unless relabel); else a new disk id goes into
+ * nc->id and the label onto the disk. */
+struct label_join {
+	const char *name, *alg;
+	uint8_t uuid[16];
+	const struct node_conf *nodes; /* the storage's nodes now */
+	size_t n;
+	const struct tls_opts *tls;
+	bool relabel;
+};
+int label_node_join(const struct label_join *j, struct node_conf *nc, char *err, size_t errlen);
+/* Is uri a dst storage whose uuid is this one (served by itself)? */
+int label_node_storage_itself(const char *uri, const struct tls_opts *tls, const uint8_t uuid[16]);
 
 /* Print "dst: MESSAGE" to stderr; returns 1 for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -10,6 +10,7 @@
 
 #include "array/array.h"
 #include "array/bitmap.h"
+#include "array/label.h"
 #include "array/leghdr.h"
 #include "array/nodeconf.h"
 #include "cli.h"
@@ -77,6 +78,18 @@ static const char add_help[] =
     "  --tls-psk FILE, --tls-username NAME, --tls-certs DIR\n"
     "                   the storage's credentials for its TLS nodes, as for dst\n"
     "                   create; not while the storage runs\n"
+    "  --relabel        take a disk that carries another storage's label, or data\n"
+    "                   where the label goes, writing the label over them\n"
+    "  --import         keep the disk's data as it is: the node uses the whole disk\n"
+    "                   and carries no label, so it is used unchecked (not for\n"
+    "                   alg_mirror legs)\n"
+    "\n"
+    "Every node gets a label in its disk's last 4 KiB block (the node's data ends\n"
+    "before it): the storage's UUID, the node's place and a disk id. The storage\n"
+    "uses a disk only as the node whose label it carries, on every connect and\n"
+    "reconnect: a blank disk, another storage's disk or another node of the same\n"
+    "storage at a node's address is not used (dst show says why). A disk that is\n"
+    "already a node of the storage, under any name, is refused here.\n"
     "\n"
     "Adding to a running alg_linear storage grows it at its end: clients that\n"
     "connect afterwards see the new size.\n";
@@ -187,8 +200,9 @@ int storage_create(const char *name, const struct create_args *ca)
 		conf_set(&conf, "io-timeout", ca->io_timeout);
 	if (ca->request_timeout)
 		conf_set(&conf, "request-timeout", ca->request_timeout);
-	if (ops == &alg_mirror) {
-		/* Stamped on every leg, so a replaced disk is recognised. */
+	{
+		/* In every node's label: a disk is used only as the node whose
+		 * label it carries. */
 		uint8_t uuid[16];
 		char hex[33];
 		if (uuid_generate(uuid) < 0) {
@@ -257,8 +271,11 @@ static bool same(const char *a, const char *b)
 }
 
 int storage_add(const char *name, bool remote, const char *spec_in, const char *start_s,
-		const char *size_s, const struct tls_opts *tls_in)
+		const char *size_s, const struct tls_opts *tls_in, const struct add_opts *ao)
 {
+	static const struct add_opts no_opts;
+	if (!ao)
+		ao = &no_opts;
 	struct conf conf;
 	if (storage_load(name, &conf))
 		return 1;
@@ -328,6 +345,29 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 		die("node %s: smaller than one sector", spec);
 		goto out;
 	}
+	/* A labelled node: its label in the disk's last 4 KiB block; a
+	 * mirror leg's header was always there, inside the leg. */
+	uint8_t uuid[16];
+	const char *uuid_s = conf_get(&conf, "uuid");
+	bool labelled =
+	    uuid_s && uuid_parse(uuid_s, uuid) == 0 && strncmp(spec, "mem:", 4) && !ao->import;
+	uint64_t label_at = labelled ? label_offset_for_disk(bytes) : 0;
+	if (ao->import && alg == &alg_mirror) {
+		die("--import: a mirror leg keeps its header in its last 4 KiB; copy the image "
+		    "onto the storage instead");
+		goto out;
+	}
+	if (labelled && !label_at) {
+		die("node %s: %llu bytes is too small to hold data and its label (8 KiB at least)",
+		    spec, (unsigned long long)bytes);
+		goto out;
+	}
+	if (labelled && alg != &alg_mirror)
+		have = label_at / 512;
+	if (remote && uuid_s && label_node_storage_itself(spec, &tls, uuid)) {
+		die("%s is storage '%s' itself: a storage cannot be its own node", spec, name);
+		goto out;
+	}
 	size = have;
 	if (size_s) {
 		if (parse_u64(size_s, &size) < 0 || size == 0) {
@@ -335,8 +375,15 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 			goto out;
 		}
 		if (size > have) {
-			die("--size %s: node %s has only %llu sectors (--size may only narrow it)",
-			    size_s, spec, (unsigned long long)have);
+			if (labelled && alg != &alg_mirror)
+				die("--size %s: node %s has room for %llu sectors and its label "
+				    "(the "
+				    "disk's last 4 KiB)",
+				    size_s, spec, (unsigned long long)have);
+			else
+				die("--size %s: node %s has only %llu sectors (--size may only "
+				    "narrow it)",
+				    size_s, spec, (unsigned long long)have);
 			goto out;
 		}
 	}
@@ -375,7 +422,21 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 			goto out;
 		}
 	}
-	struct node_conf nc = {.remote = remote, .start = start, .size = size, .spec = spec};
+	struct node_conf nc = {
+	    .remote = remote, .start = start, .size = size, .spec = spec, .label = label_at};
+	if (labelled) {
+		struct label_join j = {.name = name,
+				       .alg = alg->name,
+				       .nodes = nodes,
+				       .n = n,
+				       .tls = &tls,
+				       .relabel = ao->relabel};
+		memcpy(j.uuid, uuid, 16);
+		if (label_node_join(&j, &nc, err, sizeof(err)) < 0) {
+			die("%s", err);
+			goto out;
+		}
+	}
 	char *line = node_conf_format(&nc);
 	char nn[32];
 	node_conf_name(start, nn, sizeof(nn));
@@ -531,10 +592,13 @@ int cmd_add(int argc, char **argv)
 	    {"tls-psk", required_argument, NULL, 'P'},
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-username", required_argument, NULL, 'U'},
+	    {"relabel", no_argument, NULL, 'L'},
+	    {"import", no_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	struct tls_opts tls = {0};
+	struct add_opts ao = {0};
 	const char *remote = NULL, *disk = NULL, *start = NULL, *size = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "r:d:s:S:h", opts, NULL)) != -1) {
@@ -546,6 +610,8 @@ int cmd_add(int argc, char **argv)
 		case 'P': tls.psk = optarg; break;
 		case 'C': tls.certs = optarg; break;
 		case 'U': tls.username = optarg; break;
+		case 'L': ao.relabel = true; break;
+		case 'I': ao.import = true; break;
 		case 'h': return fputs(add_help, stdout), 0;
 		default: return bad_option("add", argv);
 		}
@@ -555,8 +621,10 @@ int cmd_add(int argc, char **argv)
 	if (!!remote == !!disk)
 		return die("add: give exactly one of --remote URI or --disk PATH");
 	bool any_tls = tls.psk || tls.certs || tls.username;
+	if (ao.relabel && ao.import)
+		return die("add: --relabel and --import exclude each other");
 	return storage_add(argv[optind], remote != NULL, remote ? remote : disk, start, size,
-			   any_tls ? &tls : NULL);
+			   any_tls ? &tls : NULL, &ao);
 }
 
 int cmd_remove(int argc, char **argv)

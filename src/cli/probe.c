@@ -19,7 +19,7 @@
 /* libnbd gets the storage's own credentials for nbds:// URIs, the same
  * the storage's daemon will use (a URI's tls-psk-file= and the like still
  * win over them, as libnbd has it). */
-static int set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *tls)
+int probe_set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *tls)
 {
 	if (!tls || strncmp(uri, "nbds", 4))
 		return 0;
@@ -50,7 +50,7 @@ int probe_remote(const char *uri, const struct tls_opts *tls, uint64_t *bytes, c
 		return -1;
 	}
 	int rc = -1;
-	if (set_tls(h, uri, tls) < 0) {
+	if (probe_set_tls(h, uri, tls) < 0) {
 		snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
 		goto out;
 	}

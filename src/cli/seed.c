@@ -171,7 +171,7 @@ int cmd_seed(int argc, char **argv)
 			}
 			rc = storage_remove(name, spec);
 		} else {
-			rc = storage_add(name, addr != NULL, spec, start, size, NULL);
+			rc = storage_add(name, addr != NULL, spec, start, size, NULL, NULL);
 		}
 		free(spec);
 		if (rc) {

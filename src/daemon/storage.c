@@ -16,11 +16,14 @@
  * handshake-timeout / idle-timeout (frontend_limits.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "array/array.h"
+#include "array/label.h"
 #include "array/leghdr.h"
 #include "array/nodeconf.h"
 #include "common/ev.h"
@@ -37,6 +40,15 @@
 #include "service.h"
 
 struct storage_service;
+
+/* What a labelled node's label must say, checked on every connection of a
+ * remote node (dev_ident) and at the open of a local one. Owned by the
+ * service (a node's device may outlive its pending_node). */
+struct node_ident {
+	struct dev_ident ident;
+	struct label_expect expect;
+	struct node_ident *next;
+};
 
 /* A node being opened: at start-up, or by a live add. */
 struct pending_node {
@@ -69,6 +81,9 @@ struct storage_service {
 	char last_migration[512]; /* how the last dst replace ended */
 	struct ev_timer migrate_restart;
 	char *migrate_line; /* config's migrate line at start */
+	uint8_t uuid[16];   /* the storage's, in every node's label */
+	bool has_uuid;
+	struct node_ident *idents;
 	/* stop: frontends still stopping, then done(arg) */
 	unsigned stopping;
 	void (*stop_done)(void *);
@@ -118,15 +133,82 @@ static struct dev_nbd_opts node_opts(const struct storage_service *st)
 				     .tls = st->node_tls};
 }
 
+static int ident_check(void *arg, const uint8_t *buf, char *why, size_t whylen)
+{
+	const struct node_ident *ni = arg;
+	return label_check(&ni->expect, buf, why, whylen);
+}
+
+/* The identity a node must show, or NULL for an unlabelled one (a node of a
+ * storage made before labels, a mem: disk). */
+static const struct dev_ident *node_ident(struct storage_service *st, const struct array_node *nd)
+{
+	if (!nd->label_off || !st->has_uuid)
+		return NULL;
+	struct node_ident *ni = xcalloc(1, sizeof(*ni));
+	ni->ident.off = nd->label_off;
+	ni->ident.len = LABEL_SIZE;
+	ni->ident.check = ident_check;
+	ni->ident.arg = ni;
+	memcpy(ni->expect.storage, st->uuid, 16);
+	memcpy(ni->expect.disk, nd->disk_id, 16);
+	ni->expect.start = nd->start;
+	ni->expect.name = st->svc.name;
+	ni->next = st->idents;
+	st->idents = ni;
+	return &ni->ident;
+}
+
+/* A local disk's label, read at open (a file: reading it blocks briefly,
+ * as the open itself does). */
+static int check_local(const struct dev_ident *id, const char *path, char *why, size_t whylen)
+{
+	uint8_t *buf = xmalloc(id->len);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r = fd < 0 ? -1 : pread(fd, buf, id->len, (off_t)id->off);
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	int rc;
+	if (r != (ssize_t)id->len) {
+		snprintf(why, whylen, "reading its label: %s",
+			 r < 0 ? strerror(e) : "the disk is too small to hold it");
+		rc = -1;
+	} else {
+		rc = id->check(id->arg, buf, why, whylen);
+	}
+	free(buf);
+	return rc;
+}
+
+/* Open a node's device on a spec: a remote one with its identity checked
+ * on every connection, a local one checked now. */
+static struct dev *open_node_dev(struct storage_service *st, const struct array_node *nd,
+				 const struct dev_nbd_opts *base, dev_ready_fn ready, void *arg,
+				 char *err, size_t errlen)
+{
+	const struct dev_ident *id = node_ident(st, nd);
+	if (nd->remote) {
+		struct dev_nbd_opts o = *base;
+		o.ident = id;
+		return dev_nbd_open(st->loop, nd->spec, &o, ready, arg);
+	}
+	char why[300];
+	if (id && check_local(id, nd->spec, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "not used: %s", why);
+		return NULL;
+	}
+	return dev_open_local(st->loop, nd->spec, false, err, errlen);
+}
+
 static struct dev *open_node(struct storage_service *st, struct pending_node *pn)
 {
-	if (pn->node.remote) {
-		struct dev_nbd_opts o = node_opts(st);
-		o.keep_trying = st->alg == &alg_mirror;
-		return dev_nbd_open(st->loop, pn->node.spec, &o, node_ready, pn);
-	}
+	struct dev_nbd_opts o = node_opts(st);
+	o.keep_trying = st->alg == &alg_mirror;
 	char err[400];
-	struct dev *d = dev_open_local(st->loop, pn->node.spec, false, err, sizeof(err));
+	struct dev *d = open_node_dev(st, &pn->node, &o, node_ready, pn, err, sizeof(err));
+	if (pn->node.remote)
+		return d;
 	if (!d) {
 		pn->err = EIO;
 		describe_node_error(pn, err);
@@ -511,6 +593,8 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 		pn->node.start = nc.start;
 		pn->node.size = nc.size;
 		pn->node.spec = nc.spec;
+		pn->node.label_off = nc.label;
+		memcpy(pn->node.disk_id, nc.id, 16);
 		node_conf_name(nc.start, pn->node.name, sizeof(pn->node.name));
 		if (!st->alg->can_grow) {
 			ctl_reply_error(req,
@@ -607,6 +691,11 @@ static void storage_destroy(struct service *s)
 	ev_timer_stop(st->loop, &st->migrate_restart);
 	free(st->migrate_line);
 	array_free(st->array);
+	while (st->idents) {
+		struct node_ident *ni = st->idents;
+		st->idents = ni->next;
+		free(ni);
+	}
 	tls_creds_free(st->node_tls);
 	free(s->name);
 	free(st);
@@ -637,6 +726,8 @@ static int open_all_nodes(struct storage_service *st, const struct conf *conf,
 		pns[i].node.start = nc.start;
 		pns[i].node.size = nc.size;
 		pns[i].node.spec = nc.spec;
+		pns[i].node.label_off = nc.label;
+		memcpy(pns[i].node.disk_id, nc.id, 16);
 		node_conf_name(nc.start, pns[i].node.name, sizeof(pns[i].node.name));
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -731,6 +822,14 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	int tls_mode;
 	if (frontend_tls(conf, &tls_mode, &st->tls, err, errlen) < 0)
 		goto fail;
+	if ((v = conf_get(conf, "uuid"))) {
+		if (uuid_parse(v, st->uuid) < 0) {
+			snprintf(err, errlen, "storage %s: uuid '%s' is not 32 hex digits", name,
+				 v);
+			goto fail;
+		}
+		st->has_uuid = true;
+	}
 
 	struct pending_node *pns;
 	size_t n;
@@ -765,13 +864,16 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 			snprintf(err, errlen, "resync-rate '%s': expected bytes/s like 50M", v);
 			goto fail;
 		}
-		if (!(v = conf_get(conf, "uuid")) || uuid_parse(v, mc.uuid) < 0) {
+		if (!st->has_uuid) {
 			snprintf(err, errlen,
 				 "storage %s: the config has no valid uuid (a mirror "
 				 "gets one from dst create)",
 				 name);
 			goto fail;
 		}
+		memcpy(mc.uuid, st->uuid, 16);
+		mc.name = name;
+		mc.assume_clean = (v = conf_get(conf, "assume-clean")) && !strcmp(v, "yes");
 		char *bm = state_path(name, ".bitmap");
 		mc.bitmap_path = bm;
 		int mrc = array_mirror_setup(st->array, &mc, err, errlen);
@@ -780,8 +882,13 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 			goto fail;
 	}
 	struct dev *d = array_dev(st->array);
-	char desc[128];
-	snprintf(desc, sizeof(desc), "dst storage %s (%s)", name, alg->name);
+	char desc[192];
+	char hex[33] = "";
+	if (st->has_uuid)
+		uuid_format(st->uuid, hex);
+	/* The uuid lets dst add see that a URI is this storage itself. */
+	snprintf(desc, sizeof(desc), "dst storage %s (%s)%s%s", name, alg->name,
+		 st->has_uuid ? " uuid " : "", hex);
 	cfg.name = name;
 	cfg.desc = desc;
 	cfg.dev = d;

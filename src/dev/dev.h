@@ -169,6 +169,18 @@ struct dev *dev_mem_open(struct ev_loop *loop, const char *spec, char *err, size
 struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly, char *err,
 			  size_t errlen);
 
+/* A node's identity check (array/label.h): before a connection to a
+ * remote node carries any request, len bytes at off are read through it
+ * and check() says whether this is the right disk (0) or not (-1 and a
+ * one-line reason). A refusal drops the connection and counts as the node
+ * being unreachable: it is retried, and IO waits under io-timeout. */
+struct dev_ident {
+	uint64_t off;
+	uint32_t len;
+	int (*check)(void *arg, const uint8_t *buf, char *why, size_t whylen);
+	void *arg;
+};
+
 /* A remote node: an NBD server (nbd://HOST[:PORT][/EXPORT],
  * nbd+unix:///[EXPORT]?socket=PATH) reached by our own NBD client on the
  * caller's loop. Connecting is asynchronous: `ready` is called once (never
@@ -194,6 +206,8 @@ struct dev_nbd_opts {
 	/* Client credentials for nbds:// and nbds+unix:// URIs (must outlive
 	 * the device); a TLS URI without them fails to open. */
 	const struct tls_creds *tls;
+	/* Checked on every connection (must outlive the device); NULL: none. */
+	const struct dev_ident *ident;
 };
 typedef void (*dev_ready_fn)(void *arg, struct dev *d, int err, const char *msg);
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,
@@ -201,7 +215,8 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 /* libnbd prefixes its errors with its function name ("nbd_connect_uri:
  * connect: ..."); the user wants the cause after it. */
 const char *dev_nbd_error_cause(const char *libnbd_error);
-/* "connecting", "up", "reconnecting", "failed" */
+/* "connecting", "up", "reconnecting", "failed"; "foreign" while the node
+ * answers but its identity check refuses it. */
 const char *dev_nbd_state(struct dev *d);
 /* The storage stops: a node that is not up fails the IO waiting for it at
  * once instead of holding it until io-timeout, and stops reconnecting. */

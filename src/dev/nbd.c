@@ -269,6 +269,52 @@ static void pump_waiters(struct nbd_dev *n)
 	}
 }
 
+/* The label read goes first on a new connection, ahead of the requests
+ * to resend, and alone until it is answered (gather, do_send). */
+void nbd_node_verify_start(struct nbd_dev *n)
+{
+	struct slot *s = n->vslot;
+	const struct dev_ident *id = n->opts.ident;
+	memset(&n->vio, 0, sizeof(n->vio));
+	n->vio.op = DEV_READ;
+	n->vio.off = id->off;
+	n->vio.len = id->len;
+	n->vio.buf = n->vbuf;
+	s->io = &n->vio;
+	s->step = STEP_MAIN;
+	s->progress = 0;
+	int err;
+	prepare(n, s, &err);
+	s->sent = false;
+	s->prev = NULL;
+	s->next = n->active_head;
+	if (n->active_head)
+		n->active_head->prev = s;
+	else
+		n->active_tail = s;
+	n->active_head = s;
+	n->unsent = s;
+	n->send_off = 0;
+	n->nactive++;
+	n->verifying = true;
+	nbd_node_kick_send(n);
+}
+
+void nbd_node_verify_cancel(struct nbd_dev *n)
+{
+	if (!n->vslot || !n->vslot->io)
+		return;
+	active_unlink(n, n->vslot);
+	n->vslot->io = NULL;
+	n->verifying = false;
+}
+
+/* Until the label is taken, nothing but its read goes out. */
+static bool may_send(const struct nbd_dev *n)
+{
+	return n->unsent && (!n->verifying || n->unsent == n->vslot);
+}
+
 static void nbd_submit(struct dev *d, struct dev_io *io)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
@@ -290,6 +336,12 @@ static void slot_complete(struct nbd_dev *n, struct slot *s, int err)
 {
 	struct dev_io *io = s->io;
 	active_unlink(n, s);
+	if (s == n->vslot) {
+		s->io = NULL;
+		n->verifying = false;
+		nbd_conn_verified(n, err);
+		return;
+	}
 	if (!err) {
 		bool more = false;
 		if (piecewise(s)) {
@@ -412,6 +464,8 @@ static unsigned gather(struct nbd_dev *n)
 	unsigned cnt = 0;
 	size_t skip = n->send_off;
 	for (struct slot *s = n->unsent; s && cnt + 2 <= NBD_MAX_IOV; s = s->next) {
+		if (n->verifying && s != n->vslot)
+			break;
 		if (skip < sizeof(s->hdr)) {
 			n->iov[cnt].iov_base = s->hdr + skip;
 			n->iov[cnt++].iov_len = sizeof(s->hdr) - skip;
@@ -436,7 +490,7 @@ static unsigned gather(struct nbd_dev *n)
 static void do_send_tls(struct nbd_dev *n)
 {
 	tls_cork(n->tls_sess);
-	while (n->phase == CONN_READY && (n->unsent || n->tls_stage_len)) {
+	while (n->phase == CONN_READY && (may_send(n) || n->tls_stage_len)) {
 		ssize_t r;
 		if (n->tls_stage_len == 0) {
 			unsigned cnt = gather(n);
@@ -497,7 +551,7 @@ static void do_send(struct nbd_dev *n)
 		do_send_tls(n);
 		return;
 	}
-	while (n->unsent && n->phase == CONN_READY) {
+	while (may_send(n) && n->phase == CONN_READY) {
 		unsigned cnt = gather(n);
 		struct msghdr msg = {.msg_iov = n->iov, .msg_iovlen = cnt};
 		ssize_t r = sendmsg(n->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -529,7 +583,7 @@ static void send_deferred(struct ev_deferred *d)
 static struct slot *lookup(struct nbd_dev *n, uint64_t cookie)
 {
 	uint64_t idx = cookie & 0xffffffffu;
-	if (idx >= NBD_SLOTS)
+	if (idx > NBD_SLOTS) /* slots[NBD_SLOTS]: the label read */
 		return NULL;
 	struct slot *s = &n->slots[idx];
 	return s->io && s->sent && s->cookie == cookie ? s : NULL;
@@ -806,6 +860,7 @@ static void nbd_destroy(struct dev *d)
 	free(n->rbuf);
 	free(n->tls_stage);
 	free(n->slots);
+	free(n->vbuf);
 	free(n->uri_str);
 	free(n->dev.desc);
 	free(n);
@@ -857,6 +912,8 @@ const char *dev_nbd_error_cause(const char *e)
 const char *dev_nbd_state(struct dev *d)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
+	if (n->refused && n->state != ST_UP)
+		return "foreign";
 	switch (n->state) {
 	case ST_CONNECTING: return "connecting";
 	case ST_UP: return "up";
@@ -912,7 +969,10 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 	if (!n->opts.request_timeout_s)
 		n->opts.request_timeout_s = 30;
 	n->rbuf = xmalloc(NBD_RBUF_SIZE);
-	n->slots = xcalloc(NBD_SLOTS, sizeof(*n->slots));
+	n->slots = xcalloc(NBD_SLOTS + 1, sizeof(*n->slots));
+	n->vslot = &n->slots[NBD_SLOTS]; /* never on the free list */
+	if (n->opts.ident)
+		n->vbuf = xmalloc(n->opts.ident->len);
 	for (unsigned i = NBD_SLOTS; i-- > 0;)
 		slot_free(n, &n->slots[i]);
 	n->w.fn = nbd_conn_on_event;

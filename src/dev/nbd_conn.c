@@ -62,6 +62,7 @@ void nbd_conn_close(struct nbd_dev *n)
 	n->wmask = 0;
 	n->phase = CONN_NONE;
 	ev_defer_cancel(n->loop, &n->send_work);
+	nbd_node_verify_cancel(n);
 }
 
 static void schedule_retry(struct nbd_dev *n)
@@ -224,6 +225,8 @@ void nbd_conn_start(struct nbd_dev *n)
 	try_connect(n);
 }
 
+static void went_up(struct nbd_dev *n);
+
 static void handshake_done(struct nbd_dev *n)
 {
 	struct nbd_hs *hs = &n->hs;
@@ -254,6 +257,50 @@ static void handshake_done(struct nbd_dev *n)
 	n->phase = CONN_READY;
 	n->rpos = n->rlen = n->rneed = 0;
 	n->last_rx_ns = n->last_tx_ns = ev_now_ns();
+	const struct dev_ident *id = n->opts.ident;
+	if (!id) {
+		went_up(n);
+		return;
+	}
+	if (hs->size < id->off + id->len) {
+		attempt_failed(n, "too small (%llu bytes) to hold its label at %llu",
+			       (unsigned long long)hs->size, (unsigned long long)id->off);
+		return;
+	}
+	nbd_node_verify_start(n);
+	nbd_node_update_events(n);
+}
+
+void nbd_conn_verified(struct nbd_dev *n, int err)
+{
+	if (err) {
+		attempt_failed(n, "reading its label: %s", strerror(err));
+		return;
+	}
+	char why[256];
+	const struct dev_ident *id = n->opts.ident;
+	if (id->check(id->arg, n->vbuf, why, sizeof(why)) < 0) {
+		n->refused = true;
+		if (strcmp(why, n->refusal) != 0) {
+			snprintf(n->refusal, sizeof(n->refusal), "%s", why);
+			log_warn("node %s: not used: %s", n->uri_str, why);
+		}
+		attempt_failed(n, "%s", why);
+		return;
+	}
+	if (n->refused)
+		log_info("node %s: its label is right again", n->uri_str);
+	n->refused = false;
+	n->refusal[0] = '\0';
+	went_up(n);
+}
+
+/* The connection is ready (and the node's label taken): requests flow. */
+static void went_up(struct nbd_dev *n)
+{
+	struct nbd_hs *hs = &n->hs;
+	bool ro = hs->tflags & NBD_FLAG_READ_ONLY;
+	bool first = n->state == ST_CONNECTING || n->never_up;
 	n->backoff_ms = 0;
 	unsigned attempts = n->attempts;
 	n->attempts = 0;
@@ -438,6 +485,13 @@ void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(n->error, sizeof(n->error), fmt, ap);
 	va_end(ap);
+	if (n->state != ST_UP && n->verifying) {
+		/* Lost while its label was being read: this attempt failed. */
+		char why[sizeof(n->error)];
+		snprintf(why, sizeof(why), "%s", n->error);
+		attempt_failed(n, "%s", why);
+		return;
+	}
 	nbd_conn_close(n);
 	/* Those the node may have seen are resent; the others just go. */
 	n->lost_on_wire = 0;

@@ -8,6 +8,12 @@
  *   reconnecting  connection lost; IO waits and is resent once back
  *   failed        first connection failed, or unreachable past io-timeout:
  *                 IO fails with EIO while reconnecting goes on
+ *
+ * With an identity check (dev_ident), every connection first reads the
+ * node's label in a request of its own (the last slot, kept for it) and
+ * sends nothing else until check() has taken it: only then is the node up
+ * (or back). Meanwhile the phase is CONN_READY but `verifying` holds the
+ * other requests back.
  */
 #ifndef DST_DEV_NBD_INT_H
 #define DST_DEV_NBD_INT_H
@@ -129,6 +135,14 @@ struct nbd_dev {
 	dev_ready_fn ready;
 	void *ready_arg;
 	int ready_err;
+
+	/* Identity check (opts.ident). */
+	bool verifying;	    /* the label read is the only request on the wire */
+	bool refused;	    /* the last connection's check refused the node */
+	struct slot *vslot; /* slots[NBD_SLOTS], only for the label read */
+	struct dev_io vio;
+	uint8_t *vbuf;
+	char refusal[256]; /* said once in the log until it changes */
 };
 
 /* nbd.c */
@@ -142,6 +156,8 @@ void nbd_node_on_io(struct ev_io *w, uint32_t events); /* phase READY */
 void nbd_node_requeue_all(struct nbd_dev *n);	       /* connection lost */
 void nbd_node_fail_all(struct nbd_dev *n, int err);    /* io-timeout, first connect */
 void nbd_node_update_events(struct nbd_dev *n);
+void nbd_node_verify_start(struct nbd_dev *n);	/* send the label read */
+void nbd_node_verify_cancel(struct nbd_dev *n); /* the connection goes */
 
 /* nbd_conn.c */
 void nbd_conn_start(struct nbd_dev *n);
@@ -150,5 +166,6 @@ void nbd_conn_on_event(struct ev_io *w, uint32_t events);
 void nbd_conn_watchdog(struct ev_timer *t);
 void nbd_conn_retry(struct ev_timer *t);
 void nbd_conn_close(struct nbd_dev *n);
+void nbd_conn_verified(struct nbd_dev *n, int err); /* the label read came back */
 
 #endif

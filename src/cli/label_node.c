@@ -1,0 +1,166 @@
+/* label_node.c - a disk joins a storage: what it holds where its label goes
+ * is looked at first (another storage's label, this storage's own, someone's
+ * data), and only a disk that may be taken gets a new label. Used by dst add,
+ * dst replace and dst resume --remote/--disk, before the daemon is asked.
+ * Remote disks are read and written with libnbd, local ones with
+ * pread/pwrite; the label is written with FUA (or a flush). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libnbd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "array/label.h"
+#include "array/leghdr.h"
+#include "array/nodeconf.h"
+#include "cli.h"
+#include "common/config.h"
+#include "common/util.h"
+#include "dev/dev.h"
+
+/* Read (or write) LABEL_SIZE bytes at off of a node. */
+static int block_io(const char *spec, bool remote, const struct tls_opts *tls, uint8_t *buf,
+		    uint64_t off, bool write, char *err, size_t errlen)
+{
+	if (!remote) {
+		int fd = open(spec, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		ssize_t r = -1;
+		if (fd >= 0) {
+			r = write ? pwrite(fd, buf, LABEL_SIZE, (off_t)off)
+				  : pread(fd, buf, LABEL_SIZE, (off_t)off);
+			if (r == (ssize_t)LABEL_SIZE && write && fdatasync(fd) < 0)
+				r = -1;
+		}
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (r != (ssize_t)LABEL_SIZE) {
+			snprintf(err, errlen, "%s its label block: %s", write ? "writing" : "reading",
+				 r < 0 ? strerror(e) : "short");
+			return -1;
+		}
+		return 0;
+	}
+	struct nbd_handle *h = nbd_create();
+	if (!h) {
+		snprintf(err, errlen, "%s", nbd_get_error());
+		return -1;
+	}
+	int rc = -1;
+	if (probe_set_tls(h, spec, tls) < 0 || nbd_connect_uri(h, spec) < 0)
+		goto fail;
+	if (write) {
+		bool fua = nbd_can_fua(h) > 0;
+		if (nbd_pwrite(h, buf, LABEL_SIZE, off, fua ? LIBNBD_CMD_FLAG_FUA : 0) < 0 ||
+		    (!fua && nbd_can_flush(h) > 0 && nbd_flush(h, 0) < 0))
+			goto fail;
+	} else if (nbd_pread(h, buf, LABEL_SIZE, off, 0) < 0) {
+		goto fail;
+	}
+	nbd_shutdown(h, 0);
+	rc = 0;
+	goto out;
+fail:
+	snprintf(err, errlen, "%s its label block: %s", write ? "writing" : "reading",
+		 dev_nbd_error_cause(nbd_get_error()));
+out:
+	nbd_close(h);
+	return rc;
+}
+
+int label_node_join(const struct label_join *j, struct node_conf *nc, char *err, size_t errlen)
+{
+	uint8_t *buf = xmalloc(LABEL_SIZE);
+	int rc = -1;
+	char spec_err[400];
+	if (block_io(nc->spec, nc->remote, j->tls, buf, nc->label, false, spec_err,
+		     sizeof(spec_err)) < 0) {
+		snprintf(err, errlen, "%s: %s", nc->spec, spec_err);
+		goto out;
+	}
+	struct node_label l;
+	char u[33];
+	if (label_decode(buf, &l) && !memcmp(l.storage, j->uuid, 16)) {
+		/* Ours: one of this storage's nodes under another name? */
+		for (size_t i = 0; i < j->n; i++) {
+			const struct node_conf *o = &j->nodes[i];
+			bool same = l.legacy || (o->label && o->start == l.start &&
+						 !memcmp(o->id, l.disk, 16));
+			if (same && !j->relabel) {
+				char nn[32];
+				node_conf_name(o->start, nn, sizeof(nn));
+				snprintf(err, errlen,
+					 "%s is the same disk as node %s (%s) of '%s' (it carries "
+					 "%s): a disk can be only one node",
+					 nc->spec, nn, o->spec, j->name,
+					 l.legacy ? "this storage's old leg header" : "that node's label");
+				goto out;
+			}
+		}
+		/* A former disk of this storage (replaced or removed since):
+		 * it may join again, with a new label. */
+	} else if (label_decode(buf, &l) && !j->relabel) {
+		uuid_format(l.storage, u);
+		if (l.legacy)
+			snprintf(err, errlen,
+				 "%s carries a mirror leg header of storage %s: it belongs to "
+				 "another storage. If that storage is gone for good, take the "
+				 "disk with --relabel",
+				 nc->spec, u);
+		else
+			snprintf(err, errlen,
+				 "%s carries the label of storage %s (%s, node n-%llu): it belongs "
+				 "to another storage. If that storage is gone for good, take the "
+				 "disk with --relabel",
+				 nc->spec, l.name[0] ? l.name : "?", u, (unsigned long long)l.start);
+		goto out;
+	} else if (!label_decode(buf, &l) && !label_block_blank(buf) && !j->relabel) {
+		snprintf(err, errlen,
+			 "%s holds data where its label goes (the 4 KiB at byte %llu): to keep the "
+			 "disk's data as it is, add it with --import (no label: it is used "
+			 "unchecked); to write the label over those bytes, --relabel",
+			 nc->spec, (unsigned long long)nc->label);
+		goto out;
+	}
+	if (uuid_generate(nc->id) < 0) {
+		snprintf(err, errlen, "cannot generate a disk id: %s", strerror(errno));
+		goto out;
+	}
+	struct node_label nl = {.start = nc->start, .size = nc->size, .offset = nc->label};
+	memcpy(nl.storage, j->uuid, 16);
+	memcpy(nl.disk, nc->id, 16);
+	snprintf(nl.alg, sizeof(nl.alg), "%s", j->alg);
+	snprintf(nl.name, sizeof(nl.name), "%s", j->name);
+	label_encode(&nl, buf);
+	if (block_io(nc->spec, nc->remote, j->tls, buf, nc->label, true, spec_err,
+		     sizeof(spec_err)) < 0) {
+		snprintf(err, errlen, "%s: %s", nc->spec, spec_err);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+int label_node_storage_itself(const char *uri, const struct tls_opts *tls, const uint8_t uuid[16])
+{
+	struct nbd_handle *h = nbd_create();
+	if (!h)
+		return 0;
+	int itself = 0;
+	nbd_set_full_info(h, true);
+	if (probe_set_tls(h, uri, tls) == 0 && nbd_connect_uri(h, uri) == 0) {
+		char *desc = nbd_get_export_description(h);
+		char hex[33], want[64];
+		uuid_format(uuid, hex);
+		snprintf(want, sizeof(want), "uuid %s", hex);
+		itself = desc && strstr(desc, want) != NULL;
+		free(desc);
+		nbd_shutdown(h, 0);
+	}
+	nbd_close(h);
+	return itself;
+}
