@@ -477,6 +477,13 @@ int array_suspend(struct array *a, const char *name, void (*done)(void *arg, uin
 	return 0;
 }
 
+void array_set_disk_id(struct array *a, const char *name, const uint8_t id[16])
+{
+	int i = array_find_node(a, name);
+	if (i >= 0)
+		memcpy(a->nodes[i].disk_id, id, 16);
+}
+
 int array_resume(struct array *a, const char *name, struct dev *dev, const char *spec, char *err,
 		 size_t errlen)
 {

@@ -101,6 +101,9 @@ int array_suspend(struct array *a, const char *name, void (*done)(void *arg, uin
  * closed) and spec; then held pieces are sent. Returns 0 or -errno. */
 int array_resume(struct array *a, const char *name, struct dev *dev, const char *spec, char *err,
 		 size_t errlen);
+/* Node `name` is on a newly labelled disk (resume onto it, a migration's
+ * cutover): the disk id its label carries. */
+void array_set_disk_id(struct array *a, const char *name, const uint8_t id[16]);
 /* Fail every held piece with EIO (the storage stops while suspended). */
 void array_drop_held(struct array *a);
 /* Index of the node called `name` (or with that spec), or -1. */

@@ -118,6 +118,14 @@ struct label_join {
 	bool relabel;
 };
 int label_node_join(const struct label_join *j, struct node_conf *nc, char *err, size_t errlen);
+/* Node nodes[idx] of storage `name` moves to a new disk (dst replace, dst
+ * resume --remote/--disk): the disk is looked at and labelled as that node
+ * (label_node_join). 0 with the new disk id in id, 1 when the node has no
+ * label (nothing to do), -1 after saying why. */
+int label_node_move(const char *name, const struct conf *conf, const struct node_conf *nodes,
+		    size_t n, size_t idx, bool remote, const char *spec, uint8_t id[16]);
+/* The storage's credentials for its nbds:// nodes, from its config. */
+void node_tls(const struct conf *conf, struct tls_opts *t);
 /* Is uri a dst storage whose uuid is this one (served by itself)? */
 int label_node_storage_itself(const char *uri, const struct tls_opts *tls, const uint8_t uuid[16]);
 

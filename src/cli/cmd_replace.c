@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array/leghdr.h"
 #include "array/nodeconf.h"
 #include "cli.h"
 #include "common/config.h"
@@ -156,10 +157,21 @@ int cmd_replace(int argc, char **argv)
 		    name);
 		goto out;
 	}
+	uint8_t id[16];
+	char hex[33] = "";
+	if (!abort_it) {
+		int lrc =
+		    label_node_move(name, &conf, nodes, n, (size_t)idx, remote != NULL, spec, id);
+		if (lrc < 0)
+			goto out;
+		if (lrc == 0)
+			uuid_format(id, hex);
+	}
 	char *before = attr(name, "last_migration");
-	char *cmd = abort_it ? xasprintf("replace-abort %s", nn)
-			     : xasprintf("replace %s %s %llu %s", nn, remote ? "remote" : "disk",
-					 (unsigned long long)rate, spec);
+	char *cmd = abort_it
+			? xasprintf("replace-abort %s", nn)
+			: xasprintf("replace %s %s %llu %s%s%s", nn, remote ? "remote" : "disk",
+				    (unsigned long long)rate, spec, hex[0] ? " " : "", hex);
 	struct strbuf reply;
 	int r = ctl_call(name, cmd, &reply, err, sizeof(err));
 	free(cmd);

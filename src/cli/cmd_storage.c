@@ -257,7 +257,7 @@ bool is_nbd_uri(const char *s)
 }
 
 /* The storage's credentials for nbds:// nodes, from its config. */
-static void node_tls(const struct conf *conf, struct tls_opts *t)
+void node_tls(const struct conf *conf, struct tls_opts *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->psk = conf_get(conf, "node-tls-psk");

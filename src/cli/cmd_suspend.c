@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array/leghdr.h"
 #include "array/nodeconf.h"
 #include "cli.h"
 #include "common/config.h"
@@ -146,7 +147,17 @@ int cmd_resume(int argc, char **argv)
 	int idx = storage_find_node(name, nodes, n, node, nn, sizeof(nn));
 	if (idx < 0 || must_run(name))
 		goto out;
-	char *cmd = spec[0] ? xasprintf("resume %s %s %s", nn, remote ? "remote" : "disk", spec)
+	uint8_t id[16];
+	char hex[33] = "";
+	int lrc =
+	    spec[0] ? label_node_move(name, &conf, nodes, n, (size_t)idx, remote != NULL, spec, id)
+		    : 1;
+	if (lrc < 0)
+		goto out;
+	if (lrc == 0)
+		uuid_format(id, hex);
+	char *cmd = spec[0] ? xasprintf("resume %s %s %s%s%s", nn, remote ? "remote" : "disk", spec,
+					hex[0] ? " " : "", hex)
 			    : xasprintf("resume %s", nn);
 	struct strbuf reply;
 	int r = ctl_call(name, cmd, &reply, err, sizeof(err));
@@ -161,6 +172,8 @@ int cmd_resume(int argc, char **argv)
 		struct node_conf nc = nodes[idx];
 		nc.remote = remote != NULL;
 		nc.spec = spec;
+		if (lrc == 0)
+			memcpy(nc.id, id, 16);
 		char *line = node_conf_format(&nc);
 		conf_replace_nth(&conf, "node", (size_t)idx, line);
 		free(line);

@@ -37,8 +37,8 @@ static int block_io(const char *spec, bool remote, const struct tls_opts *tls, u
 		if (fd >= 0)
 			close(fd);
 		if (r != (ssize_t)LABEL_SIZE) {
-			snprintf(err, errlen, "%s its label block: %s", write ? "writing" : "reading",
-				 r < 0 ? strerror(e) : "short");
+			snprintf(err, errlen, "%s its label block: %s",
+				 write ? "writing" : "reading", r < 0 ? strerror(e) : "short");
 			return -1;
 		}
 		return 0;
@@ -86,8 +86,8 @@ int label_node_join(const struct label_join *j, struct node_conf *nc, char *err,
 		/* Ours: one of this storage's nodes under another name? */
 		for (size_t i = 0; i < j->n; i++) {
 			const struct node_conf *o = &j->nodes[i];
-			bool same = l.legacy || (o->label && o->start == l.start &&
-						 !memcmp(o->id, l.disk, 16));
+			bool same = l.legacy ||
+				    (o->label && o->start == l.start && !memcmp(o->id, l.disk, 16));
 			if (same && !j->relabel) {
 				char nn[32];
 				node_conf_name(o->start, nn, sizeof(nn));
@@ -95,7 +95,8 @@ int label_node_join(const struct label_join *j, struct node_conf *nc, char *err,
 					 "%s is the same disk as node %s (%s) of '%s' (it carries "
 					 "%s): a disk can be only one node",
 					 nc->spec, nn, o->spec, j->name,
-					 l.legacy ? "this storage's old leg header" : "that node's label");
+					 l.legacy ? "this storage's old leg header"
+						  : "that node's label");
 				goto out;
 			}
 		}
@@ -114,7 +115,8 @@ int label_node_join(const struct label_join *j, struct node_conf *nc, char *err,
 				 "%s carries the label of storage %s (%s, node n-%llu): it belongs "
 				 "to another storage. If that storage is gone for good, take the "
 				 "disk with --relabel",
-				 nc->spec, l.name[0] ? l.name : "?", u, (unsigned long long)l.start);
+				 nc->spec, l.name[0] ? l.name : "?", u,
+				 (unsigned long long)l.start);
 		goto out;
 	} else if (!label_decode(buf, &l) && !label_block_blank(buf) && !j->relabel) {
 		snprintf(err, errlen,
@@ -163,4 +165,38 @@ int label_node_storage_itself(const char *uri, const struct tls_opts *tls, const
 	}
 	nbd_close(h);
 	return itself;
+}
+
+int label_node_move(const char *name, const struct conf *conf, const struct node_conf *nodes,
+		    size_t n, size_t idx, bool remote, const char *spec, uint8_t id[16])
+{
+	const struct node_conf *old = &nodes[idx];
+	const char *uuid_s = conf_get(conf, "uuid");
+	struct label_join j = {.name = name, .alg = conf_get(conf, "alg"), .nodes = nodes, .n = n};
+	if (!old->label || !uuid_s || uuid_parse(uuid_s, j.uuid) < 0)
+		return 1;
+	struct tls_opts tls;
+	node_tls(conf, &tls);
+	j.tls = &tls;
+	char err[512];
+	uint64_t bytes = 0;
+	if ((remote ? probe_remote(spec, &tls, &bytes, err, sizeof(err))
+		    : probe_local(spec, &bytes, err, sizeof(err))) < 0)
+		return die("%s: cannot %s: %s", spec, remote ? "reach it" : "open it", err), -1;
+	if (bytes < old->label + LABEL_SIZE)
+		return die("%s: %llu bytes is too small: the node's data and label take %llu", spec,
+			   (unsigned long long)bytes,
+			   (unsigned long long)(old->label + LABEL_SIZE)),
+		       -1;
+	if (remote && label_node_storage_itself(spec, &tls, j.uuid))
+		return die("%s is storage '%s' itself: a storage cannot be its own node", spec,
+			   name),
+		       -1;
+	struct node_conf nc = *old;
+	nc.spec = (char *)spec;
+	nc.remote = remote;
+	if (label_node_join(&j, &nc, err, sizeof(err)) < 0)
+		return die("%s", err), -1;
+	memcpy(id, nc.id, 16);
+	return 0;
 }

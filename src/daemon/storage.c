@@ -82,6 +82,8 @@ struct storage_service {
 	struct ev_timer migrate_restart;
 	char *migrate_line; /* config's migrate line at start */
 	uint8_t uuid[16];   /* the storage's, in every node's label */
+	bool mig_has_id;    /* the disk id of the node a migration moves to */
+	uint8_t mig_id[16];
 	bool has_uuid;
 	struct node_ident *idents;
 	/* stop: frontends still stopping, then done(arg) */
@@ -334,7 +336,25 @@ struct pending_resume {
 	struct ctl_req *req;
 	char node[32];
 	char *spec;
+	bool has_id; /* the new disk's label (dst resume wrote it) */
+	uint8_t id[16];
 };
+
+/* The node `name` as it would be on spec, for its identity check: the
+ * same place, the new disk id (none: unlabelled). */
+static struct array_node node_on(struct storage_service *st, const char *name, const char *spec,
+				 bool remote, bool has_id, const uint8_t id[16])
+{
+	struct array_node nd = {.spec = (char *)spec, .remote = remote};
+	int i = array_find_node(st->array, name);
+	if (i >= 0 && has_id) {
+		const struct array_node *old = array_node_at(st->array, (size_t)i);
+		nd.start = old->start;
+		nd.label_off = old->label_off;
+		memcpy(nd.disk_id, id, 16);
+	}
+	return nd;
+}
 
 static void finish_resume(struct pending_resume *pr, struct dev *d)
 {
@@ -345,6 +365,8 @@ static void finish_resume(struct pending_resume *pr, struct dev *d)
 			dev_destroy(d);
 		ctl_reply_error(pr->req, "%s", err);
 	} else {
+		if (d && pr->has_id)
+			array_set_disk_id(a, pr->node, pr->id);
 		log_info("storage %s: node %s resumed%s%s", pr->st->svc.name, pr->node,
 			 d ? " on " : "", d ? pr->spec : "");
 		ctl_reply(pr->req, NULL);
@@ -377,13 +399,14 @@ static void resume_command(struct storage_service *st, struct ctl_req *req, int 
 		return;
 	}
 	pr->spec = xstrdup(argv[3]);
-	if (!strcmp(argv[2], "remote")) {
-		struct dev_nbd_opts o = node_opts(st);
-		dev_nbd_open(st->loop, pr->spec, &o, resume_dev_ready, pr);
-		return;
-	}
+	pr->has_id = argc == 5 && uuid_parse(argv[4], pr->id) == 0;
+	bool remote = !strcmp(argv[2], "remote");
+	struct array_node nd = node_on(st, pr->node, pr->spec, remote, pr->has_id, pr->id);
+	struct dev_nbd_opts o = node_opts(st);
 	char err[400];
-	struct dev *d = dev_open_local(st->loop, pr->spec, false, err, sizeof(err));
+	struct dev *d = open_node_dev(st, &nd, &o, resume_dev_ready, pr, err, sizeof(err));
+	if (remote)
+		return;
 	if (!d) {
 		ctl_reply_error(req, "%s: %s", pr->spec, err);
 		free(pr->spec);
@@ -399,7 +422,7 @@ static void resume_command(struct storage_service *st, struct ctl_req *req, int 
  * migration is under way: a restarted daemon begins it again. At cutover
  * the node's line takes the new spec and `migrate` goes, in one save. */
 static int edit_conf(struct storage_service *st, const char *node, const char *spec, bool remote,
-		     const char *migrate, char *err, size_t errlen)
+		     const uint8_t *id, const char *migrate, char *err, size_t errlen)
 {
 	char *path = state_path(st->svc.name, ".conf");
 	struct conf c;
@@ -420,6 +443,8 @@ static int edit_conf(struct storage_service *st, const char *node, const char *s
 				char *old = nc.spec;
 				nc.spec = (char *)spec;
 				nc.remote = remote;
+				if (id)
+					memcpy(nc.id, id, 16);
 				char *line = node_conf_format(&nc);
 				conf_replace_nth(&c, "node", i, line);
 				free(line);
@@ -445,12 +470,17 @@ struct pending_migration {
 	char *spec;
 	bool remote;
 	uint64_t rate;
+	bool has_id; /* the new disk's label (dst replace wrote it) */
+	uint8_t id[16];
 };
 
 static int migration_commit(void *arg, const char *node, const char *spec, char *err, size_t errlen)
 {
 	struct storage_service *st = arg;
-	return edit_conf(st, node, spec, !strncmp(spec, "nbd", 3), NULL, err, errlen);
+	const uint8_t *id = st->mig_has_id ? st->mig_id : NULL;
+	if (id)
+		array_set_disk_id(st->array, node, id);
+	return edit_conf(st, node, spec, !strncmp(spec, "nbd", 3), id, NULL, err, errlen);
 }
 
 static void migration_ended(void *arg, int err, const char *msg)
@@ -460,7 +490,7 @@ static void migration_ended(void *arg, int err, const char *msg)
 		 msg);
 	if (err) {
 		char e[256];
-		if (edit_conf(st, NULL, NULL, false, NULL, e, sizeof(e)) < 0)
+		if (edit_conf(st, NULL, NULL, false, NULL, NULL, e, sizeof(e)) < 0)
 			log_warn("storage %s: %s", st->svc.name, e);
 	}
 }
@@ -474,9 +504,16 @@ static void start_migration(struct pending_migration *pm, struct dev *d)
 	int rc = array_migrate_start(st->array, pm->node, d, pm->spec, pm->rate, &hooks, err,
 				     sizeof(err));
 	if (rc == 0) {
-		char *line = xasprintf("%s %s %llu %s", pm->node, pm->remote ? "remote" : "disk",
-				       (unsigned long long)pm->rate, pm->spec);
-		rc = edit_conf(st, NULL, NULL, false, line, err, sizeof(err));
+		char hex[33] = "";
+		if (pm->has_id)
+			uuid_format(pm->id, hex);
+		st->mig_has_id = pm->has_id;
+		memcpy(st->mig_id, pm->id, 16);
+		char *line =
+		    xasprintf("%s %s %llu %s%s%s%s", pm->node, pm->remote ? "remote" : "disk",
+			      (unsigned long long)pm->rate, pm->has_id ? "id=" : "", hex,
+			      pm->has_id ? " " : "", pm->spec);
+		rc = edit_conf(st, NULL, NULL, false, NULL, line, err, sizeof(err));
 		free(line);
 		if (rc < 0)
 			array_migrate_abort(st->array, pm->node, NULL, 0);
@@ -515,7 +552,7 @@ static void migration_dev_ready(void *arg, struct dev *d, int err, const char *m
 }
 
 static void migrate_command(struct storage_service *st, struct ctl_req *req, const char *node,
-			    const char *kind, const char *rate, const char *spec)
+			    const char *kind, const char *rate, const char *id, const char *spec)
 {
 	struct pending_migration *pm = xcalloc(1, sizeof(*pm));
 	pm->st = st;
@@ -523,6 +560,7 @@ static void migrate_command(struct storage_service *st, struct ctl_req *req, con
 	snprintf(pm->node, sizeof(pm->node), "%s", node);
 	pm->spec = xstrdup(spec);
 	pm->remote = !strcmp(kind, "remote");
+	pm->has_id = id && uuid_parse(id, pm->id) == 0;
 	if (parse_u64(rate, &pm->rate) < 0)
 		pm->rate = 0;
 	if (array_find_node(st->array, node) < 0) {
@@ -534,14 +572,13 @@ static void migrate_command(struct storage_service *st, struct ctl_req *req, con
 		free(pm);
 		return;
 	}
-	if (pm->remote) {
-		struct dev_nbd_opts o = node_opts(st);
-		o.fail_fast = true; /* its failure aborts, quickly */
-		dev_nbd_open(st->loop, pm->spec, &o, migration_dev_ready, pm);
-		return;
-	}
+	struct array_node nd = node_on(st, node, pm->spec, pm->remote, pm->has_id, pm->id);
+	struct dev_nbd_opts o = node_opts(st);
+	o.fail_fast = true; /* its failure aborts, quickly */
 	char err[400];
-	struct dev *d = dev_open_local(st->loop, pm->spec, false, err, sizeof(err));
+	struct dev *d = open_node_dev(st, &nd, &o, migration_dev_ready, pm, err, sizeof(err));
+	if (pm->remote)
+		return;
 	if (!d) {
 		if (req)
 			ctl_reply_error(req, "new node %s: %s", pm->spec, err);
@@ -564,7 +601,13 @@ static void restart_migration(struct ev_timer *t)
 	if (line && sscanf(line, "%31s %15s %31s %n", node, kind, rate, &off) == 3 && off > 0) {
 		log_info("storage %s: a migration of %s was under way: starting it again",
 			 st->svc.name, node);
-		migrate_command(st, NULL, node, kind, rate, line + off);
+		char id[33] = "";
+		const char *spec = line + off;
+		if (!strncmp(spec, "id=", 3) && strlen(spec) > 36 && spec[35] == ' ') {
+			memcpy(id, spec + 3, 32);
+			spec += 36;
+		}
+		migrate_command(st, NULL, node, kind, rate, id[0] ? id : NULL, spec);
 	}
 	free(line);
 }
@@ -623,9 +666,10 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 		}
 		return;
 	}
-	if (!strcmp(argv[0], "replace") && argc == 5 &&
+	if (!strcmp(argv[0], "replace") && (argc == 5 || argc == 6) &&
 	    (!strcmp(argv[2], "remote") || !strcmp(argv[2], "disk"))) {
-		migrate_command(st, req, argv[1], argv[2], argv[3], argv[4]);
+		migrate_command(st, req, argv[1], argv[2], argv[3], argc == 6 ? argv[5] : NULL,
+				argv[4]);
 		return;
 	}
 	if (!strcmp(argv[0], "replace-abort") && argc == 2) {
@@ -643,8 +687,8 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 		return;
 	}
 	if (!strcmp(argv[0], "resume") &&
-	    (argc == 2 ||
-	     (argc == 4 && (!strcmp(argv[2], "remote") || !strcmp(argv[2], "disk"))))) {
+	    (argc == 2 || ((argc == 4 || argc == 5) &&
+			   (!strcmp(argv[2], "remote") || !strcmp(argv[2], "disk"))))) {
 		resume_command(st, req, argc, argv);
 		return;
 	}
