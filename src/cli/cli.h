@@ -29,6 +29,8 @@ struct tls_opts;
 struct create_args {
 	const char *alg, *chunk, *device, *io_timeout, *request_timeout, *region_size, *resync_rate;
 	const struct tls_opts *tls; /* for nbds:// nodes; may be NULL */
+	bool labels;		    /* label linear and stripe nodes too (mirror legs always) */
+	bool assume_clean;	    /* a new mirror's legs are taken as identical */
 };
 int storage_create(const char *name, const struct create_args *ca);
 /* dst add's choices about the disk's label (label_node.c). */

@@ -22,6 +22,7 @@ static const char create_help[] =
     "usage: dst create NAME --alg linear|stripe|mirror [--chunk SIZE] [--io-timeout SECONDS]\n"
     "                  [--request-timeout SECONDS] [--region-size SIZE] [--resync-rate RATE]\n"
     "                  [--tls-psk FILE [--tls-username NAME] | --tls-certs DIR]\n"
+    "                  [--labels] [--assume-clean]\n"
     "\n"
     "Create storage NAME: one block device assembled from nodes by an algorithm.\n"
     "  alg_linear   nodes one after another, in start-sector order\n"
@@ -47,6 +48,12 @@ static const char create_help[] =
     "  --resync-rate RATE\n"
     "                 alg_mirror: limit resync copying to RATE bytes/s (e.g. 50M) so\n"
     "                 that foreground IO keeps priority (default: unlimited)\n"
+    "  --labels       label alg_linear and alg_stripe nodes too (alg_mirror legs\n"
+    "                 always are): dst add puts a label in each disk's last 4 KiB,\n"
+    "                 and the storage uses a disk only as the node whose label it\n"
+    "                 carries (see dst add --help); each node holds 4 KiB less\n"
+    "  --assume-clean alg_mirror: the legs of the new mirror hold the same bytes\n"
+    "                 already; no initial sync\n"
     "  --tls-psk FILE credentials for the storage's nbds:// and nbds+unix:// nodes:\n"
     "                 a psktool file; the storage is --tls-username's key in it\n"
     "                 (default: the first line's)\n"
@@ -57,7 +64,8 @@ static const char create_help[] =
     "                 certificates (and host names); client-cert.pem and\n"
     "                 client-key.pem, if there, go to nodes that ask for them\n"
     "\n"
-    "The legs of a new mirror are taken to start out identical (empty, say); a\n"
+    "At its first start a new mirror copies its first leg to the others (initial\n"
+    "sync; until then only the first leg serves reads), unless --assume-clean; a\n"
     "leg added to an existing mirror is copied whole when the storage starts.\n";
 
 static const char add_help[] =
@@ -216,6 +224,15 @@ int storage_create(const char *name, const struct create_args *ca)
 		conf_free(&conf);
 		return 1;
 	}
+	if (ca->labels)
+		conf_set(&conf, "labels", "yes");
+	if (ca->assume_clean) {
+		if (ops != &alg_mirror) {
+			conf_free(&conf);
+			return die("--assume-clean is for alg_mirror");
+		}
+		conf_set(&conf, "assume-clean", "yes");
+	}
 	if (ca->region_size)
 		conf_set(&conf, "region-size", ca->region_size);
 	if (ca->resync_rate)
@@ -349,8 +366,9 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 	 * mirror leg's header was always there, inside the leg. */
 	uint8_t uuid[16];
 	const char *uuid_s = conf_get(&conf, "uuid");
-	bool labelled =
-	    uuid_s && uuid_parse(uuid_s, uuid) == 0 && strncmp(spec, "mem:", 4) && !ao->import;
+	const char *lv = conf_get(&conf, "labels");
+	bool labelled = uuid_s && uuid_parse(uuid_s, uuid) == 0 && strncmp(spec, "mem:", 4) &&
+			!ao->import && (alg == &alg_mirror || (lv && !strcmp(lv, "yes")));
 	uint64_t label_at = labelled ? label_offset_for_disk(bytes) : 0;
 	if (ao->import && alg == &alg_mirror) {
 		die("--import: a mirror leg keeps its header in its last 4 KiB; copy the image "
@@ -552,6 +570,8 @@ int cmd_create(int argc, char **argv)
 	    {"io-timeout", required_argument, NULL, 'i'},
 	    {"request-timeout", required_argument, NULL, 'r'},
 	    {"region-size", required_argument, NULL, 'R'},
+	    {"labels", no_argument, NULL, 'L'},
+	    {"assume-clean", no_argument, NULL, 'K'},
 	    {"resync-rate", required_argument, NULL, 'S'},
 	    {"tls-psk", required_argument, NULL, 'P'},
 	    {"tls-certs", required_argument, NULL, 'C'},
@@ -569,6 +589,8 @@ int cmd_create(int argc, char **argv)
 		case 'i': ca.io_timeout = optarg; break;
 		case 'r': ca.request_timeout = optarg; break;
 		case 'R': ca.region_size = optarg; break;
+		case 'L': ca.labels = true; break;
+		case 'K': ca.assume_clean = true; break;
 		case 'S': ca.resync_rate = optarg; break;
 		case 'P': tls.psk = optarg; break;
 		case 'C': tls.certs = optarg; break;

@@ -18,7 +18,7 @@ st_export a 8M
 A_URI=$URI A_PORT=$PORT A_IMG=$IMG
 st_export b 8M
 B_URI=$URI B_PORT=$PORT B_IMG=$IMG
-st_create st linear
+st_create st linear --labels
 st_add st --remote "$A_URI"
 st_add st --remote "$B_URI"
 conf=$(cat "$DST_STATE_DIR/st.conf")
@@ -43,7 +43,7 @@ run_fails "add itself" "$DST" add st --remote "$URI_ST"
 assert_contains "$RUN_OUT" "is storage 'st' itself" "storage as its own node"
 
 step "another storage cannot take a disk of this one"
-st_create other linear
+st_create other linear --labels
 run_fails "add st's disk to other" "$DST" add other --remote "$B_URI"
 assert_contains "$RUN_OUT" "carries the label of storage st" "foreign disk at add"
 assert_contains "$RUN_OUT" "--relabel" "the way out is named"
