@@ -29,7 +29,6 @@ struct tls_opts;
 struct create_args {
 	const char *alg, *chunk, *device, *io_timeout, *request_timeout, *region_size, *resync_rate;
 	const struct tls_opts *tls; /* for nbds:// nodes; may be NULL */
-	bool labels;		    /* label linear and stripe nodes too (mirror legs always) */
 	bool assume_clean;	    /* a new mirror's legs are taken as identical */
 };
 int storage_create(const char *name, const struct create_args *ca);
@@ -118,8 +117,11 @@ struct label_join {
 	size_t n;
 	const struct tls_opts *tls;
 	bool relabel;
+	uint8_t *saved; /* optional, LABEL_SIZE: what the block held before */
 };
 int label_node_join(const struct label_join *j, struct node_conf *nc, char *err, size_t errlen);
+/* The join did not go through after all: put back what the block held. */
+void label_node_undo(const struct label_join *j, const struct node_conf *nc);
 /* Node nodes[idx] of storage `name` moves to a new disk (dst replace, dst
  * resume --remote/--disk): the disk is looked at and labelled as that node
  * (label_node_join). 0 with the new disk id in id, 1 when the node has no

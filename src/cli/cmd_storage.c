@@ -22,7 +22,7 @@ static const char create_help[] =
     "usage: dst create NAME --alg linear|stripe|mirror [--chunk SIZE] [--io-timeout SECONDS]\n"
     "                  [--request-timeout SECONDS] [--region-size SIZE] [--resync-rate RATE]\n"
     "                  [--tls-psk FILE [--tls-username NAME] | --tls-certs DIR]\n"
-    "                  [--labels] [--assume-clean]\n"
+    "                  [--assume-clean]\n"
     "\n"
     "Create storage NAME: one block device assembled from nodes by an algorithm.\n"
     "  alg_linear   nodes one after another, in start-sector order\n"
@@ -48,10 +48,6 @@ static const char create_help[] =
     "  --resync-rate RATE\n"
     "                 alg_mirror: limit resync copying to RATE bytes/s (e.g. 50M) so\n"
     "                 that foreground IO keeps priority (default: unlimited)\n"
-    "  --labels       label alg_linear and alg_stripe nodes too (alg_mirror legs\n"
-    "                 always are): dst add puts a label in each disk's last 4 KiB,\n"
-    "                 and the storage uses a disk only as the node whose label it\n"
-    "                 carries (see dst add --help); each node holds 4 KiB less\n"
     "  --assume-clean alg_mirror: the legs of the new mirror hold the same bytes\n"
     "                 already; no initial sync\n"
     "  --tls-psk FILE credentials for the storage's nbds:// and nbds+unix:// nodes:\n"
@@ -224,8 +220,6 @@ int storage_create(const char *name, const struct create_args *ca)
 		conf_free(&conf);
 		return 1;
 	}
-	if (ca->labels)
-		conf_set(&conf, "labels", "yes");
 	if (ca->assume_clean) {
 		if (ops != &alg_mirror) {
 			conf_free(&conf);
@@ -366,9 +360,8 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 	 * mirror leg's header was always there, inside the leg. */
 	uint8_t uuid[16];
 	const char *uuid_s = conf_get(&conf, "uuid");
-	const char *lv = conf_get(&conf, "labels");
-	bool labelled = uuid_s && uuid_parse(uuid_s, uuid) == 0 && strncmp(spec, "mem:", 4) &&
-			!ao->import && (alg == &alg_mirror || (lv && !strcmp(lv, "yes")));
+	bool labelled =
+	    uuid_s && uuid_parse(uuid_s, uuid) == 0 && strncmp(spec, "mem:", 4) && !ao->import;
 	uint64_t label_at = labelled ? label_offset_for_disk(bytes) : 0;
 	if (ao->import && alg == &alg_mirror) {
 		die("--import: a mirror leg keeps its header in its last 4 KiB; copy the image "
@@ -440,16 +433,24 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 			goto out;
 		}
 	}
+	if (state_running_pid(name) && !alg->can_grow) {
+		die("cannot add %s to running storage '%s': %s cannot grow while running: its "
+		    "layout would change",
+		    spec, name, alg->name);
+		goto out;
+	}
 	struct node_conf nc = {
 	    .remote = remote, .start = start, .size = size, .spec = spec, .label = label_at};
+	uint8_t saved[LABEL_SIZE];
+	struct label_join j = {.name = name,
+			       .alg = alg->name,
+			       .nodes = nodes,
+			       .n = n,
+			       .tls = &tls,
+			       .relabel = ao->relabel,
+			       .saved = saved};
+	memcpy(j.uuid, uuid, 16);
 	if (labelled) {
-		struct label_join j = {.name = name,
-				       .alg = alg->name,
-				       .nodes = nodes,
-				       .n = n,
-				       .tls = &tls,
-				       .relabel = ao->relabel};
-		memcpy(j.uuid, uuid, 16);
 		if (label_node_join(&j, &nc, err, sizeof(err)) < 0) {
 			die("%s", err);
 			goto out;
@@ -465,6 +466,8 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 		free(cmd);
 		if (r < 0) {
 			die("cannot add %s to running storage '%s': %s", spec, name, err);
+			if (labelled)
+				label_node_undo(&j, &nc);
 			free(line);
 			goto out;
 		}
@@ -472,7 +475,10 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 	}
 	conf_add(&conf, "node", line);
 	free(line);
-	if (storage_save(name, &conf) == 0) {
+	if (storage_save(name, &conf) != 0) {
+		if (labelled)
+			label_node_undo(&j, &nc);
+	} else {
 		char d[64];
 		printf("added node %s (%s%s, %llu sectors, %s) to '%s'\n", nn,
 		       remote ? "R: " : "L: ", spec, (unsigned long long)size,
@@ -570,7 +576,6 @@ int cmd_create(int argc, char **argv)
 	    {"io-timeout", required_argument, NULL, 'i'},
 	    {"request-timeout", required_argument, NULL, 'r'},
 	    {"region-size", required_argument, NULL, 'R'},
-	    {"labels", no_argument, NULL, 'L'},
 	    {"assume-clean", no_argument, NULL, 'K'},
 	    {"resync-rate", required_argument, NULL, 'S'},
 	    {"tls-psk", required_argument, NULL, 'P'},
@@ -589,7 +594,6 @@ int cmd_create(int argc, char **argv)
 		case 'i': ca.io_timeout = optarg; break;
 		case 'r': ca.request_timeout = optarg; break;
 		case 'R': ca.region_size = optarg; break;
-		case 'L': ca.labels = true; break;
 		case 'K': ca.assume_clean = true; break;
 		case 'S': ca.resync_rate = optarg; break;
 		case 'P': tls.psk = optarg; break;

@@ -80,6 +80,8 @@ int label_node_join(const struct label_join *j, struct node_conf *nc, char *err,
 		snprintf(err, errlen, "%s: %s", nc->spec, spec_err);
 		goto out;
 	}
+	if (j->saved)
+		memcpy(j->saved, buf, LABEL_SIZE);
 	struct node_label l;
 	char u[33];
 	if (label_decode(buf, &l) && !memcmp(l.storage, j->uuid, 16)) {
@@ -183,11 +185,15 @@ int label_node_move(const char *name, const struct conf *conf, const struct node
 	if ((remote ? probe_remote(spec, &tls, &bytes, err, sizeof(err))
 		    : probe_local(spec, &bytes, err, sizeof(err))) < 0)
 		return die("%s: cannot %s: %s", spec, remote ? "reach it" : "open it", err), -1;
-	if (bytes < old->label + LABEL_SIZE)
-		return die("%s: %llu bytes is too small: the node's data and label take %llu", spec,
-			   (unsigned long long)bytes,
-			   (unsigned long long)(old->label + LABEL_SIZE)),
+	if (bytes < old->label + LABEL_SIZE) {
+		char nn[32];
+		node_conf_name(old->start, nn, sizeof(nn));
+		return die("%s has room for %llu sectors and its 4 KiB label, fewer than the %llu "
+			   "sectors of %s",
+			   spec, (unsigned long long)(label_offset_for_disk(bytes) / 512),
+			   (unsigned long long)old->size, nn),
 		       -1;
+	}
 	if (remote && label_node_storage_itself(spec, &tls, j.uuid))
 		return die("%s is storage '%s' itself: a storage cannot be its own node", spec,
 			   name),
@@ -199,4 +205,12 @@ int label_node_move(const char *name, const struct conf *conf, const struct node
 		return die("%s", err), -1;
 	memcpy(id, nc.id, 16);
 	return 0;
+}
+
+void label_node_undo(const struct label_join *j, const struct node_conf *nc)
+{
+	char err[400];
+	if (j->saved &&
+	    block_io(nc->spec, nc->remote, j->tls, j->saved, nc->label, true, err, sizeof(err)) < 0)
+		die("%s: could not put back what its label block held: %s", nc->spec, err);
 }

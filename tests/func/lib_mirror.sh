@@ -28,10 +28,16 @@ mr_legs() {
 
 # mr_mirror STORAGE [dst create options...]: create a mirror over the legs
 # of mr_legs, add them in order, start it on a free port. Sets M_*, LEG_NODE.
+# The legs are new blank files, identical: the mirror is created with
+# --assume-clean (no initial sync) unless MR_INITIAL_SYNC=1.
 mr_mirror() {
 	local s=$1 i
 	shift
-	st_create "$s" mirror "$@"
+	if [ "${MR_INITIAL_SYNC:-0}" = 1 ]; then
+		st_create "$s" mirror "$@"
+	else
+		st_create "$s" mirror --assume-clean "$@"
+	fi
 	for i in "${!LEG_URI[@]}"; do
 		st_add "$s" --remote "${LEG_URI[i]}"
 	done
@@ -68,6 +74,31 @@ leg_kill9_wait() {
 	wait_gone "$2" 10 || fail "leg $1 (pid $2) survived kill -9"
 	rm -f "$DST_STATE_DIR/${LEG_EXPORT[$1]}.pid"
 	note "leg $1 (${LEG_NODE[$1]:-?}): export pid $2 killed with SIGKILL"
+}
+
+# leg_blank I: leg I's file replaced by an empty one of the same size (new
+# media). The caller has stopped its export first.
+leg_blank() {
+	local sz
+	sz=$(stat -c %s "${LEG_IMG[$1]}") || fail "stat leg $1"
+	rm -f "${LEG_IMG[$1]}"
+	truncate -s "$sz" "${LEG_IMG[$1]}" || fail "truncate leg $1"
+}
+
+# mr_leg_refused STORAGE I SECONDS: leg I answers but is not used (its disk
+# has no label of this storage): its node state is "foreign".
+mr_leg_refused() {
+	mr_wait "$1" "${LEG_NODE[$2]}/state" foreign "$3" "leg $2 on a disk without its label"
+	assert_eq "$(show_attr "$1" "${LEG_NODE[$2]}/leg")" D "leg $2's letter while it is refused"
+}
+
+# mr_leg_take STORAGE I: what an administrator does to put new media in
+# under leg I: dst suspend, then dst resume --remote on the same URI, which
+# labels the disk; the leg is then copied whole.
+mr_leg_take() {
+	dst_ok suspend "$1" "${LEG_NODE[$2]}" >/dev/null
+	dst_ok resume "$1" "${LEG_NODE[$2]}" --remote "${LEG_URI[$2]}" >/dev/null
+	note "leg $2 (${LEG_NODE[$2]}): new disk labelled with dst suspend + dst resume --remote"
 }
 
 # leg_restart I: `dst export` leg I's file again, on the same port.

@@ -13,12 +13,23 @@ MiB=1048576
 # ---- nodes ----
 
 # st_export NAME SIZE: a sparse file $T_TMP/NAME.img of SIZE (truncate
-# syntax: 16M...) exported by `dst export` on a free port of 127.0.0.1.
-# Sets IMG, PORT, URI, PID (see start_export).
+# syntax: 16M...) and 4 KiB more for the node's label, so that a node made
+# of it holds SIZE (dst add puts the label in a disk's last 4 KiB), exported
+# by `dst export` on a free port of 127.0.0.1. Sets IMG, PORT, URI, PID (see
+# start_export).
 st_export() {
 	IMG=$T_TMP/$1.img
-	truncate -s "$2" "$IMG" || fail "truncate $IMG"
+	{ truncate -s "$2" "$IMG" && truncate -s +4096 "$IMG"; } || fail "truncate $IMG"
 	start_export "$1" "$IMG"
+}
+
+# node_data IMG...: what labelled nodes made of these backing files hold,
+# one after another: each file but its last 4 KiB (the label).
+node_data() {
+	local f
+	for f in "$@"; do
+		head -c -4096 "$f" || fail "read $f"
+	done
 }
 
 # st_nbdkit PLUGIN ARGS...: nbdkit -f on a free port of 127.0.0.1, in the

@@ -56,7 +56,7 @@ assert_eq "$(show_attr fs fuse_file/io/errors)" 0 "errors on the FUSE file"
 step "the FUSE file and the storage's NBD socket hold the same bytes"
 fsha=$(sha256sum <"$FILE" | cut -d' ' -f1)
 assert_eq "$(dev_sha "$(st_uri fs)")" "$fsha" "sha256 over NBD vs. through the FUSE file"
-want=$(cat "$FA_IMG" "$FB_IMG" | sha256sum | cut -d' ' -f1)
+want=$(node_data "$FA_IMG" "$FB_IMG" | sha256sum | cut -d' ' -f1)
 assert_eq "$fsha" "$want" "sha256 of the FUSE file vs. the nodes' backing files end to end"
 
 step "dst stop: detaches the loop device, unmounts the FUSE file"

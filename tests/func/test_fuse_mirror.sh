@@ -34,7 +34,7 @@ st_add fm --remote "$MB_URI"
 FILE=$T_TMP/fm.dev
 track_fuse "$FILE"
 st_start fm --fuse "$FILE"
-DATA=$((96 * MiB - 4096)) # the last 4 KiB of each leg hold its header
+DATA=$((96 * MiB)) # each leg file is 4 KiB more: its last 4 KiB hold its label
 assert_eq "$(stat -c %s "$FILE")" "$DATA" "size of the FUSE file"
 assert_eq "$(show_attr fm health)" AA "health at start"
 fuse_attach fm --direct-io

@@ -18,14 +18,14 @@ st_export a 8M
 A_URI=$URI A_PORT=$PORT A_IMG=$IMG
 st_export b 8M
 B_URI=$URI B_PORT=$PORT B_IMG=$IMG
-st_create st linear --labels
+st_create st linear
 st_add st --remote "$A_URI"
 st_add st --remote "$B_URI"
 conf=$(cat "$DST_STATE_DIR/st.conf")
-assert_contains "$conf" "label=8384512 id=" "node line of a labelled node"
+assert_contains "$conf" "label=8388608 id=" "node line of a labelled node"
 # The label sits in the disk's last 4 KiB, after the node's data.
 tail -c 4096 "$A_IMG" | head -c 8 | grep -q DSTLABL1 || fail "no label at the end of a.img"
-assert_contains "$(dst show st)" "nodes : sectors (start [size]): 0 [16376] | 16376 [16376]" \
+assert_contains "$(dst show st)" "nodes : sectors (start [size]): 0 [16384] | 16384 [16384]" \
 	"node sizes leave the label out"
 
 step "aliases of a node are refused at add"
@@ -43,21 +43,21 @@ run_fails "add itself" "$DST" add st --remote "$URI_ST"
 assert_contains "$RUN_OUT" "is storage 'st' itself" "storage as its own node"
 
 step "another storage cannot take a disk of this one"
-st_create other linear --labels
+st_create other linear
 run_fails "add st's disk to other" "$DST" add other --remote "$B_URI"
 assert_contains "$RUN_OUT" "carries the label of storage st" "foreign disk at add"
 assert_contains "$RUN_OUT" "--relabel" "the way out is named"
 
-step "a blank disk at n-16376's address is not used; IO waits for the right one"
+step "a blank disk at n-16384's address is not used; IO waits for the right one"
 stop_export b
-truncate -s 8M "$T_TMP/blank.img"
+truncate -s $((8 * MiB + 4096)) "$T_TMP/blank.img"
 start_export b2 "$T_TMP/blank.img" --listen "127.0.0.1:$B_PORT"
 for _ in $(seq 50); do
-	[ "$(show_attr st n-16376/state)" = foreign ] && break
+	[ "$(show_attr st n-16384/state)" = foreign ] && break
 	sleep 0.2
 done
-assert_eq "$(show_attr st n-16376/state)" foreign "state of a node with a blank disk"
-assert_eq "$(show_attr st n-16376/error)" "no label: a blank disk" "why it is not used"
+assert_eq "$(show_attr st n-16384/state)" foreign "state of a node with a blank disk"
+assert_eq "$(show_attr st n-16384/error)" "no label: a blank disk" "why it is not used"
 assert_eq "$(grep -c 'not used: no label: a blank disk' "$DST_STATE_DIR/st.log")" 1 \
 	"the refusal is logged once"
 # A read of the node waits (it would time out only after io-timeout)...
@@ -68,7 +68,7 @@ pid_alive "$READER" || fail "a read of the node with a blank disk did not wait"
 # ...while the other node serves.
 qio "$URI_ST" "read -P 0x11 0 1M"
 # Nothing was written to the blank disk.
-cmp -s "$T_TMP/blank.img" <(head -c 8M /dev/zero) || fail "the blank disk was written to"
+cmp -s -n $((8 * MiB + 4096)) "$T_TMP/blank.img" /dev/zero || fail "the blank disk was written to"
 
 step "the right disk back: the waiting read completes with the data"
 stop_export b2
@@ -77,20 +77,20 @@ bg_wait "$READER" || fail "the waiting read failed once the right disk was back"
 assert_contains "$(cat "$T_TMP/reader.out")" "read 1048576/1048576 bytes at offset 8388608" \
 	"the waiting read"
 assert_not_contains "$(cat "$T_TMP/reader.out")" "Pattern verification failed" "the waiting read"
-assert_eq "$(show_attr st n-16376/state)" up "state with the right disk"
+assert_eq "$(show_attr st n-16384/state)" up "state with the right disk"
 qio "$URI_ST" "read -P 0x22 8M 1M"
 
-step "another node of the same storage at n-16376's address: not used"
+step "another node of the same storage at n-16384's address: not used"
 stop_export b
 # (A second export of a.img needs --shared where disks are claimed.)
 shared=()
 "$DST" export --help | grep -q -- --shared && shared=(--shared)
 start_export a2 "$A_IMG" --listen "127.0.0.1:$B_PORT" "${shared[@]}"
 for _ in $(seq 50); do
-	[ "$(show_attr st n-16376/state)" = foreign ] && break
+	[ "$(show_attr st n-16384/state)" = foreign ] && break
 	sleep 0.2
 done
-assert_contains "$(show_attr st n-16376/error)" "label of node n-0 of this storage" \
+assert_contains "$(show_attr st n-16384/error)" "label of node n-0 of this storage" \
 	"an alias at a node's address"
 stop_export a2
 start_export b "$B_IMG" --listen "127.0.0.1:$B_PORT"
@@ -107,26 +107,26 @@ st_start st
 qio "$URI_ST" "read -P 0x11 0 1M" "read -P 0x22 8M 1M"
 
 step "replace and resume refuse another node and aliases; a new disk is labelled"
-run_fails "replace onto n-0" "$DST" replace st n-16376 --remote "nbd://localhost:$A_PORT"
+run_fails "replace onto n-0" "$DST" replace st n-16384 --remote "nbd://localhost:$A_PORT"
 assert_contains "$RUN_OUT" "is the same disk as node n-0" "replace onto another node"
-dst_ok suspend st n-16376 >/dev/null
-run_fails "resume onto itself" "$DST" resume st n-16376 --remote "$URI_ST"
+dst_ok suspend st n-16384 >/dev/null
+run_fails "resume onto itself" "$DST" resume st n-16384 --remote "$URI_ST"
 assert_contains "$RUN_OUT" "is storage 'st' itself" "resume onto the storage"
-dst_ok resume st n-16376 >/dev/null
+dst_ok resume st n-16384 >/dev/null
 st_export c 8M
 C_IMG=$IMG
-dst_ok replace st n-16376 --remote "$URI" --wait >/dev/null
+dst_ok replace st n-16384 --remote "$URI" --wait >/dev/null
 qio "$URI_ST" "read -P 0x22 8M 1M"
 tail -c 4096 "$C_IMG" | head -c 8 | grep -q DSTLABL1 || fail "the new disk has no label"
 assert_contains "$(cat "$DST_STATE_DIR/st.conf")" "$URI" "the config names the new disk"
-# The old disk still carries n-16376's label, with the old disk id.
+# The old disk still carries n-16384's label, with the old disk id.
 stop_export c
 start_export b4 "$B_IMG" --listen "127.0.0.1:${URI##*:}"
 for _ in $(seq 50); do
-	[ "$(show_attr st n-16376/state)" = foreign ] && break
+	[ "$(show_attr st n-16384/state)" = foreign ] && break
 	sleep 0.2
 done
-assert_contains "$(show_attr st n-16376/error)" "a former disk of this node" "the replaced disk"
+assert_contains "$(show_attr st n-16384/error)" "a former disk of this node" "the replaced disk"
 st_stop st
 
 step "a disk with data where the label goes: refused, --import or --relabel"

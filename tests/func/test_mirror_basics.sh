@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # alg_mirror basics over two file-backed `dst export` legs of different sizes
-# (24M and 32M): the storage is the smaller leg less its 4 KiB header block;
-# each leg's last block holds the header (magic, the storage's UUID); fio
+# (24M and 32M of data, each file 4 KiB more): the storage is the smaller
+# leg less its 4 KiB label block; each leg's last block holds the label
+# (magic, the storage's UUID); fio
 # crc32c verify at QD32 x 3 jobs with 4K..1M requests goes through; then
 # the two leg files are identical over the data range and equal what a
 # client reads; a read load at QD32 is spread over both legs (both legs'
@@ -19,8 +20,8 @@ need fio qemu-io nbdinfo nbdcopy
 step "two legs: 24M and 32M file-backed exports; mirror mb over them"
 mr_legs mb 24M 32M
 mr_mirror mb
-assert_eq "$M_SIZE" $((24 * MiB - 4096)) "storage size (smallest leg - its 4 KiB header)"
-assert_eq "$(dev_size "$M_URI")" $((24 * MiB - 4096)) "size a client sees"
+assert_eq "$M_SIZE" $((24 * MiB)) "storage size (smallest leg - its 4 KiB label)"
+assert_eq "$(dev_size "$M_URI")" $((24 * MiB)) "size a client sees"
 assert_eq "$(show_attr mb alg)" alg_mirror "alg"
 assert_eq "$(show_attr mb health)" AA "health of a new mirror"
 assert_eq "$(show_attr mb region_size)" $MiB "default region size"
@@ -30,19 +31,19 @@ assert_eq "$(show_attr mb resync/regions_copied)" 0 "regions copied at start"
 for i in 0 1; do
 	assert_eq "$(show_attr mb "${LEG_NODE[i]}/leg")" A "leg letter of ${LEG_NODE[i]}"
 done
-assert_contains "$(cat "$DST_STATE_DIR/mb.log")" "no leg carries this storage's header yet" "log of a new mirror"
+assert_contains "$(cat "$DST_STATE_DIR/mb.log")" "a new mirror, its legs taken as identical (--assume-clean)" "log of a new mirror"
 [ -s "$DST_STATE_DIR/mb.bitmap" ] || fail "no bitmap file mb.bitmap in the state dir"
 assert_eq "$(head -c 8 "$DST_STATE_DIR/mb.bitmap")" DSTMBM01 "bitmap file magic"
 
-step "each leg's last 4 KiB block carries the header with the storage's UUID"
+step "each leg's last 4 KiB block carries the label with the storage's UUID"
 uuid=$(sed -n 's/^uuid = //p' "$DST_STATE_DIR/mb.conf")
 [ ${#uuid} -eq 32 ] || fail "no uuid in mb.conf: '$uuid'"
 for i in 0 1; do
 	sz=$(stat -c %s "${LEG_IMG[i]}")
-	assert_eq "$(tail -c 4096 "${LEG_IMG[i]}" | head -c 8)" DSTMLEG1 "header magic at the end of leg $i"
-	assert_eq "$(tail -c 4096 "${LEG_IMG[i]}" | head -c 24 | tail -c 16 | od -An -tx1 | tr -d ' \n')" "$uuid" \
-		"UUID in leg $i's header"
-	note "leg $i ($sz bytes): header at $((sz - 4096))"
+	assert_eq "$(tail -c 4096 "${LEG_IMG[i]}" | head -c 8)" DSTLABL1 "label magic at the end of leg $i"
+	assert_eq "$(tail -c 4096 "${LEG_IMG[i]}" | head -c 32 | tail -c 16 | od -An -tx1 | tr -d ' \n')" "$uuid" \
+		"UUID in leg $i's label"
+	note "leg $i ($sz bytes): label at $((sz - 4096))"
 done
 
 step "fio randwrite 4K..1M + crc32c verify, 3 jobs x QD32 x 7M"
@@ -66,7 +67,7 @@ assert_eq "$(dev_sha "$M_URI")" "$want" "sha256 of the device vs. leg 0's data r
 qio "$M_URI" "write -P 0x5e $((M_SIZE - 4096)) 4096" "flush"
 assert_file_pattern "${LEG_IMG[0]}" $((M_SIZE - 4096)) 4096 0x5e "last data block on leg 0"
 assert_file_pattern "${LEG_IMG[1]}" $((M_SIZE - 4096)) 4096 0x5e "last data block on leg 1"
-assert_eq "$(tail -c 4096 "${LEG_IMG[0]}" | head -c 8)" DSTMLEG1 "leg 0's header after a write to the last data block"
+assert_eq "$(tail -c 4096 "${LEG_IMG[0]}" | head -c 8)" DSTLABL1 "leg 0's label after a write to the last data block"
 run_fails "a write past the end" qemu-io -f raw -c "write -P 0x5f $M_SIZE 4096" "$M_URI"
 
 step "WRITE_ZEROES, TRIM and FUA writes reach both legs (past fio's 0..21M)"
@@ -137,7 +138,7 @@ assert_contains "$(cat "$T_TMP/nine.err")" "at most 8 legs" "message for a 9-leg
 [ ! -e "$DST_STATE_DIR/nine.pid" ] || fail "a pid file was left by the refused start"
 
 step "--region-size 64K is kept and used"
-st_create small mirror --region-size 64K
+st_create small mirror --region-size 64K --assume-clean
 st_add small --disk mem:4M
 st_add small --disk mem:5M
 st_start small --listen "127.0.0.1:$(free_port)"

@@ -22,7 +22,7 @@ step "mirror mk over two 32M file-backed exports"
 mr_legs mk 32M 32M
 mr_mirror mk
 L1=${LEG_NODE[1]}
-assert_eq "$M_SIZE" $((32 * MiB - 4096)) "size of mk"
+assert_eq "$M_SIZE" $((32 * MiB)) "size of mk"
 
 step "fio write+verify for 8 s; kill -9 leg 1 ($L1) after 2 s"
 mr_fio_start "$M_URI" 8 "$T_TMP/fio.kill"

@@ -3,9 +3,10 @@
 # file-backed legs, --resync-rate 8M so the copy can be watched): data is
 # written (fio crc32c), leg 1's export is stopped, the mirror marks it dead,
 # its file is replaced by an empty sparse file of the same size and the
-# export restarted on the same port. The mirror reads the leg's header, finds
-# no header of this storage ("without this storage's header" in the log) and
-# copies every region: while it copies, `dst show` says AS with progress,
+# export restarted on the same port. The leg answers but carries no label of
+# this storage: it is not used (state foreign) until the administrator takes
+# the new disk with dst suspend + dst resume --remote (which labels it); the
+# mirror then copies every region: while it copies, `dst show` says AS with progress,
 # percent, MiB/s and ETA, reads go to leg 0 only, and a write lands on both
 # legs; then regions_copied grew by the number of regions, health AA, the new
 # leg carries the storage's header, the legs are byte-identical, and fio
@@ -32,13 +33,15 @@ stop_export mr-leg1
 mr_wait mr health AD 5 "health after leg 1's export stopped"
 
 step "replace leg 1's file by an empty sparse file of the same size; restart the export"
-rm -f "${LEG_IMG[1]}"
-truncate -s 32M "${LEG_IMG[1]}" || fail "truncate"
+leg_blank 1
 assert_eq "$(du -k "${LEG_IMG[1]}" | cut -f1)" 0 "blocks of the new, empty leg file"
 c0=$(mr_copied mr)
 leg_restart 1
-mr_wait_log mr "mirror: leg $L1 came back without this storage's header \(new or replaced media\): copying it whole" 10 \
-	"the replaced leg is detected"
+mr_leg_refused mr 1 10
+assert_eq "$(show_attr mr health)" AD "health while the new disk is not taken"
+mr_leg_take mr 1
+mr_wait_log mr "mirror: leg $L1 came back with generation 0, older than its [0-9]*: copying it whole" 10 \
+	"the new disk is copied whole"
 mr_wait_log mr "mirror: resync of $NREG regions starts" 5 "a full resync starts"
 
 step "while it copies (8 MiB/s): AS, progress in dst show, reads from leg 0 only, writes to both"
@@ -79,7 +82,7 @@ awk -v s="$secs" 'BEGIN { exit !(s >= 3.0 && s <= 15) }' ||
 	fail "the full resync took $secs s; with --resync-rate 8M it should take about 4 s"
 [ -z "$(show_attr mr resync/progress)" ] || fail "resync/progress still shown after the resync"
 mr_legs_identical "after the full resync"
-assert_eq "$(tail -c 4096 "${LEG_IMG[1]}" | head -c 8)" DSTMLEG1 "header magic on the new leg"
+assert_eq "$(tail -c 4096 "${LEG_IMG[1]}" | head -c 8)" DSTLABL1 "label magic on the new leg"
 assert_eq "$(tail -c 4096 "${LEG_IMG[1]}" | head -c 24 | tail -c 16 | od -An -tx1 | tr -d ' \n')" "$uuid" \
 	"the storage's UUID on the new leg"
 mr_check_written "$M_URI" "writes during the full resync"

@@ -3,12 +3,14 @@
 # once-a-second timer, its export is killed, its file replaced by an empty
 # sparse file of the same size and the export restarted on the same port at
 # once (within the second, so the next tick may find it up again), with no
-# client IO meanwhile; three tries. The node reconnects by itself; the mirror must still
-# find out that the leg's media changed (no header of this storage) and copy
-# it whole, and must never serve the empty leg's zeroes to a client: after
-# the restart, concurrent reads of the data written before (qemu-io aio_read
-# with -P, so both legs get some) return that data, and the legs end up
-# byte-identical with regions_copied grown by the number of regions.
+# client IO meanwhile; three tries. The node reconnects by itself, but its
+# new disk has no label of this storage: the leg is not used (state
+# foreign) and the mirror never serves the empty leg's zeroes to a client:
+# after the restart, concurrent reads of the data written before (qemu-io
+# aio_read with -P) return that data. Then the administrator takes the new
+# disk (dst suspend + dst resume --remote, which labels it): it is copied
+# whole and the legs end up byte-identical with regions_copied grown by the
+# number of regions.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_mirror.sh"
@@ -45,15 +47,12 @@ for try in 1 2 3; do
 	tick_sync
 	t0=$(date +%s%3N)
 	leg_kill9 1
-	rm -f "${LEG_IMG[1]}"
-	truncate -s 16M "${LEG_IMG[1]}" || fail "truncate"
+	leg_blank 1
 	leg_restart 1
-	for _ in $(seq 100); do
-		[ "$(show_attr mq "$L1/reconnects")" -gt "$r0" ] && [ "$(show_attr mq "$L1/state")" = up ] && break
-		sleep 0.02
-	done
-	note "leg 1 reconnected $(($(date +%s%3N) - t0)) ms after the kill"
-	assert_ge "$(show_attr mq "$L1/reconnects")" $((r0 + 1)) "$L1/reconnects (the node reconnected)"
+	mr_leg_refused mq 1 10
+	note "leg 1 answered and was refused $(($(date +%s%3N) - t0)) ms after the kill"
+	assert_eq "$(show_attr mq "$L1/reconnects")" "$r0" "$L1/reconnects (never back on the blank disk)"
+	assert_eq "$(show_attr mq "$L1/error")" "no label: a blank disk" "why leg 1 is not used"
 	if tail -n +$((MR_LOG_MARK + 1)) "$DST_STATE_DIR/mq.log" | grep -q "mirror: leg $L1 .* failed"; then
 		note "a tick saw the leg down (marked dead)"
 	else
@@ -73,8 +72,9 @@ for try in 1 2 3; do
 		fail "try $try: reads through mq after the quick replacement did not return the data (qemu-io status $rc): the replaced leg served its zeroes"
 	fi
 
-	step "try $try: the replacement is detected and the leg copied whole"
-	mr_wait_log mq "mirror: leg $L1 came back without this storage's header" 5 "the quickly replaced leg is detected"
+	step "try $try: the new disk taken with dst resume is copied whole"
+	mr_leg_take mq 1
+	mr_wait_log mq "mirror: leg $L1 came back with generation 0" 5 "the new disk is copied whole"
 	mr_wait mq health AA 20 "health after the full resync"
 	assert_eq $(($(mr_copied mq) - c0)) "$NREG" "regions copied to the replaced leg"
 	mr_legs_identical "after the quick replacement"

@@ -17,11 +17,10 @@ mr_mirror rl
 regions=$(((M_SIZE + MiB - 1) / MiB))
 assert_eq "$regions" 64 "regions of rl"
 
-step "kill -9 leg 1; empty its file (it comes back without the storage's header)"
+step "kill -9 leg 1; empty its file (new media: taken with dst resume, copied whole)"
 leg_kill9 1
 mr_wait rl health AD 5 "health after kill -9 of leg 1"
-truncate -s 0 "${LEG_IMG[1]}"
-truncate -s 64M "${LEG_IMG[1]}"
+leg_blank 1
 
 step "8 sequential writers (2 MiB/s each, every block once) over the whole disk; leg 1 back after 1 s"
 # Every block is written once, so a region copied over a write that raced
@@ -35,6 +34,8 @@ FIO_PID=$BG_PID FIO_OUT=$T_TMP/fio.seq
 sleep 1
 mr_fio_alive
 leg_restart 1
+mr_leg_refused rl 1 10
+mr_leg_take rl 1
 mr_wait rl health AA 30 "health after leg 1 came back"
 mr_fio_alive
 mr_fio_wait

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The source leg lost in the middle of a resync (two 16M file-backed legs,
 # --resync-rate 2M so the copy takes about 8 s): leg 1 is replaced by an
-# empty file and is being copied whole from leg 0 when leg 0 is killed. IO
+# empty file, taken with dst suspend + dst resume --remote (which labels
+# it), and is being copied whole from leg 0 when leg 0 is killed. IO
 # fails (no leg in sync: DS), "resync stopped: no in-sync leg left". Leg 0
 # comes back: it was the last in sync, so it is taken back (AS) and the
 # resync must go on by itself until leg 1 is in sync: health AA, the legs
@@ -21,10 +22,11 @@ mr_settle ms
 step "replace leg 1 by an empty file: a full resync from leg 0 starts"
 leg_kill9 1
 mr_wait ms health AD 5 "health after leg 1 died"
-rm -f "${LEG_IMG[1]}"
-truncate -s 16M "${LEG_IMG[1]}" || fail "truncate"
+leg_blank 1
 mr_log_mark ms
 leg_restart 1
+mr_leg_refused ms 1 10
+mr_leg_take ms 1
 mr_wait_log ms "mirror: resync of 16 regions starts" 10 "the full resync starts"
 sleep 1.5
 note "progress: $(show_attr ms resync/progress)"

@@ -14,14 +14,14 @@
 . "$TESTS_DIR/func/lib_mirror.sh"
 need qemu-io nbdinfo
 
-# leg_gen FILE: the generation in a leg file's header (big-endian u64 at 24).
+# leg_gen FILE: the generation in a leg file's header (label: big-endian u64 at 64).
 leg_gen() {
 	python3 - "$1" <<'EOF'
 import os, struct, sys
 with open(sys.argv[1], "rb") as f:
     f.seek(os.path.getsize(sys.argv[1]) - 4096)
-    b = f.read(40)
-print(struct.unpack(">Q", b[24:32])[0] if b[:8] == b"DSTMLEG1" else -1)
+    b = f.read(72)
+print(struct.unpack(">Q", b[64:72])[0] if b[:8] == b"DSTLABL1" else -1)
 EOF
 }
 

@@ -193,7 +193,7 @@ step "2. IO after the abort: fio verify over the whole storage; the new node get
 st_fio_verify "$MIG" 4 12M || fail "fio verify after --abort"
 qio "$MIG" "write -P 0xa1 $((16 * MiB)) 65536" "write -P 0xa2 $((28 * MiB)) 65536" "flush"
 assert_eq "$(md5sum <"$N2_IMG")" "$n2_md5" "md5 of the aborted new node after more IO"
-want=$(cat "$R0_IMG" "$R1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
+want=$(node_data "$R0_IMG" "$R1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$MIG")" "$want" "sha256 of the device vs. r0 + r1 + r2 after --abort"
 stop_export n2
 
@@ -248,7 +248,7 @@ grep -E '^ *(READ|WRITE):' "$T_TMP/fio3.out" | sed 's/^ */   /'
 [ $rc -eq 0 ] || { tail -30 "$T_TMP/fio3.out" >&2; fail "fio while the new node died"; }
 fio_ok "$T_TMP/fio3.out" "fio while the new node died"
 assert_eq "$(show_attr mig io/errors)" 0 "io errors of the storage after the new node died"
-want=$(cat "$R0_IMG" "$R1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
+want=$(node_data "$R0_IMG" "$R1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$MIG")" "$want" "sha256 of the device vs. r0 + r1 + r2 after the new node died"
 check_log "$DST_STATE_DIR/n3.log"
 
@@ -294,7 +294,7 @@ qio "$MIG" "read -P 0xc2 $((16 * MiB)) 65536" "read -P 0xc1 $((16 * MiB + 65536)
 assert_file_pattern "$N4_IMG" 0 65536 0xc2 "the new node after the restarted migration (start)"
 assert_file_pattern "$N4_IMG" $((15 * MiB)) 65536 0xc3 "the new node after the restarted migration (15M)"
 assert_file_pattern "$N4_IMG" $((16 * MiB - 4096)) 4096 0xc4 "the new node after the restarted migration (end)"
-want=$(cat "$R0_IMG" "$N4_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
+want=$(node_data "$R0_IMG" "$N4_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$MIG")" "$want" "sha256 of the device vs. r0 + n4 + r2"
 # The old node is left untouched and no longer used.
 r1_md5=$(md5sum <"$R1_IMG")
@@ -424,7 +424,7 @@ fio_run 60 "$T_TMP/fio1v.out" $(fio_job "$MIG") --verify_only=1 ||
 	{ tail -30 "$T_TMP/fio1v.out" >&2; fail "fio --verify_only after the migration"; }
 fio_ok "$T_TMP/fio1v.out" "fio --verify_only after the migration"
 grep -E '^ *READ:' "$T_TMP/fio1v.out" | sed 's/^ */   /'
-want=$(cat "$R0_IMG" "$N1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
+want=$(node_data "$R0_IMG" "$N1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$MIG")" "$want" "sha256 of the device vs. r0 + n1 + r2"
 assert_eq "$(show_attr mig io/errors)" 0 "io errors of the storage (the old node is gone)"
 
@@ -451,13 +451,13 @@ if [ $rc -ne 0 ]; then
 	assert_eq "$(show_attr mig migration/node)" n-65536 "migration/node after a refused remove"
 	dst_ok replace mig n-65536 --abort >/dev/null
 	mig_wait_end mig 10
-	want=$(cat "$R0_IMG" "$N1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
+	want=$(node_data "$R0_IMG" "$N1_IMG" "$R2_IMG" | sha256sum | cut -d' ' -f1)
 else
 	mig_wait_end mig 10
 	assert_eq "$(conf_lines mig migrate)" "" "the config's migrate line after the migrating node was removed"
 	last=$(show_attr mig last_migration)
 	[ "${last#stopped: }" != "$last" ] || fail "last_migration after the migrating node was removed: '$last'"
-	want=$(cat "$R0_IMG" "$N1_IMG" | sha256sum | cut -d' ' -f1)
+	want=$(node_data "$R0_IMG" "$N1_IMG" | sha256sum | cut -d' ' -f1)
 fi
 assert_eq "$(dev_sha "$MIG")" "$want" "sha256 of the device after dst remove of the migrating node"
 

@@ -6,9 +6,11 @@
 . "$TESTS_DIR/func/lib_storage.sh"
 need nbdinfo
 
-step "set-up: exports e16a, e16b (16M), e24 (24M); storages lin (linear) and str (stripe)"
+step "set-up: exports e16a, e16c, e16b (16M), e24 (24M); storages lin (linear) and str (stripe)"
 st_export e16a 16M
 E16A=$URI
+st_export e16c 16M
+E16C=$URI
 st_export e16b 16M
 E16B=$URI
 st_export e24 24M
@@ -16,7 +18,9 @@ E24=$URI
 st_create lin linear
 st_add lin --remote "$E16A"
 st_create str stripe
-st_add str --remote "$E16A"
+st_add str --remote "$E16C"
+# A disk carries one storage's label: lin's node cannot join str.
+bad_input "another storage's disk" "carries the label of storage lin" "--relabel" -- add str --remote "$E16A"
 
 step "--help of every storage command: status 0, a usage line"
 for c in create add remove start stop delete show stat; do
@@ -56,7 +60,7 @@ bad_input "both --remote and --disk" -- add lin --remote "$E16B" --disk "$T_TMP/
 bad_input "unknown export name on a node" "$E16B/nosuch" -- add lin --remote "$E16B/nosuch"
 # And a good add after all that still works, at the right place.
 dst_ok add lin --remote "$E16B" >/dev/null
-grep -qx "node = remote start=32768 size=32768 $E16B" "$DST_STATE_DIR/lin.conf" || {
+grep -Eqx "node = remote start=32768 size=32768 label=16777216 id=[0-9a-f]{32} $E16B" "$DST_STATE_DIR/lin.conf" || {
 	cat "$DST_STATE_DIR/lin.conf" >&2
 	fail "the good add is not in lin.conf at start 32768"
 }
@@ -101,6 +105,7 @@ done
 assert_eq "$(show_attr lin state)" stopped "lin/state"
 
 stop_export e16a
+stop_export e16c
 stop_export e16b
 stop_export e24
 echo "PASS"

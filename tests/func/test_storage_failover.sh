@@ -57,7 +57,7 @@ fo_log_has ka "node $K1_URI: (the node closed the connection|receive: Connection
 	"the storage noticed the killed export"
 fo_log_has ka "node $K1_URI: back after" "the storage logged the node's return"
 step "1. the device is the two backing files end to end"
-assert_eq "$(dev_sha "$KA")" "$(cat "$K0_IMG" "$K1_IMG" | sha256sum | cut -d' ' -f1)" \
+assert_eq "$(dev_sha "$KA")" "$(node_data "$K0_IMG" "$K1_IMG" | sha256sum | cut -d' ' -f1)" \
 	"sha256 of ka vs. its backing files"
 
 # ---------------------------------------------------------------------------
@@ -95,7 +95,7 @@ assert_eq "$(export_pid h1)" "$H1_PID" "h1 is the same process (stopped, not res
 fo_log_has hs "node $H1_URI: no reply for 2 s \\([0-9]+ requests in flight\\); reconnecting" \
 	"the storage noticed the hung export"
 step "2. the device is the two backing files end to end"
-assert_eq "$(dev_sha "$HS")" "$(cat "$H0_IMG" "$H1_IMG" | sha256sum | cut -d' ' -f1)" \
+assert_eq "$(dev_sha "$HS")" "$(node_data "$H0_IMG" "$H1_IMG" | sha256sum | cut -d' ' -f1)" \
 	"sha256 of hs vs. its backing files"
 
 # ---------------------------------------------------------------------------

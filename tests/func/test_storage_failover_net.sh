@@ -84,7 +84,7 @@ assert_eq "$(export_pid cut)" "$CUT_PID" "the storage daemon is the same process
 assert_eq "$(export_pid n1)" "$N1_PID" "export n1 is the same process"
 
 step "the device is the two backing files end to end"
-assert_eq "$(dev_sha "$CUT")" "$(cat "$N0_IMG" "$N1_IMG" | sha256sum | cut -d' ' -f1)" \
+assert_eq "$(dev_sha "$CUT")" "$(node_data "$N0_IMG" "$N1_IMG" | sha256sum | cut -d' ' -f1)" \
 	"sha256 of cut vs. its backing files"
 
 step "stop"

@@ -35,7 +35,7 @@ assert_eq "$(show_attr grow nodes)" "sectors (start [size]): 0 [32768] | 32768 [
 assert_eq "$(show_attr grow n-49152/start)" 49152 "n-49152/start"
 assert_eq "$(show_attr grow n-49152/size)" 16384 "n-49152/size"
 assert_eq "$(show_attr grow n-49152/state)" up "n-49152/state"
-grep -q "^node = remote start=49152 size=16384 $G2\$" "$DST_STATE_DIR/grow.conf" || {
+grep -q "^node = remote start=49152 size=16384 label=8388608 id=[0-9a-f]\{32\} $G2\$" "$DST_STATE_DIR/grow.conf" || {
 	cat "$DST_STATE_DIR/grow.conf" >&2
 	fail "the new node is not in grow.conf"
 }

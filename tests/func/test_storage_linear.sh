@@ -38,7 +38,7 @@ done
 assert_eq "$(show_attr lin io/errors)" 0 "io errors on the storage"
 
 step "the whole device is the three backing files end to end"
-want=$(cat "$A_IMG" "$B_IMG" "$C_IMG" | sha256sum | cut -d' ' -f1)
+want=$(node_data "$A_IMG" "$B_IMG" "$C_IMG" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$LIN")" "$want" "sha256 of the device vs. the concatenated backing files"
 
 step "patterns across each boundary land where the layout says"
@@ -123,7 +123,7 @@ if not any(t & 2 for _, _, t in lin):
     print("   note: no zero extents reported (file system without holes?)")
 print("   %d offsets agree" % n)
 PY
-want=$(cat "$A_IMG" "$B_IMG" "$C_IMG" | sha256sum | cut -d' ' -f1)
+want=$(node_data "$A_IMG" "$B_IMG" "$C_IMG" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$LIN")" "$want" "sha256 of the device after the pattern writes"
 
 step "stop"

@@ -37,8 +37,9 @@ N2=n-16384 # the second node's name: its first sector
 step "storage lr: alg_linear over two local files"
 PORT=$(free_port)
 st_create lr linear
-st_add lr --disk "$A"
-st_add lr --disk "$B"
+# The files are images whose data the storage keeps: --import (no label).
+st_add lr --disk "$A" --import
+st_add lr --disk "$B" --import
 st_start lr --listen "127.0.0.1:$PORT"
 LR=nbd://127.0.0.1:$PORT
 assert_eq "$(dev_size "$LR")" $((64 * MiB)) "size"
@@ -136,8 +137,8 @@ with open(sys.argv[3], 'wb') as out:
         out.write(a[i:i + c] + b[i:i + c])
 PY
 st_create ls stripe --chunk 64K
-st_add ls --disk "$T_TMP/s1.img"
-st_add ls --disk "$T_TMP/s2.img"
+st_add ls --disk "$T_TMP/s1.img" --import
+st_add ls --disk "$T_TMP/s2.img" --import
 st_start ls
 cat "$T_TMP/s1.img" "$T_TMP/s2.img" >/dev/null # in the page cache: lendable
 d0=$(show_attr ls io/direct_reads)

@@ -12,10 +12,10 @@ need fio qemu-io nbdinfo nbdcopy nbdkit
 need_nbdpy
 
 step "nodes: a local file (40M), a dst export (8M), nbdkit memory (32M)"
-truncate -s 40M "$T_TMP/local.img"
+truncate -s $((40 * MiB + 4096)) "$T_TMP/local.img" # 40M of data, then its label
 st_export mx 8M
 X_URI=$URI X_IMG=$IMG
-st_nbdkit memory 32M
+st_nbdkit memory $((32 * MiB + 4096)) # 32M of data, then its label
 K_URI=$NBDKIT_URI K_PID=$NBDKIT_PID
 
 step "storage mix: alg_linear over the three"
@@ -90,24 +90,27 @@ assert_eq "$(cmp "$T_TMP/x.bin" "$T_TMP/x.want" && echo same)" same "the export 
 st_stop mix
 
 step "--size narrows a node: only its first sectors are used"
-tail_before=$(tail -c +$((2 * MiB + 1)) "$T_TMP/local.img" | md5sum)
+# Its disks carry mix's labels: mix goes, and nar takes them with --relabel.
+dst_ok delete mix >/dev/null
+mid_before=$(head -c $((40 * MiB)) "$T_TMP/local.img" | tail -c +$((2 * MiB + 1)) | md5sum)
 st_create nar linear
-st_add nar --disk "$T_TMP/local.img" --size 4096
-st_add nar --remote "$X_URI"
+st_add nar --disk "$T_TMP/local.img" --size 4096 --relabel
+st_add nar --remote "$X_URI" --relabel
 st_start nar
 assert_eq "$(show_attr nar nodes)" "sectors (start [size]): 0 [4096] | 4096 [16384]" "nar/nodes"
 assert_eq "$(dev_size "$ST_URI")" $((10 * MiB)) "size of nar"
 qio "$ST_URI" "write -P 0xd6 0 $((10 * MiB))" "flush"
 assert_file_pattern "$T_TMP/local.img" 0 $((2 * MiB)) 0xd6 "the narrowed node's first 2M"
-assert_eq "$(tail -c +$((2 * MiB + 1)) "$T_TMP/local.img" | md5sum)" "$tail_before" "the narrowed node past 2M is untouched"
+assert_eq "$(head -c $((40 * MiB)) "$T_TMP/local.img" | tail -c +$((2 * MiB + 1)) | md5sum)" "$mid_before" \
+	"the narrowed node's disk from 2M to its label is untouched"
 assert_node_pattern "$X_URI" 0 $((8 * MiB)) 0xd6 "the export node after the narrowed one"
 st_stop nar
 
 step "the same kinds under alg_stripe (16M each, chunk 64K)"
-truncate -s 16M "$T_TMP/local2.img"
+truncate -s $((16 * MiB + 4096)) "$T_TMP/local2.img"
 st_export mx2 16M
 X2_URI=$URI
-st_nbdkit memory 16M
+st_nbdkit memory $((16 * MiB + 4096))
 K2_URI=$NBDKIT_URI
 st_create smix stripe
 st_add smix --disk "$T_TMP/local2.img"

@@ -12,7 +12,7 @@ st_export p0 16M
 P0=$URI
 st_export p1 8M
 P1=$URI
-truncate -s 8M "$T_TMP/local.img"
+truncate -s $((8 * MiB + 4096)) "$T_TMP/local.img" # 8M of data, then its label
 st_create per linear
 st_add per --remote "$P0"
 st_add per --disk "$T_TMP/local.img"
@@ -73,7 +73,7 @@ st_fio_verify "$PER" 2 4M || fail "fio verify after the restart"
 
 step "the default Unix socket: kill -9 leaves a stale socket file, start copes"
 st_create per2 linear
-truncate -s 4M "$T_TMP/local2.img"
+truncate -s $((4 * MiB + 4096)) "$T_TMP/local2.img"
 st_add per2 --disk "$T_TMP/local2.img"
 st_start per2
 P2_URI=$ST_URI

@@ -99,8 +99,12 @@ step "-d DISK with -s/-S, -b, -r, then -R and -D of a stopped storage"
 truncate -s 4M "$T_TMP/d0.img" "$T_TMP/d1.img"
 dst_ok -n st2 -A alg_linear -d "$T_TMP/d0.img" -S 4096 >/dev/null
 dst_ok -n st2 -d "$T_TMP/d1.img" -s 4096 -S 2048 -b 16 >/dev/null
-grep -qx "node = disk start=0 size=4096 $T_TMP/d0.img" "$DST_STATE_DIR/st2.conf" || fail "-d -S: first node line"
-grep -qx "node = disk start=4096 size=2048 $T_TMP/d1.img" "$DST_STATE_DIR/st2.conf" || fail "-d -s -S: second node line"
+# (Each disk's label is in its last 4 KiB, past the node's data.)
+ID='id=[0-9a-f]{32}'
+grep -Eqx "node = disk start=0 size=4096 label=4190208 $ID $T_TMP/d0.img" "$DST_STATE_DIR/st2.conf" ||
+	fail "-d -S: first node line"
+grep -Eqx "node = disk start=4096 size=2048 label=4190208 $ID $T_TMP/d1.img" "$DST_STATE_DIR/st2.conf" ||
+	fail "-d -s -S: second node line"
 grep -qx "backlog = 16" "$DST_STATE_DIR/st2.conf" || fail "-b 16 not recorded"
 dst_ok -n st2 -d "$T_TMP/d1.img" -r >/dev/null
 ! grep -q "d1.img" "$DST_STATE_DIR/st2.conf" || fail "-r left the node in st2.conf"

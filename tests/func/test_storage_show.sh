@@ -11,7 +11,7 @@ need fio nbdinfo
 step "storage S: a remote node (export, 16M) and a local file (8M)"
 st_export shx 16M
 XPORT=$PORT X_URI=$URI
-truncate -s 8M "$T_TMP/loc.img"
+truncate -s $((8 * MiB + 4096)) "$T_TMP/loc.img" # 8M of data, then its label
 st_create S linear
 st_add S --remote "$X_URI"
 st_add S --disk "$T_TMP/loc.img"

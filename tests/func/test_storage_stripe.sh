@@ -77,7 +77,8 @@ python3 - "$T_TMP/dev.bin" $CHUNK "$I0" "$I1" "$I2" <<'EOF' || fail "device and 
 import sys
 dev = open(sys.argv[1], "rb").read()
 chunk = int(sys.argv[2])
-nodes = [open(p, "rb").read() for p in sys.argv[3:]]
+# Each node file ends with the node's 4 KiB label, which is not data.
+nodes = [open(p, "rb").read()[:-4096] for p in sys.argv[3:]]
 n = len(nodes)
 assert len(dev) == sum(len(x) for x in nodes), "device size"
 for k in range(len(dev) // chunk):

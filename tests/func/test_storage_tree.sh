@@ -34,9 +34,11 @@ st_start B --listen "127.0.0.1:$BPORT"
 B_URI=$ST_URI
 assert_eq "$B_URI" "nbd://127.0.0.1:$BPORT" "B/uri"
 assert_eq "$(show_attr B n-0/type)" "R: $A_URI" "B/n-0/type names A's socket"
-assert_eq "$(show_attr B n-0/size)" $((24 * MiB / 512)) "B/n-0/size: A's size, asked from A"
-assert_eq "$(show_attr B nodes)" "sectors (start [size]): 0 [49152] | 49152 [32768]" "B/nodes"
-assert_eq "$(dev_size "$B_URI")" $((40 * MiB)) "size of B"
+# A is a disk like any other to B: B's label of n-0 takes A's last 4 KiB.
+assert_eq "$(show_attr B n-0/size)" $(((24 * MiB - 4096) / 512)) \
+	"B/n-0/size: A's size, asked from A, less B's label"
+assert_eq "$(show_attr B nodes)" "sectors (start [size]): 0 [49144] | 49144 [32768]" "B/nodes"
+assert_eq "$(dev_size "$B_URI")" $((40 * MiB - 4096)) "size of B"
 
 step "fio randwrite 4K..1M + crc32c verify through B, 4 jobs x QD32"
 st_fio_verify "$B_URI" 4 10M || fail "fio verify through the tree"
@@ -46,18 +48,19 @@ assert_eq "$(show_attr A io/errors)" 0 "io errors on A"
 assert_eq "$(show_attr B io/errors)" 0 "io errors on B"
 
 step "a pattern written through B reads back through A and from the exports"
-# B 16M-4K..16M+4K: A's own boundary (ta0 | ta1). B 24M-4K..24M+4K: B's
-# boundary (A's end on ta1 | tb).
-qio "$B_URI" "write -P 0xe1 $((16 * MiB - 4096)) 8192" "write -P 0xe2 $((24 * MiB - 4096)) 8192" "flush"
+# B 16M-4K..16M+4K: A's own boundary (ta0 | ta1). B 24M-8K..24M: B's
+# boundary (A's last data block on ta1 | tb); A's very last 4K is B's label.
+qio "$B_URI" "write -P 0xe1 $((16 * MiB - 4096)) 8192" "write -P 0xe2 $((24 * MiB - 8192)) 8192" "flush"
 assert_node_pattern "$A_URI" $((16 * MiB - 4096)) 8192 0xe1 "B 16M+-4K through A"
-assert_node_pattern "$A_URI" $((24 * MiB - 4096)) 4096 0xe2 "B 24M-4K through A (A's last 4K)"
+assert_node_pattern "$A_URI" $((24 * MiB - 8192)) 4096 0xe2 "B 24M-8K through A (before B's label)"
 assert_node_pattern "$A0" $((16 * MiB - 4096)) 4096 0xe1 "on ta0 at its end"
 assert_node_pattern "$A1" 0 4096 0xe1 "on ta1 at 0"
-assert_node_pattern "$A1" $((8 * MiB - 4096)) 4096 0xe2 "on ta1 at its end"
+assert_node_pattern "$A1" $((8 * MiB - 8192)) 4096 0xe2 "on ta1 before B's label"
 assert_node_pattern "$TB" 0 4096 0xe2 "on tb at 0"
-want=$(cat "$A0_IMG" "$A1_IMG" "$TB_IMG" | sha256sum | cut -d' ' -f1)
+want=$({ node_data "$A0_IMG" "$A1_IMG" | head -c $((24 * MiB - 4096)); node_data "$TB_IMG"; } |
+	sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$B_URI")" "$want" "sha256 of B vs. the three backing files"
-want=$(cat "$A0_IMG" "$A1_IMG" | sha256sum | cut -d' ' -f1)
+want=$(node_data "$A0_IMG" "$A1_IMG" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$A_URI")" "$want" "sha256 of A vs. its two backing files"
 
 step "stop B, then A"
