@@ -193,6 +193,11 @@ static struct dev *open_node_dev(struct storage_service *st, const struct array_
 	if (nd->remote) {
 		struct dev_nbd_opts o = *base;
 		o.ident = id;
+		if (st->has_uuid) {
+			o.fence = true;
+			memcpy(o.fence_id, st->uuid, 16);
+			o.fence_start = nd->start;
+		}
 		return dev_nbd_open(st->loop, nd->spec, &o, ready, arg);
 	}
 	char why[300];

@@ -208,6 +208,15 @@ struct dev_nbd_opts {
 	const struct tls_creds *tls;
 	/* Checked on every connection (must outlive the device); NULL: none. */
 	const struct dev_ident *ident;
+	/* Who the storage is, said on every connection (NBD_OPT_DST_FENCE):
+	 * a dst export then settles the storage's older connections before it
+	 * serves this one, so a request timeout may reconnect and resend. A
+	 * node that does not fence (another NBD server) is not reconnected
+	 * on a request timeout while its connection lives: the old request
+	 * could still land after its resent copy and a newer write. */
+	bool fence;
+	uint8_t fence_id[16];
+	uint64_t fence_start;
 };
 typedef void (*dev_ready_fn)(void *arg, struct dev *d, int err, const char *msg);
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,

@@ -876,6 +876,14 @@ static void nbd_show(struct dev *d, struct strbuf *out, const char *prefix)
 	if (n->uri.tls)
 		sb_attr_str(out, ATTR("tls"), "%s",
 			    n->opts.tls ? tls_creds_kind(n->opts.tls) : "no credentials");
+	if (n->opts.fence)
+		sb_attr_str(out, ATTR("fencing"), "%s",
+			    n->state != ST_UP ? "?"
+			    : n->fenced	      ? "yes"
+					      : "no (not a dst export: a request timeout does not "
+						"reconnect a live connection)");
+	if (n->stalls)
+		sb_attr_num(out, ATTR("stalls"), n->stalls);
 	sb_attr_num(out, ATTR("reconnects"), n->reconnects);
 	sb_attr_num(out, ATTR("resent"), n->resent);
 	if (n->state != ST_UP) {

@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "nbd/proto.h"
+#include "nbd/wire.h"
 #include "nbd_int.h"
 
 #define NS_PER_S  1000000000ull
@@ -128,6 +129,16 @@ static void tune_tcp(struct nbd_dev *n)
 	setsockopt(n->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
 }
 
+/* Connection epochs only grow, also across restarts of the daemon: the
+ * wall clock's seconds at the first connection, then one more each time. */
+static uint64_t next_epoch(void)
+{
+	static uint64_t epoch;
+	if (!epoch)
+		epoch = (uint64_t)time(NULL) << 24;
+	return ++epoch;
+}
+
 static void connected(struct nbd_dev *n)
 {
 	if (!n->uri.is_unix)
@@ -139,6 +150,12 @@ static void connected(struct nbd_dev *n)
 	n->phase = CONN_HANDSHAKE;
 	nbd_hs_init(&n->hs, n->uri.export_name, true);
 	n->hs.want_tls = n->uri.tls;
+	if (n->opts.fence) {
+		n->hs.want_fence = true;
+		memcpy(n->hs.fence, n->opts.fence_id, 16);
+		be64_write(n->hs.fence + 16, next_epoch());
+		be64_write(n->hs.fence + 24, n->opts.fence_start);
+	}
 	n->tls_next = false;
 	n->hs_have = n->hs_out_sent = 0;
 	nbd_node_update_events(n);
@@ -257,6 +274,8 @@ static void handshake_done(struct nbd_dev *n)
 	n->phase = CONN_READY;
 	n->rpos = n->rlen = n->rneed = 0;
 	n->last_rx_ns = n->last_tx_ns = ev_now_ns();
+	n->fenced = hs->fenced;
+	n->stall_said = false;
 	const struct dev_ident *id = n->opts.ident;
 	if (!id) {
 		went_up(n);
@@ -551,8 +570,22 @@ void nbd_conn_watchdog(struct ev_timer *t)
 	bool waiting = oldest && (oldest->sent ? now - oldest->sent_ns > rt
 					       : n->send_blocked && now - n->last_tx_ns > rt);
 	if (n->phase == CONN_READY && waiting && now - n->last_rx_ns > rt) {
-		nbd_conn_lost(n, "no reply for %u s (%u requests in flight)",
-			      n->opts.request_timeout_s, n->nactive);
+		if (n->fenced || n->opts.fail_fast || n->state != ST_UP) {
+			nbd_conn_lost(n, "no reply for %u s (%u requests in flight)",
+				      n->opts.request_timeout_s, n->nactive);
+		} else if (!n->stall_said) {
+			/* (A mirror leg, fail_fast, is dropped instead: the
+			 * mirror resends nothing to it, it resyncs it.) */
+			n->stall_said = true;
+			n->stalls++;
+			log_warn("node %s: no reply for %u s (%u requests in flight); not "
+				 "reconnecting: the node does not fence (not a dst export), so a "
+				 "resent write could be overtaken by the old one. Waiting for it",
+				 n->uri_str, n->opts.request_timeout_s, n->nactive);
+		}
+	} else if (n->stall_said && now - n->last_rx_ns <= rt) {
+		n->stall_said = false;
+		log_info("node %s: answering again", n->uri_str);
 	}
 	/* (down_since may be later than `now`: set by conn_lost just above.) */
 	if (n->state == ST_RECONNECTING && n->opts.io_timeout_s && now > n->down_since_ns &&

@@ -143,6 +143,11 @@ struct nbd_dev {
 	struct dev_io vio;
 	uint8_t *vbuf;
 	char refusal[256]; /* said once in the log until it changes */
+
+	/* Fencing (opts.fence): did this connection's server take it? */
+	bool fenced;
+	bool stall_said; /* an unfenced node's stall was logged */
+	uint64_t stalls;
 };
 
 /* nbd.c */

@@ -88,6 +88,17 @@ static void send_go(struct nbd_hs *hs)
 	put16(hs, NBD_INFO_BLOCK_SIZE);
 }
 
+/* Before GO: the fence, if wanted and not asked yet. */
+static void send_go_or_fence(struct nbd_hs *hs)
+{
+	if (hs->want_fence && hs->cur_opt != NBD_OPT_DST_FENCE) {
+		option_header(hs, NBD_OPT_DST_FENCE, NBD_DST_FENCE_LEN);
+		put(hs, hs->fence, NBD_DST_FENCE_LEN);
+		return;
+	}
+	send_go(hs);
+}
+
 static void send_export_name(struct nbd_hs *hs)
 {
 	option_header(hs, NBD_OPT_EXPORT_NAME, hs->export_len);
@@ -102,7 +113,7 @@ static void next_after(struct nbd_hs *hs, uint32_t opt)
 	if (opt == NBD_OPT_STRUCTURED_REPLY && hs->structured && hs->want_extents)
 		send_set_meta(hs);
 	else
-		send_go(hs);
+		send_go_or_fence(hs);
 }
 
 static const char *rep_err_name(uint32_t type)
@@ -136,6 +147,10 @@ static enum nbd_hs_status option_reply(struct nbd_hs *hs, const uint8_t *d, uint
 	if (type & (1u << 31)) {
 		if (opt == NBD_OPT_STRUCTURED_REPLY || opt == NBD_OPT_SET_META_CONTEXT) {
 			next_after(hs, opt); /* optional features: go on without */
+			return NBD_HS_MORE;
+		}
+		if (opt == NBD_OPT_DST_FENCE && type != NBD_REP_ERR_POLICY) {
+			send_go(hs); /* not a dst export: no fencing */
 			return NBD_HS_MORE;
 		}
 		if (opt == NBD_OPT_GO && type == NBD_REP_ERR_UNSUP) {
@@ -179,6 +194,12 @@ static enum nbd_hs_status option_reply(struct nbd_hs *hs, const uint8_t *d, uint
 		}
 		if (type != NBD_REP_ACK)
 			return fail(hs, "unexpected reply %u to SET_META_CONTEXT", type);
+		send_go_or_fence(hs);
+		return NBD_HS_MORE;
+	case NBD_OPT_DST_FENCE:
+		if (type != NBD_REP_ACK)
+			return fail(hs, "unexpected reply %u to DST_FENCE", type);
+		hs->fenced = true;
 		send_go(hs);
 		return NBD_HS_MORE;
 	case NBD_OPT_GO:

@@ -6,7 +6,9 @@
  * Options sent, one at a time: STARTTLS first when TLS is wanted (the
  * driver then runs the TLS handshake and everything after goes through
  * TLS), STRUCTURED_REPLY, SET_META_CONTEXT base:allocation (when structured
- * replies were accepted), then GO asking for block sizes. A server without
+ * replies were accepted), DST_FENCE when a fence is wanted (a dst export
+ * settles the storage's older connections before it answers; other servers
+ * say it is unsupported), then GO asking for block sizes. A server without
  * GO gets the old EXPORT_NAME. */
 #ifndef DST_NBD_CLIENT_HS_H
 #define DST_NBD_CLIENT_HS_H
@@ -27,7 +29,9 @@ struct nbd_hs {
 	char export_name[4097];
 	uint32_t export_len;
 	bool want_extents;
-	bool want_tls; /* set after nbd_hs_init: STARTTLS first, or fail */
+	bool want_tls;	 /* set after nbd_hs_init: STARTTLS first, or fail */
+	bool want_fence; /* set after nbd_hs_init, with fence[] (proto.h) */
+	uint8_t fence[32];
 
 	/* Progress. */
 	int state;
@@ -45,7 +49,8 @@ struct nbd_hs {
 	bool base_alloc; /* base:allocation context selected */
 	uint32_t base_alloc_id;
 	bool have_export;
-	bool tls; /* STARTTLS was accepted */
+	bool tls;    /* STARTTLS was accepted */
+	bool fenced; /* DST_FENCE was accepted */
 
 	char error[512]; /* on NBD_HS_ERROR */
 };

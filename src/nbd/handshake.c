@@ -12,6 +12,15 @@
  * refused) closes the connection: nothing of the export, not even its name
  * or size, is told in plaintext. After the TLS handshake (server_tls.c)
  * haggling starts over, inside TLS.
+ *
+ * Fencing (NBD_OPT_DST_FENCE, dst's own option): a storage that reconnects
+ * after a request timeout must never have a resent write overtaken by the
+ * old copy of it, still unread on its old connection or still in the disk.
+ * So a storage says who it is (its UUID) and which connection this is (an
+ * epoch that only grows), and this server closes that storage's older
+ * connections (what they have not read is dropped: the storage resends it)
+ * and answers the option only once the requests they had in the device
+ * have completed. A connection older than one already fenced in is refused.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +52,12 @@ static void reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *d
 	conn_queue_bytes(c, h, sizeof(h));
 	if (len)
 		conn_queue_bytes(c, data, len);
+}
+
+static void uuid_hex(const uint8_t *u, char out[33])
+{
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", u[i]);
 }
 
 static void reply_err(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *fmt, ...)
@@ -255,6 +270,83 @@ static bool opt_starttls(struct nbd_conn *c, uint32_t opt, uint32_t len)
 	return true;
 }
 
+/* Does c still wait for an older connection of its storage to settle? */
+static bool fence_pending(const struct nbd_conn *c)
+{
+	for (const struct nbd_conn *o = c->srv->conns; o; o = o->next)
+		if (o != c && o->fence_set && !memcmp(o->fence_id, c->fence_id, 16) &&
+		    o->fence_epoch < c->fence_epoch)
+			return true;
+	return false;
+}
+
+static void fence_resume(struct ev_deferred *d)
+{
+	struct nbd_conn *c = container_of(d, struct nbd_conn, fence_work);
+	if (!c->dead)
+		conn_process(c);
+}
+
+void hs_fence_recheck(struct nbd_server *srv)
+{
+	for (struct nbd_conn *c = srv->conns; c; c = c->next) {
+		if (!c->fence_wait || c->dead || fence_pending(c))
+			continue;
+		c->fence_wait = false;
+		log_info("client %s: the storage's older connections have settled: it goes on",
+			 c->peer);
+		reply(c, NBD_OPT_DST_FENCE, NBD_REP_ACK, NULL, 0);
+		c->fence_work.fn = fence_resume;
+		ev_defer(srv->loop, &c->fence_work);
+	}
+}
+
+static void opt_fence(struct nbd_conn *c, uint32_t opt, const uint8_t *d, uint32_t len)
+{
+	if (len != NBD_DST_FENCE_LEN) {
+		reply_err(c, opt, NBD_REP_ERR_INVALID, "DST_FENCE takes %u bytes",
+			  NBD_DST_FENCE_LEN);
+		return;
+	}
+	char id[33];
+	uuid_hex(d, id);
+	uint64_t epoch = be64_read(d + 16);
+	for (const struct nbd_conn *o = c->srv->conns; o; o = o->next) {
+		if (o != c && o->fence_set && !o->dead && !memcmp(o->fence_id, d, 16) &&
+		    o->fence_epoch > epoch) {
+			log_warn("client %s: refused: storage %s has a newer connection (%s, "
+				 "epoch %llu > %llu)",
+				 c->peer, id, o->peer, (unsigned long long)o->fence_epoch,
+				 (unsigned long long)epoch);
+			reply_err(c, opt, NBD_REP_ERR_POLICY,
+				  "storage %s has a newer connection to this export", id);
+			return;
+		}
+	}
+	memcpy(c->fence_id, d, 16);
+	c->fence_epoch = epoch;
+	c->fence_start = be64_read(d + 24);
+	c->fence_set = true;
+	for (struct nbd_conn *o = c->srv->conns; o; o = o->next) {
+		if (o == c || !o->fence_set || o->dead || memcmp(o->fence_id, d, 16) ||
+		    o->fence_epoch >= epoch)
+			continue;
+		char why[320];
+		snprintf(why, sizeof(why),
+			 "fenced: storage %s reconnected from %s; %u requests of this "
+			 "connection finish in the disk, what it did not read is dropped",
+			 id, c->peer, o->in_dev);
+		conn_close(o, why);
+	}
+	if (fence_pending(c)) {
+		c->fence_wait = true;
+		log_info("client %s: storage %s: waits for its older connections to settle",
+			 c->peer, id);
+		return;
+	}
+	reply(c, opt, NBD_REP_ACK, NULL, 0);
+}
+
 /* Handle one complete option; false if the connection was closed. */
 static bool handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
 {
@@ -302,6 +394,7 @@ static bool handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 		break;
 	case NBD_OPT_LIST_META_CONTEXT:
 	case NBD_OPT_SET_META_CONTEXT: opt_meta(c, opt, data, len); break;
+	case NBD_OPT_DST_FENCE: opt_fence(c, opt, data, len); break;
 	default:
 		reply_err(c, opt, NBD_REP_ERR_UNSUP, "option %u (%s) is not supported", opt,
 			  nbd_opt_name(opt));
@@ -312,7 +405,7 @@ static bool handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 
 bool hs_process(struct nbd_conn *c)
 {
-	while (!c->dead && !c->rx_stopped) {
+	while (!c->dead && !c->rx_stopped && !c->fence_wait) {
 		uint32_t avail = c->rend - c->rstart;
 		uint8_t *p = c->rbuf + c->rstart;
 

@@ -24,6 +24,12 @@
 #define NBD_OPT_LIST_META_CONTEXT 9
 #define NBD_OPT_SET_META_CONTEXT  10
 #define NBD_OPT_EXTENDED_HEADERS  11
+/* dst's own option (outside the spec's numbers; other servers answer
+ * ERR_UNSUP): a storage says who it is before GO, and a dst export settles
+ * that storage's older connections first (fencing, see handshake.c).
+ * Data: storage UUID (16), connection epoch (8), the node's start (8). */
+#define NBD_OPT_DST_FENCE 0x44535446u /* "DSTF" */
+#define NBD_DST_FENCE_LEN 32u
 
 /* Option replies. */
 #define NBD_REP_ACK		    1

@@ -390,7 +390,11 @@ static void conn_free(struct nbd_conn *c)
 	free(c->rbuf);
 	free(c->hs_out);
 	free(c->meta_export);
+	bool fenced = c->fence_set;
+	ev_defer_cancel(srv->loop, &c->fence_work);
 	free(c);
+	if (fenced)
+		hs_fence_recheck(srv);
 	if (srv->shutting_down)
 		ev_defer(srv->loop, &srv->shutdown_check);
 }

@@ -113,6 +113,13 @@ struct nbd_conn {
 	uint64_t accepted_ns, last_active_ns;
 	struct ev_timer idle_timer;
 	struct ev_deferred resume_work;
+
+	/* handshake.c: a storage's connection (NBD_OPT_DST_FENCE): who, and
+	 * whether its haggling waits for older connections to settle. */
+	bool fence_set, fence_wait;
+	uint8_t fence_id[16];
+	uint64_t fence_epoch, fence_start;
+	struct ev_deferred fence_work;
 };
 
 struct nbd_listener {
@@ -162,6 +169,8 @@ bool conn_process(struct nbd_conn *c); /* parse what is buffered; false if close
 /* handshake.c: consume what it can from rbuf; false if the conn was closed. */
 void hs_start(struct nbd_conn *c);
 bool hs_process(struct nbd_conn *c);
+/* A connection is gone for good: connections fenced on it may go on. */
+void hs_fence_recheck(struct nbd_server *srv);
 
 /* server_tls.c: the TLS side of a connection. */
 void conn_tls_start(struct nbd_conn *c); /* the ACK to STARTTLS has left */

@@ -170,6 +170,8 @@ const char *nbd_opt_name(uint32_t opt)
 				      "LIST_META_CONTEXT",
 				      "SET_META_CONTEXT",
 				      "EXTENDED_HEADERS"};
+	if (opt == NBD_OPT_DST_FENCE)
+		return "DST_FENCE";
 	return opt < ARRAY_SIZE(names) ? names[opt] : "UNKNOWN";
 }
 

@@ -83,7 +83,7 @@ awk -v s="$secs" 'BEGIN { exit !(s >= 3.0 && s <= 15) }' ||
 [ -z "$(show_attr mr resync/progress)" ] || fail "resync/progress still shown after the resync"
 mr_legs_identical "after the full resync"
 assert_eq "$(tail -c 4096 "${LEG_IMG[1]}" | head -c 8)" DSTLABL1 "label magic on the new leg"
-assert_eq "$(tail -c 4096 "${LEG_IMG[1]}" | head -c 24 | tail -c 16 | od -An -tx1 | tr -d ' \n')" "$uuid" \
+assert_eq "$(tail -c 4096 "${LEG_IMG[1]}" | head -c 32 | tail -c 16 | od -An -tx1 | tr -d ' \n')" "$uuid" \
 	"the storage's UUID on the new leg"
 mr_check_written "$M_URI" "writes during the full resync"
 

@@ -1072,9 +1072,74 @@ TEST(robustness)
 	       forced, deepest);
 }
 
-UNIT_MAIN(T(happy_path), T(happy_path_steps), T(meta_other_contexts), T(structured_refused),
-	  T(meta_refused), T(go_unsupported_no_zeroes), T(go_unsupported_zeroes),
-	  T(go_unsupported_after_meta), T(not_fixed_newstyle), T(bad_greetings),
-	  T(bad_reply_headers), T(go_errors), T(go_error_long_export_name), T(go_bad_info),
-	  T(other_bad_replies), T(wrong_feed_size), T(long_export_name), T(starttls),
-	  T(starttls_refused), T(robustness))
+/* A storage's fence (NBD_OPT_DST_FENCE) goes after SET_META_CONTEXT and
+ * before GO: a dst export acks it, another server says it is unsupported
+ * (the client goes on unfenced), and a refusal by policy (a newer
+ * connection of the storage holds the export) fails the handshake. */
+static void fence_start(void)
+{
+	nbd_hs_init(&hs, "disk0", true);
+	hs.want_fence = true;
+	for (int i = 0; i < 32; i++)
+		hs.fence[i] = (uint8_t)(0xa0 + i);
+	srv.len = 0;
+	s_greeting(&srv, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	s_ack(&srv, NBD_OPT_STRUCTURED_REPLY);
+	s_meta(&srv, 7, NBD_META_BASE_ALLOCATION);
+	s_ack(&srv, NBD_OPT_SET_META_CONTEXT);
+}
+
+static void fence_want(bool go)
+{
+	want.len = 0;
+	put32(&want, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	c_structured(&want);
+	c_set_meta(&want, "disk0");
+	struct bytes f = {.len = 0};
+	put(&f, hs.fence, 32);
+	c_option(&want, NBD_OPT_DST_FENCE, &f);
+	if (go)
+		c_go(&want, "disk0");
+}
+
+TEST(fence)
+{
+	fence_start();
+	s_ack(&srv, NBD_OPT_DST_FENCE);
+	s_info_export(&srv, 1ull << 20, TFLAGS);
+	s_ack(&srv, NBD_OPT_GO);
+	drive(&hs, &srv, &run);
+	CHECK_EQ(run.st, NBD_HS_DONE);
+	CHECK(hs.fenced);
+	fence_want(true);
+	CHECK(same_bytes(&run.sent, &want, "fence acked"));
+
+	fence_start();
+	s_err(&srv, NBD_OPT_DST_FENCE, NBD_REP_ERR_UNSUP, "option 1146311750 is not supported");
+	s_info_export(&srv, 1ull << 20, TFLAGS);
+	s_ack(&srv, NBD_OPT_GO);
+	drive(&hs, &srv, &run);
+	CHECK_EQ(run.st, NBD_HS_DONE);
+	CHECK(!hs.fenced);
+	fence_want(true);
+	CHECK(same_bytes(&run.sent, &want, "fence unsupported"));
+
+	fence_start();
+	s_err(&srv, NBD_OPT_DST_FENCE, NBD_REP_ERR_POLICY, "storage x has a newer connection");
+	drive(&hs, &srv, &run);
+	CHECK_EQ(run.st, NBD_HS_ERROR);
+	CHECK(has(hs.error, "newer connection"));
+	fence_want(false);
+	CHECK(same_bytes(&run.sent, &want, "fence refused"));
+
+	/* Not asked for: no fence option at all (the happy path's bytes). */
+	nbd_hs_init(&hs, "disk0", true);
+	CHECK(!hs.want_fence);
+}
+
+UNIT_MAIN(T(fence), T(happy_path), T(happy_path_steps), T(meta_other_contexts),
+	  T(structured_refused), T(meta_refused), T(go_unsupported_no_zeroes),
+	  T(go_unsupported_zeroes), T(go_unsupported_after_meta), T(not_fixed_newstyle),
+	  T(bad_greetings), T(bad_reply_headers), T(go_errors), T(go_error_long_export_name),
+	  T(go_bad_info), T(other_bad_replies), T(wrong_feed_size), T(long_export_name),
+	  T(starttls), T(starttls_refused), T(robustness))
