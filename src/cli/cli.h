@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "array/nodeconf.h"
 #include "common/strbuf.h"
 
 /* Each subcommand: argv[0] is the subcommand name. Returns the exit status. */
@@ -118,18 +119,42 @@ struct label_join {
 	const struct tls_opts *tls;
 	bool relabel;
 	uint8_t *saved; /* optional, LABEL_SIZE: what the block held before */
+	/* A disk a migration under way is copying onto (the config's migrate
+	 * line): node busy_start's next disk, with this id. */
+	bool busy;
+	uint64_t busy_start;
+	uint8_t busy_id[16];
+	/* The node this disk is to be (dst resume, dst replace): if the disk
+	 * already carries that node's own label, it is the same disk under
+	 * another address: taken as it is (resume), or refused (replace). */
+	bool moving;
+	uint64_t moving_start;
+	bool self_ok;
 };
 int label_node_join(const struct label_join *j, struct node_conf *nc, char *err, size_t errlen);
 /* The join did not go through after all: put back what the block held. */
 void label_node_undo(const struct label_join *j, const struct node_conf *nc);
 /* Node nodes[idx] of storage `name` moves to a new disk (dst replace, dst
  * resume --remote/--disk): the disk is looked at and labelled as that node
- * (label_node_join). 0 with the new disk id in id, 1 when the node has no
- * label (nothing to do), -1 after saying why. */
+ * (label_node_join). 0 with the new disk id in mv->id, 1 when the node has
+ * no label (nothing to do), -1 after saying why. When the daemon then
+ * refuses the move, label_node_move_undo puts the block back. */
+struct label_move {
+	uint8_t id[16];
+	uint8_t saved[4096];
+	struct label_join j;
+	struct node_conf nc;
+	bool self_ok; /* set before: the node's own disk at a new address is fine */
+};
 int label_node_move(const char *name, const struct conf *conf, const struct node_conf *nodes,
-		    size_t n, size_t idx, bool remote, const char *spec, uint8_t id[16]);
+		    size_t n, size_t idx, bool remote, const char *spec, struct label_move *mv);
+void label_node_move_undo(struct label_move *mv);
 /* The storage's credentials for its nbds:// nodes, from its config. */
 void node_tls(const struct conf *conf, struct tls_opts *t);
+/* dst delete: each node's label is taken off its disk (the block zeroed)
+ * where it is still this node's, so the disk may join another storage;
+ * a node out of reach keeps it (said, with the way to reuse the disk). */
+void label_node_release_all(const char *name, const struct conf *conf);
 /* Is uri a dst storage whose uuid is this one (served by itself)? */
 int label_node_storage_itself(const char *uri, const struct tls_opts *tls, const uint8_t uuid[16]);
 

@@ -348,6 +348,14 @@ int cmd_delete(int argc, char **argv)
 			   "daemon); detach it first with 'dst detach %s'",
 			   name, rec.dev, name);
 	char *conf = state_path(name, ".conf");
+	struct conf c;
+	char e2[256];
+	if (conf_load(conf, &c, e2, sizeof(e2)) == 0) {
+		const char *type = conf_get(&c, "type");
+		if (type && !strcmp(type, "storage"))
+			label_node_release_all(name, &c);
+		conf_free(&c);
+	}
 	if (unlink(conf) < 0) {
 		int e = errno;
 		free(conf);

@@ -157,15 +157,33 @@ int cmd_replace(int argc, char **argv)
 		    name);
 		goto out;
 	}
-	uint8_t id[16];
+	static struct label_move mv;
 	char hex[33] = "";
+	int lrc = 1;
+	char *moving = abort_it ? NULL : attr(name, "migration/node");
+	if (moving && *moving) {
+		die("cannot replace %s of '%s': a migration of %s is already running", nn, name,
+		    moving);
+		free(moving);
+		goto out;
+	}
+	free(moving);
+	char key[48];
+	snprintf(key, sizeof(key), "%s/suspended", nn);
+	char *susp = abort_it ? NULL : attr(name, key);
+	if (susp && !strcmp(susp, "yes")) {
+		die("cannot replace %s of '%s': %s is suspended; resume it first", nn, name, nn);
+		free(susp);
+		goto out;
+	}
+	free(susp);
 	if (!abort_it) {
-		int lrc =
-		    label_node_move(name, &conf, nodes, n, (size_t)idx, remote != NULL, spec, id);
+		lrc =
+		    label_node_move(name, &conf, nodes, n, (size_t)idx, remote != NULL, spec, &mv);
 		if (lrc < 0)
 			goto out;
 		if (lrc == 0)
-			uuid_format(id, hex);
+			uuid_format(mv.id, hex);
 	}
 	char *before = attr(name, "last_migration");
 	char *cmd = abort_it
@@ -177,6 +195,8 @@ int cmd_replace(int argc, char **argv)
 	free(cmd);
 	if (r < 0) {
 		free(before);
+		if (lrc == 0)
+			label_node_move_undo(&mv);
 		die("cannot %s %s of '%s': %s", abort_it ? "abort the migration of" : "replace", nn,
 		    name, err);
 		goto out;

@@ -147,15 +147,16 @@ int cmd_resume(int argc, char **argv)
 	int idx = storage_find_node(name, nodes, n, node, nn, sizeof(nn));
 	if (idx < 0 || must_run(name))
 		goto out;
-	uint8_t id[16];
+	static struct label_move mv;
+	mv.self_ok = true; /* the node's own disk at a new address */
 	char hex[33] = "";
 	int lrc =
-	    spec[0] ? label_node_move(name, &conf, nodes, n, (size_t)idx, remote != NULL, spec, id)
+	    spec[0] ? label_node_move(name, &conf, nodes, n, (size_t)idx, remote != NULL, spec, &mv)
 		    : 1;
 	if (lrc < 0)
 		goto out;
 	if (lrc == 0)
-		uuid_format(id, hex);
+		uuid_format(mv.id, hex);
 	char *cmd = spec[0] ? xasprintf("resume %s %s %s%s%s", nn, remote ? "remote" : "disk", spec,
 					hex[0] ? " " : "", hex)
 			    : xasprintf("resume %s", nn);
@@ -164,6 +165,8 @@ int cmd_resume(int argc, char **argv)
 	free(cmd);
 	if (r < 0) {
 		die("cannot resume %s of '%s': %s", nn, name, err);
+		if (lrc == 0)
+			label_node_move_undo(&mv);
 		goto out;
 	}
 	sb_free(&reply);
@@ -173,7 +176,7 @@ int cmd_resume(int argc, char **argv)
 		nc.remote = remote != NULL;
 		nc.spec = spec;
 		if (lrc == 0)
-			memcpy(nc.id, id, 16);
+			memcpy(nc.id, mv.id, 16);
 		char *line = node_conf_format(&nc);
 		conf_replace_nth(&conf, "node", (size_t)idx, line);
 		free(line);

@@ -90,6 +90,19 @@ int label_node_join(const struct label_join *j, struct node_conf *nc, char *err,
 			const struct node_conf *o = &j->nodes[i];
 			bool same = l.legacy ||
 				    (o->label && o->start == l.start && !memcmp(o->id, l.disk, 16));
+			if (same && !l.legacy && j->moving && o->start == j->moving_start) {
+				if (!j->self_ok) {
+					snprintf(err, errlen,
+						 "%s is node n-%llu itself (the same disk at "
+						 "another address): to give a node a new address, "
+						 "dst suspend and dst resume --remote|--disk",
+						 nc->spec, (unsigned long long)o->start);
+					goto out;
+				}
+				memcpy(nc->id, o->id, 16); /* its own label stays */
+				rc = 0;
+				goto out;
+			}
 			if (same && !j->relabel) {
 				char nn[32];
 				node_conf_name(o->start, nn, sizeof(nn));
@@ -101,6 +114,15 @@ int label_node_join(const struct label_join *j, struct node_conf *nc, char *err,
 						  : "that node's label");
 				goto out;
 			}
+		}
+		if (j->busy && !l.legacy && l.start == j->busy_start &&
+		    !memcmp(l.disk, j->busy_id, 16) && !j->relabel) {
+			snprintf(
+			    err, errlen,
+			    "%s is the disk node n-%llu of '%s' is being moved to (dst replace "
+			    "under way): a disk can be only one node",
+			    nc->spec, (unsigned long long)l.start, j->name);
+			goto out;
 		}
 		/* A former disk of this storage (replaced or removed since):
 		 * it may join again, with a new label. */
@@ -169,17 +191,43 @@ int label_node_storage_itself(const char *uri, const struct tls_opts *tls, const
 	return itself;
 }
 
-int label_node_move(const char *name, const struct conf *conf, const struct node_conf *nodes,
-		    size_t n, size_t idx, bool remote, const char *spec, uint8_t id[16])
+/* The config's migrate line, "NODE KIND RATE id=HEX SPEC": the disk being
+ * copied onto is taken, as a node is. */
+static void busy_from_conf(const struct conf *conf, struct label_join *j)
 {
+	const char *m = conf_get(conf, "migrate");
+	unsigned long long start;
+	char id[33];
+	if (m && sscanf(m, "n-%llu %*s %*s id=%32[0-9a-f]", &start, id) == 2 &&
+	    uuid_parse(id, j->busy_id) == 0) {
+		j->busy = true;
+		j->busy_start = start;
+	}
+}
+
+int label_node_move(const char *name, const struct conf *conf, const struct node_conf *nodes,
+		    size_t n, size_t idx, bool remote, const char *spec, struct label_move *mv)
+{
+	static struct tls_opts tls; /* mv->j points at it until the undo */
 	const struct node_conf *old = &nodes[idx];
 	const char *uuid_s = conf_get(conf, "uuid");
-	struct label_join j = {.name = name, .alg = conf_get(conf, "alg"), .nodes = nodes, .n = n};
-	if (!old->label || !uuid_s || uuid_parse(uuid_s, j.uuid) < 0)
+	bool self_ok = mv->self_ok;
+	memset(mv, 0, sizeof(*mv));
+	mv->self_ok = self_ok;
+	struct label_join *j = &mv->j;
+	j->name = name;
+	j->alg = conf_get(conf, "alg");
+	j->nodes = nodes;
+	j->n = n;
+	j->saved = mv->saved;
+	if (!old->label || !uuid_s || uuid_parse(uuid_s, j->uuid) < 0)
 		return 1;
-	struct tls_opts tls;
+	busy_from_conf(conf, j);
+	j->moving = true;
+	j->moving_start = old->start;
+	j->self_ok = mv->self_ok;
 	node_tls(conf, &tls);
-	j.tls = &tls;
+	j->tls = &tls;
 	char err[512];
 	uint64_t bytes = 0;
 	if ((remote ? probe_remote(spec, &tls, &bytes, err, sizeof(err))
@@ -194,17 +242,22 @@ int label_node_move(const char *name, const struct conf *conf, const struct node
 			   (unsigned long long)old->size, nn),
 		       -1;
 	}
-	if (remote && label_node_storage_itself(spec, &tls, j.uuid))
+	if (remote && label_node_storage_itself(spec, &tls, j->uuid))
 		return die("%s is storage '%s' itself: a storage cannot be its own node", spec,
 			   name),
 		       -1;
-	struct node_conf nc = *old;
-	nc.spec = (char *)spec;
-	nc.remote = remote;
-	if (label_node_join(&j, &nc, err, sizeof(err)) < 0)
+	mv->nc = *old;
+	mv->nc.spec = (char *)spec;
+	mv->nc.remote = remote;
+	if (label_node_join(j, &mv->nc, err, sizeof(err)) < 0)
 		return die("%s", err), -1;
-	memcpy(id, nc.id, 16);
+	memcpy(mv->id, mv->nc.id, 16);
 	return 0;
+}
+
+void label_node_move_undo(struct label_move *mv)
+{
+	label_node_undo(&mv->j, &mv->nc);
 }
 
 void label_node_undo(const struct label_join *j, const struct node_conf *nc)
@@ -213,4 +266,43 @@ void label_node_undo(const struct label_join *j, const struct node_conf *nc)
 	if (j->saved &&
 	    block_io(nc->spec, nc->remote, j->tls, j->saved, nc->label, true, err, sizeof(err)) < 0)
 		die("%s: could not put back what its label block held: %s", nc->spec, err);
+}
+
+void label_node_release_all(const char *name, const struct conf *conf)
+{
+	const char *uuid_s = conf_get(conf, "uuid");
+	uint8_t uuid[16];
+	if (!uuid_s || uuid_parse(uuid_s, uuid) < 0)
+		return;
+	struct tls_opts tls;
+	node_tls(conf, &tls);
+	struct node_conf *nodes;
+	size_t n = storage_nodes(conf, &nodes);
+	uint8_t *buf = xmalloc(LABEL_SIZE);
+	for (size_t i = 0; i < n; i++) {
+		const struct node_conf *nc = &nodes[i];
+		if (!nc->label)
+			continue;
+		char err[400];
+		struct node_label l;
+		if (block_io(nc->spec, nc->remote, &tls, buf, nc->label, false, err, sizeof(err)) <
+		    0) {
+			die("%s keeps the label of '%s' (%s): to use it in another storage, add it "
+			    "there with --relabel",
+			    nc->spec, name, err);
+			continue;
+		}
+		/* Only this node's own label goes: never another storage's. */
+		if (!label_decode(buf, &l) || l.legacy || memcmp(l.storage, uuid, 16) ||
+		    memcmp(l.disk, nc->id, 16))
+			continue;
+		memset(buf, 0, LABEL_SIZE);
+		if (block_io(nc->spec, nc->remote, &tls, buf, nc->label, true, err, sizeof(err)) <
+		    0)
+			die("%s keeps the label of '%s' (%s): to use it in another storage, add it "
+			    "there with --relabel",
+			    nc->spec, name, err);
+	}
+	free(buf);
+	storage_nodes_free(nodes, n);
 }

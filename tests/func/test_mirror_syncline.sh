@@ -21,10 +21,11 @@ step "replace leg 1 by an empty file; watch the full copy"
 leg_kill9 1
 mr_wait mw health AD 5 "health after leg 1 died"
 assert_eq "$(show_attr mw sync)" "16/16 regions" "sync with a dead leg and no write since (nothing dirty)"
-rm -f "${LEG_IMG[1]}"
-truncate -s 16M "${LEG_IMG[1]}" || fail "truncate"
+leg_blank 1
 mr_log_mark mw
 leg_restart 1
+mr_leg_refused mw 1 10
+mr_leg_take mw 1
 mr_wait_log mw "mirror: resync of 16 regions starts" 10 "the full resync starts"
 sleep 1
 health=$(show_attr mw health) prog=$(show_attr mw resync/progress) sync=$(show_attr mw sync)

@@ -151,7 +151,7 @@ note "$(printf '%s\n' "$out" | tail -1)"
 assert_contains "$(show_attr mir last_migration)" "done" "last_migration of the mirror"
 assert_eq "$(show_attr mir health)" AA "health after the leg moved"
 cmp -n $((8 * MiB - 4096)) "$T_TMP/leg-new.img" "$T_TMP/leg1.img" || fail "the moved leg differs from the other"
-[ "$(head -c 8 <(tail -c 4096 "$T_TMP/leg-new.img"))" = DSTMLEG1 ] || fail "the moved leg has no header"
+[ "$(head -c 8 <(tail -c 4096 "$T_TMP/leg-new.img"))" = DSTLABL1 ] || fail "the moved leg has no label"
 st_stop mir
 assert_eq "$(conf_lines mir migrate)" "" "migrate line of the mirror"
 assert_eq "$(conf_lines mig migrate)" "" "migrate line after the bad input"
@@ -166,7 +166,9 @@ assert_eq "$(show_attr mig migration/node)" $NODE "migration/node while copying"
 assert_eq "$(show_attr mig migration/to)" "$N2" "migration/to while copying"
 assert_eq "$(show_attr mig migration/state)" copying "migration/state while copying"
 assert_eq "$(show_attr mig migration/total)" $((16 * MiB)) "migration/total"
-assert_eq "$(conf_lines mig migrate)" "$NODE remote 1048576 $N2" "the config's migrate line while copying"
+# (with the disk id the new node's label carries)
+[[ $(conf_lines mig migrate) =~ ^$NODE\ remote\ 1048576\ id=[0-9a-f]{32}\ $N2$ ]] ||
+	fail "the config's migrate line while copying: '$(conf_lines mig migrate)'"
 assert_eq "$(node_spec mig 32768)" "$R1" "the config's node line while copying"
 assert_eq "$(show_attr mig $NODE/uri)" "$R1" "$NODE/uri while copying"
 bad_input "a second migration while one runs" "already running" -- replace mig n-0 --remote "$N2"
@@ -267,7 +269,8 @@ kill -KILL "$MIG_PID"
 wait_gone "$MIG_PID" 10 || fail "the storage daemon survived kill -9"
 note "killed dstd with $before bytes copied"
 [ "$before" -lt $((16 * MiB)) ] || fail "the copy was done before the kill"
-assert_eq "$(conf_lines mig migrate)" "$NODE remote 4194304 $N4" "the config's migrate line after kill -9"
+[[ $(conf_lines mig migrate) =~ ^$NODE\ remote\ 4194304\ id=[0-9a-f]{32}\ $N4$ ]] ||
+	fail "the config's migrate line after kill -9: '$(conf_lines mig migrate)'"
 assert_eq "$(node_spec mig 32768)" "$R1" "the config's node line after kill -9"
 st_start mig
 MIG_PID=$ST_PID
@@ -328,7 +331,8 @@ if grep -Eq "$SAN_PATTERN" "$DST_STATE_DIR/mig.log"; then
 	# Keep the later checks of this log to what comes after the restart.
 	mv "$DST_STATE_DIR/mig.log" "$T_TMP/mig.log.stop-during-migration"
 fi
-assert_eq "$(conf_lines mig migrate)" "$NODE remote 8388608 $N5" "the config's migrate line after dst stop"
+[[ $(conf_lines mig migrate) =~ ^$NODE\ remote\ 8388608\ id=[0-9a-f]{32}\ $N5$ ]] ||
+	fail "the config's migrate line after dst stop: '$(conf_lines mig migrate)'"
 assert_eq "$(node_spec mig 32768)" "$N4" "the config's node line after dst stop"
 st_start mig
 MIG_PID=$ST_PID
@@ -355,7 +359,7 @@ sha_before=$(dev_sha "$STR")
 ST1=$(realpath "$T_TMP/st1.img")
 out=$(dst replace str "$ST1" --disk "$T_TMP/st1-new.img" --wait) || fail "dst replace on the stripe storage"
 assert_contains "$out" "done: " "dst replace --wait on the stripe storage"
-cmp "$T_TMP/st1.img" "$T_TMP/st1-new.img" || fail "the stripe node and its copy differ"
+cmp -n $((8 * MiB - 4096)) "$T_TMP/st1.img" "$T_TMP/st1-new.img" || fail "the stripe node and its copy differ (data; each has its own label)"
 assert_eq "$(dev_sha "$STR")" "$sha_before" "sha256 of the stripe storage after replace"
 assert_contains "$(conf_lines str node)" "$(realpath "$T_TMP/st1-new.img")" "the stripe's config names the new node"
 assert_not_contains "$(conf_lines str node)" "$ST1" "the stripe's config after replace"

@@ -68,7 +68,7 @@ assert_file_pattern "$T_TMP/local.img" $((4 * MiB)) 4096 0xd4 "the FUA write's b
 
 step "the device is local file + export file + nbdkit's memory, end to end"
 nbdcopy "$K_URI" "$T_TMP/k.bin" || fail "nbdcopy from nbdkit"
-want=$(cat "$T_TMP/local.img" "$X_IMG" "$T_TMP/k.bin" | sha256sum | cut -d' ' -f1)
+want=$(node_data "$T_TMP/local.img" "$X_IMG" "$T_TMP/k.bin" | sha256sum | cut -d' ' -f1)
 assert_eq "$(dev_sha "$MIX")" "$want" "sha256 of the device vs. its nodes"
 
 step "reads of the local node go out from its page cache, the others' from buffers"
@@ -90,12 +90,12 @@ assert_eq "$(cmp "$T_TMP/x.bin" "$T_TMP/x.want" && echo same)" same "the export 
 st_stop mix
 
 step "--size narrows a node: only its first sectors are used"
-# Its disks carry mix's labels: mix goes, and nar takes them with --relabel.
+# Its disks carry mix's labels: dst delete mix takes them off, and nar may have them.
 dst_ok delete mix >/dev/null
 mid_before=$(head -c $((40 * MiB)) "$T_TMP/local.img" | tail -c +$((2 * MiB + 1)) | md5sum)
 st_create nar linear
-st_add nar --disk "$T_TMP/local.img" --size 4096 --relabel
-st_add nar --remote "$X_URI" --relabel
+st_add nar --disk "$T_TMP/local.img" --size 4096
+st_add nar --remote "$X_URI"
 st_start nar
 assert_eq "$(show_attr nar nodes)" "sectors (start [size]): 0 [4096] | 4096 [16384]" "nar/nodes"
 assert_eq "$(dev_size "$ST_URI")" $((10 * MiB)) "size of nar"

@@ -220,7 +220,8 @@ assert_eq "$out" "resumed $N of 'sus' on $NEW_S1" "dst resume --remote's answer"
 io_done "$MOVE_READ" move_read "the read held while the node moved"
 io_done "$MOVE_WRITE" move_write "the write held while the node moved"
 assert_file_pattern "$S1_IMG" $((3 * MiB)) 65536 0x72 "the held write, on the moved node"
-assert_eq "$(conf_lines sus node | tail -1)" "remote start=65536 size=65536 $NEW_S1" "the config's node line after the move"
+# (The same disk at a new address keeps its label: the same disk id.)
+assert_eq "$(conf_lines sus node | tail -1)" "${NODE_LINE% *} $NEW_S1" "the config's node line after the move"
 assert_eq "$(show_attr sus $N/uri)" "$NEW_S1" "$N/uri after the move"
 assert_eq "$(show_attr sus $N/state)" up "$N/state after the move"
 assert_eq "$(show_attr sus io/errors)" 0 "io errors of the storage after the move"
@@ -253,29 +254,31 @@ st_export m0 16M
 M0=$URI M0_IMG=$IMG
 st_export m1 16M
 M1=$URI M1_IMG=$IMG
-st_create mir mirror
+st_create mir mirror --assume-clean # two blank legs
 st_add mir --remote "$M0"
 st_add mir --remote "$M1"
 st_start mir
 MIR=$ST_URI
-DATA=$((16 * MiB - 4096)) # what a leg holds of the device; its header after
+ML1=$("$DST" show mir | sed -n 's|^mir/\(n-[0-9]*\)/leg : .*|\1|p' | tail -1) # the second leg
+[ -n "$ML1" ] || fail "no second leg in dst show mir"
+DATA=$((16 * MiB)) # what a leg holds of the device; its label after
 assert_eq "$(dev_size "$MIR")" $DATA "size of the mirror"
 st_fio_verify "$MIR" 2 6M || fail "fio verify on the mirror"
-out=$(dst suspend mir n-32768) || fail "dst suspend of a mirror leg"
-assert_contains "$out" "suspended n-32768 of 'mir': drained" "dst suspend of a mirror leg"
+out=$(dst suspend mir $ML1) || fail "dst suspend of a mirror leg"
+assert_contains "$out" "suspended $ML1 of 'mir': drained" "dst suspend of a mirror leg"
 assert_eq "$(show_attr mir health)" AD "mirror health with a leg suspended"
-assert_eq "$(show_attr mir n-32768/suspended)" yes "n-32768/suspended"
+assert_eq "$(show_attr mir $ML1/suspended)" yes "$ML1/suspended"
 bad_input "suspend the last leg in sync" "only leg in sync" -- suspend mir n-0
 m1_md5=$(md5sum <"$M1_IMG")
 t0=$(now_ms)
 st_fio_verify "$MIR" 2 6M --randseed=7 || fail "fio verify on the mirror with a leg suspended"
 qio "$MIR" "write -P 0x81 $((15 * MiB)) $((MiB - 4096))" "flush"
 assert_le $(($(now_ms) - t0)) 10000 "ms of writes to the mirror with a leg suspended"
-assert_eq "$(show_attr mir n-32768/held)" 0 "n-32768/held (a mirror leg holds nothing)"
+assert_eq "$(show_attr mir $ML1/held)" 0 "$ML1/held (a mirror leg holds nothing)"
 assert_ge "$(show_attr mir bitmap/dirty)" 1 "dirty regions while the leg is suspended"
 assert_eq "$(md5sum <"$M1_IMG")" "$m1_md5" "md5 of the suspended leg after writes"
-out=$(dst resume mir n-32768) || fail "dst resume of a mirror leg"
-assert_eq "$out" "resumed n-32768 of 'mir'" "dst resume of a mirror leg"
+out=$(dst resume mir $ML1) || fail "dst resume of a mirror leg"
+assert_eq "$out" "resumed $ML1 of 'mir'" "dst resume of a mirror leg"
 for _ in $(seq 100); do
 	[ "$(show_attr mir health)" = AA ] && break
 	sleep 0.2
@@ -287,21 +290,22 @@ assert_eq "$(dev_sha "$MIR")" "$(head -c $DATA "$M0_IMG" | sha256sum | cut -d' '
 st_fio_verify "$MIR" 2 6M --randseed=7 --verify_only=1 || fail "fio verify_only on the mirror after the resync"
 
 step "alg_mirror: suspend a leg, resume onto a new empty disk: copied whole"
-dst_ok suspend mir n-32768 >/dev/null
+dst_ok suspend mir $ML1 >/dev/null
 qio "$MIR" "write -P 0x82 0 1M" "flush"
-truncate -s 16M "$T_TMP/m1-new.img"
-out=$(dst resume mir n-32768 --disk "$T_TMP/m1-new.img") || fail "dst resume --disk of a mirror leg"
+truncate -s $((16 * MiB + 4096)) "$T_TMP/m1-new.img"
+out=$(dst resume mir $ML1 --disk "$T_TMP/m1-new.img") || fail "dst resume --disk of a mirror leg"
 M1_NEW=$(realpath "$T_TMP/m1-new.img")
-assert_eq "$out" "resumed n-32768 of 'mir' on $M1_NEW" "dst resume --disk of a mirror leg"
+assert_eq "$out" "resumed $ML1 of 'mir' on $M1_NEW" "dst resume --disk of a mirror leg"
 for _ in $(seq 100); do
 	[ "$(show_attr mir health)" = AA ] && break
 	sleep 0.2
 done
 assert_eq "$(show_attr mir health)" AA "mirror health after resume onto a new disk"
-grep -q "n-32768 came back without this storage's header" "$DST_STATE_DIR/mir.log" ||
+grep -q "$ML1 came back with generation 0, older than its [0-9]*: copying it whole" "$DST_STATE_DIR/mir.log" ||
 	fail "the new leg was not copied whole (no log line)"
 cmp -n $DATA "$M0_IMG" "$M1_NEW" || fail "the mirror legs differ after the whole copy"
-assert_eq "$(conf_lines mir node | tail -1)" "disk start=32768 size=32768 $M1_NEW" "the mirror's config after resume onto a new disk"
+[[ $(conf_lines mir node | tail -1) =~ ^disk\ start=${ML1#n-}\ size=32776\ label=16777216\ id=[0-9a-f]{32}\ $M1_NEW$ ]] ||
+	fail "the mirror's config after resume onto a new disk: '$(conf_lines mir node | tail -1)'"
 qio "$MIR" "read -P 0x82 0 1M" "read -P 0x81 $((15 * MiB)) $((MiB - 4096))"
 
 # ---------------------------------------------------------------------------
