@@ -63,6 +63,7 @@ int node_spec_arg(const char *remote, const char *disk, char *spec, size_t len);
 int cmd_suspend(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_replace(int argc, char **argv);
+int cmd_label(int argc, char **argv);
 /* Before `dst stop NAME`: refuse (saying why, returning 1) while its loop
  * device, FUSE file or kernel NBD device is mounted or otherwise in use;
  * else detach the loop device `dst attach` set up and return 0. */
@@ -130,6 +131,9 @@ struct label_join {
 	bool moving;
 	uint64_t moving_start;
 	bool self_ok;
+	/* dst label: this storage's older mirror leg header is expected where
+	 * the label goes, and is replaced. */
+	bool convert;
 };
 int label_node_join(const struct label_join *j, struct node_conf *nc, char *err, size_t errlen);
 /* The join did not go through after all: put back what the block held. */

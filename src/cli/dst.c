@@ -24,6 +24,7 @@ static const char main_help[] =
     "                            release it, optionally onto a new address or disk\n"
     "  replace NAME NODE (--remote URI | --disk PATH) [--rate R] [--wait] | --abort\n"
     "                            live-migrate a node while the storage is in use\n"
+    "  label NAME                label the nodes of a storage made before labels\n"
     "Export nodes:\n"
     "  export DISK [--listen ADDR:PORT] [--allow CIDR[:ro|:rw]]...\n"
     "                            serve a local disk to remote storages\n"
@@ -59,7 +60,7 @@ static const struct subcommand commands[] = {
     {"remove", cmd_remove},   {"start", cmd_start},   {"stop", cmd_stop},
     {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
     {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
-    {"attach", cmd_attach},   {"detach", cmd_detach},
+    {"label", cmd_label},     {"attach", cmd_attach}, {"detach", cmd_detach},
 };
 
 int main(int argc, char **argv)

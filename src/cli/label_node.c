@@ -88,8 +88,9 @@ int label_node_join(const struct label_join *j, struct node_conf *nc, char *err,
 		/* Ours: one of this storage's nodes under another name? */
 		for (size_t i = 0; i < j->n; i++) {
 			const struct node_conf *o = &j->nodes[i];
-			bool same = l.legacy ||
-				    (o->label && o->start == l.start && !memcmp(o->id, l.disk, 16));
+			bool same = (l.legacy && !j->convert) ||
+				    (!l.legacy && o->label && o->start == l.start &&
+				     !memcmp(o->id, l.disk, 16));
 			if (same && !l.legacy && j->moving && o->start == j->moving_start) {
 				if (!j->self_ok) {
 					snprintf(err, errlen,
