@@ -298,6 +298,10 @@ static void handle_option(struct fake *f, uint32_t opt, const uint8_t *d, uint32
 			f->deaf = false, f->deaf_now = true;
 		return;
 	}
+	case NBD_OPT_DST_FENCE: /* as a dst export: this fake has one connection */
+		opt_reply(f, opt, len == NBD_DST_FENCE_LEN ? NBD_REP_ACK : NBD_REP_ERR_INVALID,
+			  NULL, 0);
+		return;
 	default: opt_reply(f, opt, NBD_REP_ERR_UNSUP, NULL, 0); return;
 	}
 }
@@ -1120,11 +1124,12 @@ TEST(reconnect_refused_then_ok)
 
 /* A node process that hangs and stops reading its socket while a large
  * write is half sent: the request timeout must notice it like any other
- * hang, drop the connection and resend (here to a server that reads). */
+ * hang, drop the connection and resend (here to a server that reads; it
+ * fences, so the resend is safe). */
 TEST(request_timeout_unread)
 {
 	struct env *e = env_new();
-	struct dev_nbd_opts opts = {.request_timeout_s = 1};
+	struct dev_nbd_opts opts = {.request_timeout_s = 1, .fence = true};
 	if (!node_up(e, &opts)) {
 		CHECK(0);
 		env_free(e);
