@@ -57,7 +57,7 @@
 #define SYNC_SLOTS_MAX 8u
 
 enum sync_phase { SYNC_IDLE, SYNC_RUN };
-enum slot_state { SLOT_FREE, SLOT_DRAIN, SLOT_READ, SLOT_WRITE };
+enum slot_state { SLOT_FREE, SLOT_DRAIN, SLOT_STATUS, SLOT_READ, SLOT_WRITE };
 
 struct mirror;
 
@@ -70,7 +70,8 @@ struct sync_slot {
 	unsigned writes; /* to target legs, outstanding */
 	uint8_t *buf;	 /* one region */
 	struct dev_io read;
-	struct dev_io *wr;		      /* one per leg */
+	struct dev_extent ext; /* a whole copy asks first whether the region is zero */
+	struct dev_io *wr;     /* one per leg */
 	struct dev_io *wait_head, *wait_tail; /* writes to r */
 };
 
@@ -101,7 +102,8 @@ struct mirror {
 	uint64_t sync_pos; /* the next region this pass may pick */
 	uint64_t sync_total, sync_done, sync_bytes;
 	uint64_t sync_start_ns, resync_rate, regions_resynced;
-	bool sync_paused; /* the rate limit's pause between regions */
+	uint64_t regions_zeroed; /* of those: zero on the source, zeroed, not copied */
+	bool sync_paused;	 /* the rate limit's pause between regions */
 	struct sync_slot *slots;
 	unsigned nslots;
 	struct ev_deferred sync_work;
@@ -293,7 +295,7 @@ static void leg_checked(struct mirror *m, size_t leg);
 
 static bool slot_io_busy(const struct sync_slot *s)
 {
-	return s->st == SLOT_READ || s->st == SLOT_WRITE;
+	return s->st == SLOT_STATUS || s->st == SLOT_READ || s->st == SLOT_WRITE;
 }
 
 static bool sync_io_busy(const struct mirror *m)
@@ -515,7 +517,13 @@ static void slot_closing(struct mirror *m, struct sync_slot *s)
 
 static void sync_read_done(struct dev_io *io, int err);
 static void sync_write_done(struct dev_io *io, int err);
+static void sync_status_done(struct dev_io *io, int err);
+static void slot_read(struct mirror *m, struct sync_slot *s);
 
+/* Copy the slot's region from an in-sync leg. In a whole copy (a new
+ * mirror's initial sync, new media) the source is first asked whether the
+ * region is all zeroes: then the targets are zeroed (a hole on a sparse
+ * disk) instead of being sent a region of zeroes. */
 static void slot_copy(struct mirror *m, struct sync_slot *s)
 {
 	struct array *a = m->a;
@@ -526,6 +534,60 @@ static void slot_copy(struct mirror *m, struct sync_slot *s)
 		return;
 	}
 	s->src = src;
+	if (!needs_full(m) || !(a->nodes[src].dev->caps & DEV_CAP_EXTENTS)) {
+		slot_read(m, s);
+		return;
+	}
+	s->st = SLOT_STATUS;
+	uint64_t off = s->r * m->region;
+	memset(&s->read, 0, sizeof(s->read));
+	s->read.op = DEV_BLOCK_STATUS;
+	s->read.off = off;
+	s->read.len = MIN(m->region, a->dev.size - off);
+	s->read.ext = &s->ext;
+	s->read.ext_max = 1;
+	s->read.done = sync_status_done;
+	s->read.priv = s;
+	dev_submit(a->nodes[src].dev, &s->read);
+}
+
+static void sync_status_done(struct dev_io *io, int err)
+{
+	struct sync_slot *s = io->priv;
+	struct mirror *m = s->m;
+	struct array *a = m->a;
+	if (m->closing) {
+		slot_closing(m, s);
+		return;
+	}
+	bool zero =
+	    !err && io->ext_count >= 1 && s->ext.len >= io->len && (s->ext.flags & DEV_EXT_ZERO);
+	unsigned targets = count_state(m, 'S');
+	if (!zero || targets == 0) {
+		slot_read(m, s); /* (which also handles no target left) */
+		return;
+	}
+	s->st = SLOT_WRITE;
+	s->writes = targets;
+	m->regions_zeroed++;
+	for (size_t i = 0; i < a->n; i++) {
+		if (m->state[i] != 'S')
+			continue;
+		struct dev_io *w = &s->wr[i];
+		memset(w, 0, sizeof(*w));
+		w->op = DEV_WRITE_ZEROES;
+		w->off = io->off;
+		w->len = io->len;
+		w->done = sync_write_done;
+		w->priv = s;
+		dev_submit(a->nodes[i].dev, w);
+	}
+}
+
+static void slot_read(struct mirror *m, struct sync_slot *s)
+{
+	struct array *a = m->a;
+	int src = s->src;
 	s->st = SLOT_READ;
 	uint64_t off = s->r * m->region;
 	memset(&s->read, 0, sizeof(s->read));
@@ -1025,6 +1087,7 @@ void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 	sb_attr_num(out, ATTR("region_size"), m->region);
 	sb_attr_num(out, ATTR("bitmap/dirty"), dirty);
 	sb_attr_num(out, ATTR("resync/regions_copied"), m->regions_resynced);
+	sb_attr_num(out, ATTR("resync/regions_zeroed"), m->regions_zeroed);
 	if (m->phase != SYNC_IDLE) {
 		double s = (double)(ev_now_ns() - m->sync_start_ns) / 1e9;
 		double mibs = s > 0 ? (double)m->sync_bytes / 1048576.0 / s : 0;

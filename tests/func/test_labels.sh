@@ -154,6 +154,9 @@ for _ in $(seq 100); do
 done
 assert_eq "$(show_attr m health)" AA "health after the initial sync"
 assert_contains "$(cat "$DST_STATE_DIR/m.log")" "initial sync" "the initial sync is logged"
+# 4M of data on n-0, the rest zero there: 12 of 16 regions are zeroed on the
+# other leg (its random bytes at 8M..12M too), not copied.
+assert_eq "$(show_attr m resync/regions_zeroed)" 12 "regions zero on the source, zeroed not copied"
 bytes=$(dev_size "$(SOCK_URI m)")
 cmp -n "$bytes" "$T_TMP/m0.img" "$T_TMP/m1.img" || fail "legs differ after the initial sync"
 
