@@ -41,6 +41,7 @@ void label_encode(const struct node_label *l, uint8_t *block)
 	memset(block, 0, LABEL_SIZE);
 	memcpy(block, LABEL_MAGIC, 8);
 	be32_write(block + OFF_VERSION, VERSION);
+	be32_write(block + OFF_FLAGS, l->flags);
 	memcpy(block + OFF_STORAGE, l->storage, 16);
 	memcpy(block + OFF_DISK, l->disk, 16);
 	be64_write(block + OFF_START, l->start);
@@ -70,6 +71,7 @@ bool label_decode(const uint8_t *block, struct node_label *l)
 	/* A later version may add fields; what is here keeps its meaning. */
 	if (be32_read(block + OFF_VERSION) < VERSION)
 		return false;
+	l->flags = be32_read(block + OFF_FLAGS);
 	memcpy(l->storage, block + OFF_STORAGE, 16);
 	memcpy(l->disk, block + OFF_DISK, 16);
 	l->start = be64_read(block + OFF_START);

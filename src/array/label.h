@@ -32,7 +32,12 @@
 #define LABEL_SIZE  4096u
 #define LABEL_MAGIC "DSTLABL1"
 
+/* flags: the mirror stopped cleanly with every leg in sync (a mirror
+ * started elsewhere, without its bitmap file, then needs no resync). */
+#define LABEL_F_CLEAN 1u
+
 struct node_label {
+	uint32_t flags;
 	uint8_t storage[16];
 	uint8_t disk[16];
 	uint64_t start, size; /* sectors */

@@ -118,13 +118,15 @@ struct mirror {
 	uint8_t *hbuf;	      /* LEGHDR_SIZE per leg */
 	bool *hbusy, *hagain; /* a write in flight; another one wanted after it */
 	bool *hreading;
-	bool *hmatch;	/* the last header read carries our UUID */
-	bool *hfail;	/* the last header read failed: the leg is unreachable */
-	uint64_t *hgen; /* and its generation */
-	uint64_t *lgen; /* the generation last stamped on (or read from) each leg */
-	uint64_t *wgen; /* the generation a header write in flight stamps */
-	bool *susp;	/* dst suspend: dead on purpose, not taken back by tick */
-	bool fresh;	/* no bitmap file at start */
+	bool *hmatch;	 /* the last header read carries our UUID */
+	bool *hfail;	 /* the last header read failed: the leg is unreachable */
+	uint64_t *hgen;	 /* and its generation */
+	uint64_t *lgen;	 /* the generation last stamped on (or read from) each leg */
+	uint64_t *wgen;	 /* the generation a header write in flight stamps */
+	bool *susp;	 /* dst suspend: dead on purpose, not taken back by tick */
+	bool fresh;	 /* no bitmap file at start */
+	bool *hclean;	 /* the last label read says the mirror stopped cleanly */
+	bool stop_clean; /* labels written now say so (a clean stop) */
 	bool assume_clean;
 	unsigned setup_pending;
 	bool in_setup;
@@ -340,8 +342,11 @@ static void hdr_submit(struct mirror *m, size_t i, enum dev_op op)
 	io->done = hdr_done;
 	io->priv = m;
 	if (op == DEV_WRITE && nd->label_off) {
-		struct node_label l = {
-		    .start = nd->start, .size = nd->size, .gen = m->gen, .offset = nd->label_off};
+		struct node_label l = {.flags = m->stop_clean ? LABEL_F_CLEAN : 0,
+				       .start = nd->start,
+				       .size = nd->size,
+				       .gen = m->gen,
+				       .offset = nd->label_off};
 		memcpy(l.storage, m->uuid, 16);
 		memcpy(l.disk, nd->disk_id, 16);
 		snprintf(l.alg, sizeof(l.alg), "alg_mirror");
@@ -392,6 +397,7 @@ static void hdr_done(struct dev_io *io, int err)
 			       !memcmp(h.storage, m->uuid, 16) &&
 			       (!nd->label_off || (!h.legacy && !memcmp(h.disk, nd->disk_id, 16)));
 		m->hgen[i] = m->hmatch[i] ? h.gen : 0;
+		m->hclean[i] = m->hmatch[i] && (h.flags & LABEL_F_CLEAN);
 		if (m->hmatch[i] && h.gen > m->gen && m->in_setup)
 			m->gen = h.gen;
 		if (!m->in_setup && !err)
@@ -1183,6 +1189,40 @@ static int load(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
+/* A mirror that has run, started where its bitmap file is not (moved to
+ * another host, or the file lost): if its legs' labels say it stopped
+ * cleanly, they are alike; if not, writes may have been in flight when it
+ * went, and no bitmap says where: the leg with the newest generation is
+ * copied whole to the others. */
+static void no_bitmap_here(struct mirror *m)
+{
+	struct array *a = m->a;
+	int best = -1;
+	bool clean = true;
+	for (size_t i = 0; i < a->n; i++) {
+		if (m->hfail[i] || !m->hmatch[i])
+			continue;
+		clean = clean && m->hclean[i];
+		if (best < 0 || m->hgen[i] > m->hgen[best])
+			best = (int)i;
+	}
+	if (clean || best < 0) {
+		log_info("mirror %s: no bitmap file here; the legs' labels say the mirror stopped "
+			 "cleanly: nothing to resync",
+			 m->path);
+		return;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		if ((int)i == best || m->hfail[i])
+			continue;
+		m->state[i] = 'S';
+		m->full[i] = true;
+	}
+	log_warn("mirror %s: no bitmap file here and the mirror did not stop cleanly (its "
+		 "labels say so): copying %s (generation %llu) whole to the other legs",
+		 m->path, a->nodes[best].name, (unsigned long long)m->hgen[best]);
+}
+
 /* Read every leg's header: legs without our UUID are copied whole; a
  * mirror where no leg has it is new. Then stamp the in-sync legs. */
 static int check_headers(struct mirror *m, char *err, size_t errlen)
@@ -1260,6 +1300,8 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 			    "mirror: a new mirror: copying %s to the other legs (initial sync)",
 			    a->nodes[0].name);
 	} else {
+		if (m->fresh)
+			no_bitmap_here(m);
 		for (size_t i = 0; i < a->n; i++) {
 			if (m->hfail[i])
 				continue;
@@ -1365,6 +1407,7 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->hmatch = xcalloc(a->n, sizeof(bool));
 	m->hfail = xcalloc(a->n, sizeof(bool));
 	m->hgen = xcalloc(a->n, sizeof(*m->hgen));
+	m->hclean = xcalloc(a->n, sizeof(bool));
 	m->lgen = xcalloc(a->n, sizeof(*m->lgen));
 	m->wgen = xcalloc(a->n, sizeof(*m->wgen));
 	m->susp = xcalloc(a->n, sizeof(bool));
@@ -1424,6 +1467,14 @@ void mirror_close(struct array *a)
 		memset(m->bits, 0, m->img_len - MBM_HEADER);
 		if (bm_write_sync(m, err, sizeof(err)) < 0)
 			log_warn("mirror: %s", err);
+		/* And on the legs: started elsewhere without this bitmap, the
+		 * mirror knows it needs no resync. */
+		m->stop_clean = true;
+		for (size_t i = 0; i < a->n; i++)
+			if (a->nodes[i].label_off && !m->hbusy[i])
+				hdr_submit(m, i, DEV_WRITE);
+		if (!nothing_busy(m))
+			ev_run(a->loop);
 	}
 	for (size_t i = 0; i < a->n; i++)
 		a->nodes[i].dev->event = NULL;
@@ -1459,6 +1510,7 @@ void mirror_free(struct array *a)
 	free(m->hmatch);
 	free(m->hfail);
 	free(m->hgen);
+	free(m->hclean);
 	free(m->lgen);
 	free(m->wgen);
 	free(m->susp);

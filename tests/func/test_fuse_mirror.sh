@@ -28,7 +28,7 @@ st_export ma 96M
 MA_URI=$URI MA_IMG=$IMG
 st_export mb 96M
 MB_URI=$URI MB_IMG=$IMG MB_PORT=$PORT MB_PID=$PID
-st_create fm mirror --request-timeout 2
+st_create fm mirror --request-timeout 2 --assume-clean # two blank legs
 st_add fm --remote "$MA_URI"
 st_add fm --remote "$MB_URI"
 FILE=$T_TMP/fm.dev

@@ -10,7 +10,8 @@
 
 static struct node_label sample(void)
 {
-	struct node_label l = {.start = 800, .size = 792, .gen = 7, .offset = 409600};
+	struct node_label l = {
+	    .flags = LABEL_F_CLEAN, .start = 800, .size = 792, .gen = 7, .offset = 409600};
 	memset(l.storage, 0xab, 16);
 	memset(l.disk, 0x5c, 16);
 	snprintf(l.alg, sizeof(l.alg), "alg_linear");
@@ -38,6 +39,7 @@ TEST(round_trip)
 	CHECK_EQ(d.size, 792);
 	CHECK_EQ(d.gen, 7);
 	CHECK_EQ(d.offset, 409600);
+	CHECK_EQ(d.flags, LABEL_F_CLEAN);
 	CHECK_STR(d.alg, "alg_linear");
 	CHECK_STR(d.name, "st");
 	CHECK(!d.legacy);
