@@ -70,64 +70,61 @@ out:
 	return rc;
 }
 
-int label_node_join(const struct label_join *j, struct node_conf *nc, char *err, size_t errlen)
+/* The disk's label block says this storage's label is there: which node's? */
+static int judge_ours(const struct label_join *j, struct node_conf *nc, const struct node_label *l,
+		      char *err, size_t errlen)
 {
-	uint8_t *buf = xmalloc(LABEL_SIZE);
-	int rc = -1;
-	char spec_err[400];
-	if (block_io(nc->spec, nc->remote, j->tls, buf, nc->label, false, spec_err,
-		     sizeof(spec_err)) < 0) {
-		snprintf(err, errlen, "%s: %s", nc->spec, spec_err);
-		goto out;
-	}
-	if (j->saved)
-		memcpy(j->saved, buf, LABEL_SIZE);
-	struct node_label l;
-	char u[33];
-	if (label_decode(buf, &l) && !memcmp(l.storage, j->uuid, 16)) {
-		/* Ours: one of this storage's nodes under another name? */
-		for (size_t i = 0; i < j->n; i++) {
-			const struct node_conf *o = &j->nodes[i];
-			bool same = (l.legacy && !j->convert) ||
-				    (!l.legacy && o->label && o->start == l.start &&
-				     !memcmp(o->id, l.disk, 16));
-			if (same && !l.legacy && j->moving && o->start == j->moving_start) {
-				if (!j->self_ok) {
-					snprintf(err, errlen,
-						 "%s is node n-%llu itself (the same disk at "
-						 "another address): to give a node a new address, "
-						 "dst suspend and dst resume --remote|--disk",
-						 nc->spec, (unsigned long long)o->start);
-					goto out;
-				}
-				memcpy(nc->id, o->id, 16); /* its own label stays */
-				rc = 0;
-				goto out;
-			}
-			if (same && !j->relabel) {
-				char nn[32];
-				node_conf_name(o->start, nn, sizeof(nn));
+	for (size_t i = 0; i < j->n; i++) {
+		const struct node_conf *o = &j->nodes[i];
+		bool same =
+		    (l->legacy && !j->convert) ||
+		    (!l->legacy && o->label && o->start == l->start && !memcmp(o->id, l->disk, 16));
+		if (same && !l->legacy && j->moving && o->start == j->moving_start) {
+			if (!j->self_ok) {
 				snprintf(err, errlen,
-					 "%s is the same disk as node %s (%s) of '%s' (it carries "
-					 "%s): a disk can be only one node",
-					 nc->spec, nn, o->spec, j->name,
-					 l.legacy ? "this storage's old leg header"
-						  : "that node's label");
-				goto out;
+					 "%s is node n-%llu itself (the same disk at another "
+					 "address): to give a node a new address, dst suspend and "
+					 "dst resume --remote|--disk",
+					 nc->spec, (unsigned long long)o->start);
+				return -1;
 			}
+			memcpy(nc->id, o->id, 16); /* its own label stays */
+			return 1;
 		}
-		if (j->busy && !l.legacy && l.start == j->busy_start &&
-		    !memcmp(l.disk, j->busy_id, 16) && !j->relabel) {
-			snprintf(
-			    err, errlen,
-			    "%s is the disk node n-%llu of '%s' is being moved to (dst replace "
-			    "under way): a disk can be only one node",
-			    nc->spec, (unsigned long long)l.start, j->name);
-			goto out;
+		if (same && !j->relabel) {
+			char nn[32];
+			node_conf_name(o->start, nn, sizeof(nn));
+			snprintf(err, errlen,
+				 "%s is the same disk as node %s (%s) of '%s' (it carries %s): a "
+				 "disk can be only one node",
+				 nc->spec, nn, o->spec, j->name,
+				 l->legacy ? "this storage's old leg header" : "that node's label");
+			return -1;
 		}
-		/* A former disk of this storage (replaced or removed since):
-		 * it may join again, with a new label. */
-	} else if (label_decode(buf, &l) && !j->relabel) {
+	}
+	if (j->busy && !l->legacy && l->start == j->busy_start &&
+	    !memcmp(l->disk, j->busy_id, 16) && !j->relabel) {
+		snprintf(err, errlen,
+			 "%s is the disk node n-%llu of '%s' is being moved to (dst replace under "
+			 "way): a disk can be only one node",
+			 nc->spec, (unsigned long long)l->start, j->name);
+		return -1;
+	}
+	return 0; /* a former disk of this storage (replaced or removed): it may join */
+}
+
+/* What the label block holds decides: -1 refused (why in err), 0 a new
+ * label goes there, 1 the node's own label stays. */
+static int judge(const struct label_join *j, struct node_conf *nc, const uint8_t *buf, char *err,
+		 size_t errlen)
+{
+	struct node_label l;
+	if (label_decode(buf, &l) && !memcmp(l.storage, j->uuid, 16))
+		return judge_ours(j, nc, &l, err, errlen);
+	if (j->relabel)
+		return 0;
+	if (label_decode(buf, &l)) {
+		char u[33];
 		uuid_format(l.storage, u);
 		if (l.legacy)
 			snprintf(err, errlen,
@@ -142,13 +139,34 @@ int label_node_join(const struct label_join *j, struct node_conf *nc, char *err,
 				 "disk with --relabel",
 				 nc->spec, l.name[0] ? l.name : "?", u,
 				 (unsigned long long)l.start);
-		goto out;
-	} else if (!label_decode(buf, &l) && !label_block_blank(buf) && !j->relabel) {
+		return -1;
+	}
+	if (!label_block_blank(buf)) {
 		snprintf(err, errlen,
 			 "%s holds data where its label goes (the 4 KiB at byte %llu): to keep the "
 			 "disk's data as it is, add it with --import (no label: it is used "
 			 "unchecked); to write the label over those bytes, --relabel",
 			 nc->spec, (unsigned long long)nc->label);
+		return -1;
+	}
+	return 0;
+}
+
+int label_node_join(const struct label_join *j, struct node_conf *nc, char *err, size_t errlen)
+{
+	uint8_t *buf = xmalloc(LABEL_SIZE);
+	int rc = -1;
+	char spec_err[400];
+	if (block_io(nc->spec, nc->remote, j->tls, buf, nc->label, false, spec_err,
+		     sizeof(spec_err)) < 0) {
+		snprintf(err, errlen, "%s: %s", nc->spec, spec_err);
+		goto out;
+	}
+	if (j->saved)
+		memcpy(j->saved, buf, LABEL_SIZE);
+	int verdict = judge(j, nc, buf, err, errlen);
+	if (verdict != 0) {
+		rc = verdict > 0 ? 0 : -1;
 		goto out;
 	}
 	if (uuid_generate(nc->id) < 0) {
