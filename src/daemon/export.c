@@ -2,12 +2,14 @@
  * with per-address access rules (DST's export node).
  *
  * Config keys: type = export, disk, listen (repeatable ADDR:PORT), socket
- * (repeatable path), allow (repeatable CIDR[:ro|:rw]), readonly, backlog,
+ * (repeatable path), allow (repeatable CIDR[:ro|:rw]), readonly, shared
+ * (read-write without claiming the disk: dev/claim.h), backlog,
  * buffers (IO buffer budget, e.g. 128M), requests (request slots), tls
  * (off|on|require), tls-psk, tls-certs, tls-verify-peer (frontend.c).
  * Limits: max-clients, client-budget, handshake-timeout, idle-timeout
  * (frontend_limits.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +32,7 @@ struct export_service {
 	struct acl acl;
 	struct tls_creds *tls;
 	char *disk;
-	bool readonly;
+	bool readonly, shared;
 	uint64_t started_ns;
 };
 
@@ -46,6 +48,8 @@ static void export_show(struct service *s, struct strbuf *out)
 	sb_attr_num(out, PATH("size"), e->dev->size / 512);
 	sb_attr_num(out, PATH("bytes"), e->dev->size);
 	sb_attr_str(out, PATH("access"), "%s", e->readonly ? "ro" : "rw");
+	const char *claim = dev_file_claim(e->dev);
+	sb_attr_str(out, PATH("claim"), "%s", claim ? claim : "none (memory)");
 	if (e->acl.n == 0) {
 		sb_attr_str(out, PATH("allow"), "loopback only (127.0.0.0/8, ::1):rw");
 	} else {
@@ -110,6 +114,7 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	e->svc.name = xstrdup(name);
 	e->disk = xstrdup(disk);
 	e->readonly = conf_bool(conf, "readonly");
+	e->shared = conf_bool(conf, "shared");
 	e->started_ns = ev_now_ns();
 
 	for (size_t i = 0; conf_get_nth(conf, "allow", i); i++) {
@@ -134,9 +139,21 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	int tls_mode;
 	if (frontend_tls(conf, &tls_mode, &e->tls, err, errlen) < 0)
 		goto fail;
-	e->dev = dev_open_local(loop, disk, e->readonly, err, errlen);
-	if (!e->dev)
+	/* Read-write, the disk is ours alone unless --shared (dev/claim.h). */
+	unsigned flags = e->readonly ? DEV_OPEN_READONLY : e->shared ? 0 : DEV_OPEN_CLAIM;
+	char derr[400];
+	errno = 0;
+	e->dev = dev_open_local_flags(loop, disk, flags, derr, sizeof(derr));
+	if (!e->dev) {
+		/* Held by a process (not a mount, nor a device mapper over a
+		 * block device, which nothing should share): say how to share. */
+		bool busy = errno == EBUSY && strstr(derr, ": in use by ");
+		snprintf(err, errlen, "export %s: %s%s", name, derr,
+			 busy ? " (--readonly to serve it read-only; --shared only if two writers "
+				"are meant)"
+			      : "");
 		goto fail;
+	}
 	struct nbd_server_config cfg = {
 	    .name = name,
 	    .desc = e->dev->desc,

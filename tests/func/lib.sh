@@ -239,7 +239,9 @@ start_export() {
 		if [ $rc -eq 0 ]; then
 			break
 		fi
-		if grep -q "in use" "$T_TMP/dst.err"; then
+		# Only a port taken meanwhile is worth another try (a disk in use
+		# by another export is an error of the test).
+		if grep -q "Address already in use" "$T_TMP/dst.err"; then
 			note "port $PORT was taken; trying another"
 			continue
 		fi
