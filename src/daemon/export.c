@@ -8,6 +8,10 @@
  * (off|on|require), tls-psk, tls-certs, tls-verify-peer (frontend.c).
  * Limits: max-clients, client-budget, handshake-timeout, idle-timeout
  * (frontend_limits.h).
+ *
+ * A plain `dst stop` refuses while clients are connected, naming them
+ * (and, for one on this host, its process): a storage on top of the
+ * export would otherwise just see its node fail.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +21,9 @@
 #include "common/acl.h"
 #include "common/ev.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/util.h"
+#include "common/who.h"
 #include "ctl.h"
 #include "dev/dev.h"
 #include "frontend.h"
@@ -69,6 +75,40 @@ static void export_command(struct service *s, struct ctl_req *req, int argc, cha
 	ctl_reply_error(req, "unknown command '%s' for an export", argv[0]);
 }
 
+/* Clients named in a refused stop; the rest are counted. */
+#define IN_USE_NAMED 8
+
+static bool export_in_use(struct service *s, struct strbuf *why)
+{
+	struct export_service *e = container_of(s, struct export_service, svc);
+	struct nbd_client_info ci[IN_USE_NAMED];
+	size_t n = nbd_server_clients(e->srv, ci, IN_USE_NAMED);
+	if (!n)
+		return false;
+	size_t shown = MIN(n, (size_t)IN_USE_NAMED);
+	int fds[IN_USE_NAMED];
+	pid_t pids[IN_USE_NAMED];
+	for (size_t i = 0; i < shown; i++)
+		fds[i] = ci[i].fd;
+	proc_socket_peers(fds, shown, pids);
+	sb_printf(why, "%zu client%s connected: ", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < shown; i++) {
+		struct who w;
+		sb_printf(why, "%s%s%s", i ? ", " : "",
+			  strcmp(ci[i].peer, "unix") ? ci[i].peer : "a Unix socket client",
+			  ci[i].readonly ? " (ro)" : "");
+		if (!who_is(pids[i], &w))
+			continue;
+		if (w.name[0])
+			sb_printf(why, " from dstd %d (%s %s)", (int)w.pid, w.type, w.name);
+		else
+			sb_printf(why, " from %s %d", w.comm, (int)w.pid);
+	}
+	if (n > shown)
+		sb_printf(why, " and %zu more", n - shown);
+	return true;
+}
+
 static void export_stop(struct service *s, void (*done)(void *), void *arg)
 {
 	struct export_service *e = container_of(s, struct export_service, svc);
@@ -90,6 +130,7 @@ static void export_destroy(struct service *s)
 static const struct service_ops export_ops = {
     .show = export_show,
     .command = export_command,
+    .in_use = export_in_use,
     .stop = export_stop,
     .destroy = export_destroy,
 };
