@@ -130,9 +130,9 @@ int claim_file(int fd, const char *path, const struct stat *st, char *err, size_
 		return 0;
 	int e = errno;
 	if (e != EAGAIN && e != EACCES) {
-		snprintf(err, errlen, "%s: lock: %s", path, strerror(e));
-		errno = e;
-		return -1;
+		/* ENOLCK: NFS without its lock manager. Nobody holds it. */
+		snprintf(err, errlen, "%s: cannot lock it: %s", path, strerror(e));
+		return 1;
 	}
 	char name[68], by[256];
 	pid_t pid = proc_lock_holder(st->st_dev, st->st_ino);

@@ -21,8 +21,10 @@
 #include <sys/stat.h>
 
 /* Lock the regular file open read-write on fd (st its fstat) for us alone.
- * 0, or -1 with errno EBUSY (or the lock's error) and the reason in err:
- * "PATH: in use by dstd 4242 (export e1)". */
+ * 0; -1 with errno EBUSY and the reason in err when someone holds it: "PATH:
+ * in use by dstd 4242 (export e1)"; 1 with the reason in err when this file
+ * system takes no locks (NFS without its lock manager: ENOLCK), so that
+ * the caller may go on without the claim. */
 int claim_file(int fd, const char *path, const struct stat *st, char *err, size_t errlen);
 
 /* An exclusive open (O_EXCL) of the block device path failed with EBUSY:

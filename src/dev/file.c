@@ -668,19 +668,26 @@ struct dev *dev_file_open_flags(struct ev_loop *loop, const char *path, unsigned
 		close(fd);
 		return NULL;
 	}
-	if (claim && !bdev && claim_file(fd, path, &st, err, errlen) < 0) {
+	const char *claimed = !claim ? (readonly ? "none (read-only)" : "none (shared)")
+			      : bdev ? "exclusive (O_EXCL)"
+				     : "exclusive (OFD lock)";
+	int rc = claim && !bdev ? claim_file(fd, path, &st, err, errlen) : 0;
+	if (rc < 0) {
 		int e = errno;
 		close(fd);
 		errno = e; /* EBUSY: the caller may tell the user how to share */
 		return NULL;
 	}
+	if (rc > 0) {
+		/* Serving it beats refusing a disk that worked before. */
+		log_warn("%s; serving it unclaimed", err);
+		claimed = "none (the file system has no locks)";
+	}
 
 	struct file_dev *f = xcalloc(1, sizeof(*f));
 	f->fd = fd;
 	f->bdev = bdev;
-	f->claim = !claim ? (readonly ? "none (read-only)" : "none (shared)")
-		   : bdev ? "exclusive (O_EXCL)"
-			  : "exclusive (OFD lock)";
+	f->claim = claimed;
 	bool tmpfs;
 	f->inline_ok = fs_writes_in_memory(fd, bdev, &tmpfs);
 	f->stable_pages = f->inline_ok && !tmpfs && needs_stable_pages(&st, bdev);
