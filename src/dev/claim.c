@@ -109,7 +109,8 @@ static pid_t state_user(const struct stat *disk, char *name, size_t len)
 	return pid;
 }
 
-/* "in use by dstd 4242 (storage st, node n-0)" for pid, into buf. */
+/* Who pid is, as the words after "in use by": "dstd 4242 (storage st, node
+ * n-0)", into buf. */
 static void holder_words(pid_t pid, const struct stat *disk, char *buf, size_t len)
 {
 	struct who w;
