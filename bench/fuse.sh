@@ -85,7 +85,7 @@ cleanup() {
 	fi
 	# dst stop detaches loopA and unmounts dst.dev.
 	"$DST" stop "$STORAGE" --timeout 20 >/dev/null 2>&1
-	for n in "${NODES[@]}"; do "$DST" stop "$n" --timeout 10 >/dev/null 2>&1; done
+	for n in "${NODES[@]}"; do "$DST" stop "$n" --force --timeout 10 >/dev/null 2>&1; done
 	for n in "$STORAGE" "${NODES[@]}"; do
 		[ -s "$DST_STATE_DIR/$n.pid" ] && kill_pid "$(cat "$DST_STATE_DIR/$n.pid")"
 	done

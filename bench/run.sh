@@ -84,7 +84,7 @@ cleanup() {
 	set +e
 	[ -n "${CHILD:-}" ] && kill_pid "$CHILD"
 	while read -r name; do
-		[ -n "$name" ] && "$DST" stop "$name" --timeout 5 >/dev/null 2>&1
+		[ -n "$name" ] && "$DST" stop "$name" --force --timeout 5 >/dev/null 2>&1
 	done <"$DST_NAMES_FILE"
 	while read -r pid; do
 		kill_pid "$pid"
@@ -181,7 +181,7 @@ stop_server() { # stop_server PIDS
 		for pidf in "$DST_STATE_DIR"/*.pid; do
 			if [ ! -s "$pidf" ] || [ "$(cat "$pidf")" != "$pid" ]; then continue; fi
 			name=$(basename "$pidf" .pid)
-			"$DST" stop "$name" --timeout 10 >/dev/null 2>&1 || true
+			"$DST" stop "$name" --force --timeout 10 >/dev/null 2>&1 || true
 		done
 		kill_pid "$pid"
 	done

@@ -168,7 +168,8 @@ log_ms() {
 # "MiB/s CPU_MS_PER_GIB" in $WORK/res/dst-resync.copy.REP.
 resync_rep() {
 	local rep=$1 log="$DST_STATE_DIR/bench-resync.log" n0 out p2 c0 c1 t0 t1 bytes mibs cpu
-	"$DST" stop bench-rleg2 --timeout 10 >/dev/null 2>&1 || return 1
+	# --force: the mirror is its client, and losing the leg is the point.
+	"$DST" stop bench-rleg2 --force --timeout 10 >/dev/null 2>&1 || return 1
 	for _ in $(seq 100); do
 		[ "$(bench_show_attr bench-resync health)" = AD ] && break
 		sleep 0.1

@@ -39,7 +39,7 @@ cleanup() {
 	local rc=$? f
 	set +e
 	for f in "$DST_STATE_DIR"/*.pid; do
-		[ -e "$f" ] && "$DST" stop "$(basename "$f" .pid)" --timeout 5 >/dev/null 2>&1
+		[ -e "$f" ] && "$DST" stop "$(basename "$f" .pid)" --force --timeout 5 >/dev/null 2>&1
 	done
 	for f in "$WORK"/*.pid; do
 		[ -s "$f" ] && kill_pid "$(cat "$f")"

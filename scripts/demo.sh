@@ -21,7 +21,7 @@ PIDS=()
 cleanup() {
 	set +e
 	for name in storage node0 node1; do
-		"$DST" stop "$name" >/dev/null 2>&1
+		"$DST" stop "$name" --force >/dev/null 2>&1
 	done
 	for pid in "${PIDS[@]}"; do
 		kill "$pid" 2>/dev/null

@@ -168,8 +168,9 @@ int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int bad_option(const char *cmd, char **argv);
 
 /* Send one command line to NAME's daemon; on success *reply is the body
- * after "ok". Returns 0, or -1 with the reason in err (daemon not running,
- * or its "error: ..." text). */
+ * after "ok". Returns 0, -1 with the reason in err when the daemon could
+ * not be asked (not running, no answer), or -2 with its "error: ..." text
+ * when it answered with a refusal. */
 int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen);
 
 /* The value of attribute NAME/leaf in the running daemon's `show` (the

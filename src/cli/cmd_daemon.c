@@ -43,15 +43,20 @@ static const char start_help[] =
     "  --foreground        do not daemonize; log to stderr\n";
 
 static const char stop_help[] =
-    "usage: dst stop NAME [--timeout SECONDS]\n"
+    "usage: dst stop NAME [--force] [--timeout SECONDS]\n"
     "\n"
     "Stop the daemon of NAME: it stops accepting clients, answers every request\n"
     "in flight, then exits. Its config stays; `dst start NAME` brings it back.\n"
+    "An export with clients connected (a storage using it as a node, say) is not\n"
+    "stopped: the error names each client's address and, for one on this host,\n"
+    "its process (\"dstd 4242 (storage st)\"). --force stops it all the same,\n"
+    "and their IO then fails.\n"
     "A storage with a FUSE file or a kernel NBD device is not stopped while that\n"
     "device (or the loop device `dst attach` made of it) is mounted or in use:\n"
     "the error names the mount point. Otherwise the loop device is detached\n"
     "first, then the FUSE file unmounted, then the daemon stops.\n"
     "\n"
+    "  --force             stop an export even while clients use it\n"
     "  --timeout SECONDS   how long to wait for it to exit (default 30)\n";
 
 static const char delete_help[] =
@@ -284,9 +289,14 @@ int cmd_start(int argc, char **argv)
 }
 
 static unsigned stop_timeout = 30;
+static bool stop_force;
 static int stop_opt(int c, const char *arg)
 {
 	uint64_t v;
+	if (c == 'f') {
+		stop_force = true;
+		return 0;
+	}
 	if (c != 't' || parse_u64(arg, &v) < 0 || v > 3600) {
 		fprintf(stderr, "dst: --timeout '%s': expected seconds 0..3600\n", arg ? arg : "");
 		return -1;
@@ -298,11 +308,12 @@ static int stop_opt(int c, const char *arg)
 int cmd_stop(int argc, char **argv)
 {
 	static const struct option opts[] = {
+	    {"force", no_argument, NULL, 'f'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	int i = one_name(argc, argv, stop_help, "t:h", opts, stop_opt);
+	int i = one_name(argc, argv, stop_help, "ft:h", opts, stop_opt);
 	if (i < 0)
 		return i == -2 ? 0 : 1;
 	const char *name = argv[i];
@@ -318,11 +329,16 @@ int cmd_stop(int argc, char **argv)
 	}
 	if (storage_release_devices(name))
 		return 1;
-	char err[512];
+	char err[1024];
 	struct strbuf reply;
-	if (ctl_call(name, "stop", &reply, err, sizeof(err)) == 0)
+	int rc = ctl_call(name, stop_force ? "stop force" : "stop", &reply, err, sizeof(err));
+	if (rc == 0)
 		sb_free(&reply);
-	else if (kill(pid, SIGTERM) < 0)
+	else if (rc == -2) /* it answered: still in use */
+		return die("'%s' not stopped: %s; 'dst stop %s --force' stops it anyway (their IO "
+			   "then fails)",
+			   name, err, name);
+	else if (kill(pid, SIGTERM) < 0) /* no control socket: as SIGTERM always did */
 		return die("'%s' (pid %d): %s", name, (int)pid, strerror(errno));
 	if (!wait_daemon_gone(name, stop_timeout * 1000))
 		return die("'%s' (pid %d) did not stop within %u s", name, (int)pid, stop_timeout);

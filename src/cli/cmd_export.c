@@ -17,7 +17,7 @@
 
 static const char export_help[] =
     "usage: dst export DISK [--name NAME] [--listen ADDR:PORT]... [--socket PATH]...\n"
-    "                  [--allow CIDR[:ro|:rw]]... [--readonly] [--backlog N]\n"
+    "                  [--allow CIDR[:ro|:rw]]... [--readonly | --shared] [--backlog N]\n"
     "                  [--buffers SIZE] [--tls off|on|require]\n"
     "                  [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]]\n"
     "                  [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
@@ -28,6 +28,12 @@ static const char export_help[] =
     "\n"
     "DISK is a regular file, a block device, or mem:SIZE (a sparse disk in memory,\n"
     "e.g. mem:1G, lost when the export stops).\n"
+    "\n"
+    "A disk exported read-write is the export's alone while it runs: a block device\n"
+    "is opened exclusively (O_EXCL: not while mounted, and mkfs or a mount of it\n"
+    "fail meanwhile), a regular file gets an OFD lock over the whole file. Another\n"
+    "read-write export of it, or a storage with it as a local --disk node, is\n"
+    "refused with the holder named. Read-only exports never claim the disk.\n"
     "\n"
     "  --name NAME         name used by `dst show/stop NAME` and offered as the NBD\n"
     "                      export name (default: DISK's base name and the port,\n"
@@ -41,7 +47,10 @@ static const char export_help[] =
     "                      Without --allow only loopback clients are let in.\n"
     "                      Refused clients are told so during the handshake and\n"
     "                      logged with their address.\n"
-    "  --readonly          every client is read-only\n"
+    "  --readonly          every client is read-only; the disk is opened read-only\n"
+    "                      and not claimed\n"
+    "  --shared            read-write without claiming the disk: others may write it\n"
+    "                      at the same time (only for users who coordinate writes)\n"
     "  --backlog N         listen backlog (default 64)\n"
     "  --buffers SIZE      IO buffer budget, allocated up front (default 128M);\n"
     "                      when spent, clients wait instead of failing\n" TLS_SERVE_HELP LIMIT_HELP
@@ -50,7 +59,8 @@ static const char export_help[] =
     "The export runs as a daemon (dstd) with its config, pid file, log and\n"
     "control socket in the state dir ($DST_STATE_DIR, else /var/lib/dst for root,\n"
     "else $XDG_RUNTIME_DIR/dst). Stop it with `dst stop NAME` or SIGTERM: in-flight\n"
-    "requests are answered first. `dst start NAME` starts it again.\n"
+    "requests are answered first (dst stop refuses while clients are connected,\n"
+    "unless --force). `dst start NAME` starts it again.\n"
     "\n"
     "Examples:\n"
     "  dst export /srv/disk0.img --listen 0.0.0.0:1025 --allow 192.168.4.0/24\n"
@@ -129,6 +139,7 @@ int cmd_export(int argc, char **argv)
 	    {"socket", required_argument, NULL, 's'},
 	    {"allow", required_argument, NULL, 'a'},
 	    {"readonly", no_argument, NULL, 'r'},
+	    {"shared", no_argument, NULL, 'S'},
 	    {"backlog", required_argument, NULL, 'b'},
 	    {"buffers", required_argument, NULL, 'B'},
 	    {"foreground", no_argument, NULL, 'F'},
@@ -145,7 +156,7 @@ int cmd_export(int argc, char **argv)
 	struct conf conf = {0};
 	const char *name = NULL, *backlog = NULL, *buffers = NULL;
 	const char *first_listen = NULL, *first_sock = NULL;
-	bool readonly = false, foreground = false;
+	bool readonly = false, shared = false, foreground = false;
 	char err[512];
 	int c, rc = 1;
 	struct conf lists = {0}; /* listen/socket/allow in command-line order */
@@ -174,6 +185,7 @@ int cmd_export(int argc, char **argv)
 			break;
 		}
 		case 'r': readonly = true; break;
+		case 'S': shared = true; break;
 		case 'b': backlog = optarg; break;
 		case 'B': buffers = optarg; break;
 		case 'F': foreground = true; break;
@@ -199,6 +211,11 @@ int cmd_export(int argc, char **argv)
 	}
 	if (optind + 1 < argc) {
 		die("export: unexpected argument '%s'", argv[optind + 1]);
+		goto out;
+	}
+	if (readonly && shared) {
+		die("export: --shared is for read-write exports; a --readonly one never claims "
+		    "the disk");
 		goto out;
 	}
 	const char *disk = argv[optind];
@@ -262,6 +279,8 @@ int cmd_export(int argc, char **argv)
 		conf_add(&conf, lists.e[i].key, lists.e[i].val);
 	if (readonly)
 		conf_set(&conf, "readonly", "1");
+	if (shared)
+		conf_set(&conf, "shared", "1");
 	if (backlog)
 		conf_set(&conf, "backlog", backlog);
 	if (buffers)

@@ -94,6 +94,8 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 		if (nl)
 			*nl = '\0';
 		snprintf(err, errlen, "%s", b.s + 7);
+		sb_free(&b);
+		return -2;
 	} else {
 		snprintf(err, errlen,
 			 "'%s': daemon closed the control connection without answering", name);

@@ -69,8 +69,21 @@ static void on_ctl(void *arg, struct ctl_req *req, int argc, char **argv)
 		ctl_reply(req, b.s);
 		sb_free(&b);
 	} else if (!strcmp(argv[0], "stop")) {
+		/* "stop force": whoever still uses it. SIGTERM never asks. */
+		bool force = argc > 1 && !strcmp(argv[1], "force");
+		struct strbuf why;
+		sb_init(&why);
+		if (!force && !d->stopping && d->svc->ops->in_use &&
+		    d->svc->ops->in_use(d->svc, &why)) {
+			const char *w = why.s ? why.s : "in use";
+			log_info("dst stop refused: %s", w);
+			ctl_reply_error(req, "%s", w);
+			sb_free(&why);
+			return;
+		}
+		sb_free(&why);
 		ctl_reply(req, NULL);
-		begin_stop(d, "requested by dst stop");
+		begin_stop(d, force ? "requested by dst stop --force" : "requested by dst stop");
 	} else if (!strcmp(argv[0], "ping")) {
 		ctl_reply(req, "pong\n");
 	} else if (d->stopping) {

@@ -2,12 +2,18 @@
  * with per-address access rules (DST's export node).
  *
  * Config keys: type = export, disk, listen (repeatable ADDR:PORT), socket
- * (repeatable path), allow (repeatable CIDR[:ro|:rw]), readonly, backlog,
+ * (repeatable path), allow (repeatable CIDR[:ro|:rw]), readonly, shared
+ * (read-write without claiming the disk: dev/claim.h), backlog,
  * buffers (IO buffer budget, e.g. 128M), requests (request slots), tls
  * (off|on|require), tls-psk, tls-certs, tls-verify-peer (frontend.c).
  * Limits: max-clients, client-budget, handshake-timeout, idle-timeout
  * (frontend_limits.h).
+ *
+ * A plain `dst stop` refuses while clients are connected, naming them
+ * (and, for one on this host, its process): a storage on top of the
+ * export would otherwise just see its node fail.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +21,9 @@
 #include "common/acl.h"
 #include "common/ev.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/util.h"
+#include "common/who.h"
 #include "ctl.h"
 #include "dev/dev.h"
 #include "frontend.h"
@@ -30,7 +38,7 @@ struct export_service {
 	struct acl acl;
 	struct tls_creds *tls;
 	char *disk;
-	bool readonly;
+	bool readonly, shared;
 	uint64_t started_ns;
 };
 
@@ -46,6 +54,8 @@ static void export_show(struct service *s, struct strbuf *out)
 	sb_attr_num(out, PATH("size"), e->dev->size / 512);
 	sb_attr_num(out, PATH("bytes"), e->dev->size);
 	sb_attr_str(out, PATH("access"), "%s", e->readonly ? "ro" : "rw");
+	const char *claim = dev_file_claim(e->dev);
+	sb_attr_str(out, PATH("claim"), "%s", claim ? claim : "none (memory)");
 	if (e->acl.n == 0) {
 		sb_attr_str(out, PATH("allow"), "loopback only (127.0.0.0/8, ::1):rw");
 	} else {
@@ -63,6 +73,40 @@ static void export_show(struct service *s, struct strbuf *out)
 static void export_command(struct service *s, struct ctl_req *req, int argc, char **argv)
 {
 	ctl_reply_error(req, "unknown command '%s' for an export", argv[0]);
+}
+
+/* Clients named in a refused stop; the rest are counted. */
+#define IN_USE_NAMED 8
+
+static bool export_in_use(struct service *s, struct strbuf *why)
+{
+	struct export_service *e = container_of(s, struct export_service, svc);
+	struct nbd_client_info ci[IN_USE_NAMED];
+	size_t n = nbd_server_clients(e->srv, ci, IN_USE_NAMED);
+	if (!n)
+		return false;
+	size_t shown = MIN(n, (size_t)IN_USE_NAMED);
+	int fds[IN_USE_NAMED];
+	pid_t pids[IN_USE_NAMED];
+	for (size_t i = 0; i < shown; i++)
+		fds[i] = ci[i].fd;
+	proc_socket_peers(fds, shown, pids);
+	sb_printf(why, "%zu client%s connected: ", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < shown; i++) {
+		struct who w;
+		sb_printf(why, "%s%s%s", i ? ", " : "",
+			  strcmp(ci[i].peer, "unix") ? ci[i].peer : "a Unix socket client",
+			  ci[i].readonly ? " (ro)" : "");
+		if (!who_is(pids[i], &w))
+			continue;
+		if (w.name[0])
+			sb_printf(why, " from dstd %d (%s %s)", (int)w.pid, w.type, w.name);
+		else
+			sb_printf(why, " from %s %d", w.comm, (int)w.pid);
+	}
+	if (n > shown)
+		sb_printf(why, " and %zu more", n - shown);
+	return true;
 }
 
 static void export_stop(struct service *s, void (*done)(void *), void *arg)
@@ -86,6 +130,7 @@ static void export_destroy(struct service *s)
 static const struct service_ops export_ops = {
     .show = export_show,
     .command = export_command,
+    .in_use = export_in_use,
     .stop = export_stop,
     .destroy = export_destroy,
 };
@@ -110,6 +155,7 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	e->svc.name = xstrdup(name);
 	e->disk = xstrdup(disk);
 	e->readonly = conf_bool(conf, "readonly");
+	e->shared = conf_bool(conf, "shared");
 	e->started_ns = ev_now_ns();
 
 	for (size_t i = 0; conf_get_nth(conf, "allow", i); i++) {
@@ -134,9 +180,21 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	int tls_mode;
 	if (frontend_tls(conf, &tls_mode, &e->tls, err, errlen) < 0)
 		goto fail;
-	e->dev = dev_open_local(loop, disk, e->readonly, err, errlen);
-	if (!e->dev)
+	/* Read-write, the disk is ours alone unless --shared (dev/claim.h). */
+	unsigned flags = e->readonly ? DEV_OPEN_READONLY : e->shared ? 0 : DEV_OPEN_CLAIM;
+	char derr[400];
+	errno = 0;
+	e->dev = dev_open_local_flags(loop, disk, flags, derr, sizeof(derr));
+	if (!e->dev) {
+		/* Held by a process (not a mount, nor a device mapper over a
+		 * block device, which nothing should share): say how to share. */
+		bool busy = errno == EBUSY && strstr(derr, ": in use by ");
+		snprintf(err, errlen, "export %s: %s%s", name, derr,
+			 busy ? " (--readonly to serve it read-only; --shared only if two writers "
+				"are meant)"
+			      : "");
 		goto fail;
+	}
 	struct nbd_server_config cfg = {
 	    .name = name,
 	    .desc = e->dev->desc,

@@ -6,6 +6,7 @@
 #ifndef DST_DAEMON_SERVICE_H
 #define DST_DAEMON_SERVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/config.h"
@@ -20,6 +21,10 @@ struct service_ops {
 	void (*show)(struct service *s, struct strbuf *out);
 	/* Control commands other than show/stop; reply through ctl_reply*. */
 	void (*command)(struct service *s, struct ctl_req *req, int argc, char **argv);
+	/* Optional: is someone still using the service, so that a plain
+	 * `dst stop` must refuse (--force stops it all the same)? If so,
+	 * true and who, one line, into why. */
+	bool (*in_use)(struct service *s, struct strbuf *why);
 	/* Graceful stop: finish in-flight IO, then call done. */
 	void (*stop)(struct service *s, void (*done)(void *arg), void *arg);
 	void (*destroy)(struct service *s);

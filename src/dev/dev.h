@@ -165,9 +165,22 @@ void dev_destroy(struct dev *d);
 /* "mem:SIZE" sparse memory disk (SIZE as parse_size). */
 struct dev *dev_mem_open(struct ev_loop *loop, const char *spec, char *err, size_t errlen);
 
-/* A regular file or block device, IO through io_uring. */
+/* How a local disk is opened (dev_open_local_flags, dev_file_open_flags). */
+#define DEV_OPEN_READONLY (1u << 0) /* never claimed */
+/* Read-write and ours alone (dev/claim.h): a block device is opened with
+ * O_EXCL, a regular file gets an OFD write lock. If someone else has it,
+ * the open fails with errno EBUSY and err naming the holder. */
+#define DEV_OPEN_CLAIM (1u << 1)
+
+/* A regular file or block device, IO through io_uring. dev_file_open
+ * claims nothing (the mirror's bitmap file, which only its storage opens). */
 struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly, char *err,
 			  size_t errlen);
+struct dev *dev_file_open_flags(struct ev_loop *loop, const char *path, unsigned flags, char *err,
+				size_t errlen);
+/* A file device's claim, as dst show says it ("exclusive (OFD lock)",
+ * "none (read-only)"...); NULL for any other device. */
+const char *dev_file_claim(struct dev *d);
 
 /* A node's identity check (array/label.h): before a connection to a
  * remote node carries any request, len bytes at off are read through it
@@ -231,8 +244,13 @@ const char *dev_nbd_state(struct dev *d);
  * once instead of holding it until io-timeout, and stops reconnecting. */
 void dev_nbd_stop(struct dev *d);
 
-/* Dispatch on the spec: "mem:..." or a path. */
+/* Dispatch on the spec: "mem:..." or a path. A disk opened read-write is
+ * claimed (DEV_OPEN_CLAIM); a mem: disk is private memory, never claimed. */
 struct dev *dev_open_local(struct ev_loop *loop, const char *spec, bool readonly, char *err,
 			   size_t errlen);
+/* The same with DEV_OPEN_* flags: without DEV_OPEN_CLAIM a read-write disk
+ * is shared with whoever else writes it (dst export --shared). */
+struct dev *dev_open_local_flags(struct ev_loop *loop, const char *spec, unsigned flags, char *err,
+				 size_t errlen);
 
 #endif

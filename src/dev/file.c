@@ -34,6 +34,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "claim.h"
 #include "common/dirtymem.h"
 #include "common/ev.h"
 #include "common/log.h"
@@ -76,6 +77,7 @@ struct file_dev {
 	 * of cached pages are borrowed from it, so the socket send copies
 	 * straight from the page cache. */
 	char *map;
+	const char *claim;	/* what keeps other writers out (claim.h), for dst show */
 	bool inline_ok;		/* the file system's writes are memory copies */
 	bool cachestat_ok;	/* cachestat(2) works here (else mincore) */
 	bool stable_pages;	/* a write waits for its page's writeback */
@@ -543,6 +545,8 @@ static void file_show(struct dev *d, struct strbuf *out, const char *prefix)
 				      : "on");
 	snprintf(p, sizeof(p), "%s/io/inline_writes", prefix);
 	sb_attr_num(out, p, f->inline_writes);
+	snprintf(p, sizeof(p), "%s/claim", prefix);
+	sb_attr_str(out, p, "%s", f->claim);
 }
 
 static const struct dev_ops file_ops = {
@@ -553,6 +557,11 @@ static const struct dev_ops file_ops = {
     .can_borrow = file_can_borrow,
     .show = file_show,
 };
+
+const char *dev_file_claim(struct dev *d)
+{
+	return d->ops == &file_ops ? container_of(d, struct file_dev, dev)->claim : NULL;
+}
 
 /* Is a buffered write of cached pages of this file a copy into memory? On a
  * block device and on local disk file systems it is. On NFS, CIFS or FUSE
@@ -613,7 +622,21 @@ static int ring_init(struct io_uring *ring)
 struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly, char *err,
 			  size_t errlen)
 {
-	int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	return dev_file_open_flags(loop, path, readonly ? DEV_OPEN_READONLY : 0, err, errlen);
+}
+
+struct dev *dev_file_open_flags(struct ev_loop *loop, const char *path, unsigned flags, char *err,
+				size_t errlen)
+{
+	bool readonly = flags & DEV_OPEN_READONLY;
+	bool claim = !readonly && (flags & DEV_OPEN_CLAIM);
+	/* O_EXCL without O_CREAT claims a block device and is ignored for
+	 * anything else; a regular file is locked below. */
+	int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | (claim ? O_EXCL : 0) | O_CLOEXEC);
+	if (fd < 0 && claim && errno == EBUSY) {
+		claim_busy_bdev(path, err, errlen);
+		return NULL;
+	}
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: open: %s", path, strerror(errno));
 		return NULL;
@@ -645,10 +668,26 @@ struct dev *dev_file_open(struct ev_loop *loop, const char *path, bool readonly,
 		close(fd);
 		return NULL;
 	}
+	const char *claimed = !claim ? (readonly ? "none (read-only)" : "none (shared)")
+			      : bdev ? "exclusive (O_EXCL)"
+				     : "exclusive (OFD lock)";
+	int rc = claim && !bdev ? claim_file(fd, path, &st, err, errlen) : 0;
+	if (rc < 0) {
+		int e = errno;
+		close(fd);
+		errno = e; /* EBUSY: the caller may tell the user how to share */
+		return NULL;
+	}
+	if (rc > 0) {
+		/* Serving it beats refusing a disk that worked before. */
+		log_warn("%s; serving it unclaimed", err);
+		claimed = "none (the file system has no locks)";
+	}
 
 	struct file_dev *f = xcalloc(1, sizeof(*f));
 	f->fd = fd;
 	f->bdev = bdev;
+	f->claim = claimed;
 	bool tmpfs;
 	f->inline_ok = fs_writes_in_memory(fd, bdev, &tmpfs);
 	f->stable_pages = f->inline_ok && !tmpfs && needs_stable_pages(&st, bdev);

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -953,4 +954,23 @@ void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats 
 	st->handshake_timeout_s = srv->cfg.handshake_timeout_s;
 	st->idle_timeout_s = srv->cfg.idle_timeout_s;
 	st->client_budget = srv->cfg.client_budget;
+}
+
+size_t nbd_server_clients(struct nbd_server *srv, struct nbd_client_info *out, size_t max)
+{
+	size_t n = 0;
+	for (struct nbd_conn *c = srv->conns; c; c = c->next) {
+		if (c->dead || c->rx_stopped || c->phase != PH_TRANSMISSION)
+			continue;
+		/* A hang-up may be waiting in the socket, not yet seen by the
+		 * loop (a storage that has just stopped): it is not a user. */
+		struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			continue;
+		if (n < max)
+			out[n] = (struct nbd_client_info){
+			    .peer = c->peer, .fd = c->fd, .readonly = c->access != ACL_RW};
+		n++;
+	}
+	return n;
 }

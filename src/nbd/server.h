@@ -87,6 +87,18 @@ void nbd_server_shutdown(struct nbd_server *srv, unsigned grace_s, void (*done)(
 void nbd_server_free(struct nbd_server *srv);
 
 void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st);
+
+/* A client using the server now: past its handshake, and neither gone nor
+ * going (one that hung up, or sent DISC, whose close is not yet processed,
+ * does not count). */
+struct nbd_client_info {
+	const char *peer; /* "127.0.0.1:41234", "[::1]:41234", "unix" */
+	int fd;		  /* its socket: for asking who is at the other end */
+	bool readonly;
+};
+/* Up to max of them into out (valid until the loop runs again); returns
+ * how many there are in all. */
+size_t nbd_server_clients(struct nbd_server *srv, struct nbd_client_info *out, size_t max);
 /* "off", or the mode and the kind of credentials: "require (PSK)". */
 const char *nbd_server_tls_desc(const struct nbd_server *srv, char *buf, size_t len);
 

@@ -239,7 +239,9 @@ start_export() {
 		if [ $rc -eq 0 ]; then
 			break
 		fi
-		if grep -q "in use" "$T_TMP/dst.err"; then
+		# Only a port taken meanwhile is worth another try (a disk in use
+		# by another export is an error of the test).
+		if grep -q "Address already in use" "$T_TMP/dst.err"; then
 			note "port $PORT was taken; trying another"
 			continue
 		fi
@@ -254,11 +256,14 @@ start_export() {
 	note "export $name: $disk on $URI (pid $PID)"
 }
 
-# stop_export NAME: dst stop, check the daemon is gone and its log clean.
+# stop_export NAME [--force]: dst stop, check the daemon is gone and its log
+# clean. An export with clients connected (a storage on top of it) is only
+# stopped with --force: say so where the test means it.
 stop_export() {
 	local name=$1 pid
+	shift
 	pid=$(export_pid "$name") || fail "stop_export $name: no pid file"
-	dst_ok stop "$name" >/dev/null
+	dst_ok stop "$name" "$@" >/dev/null
 	wait_gone "$pid" 10 || fail "export $name (pid $pid) still running after dst stop"
 	[ ! -e "$DST_STATE_DIR/$name.pid" ] || fail "pid file of $name left after dst stop"
 	check_log "$DST_STATE_DIR/$name.log"

@@ -111,7 +111,7 @@ leg_restart() {
 		check_stderr "$T_TMP/dst.err" "dst export (restart of leg $i)"
 		[ $rc -eq 0 ] && break
 		# The port may still be held for a moment by the killed process.
-		grep -q "in use" "$T_TMP/dst.err" || break
+		grep -q "Address already in use" "$T_TMP/dst.err" || break
 		sleep 0.25
 	done
 	[ $rc -eq 0 ] || { cat "$T_TMP/dst.err" >&2; fail "restart of leg $i's export on port ${LEG_PORT[i]}"; }

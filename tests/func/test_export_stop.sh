@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Graceful stop: dst stop (and SIGTERM) during a heavy fio write load ends
-# the daemon within a few seconds; requests in flight get complete replies;
-# idle clients do not hold the stop up; the config survives for dst start.
+# Graceful stop: dst stop --force (and SIGTERM) during a heavy fio write load
+# ends the daemon within a few seconds; requests in flight get complete
+# replies; idle clients do not hold the stop up; the config survives for dst
+# start. (A plain dst stop refuses while a client is connected: checked with
+# the idle clients here, and with a storage on top in test_export_stop_busy.)
 . "$(dirname "$0")/lib.sh"
 need fio
 
@@ -30,7 +32,7 @@ truncate -s 128M "$T_TMP/stop.img"
 for kind in file mem; do
 	disk=$T_TMP/stop.img
 	[ $kind = mem ] && disk=mem:128M
-	step "dst stop during a fio write load ($kind export)"
+	step "dst stop --force during a fio write load ($kind export)"
 	start_export "stop-$kind" "$disk"
 	pid=$PID
 	[ $kind = file ] && FILE_PORT=$PORT
@@ -39,7 +41,7 @@ for kind in file mem; do
 	wait_writes "stop-$kind" 500
 	note "inflight when stopping: $(show_attr "stop-$kind" io/inflight)"
 	t0=$(date +%s%3N)
-	dst_ok stop "stop-$kind" >/dev/null
+	dst_ok stop "stop-$kind" --force >/dev/null
 	ms=$(elapsed_ms "$t0")
 	note "dst stop returned after ${ms} ms"
 	# dst stop returns once the daemon let go of its pid lock; the process
@@ -74,7 +76,7 @@ bg_wait "$fio_pid"
 
 step "requests in flight at the stop get complete replies, then a clean close"
 start_export stop-inflight mem:64M
-run_ok "inflight_at_stop" nbd_raw --during "'$DST' stop stop-inflight >/dev/null" 127.0.0.1 "$PORT" inflight_at_stop
+run_ok "inflight_at_stop" nbd_raw --during "'$DST' stop stop-inflight --force >/dev/null" 127.0.0.1 "$PORT" inflight_at_stop
 cat "$T_TMP/run.out"
 wait_gone "$PID" 5 || fail "daemon still running"
 check_log "$DST_STATE_DIR/stop-inflight.log"
@@ -103,8 +105,18 @@ T_PIDS+=("$idle_pid")
 for _ in $(seq 50); do grep -q ready "$T_TMP/idle.out" && break; sleep 0.1; done
 sleep 0.3
 assert_eq "$(show_attr stop-inflight clients)" 2 "clients connected"
+# Without --force: refused, naming the one in transmission (the one still
+# in its handshake uses nothing yet).
+run_fails "dst stop with a client connected" "$DST" stop stop-inflight
+check_stderr "$T_TMP/run.out" "dst stop"
+assert_contains "$RUN_OUT" "'stop-inflight' not stopped: 1 client connected: 127.0.0.1:" "dst stop's refusal"
+assert_contains "$RUN_OUT" " from python3 $idle_pid" "dst stop's refusal names the client's process"
+assert_contains "$RUN_OUT" "--force" "dst stop's refusal"
+[ "$(wc -l <"$T_TMP/run.out")" -eq 1 ] || fail "dst stop's refusal is not one line"
+pid_alive "$pid" || fail "the export died after a refused stop"
+grep -q "dst stop refused: 1 client connected" "$DST_STATE_DIR/stop-inflight.log" || fail "the log does not say the stop was refused"
 t0=$(date +%s%3N)
-dst_ok stop stop-inflight >/dev/null
+dst_ok stop stop-inflight --force >/dev/null
 ms=$(elapsed_ms "$t0")
 note "dst stop with 2 idle clients returned after ${ms} ms"
 assert_le "$ms" 3000 "milliseconds to stop with idle clients"

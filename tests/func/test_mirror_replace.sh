@@ -27,9 +27,9 @@ mr_settle mr
 mr_legs_identical "after fio"
 uuid=$(sed -n 's/^uuid = //p' "$DST_STATE_DIR/mr.conf")
 
-step "stop leg 1's export; the mirror marks it dead"
+step "stop leg 1's export (--force: the mirror is its client); the mirror marks it dead"
 mr_log_mark mr
-stop_export mr-leg1
+stop_export mr-leg1 --force
 mr_wait mr health AD 5 "health after leg 1's export stopped"
 
 step "replace leg 1's file by an empty sparse file of the same size; restart the export"

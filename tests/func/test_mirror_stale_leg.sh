@@ -50,7 +50,7 @@ note "generation on leg 1 now: $g_new"
 step "roll leg 1 back to its old image (same UUID, generation $g_old)"
 mr_log_mark mo
 c0=$(mr_copied mo)
-stop_export mo-leg1
+stop_export mo-leg1 --force # the mirror is still its client
 mr_wait mo health AD 5 "health after leg 1's export stopped"
 cp --sparse=always "$T_TMP/leg1.old" "${LEG_IMG[1]}"
 assert_file_pattern "${LEG_IMG[1]}" 0 $((2 * MiB)) 0x11 "the rolled-back leg 1 file"

@@ -2,7 +2,8 @@
 # dst replace: live migration of a node of a running storage (issue 5),
 # alg_linear over three file-backed `dst export` nodes (16M each), the
 # middle one (n-32768) migrated again and again. In the order run:
-# 5. bad input: a smaller new node, an unknown node, a storage not running,
+# 5. bad input: a smaller new node, a new disk another export serves
+#    read-write, an unknown node, a storage not running,
 #    --abort with nothing running, the node's own address, an
 #    unreachable new node, a second migration, a suspended node: refused
 #    with one clear line, nothing started, the state dir unchanged. At the
@@ -120,11 +121,14 @@ assert_eq "$(show_attr mig last_migration)" "" "last_migration before any migrat
 # ---------------------------------------------------------------------------
 step "5. bad input"
 st_export small 8M
-SMALL=$URI
+SMALL=$URI SMALL_PID=$PID
 bad_input "a smaller new node" "fewer" "16384" "32768" -- replace mig $NODE --remote "$SMALL"
 assert_eq "$(show_attr mig migration/node)" "" "a migration after the smaller node was refused"
 assert_eq "$(show_attr mig last_migration)" "" "last_migration after the smaller node was refused"
-bad_input "a smaller new disk" "fewer" -- replace mig $NODE --disk "$T_TMP/small.img"
+truncate -s 8M "$T_TMP/small-disk.img"
+bad_input "a smaller new disk" "fewer" -- replace mig $NODE --disk "$T_TMP/small-disk.img"
+# small.img is exported read-write: it is the export's alone.
+bad_input "a new disk that an export serves" "in use by dstd $SMALL_PID (export small)" -- replace mig $NODE --disk "$T_TMP/small.img"
 bad_input "an unknown node" "n-99" "no node" -- replace mig n-99 --remote "$SMALL"
 bad_input "the node's own address" "already on" -- replace mig $NODE --remote "$R1"
 bad_input "--abort with nothing running" "no migration" -- replace mig $NODE --abort

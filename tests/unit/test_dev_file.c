@@ -1,6 +1,7 @@
 /* test_dev_file.c - the io_uring file device against real temp files: data, holes,
  * zeroing (and its write fallback on tmpfs), extents, deep queues, errors,
- * reads borrowed from the file's mapping, writes of cached pages done inline. */
+ * reads borrowed from the file's mapping, writes of cached pages done inline,
+ * the claim of a read-write open. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -761,8 +762,61 @@ TEST(cached_by_mincore)
 	unsetenv("DST_FILE_MINCORE");
 }
 
-UNIT_MAIN(T(cached_by_mincore), T(borrowed_read), T(inline_writes), T(inline_write_cut_short),
-	  T(open_errors), T(open_props), T(round_trip_odd), T(unwritten_reads_zero),
-	  T(read_past_eof_zero_fills), T(out_of_range), T(trim_punches_hole), T(write_zeroes_punch),
-	  T(write_zeroes_no_hole), T(write_zeroes_fallback_tmpfs), T(block_status),
-	  T(flush_fua_cache), T(many_in_flight), T(destroy_from_done))
+/* A read-write open with DEV_OPEN_CLAIM has the file to itself (an OFD
+ * lock: two opens in one process conflict as two processes would);
+ * read-only and unclaimed opens are let in; closing frees it. */
+TEST(claim)
+{
+	struct ev_loop *loop = ev_loop_new();
+	char *path = make_temp(NULL, 1 * MiB);
+	char err[512] = "";
+	struct dev *a = dev_file_open_flags(loop, path, DEV_OPEN_CLAIM, err, sizeof(err));
+	CHECK(a != NULL);
+	if (!a) {
+		drop_temp(path);
+		ev_loop_free(loop);
+		return;
+	}
+	CHECK_STR(dev_file_claim(a), "exclusive (OFD lock)");
+
+	errno = 0;
+	CHECK(dev_file_open_flags(loop, path, DEV_OPEN_CLAIM, err, sizeof(err)) == NULL);
+	CHECK_EQ(errno, EBUSY);
+	char want[600];
+	snprintf(want, sizeof(want), "%s: in use by another process (test_dev_file, pid %d)", path,
+		 (int)getpid());
+	CHECK_STR(err, want);
+	/* dev_open_local claims read-write opens too. */
+	CHECK(dev_open_local(loop, path, false, err, sizeof(err)) == NULL);
+
+	struct dev *ro = dev_open_local(loop, path, true, err, sizeof(err));
+	CHECK(ro != NULL);
+	CHECK_STR(ro ? dev_file_claim(ro) : NULL, "none (read-only)");
+	struct dev *shared = dev_file_open(loop, path, false, err, sizeof(err));
+	CHECK(shared != NULL);
+	CHECK_STR(shared ? dev_file_claim(shared) : NULL, "none (shared)");
+	dev_destroy(ro);
+	dev_destroy(shared);
+
+	dev_destroy(a);
+	a = dev_open_local(loop, path, false, err, sizeof(err));
+	CHECK(a != NULL);
+	dev_destroy(a);
+
+	/* A memory disk is private: nothing to claim. */
+	struct dev *m1 = dev_open_local_flags(loop, "mem:1M", DEV_OPEN_CLAIM, err, sizeof(err));
+	struct dev *m2 = dev_open_local_flags(loop, "mem:1M", DEV_OPEN_CLAIM, err, sizeof(err));
+	CHECK(m1 && m2);
+	CHECK(m1 && dev_file_claim(m1) == NULL);
+	dev_destroy(m1);
+	dev_destroy(m2);
+	drop_temp(path);
+	ev_loop_free(loop);
+}
+
+UNIT_MAIN(T(claim), T(cached_by_mincore), T(borrowed_read), T(inline_writes),
+	  T(inline_write_cut_short), T(open_errors), T(open_props), T(round_trip_odd),
+	  T(unwritten_reads_zero), T(read_past_eof_zero_fills), T(out_of_range),
+	  T(trim_punches_hole), T(write_zeroes_punch), T(write_zeroes_no_hole),
+	  T(write_zeroes_fallback_tmpfs), T(block_status), T(flush_fua_cache), T(many_in_flight),
+	  T(destroy_from_done))
