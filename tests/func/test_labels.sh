@@ -49,7 +49,7 @@ assert_contains "$RUN_OUT" "carries the label of storage st" "foreign disk at ad
 assert_contains "$RUN_OUT" "--relabel" "the way out is named"
 
 step "a blank disk at n-16384's address is not used; IO waits for the right one"
-stop_export b
+stop_export b --force
 truncate -s $((8 * MiB + 4096)) "$T_TMP/blank.img"
 start_export b2 "$T_TMP/blank.img" --listen "127.0.0.1:$B_PORT"
 for _ in $(seq 50); do
@@ -71,7 +71,7 @@ qio "$URI_ST" "read -P 0x11 0 1M"
 cmp -s -n $((8 * MiB + 4096)) "$T_TMP/blank.img" /dev/zero || fail "the blank disk was written to"
 
 step "the right disk back: the waiting read completes with the data"
-stop_export b2
+stop_export b2 --force
 start_export b "$B_IMG" --listen "127.0.0.1:$B_PORT"
 bg_wait "$READER" || fail "the waiting read failed once the right disk was back"
 assert_contains "$(cat "$T_TMP/reader.out")" "read 1048576/1048576 bytes at offset 8388608" \
@@ -81,7 +81,7 @@ assert_eq "$(show_attr st n-16384/state)" up "state with the right disk"
 qio "$URI_ST" "read -P 0x22 8M 1M"
 
 step "another node of the same storage at n-16384's address: not used"
-stop_export b
+stop_export b --force
 # (A second export of a.img needs --shared where disks are claimed.)
 shared=()
 "$DST" export --help | grep -q -- --shared && shared=(--shared)
@@ -92,7 +92,7 @@ for _ in $(seq 50); do
 done
 assert_contains "$(show_attr st n-16384/error)" "label of node n-0 of this storage" \
 	"an alias at a node's address"
-stop_export a2
+stop_export a2 --force
 start_export b "$B_IMG" --listen "127.0.0.1:$B_PORT"
 
 step "a stopped storage does not start on a blank disk, and says why"
@@ -120,7 +120,7 @@ qio "$URI_ST" "read -P 0x22 8M 1M"
 tail -c 4096 "$C_IMG" | head -c 8 | grep -q DSTLABL1 || fail "the new disk has no label"
 assert_contains "$(cat "$DST_STATE_DIR/st.conf")" "$URI" "the config names the new disk"
 # The old disk still carries n-16384's label, with the old disk id.
-stop_export c
+stop_export c --force
 start_export b4 "$B_IMG" --listen "127.0.0.1:${URI##*:}"
 for _ in $(seq 50); do
 	[ "$(show_attr st n-16384/state)" = foreign ] && break
