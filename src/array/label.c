@@ -20,20 +20,10 @@
 #define OFF_SUM	    160
 #define VERSION	    1u
 
-static uint64_t fnv1a(const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 uint64_t label_offset_for_disk(uint64_t disk_bytes)
 {
-	uint64_t end = disk_bytes & ~(uint64_t)(LABEL_SIZE - 1);
-	return end >= 2 * LABEL_SIZE ? end - LABEL_SIZE : 0;
+	/* The block an older mirror leg header takes, for a leg of that size. */
+	return leghdr_offset(disk_bytes);
 }
 
 void label_encode(const struct node_label *l, uint8_t *block)
@@ -50,7 +40,7 @@ void label_encode(const struct node_label *l, uint8_t *block)
 	be64_write(block + OFF_SELF, l->offset);
 	memcpy(block + OFF_ALG, l->alg, strnlen(l->alg, 15));
 	memcpy(block + OFF_NAME, l->name, strnlen(l->name, 64));
-	be64_write(block + OFF_SUM, fnv1a(block, OFF_SUM));
+	be64_write(block + OFF_SUM, leghdr_fnv1a(block, OFF_SUM));
 }
 
 bool label_decode(const uint8_t *block, struct node_label *l)
@@ -66,7 +56,7 @@ bool label_decode(const uint8_t *block, struct node_label *l)
 		return true;
 	}
 	if (memcmp(block, LABEL_MAGIC, 8) != 0 ||
-	    be64_read(block + OFF_SUM) != fnv1a(block, OFF_SUM))
+	    be64_read(block + OFF_SUM) != leghdr_fnv1a(block, OFF_SUM))
 		return false;
 	/* A later version may add fields; what is here keeps its meaning. */
 	if (be32_read(block + OFF_VERSION) < VERSION)

@@ -6,7 +6,7 @@
 #include "common/util.h"
 #include "leghdr.h"
 
-static uint64_t fnv1a(const uint8_t *p, size_t n)
+uint64_t leghdr_fnv1a(const uint8_t *p, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (size_t i = 0; i < n; i++) {
@@ -29,13 +29,13 @@ void leghdr_encode(const struct leg_header *h, uint8_t *buf)
 	memcpy(buf + 8, h->uuid, 16);
 	be64_write(buf + 24, h->gen);
 	be64_write(buf + 32, h->leg_bytes);
-	be64_write(buf + 40, fnv1a(buf, 40));
+	be64_write(buf + 40, leghdr_fnv1a(buf, 40));
 }
 
 bool leghdr_decode(const uint8_t *buf, struct leg_header *h)
 {
 	memset(h, 0, sizeof(*h));
-	if (memcmp(buf, LEGHDR_MAGIC, 8) != 0 || be64_read(buf + 40) != fnv1a(buf, 40))
+	if (memcmp(buf, LEGHDR_MAGIC, 8) != 0 || be64_read(buf + 40) != leghdr_fnv1a(buf, 40))
 		return false;
 	memcpy(h->uuid, buf + 8, 16);
 	h->gen = be64_read(buf + 24);

@@ -25,6 +25,8 @@ struct leg_header {
 	uint64_t leg_bytes;
 };
 
+/* The 64-bit FNV-1a checksum the header (and label.h's label) carries. */
+uint64_t leghdr_fnv1a(const uint8_t *p, size_t n);
 /* Where the header of a leg of leg_bytes lives (0 if it is too small). */
 uint64_t leghdr_offset(uint64_t leg_bytes);
 void leghdr_encode(const struct leg_header *h, uint8_t *buf);

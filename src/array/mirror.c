@@ -524,6 +524,30 @@ static void slot_closing(struct mirror *m, struct sync_slot *s)
 static void sync_read_done(struct dev_io *io, int err);
 static void sync_write_done(struct dev_io *io, int err);
 static void sync_status_done(struct dev_io *io, int err);
+
+/* The region goes to every syncing leg: its bytes (DEV_WRITE, from the
+ * slot's buffer) or zeroes. */
+static void slot_write_targets(struct mirror *m, struct sync_slot *s, unsigned targets,
+			       enum dev_op op, uint64_t off, uint64_t len)
+{
+	struct array *a = m->a;
+	s->st = SLOT_WRITE;
+	/* Count first: a memory leg answers inside dev_submit. */
+	s->writes = targets;
+	for (size_t i = 0; i < a->n; i++) {
+		if (m->state[i] != 'S')
+			continue;
+		struct dev_io *w = &s->wr[i];
+		memset(w, 0, sizeof(*w));
+		w->op = op;
+		w->off = off;
+		w->len = len;
+		w->buf = op == DEV_WRITE ? s->buf : NULL;
+		w->done = sync_write_done;
+		w->priv = s;
+		dev_submit(a->nodes[i].dev, w);
+	}
+}
 static void slot_read(struct mirror *m, struct sync_slot *s);
 
 /* Copy the slot's region from an in-sync leg. In a whole copy (a new
@@ -561,7 +585,6 @@ static void sync_status_done(struct dev_io *io, int err)
 {
 	struct sync_slot *s = io->priv;
 	struct mirror *m = s->m;
-	struct array *a = m->a;
 	if (m->closing) {
 		slot_closing(m, s);
 		return;
@@ -573,21 +596,8 @@ static void sync_status_done(struct dev_io *io, int err)
 		slot_read(m, s); /* (which also handles no target left) */
 		return;
 	}
-	s->st = SLOT_WRITE;
-	s->writes = targets;
 	m->regions_zeroed++;
-	for (size_t i = 0; i < a->n; i++) {
-		if (m->state[i] != 'S')
-			continue;
-		struct dev_io *w = &s->wr[i];
-		memset(w, 0, sizeof(*w));
-		w->op = DEV_WRITE_ZEROES;
-		w->off = io->off;
-		w->len = io->len;
-		w->done = sync_write_done;
-		w->priv = s;
-		dev_submit(a->nodes[i].dev, w);
-	}
+	slot_write_targets(m, s, targets, DEV_WRITE_ZEROES, io->off, io->len);
 }
 
 static void slot_read(struct mirror *m, struct sync_slot *s)
@@ -610,7 +620,6 @@ static void sync_read_done(struct dev_io *io, int err)
 {
 	struct sync_slot *s = io->priv;
 	struct mirror *m = s->m;
-	struct array *a = m->a;
 	if (m->closing) {
 		slot_closing(m, s);
 		return;
@@ -626,22 +635,7 @@ static void sync_read_done(struct dev_io *io, int err)
 		sync_kick(m);
 		return;
 	}
-	s->st = SLOT_WRITE;
-	/* Count first: a memory leg answers inside dev_submit. */
-	s->writes = targets;
-	for (size_t i = 0; i < a->n; i++) {
-		if (m->state[i] != 'S')
-			continue;
-		struct dev_io *w = &s->wr[i];
-		memset(w, 0, sizeof(*w));
-		w->op = DEV_WRITE;
-		w->off = io->off;
-		w->len = io->len;
-		w->buf = s->buf;
-		w->done = sync_write_done;
-		w->priv = s;
-		dev_submit(a->nodes[i].dev, w);
-	}
+	slot_write_targets(m, s, targets, DEV_WRITE, io->off, io->len);
 }
 
 static void sync_next(struct ev_timer *t)
