@@ -121,6 +121,7 @@ tail -c 4096 "$C_IMG" | head -c 8 | grep -q DSTLABL1 || fail "the new disk has n
 assert_contains "$(cat "$DST_STATE_DIR/st.conf")" "$URI" "the config names the new disk"
 # The old disk still carries n-16384's label, with the old disk id.
 stop_export c --force
+stop_export b --force
 start_export b4 "$B_IMG" --listen "127.0.0.1:${URI##*:}"
 for _ in $(seq 50); do
 	[ "$(show_attr st n-16384/state)" = foreign ] && break
