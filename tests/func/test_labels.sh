@@ -82,10 +82,8 @@ qio "$URI_ST" "read -P 0x22 8M 1M"
 
 step "another node of the same storage at n-16384's address: not used"
 stop_export b --force
-# (A second export of a.img needs --shared where disks are claimed.)
-shared=()
-"$DST" export --help | grep -q -- --shared && shared=(--shared)
-start_export a2 "$A_IMG" --listen "127.0.0.1:$B_PORT" "${shared[@]}"
+# (A second export of a.img: --shared, since disks are claimed.)
+start_export a2 "$A_IMG" --listen "127.0.0.1:$B_PORT" --shared
 for _ in $(seq 50); do
 	[ "$(show_attr st n-16384/state)" = foreign ] && break
 	sleep 0.2
