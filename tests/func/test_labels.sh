@@ -6,7 +6,7 @@
 # (its IO waits, dst show says why) until the right disk is back; aliases
 # of a node (localhost, the export name, the storage itself) are refused at
 # add, replace and resume; a new mirror over legs that differ is made
-# identical before it says so.
+# identical before it says so; a stripe of local disks refuses a blank one.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 need qemu-io
@@ -174,5 +174,23 @@ st_stop m
 sed -i "s|$T_TMP/m2.img|$T_TMP/m1.img|" "$DST_STATE_DIR/m.conf"
 run_fails "start on a former leg disk" "$DST" start m
 assert_contains "$RUN_OUT" "a former disk of this node" "a replaced leg disk at start"
+
+step "a stripe of local disks: a blank disk in a node's place is refused, the right one taken"
+truncate -s $((4 * MiB + 4096)) "$T_TMP/s0.img" "$T_TMP/s1.img"
+st_create sp stripe
+st_add sp --disk "$T_TMP/s0.img"
+st_add sp --disk "$T_TMP/s1.img"
+st_start sp
+qio "$ST_URI" "write -P 0x5b 0 8M" "flush"
+st_stop sp
+mv "$T_TMP/s1.img" "$T_TMP/s1.keep"
+truncate -s $((4 * MiB + 4096)) "$T_TMP/s1.img"
+run_fails "start a stripe with a blank disk for n-8192" "$DST" start sp
+assert_contains "$RUN_OUT" "node n-8192 ($T_TMP/s1.img): not used: no label: a blank disk" \
+	"a blank disk in a stripe"
+mv "$T_TMP/s1.keep" "$T_TMP/s1.img"
+st_start sp
+qio "$ST_URI" "read -P 0x5b 0 8M"
+st_stop sp
 
 echo "PASS: $TEST_NAME"
