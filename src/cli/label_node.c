@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "array/label.h"
@@ -18,27 +19,57 @@
 #include "cli.h"
 #include "common/config.h"
 #include "common/util.h"
+#include "dev/claim.h"
 #include "dev/dev.h"
+
+/* Open a local disk to write its label, claimed as the daemons claim it
+ * (claim.h): a disk another export or storage uses is not written to. */
+static int open_claimed(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	bool bdev = S_ISBLK(st.st_mode);
+	int fd = open(path, O_RDWR | O_CLOEXEC | (bdev ? O_EXCL : 0));
+	if (fd < 0) {
+		if (bdev && errno == EBUSY)
+			claim_busy_bdev(path, err, errlen);
+		else
+			snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	if (!bdev && claim_file(fd, path, &st, err, errlen) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 /* Read (or write) LABEL_SIZE bytes at off of a node. */
 static int block_io(const char *spec, bool remote, const struct tls_opts *tls, uint8_t *buf,
 		    uint64_t off, bool write, char *err, size_t errlen)
 {
 	if (!remote) {
-		int fd = open(spec, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		char why[300];
+		int fd =
+		    write ? open_claimed(spec, why, sizeof(why)) : open(spec, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && !write)
+			snprintf(why, sizeof(why), "%s", strerror(errno));
 		ssize_t r = -1;
 		if (fd >= 0) {
 			r = write ? pwrite(fd, buf, LABEL_SIZE, (off_t)off)
 				  : pread(fd, buf, LABEL_SIZE, (off_t)off);
 			if (r == (ssize_t)LABEL_SIZE && write && fdatasync(fd) < 0)
 				r = -1;
-		}
-		int e = errno;
-		if (fd >= 0)
+			if (r != (ssize_t)LABEL_SIZE)
+				snprintf(why, sizeof(why), "%s", r < 0 ? strerror(errno) : "short");
 			close(fd);
+		}
 		if (r != (ssize_t)LABEL_SIZE) {
 			snprintf(err, errlen, "%s its label block: %s",
-				 write ? "writing" : "reading", r < 0 ? strerror(e) : "short");
+				 write ? "writing" : "reading", why);
 			return -1;
 		}
 		return 0;

@@ -127,8 +127,12 @@ assert_eq "$(show_attr mig migration/node)" "" "a migration after the smaller no
 assert_eq "$(show_attr mig last_migration)" "" "last_migration after the smaller node was refused"
 truncate -s 8M "$T_TMP/small-disk.img"
 bad_input "a smaller new disk" "fewer" -- replace mig $NODE --disk "$T_TMP/small-disk.img"
-# small.img is exported read-write: it is the export's alone.
-bad_input "a new disk that an export serves" "in use by dstd $SMALL_PID (export small)" -- replace mig $NODE --disk "$T_TMP/small.img"
+# A disk exported read-write is the export's alone: not labelled, not taken.
+st_export busy 16M
+BUSY_IMG=$IMG BUSY_PID=$PID
+bad_input "a new disk that an export serves" "in use by dstd $BUSY_PID (export busy)" -- replace mig $NODE --disk "$BUSY_IMG"
+assert_eq "$(tail -c 4096 "$BUSY_IMG" | tr -d '\0' | wc -c)" 0 "the exported disk's label block, untouched"
+stop_export busy
 bad_input "an unknown node" "n-99" "no node" -- replace mig n-99 --remote "$SMALL"
 bad_input "the node's own address" "already on" -- replace mig $NODE --remote "$R1"
 bad_input "--abort with nothing running" "no migration" -- replace mig $NODE --abort
