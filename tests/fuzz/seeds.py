@@ -121,6 +121,11 @@ write("nbd_server", "bad-requests",
       + struct.pack(">IHHQQI", 0xdeadbeef, 0, 0, 9, 0, 512))
 write("nbd_server", "oversized-option", b"\x18" + CFLAGS + struct.pack(">QII", IHAVEOPT, OPT_INFO, 70000)
       + b"\0" * 1000)
+OPT_DST_FENCE = 0x44535446  # dst's own: a storage says who it is (UUID, epoch, start)
+write("nbd_server", "fence",
+      b"\x00" + CFLAGS + opt(OPT_DST_FENCE, b"\x5a" * 16 + struct.pack(">QQ", 7, 0))
+      + opt(OPT_DST_FENCE, b"short") + opt(OPT_DST_FENCE, b"\x5a" * 16 + struct.pack(">QQ", 3, 0))
+      + opt(OPT_GO, go_payload("")) + req("read", 0, 512) + req("disc"))
 write("nbd_server", "bad-client-flags", b"\x00" + struct.pack(">I", 0x80))
 write("nbd_server", "truncated-write", b"\x00" + CFLAGS + opt(OPT_GO, go_payload("")) + req("write", 0, 65536)
       + b"\x55" * 1000)
