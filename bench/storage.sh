@@ -92,12 +92,16 @@ dst_storage_up() {
 	echo "$name" >>"$DST_NAMES_FILE"
 	{
 		"$DST" delete "$name" 2>/dev/null || true
-		"$DST" create "$name" --alg "$alg" || exit 1
+		# New memory legs are alike: no initial sync under the measurement.
+		"$DST" create "$name" --alg "$alg" $([ "$alg" = mirror ] && echo --assume-clean) ||
+			exit 1
 		for u in "$@"; do
 			if [[ $u == *://* ]]; then
 				"$DST" add "$name" --remote "$u" || exit 1
 			else
-				"$DST" add "$name" --disk "$u" || exit 1
+				# The prefilled files are images, served whole as nbdkit's
+				# split plugin serves them: no label.
+				"$DST" add "$name" --disk "$u" --import || exit 1
 			fi
 		done
 		"$DST" start "$name" --listen "127.0.0.1:$port"
