@@ -41,8 +41,8 @@ P0=$(free_port)
 P1=$(free_port)
 while [ "$P1" = "$P0" ]; do P1=$(free_port); done
 
-step "Two export nodes, each serving a sparse 64 MiB file on 127.0.0.1"
-truncate -s 64M "$WORK/disk0.img" "$WORK/disk1.img"
+step "Two export nodes, each serving a sparse 64 MiB file (and 4 KiB for the node's label) on 127.0.0.1"
+truncate -s $((64 * 1024 * 1024 + 4096)) "$WORK/disk0.img" "$WORK/disk1.img"
 run "$DST" export "$WORK/disk0.img" --name node0 --listen 127.0.0.1:$P0
 run "$DST" export "$WORK/disk1.img" --name node1 --listen 127.0.0.1:$P1
 PIDS+=("$(cat "$DST_STATE_DIR/node0.pid")" "$(cat "$DST_STATE_DIR/node1.pid")")
@@ -72,7 +72,7 @@ echo "node1, its first 512 KiB:"
 run qemu-io -f raw "nbd://127.0.0.1:$P1" -c "read -P 0xd5 0 512k"
 echo "node1 right after the pattern is still empty:"
 run qemu-io -f raw "nbd://127.0.0.1:$P1" -c "read -P 0 512k 512k"
-echo "allocation map of node1 (the rest of its file is a hole):"
+echo "allocation map of node1 (the rest of its file is a hole, but for its label in the last 4 KiB):"
 run nbdinfo --map "nbd://127.0.0.1:$P1"
 
 if [ ${#F[@]} -gt 0 ]; then
