@@ -159,8 +159,10 @@ void node_tls(const struct conf *conf, struct tls_opts *t);
  * where it is still this node's, so the disk may join another storage;
  * a node out of reach keeps it (said, with the way to reuse the disk). */
 void label_node_release_all(const char *name, const struct conf *conf);
-/* Is uri a dst storage whose uuid is this one (served by itself)? */
-int label_node_storage_itself(const char *uri, const struct tls_opts *tls, const uint8_t uuid[16]);
+/* uri is storage `name` (uuid) itself, or a dst storage that holds it (its
+ * export description lists the storages below it): said, and 1; else 0. */
+int label_node_refuse_loop(const char *name, const char *uri, const struct tls_opts *tls,
+			   const uint8_t uuid[16]);
 
 /* Print "dst: MESSAGE" to stderr; returns 1 for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

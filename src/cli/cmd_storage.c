@@ -375,10 +375,8 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 	}
 	if (labelled && alg != &alg_mirror)
 		have = label_at / 512;
-	if (remote && uuid_s && label_node_storage_itself(spec, &tls, uuid)) {
-		die("%s is storage '%s' itself: a storage cannot be its own node", spec, name);
+	if (remote && uuid_s && label_node_refuse_loop(name, spec, &tls, uuid))
 		goto out;
-	}
 	size = have;
 	if (size_s) {
 		if (parse_u64(size_s, &size) < 0 || size == 0) {

@@ -42,6 +42,10 @@ static int open_claimed(const char *path, char *err, size_t errlen)
 	}
 	if (!bdev && claim_file(fd, path, &st, err, errlen) < 0) {
 		close(fd);
+		/* The caller names the disk already: "in use by ..." is enough. */
+		size_t pl = strlen(path);
+		if (!strncmp(err, path, pl) && !strncmp(err + pl, ": ", 2))
+			memmove(err, err + pl + 2, strlen(err + pl + 2) + 1);
 		return -1;
 	}
 	return fd;
@@ -221,24 +225,30 @@ out:
 	return rc;
 }
 
-int label_node_storage_itself(const char *uri, const struct tls_opts *tls, const uint8_t uuid[16])
+/* 1: uri is that storage itself; 2: it holds that storage (its description
+ * lists the storages below it); 0: neither, or not a dst storage. */
+static int storage_holds(const char *uri, const struct tls_opts *tls, const uint8_t uuid[16])
 {
 	struct nbd_handle *h = nbd_create();
 	if (!h)
 		return 0;
-	int itself = 0;
+	int found = 0;
 	nbd_set_full_info(h, true);
 	if (probe_set_tls(h, uri, tls) == 0 && nbd_connect_uri(h, uri) == 0) {
 		char *desc = nbd_get_export_description(h);
-		char hex[33], want[64];
+		char hex[33], me[64];
 		uuid_format(uuid, hex);
-		snprintf(want, sizeof(want), "uuid %s", hex);
-		itself = desc && strstr(desc, want) != NULL;
+		snprintf(me, sizeof(me), " uuid %s", hex);
+		const char *holds = desc ? strstr(desc, " holds ") : NULL;
+		if (desc && strstr(desc, me))
+			found = 1;
+		else if (holds && strstr(holds, hex))
+			found = 2;
 		free(desc);
 		nbd_shutdown(h, 0);
 	}
 	nbd_close(h);
-	return itself;
+	return found;
 }
 
 /* The config's migrate line, "NODE KIND RATE id=HEX SPEC": the disk being
@@ -292,10 +302,8 @@ int label_node_move(const char *name, const struct conf *conf, const struct node
 			   (unsigned long long)old->size, nn),
 		       -1;
 	}
-	if (remote && label_node_storage_itself(spec, &tls, j->uuid))
-		return die("%s is storage '%s' itself: a storage cannot be its own node", spec,
-			   name),
-		       -1;
+	if (remote && label_node_refuse_loop(name, spec, &tls, j->uuid))
+		return -1;
 	mv->nc = *old;
 	mv->nc.spec = (char *)spec;
 	mv->nc.remote = remote;
@@ -355,4 +363,19 @@ void label_node_release_all(const char *name, const struct conf *conf)
 	}
 	free(buf);
 	storage_nodes_free(nodes, n);
+}
+
+int label_node_refuse_loop(const char *name, const char *uri, const struct tls_opts *tls,
+			   const uint8_t uuid[16])
+{
+	switch (storage_holds(uri, tls, uuid)) {
+	case 1:
+		return die("%s is storage '%s' itself: a storage cannot be its own node", uri,
+			   name);
+	case 2:
+		return die("%s is a storage that holds '%s': as its node, the tree of storages "
+			   "would loop",
+			   uri, name);
+	default: return 0;
+	}
 }

@@ -224,6 +224,43 @@ static struct dev *open_node(struct storage_service *st, struct pending_node *pn
 	return d;
 }
 
+/* ---- what it holds ---- */
+
+#define HOLDS_MAX 24 /* uuids in a description (a client keeps 1023 bytes) */
+
+/* " uuid U holds U,V,W": this storage's UUID and those of every storage
+ * below it, as its remote nodes that are dst storages describe themselves
+ * (asked once, at start), so that dst add can refuse a tree that loops. */
+static void storage_holds(struct storage_service *st, struct strbuf *out)
+{
+	if (!st->has_uuid)
+		return;
+	char hex[33];
+	uuid_format(st->uuid, hex);
+	sb_printf(out, " uuid %s holds %s", hex, hex);
+	unsigned count = 1;
+	for (size_t i = 0; i < array_node_count(st->array) && count < HOLDS_MAX; i++) {
+		const struct array_node *nd = array_node_at(st->array, i);
+		if (!nd->remote)
+			continue;
+		const char *h = strstr(dev_nbd_description(nd->dev), " holds ");
+		if (!h)
+			continue;
+		for (h += 7; count < HOLDS_MAX && strspn(h, "0123456789abcdef") >= 32; h++) {
+			char u[33];
+			memcpy(u, h, 32);
+			u[32] = '\0';
+			if (!strstr(out->s, u)) {
+				sb_printf(out, ",%s", u);
+				count++;
+			}
+			h += 32;
+			if (*h != ',')
+				break;
+		}
+	}
+}
+
 /* ---- show ---- */
 
 static void storage_show(struct service *s, struct strbuf *out)
@@ -931,13 +968,14 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 			goto fail;
 	}
 	struct dev *d = array_dev(st->array);
-	char desc[192];
-	char hex[33] = "";
-	if (st->has_uuid)
-		uuid_format(st->uuid, hex);
-	/* The uuid lets dst add see that a URI is this storage itself. */
-	snprintf(desc, sizeof(desc), "dst storage %s (%s)%s%s", name, alg->name,
-		 st->has_uuid ? " uuid " : "", hex);
+	char desc[1024];
+	struct strbuf holds;
+	sb_init(&holds);
+	storage_holds(st, &holds);
+	/* The uuids let dst add see that a URI is this storage itself, or a
+	 * storage that holds it (a tree that would loop). */
+	snprintf(desc, sizeof(desc), "dst storage %s (%s)%s", name, alg->name, holds.s);
+	sb_free(&holds);
 	cfg.name = name;
 	cfg.desc = desc;
 	cfg.dev = d;

@@ -240,6 +240,9 @@ const char *dev_nbd_error_cause(const char *libnbd_error);
 /* "connecting", "up", "reconnecting", "failed"; "foreign" while the node
  * answers but its identity check refuses it. */
 const char *dev_nbd_state(struct dev *d);
+/* The export's description from the last handshake ("" if none): a dst
+ * storage's says which storages it holds. */
+const char *dev_nbd_description(struct dev *d);
 /* The storage stops: a node that is not up fails the IO waiting for it at
  * once instead of holding it until io-timeout, and stops reconnecting. */
 void dev_nbd_stop(struct dev *d);

@@ -930,6 +930,12 @@ const char *dev_nbd_state(struct dev *d)
 	}
 }
 
+const char *dev_nbd_description(struct dev *d)
+{
+	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
+	return n->hs.description;
+}
+
 void dev_nbd_stop(struct dev *d)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);

@@ -81,11 +81,12 @@ static void send_set_meta(struct nbd_hs *hs)
 
 static void send_go(struct nbd_hs *hs)
 {
-	option_header(hs, NBD_OPT_GO, 4 + hs->export_len + 2 + 2);
+	option_header(hs, NBD_OPT_GO, 4 + hs->export_len + 2 + 2 * 2);
 	put32(hs, hs->export_len);
 	put(hs, hs->export_name, hs->export_len);
-	put16(hs, 1);
+	put16(hs, 2);
 	put16(hs, NBD_INFO_BLOCK_SIZE);
+	put16(hs, NBD_INFO_DESCRIPTION); /* a dst storage names what it holds */
 }
 
 /* Before GO: the fence, if wanted and not asked yet. */
@@ -219,6 +220,14 @@ static enum nbd_hs_status option_reply(struct nbd_hs *hs, const uint8_t *d, uint
 				hs->min_block = be32_read(d + 2);
 				hs->pref_block = be32_read(d + 6);
 				hs->max_block = be32_read(d + 10);
+			} else if (info == NBD_INFO_DESCRIPTION) {
+				/* The server's words: printable ASCII only, cut. */
+				size_t n = 0;
+				for (uint32_t i = 2; i < len && n + 1 < sizeof(hs->description);
+				     i++)
+					hs->description[n++] =
+					    d[i] >= 0x20 && d[i] < 0x7f ? (char)d[i] : '?';
+				hs->description[n] = '\0';
 			} /* other INFO types: nothing we need */
 			hs->state = HS_REPLY_HDR, hs->need = 20;
 			return NBD_HS_MORE;

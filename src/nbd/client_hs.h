@@ -8,7 +8,8 @@
  * TLS), STRUCTURED_REPLY, SET_META_CONTEXT base:allocation (when structured
  * replies were accepted), DST_FENCE when a fence is wanted (a dst export
  * settles the storage's older connections before it answers; other servers
- * say it is unsupported), then GO asking for block sizes. A server without
+ * say it is unsupported), then GO asking for block sizes and the export's
+ * description (a dst storage's names the storages it holds). A server without
  * GO gets the old EXPORT_NAME. */
 #ifndef DST_NBD_CLIENT_HS_H
 #define DST_NBD_CLIENT_HS_H
@@ -49,8 +50,9 @@ struct nbd_hs {
 	bool base_alloc; /* base:allocation context selected */
 	uint32_t base_alloc_id;
 	bool have_export;
-	bool tls;    /* STARTTLS was accepted */
-	bool fenced; /* DST_FENCE was accepted */
+	char description[1024]; /* NBD_INFO_DESCRIPTION, if the server gave one */
+	bool tls;		/* STARTTLS was accepted */
+	bool fenced;		/* DST_FENCE was accepted */
 
 	char error[512]; /* on NBD_HS_ERROR */
 };

@@ -63,7 +63,12 @@ assert_contains "$RUN_OUT" "--shared" "why --shared --readonly was refused"
 
 step "a storage with the file as a local node does not start while x1 has it"
 st_create sl linear
-st_add sl --disk "$F"
+# dst add writes no label on a disk an export has: refused, naming it.
+run_fails "dst add of a disk an export has" "$DST" add sl --disk "$F"
+assert_contains "$RUN_OUT" "$F: writing its label block: in use by dstd $X1_PID (export x1)" \
+	"why the disk was not added"
+# Added unlabelled (--import writes nothing), the storage does not start.
+st_add sl --disk "$F" --import
 run_fails "dst start of a storage whose node is exported" "$DST" start sl
 check_stderr "$T_TMP/run.out" "dst start"
 note "refused: $RUN_OUT"

@@ -42,6 +42,17 @@ step "the storage itself is refused as its own node"
 run_fails "add itself" "$DST" add st --remote "$URI_ST"
 assert_contains "$RUN_OUT" "is storage 'st' itself" "storage as its own node"
 
+step "a tree that would loop is refused: st2 holds st, st may not hold st2"
+st_create st2 linear
+st_add st2 --remote "$URI_ST"
+st_start st2
+URI_ST2=$ST_URI
+assert_contains "$(nbdinfo --json "$URI_ST2" | grep description)" "holds" "st2's description names what it holds"
+run_fails "add st2 to st" "$DST" add st --remote "$URI_ST2"
+assert_contains "$RUN_OUT" "is a storage that holds 'st'" "a loop of storages"
+st_stop st2
+dst_ok delete st2 >/dev/null
+
 step "another storage cannot take a disk of this one"
 st_create other linear
 run_fails "add st's disk to other" "$DST" add other --remote "$B_URI"
@@ -65,8 +76,9 @@ bg sh -c 'qemu-io -f raw -c "read -P 0x22 8M 1M" "$1" >"$2" 2>&1' sh "$URI_ST" "
 READER=$BG_PID
 sleep 1
 pid_alive "$READER" || fail "a read of the node with a blank disk did not wait"
-# ...while the other node serves.
-qio "$URI_ST" "read -P 0x11 0 1M"
+# ...while the other node serves reads (read-only: a client's flush would
+# wait for the node too, since it took writes not yet flushed).
+run_ok "a read of n-0 meanwhile" qemu-io -f raw -r -c "read -P 0x11 0 1M" "$URI_ST"
 # Nothing was written to the blank disk.
 cmp -s -n $((8 * MiB + 4096)) "$T_TMP/blank.img" /dev/zero || fail "the blank disk was written to"
 

@@ -141,8 +141,9 @@ static void c_go(struct bytes *b, const char *name)
 	d.len = 0;
 	put32(&d, (uint32_t)strlen(name));
 	put(&d, name, strlen(name));
-	put16(&d, 1); /* one info request */
+	put16(&d, 2); /* two info requests */
 	put16(&d, NBD_INFO_BLOCK_SIZE);
+	put16(&d, NBD_INFO_DESCRIPTION);
 	c_option(b, NBD_OPT_GO, &d);
 }
 
@@ -233,6 +234,10 @@ TEST(happy_path)
 		uint8_t d[7] = {0, NBD_INFO_NAME, 'd', 'i', 's', 'k', '0'};
 		s_reply(&srv, NBD_OPT_GO, NBD_REP_INFO, d, sizeof(d));
 	}
+	{ /* the description is kept, its unprintable bytes replaced */
+		uint8_t d[8] = {0, NBD_INFO_DESCRIPTION, 'd', 's', 't', '\n', ' ', 'x'};
+		s_reply(&srv, NBD_OPT_GO, NBD_REP_INFO, d, sizeof(d));
+	}
 	s_info_block(&srv, 512, 4096, 32u << 20);
 	s_ack(&srv, NBD_OPT_GO);
 	drive(&hs, &srv, &run);
@@ -258,6 +263,7 @@ TEST(happy_path)
 	CHECK_EQ(hs.min_block, 512);
 	CHECK_EQ(hs.pref_block, 4096);
 	CHECK_EQ(hs.max_block, 32u << 20);
+	CHECK_STR(hs.description, "dst? x");
 
 	/* Done is done: more feeding changes nothing and sends nothing. */
 	uint8_t junk[20] = {0};
@@ -307,7 +313,7 @@ TEST(happy_path_steps)
 	CHECK_EQ(nbd_hs_feed(&hs, srv.b, srv.len), NBD_HS_MORE);
 	want.len = 0;
 	c_go(&want, "");
-	CHECK_EQ(hs.out_len, 16 + 4 + 0 + 2 + 2);
+	CHECK_EQ(hs.out_len, 16 + 4 + 0 + 2 + 2 * 2);
 	CHECK(hs.out_len == want.len && !memcmp(hs.out, want.b, want.len));
 
 	srv.len = 0;
