@@ -106,6 +106,10 @@ int probe_local(const char *path, uint64_t *bytes, char *err, size_t errlen);
 /* The storage's credentials on a libnbd handle, for an nbds:// uri. */
 struct nbd_handle;
 int probe_set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *tls);
+/* A libnbd handle connected to uri with those credentials, or NULL with
+ * the cause in err. */
+struct nbd_handle *probe_connect(const char *uri, const struct tls_opts *tls, char *err,
+				 size_t errlen);
 
 /* label_node.c: a disk joins storage `name` as node nc (spec, remote,
  * start, size and label offset set): refused (-1 and why) when it is

@@ -78,14 +78,13 @@ static int block_io(const char *spec, bool remote, const struct tls_opts *tls, u
 		}
 		return 0;
 	}
-	struct nbd_handle *h = nbd_create();
+	char why[300];
+	struct nbd_handle *h = probe_connect(spec, tls, why, sizeof(why));
 	if (!h) {
-		snprintf(err, errlen, "%s", nbd_get_error());
+		snprintf(err, errlen, "%s its label block: %s", write ? "writing" : "reading", why);
 		return -1;
 	}
 	int rc = -1;
-	if (probe_set_tls(h, spec, tls) < 0 || nbd_connect_uri(h, spec) < 0)
-		goto fail;
 	if (write) {
 		bool fua = nbd_can_fua(h) > 0;
 		if (nbd_pwrite(h, buf, LABEL_SIZE, off, fua ? LIBNBD_CMD_FLAG_FUA : 0) < 0 ||
@@ -229,24 +228,22 @@ out:
  * lists the storages below it); 0: neither, or not a dst storage. */
 static int storage_holds(const char *uri, const struct tls_opts *tls, const uint8_t uuid[16])
 {
-	struct nbd_handle *h = nbd_create();
+	char err[300];
+	struct nbd_handle *h = probe_connect(uri, tls, err, sizeof(err));
 	if (!h)
 		return 0;
 	int found = 0;
-	nbd_set_full_info(h, true);
-	if (probe_set_tls(h, uri, tls) == 0 && nbd_connect_uri(h, uri) == 0) {
-		char *desc = nbd_get_export_description(h);
-		char hex[33], me[64];
-		uuid_format(uuid, hex);
-		snprintf(me, sizeof(me), " uuid %s", hex);
-		const char *holds = desc ? strstr(desc, " holds ") : NULL;
-		if (desc && strstr(desc, me))
-			found = 1;
-		else if (holds && strstr(holds, hex))
-			found = 2;
-		free(desc);
-		nbd_shutdown(h, 0);
-	}
+	char *desc = nbd_get_export_description(h);
+	char hex[33], me[64];
+	uuid_format(uuid, hex);
+	snprintf(me, sizeof(me), " uuid %s", hex);
+	const char *holds = desc ? strstr(desc, " holds ") : NULL;
+	if (desc && strstr(desc, me))
+		found = 1;
+	else if (holds && strstr(holds, hex))
+		found = 2;
+	free(desc);
+	nbd_shutdown(h, 0);
 	nbd_close(h);
 	return found;
 }

@@ -41,23 +41,31 @@ int probe_set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *
 	return 0;
 }
 
-int probe_remote(const char *uri, const struct tls_opts *tls, uint64_t *bytes, char *err,
-		 size_t errlen)
+struct nbd_handle *probe_connect(const char *uri, const struct tls_opts *tls, char *err,
+				 size_t errlen)
 {
 	struct nbd_handle *h = nbd_create();
 	if (!h) {
 		snprintf(err, errlen, "%s", nbd_get_error());
+		return NULL;
+	}
+	/* (The export's description too: a dst storage names what it holds.) */
+	if (nbd_set_full_info(h, true) < 0 || probe_set_tls(h, uri, tls) < 0 ||
+	    nbd_connect_uri(h, uri) < 0) {
+		snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
+		nbd_close(h);
+		return NULL;
+	}
+	return h;
+}
+
+int probe_remote(const char *uri, const struct tls_opts *tls, uint64_t *bytes, char *err,
+		 size_t errlen)
+{
+	struct nbd_handle *h = probe_connect(uri, tls, err, errlen);
+	if (!h)
 		return -1;
-	}
 	int rc = -1;
-	if (probe_set_tls(h, uri, tls) < 0) {
-		snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
-		goto out;
-	}
-	if (nbd_connect_uri(h, uri) < 0) {
-		snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
-		goto out;
-	}
 	int64_t size = nbd_get_size(h);
 	if (size < 0) {
 		snprintf(err, errlen, "size: %s", nbd_get_error());
