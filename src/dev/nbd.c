@@ -296,23 +296,21 @@ void nbd_node_verify_start(struct nbd_dev *n)
 	n->unsent = s;
 	n->send_off = 0;
 	n->nactive++;
-	n->verifying = true;
 	nbd_node_kick_send(n);
 }
 
 void nbd_node_verify_cancel(struct nbd_dev *n)
 {
-	if (!n->vslot || !n->vslot->io)
+	if (!n->vslot || !nbd_node_verifying(n))
 		return;
 	active_unlink(n, n->vslot);
 	n->vslot->io = NULL;
-	n->verifying = false;
 }
 
 /* Until the label is taken, nothing but its read goes out. */
 static bool may_send(const struct nbd_dev *n)
 {
-	return n->unsent && (!n->verifying || n->unsent == n->vslot);
+	return n->unsent && (!nbd_node_verifying(n) || n->unsent == n->vslot);
 }
 
 static void nbd_submit(struct dev *d, struct dev_io *io)
@@ -338,7 +336,6 @@ static void slot_complete(struct nbd_dev *n, struct slot *s, int err)
 	active_unlink(n, s);
 	if (s == n->vslot) {
 		s->io = NULL;
-		n->verifying = false;
 		nbd_conn_verified(n, err);
 		return;
 	}
@@ -464,7 +461,7 @@ static unsigned gather(struct nbd_dev *n)
 	unsigned cnt = 0;
 	size_t skip = n->send_off;
 	for (struct slot *s = n->unsent; s && cnt + 2 <= NBD_MAX_IOV; s = s->next) {
-		if (n->verifying && s != n->vslot)
+		if (s != n->vslot && nbd_node_verifying(n))
 			break;
 		if (skip < sizeof(s->hdr)) {
 			n->iov[cnt].iov_base = s->hdr + skip;
@@ -920,7 +917,7 @@ const char *dev_nbd_error_cause(const char *e)
 const char *dev_nbd_state(struct dev *d)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
-	if (n->refused && n->state != ST_UP)
+	if (n->refusal[0] && n->state != ST_UP)
 		return "foreign";
 	switch (n->state) {
 	case ST_CONNECTING: return "connecting";

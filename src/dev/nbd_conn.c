@@ -299,7 +299,6 @@ void nbd_conn_verified(struct nbd_dev *n, int err)
 	char why[256];
 	const struct dev_ident *id = n->opts.ident;
 	if (id->check(id->arg, n->vbuf, why, sizeof(why)) < 0) {
-		n->refused = true;
 		if (strcmp(why, n->refusal) != 0) {
 			snprintf(n->refusal, sizeof(n->refusal), "%s", why);
 			log_warn("node %s: not used: %s", n->uri_str, why);
@@ -307,9 +306,8 @@ void nbd_conn_verified(struct nbd_dev *n, int err)
 		attempt_failed(n, "%s", why);
 		return;
 	}
-	if (n->refused)
+	if (n->refusal[0])
 		log_info("node %s: its label is right again", n->uri_str);
-	n->refused = false;
 	n->refusal[0] = '\0';
 	went_up(n);
 }
@@ -504,7 +502,7 @@ void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(n->error, sizeof(n->error), fmt, ap);
 	va_end(ap);
-	if (n->state != ST_UP && n->verifying) {
+	if (n->state != ST_UP && nbd_node_verifying(n)) {
 		/* Lost while its label was being read: this attempt failed. */
 		char why[sizeof(n->error)];
 		snprintf(why, sizeof(why), "%s", n->error);

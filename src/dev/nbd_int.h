@@ -12,8 +12,8 @@
  * With an identity check (dev_ident), every connection first reads the
  * node's label in a request of its own (the last slot, kept for it) and
  * sends nothing else until check() has taken it: only then is the node up
- * (or back). Meanwhile the phase is CONN_READY but `verifying` holds the
- * other requests back.
+ * (or back). Meanwhile the phase is CONN_READY but nbd_node_verifying()
+ * holds the other requests back.
  */
 #ifndef DST_DEV_NBD_INT_H
 #define DST_DEV_NBD_INT_H
@@ -137,12 +137,10 @@ struct nbd_dev {
 	int ready_err;
 
 	/* Identity check (opts.ident). */
-	bool verifying;	    /* the label read is the only request on the wire */
-	bool refused;	    /* the last connection's check refused the node */
 	struct slot *vslot; /* slots[NBD_SLOTS], only for the label read */
 	struct dev_io vio;
 	uint8_t *vbuf;
-	char refusal[256]; /* said once in the log until it changes */
+	char refusal[256]; /* why the last check refused the node ("": it did not) */
 
 	/* Fencing (opts.fence): did this connection's server take it? */
 	bool fenced;
@@ -163,6 +161,10 @@ void nbd_node_fail_all(struct nbd_dev *n, int err);    /* io-timeout, first conn
 void nbd_node_update_events(struct nbd_dev *n);
 void nbd_node_verify_start(struct nbd_dev *n);	/* send the label read */
 void nbd_node_verify_cancel(struct nbd_dev *n); /* the connection goes */
+static inline bool nbd_node_verifying(const struct nbd_dev *n)
+{
+	return n->vslot->io != NULL; /* the label read is out, alone */
+}
 
 /* nbd_conn.c */
 void nbd_conn_start(struct nbd_dev *n);
