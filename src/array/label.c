@@ -26,6 +26,19 @@ uint64_t label_offset_for_disk(uint64_t disk_bytes)
 	return leghdr_offset(disk_bytes);
 }
 
+void label_init(struct node_label *l, const uint8_t storage[16], const uint8_t disk[16],
+		uint64_t start, uint64_t size, uint64_t offset, const char *alg, const char *name)
+{
+	memset(l, 0, sizeof(*l));
+	memcpy(l->storage, storage, 16);
+	memcpy(l->disk, disk, 16);
+	l->start = start;
+	l->size = size;
+	l->offset = offset;
+	snprintf(l->alg, sizeof(l->alg), "%s", alg);
+	snprintf(l->name, sizeof(l->name), "%s", name);
+}
+
 void label_encode(const struct node_label *l, uint8_t *block)
 {
 	memset(block, 0, LABEL_SIZE);

@@ -60,6 +60,10 @@ struct label_expect {
  * whole 4 KiB block), or 0 when the disk is too small to hold data too. */
 uint64_t label_offset_for_disk(uint64_t disk_bytes);
 
+/* The label of node (start, size) on disk `disk`, at byte offset, of
+ * storage `storage` called name, with algorithm alg; gen and flags 0. */
+void label_init(struct node_label *l, const uint8_t storage[16], const uint8_t disk[16],
+		uint64_t start, uint64_t size, uint64_t offset, const char *alg, const char *name);
 void label_encode(const struct node_label *l, uint8_t *block);
 /* false when block holds no label (blank, torn, other data). */
 bool label_decode(const uint8_t *block, struct node_label *l);

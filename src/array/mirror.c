@@ -342,23 +342,19 @@ static void hdr_submit(struct mirror *m, size_t i, enum dev_op op)
 	io->done = hdr_done;
 	io->priv = m;
 	if (op == DEV_WRITE && nd->label_off) {
-		struct node_label l = {.flags = m->stop_clean ? LABEL_F_CLEAN : 0,
-				       .start = nd->start,
-				       .size = nd->size,
-				       .gen = m->gen,
-				       .offset = nd->label_off};
-		memcpy(l.storage, m->uuid, 16);
-		memcpy(l.disk, nd->disk_id, 16);
-		snprintf(l.alg, sizeof(l.alg), "alg_mirror");
-		snprintf(l.name, sizeof(l.name), "%s", m->name);
-		m->wgen[i] = m->gen;
+		struct node_label l;
+		label_init(&l, m->uuid, nd->disk_id, nd->start, nd->size, nd->label_off,
+			   "alg_mirror", m->name);
+		l.gen = m->gen;
+		l.flags = m->stop_clean ? LABEL_F_CLEAN : 0;
 		label_encode(&l, io->buf);
-		m->hbusy[i] = true;
 	} else if (op == DEV_WRITE) {
 		struct leg_header h = {.gen = m->gen, .leg_bytes = nd->size * 512};
-		m->wgen[i] = m->gen;
 		memcpy(h.uuid, m->uuid, 16);
 		leghdr_encode(&h, io->buf);
+	}
+	if (op == DEV_WRITE) {
+		m->wgen[i] = m->gen;
 		m->hbusy[i] = true;
 	} else {
 		m->hreading[i] = true;
@@ -550,6 +546,29 @@ static void slot_write_targets(struct mirror *m, struct sync_slot *s, unsigned t
 }
 static void slot_read(struct mirror *m, struct sync_slot *s);
 
+/* The slot's region asked of its source leg: its bytes (DEV_READ, into the
+ * slot's buffer) or whether it is all zeroes (DEV_BLOCK_STATUS). */
+static void slot_ask_source(struct mirror *m, struct sync_slot *s, enum slot_state st,
+			    enum dev_op op, void (*done)(struct dev_io *, int))
+{
+	struct array *a = m->a;
+	uint64_t off = s->r * m->region;
+	s->st = st;
+	memset(&s->read, 0, sizeof(s->read));
+	s->read.op = op;
+	s->read.off = off;
+	s->read.len = MIN(m->region, a->dev.size - off);
+	if (op == DEV_READ) {
+		s->read.buf = s->buf;
+	} else {
+		s->read.ext = &s->ext;
+		s->read.ext_max = 1;
+	}
+	s->read.done = done;
+	s->read.priv = s;
+	dev_submit(a->nodes[s->src].dev, &s->read);
+}
+
 /* Copy the slot's region from an in-sync leg. In a whole copy (a new
  * mirror's initial sync, new media) the source is first asked whether the
  * region is all zeroes: then the targets are zeroed (a hole on a sparse
@@ -568,17 +587,7 @@ static void slot_copy(struct mirror *m, struct sync_slot *s)
 		slot_read(m, s);
 		return;
 	}
-	s->st = SLOT_STATUS;
-	uint64_t off = s->r * m->region;
-	memset(&s->read, 0, sizeof(s->read));
-	s->read.op = DEV_BLOCK_STATUS;
-	s->read.off = off;
-	s->read.len = MIN(m->region, a->dev.size - off);
-	s->read.ext = &s->ext;
-	s->read.ext_max = 1;
-	s->read.done = sync_status_done;
-	s->read.priv = s;
-	dev_submit(a->nodes[src].dev, &s->read);
+	slot_ask_source(m, s, SLOT_STATUS, DEV_BLOCK_STATUS, sync_status_done);
 }
 
 static void sync_status_done(struct dev_io *io, int err)
@@ -602,18 +611,7 @@ static void sync_status_done(struct dev_io *io, int err)
 
 static void slot_read(struct mirror *m, struct sync_slot *s)
 {
-	struct array *a = m->a;
-	int src = s->src;
-	s->st = SLOT_READ;
-	uint64_t off = s->r * m->region;
-	memset(&s->read, 0, sizeof(s->read));
-	s->read.op = DEV_READ;
-	s->read.off = off;
-	s->read.len = MIN(m->region, a->dev.size - off);
-	s->read.buf = s->buf;
-	s->read.done = sync_read_done;
-	s->read.priv = s;
-	dev_submit(a->nodes[src].dev, &s->read);
+	slot_ask_source(m, s, SLOT_READ, DEV_READ, sync_read_done);
 }
 
 static void sync_read_done(struct dev_io *io, int err)

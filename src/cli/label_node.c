@@ -207,11 +207,8 @@ int label_node_join(const struct label_join *j, struct node_conf *nc, char *err,
 		snprintf(err, errlen, "cannot generate a disk id: %s", strerror(errno));
 		goto out;
 	}
-	struct node_label nl = {.start = nc->start, .size = nc->size, .offset = nc->label};
-	memcpy(nl.storage, j->uuid, 16);
-	memcpy(nl.disk, nc->id, 16);
-	snprintf(nl.alg, sizeof(nl.alg), "%s", j->alg);
-	snprintf(nl.name, sizeof(nl.name), "%s", j->name);
+	struct node_label nl;
+	label_init(&nl, j->uuid, nc->id, nc->start, nc->size, nc->label, j->alg, j->name);
 	label_encode(&nl, buf);
 	if (block_io(nc->spec, nc->remote, j->tls, buf, nc->label, true, spec_err,
 		     sizeof(spec_err)) < 0) {
