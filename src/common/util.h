@@ -70,4 +70,8 @@ static inline void be16_write(void *p, uint16_t v)
 	b[1] = (uint8_t)v;
 }
 
+/* The first line of a small file (a /proc or /sys attribute), without its
+ * newline, into buf; "" when it cannot be read. */
+void read_line_file(const char *path, char *buf, size_t len);
+
 #endif

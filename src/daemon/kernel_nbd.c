@@ -258,15 +258,7 @@ static void read_backend(unsigned index, char *out, size_t len)
 {
 	char p[64];
 	snprintf(p, sizeof(p), "/sys/block/nbd%u/backend", index);
-	out[0] = '\0';
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, out, len - 1);
-	close(fd);
-	out[n > 0 ? n : 0] = '\0';
-	if (n > 0 && out[n - 1] == '\n')
-		out[n - 1] = '\0';
+	read_line_file(p, out, len);
 }
 
 static uint64_t server_flags(const struct dev *d)
