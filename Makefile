@@ -22,6 +22,11 @@ SAN     ?=
 BUILD   ?= build
 
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(SAN) -Isrc $(PKG_CFLAGS) $(CFLAGS)
+
+# --version: the VERSION file, and the commit when built from a git checkout.
+# version.o is rebuilt only when this string changes (the stamp file).
+GIT_DESCRIBE := $(shell git describe --always --dirty 2>/dev/null)
+VERSION_STR  := $(shell cat VERSION)$(if $(GIT_DESCRIBE), (git $(GIT_DESCRIBE)))
 LDLIBS_ALL := $(PKG_LIBS) -lpthread $(LDLIBS)
 
 # Library code: everything but the two mains.
@@ -51,6 +56,13 @@ all: $(BUILD)/dstd $(BUILD)/dst
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION_STR)' | cmp -s - $@ || echo '$(VERSION_STR)' >$@
+$(BUILD)/src/common/version.o: $(BUILD)/version.stamp
+$(BUILD)/src/common/version.o: CFLAGS_ALL += -DDST_VERSION='"$(VERSION_STR)"'
+FORCE:
 
 $(BUILD)/libdst.a: $(LIB_OBJ)
 	@rm -f $@

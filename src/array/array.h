@@ -136,6 +136,9 @@ struct mirror_conf {
 	 * so by copying the first leg to the others (the initial sync). */
 	bool assume_clean;
 };
+/* dst set: a running mirror's resync rate (bytes/s, 0: unlimited) from
+ * the next region on. -ENOTSUP for other algorithms. */
+int array_set_resync_rate(struct array *a, uint64_t rate);
 int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err, size_t errlen);
 /* alg_mirror's attributes (health letters, sync, resync progress) under prefix. */
 void array_show_alg(struct array *a, struct strbuf *out, const char *prefix);

@@ -1083,6 +1083,7 @@ void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 	sb_attr_str(out, ATTR("sync"), "%llu/%llu regions",
 		    (unsigned long long)(m->nregions - behind), (unsigned long long)m->nregions);
 	sb_attr_num(out, ATTR("region_size"), m->region);
+	sb_attr_num(out, ATTR("resync/rate"), m->resync_rate);
 	sb_attr_num(out, ATTR("bitmap/dirty"), dirty);
 	sb_attr_num(out, ATTR("resync/regions_copied"), m->regions_resynced);
 	sb_attr_num(out, ATTR("resync/regions_zeroed"), m->regions_zeroed);
@@ -1358,6 +1359,22 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 				 a->nodes[i].name);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+int array_set_resync_rate(struct array *a, uint64_t rate)
+{
+	struct mirror *m = a->mirror;
+	if (!m)
+		return -ENOTSUP;
+	m->resync_rate = rate;
+	if (m->sync_paused) {
+		/* The pause was computed from the old rate (at 4K/s a region
+		 * waits minutes): start the next region under the new one. */
+		ev_timer_stop(a->loop, &m->sync_timer);
+		m->sync_paused = false;
+		sync_kick(m);
 	}
 	return 0;
 }

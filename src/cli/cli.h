@@ -64,6 +64,10 @@ int cmd_suspend(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_replace(int argc, char **argv);
 int cmd_label(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+/* "--io-timeout 30" style values: whole seconds in [min, max]; 0, or 1
+ * after saying why (a NULL value is fine). */
+int check_seconds(const char *opt, const char *v, uint64_t min, uint64_t max);
 /* Before `dst stop NAME`: refuse (saying why, returning 1) while its loop
  * device, FUSE file or kernel NBD device is mounted or otherwise in use;
  * else detach the loop device `dst attach` set up and return 0. */

@@ -140,7 +140,7 @@ int storage_save(const char *name, const struct conf *conf)
 }
 
 /* "--io-timeout 30" style values: whole seconds in [min, max]. */
-static int check_seconds(const char *opt, const char *v, uint64_t min, uint64_t max)
+int check_seconds(const char *opt, const char *v, uint64_t min, uint64_t max)
 {
 	uint64_t x;
 	if (v && (parse_u64(v, &x) < 0 || x < min || x > max))
@@ -156,7 +156,7 @@ int storage_create(const char *name, const struct create_args *ca)
 	if (!state_name_valid(name, err, sizeof(err)))
 		return die("%s", err);
 	if (!alg)
-		return die("create: --alg is required (linear or stripe)");
+		return die("create: --alg is required (linear, stripe or mirror)");
 	const struct alg_ops *ops = alg_find(alg);
 	if (!ops)
 		return die("unknown algorithm '%s' (expected linear, stripe or mirror)", alg);

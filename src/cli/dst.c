@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/version.h"
 
 static const char main_help[] =
     "usage: dst COMMAND [ARGS...]\n"
@@ -25,6 +26,8 @@ static const char main_help[] =
     "  replace NAME NODE (--remote URI | --disk PATH) [--rate R] [--wait] | --abort\n"
     "                            live-migrate a node while the storage is in use\n"
     "  label NAME                label the nodes of a storage made before labels\n"
+    "  set NAME [--io-timeout S] [--request-timeout S] [--resync-rate R] [--tls-psk F]\n"
+    "                            change a storage's settings (live where it can)\n"
     "Export nodes:\n"
     "  export DISK [--listen ADDR:PORT] [--allow CIDR[:ro|:rw]]...\n"
     "                            serve a local disk to remote storages\n"
@@ -45,7 +48,11 @@ static const char main_help[] =
     "  create/add ... --tls-psk FILE | --tls-certs DIR\n"
     "                            the storage's credentials for nbds:// nodes\n"
     "\n"
-    "Run 'dst COMMAND --help' for the options of each command, and 'dst -h' for\n"
+    "Other:\n"
+    "  help [COMMAND]            this text, or the options of COMMAND\n"
+    "  --version                 the version of dst\n"
+    "\n"
+    "Run 'dst help COMMAND' for the options of each command, and 'dst -h' for\n"
     "the original DST form: dst -n NAME -A alg_linear -a ADDR -p PORT [-R].\n"
     "State lives in $DST_STATE_DIR (default /var/lib/dst for root,\n"
     "$XDG_RUNTIME_DIR/dst otherwise).\n";
@@ -60,8 +67,17 @@ static const struct subcommand commands[] = {
     {"remove", cmd_remove},   {"start", cmd_start},   {"stop", cmd_stop},
     {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
     {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
-    {"label", cmd_label},     {"attach", cmd_attach}, {"detach", cmd_detach},
+    {"label", cmd_label},     {"set", cmd_set},	      {"attach", cmd_attach},
+    {"detach", cmd_detach},
 };
+
+static const struct subcommand *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(name, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -71,13 +87,27 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "-h") && argc == 2)
 		return cmd_seed(argc, argv);
-	if (!strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		printf("dst %s\n", dst_version());
+		return 0;
+	}
+	if (!strcmp(cmd, "--help") || (!strcmp(cmd, "help") && argc == 2)) {
 		fputs(main_help, stdout);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(cmd, commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help")) {
+		/* dst help COMMAND: the command's own --help. */
+		if (argc > 3)
+			return die("help: one command at a time; see 'dst --help'");
+		const struct subcommand *sc = find_command(argv[2]);
+		if (!sc)
+			return die("help: unknown command '%s'; see 'dst --help'", argv[2]);
+		char *hargv[] = {argv[2], (char *)"--help", NULL};
+		return sc->fn(2, hargv);
+	}
+	const struct subcommand *sc = find_command(cmd);
+	if (sc)
+		return sc->fn(argc - 1, argv + 1);
 	if (cmd[0] == '-')
 		return cmd_seed(argc, argv);
 	return die("unknown command '%s'; see 'dst --help'", cmd);

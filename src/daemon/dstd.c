@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/state.h"
 #include "common/util.h"
+#include "common/version.h"
 #include "ctl.h"
 #include "service.h"
 
@@ -40,6 +41,7 @@ struct daemon {
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: dstd [--foreground] [--state-dir DIR] [--debug] NAME\n"
+		     "       dstd --version\n"
 		     "Runs the storage or export NAME from NAME.conf in the state dir.\n"
 		     "Normally started by `dst start` or `dst export`.\n");
 }
@@ -155,20 +157,19 @@ static int daemonize(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"foreground", no_argument, NULL, 'F'},
-	    {"state-dir", required_argument, NULL, 'S'},
-	    {"debug", no_argument, NULL, 'd'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+	    {"foreground", no_argument, NULL, 'F'}, {"state-dir", required_argument, NULL, 'S'},
+	    {"debug", no_argument, NULL, 'd'},	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},    {0},
 	};
 	bool foreground = false, debug = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "FS:dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "FS:dhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'F': foreground = true; break;
 		case 'S': setenv("DST_STATE_DIR", optarg, 1); break;
 		case 'd': debug = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': printf("dstd %s\n", dst_version()); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -277,6 +277,8 @@ static void storage_show(struct service *s, struct strbuf *out)
 		sb_attr_num(out, PATH("chunk"), st->chunk);
 	sb_attr_num(out, PATH("size"), d->size / 512);
 	sb_attr_num(out, PATH("bytes"), d->size);
+	sb_attr_num(out, PATH("io_timeout"), st->io_timeout_s);
+	sb_attr_num(out, PATH("request_timeout"), st->request_timeout_s);
 	array_show_nodes(st->array, out, s->name);
 	array_show_alg(st->array, out, s->name);
 	array_migrate_show(st->array, out, s->name);
@@ -654,6 +656,44 @@ static void restart_migration(struct ev_timer *t)
 	free(line);
 }
 
+/* dst set: "set KEY VALUE" for the settings that change live. The CLI has
+ * checked the value and saved it in the config already. */
+static void set_command(struct storage_service *st, struct ctl_req *req, const char *key,
+			const char *val)
+{
+	uint64_t x;
+	if (!strcmp(key, "io-timeout") || !strcmp(key, "request-timeout")) {
+		if (parse_u64(val, &x) < 0 || x > 86400 * 365 ||
+		    (!strcmp(key, "request-timeout") && (x < 1 || x > 86400))) {
+			ctl_reply_error(req, "%s '%s': out of range", key, val);
+			return;
+		}
+		if (!strcmp(key, "io-timeout"))
+			st->io_timeout_s = (unsigned)x;
+		else
+			st->request_timeout_s = (unsigned)x;
+		for (size_t i = 0; i < array_node_count(st->array); i++) {
+			struct dev *nd = array_node_at(st->array, i)->dev;
+			if (nd && !strcmp(nd->ops->kind, "nbd"))
+				dev_nbd_set_timeouts(nd, st->io_timeout_s, st->request_timeout_s);
+		}
+	} else if (!strcmp(key, "resync-rate")) {
+		if (parse_size(val, &x) < 0) {
+			ctl_reply_error(req, "resync-rate '%s': expected bytes/s like 50M", val);
+			return;
+		}
+		if (array_set_resync_rate(st->array, x) < 0) {
+			ctl_reply_error(req, "resync-rate: %s has no resync", st->alg->name);
+			return;
+		}
+	} else {
+		ctl_reply_error(req, "%s cannot change while the storage runs", key);
+		return;
+	}
+	log_info("storage %s: %s set to %s by dst set", st->svc.name, key, val);
+	ctl_reply(req, NULL);
+}
+
 static void storage_command(struct service *s, struct ctl_req *req, int argc, char **argv)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
@@ -732,6 +772,10 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 	    (argc == 2 || ((argc == 4 || argc == 5) &&
 			   (!strcmp(argv[2], "remote") || !strcmp(argv[2], "disk"))))) {
 		resume_command(st, req, argc, argv);
+		return;
+	}
+	if (!strcmp(argv[0], "set") && argc == 3) {
+		set_command(st, req, argv[1], argv[2]);
 		return;
 	}
 	ctl_reply_error(req, "unknown command '%s' for a storage", argv[0]);

@@ -243,6 +243,9 @@ const char *dev_nbd_state(struct dev *d);
 /* The export's description from the last handshake ("" if none): a dst
  * storage's says which storages it holds. */
 const char *dev_nbd_description(struct dev *d);
+/* dst set: new timeouts for a remote node, from its next check on (a wait
+ * already running is measured against the new io-timeout). */
+void dev_nbd_set_timeouts(struct dev *d, unsigned io_timeout_s, unsigned request_timeout_s);
 /* The storage stops: a node that is not up fails the IO waiting for it at
  * once instead of holding it until io-timeout, and stops reconnecting. */
 void dev_nbd_stop(struct dev *d);

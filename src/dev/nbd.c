@@ -933,6 +933,14 @@ const char *dev_nbd_description(struct dev *d)
 	return n->hs.description;
 }
 
+void dev_nbd_set_timeouts(struct dev *d, unsigned io_timeout_s, unsigned request_timeout_s)
+{
+	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
+	n->opts.io_timeout_s = io_timeout_s;
+	if (request_timeout_s)
+		n->opts.request_timeout_s = request_timeout_s;
+}
+
 void dev_nbd_stop(struct dev *d)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
