@@ -54,7 +54,10 @@ sleep 1
 pct=$(show_attr M resync/percent)
 [ "${pct:-100}" -lt 100 ] || fail "the resync at 4K/s is already done ($pct%)"
 note "at 4K/s: $pct% after 1 s"
-dst_ok set M --resync-rate 0 >/dev/null
+# The README's example, to the letter.
+out=$(dst set M --io-timeout 30 --resync-rate 0) || fail "dst set --resync-rate 0"
+[ "$out" = "M: io-timeout = 30 (applied now)
+M: resync-rate = 0 (applied now)" ] || fail "dst set's report is not the README's: $out"
 grep -q "^resync-rate" "$conf" && fail "resync-rate 0 left a resync-rate line in $conf"
 mr_settle M
 mr_legs_identical "after the resync"
@@ -85,7 +88,8 @@ grep -qx "request-timeout = 5" "$DST_STATE_DIR/L.conf" || fail "request-timeout 
 need psktool
 psktool -u alice -p "$T_TMP/keys.psk" >/dev/null 2>&1 || fail "psktool"
 out=$(dst set M --tls-psk "$T_TMP/keys.psk" --tls-username alice) || fail "dst set --tls-psk"
-assert_contains "$out" "next start" "credentials wait for the next start"
+[ "$out" = "M: node TLS credentials saved; they take effect at the next start (dst stop, dst start)" ] ||
+	fail "dst set --tls-psk's report is not the README's: $out"
 grep -qx "node-tls-psk = $T_TMP/keys.psk" "$conf" || fail "node-tls-psk not saved"
 
 step "bad settings: one line each, the config unchanged"
