@@ -6,6 +6,11 @@
 # DST_BUILD      build dir holding dstd, dst and tests/test_* (default build;
 #                `make check` uses build-check, the ASan+UBSan build)
 # DST_TEST_TIMEOUT  seconds one functional test may take (default 300)
+# DST_TEST_JOBS  functional tests run at once (default 1). Most of a test's
+#                time is waiting on its daemons, so two or three at a time
+#                shorten the run on a small machine. A test whose file has
+#                a line "# run.sh: alone" (it measures time or CPU, or
+#                floods the machine) runs with no other test beside it.
 #
 # Each unit binary $DST_BUILD/tests/test_* counts as one test (it prints
 # PASS/FAIL per case and exits non-zero if any failed). Each
@@ -73,19 +78,63 @@ for bin in "$DST_BUILD"/tests/test_*; do
 done
 
 # ---- functional tests ----
+JOBS=${DST_TEST_JOBS:-1}
+declare -A running=() # base name -> start time (ms)
+alone=''              # a test that must run by itself is running
+
+# start_test FILE: run it in the background; its status and time go to
+# $OUT/NAME.rc when it ends.
+start_test() {
+	local t=$1 base
+	base=$(basename "$t" .sh)
+	rm -f "$OUT/$base.rc"
+	running[$base]=$(now_ms)
+	(
+		rc=0
+		# On timeout, timeout(1) signals its whole process group: the
+		# test's clients die, then the test's EXIT trap stops its
+		# daemons by PID.
+		timeout -k 10 "$TIMEOUT" bash "$t" >"$OUT/$base.log" 2>&1 </dev/null || rc=$?
+		echo "$rc" >"$OUT/$base.rc.tmp" && mv "$OUT/$base.rc.tmp" "$OUT/$base.rc"
+	) &
+}
+
+# reap: record every test that has ended.
+reap() {
+	local base rc
+	for base in "${!running[@]}"; do
+		[ -f "$OUT/$base.rc" ] || continue
+		rc=$(cat "$OUT/$base.rc")
+		rm -f "$OUT/$base.rc"
+		record "func/$base" "$rc" $(($(now_ms) - running[$base])) "$OUT/$base.log"
+		unset "running[$base]"
+		[ "$alone" = "$base" ] && alone=''
+	done
+}
+
+# wait_below N: until fewer than N tests run.
+wait_below() {
+	reap
+	while [ ${#running[@]} -ge "$1" ]; do
+		wait -n 2>/dev/null || sleep 0.1
+		reap
+	done
+}
+
 for t in tests/func/test_*.sh; do
 	[ -f "$t" ] || continue
 	base=$(basename "$t" .sh)
-	name=func/$base
-	matches "$name" || continue
-	log=$OUT/$base.log
-	t0=$(now_ms)
-	rc=0
-	# On timeout, timeout(1) signals its whole process group: the test's
-	# clients die, then the test's EXIT trap stops its daemons by PID.
-	timeout -k 10 "$TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null || rc=$?
-	record "$name" "$rc" $(($(now_ms) - t0)) "$log"
+	matches "func/$base" || continue
+	if grep -qx '# run.sh: alone' "$t"; then
+		wait_below 1
+		alone=$base
+	else
+		[ -z "$alone" ] || wait_below 1
+		wait_below "$JOBS"
+	fi
+	start_test "$t"
 done
+wait_below 1
 
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed: ${failed_names[*]}"

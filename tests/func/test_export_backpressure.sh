@@ -7,6 +7,7 @@
 # are 2 MiB and the disk a file because reads of up to 1 MiB from a mem disk,
 # or from a file's cached pages, take no buffer (they are sent from the
 # disk's own memory).
+# run.sh: alone
 . "$(dirname "$0")/lib.sh"
 need fio
 

@@ -7,6 +7,7 @@
 # buffer peak within the budget. Then, with the server at --max-clients,
 # more clients are closed at accept, logged and counted, and those already
 # in are unaffected.
+# run.sh: alone
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib_limits.sh
 . "$TESTS_DIR/func/lib_limits.sh"

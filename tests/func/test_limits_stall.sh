@@ -11,6 +11,7 @@
 #   (asserted within a window), logged and counted, and every buffer and
 #   request slot they held comes back; a write whose payload trickles in
 #   slowly is not idle.
+# run.sh: alone
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib_limits.sh
 . "$TESTS_DIR/func/lib_limits.sh"
