@@ -122,8 +122,10 @@ int storage_load(const char *name, struct conf *conf)
 		return die("%s", err);
 	const char *type = conf_get(conf, "type");
 	if (!type || strcmp(type, "storage")) {
+		die("'%s' is %s, not a storage", name,
+		    !type ? "of an unknown type" : !strcmp(type, "export") ? "an export" : type);
 		conf_free(conf);
-		return die("'%s' is an %s, not a storage", name, type ? type : "unknown thing");
+		return 1;
 	}
 	return 0;
 }
