@@ -44,9 +44,9 @@ struct jw {
 };
 void jw_init(struct jw *w, FILE *f, bool pretty);
 void jw_key(struct jw *w, const char *key);
-void jw_obj(struct jw *w);   /* { */
-void jw_arr(struct jw *w);   /* [ */
-void jw_end(struct jw *w);   /* } or ] */
+void jw_obj(struct jw *w); /* { */
+void jw_arr(struct jw *w); /* [ */
+void jw_end(struct jw *w); /* } or ] */
 void jw_str(struct jw *w, const char *s);
 void jw_u64(struct jw *w, uint64_t v);
 void jw_dbl(struct jw *w, double v); /* non-finite values as null */

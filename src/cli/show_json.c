@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
 #include "cli.h"
+#include "common/util.h"
 #include "show.h"
 
 struct jnode {
@@ -133,7 +133,8 @@ static void jmembers(struct jw *w, const struct jnode *n, bool top)
 	static const char *const lists[] = {"uri", "allow", "listen", "socket", NULL};
 	bool nodes_done = false;
 	for (const struct jnode *k = n->kids; k; k = k->next) {
-		bool is_node = top && k->kids && !strncmp(k->key, "n-", 2) && all_digits(k->key + 2);
+		bool is_node =
+		    top && k->kids && !strncmp(k->key, "n-", 2) && all_digits(k->key + 2);
 		if (is_node) {
 			/* Every node, in the order the daemon gave them, as
 			 * one array where the first of them was. */
@@ -143,7 +144,8 @@ static void jmembers(struct jw *w, const struct jnode *n, bool top)
 			jw_key(w, "nodes");
 			jw_arr(w);
 			for (const struct jnode *m = k; m; m = m->next) {
-				if (!(m->kids && !strncmp(m->key, "n-", 2) && all_digits(m->key + 2)))
+				if (!(m->kids && !strncmp(m->key, "n-", 2) &&
+				      all_digits(m->key + 2)))
 					continue;
 				jw_obj(w);
 				jw_key(w, "name");
