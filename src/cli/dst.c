@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "show.h"
 
 static const char main_help[] =
     "usage: dst COMMAND [ARGS...]\n"
@@ -39,6 +40,8 @@ static const char main_help[] =
     "Inspection:\n"
     "  show [NAME] [--json]      the attribute tree (config, state, counters)\n"
     "  stat NAME [--watch]       live IOPS, throughput and latency per node\n"
+    "  status [NAME...]          one line each, health letters; exit 0 healthy,\n"
+    "                            1 degraded, 2 failed or stopped\n"
     "TLS:\n"
     "  export/start ... --tls on|require (--tls-psk FILE | --tls-certs DIR)\n"
     "                            serve over TLS (NBD_OPT_STARTTLS)\n"
@@ -61,6 +64,7 @@ static const struct subcommand commands[] = {
     {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
     {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
     {"label", cmd_label},     {"attach", cmd_attach}, {"detach", cmd_detach},
+    {"status", cmd_status},
 };
 
 int main(int argc, char **argv)
