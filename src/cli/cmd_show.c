@@ -34,7 +34,7 @@ static const char show_help[] =
     "  --json   the same data as one JSON object keyed by name\n";
 
 static const char stat_help[] =
-    "usage: dst stat NAME [--watch] [--interval SECONDS] [--count N]\n"
+    "usage: dst stat NAME [--watch] [--interval SECONDS] [--count N] [--json]\n"
     "\n"
     "Show IO rates of NAME and of each of its nodes: IOPS and MiB/s for reads\n"
     "and writes, requests in flight, and average latency over the interval.\n"
@@ -43,7 +43,9 @@ static const char stat_help[] =
     "\n"
     "  --watch            refresh until interrupted (Ctrl-C)\n"
     "  --interval SECONDS sampling interval (default 1; fractions allowed)\n"
-    "  --count N          with --watch, stop after N refreshes\n";
+    "  --count N          with --watch, stop after N refreshes\n"
+    "  --json             each sample as one JSON object on one line (JSON lines\n"
+    "                     with --watch); see dst(1), JSON output\n";
 
 /* ---- attribute lines ---- */
 
@@ -433,19 +435,18 @@ static void print_rates(const char *name, const struct sample *a, const struct s
 int cmd_stat(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"watch", no_argument, NULL, 'w'},
-	    {"interval", required_argument, NULL, 'i'},
-	    {"count", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+	    {"watch", no_argument, NULL, 'w'},	     {"interval", required_argument, NULL, 'i'},
+	    {"count", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},	     {0},
 	};
-	bool watch = false;
+	bool watch = false, json = false;
 	double interval = 1.0;
 	uint64_t count = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "wi:c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "wi:c:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w': watch = true; break;
+		case 'j': json = true; break;
 		case 'i': {
 			char *end;
 			interval = strtod(optarg, &end);
@@ -483,17 +484,22 @@ int cmd_stat(int argc, char **argv)
 			attrs_free(prev.a, prev.n);
 			return 1;
 		}
-		if (watch && isatty(STDOUT_FILENO))
-			printf("\033[H\033[2J");
-		print_rates(name, &prev, &cur, (double)(t1 - t0) / 1e9);
-		print_mirror(name, &cur);
+		if (json) {
+			stat_print_json(name, prev.a, prev.n, cur.a, cur.n,
+					(double)(t1 - t0) / 1e9);
+		} else {
+			if (watch && isatty(STDOUT_FILENO))
+				printf("\033[H\033[2J");
+			print_rates(name, &prev, &cur, (double)(t1 - t0) / 1e9);
+			print_mirror(name, &cur);
+		}
 		fflush(stdout);
 		attrs_free(prev.a, prev.n);
 		prev = cur;
 		t0 = t1;
 		if (!watch || (count && round + 1 >= count))
 			break;
-		if (!isatty(STDOUT_FILENO))
+		if (!json && !isatty(STDOUT_FILENO))
 			putchar('\n');
 	}
 	attrs_free(prev.a, prev.n);

@@ -105,7 +105,8 @@ static void collect_nodes(struct item *it, const struct attr *a, size_t n)
 			continue;
 		bool seen = false;
 		for (size_t k = 0; k < it->n && !seen; k++)
-			seen = strlen(it->nodes[k].name) == len && !strncmp(it->nodes[k].name, nm, len);
+			seen = strlen(it->nodes[k].name) == len &&
+			       !strncmp(it->nodes[k].name, nm, len);
 		if (seen)
 			continue;
 		it->nodes = realloc(it->nodes, (it->n + 1) * sizeof(*it->nodes));

@@ -57,6 +57,11 @@ void jw_raw(struct jw *w, const char *num);
 /* Ends the document with a newline. */
 void jw_done(struct jw *w);
 
+/* `dst stat --json`: the rates between samples a and b of NAME's
+ * attributes, secs apart, as one JSON line (stat_json.c). */
+void stat_print_json(const char *name, const struct attr *a, size_t na, const struct attr *b,
+		     size_t nb, double secs);
+
 int cmd_status(int argc, char **argv);
 
 #endif
