@@ -6,6 +6,8 @@
 #    export restarted after writes it missed: the leg resynced (R, a resync
 #    percentage, exit 1 meanwhile), then exit 0 again;
 #  - a linear node's export killed: exit 1, [U_]; restarted: exit 0;
+#  - a linear node suspended (S) and one being migrated (M, migrate N%):
+#    exit 1; resumed, aborted: exit 0;
 #  - every leg of the mirror killed: exit 2 (FAILED, no leg in sync);
 #  - the storage stopped: exit 2 (stopped), and `dst status` of everything
 #    is the worst of all; an unknown name: exit 4.
@@ -188,6 +190,24 @@ for _ in $(seq 20); do
 done
 status_wait 0 20 "linear node back" lin
 status_is 0 "linear storage whole again" lin
+
+step "a linear node suspended: S, exit 1; resumed: exit 0"
+dst_ok suspend lin n-0 >/dev/null
+status_is 1 "lin with n-0 suspended" lin
+assert_contains "$STATUS_OUT" "[SU]  1/2 up" "status of lin with n-0 suspended"
+assert_eq "$(jstatus lin '[s["health"], s["letters"], s["nodes"][0]["letter"]]')" "['degraded', 'SU', 'S']" "status JSON with n-0 suspended"
+dst_ok resume lin n-0 >/dev/null
+status_is 0 "lin resumed" lin
+
+step "a linear node being migrated (dst replace, rate-limited): M, migrate N%, exit 1; aborted: exit 0"
+st_export lin2 8M
+dst_ok replace lin n-16384 --remote "$URI" --rate 1M >/dev/null
+status_is 1 "lin during a migration" lin
+assert_contains "$STATUS_OUT" "[UM]  2/2 up  clients 0  migrate n-16384 " "status of lin during a migration"
+assert_eq "$(jstatus lin '[s["health"], s["letters"], s["migration"]["node"], type(s["migration"]["percent"]).__name__]')" \
+	"['degraded', 'UM', 'n-16384', 'int']" "status JSON during a migration"
+dst_ok replace lin n-16384 --abort >/dev/null
+status_wait 0 10 "migration aborted" lin
 
 step "every leg of the mirror killed: failed, exit 2"
 for i in 0 1 2; do leg_kill9 "$i"; done
