@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/config.h"
 #include "common/state.h"
 #include "common/util.h"
 #include "show.h"
@@ -183,9 +184,6 @@ static void judge(struct item *it, const char *name, const struct attr *a, size_
 	it->disk = attr_str(a, n, name, "disk");
 	it->clients = attr_num(a, n, name, "clients");
 	long long b = attr_num(a, n, name, "bytes");
-	if (b < 0 && (b = attr_num(a, n, name, "size")) >= 0 && it->type &&
-	    !strcmp(it->type, "storage"))
-		b *= 512;
 	it->has_bytes = b >= 0;
 	it->bytes = b >= 0 ? (uint64_t)b : 0;
 	it->resync_pct = attr_num(a, n, name, "resync/percent");
@@ -382,17 +380,17 @@ static void unanswered(struct item *it, const char *name, const char *err)
 	it->clients = -1;
 	it->sync_pct = it->resync_pct = it->mig_pct = -1;
 	snprintf(it->why, sizeof(it->why), "its daemon does not answer: %.200s", err);
+	/* What it is, from its config. */
 	char *path = state_path(name, ".conf");
-	FILE *f = fopen(path, "r");
+	struct conf c;
+	char cerr[256];
+	if (conf_load(path, &c, cerr, sizeof(cerr)) == 0) {
+		const char *t = conf_get(&c, "type");
+		if (t && (!strcmp(t, "storage") || !strcmp(t, "export")))
+			it->type = !strcmp(t, "storage") ? "storage" : "export";
+		conf_free(&c);
+	}
 	free(path);
-	char line[256];
-	while (f && fgets(line, sizeof(line), f))
-		if (!strcmp(line, "type = storage\n"))
-			it->type = "storage";
-		else if (!strcmp(line, "type = export\n"))
-			it->type = "export";
-	if (f)
-		fclose(f);
 }
 
 int cmd_status(int argc, char **argv)

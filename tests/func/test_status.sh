@@ -10,7 +10,8 @@
 #    exit 1; resumed, aborted: exit 0;
 #  - every leg of the mirror killed: exit 2 (FAILED, no leg in sync);
 #  - the storage stopped: exit 2 (stopped), and `dst status` of everything
-#    is the worst of all; an unknown name: exit 4.
+#    is the worst of all; a daemon that holds its pid file and does not
+#    answer: exit 2; an unknown name: exit 4.
 # --json of status (and its exit status) is checked alongside, with
 # python3's json module.
 . "$(dirname "$0")/lib.sh"
@@ -227,6 +228,21 @@ assert_eq "$(show_attr m bytes)" "$M_BYTES" "dst show bytes of the stopped mirro
 assert_eq "$(show_attr m size)" $((M_BYTES / 512)) "dst show size of the stopped mirror"
 status_is 2 "everything, with m stopped"
 status_is 0 "the others, named" lin lin0 m-leg0
+
+step "a daemon that holds its pid file but does not answer: failed, exit 2"
+st_create ghost linear
+bg flock "$DST_STATE_DIR/ghost.pid" sleep 60
+GHOST=$BG_PID
+# flock runs sleep once it holds the lock.
+for _ in $(seq 50); do
+	[ -n "$(descendants "$GHOST")" ] && break
+	sleep 0.1
+done
+[ -n "$(descendants "$GHOST")" ] || fail "flock did not take ghost.pid"
+status_is 2 "a daemon that does not answer" ghost
+assert_contains "$STATUS_OUT" "FAILED: its daemon does not answer" "status of ghost"
+assert_eq "$(jstatus ghost '[s["type"], s["state"], s["health"]]')" "['storage', 'running', 'failed']" "status JSON of ghost"
+kill_pid "$GHOST"
 
 step "bad input: unknown name and bad option exit 4"
 status nosuch
