@@ -31,7 +31,11 @@ static const char show_help[] =
     "Running daemons report their live state, IO counters and latency; stopped\n"
     "ones their config. Without NAME, everything in the state dir.\n"
     "\n"
-    "  --json   the same data as one JSON object keyed by name\n";
+    "A stopped storage's size is the one it will have once started.\n"
+    "\n"
+    "  --json   the same data as one JSON object keyed by name, typed: numbers,\n"
+    "           booleans, a storage's nodes as the array \"nodes\" (see dst(1),\n"
+    "           JSON output)\n";
 
 static const char stat_help[] =
     "usage: dst stat NAME [--watch] [--interval SECONDS] [--count N] [--json]\n"
