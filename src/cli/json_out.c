@@ -57,7 +57,6 @@ static void open_(struct jw *w, char c)
 {
 	before(w);
 	fputc(c, w->f);
-	/* Deeper than the commas are tracked: stay valid, only flatter. */
 	if (w->depth + 1 >= JW_MAX_DEPTH)
 		abort(); /* our documents are a few levels deep */
 	w->depth++;
