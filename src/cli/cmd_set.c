@@ -122,7 +122,8 @@ int cmd_set(int argc, char **argv)
 			goto out;
 		}
 		if (parse_size(resync_rate, &rate) < 0 || (rate && rate < 4096)) {
-			die("--resync-rate %s: expected bytes per second, at least 4K (e.g. 50M), or "
+			die("--resync-rate %s: expected bytes per second, at least 4K (e.g. 50M), "
+			    "or "
 			    "0 for no limit",
 			    resync_rate);
 			goto out;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array/array.h"
 #include "array/nodeconf.h"
 #include "cli.h"
 #include "common/config.h"
@@ -17,6 +18,7 @@
 #include "common/state.h"
 #include "common/util.h"
 #include "nbd/wire.h"
+#include "show.h"
 
 static const char show_help[] =
     "usage: dst show [NAME] [--json]\n"
@@ -29,10 +31,14 @@ static const char show_help[] =
     "Running daemons report their live state, IO counters and latency; stopped\n"
     "ones their config. Without NAME, everything in the state dir.\n"
     "\n"
-    "  --json   the same data as one JSON object keyed by name\n";
+    "A stopped storage's size is the one it will have once started.\n"
+    "\n"
+    "  --json   the same data as one JSON object keyed by name, typed: numbers,\n"
+    "           booleans, a storage's nodes as the array \"nodes\" (see dst(1),\n"
+    "           JSON output)\n";
 
 static const char stat_help[] =
-    "usage: dst stat NAME [--watch] [--interval SECONDS] [--count N]\n"
+    "usage: dst stat NAME [--watch] [--interval SECONDS] [--count N] [--json]\n"
     "\n"
     "Show IO rates of NAME and of each of its nodes: IOPS and MiB/s for reads\n"
     "and writes, requests in flight, and average latency over the interval.\n"
@@ -41,16 +47,13 @@ static const char stat_help[] =
     "\n"
     "  --watch            refresh until interrupted (Ctrl-C)\n"
     "  --interval SECONDS sampling interval (default 1; fractions allowed)\n"
-    "  --count N          with --watch, stop after N refreshes\n";
+    "  --count N          with --watch, stop after N refreshes\n"
+    "  --json             each sample as one JSON object on one line (JSON lines\n"
+    "                     with --watch); see dst(1), JSON output\n";
 
 /* ---- attribute lines ---- */
 
-struct attr {
-	char type; /* 'N' or 'S' */
-	char *path, *val;
-};
-
-static size_t parse_attrs(const char *text, struct attr **out)
+size_t attrs_parse(const char *text, struct attr **out)
 {
 	size_t n = 0, cap = 0;
 	struct attr *a = NULL;
@@ -79,7 +82,7 @@ static size_t parse_attrs(const char *text, struct attr **out)
 	return n;
 }
 
-static void free_attrs(struct attr *a, size_t n)
+void attrs_free(struct attr *a, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(a[i].path);
@@ -88,127 +91,21 @@ static void free_attrs(struct attr *a, size_t n)
 	free(a);
 }
 
+const char *attrs_get(const struct attr *a, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(a[i].path, path))
+			return a[i].val;
+	return NULL;
+}
+
 void show_print_tree(const char *attrs)
 {
 	struct attr *a;
-	size_t n = parse_attrs(attrs, &a);
+	size_t n = attrs_parse(attrs, &a);
 	for (size_t i = 0; i < n; i++)
 		printf("%s : %s\n", a[i].path, a[i].val);
-	free_attrs(a, n);
-}
-
-/* ---- JSON: paths become nested objects, repeated paths arrays ---- */
-
-struct jnode {
-	char *key;
-	struct jnode *kids, *next;
-	struct attr **vals; /* leaf values */
-	size_t nvals;
-};
-
-static struct jnode *jchild(struct jnode *parent, const char *key, size_t len)
-{
-	struct jnode **pp = &parent->kids;
-	for (; *pp; pp = &(*pp)->next)
-		if (strlen((*pp)->key) == len && !strncmp((*pp)->key, key, len))
-			return *pp;
-	struct jnode *n = xcalloc(1, sizeof(*n));
-	n->key = xmalloc(len + 1);
-	memcpy(n->key, key, len);
-	n->key[len] = '\0';
-	*pp = n;
-	return n;
-}
-
-static void jstring(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-static void jvalue(const struct attr *a)
-{
-	if (a->type == 'N')
-		fputs(a->val, stdout);
-	else
-		jstring(a->val);
-}
-
-static void jprint(const struct jnode *n, int depth)
-{
-	if (!n->kids) {
-		if (n->nvals == 1) {
-			jvalue(n->vals[0]);
-		} else {
-			putchar('[');
-			for (size_t i = 0; i < n->nvals; i++) {
-				if (i)
-					fputs(", ", stdout);
-				jvalue(n->vals[i]);
-			}
-			putchar(']');
-		}
-		return;
-	}
-	printf("{\n");
-	for (const struct jnode *k = n->kids; k; k = k->next) {
-		printf("%*s", (depth + 1) * 2, "");
-		jstring(k->key);
-		fputs(": ", stdout);
-		jprint(k, depth + 1);
-		printf("%s\n", k->next ? "," : "");
-	}
-	printf("%*s}", depth * 2, "");
-}
-
-static void jfree(struct jnode *n)
-{
-	for (struct jnode *k = n->kids, *next; k; k = next) {
-		next = k->next;
-		jfree(k);
-	}
-	free(n->vals);
-	free(n->key);
-	free(n);
-}
-
-void show_print_json(const char *attrs)
-{
-	struct attr *a;
-	size_t n = parse_attrs(attrs, &a);
-	struct jnode *root = xcalloc(1, sizeof(*root));
-	for (size_t i = 0; i < n; i++) {
-		struct jnode *node = root;
-		const char *p = a[i].path;
-		for (;;) {
-			const char *slash = strchr(p, '/');
-			size_t len = slash ? (size_t)(slash - p) : strlen(p);
-			node = jchild(node, p, len);
-			if (!slash)
-				break;
-			p = slash + 1;
-		}
-		node->vals = realloc(node->vals, (node->nvals + 1) * sizeof(*node->vals));
-		if (!node->vals)
-			abort();
-		node->vals[node->nvals++] = &a[i];
-	}
-	if (root->kids)
-		jprint(root, 0);
-	else
-		printf("{}");
-	putchar('\n');
-	jfree(root);
-	free_attrs(a, n);
+	attrs_free(a, n);
 }
 
 /* ---- gathering ---- */
@@ -223,12 +120,12 @@ static void show_stopped_storage(const char *name, const struct conf *c, struct 
 	sb_attr_str(out, PATH("type"), "storage");
 	sb_attr_str(out, PATH("alg"), "%s", alg ? alg : "?");
 	sb_attr_str(out, PATH("state"), "stopped");
-	if (conf_get(c, "chunk"))
-		sb_attr_num(out, PATH("chunk"), strtoull(conf_get(c, "chunk"), NULL, 10));
+	uint64_t chunk = ARRAY_DEFAULT_CHUNK;
+	if (conf_get(c, "chunk") && parse_size(conf_get(c, "chunk"), &chunk) == 0)
+		sb_attr_num(out, PATH("chunk"), chunk);
 	size_t n = conf_count(c, "node");
 	struct node_conf *nodes = xcalloc(n ? n : 1, sizeof(*nodes));
 	size_t k = 0;
-	uint64_t total = 0;
 	for (size_t i = 0; i < n; i++) {
 		char err[256];
 		if (node_conf_parse(conf_get_nth(c, "node", i), &nodes[k], err, sizeof(err)) == 0)
@@ -241,9 +138,24 @@ static void show_stopped_storage(const char *name, const struct conf *c, struct 
 			nodes[j] = nodes[j - 1];
 			nodes[j - 1] = t;
 		}
-	for (size_t i = 0; i < k; i++)
-		total += nodes[i].size;
-	sb_attr_num(out, PATH("size"), total);
+	/* Its size as the daemon will lay it out (a mirror: the smallest leg
+	 * less its header; a stripe: whole chunks), by the same code. */
+	const struct alg_ops *ops = alg_find(alg ? alg : "");
+	struct array_node *an = xcalloc(k ? k : 1, sizeof(*an));
+	for (size_t i = 0; i < k; i++) {
+		node_conf_name(nodes[i].start, an[i].name, sizeof(an[i].name));
+		an[i].start = nodes[i].start;
+		an[i].size = nodes[i].size;
+		an[i].remote = nodes[i].remote;
+		an[i].spec = nodes[i].spec;
+	}
+	char why[256] = "";
+	uint64_t bytes = ops ? ops->layout(an, k, chunk, why, sizeof(why)) : 0;
+	free(an);
+	sb_attr_num(out, PATH("size"), bytes / 512);
+	sb_attr_num(out, PATH("bytes"), bytes);
+	if (!bytes)
+		sb_attr_str(out, PATH("error"), "%s", ops ? why : "unknown algorithm");
 	struct strbuf line;
 	sb_init(&line);
 	sb_printf(&line, "sectors (start [size]): ");
@@ -287,16 +199,10 @@ static void show_stopped_storage(const char *name, const struct conf *c, struct 
 #undef PATH
 }
 
-/* Attributes of one name: live from its daemon, else from its config. */
-static int gather(const char *name, struct strbuf *out, bool quiet)
+/* Attributes of one name from its config, as a stopped one. */
+static int gather_config(const char *name, struct strbuf *out, bool quiet)
 {
 	char err[512];
-	struct strbuf reply;
-	if (state_running_pid(name) && ctl_call(name, "show", &reply, err, sizeof(err)) == 0) {
-		sb_add(out, reply.s ? reply.s : "", reply.len);
-		sb_free(&reply);
-		return 0;
-	}
 	char *path = state_path(name, ".conf");
 	struct conf c;
 	int rc = conf_load(path, &c, err, sizeof(err));
@@ -330,9 +236,58 @@ static int gather(const char *name, struct strbuf *out, bool quiet)
 	return 0;
 }
 
+int show_gather(const char *name, struct strbuf *out, bool quiet, char *err, size_t errlen)
+{
+	struct strbuf reply;
+	if (state_running_pid(name)) {
+		if (ctl_call(name, "show", &reply, err, errlen) < 0)
+			return -2;
+		sb_add(out, reply.s ? reply.s : "", reply.len);
+		sb_free(&reply);
+		return 0;
+	}
+	return gather_config(name, out, quiet);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t show_all_names(char ***out)
+{
+	DIR *d = opendir(state_dir());
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len > 5 && !strcmp(de->d_name + len - 5, ".conf")) {
+			names = realloc(names, (n + 1) * sizeof(*names));
+			if (!names)
+				abort();
+			names[n] = xstrdup(de->d_name);
+			names[n++][len - 5] = '\0';
+		}
+	}
+	if (d)
+		closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*out = names;
+	return n;
+}
+
+/* show's gathering: a daemon that does not answer is said, and its config
+ * shown instead. */
+static int show_one(const char *name, struct strbuf *out, bool quiet)
+{
+	char err[512];
+	int rc = show_gather(name, out, quiet, err, sizeof(err));
+	if (rc != -2)
+		return rc;
+	fprintf(stderr, "dst: %s: %s; showing its config\n", name, err);
+	return gather_config(name, out, quiet);
 }
 
 int cmd_show(int argc, char **argv)
@@ -360,28 +315,13 @@ int cmd_show(int argc, char **argv)
 		char err[256];
 		if (!state_name_valid(argv[optind], err, sizeof(err)))
 			return die("%s", err);
-		if (gather(argv[optind], &all, false) < 0)
+		if (show_one(argv[optind], &all, false) < 0)
 			return 1;
 	} else {
-		DIR *d = opendir(state_dir());
-		char **names = NULL;
-		size_t n = 0;
-		struct dirent *de;
-		while (d && (de = readdir(d))) {
-			size_t len = strlen(de->d_name);
-			if (len > 5 && !strcmp(de->d_name + len - 5, ".conf")) {
-				names = realloc(names, (n + 1) * sizeof(*names));
-				if (!names)
-					abort();
-				names[n] = xstrdup(de->d_name);
-				names[n++][len - 5] = '\0';
-			}
-		}
-		if (d)
-			closedir(d);
-		qsort(names, n, sizeof(*names), cmp_str);
+		char **names;
+		size_t n = show_all_names(&names);
 		for (size_t i = 0; i < n; i++) {
-			gather(names[i], &all, true);
+			show_one(names[i], &all, true);
 			free(names[i]);
 		}
 		free(names);
@@ -464,7 +404,7 @@ static int take_sample(const char *name, struct sample *s, uint64_t *t)
 	if (ctl_call(name, "show", &reply, err, sizeof(err)) < 0)
 		return die("%s", err);
 	*t = ev_now_ns();
-	s->n = parse_attrs(reply.s, &s->a);
+	s->n = attrs_parse(reply.s, &s->a);
 	sb_free(&reply);
 	return 0;
 }
@@ -499,19 +439,18 @@ static void print_rates(const char *name, const struct sample *a, const struct s
 int cmd_stat(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"watch", no_argument, NULL, 'w'},
-	    {"interval", required_argument, NULL, 'i'},
-	    {"count", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+	    {"watch", no_argument, NULL, 'w'},	     {"interval", required_argument, NULL, 'i'},
+	    {"count", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},	     {0},
 	};
-	bool watch = false;
+	bool watch = false, json = false;
 	double interval = 1.0;
 	uint64_t count = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "wi:c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "wi:c:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w': watch = true; break;
+		case 'j': json = true; break;
 		case 'i': {
 			char *end;
 			interval = strtod(optarg, &end);
@@ -546,22 +485,27 @@ int cmd_stat(int argc, char **argv)
 		if (stat_interrupted)
 			break;
 		if (take_sample(name, &cur, &t1)) {
-			free_attrs(prev.a, prev.n);
+			attrs_free(prev.a, prev.n);
 			return 1;
 		}
-		if (watch && isatty(STDOUT_FILENO))
-			printf("\033[H\033[2J");
-		print_rates(name, &prev, &cur, (double)(t1 - t0) / 1e9);
-		print_mirror(name, &cur);
+		if (json) {
+			stat_print_json(name, prev.a, prev.n, cur.a, cur.n,
+					(double)(t1 - t0) / 1e9);
+		} else {
+			if (watch && isatty(STDOUT_FILENO))
+				printf("\033[H\033[2J");
+			print_rates(name, &prev, &cur, (double)(t1 - t0) / 1e9);
+			print_mirror(name, &cur);
+		}
 		fflush(stdout);
-		free_attrs(prev.a, prev.n);
+		attrs_free(prev.a, prev.n);
 		prev = cur;
 		t0 = t1;
 		if (!watch || (count && round + 1 >= count))
 			break;
-		if (!isatty(STDOUT_FILENO))
+		if (!json && !isatty(STDOUT_FILENO))
 			putchar('\n');
 	}
-	free_attrs(prev.a, prev.n);
+	attrs_free(prev.a, prev.n);
 	return 0;
 }

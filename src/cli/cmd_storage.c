@@ -123,7 +123,9 @@ int storage_load(const char *name, struct conf *conf)
 	const char *type = conf_get(conf, "type");
 	if (!type || strcmp(type, "storage")) {
 		die("'%s' is %s, not a storage", name,
-		    !type ? "of an unknown type" : !strcmp(type, "export") ? "an export" : type);
+		    !type		      ? "of an unknown type"
+		    : !strcmp(type, "export") ? "an export"
+					      : type);
 		conf_free(conf);
 		return 1;
 	}

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "common/version.h"
+#include "show.h"
 
 static const char main_help[] =
     "usage: dst COMMAND [ARGS...]\n"
@@ -42,6 +43,8 @@ static const char main_help[] =
     "Inspection:\n"
     "  show [NAME] [--json]      the attribute tree (config, state, counters)\n"
     "  stat NAME [--watch]       live IOPS, throughput and latency per node\n"
+    "  status [NAME...]          one line each, health letters; exit 0 healthy,\n"
+    "                            1 degraded, 2 failed or stopped\n"
     "TLS:\n"
     "  export/start ... --tls on|require (--tls-psk FILE | --tls-certs DIR)\n"
     "                            serve over TLS (NBD_OPT_STARTTLS)\n"
@@ -68,7 +71,7 @@ static const struct subcommand commands[] = {
     {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
     {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
     {"label", cmd_label},     {"set", cmd_set},	      {"attach", cmd_attach},
-    {"detach", cmd_detach},
+    {"detach", cmd_detach},   {"status", cmd_status},
 };
 
 static const struct subcommand *find_command(const char *name)

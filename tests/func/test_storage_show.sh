@@ -68,9 +68,20 @@ for ln in open(sys.argv[2]):
     k, _, v = ln.rstrip("\n").partition(" : ")
     text.setdefault(k, []).append(v)
 
+# Text paths in the JSON: nodes (n-START) are the array "nodes" of objects
+# named by "name"; the text's "nodes" line is "layout".
 def lookup(path):
     cur = doc
-    for part in path.split("/"):
+    parts = path.split("/")
+    if parts[1:] == ["nodes"]:
+        parts[1] = "layout"
+    for i, part in enumerate(parts):
+        if i == 1 and part.startswith("n-"):
+            named = [n for n in cur.get("nodes", []) if n.get("name") == part]
+            if len(named) != 1:
+                return None
+            cur = named[0]
+            continue
         if not isinstance(cur, dict) or part not in cur:
             return None
         cur = cur[part]
@@ -94,6 +105,11 @@ for must in ("S/alg", "S/name", "S/nodes", "S/uri", "S/n-0/type", "S/n-0/size", 
         sys.exit("%s missing" % must)
 if not isinstance(lookup("S/n-0/size"), int):
     sys.exit("S/n-0/size is not a JSON number")
+nodes = doc["S"]["nodes"]
+if [n["name"] for n in nodes] != ["n-0", "n-32768"]:
+    sys.exit("nodes: %r" % (nodes,))
+if not isinstance(doc["S"]["uri"], list):
+    sys.exit("uri is not a list: %r" % (doc["S"]["uri"],))
 print("   %d attributes agree" % checked)
 EOF
 
@@ -146,7 +162,9 @@ line "S/nodes : sectors (start [size]): 0 [32768] | 32768 [16384]"
 dst_ok show S --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)["S"]
-sys.exit(0 if s.get("n-0", {}).get("size") == 32768 and "nodes" in s else "stopped JSON: %r" % (s,))' ||
+n = s.get("nodes", [])
+ok = len(n) == 2 and n[0]["name"] == "n-0" and n[0]["size"] == 32768 and s["layout"].startswith("sectors")
+sys.exit(0 if ok else "stopped JSON: %r" % (s,))' ||
 	fail "dst show --json of a stopped storage lacks the node tree"
 
 stop_export shx
