@@ -67,9 +67,10 @@ struct storage_service {
 	struct service svc;
 	struct array *array;
 	struct nbd_server *srv;
-	struct acl acl;		    /* who may connect over TCP */
-	struct tls_creds *tls;	    /* serving */
-	struct tls_creds *node_tls; /* towards nbds:// nodes */
+	struct acl acl;				 /* who may connect over TCP */
+	struct tls_creds *tls;			 /* serving */
+	struct tls_creds *node_tls;		 /* towards nbds:// nodes */
+	char *node_psk, *node_certs, *node_user; /* what node_tls was made of */
 	const struct alg_ops *alg;
 	uint64_t chunk;
 	unsigned io_timeout_s, request_timeout_s;
@@ -135,7 +136,10 @@ static struct dev_nbd_opts node_opts(const struct storage_service *st)
 	return (struct dev_nbd_opts){.io_timeout_s = st->io_timeout_s,
 				     .request_timeout_s = st->request_timeout_s,
 				     .fail_fast = st->alg == &alg_mirror,
-				     .tls = st->node_tls};
+				     .tls = st->node_tls,
+				     .tls_psk = st->node_psk,
+				     .tls_certs = st->node_certs,
+				     .tls_username = st->node_user};
 }
 
 static int ident_check(void *arg, const uint8_t *buf, char *why, size_t whylen)
@@ -788,6 +792,9 @@ static void storage_destroy(struct service *s)
 		free(ni);
 	}
 	tls_creds_free(st->node_tls);
+	free(st->node_psk);
+	free(st->node_certs);
+	free(st->node_user);
 	free(s->name);
 	free(st);
 }
@@ -900,6 +907,11 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 
 	const char *npsk = conf_get(conf, "node-tls-psk"),
 		   *ncerts = conf_get(conf, "node-tls-certs");
+	st->node_psk = npsk ? xstrdup(npsk) : NULL;
+	st->node_certs = ncerts ? xstrdup(ncerts) : NULL;
+	st->node_user = conf_get(conf, "node-tls-username")
+			    ? xstrdup(conf_get(conf, "node-tls-username"))
+			    : NULL;
 	if (npsk || ncerts) {
 		char e[400];
 		st->node_tls = tls_creds_client(npsk, conf_get(conf, "node-tls-username"), ncerts,
