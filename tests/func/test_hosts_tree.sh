@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # A tree of storages across two hosts: two network namespaces A and B joined
-# by a veth pair, nothing else between them.
+# by a veth pair, nothing else between them. The commands of the README's
+# "Running dst across hosts", with the namespaces' addresses:
 #   A: export ex (a 16 MiB file, on A's loopback), storage s1 (alg_linear
-#      over ex) listening on A's veth address with --allow for B's address;
-#   B: storage s2 (alg_linear over s1, reached across the veth).
-# Data written through s2 (its Unix socket: the only way in from here) is
-# read back, checksums compared, through s1 and through the export, and is
-# on the export's file. A client in A itself is not let into s1.
+#      over ex) listening on A's veth address with --allow for B's address,
+#      TLS required (PSK from psktool);
+#   B: storage s2 (alg_linear over s1, reached across the veth with the
+#      nbds://alice@...?tls-psk-file= URI nbdinfo takes).
+# Data written through s2 (its Unix socket) is read back, checksums
+# compared, through s1 (from B) and through the export, and is on the
+# export's file. A client in A itself is not let into s1.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib_storage.sh
 . "$TESTS_DIR/func/lib_storage.sh"
 # shellcheck source=lib_netns.sh
 . "$TESTS_DIR/func/lib_netns.sh"
+# shellcheck source=lib_tls.sh
+. "$TESTS_DIR/func/lib_tls.sh"
 need nbdinfo nbdcopy
 
 netns_need
@@ -71,19 +76,26 @@ inns "$NSA" "$DST" export "$EX_IMG" --name ex --listen 127.0.0.1:10809
 track_export ex
 dst_ok create s1 --alg linear >/dev/null
 inns "$NSA" "$DST" add s1 --remote nbd://127.0.0.1:10809
-inns "$NSA" "$DST" start s1 --listen "$A_IP:10900" --socket "$T_TMP/s1.sock" --allow "$B_IP/32"
+KEYS=$T_TMP/keys.psk
+tls_psk "$KEYS" alice
+inns "$NSA" "$DST" start s1 --listen "$A_IP:10900" --allow "$B_IP/32" \
+	--tls require --tls-psk "$KEYS"
 track_export s1
 assert_eq "$(show_attr s1 allow)" "$B_IP/32:rw" "s1/allow"
 assert_eq "$(ip netns identify "$(export_pid s1)")" "$NSA" "the namespace of s1"
 
-step "B: storage s2 over nbd://$A_IP:10900 (s1, across the veth)"
+S1_URI="nbds://alice@$A_IP:10900/?tls-psk-file=$KEYS"
+step "B: storage s2 over $S1_URI (s1, across the veth)"
+inns "$NSB" nbdinfo --size "$S1_URI"
+assert_eq "$(cat "$T_TMP/in.out")" $((16 * MiB)) "nbdinfo --size of s1 from $NSB"
 dst_ok create s2 --alg linear >/dev/null
-inns "$NSB" "$DST" add s2 --remote "nbd://$A_IP:10900"
+inns "$NSB" "$DST" add s2 --remote "$S1_URI"
 inns "$NSB" "$DST" start s2
 track_export s2
 assert_eq "$(ip netns identify "$(export_pid s2)")" "$NSB" "the namespace of s2"
 assert_eq "$(show_attr s2 n-0/state)" up "s2's node (s1 in $NSA)"
-S2=$(st_uri s2) S1=nbd+unix:///?socket=$T_TMP/s1.sock
+S2=$(st_uri s2)
+log_has "$DST_STATE_DIR/s1.log" "client $B_IP:[0-9]+: TLS on, PSK user alice" "s2's connection to s1 over TLS"
 # Each level keeps 4 KiB of its node for the label.
 SIZE=$(dev_size "$S2")
 assert_eq "$SIZE" $((16 * MiB - 4096)) "s2's size"
@@ -93,7 +105,8 @@ head -c "$SIZE" /dev/urandom >"$T_TMP/data" || fail "random data"
 WANT=$(sha256sum <"$T_TMP/data" | cut -d' ' -f1)
 run_ok "nbdcopy into s2" nbdcopy "$T_TMP/data" "$S2"
 assert_eq "$(dev_sha "$S2")" "$WANT" "sha256 read through s2"
-assert_eq "$(nbdcopy "$S1" - | head -c "$SIZE" | sha256sum | cut -d' ' -f1)" "$WANT" "sha256 through s1"
+inns "$NSB" nbdcopy "$S1_URI" "$T_TMP/s1.back"
+assert_eq "$(head -c "$SIZE" "$T_TMP/s1.back" | sha256sum | cut -d' ' -f1)" "$WANT" "sha256 through s1 (from $NSB)"
 inns "$NSA" nbdcopy nbd://127.0.0.1:10809 "$T_TMP/ex.back"
 assert_eq "$(head -c "$SIZE" "$T_TMP/ex.back" | sha256sum | cut -d' ' -f1)" "$WANT" "sha256 through the export"
 assert_eq "$(head -c "$SIZE" "$EX_IMG" | sha256sum | cut -d' ' -f1)" "$WANT" "sha256 of the export's file"
