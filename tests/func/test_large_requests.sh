@@ -10,13 +10,14 @@
 #  - structured replies (libnbd) and simple ones (tests/tools/nbd_raw.py:
 #    64 MiB round trip, each MiB numbered): a read's reply leaves piece by
 #    piece;
+#  - the same over TLS;
 #  - over 64 MiB, read and write (tests/tools/nbd_raw.py: libnbd refuses to
 #    send them): EINVAL, the write's payload skipped, the connection usable.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib_storage.sh
 . "$TESTS_DIR/func/lib_storage.sh"
-need nbdcopy
+need nbdcopy psktool
 need_nbdpy
 
 # big URI: the checks above, on one connection per reply style.
@@ -27,6 +28,7 @@ import os, sys, nbd
 uri = sys.argv[1]
 M = 1 << 20
 h = nbd.NBD()
+h.set_uri_allow_local_file(True)  # tls-psk-file=
 h.connect_uri(uri)
 assert h.get_structured_replies_negotiated()
 mx = h.get_block_size(nbd.SIZE_MAXIMUM)
@@ -69,6 +71,7 @@ EOF
 	) || rc=$?
 	printf '%s\n' "$out" | sed 's/^/   /'
 	[ $rc -eq 0 ] || fail "large requests on $1"
+	[ "${2:-}" != tls ] || return 0
 	# libnbd will not send more than 64 MiB: the raw client does; and a
 	# 64 MiB round trip with simple replies, each MiB numbered.
 	nbd_raw 127.0.0.1 "${1##*:}" oversize_read oversize_write max_size_io >"$T_TMP/raw.out" 2>&1 || rc=$?
@@ -83,6 +86,12 @@ big "$EXP"
 PEAK=$(show_attr big mem/buffer_peak)
 note "export's buffer peak: $PEAK bytes"
 assert_le "$PEAK" $((128 * MiB)) "the export's buffer peak"
+
+step "export over TLS (a read's pieces go out as TLS records)"
+KEYS=$T_TMP/keys.psk
+psktool -u alice -p "$KEYS" >/dev/null 2>&1 || fail "psktool"
+start_export tls mem:96M --tls-psk "$KEYS"
+big "nbds://alice@127.0.0.1:$PORT/?tls-psk-file=$KEYS" tls
 
 step "storage: alg_linear over two 48 MiB exports (a 64 MiB request crosses the node boundary)"
 st_export n0 48M
