@@ -31,7 +31,7 @@ nsq() {
 
 step "storage hs: alg_linear over a 16 MiB file, on $HOST_IP and 127.0.0.1, --allow $NODE_IP/32"
 DISK=$T_TMP/disk.img
-truncate -s 16M "$DISK" && truncate -s +4096 "$DISK" || fail "truncate $DISK"
+{ truncate -s 16M "$DISK" && truncate -s +4096 "$DISK"; } || fail "truncate $DISK"
 st_create hs linear
 st_add hs --disk "$DISK"
 PORT=$(free_port) LPORT=$(free_port)
@@ -50,7 +50,7 @@ nsq -c "write -P 0x5a 8M 1M" -c "read -P 0x5a 8M 1M" "$WAN" || {
 	cat "$T_TMP/nsx.out" >&2
 	fail "qemu-io write+read from $NS"
 }
-assert_file_pattern "$DISK" $((8 * MiB)) $MiB 0x5a "qemu-io's write from $NS on the disk"
+assert_file_pattern "$DISK" $((8 * MiB)) "$MiB" 0x5a "qemu-io's write from $NS on the disk"
 
 step "clients from other addresses are refused: $HOST_IP and 127.0.0.1"
 for uri in "$WAN" "$LOOP"; do
@@ -88,7 +88,7 @@ except nbd.Error as e:
 note "python3-libnbd from $NS: $(printf '%s' "$OUT" | tr '\n' ' ')"
 assert_contains "$OUT" "read-only" "the export flags seen from $NS"
 assert_contains "$OUT" "write failed: EPERM" "a write through an :ro rule"
-assert_file_pattern "$DISK" $((8 * MiB)) $MiB 0x5a "the disk after the refused write"
+assert_file_pattern "$DISK" $((8 * MiB)) "$MiB" 0x5a "the disk after the refused write"
 run_ok "read-only flag seen from $NS" ip netns exec "$NS" nbdinfo "$WAN"
 assert_contains "$(cat "$T_TMP/run.out")" "is_read_only: true" "nbdinfo from $NS"
 qio "$WAN" "write -P 0x22 12M 64k" "read -P 0x22 12M 64k"

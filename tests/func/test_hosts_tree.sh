@@ -71,7 +71,7 @@ inns "$NSB" ip link set "$VB" up
 
 step "A: export ex on its loopback; storage s1 over it on $A_IP:10900 --allow $B_IP/32"
 EX_IMG=$T_TMP/ex.img
-truncate -s 16M "$EX_IMG" && truncate -s +4096 "$EX_IMG" || fail "truncate $EX_IMG"
+{ truncate -s 16M "$EX_IMG" && truncate -s +4096 "$EX_IMG"; } || fail "truncate $EX_IMG"
 inns "$NSA" "$DST" export "$EX_IMG" --name ex --listen 127.0.0.1:10809
 track_export ex
 dst_ok create s1 --alg linear >/dev/null

@@ -28,7 +28,7 @@ tls_pki "$T_TMP/other" "another CA"
 uri_export() {
 	local name=$1 tmpl=$2
 	shift 2
-	truncate -s 8M "$T_TMP/$name.img" && truncate -s +4096 "$T_TMP/$name.img" || fail "truncate"
+	{ truncate -s 8M "$T_TMP/$name.img" && truncate -s +4096 "$T_TMP/$name.img"; } || fail "truncate"
 	start_export "$name" "$T_TMP/$name.img" "$@"
 	NODE_URI=${tmpl//@PORT@/$PORT}
 	run_ok "nbdinfo $NODE_URI" nbdinfo --size "$NODE_URI"
