@@ -44,6 +44,9 @@ int probe_set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *
 	char e[256];
 	if (strncmp(uri, "nbds", 4) || nbd_uri_parse(uri, &u, e, sizeof(e)) < 0)
 		return 0;
+	/* (Older libnbd, 1.14, does not read this one from the URI.) */
+	if (u.tls_verify_peer == 0 && nbd_set_tls_verify_peer(h, false) < 0)
+		return -1;
 	if (u.tls_psk_file[0] && !u.tls_username[0]) {
 		/* libnbd's default user is the login name; ours the file's first. */
 		char *user = NULL;

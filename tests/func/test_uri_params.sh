@@ -9,7 +9,7 @@
 # is on the three backing files. The user name is the one the URI gives (the
 # export logs it); a user not in the file, a relative file name, a bad
 # tls-verify-peer and an X.509 node whose CA we do not have are refused with
-# a reason.
+# a reason; that node is let in with tls-verify-peer=false.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib_storage.sh
@@ -86,4 +86,13 @@ run_fails "nbdinfo with the other CA" nbdinfo --size "$OTHER"
 run_fails "dst add with the other CA" "$DST" add bad --remote "$OTHER"
 assert_contains "$RUN_OUT" "certificate" "dst add with the other CA"
 assert_eq "$(grep -c '^node' "$DST_STATE_DIR/bad.conf")" 0 "nodes in bad.conf after the refusals"
+
+step "the same with tls-verify-peer=false: let in, data read"
+dst_ok delete st >/dev/null # its labels come off the nodes: n2 may join bad
+st_add bad --remote "$OTHER&tls-verify-peer=false"
+st_start bad
+assert_eq "$(show_attr bad n-0/state)" up "bad/n-0/state"
+assert_eq "$(dev_sha "$ST_URI")" "$(node_data "$T_TMP/n2.img" | sha256sum | cut -d' ' -f1)" \
+	"n2's data through a storage that does not check its certificate"
+st_stop bad
 echo "PASS"
