@@ -110,6 +110,10 @@ int probe_local(const char *path, uint64_t *bytes, char *err, size_t errlen);
 /* The storage's credentials on a libnbd handle, for an nbds:// uri. */
 struct nbd_handle;
 int probe_set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *tls);
+/* 1 if a TLS URI names credential files of its own (tls-psk-file=,
+ * tls-certificates=), 0 if not, -1 (with a reason) if one is not an
+ * absolute path. */
+int probe_uri_creds(const char *uri, char *err, size_t errlen);
 /* A libnbd handle connected to uri with those credentials, or NULL with
  * the cause in err. */
 struct nbd_handle *probe_connect(const char *uri, const struct tls_opts *tls, char *err,

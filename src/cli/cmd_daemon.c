@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/acl.h"
 #include "common/config.h"
 #include "common/loopdev.h"
 #include "common/state.h"
@@ -16,7 +17,8 @@
 
 static const char start_help[] =
     "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [-f|--fuse PATH]\n"
-    "                 [--no-fuse] [--tls off|on|require]\n"
+    "                 [--no-fuse] [--allow CIDR[:ro|:rw]]... [--no-allow]\n"
+    "                 [--tls off|on|require]\n"
     "                 [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]] [--foreground]\n"
     "                 [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
     "                 [--idle-timeout S] [--ctl-group GROUP]\n"
@@ -32,7 +34,16 @@ static const char start_help[] =
     "later plain `dst start NAME` serves the same way.\n"
     "\n"
     "  --listen ADDR:PORT  serve on TCP (repeatable)\n"
-    "  --socket PATH       serve on a Unix socket (repeatable)\n" TLS_SERVE_HELP LIMIT_HELP
+    "  --socket PATH       serve on a Unix socket (repeatable)\n"
+    "  --allow CIDR[:ro|:rw]\n"
+    "                      let TCP clients from CIDR in, read-write (default) or\n"
+    "                      read-only (writes fail with EPERM); repeatable, the\n"
+    "                      longest matching prefix wins, as for dst export. The\n"
+    "                      rules given replace the saved ones. Without any rule\n"
+    "                      only loopback clients are let in; Unix socket clients\n"
+    "                      always are. Refused clients are told so during the\n"
+    "                      handshake and logged with their address.\n"
+    "  --no-allow          forget the saved rules: loopback only again\n" TLS_SERVE_HELP LIMIT_HELP
     "  -f, --fuse PATH     the storage as a regular file at PATH, over FUSE (direct\n"
     "                      IO; fsync flushes every node). PATH is created if it does\n"
     "                      not exist; an existing PATH must be an empty regular\n"
@@ -137,6 +148,8 @@ int cmd_start(int argc, char **argv)
 	    {"socket", required_argument, NULL, 's'},
 	    {"fuse", required_argument, NULL, 'f'},
 	    {"no-fuse", no_argument, NULL, 'N'},
+	    {"allow", required_argument, NULL, 'a'},
+	    {"no-allow", no_argument, NULL, 'A'},
 	    {"foreground", no_argument, NULL, 'F'},
 	    {"tls", required_argument, NULL, 'T'},
 	    {"tls-psk", required_argument, NULL, 'P'},
@@ -149,8 +162,10 @@ int cmd_start(int argc, char **argv)
 	struct tls_opts tls = {0};
 	struct limit_opts limits = {0};
 	struct conf fronts = {0};
+	struct conf allow = {0}; /* --allow rules, in command-line order */
 	const char *fuse = NULL;
-	bool no_fuse = false, foreground = false;
+	bool no_fuse = false, no_allow = false, foreground = false;
+	char err[512];
 	int c;
 	while ((c = getopt_long(argc, argv, "l:s:f:NFh", opts, NULL)) != -1) {
 		switch (c) {
@@ -159,6 +174,7 @@ int cmd_start(int argc, char **argv)
 			uint64_t port;
 			if (!colon || parse_u64(colon + 1, &port) < 0 || port > 65535) {
 				conf_free(&fronts);
+				conf_free(&allow);
 				return die("--listen %s: expected ADDR:PORT", optarg);
 			}
 			conf_add(&fronts, "listen", optarg);
@@ -167,31 +183,53 @@ int cmd_start(int argc, char **argv)
 		case 's': conf_add(&fronts, "socket", optarg); break;
 		case 'f': fuse = optarg; break;
 		case 'N': no_fuse = true; break;
+		case 'a': {
+			struct acl_rule r;
+			if (acl_parse_rule(optarg, &r, err, sizeof(err)) < 0) {
+				conf_free(&fronts);
+				conf_free(&allow);
+				return die("%s", err);
+			}
+			conf_add(&allow, "allow", optarg);
+			break;
+		}
+		case 'A': no_allow = true; break;
 		case 'F': foreground = true; break;
 		case 'T': tls.mode = optarg; break;
 		case 'P': tls.psk = optarg; break;
 		case 'C': tls.certs = optarg; break;
 		case 'V': tls.verify_peer = true; break;
-		case 'h': conf_free(&fronts); return fputs(start_help, stdout), 0;
+		case 'h':
+			conf_free(&fronts);
+			conf_free(&allow);
+			return fputs(start_help, stdout), 0;
 		default:
 			if (limit_opts_take(&limits, c, optarg))
 				break;
 			conf_free(&fronts);
+			conf_free(&allow);
 			return bad_option("start", argv);
 		}
 	}
 	if (optind + 1 != argc) {
 		conf_free(&fronts);
+		conf_free(&allow);
 		return die("start: expected exactly one NAME; see 'dst start --help'");
 	}
 	if (fuse && no_fuse) {
 		conf_free(&fronts);
+		conf_free(&allow);
 		return die("start: --fuse and --no-fuse contradict each other");
 	}
+	if (allow.n && no_allow) {
+		conf_free(&fronts);
+		conf_free(&allow);
+		return die("start: --allow and --no-allow contradict each other");
+	}
 	const char *name = argv[optind];
-	char err[512];
 	if (!state_name_valid(name, err, sizeof(err))) {
 		conf_free(&fronts);
+		conf_free(&allow);
 		return die("%s", err);
 	}
 	char *path = state_path(name, ".conf");
@@ -200,6 +238,7 @@ int cmd_start(int argc, char **argv)
 	if (rc < 0) {
 		free(path);
 		conf_free(&fronts);
+		conf_free(&allow);
 		if (rc == -ENOENT)
 			return die("no storage or export named '%s' (state dir %s)", name,
 				   state_dir());
@@ -210,6 +249,7 @@ int cmd_start(int argc, char **argv)
 		free(path);
 		conf_free(&conf);
 		conf_free(&fronts);
+		conf_free(&allow);
 		return die("--fuse: '%s' is an export node, not a storage", name);
 	}
 	pid_t pid = state_running_pid(name);
@@ -217,6 +257,7 @@ int cmd_start(int argc, char **argv)
 		free(path);
 		conf_free(&conf);
 		conf_free(&fronts);
+		conf_free(&allow);
 		return die("'%s' is already running (pid %d)", name, (int)pid);
 	}
 	struct conf saved = {0};
@@ -228,6 +269,7 @@ int cmd_start(int argc, char **argv)
 		conf_free(&conf);
 		conf_free(&saved);
 		conf_free(&fronts);
+		conf_free(&allow);
 		return 1;
 	}
 	bool tls_given = tls.mode || tls.psk || tls.certs || tls.verify_peer;
@@ -236,9 +278,16 @@ int cmd_start(int argc, char **argv)
 		conf_free(&conf);
 		conf_free(&saved);
 		conf_free(&fronts);
+		conf_free(&allow);
 		return 1;
 	}
-	bool changed = fronts.n || fuse || no_fuse || tls_given || limits_given;
+	bool changed =
+	    fronts.n || fuse || no_fuse || tls_given || limits_given || allow.n || no_allow;
+	if (allow.n || no_allow) {
+		conf_del(&conf, "allow");
+		for (size_t i = 0; i < allow.n; i++)
+			conf_add(&conf, "allow", allow.e[i].val);
+	}
 	if (fronts.n) {
 		conf_del(&conf, "listen");
 		conf_del(&conf, "socket");
@@ -255,6 +304,7 @@ int cmd_start(int argc, char **argv)
 		conf_free(&conf);
 		conf_free(&saved);
 		conf_free(&fronts);
+		conf_free(&allow);
 		return 1;
 	}
 	if (changed) {
@@ -263,6 +313,7 @@ int cmd_start(int argc, char **argv)
 			conf_free(&conf);
 			conf_free(&saved);
 			conf_free(&fronts);
+			conf_free(&allow);
 			return die("%s", err);
 		}
 	}
@@ -275,6 +326,7 @@ int cmd_start(int argc, char **argv)
 	free(path);
 	conf_free(&saved);
 	conf_free(&fronts);
+	conf_free(&allow);
 	if (rc == 0) {
 		printf("started '%s'\n", name);
 		print_uris(name);

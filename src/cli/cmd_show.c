@@ -192,6 +192,8 @@ static void show_stopped_storage(const char *name, const struct conf *c, struct 
 			    conf_get_nth(c, "socket", i));
 	if (!conf_get(c, "listen") && !conf_get(c, "socket"))
 		sb_attr_str(out, PATH("uri"), "nbd+unix:///?socket=%s/%s.sock", state_dir(), name);
+	for (size_t i = 0; conf_get_nth(c, "allow", i); i++)
+		sb_attr_str(out, PATH("allow"), "%s", conf_get_nth(c, "allow", i));
 	if (conf_get(c, "fuse"))
 		sb_attr_str(out, PATH("fuse"), "%s", conf_get(c, "fuse"));
 	if (conf_get(c, "nbd-device"))

@@ -337,9 +337,15 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 			goto out;
 		}
 	}
-	if (remote && !strncmp(spec, "nbds", 4) && !tls.psk && !tls.certs) {
+	int own_creds = remote ? probe_uri_creds(spec, err, sizeof(err)) : 0;
+	if (own_creds < 0) {
+		die("%s", err);
+		goto out;
+	}
+	if (remote && !strncmp(spec, "nbds", 4) && !tls.psk && !tls.certs && !own_creds) {
 		die("node %s: TLS needs the storage's credentials: give --tls-psk FILE or "
-		    "--tls-certs DIR (here or to dst create)",
+		    "--tls-certs DIR (here or to dst create), or name them in the URI "
+		    "(?tls-psk-file=FILE or ?tls-certificates=DIR)",
 		    spec);
 		goto out;
 	}

@@ -15,19 +15,54 @@
 #include "common/util.h"
 #include "dev/dev.h"
 #include "nbd/tls.h"
+#include "nbd/uri.h"
+
+int probe_uri_creds(const char *uri, char *err, size_t errlen)
+{
+	struct nbd_uri u;
+	if (strncmp(uri, "nbds", 4) || nbd_uri_parse(uri, &u, err, errlen) < 0)
+		return 0; /* (a bad URI is reported when it is probed) */
+	const char *files[] = {u.tls_psk_file, u.tls_certificates};
+	for (size_t i = 0; i < 2; i++)
+		if (files[i][0] && files[i][0] != '/') {
+			snprintf(err, errlen,
+				 "%s: %s must be an absolute path (the daemon does not run in this "
+				 "directory)",
+				 uri, i ? "tls-certificates" : "tls-psk-file");
+			return -1;
+		}
+	return u.tls_psk_file[0] || u.tls_certificates[0];
+}
 
 /* libnbd gets the storage's own credentials for nbds:// URIs, the same
- * the storage's daemon will use (a URI's tls-psk-file= and the like still
- * win over them, as libnbd has it). */
+ * the storage's daemon will use, unless the URI names files of its own
+ * (tls-psk-file=, tls-certificates=), which libnbd then reads itself; a
+ * URI's user name and tls-verify-peer= win, as libnbd has it. */
 int probe_set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *tls)
 {
-	if (!tls || strncmp(uri, "nbds", 4))
+	struct nbd_uri u;
+	char e[256];
+	if (strncmp(uri, "nbds", 4) || nbd_uri_parse(uri, &u, e, sizeof(e)) < 0)
+		return 0;
+	/* (Older libnbd, 1.14, does not read this one from the URI.) */
+	if (u.tls_verify_peer == 0 && nbd_set_tls_verify_peer(h, false) < 0)
+		return -1;
+	if (u.tls_psk_file[0] && !u.tls_username[0]) {
+		/* libnbd's default user is the login name; ours the file's first. */
+		char *user = NULL;
+		int rc = 0;
+		if (tls_psk_file_check(u.tls_psk_file, NULL, &user, NULL, e, sizeof(e)) == 0)
+			rc = nbd_set_tls_username(h, user);
+		free(user);
+		return rc;
+	}
+	if (!tls || u.tls_psk_file[0] || u.tls_certificates[0])
 		return 0;
 	if (tls->psk && nbd_set_tls_psk_file(h, tls->psk) < 0)
 		return -1;
 	/* libnbd's default user is the login name; ours is the file's first. */
-	char *user = NULL, e[256];
-	if (tls->psk && !tls->username &&
+	char *user = NULL;
+	if (tls->psk && !tls->username && !u.tls_username[0] &&
 	    tls_psk_file_check(tls->psk, NULL, &user, NULL, e, sizeof(e)) == 0) {
 		int rc = nbd_set_tls_username(h, user);
 		free(user);
@@ -50,8 +85,10 @@ struct nbd_handle *probe_connect(const char *uri, const struct tls_opts *tls, ch
 		return NULL;
 	}
 	/* (The export's description too: a dst storage names what it holds.) */
-	if (nbd_set_full_info(h, true) < 0 || probe_set_tls(h, uri, tls) < 0 ||
-	    nbd_connect_uri(h, uri) < 0) {
+	/* The user's own URI may name files (tls-psk-file=...): let libnbd
+	 * read them, as nbdinfo does. */
+	if (nbd_set_full_info(h, true) < 0 || nbd_set_uri_allow_local_file(h, true) < 0 ||
+	    probe_set_tls(h, uri, tls) < 0 || nbd_connect_uri(h, uri) < 0) {
 		snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
 		nbd_close(h);
 		return NULL;

@@ -56,15 +56,7 @@ static void export_show(struct service *s, struct strbuf *out)
 	sb_attr_str(out, PATH("access"), "%s", e->readonly ? "ro" : "rw");
 	const char *claim = dev_file_claim(e->dev);
 	sb_attr_str(out, PATH("claim"), "%s", claim ? claim : "none (memory)");
-	if (e->acl.n == 0) {
-		sb_attr_str(out, PATH("allow"), "loopback only (127.0.0.0/8, ::1):rw");
-	} else {
-		for (size_t i = 0; i < e->acl.n; i++) {
-			char r[80];
-			acl_rule_format(&e->acl.rules[i], r, sizeof(r));
-			sb_attr_str(out, PATH("allow"), "%s", r);
-		}
-	}
+	frontend_show_allow(&e->acl, out, s->name);
 	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - e->started_ns) / 1000000000ull);
 	frontend_show(e->srv, out, s->name);
 #undef PATH
@@ -158,10 +150,8 @@ struct service *export_service_new(struct ev_loop *loop, const char *name, const
 	e->shared = conf_bool(conf, "shared");
 	e->started_ns = ev_now_ns();
 
-	for (size_t i = 0; conf_get_nth(conf, "allow", i); i++) {
-		if (acl_add(&e->acl, conf_get_nth(conf, "allow", i), err, errlen) < 0)
-			goto fail;
-	}
+	if (frontend_allow(conf, &e->acl, err, errlen) < 0)
+		goto fail;
 	uint64_t backlog = 64, budget = 0, requests = 0;
 	const char *v;
 	if ((v = conf_get(conf, "backlog")) &&

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/acl.h"
 #include "frontend.h"
 #include "nbd/server.h"
 
@@ -24,6 +25,29 @@ int frontend_listen(struct nbd_server *srv, const struct conf *conf, int backlog
 	if (default_tcp)
 		return nbd_server_listen_tcp(srv, default_tcp, backlog, err, errlen);
 	return nbd_server_listen_unix(srv, default_sock, backlog, err, errlen);
+}
+
+int frontend_allow(const struct conf *conf, struct acl *acl, char *err, size_t errlen)
+{
+	for (size_t i = 0; conf_get_nth(conf, "allow", i); i++)
+		if (acl_add(acl, conf_get_nth(conf, "allow", i), err, errlen) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+void frontend_show_allow(const struct acl *acl, struct strbuf *out, const char *name)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/allow", name);
+	if (acl->n == 0) {
+		sb_attr_str(out, p, "loopback only (127.0.0.0/8, ::1):rw");
+		return;
+	}
+	for (size_t i = 0; i < acl->n; i++) {
+		char r[80];
+		acl_rule_format(&acl->rules[i], r, sizeof(r));
+		sb_attr_str(out, p, "%s", r);
+	}
 }
 
 int frontend_tls(const struct conf *conf, int *mode, struct tls_creds **creds, char *err,

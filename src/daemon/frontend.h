@@ -15,6 +15,14 @@ struct nbd_server;
 int frontend_listen(struct nbd_server *srv, const struct conf *conf, int backlog,
 		    const char *default_tcp, const char *default_sock, char *err, size_t errlen);
 
+struct acl;
+/* The config's "allow" rules (CIDR[:ro|:rw], repeatable) into acl; none
+ * leaves it empty, which lets only loopback clients in (acl.h). 0, or
+ * -EINVAL with a reason naming the rule. */
+int frontend_allow(const struct conf *conf, struct acl *acl, char *err, size_t errlen);
+/* NAME/allow, one line per rule (or the loopback-only default). */
+void frontend_show_allow(const struct acl *acl, struct strbuf *out, const char *name);
+
 struct tls_creds;
 /* The config's TLS for serving: tls (off|on|require; require when only
  * credentials are given), tls-psk or tls-certs, tls-verify-peer. *creds is

@@ -8,7 +8,8 @@
  * remote node before failing; 0 = forever; default 120), request-timeout
  * (seconds a node may leave a request unanswered before it is reconnected;
  * default 30), fuse (the FUSE file frontend's path, see fuse_frontend.h),
- * nbd-device (/dev/nbdN, attached over netlink, see kernel_nbd.h), tls /
+ * nbd-device (/dev/nbdN, attached over netlink, see kernel_nbd.h), allow
+ * (repeatable CIDR[:ro|:rw]: who may connect over TCP; none: loopback), tls /
  * tls-psk / tls-certs / tls-verify-peer (how it is served, frontend.c),
  * node-tls-psk / node-tls-username / node-tls-certs (its credentials for
  * nbds:// nodes), and for alg_mirror uuid, region-size, resync-rate;
@@ -26,6 +27,7 @@
 #include "array/label.h"
 #include "array/leghdr.h"
 #include "array/nodeconf.h"
+#include "common/acl.h"
 #include "common/ev.h"
 #include "common/log.h"
 #include "common/loopdev.h"
@@ -65,8 +67,10 @@ struct storage_service {
 	struct service svc;
 	struct array *array;
 	struct nbd_server *srv;
-	struct tls_creds *tls;	    /* serving */
-	struct tls_creds *node_tls; /* towards nbds:// nodes */
+	struct acl acl;				 /* who may connect over TCP */
+	struct tls_creds *tls;			 /* serving */
+	struct tls_creds *node_tls;		 /* towards nbds:// nodes */
+	char *node_psk, *node_certs, *node_user; /* what node_tls was made of */
 	const struct alg_ops *alg;
 	uint64_t chunk;
 	unsigned io_timeout_s, request_timeout_s;
@@ -132,7 +136,10 @@ static struct dev_nbd_opts node_opts(const struct storage_service *st)
 	return (struct dev_nbd_opts){.io_timeout_s = st->io_timeout_s,
 				     .request_timeout_s = st->request_timeout_s,
 				     .fail_fast = st->alg == &alg_mirror,
-				     .tls = st->node_tls};
+				     .tls = st->node_tls,
+				     .tls_psk = st->node_psk,
+				     .tls_certs = st->node_certs,
+				     .tls_username = st->node_user};
 }
 
 static int ident_check(void *arg, const uint8_t *buf, char *why, size_t whylen)
@@ -301,6 +308,7 @@ static void storage_show(struct service *s, struct strbuf *out)
 	if (st->knbd)
 		kernel_nbd_show(st->knbd, out, s->name);
 	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - st->started_ns) / 1000000000ull);
+	frontend_show_allow(&st->acl, out, s->name);
 	frontend_show(st->srv, out, s->name);
 #undef PATH
 }
@@ -818,6 +826,7 @@ static void storage_destroy(struct service *s)
 	kernel_nbd_free(st->knbd);
 	nbd_server_free(st->srv);
 	tls_creds_free(st->tls);
+	acl_free(&st->acl);
 	ev_timer_stop(st->loop, &st->migrate_restart);
 	free(st->migrate_line);
 	array_free(st->array);
@@ -827,6 +836,9 @@ static void storage_destroy(struct service *s)
 		free(ni);
 	}
 	tls_creds_free(st->node_tls);
+	free(st->node_psk);
+	free(st->node_certs);
+	free(st->node_user);
 	free(s->name);
 	free(st);
 }
@@ -939,6 +951,11 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 
 	const char *npsk = conf_get(conf, "node-tls-psk"),
 		   *ncerts = conf_get(conf, "node-tls-certs");
+	st->node_psk = npsk ? xstrdup(npsk) : NULL;
+	st->node_certs = ncerts ? xstrdup(ncerts) : NULL;
+	st->node_user = conf_get(conf, "node-tls-username")
+			    ? xstrdup(conf_get(conf, "node-tls-username"))
+			    : NULL;
 	if (npsk || ncerts) {
 		char e[400];
 		st->node_tls = tls_creds_client(npsk, conf_get(conf, "node-tls-username"), ncerts,
@@ -951,6 +968,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	}
 	int tls_mode;
 	if (frontend_tls(conf, &tls_mode, &st->tls, err, errlen) < 0)
+		goto fail;
+	if (frontend_allow(conf, &st->acl, err, errlen) < 0)
 		goto fail;
 	if ((v = conf_get(conf, "uuid"))) {
 		if (uuid_parse(v, st->uuid) < 0) {
@@ -1023,6 +1042,7 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	cfg.name = name;
 	cfg.desc = desc;
 	cfg.dev = d;
+	cfg.acl = &st->acl;
 	cfg.tls = (enum tls_mode)tls_mode;
 	cfg.tls_creds = st->tls;
 	st->srv = nbd_server_new(loop, &cfg, err, errlen);

@@ -217,8 +217,13 @@ struct dev_nbd_opts {
 	 * DEV_EVENT_UP when it first answers (a mirror leg down at start). */
 	bool keep_trying;
 	/* Client credentials for nbds:// and nbds+unix:// URIs (must outlive
-	 * the device); a TLS URI without them fails to open. */
+	 * the device); a TLS URI without them fails to open. A URI with TLS
+	 * query parameters (tls-psk-file=, tls-certificates=, tls-username=,
+	 * tls-verify-peer=) gets credentials of its own, made from them and,
+	 * for what it does not say, from the files these were made of (read
+	 * at open only). */
 	const struct tls_creds *tls;
+	const char *tls_psk, *tls_certs, *tls_username;
 	/* Checked on every connection (must outlive the device); NULL: none. */
 	const struct dev_ident *ident;
 	/* Who the storage is, said on every connection (NBD_OPT_DST_FENCE):

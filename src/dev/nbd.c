@@ -860,6 +860,7 @@ static void nbd_destroy(struct dev *d)
 	free(n->vbuf);
 	free(n->uri_str);
 	free(n->dev.desc);
+	tls_creds_free(n->own_tls);
 	free(n);
 }
 
@@ -965,6 +966,38 @@ static void report_ready(struct ev_deferred *d)
 	fn(n->ready_arg, &n->dev, n->ready_err, n->ready_err ? n->error : NULL);
 }
 
+/* Credentials of the node's own, from its URI's TLS parameters: its files
+ * replace the storage's; a user name or tls-verify-peer alone applies to
+ * the storage's files. Plaintext URIs ignore them, as libnbd does. */
+static struct tls_creds *uri_creds(struct nbd_dev *n, char *err, size_t errlen)
+{
+	const struct nbd_uri *u = &n->uri;
+	const char *psk = u->tls_psk_file[0] ? u->tls_psk_file : NULL;
+	const char *certs = u->tls_certificates[0] ? u->tls_certificates : NULL;
+	const char *user = u->tls_username[0] ? u->tls_username : NULL;
+	if (!psk && !certs) {
+		psk = n->opts.tls_psk;
+		certs = n->opts.tls_certs;
+		if (!user)
+			user = n->opts.tls_username;
+	}
+	if (!psk && !certs) {
+		snprintf(err, errlen,
+			 "TLS (nbds://) needs credentials: tls-psk-file= or tls-certificates= in "
+			 "the URI, or the storage's (dst create or dst add --tls-psk FILE or "
+			 "--tls-certs DIR)");
+		return NULL;
+	}
+	char e[256];
+	struct tls_creds *c =
+	    tls_creds_client_verify(psk, user, certs, u->tls_verify_peer != 0, e, sizeof(e));
+	if (!c)
+		snprintf(err, errlen, "credentials from the URI: %s", e);
+	else
+		n->opts.tls = c;
+	return c;
+}
+
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,
 			 dev_ready_fn ready, void *arg)
 {
@@ -1005,6 +1038,9 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 
 	char err[300];
 	if (nbd_uri_parse(uri, &n->uri, err, sizeof(err)) < 0) {
+		snprintf(n->error, sizeof(n->error), "%s", err);
+	} else if (n->uri.tls && nbd_uri_has_tls_params(&n->uri) &&
+		   !(n->own_tls = uri_creds(n, err, sizeof(err)))) {
 		snprintf(n->error, sizeof(n->error), "%s", err);
 	} else if (n->uri.tls && !n->opts.tls) {
 		snprintf(n->error, sizeof(n->error),

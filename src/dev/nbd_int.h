@@ -87,6 +87,7 @@ struct nbd_dev {
 	bool tls;
 	bool tls_next; /* the handshake's plaintext is out: TLS starts */
 	bool tls_want_write;
+	struct tls_creds *own_tls; /* from the URI's query (dev.h) */
 	gnutls_session_t tls_sess;
 	uint8_t *tls_stage;
 	uint32_t tls_stage_len;

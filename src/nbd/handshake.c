@@ -109,7 +109,7 @@ static void send_info_block_size(struct nbd_conn *c, uint32_t opt)
 	uint32_t min = c->srv->cfg.dev->min_block ? c->srv->cfg.dev->min_block : 1;
 	be32_write(b + 2, min);
 	be32_write(b + 6, MAX(NBD_PREF_BLOCK, min));
-	be32_write(b + 10, NBD_MAX_PAYLOAD);
+	be32_write(b + 10, NBD_MAX_BLOCK);
 	reply(c, opt, NBD_REP_INFO, b, sizeof(b));
 }
 

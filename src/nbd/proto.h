@@ -113,7 +113,12 @@
 #define NBD_ESHUTDOWN 108
 
 /* Our limits. */
-#define NBD_MAX_PAYLOAD		    (32u << 20) /* advertised maximum block size */
+/* The largest READ or WRITE served (advertised as the maximum block size;
+ * nbdkit's too); larger ones are answered EINVAL. One buffer carries at most
+ * NBD_MAX_PAYLOAD: a larger request goes to the device a piece at a time
+ * (transmit.c). NBD_MAX_PAYLOAD is also the most a node is sent at once. */
+#define NBD_MAX_BLOCK		    (64u << 20)
+#define NBD_MAX_PAYLOAD		    (32u << 20)
 #define NBD_PREF_BLOCK		    4096u
 #define NBD_MAX_OPTION_LEN	    (64u << 10) /* larger options are refused (consumed) */
 #define NBD_MAX_STRING		    4096u	/* spec: names MUST be <= 4096 bytes */

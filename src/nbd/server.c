@@ -284,6 +284,7 @@ static struct nbd_conn *conn_new(struct nbd_server *srv, int fd, const char *pee
 	c->w.fn = conn_on_event;
 	c->flush_work.fn = conn_flush_deferred;
 	c->free_work.fn = conn_free_deferred;
+	c->piece_work.fn = tx_piece_deferred;
 	c->hs_timer.fn = hs_timeout;
 	c->tls_read_work.fn = conn_tls_read_deferred;
 	c->next = srv->conns;
@@ -380,6 +381,7 @@ static void conn_free(struct nbd_conn *c)
 	struct nbd_server *srv = c->srv;
 	ev_defer_cancel(srv->loop, &c->flush_work);
 	ev_defer_cancel(srv->loop, &c->free_work);
+	ev_defer_cancel(srv->loop, &c->piece_work);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -437,7 +439,8 @@ void conn_close(struct nbd_conn *c, const char *why)
 	while (c->out_head) {
 		struct nbd_req *r = c->out_head;
 		c->out_head = r->next;
-		tx_reply_sent(c, r);
+		if (!r->held) /* else its piece is in the device: io_done puts it */
+			tx_reply_sent(c, r);
 	}
 	c->out_tail = NULL;
 	/* A write whose payload was arriving will never complete. */
@@ -473,7 +476,8 @@ void conn_update_events(struct nbd_conn *c)
 	if (c->phase == PH_TLS_HANDSHAKE) {
 		ev = c->tls_want_write ? EPOLLOUT : EPOLLIN;
 	} else {
-		if (!c->rx_stopped && !c->waiting && c->phase != PH_STARTTLS)
+		if (!c->rx_stopped && !c->waiting && c->phase != PH_STARTTLS &&
+		    c->rx != RX_PIECE_WAIT)
 			ev |= EPOLLIN;
 		if (conn_out_pending(c))
 			ev |= EPOLLOUT;
@@ -504,9 +508,15 @@ void conn_want_flush(struct nbd_conn *c)
 	ev_defer(c->srv->loop, &c->flush_work);
 }
 
+/* Replies that may go out now: not a pieced READ waiting for its next piece. */
+static inline bool out_ready(const struct nbd_conn *c)
+{
+	return c->out_head && !c->out_head->held;
+}
+
 bool conn_out_pending(const struct nbd_conn *c)
 {
-	return c->hs_sent < c->hs_len || c->out_head ||
+	return c->hs_sent < c->hs_len || out_ready(c) ||
 	       (c->tls && (c->tls_stage_len || tls_tx_pending(c->tls_sess)));
 }
 
@@ -518,7 +528,7 @@ int conn_out_gather(struct nbd_conn *c, struct iovec *iov, int max)
 		iov[n].iov_base = c->hs_out + c->hs_sent;
 		iov[n++].iov_len = c->hs_len - c->hs_sent;
 	}
-	for (struct nbd_req *r = c->out_head; r; r = r->next) {
+	for (struct nbd_req *r = c->out_head; r && !r->held; r = r->next) {
 		uint32_t parts = 1 + (r->borrowed ? r->io.iov_count : 1);
 		if (n + (int)parts > max)
 			break;
@@ -545,6 +555,8 @@ int conn_out_gather(struct nbd_conn *c, struct iovec *iov, int max)
 			iov[n].iov_base = (char *)r->data + skip;
 			iov[n++].iov_len = r->data_len - skip;
 		}
+		if (r->more) /* its next piece goes before anything else */
+			break;
 	}
 	return n;
 }
@@ -566,6 +578,10 @@ void conn_out_consumed(struct nbd_conn *c, size_t n)
 		size_t take = MIN(left, total - r->sent);
 		r->sent += (uint32_t)take;
 		left -= take;
+		if (r->sent == total && r->more) {
+			tx_piece_sent(c, r);
+			break;
+		}
 		if (r->sent == total) {
 			c->out_head = r->next;
 			if (!c->out_head)
@@ -582,7 +598,7 @@ static void conn_flush(struct nbd_conn *c)
 	if (c->tls) {
 		conn_tls_flush(c);
 	} else {
-		while (!c->dead && (c->hs_sent < c->hs_len || c->out_head)) {
+		while (!c->dead && (c->hs_sent < c->hs_len || out_ready(c))) {
 			struct iovec iov[OUT_IOV_MAX];
 			int n = conn_out_gather(c, iov, OUT_IOV_MAX);
 			ssize_t w = writev(c->fd, iov, n);
@@ -595,7 +611,7 @@ static void conn_flush(struct nbd_conn *c)
 				return;
 			}
 			conn_out_consumed(c, (size_t)w);
-			if ((size_t)w < 65536 && (c->hs_sent < c->hs_len || c->out_head))
+			if ((size_t)w < 65536 && (c->hs_sent < c->hs_len || out_ready(c)))
 				continue; /* socket may still have room; EAGAIN tells */
 		}
 	}
@@ -670,7 +686,7 @@ void conn_read(struct nbd_conn *c)
 	/* Large write payloads go straight from the socket into their buffer. */
 	if (c->rx == RX_PAYLOAD && c->rstart == c->rend && c->rx_req) {
 		struct nbd_req *r = c->rx_req;
-		ssize_t n = conn_recv(c, (char *)r->buf + c->rx_got, r->length - c->rx_got);
+		ssize_t n = conn_recv(c, (char *)r->buf + c->rx_got, r->piece_len - c->rx_got);
 		if (n > 0) {
 			c->rx_got += (uint32_t)n;
 			conn_process(c);

@@ -37,6 +37,15 @@ struct nbd_req {
 	bool borrowed; /* ... and got it: io.iov until dev_release() */
 	struct iovec borrow_iov[DEV_BORROW_IOV];
 	uint32_t buf_len; /* what buf counts against its client's budget */
+	/* A READ or WRITE larger than one buffer (NBD_MAX_PAYLOAD) goes to
+	 * the device a piece at a time, through one buffer, and is answered
+	 * once (transmit.c): piece_off/piece_len is the part in hand, the
+	 * whole request when it is not pieced. A pieced READ's reply leaves
+	 * piece by piece: `more` while pieces are to come (nothing queued
+	 * behind it may go out before them), `held` while the next one is
+	 * being read (nothing of it may go out either). */
+	uint32_t piece_off, piece_len;
+	bool pieced, more, held;
 	uint8_t hdr[REQ_HDR_MAX];
 	uint32_t hdr_len;
 	const void *data; /* reply payload after hdr */
@@ -56,7 +65,9 @@ enum conn_phase {
 	PH_TRANSMISSION,
 	PH_CLOSING
 };
-enum rx_state { RX_HEADER, RX_PAYLOAD, RX_DISCARD };
+/* RX_PIECE_WAIT: a piece of a pieced WRITE is in the device; the rest of
+ * its payload is read once it is done (nothing is read meanwhile). */
+enum rx_state { RX_HEADER, RX_PAYLOAD, RX_DISCARD, RX_PIECE_WAIT };
 
 struct nbd_conn {
 	struct nbd_server *srv;
@@ -89,7 +100,9 @@ struct nbd_conn {
 	uint8_t *rbuf;
 	uint32_t rstart, rend;
 	enum rx_state rx;
-	struct nbd_req *rx_req; /* write whose payload is arriving */
+	struct nbd_req *rx_req;	       /* write whose payload is arriving */
+	struct ev_deferred piece_work; /* transmit.c: a piece is done */
+	struct nbd_req *piece_failed;  /* a pieced READ whose later piece failed */
 	uint32_t rx_got;
 	uint32_t lowat;	      /* SO_RCVLOWAT set on fd (0: never set, 1: the default) */
 	uint64_t rx_discard;  /* payload bytes left to throw away */
@@ -194,6 +207,10 @@ void conn_set_lowat(struct nbd_conn *c, uint32_t owed);
 
 /* transmit.c */
 bool tx_process(struct nbd_conn *c);
+/* The piece of a pieced READ's reply at the head of the output has all
+ * gone out: read the next one. */
+void tx_piece_sent(struct nbd_conn *c, struct nbd_req *r);
+void tx_piece_deferred(struct ev_deferred *d);
 void tx_reply_sent(struct nbd_conn *c, struct nbd_req *req);
 uint16_t tx_export_flags(const struct nbd_conn *c);
 

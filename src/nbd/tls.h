@@ -40,6 +40,11 @@ struct tls_creds *tls_creds_server(const char *psk_file, const char *certs_dir, 
  * first) and certs_dir. */
 struct tls_creds *tls_creds_client(const char *psk_file, const char *username,
 				   const char *certs_dir, char *err, size_t errlen);
+/* The same; with verify_server false (libnbd's tls-verify-peer=false), an
+ * X.509 server's certificate is not checked and ca-cert.pem may be absent. */
+struct tls_creds *tls_creds_client_verify(const char *psk_file, const char *username,
+					  const char *certs_dir, bool verify_server, char *err,
+					  size_t errlen);
 void tls_creds_free(struct tls_creds *c);
 /* "PSK" or "X.509", for logs. */
 const char *tls_creds_kind(const struct tls_creds *c);

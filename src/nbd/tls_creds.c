@@ -190,7 +190,7 @@ static int x509_load(struct tls_creds *c, const char *dir, char *err, size_t err
 	}
 	/* A client must be able to check its server; a server needs the CA
 	 * only to check its clients. */
-	bool need_ca = !c->server || c->verify_peer;
+	bool need_ca = c->verify_peer;
 	char *ca = cert_file(dir, "ca-cert.pem", need_ca, &rc, err, errlen);
 	if (rc == 0 && ca)
 		rc = load_ca(c, dir, ca, err, errlen);
@@ -293,9 +293,17 @@ fail:
 struct tls_creds *tls_creds_client(const char *psk_file, const char *username,
 				   const char *certs_dir, char *err, size_t errlen)
 {
+	return tls_creds_client_verify(psk_file, username, certs_dir, true, err, errlen);
+}
+
+struct tls_creds *tls_creds_client_verify(const char *psk_file, const char *username,
+					  const char *certs_dir, bool verify_server, char *err,
+					  size_t errlen)
+{
 	struct tls_creds *c = creds_new(false, psk_file, certs_dir, err, errlen);
 	if (!c)
 		return NULL;
+	c->verify_peer = verify_server;
 	if (c->psk) {
 		char *user = NULL, *key = NULL;
 		if (tls_psk_file_check(psk_file, username, &user, &key, err, errlen) < 0)

@@ -10,7 +10,8 @@
 #include "tls.h"
 
 struct tls_creds {
-	bool server, psk, verify_peer;
+	bool server, psk;
+	bool verify_peer; /* a server: of clients; a client: of its server */
 	gnutls_psk_server_credentials_t psk_srv;
 	gnutls_psk_client_credentials_t psk_cli;
 	gnutls_certificate_credentials_t x509;

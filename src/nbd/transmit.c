@@ -4,6 +4,17 @@
  * Resources are taken before a request header is consumed: if no request
  * slot or buffer is free, the header stays in the input buffer and the
  * connection waits (backpressure) instead of failing or allocating.
+ *
+ * A READ or WRITE larger than one buffer (NBD_MAX_PAYLOAD, up to
+ * NBD_MAX_BLOCK) is "pieced": it takes one buffer and goes to the device
+ * one piece after the other. A WRITE reads its payload a piece at a time,
+ * reading nothing more from its client while a piece is in the device; a
+ * READ sends its reply's header with the first piece, then each piece once
+ * the one before has gone out, nothing of other replies in between. The
+ * client gets one reply. A piece of a READ that fails after the reply began
+ * leaves no way to say so (the header said success): the connection is
+ * closed, which the spec allows. Requests of one buffer or less never look
+ * at any of this beyond piece_len.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -102,7 +113,7 @@ static void queue_reply(struct nbd_conn *c, struct nbd_req *r)
 			simple_reply(r);
 		}
 		r->data = r->buf; /* NULL if borrowed: server.c sends io.iov */
-		r->data_len = r->length;
+		r->data_len = r->piece_len;
 	} else if (r->type == NBD_CMD_BLOCK_STATUS) {
 		/* Extents were converted into wire form after the dev_extent array. */
 		uint32_t n = r->io.ext_count;
@@ -164,6 +175,91 @@ static void encode_extents(struct nbd_req *r)
 	r->io.ext_count = n;
 }
 
+static void submit(struct nbd_conn *c, struct nbd_req *r);
+
+/* A piece of a pieced request is done. True when the request goes on (the
+ * next piece is on its way); false when it is over, for io_done to answer. */
+static bool piece_done(struct nbd_conn *c, struct nbd_req *r, int err)
+{
+	uint32_t end = r->piece_off + r->piece_len;
+	if (r->type == NBD_CMD_WRITE) {
+		if (c->dead || end == r->length)
+			return false;
+		if (err) {
+			/* Answer now; what is left of the payload is skipped. */
+			c->rx = RX_DISCARD;
+			c->rx_discard = r->length - end;
+			ev_defer(c->srv->loop, &c->piece_work);
+			return false;
+		}
+		r->piece_off = end;
+		r->piece_len = MIN(r->length - end, NBD_MAX_PAYLOAD);
+		c->rx_req = r;
+		c->rx_got = 0;
+		c->rx = RX_PAYLOAD;
+		ev_defer(c->srv->loop, &c->piece_work); /* read on, from the loop */
+		return true;
+	}
+	if (!r->held) { /* the first piece: the reply begins with it */
+		r->more = !err && !c->dead;
+		return false;
+	}
+	/* A later piece: its reply is at the head of the output. */
+	r->held = false;
+	if (c->dead) { /* conn_close left it to us */
+		srv_req_put(c->srv, r);
+		return true;
+	}
+	if (err) {
+		/* Close from the loop: this may run under conn_out_consumed. */
+		log_warn("client %s: READ at %llu+%u: %s after its reply began: closing the "
+			 "connection",
+			 c->peer, (unsigned long long)r->offset, r->length, strerror(err));
+		c->srv->st.errors++;
+		r->held = true;
+		c->piece_failed = r;
+		ev_defer(c->srv->loop, &c->piece_work);
+		return true;
+	}
+	r->data = r->buf;
+	r->data_len = r->piece_len;
+	r->sent = 0;
+	r->more = end < r->length;
+	conn_want_flush(c);
+	return true;
+}
+
+void tx_piece_sent(struct nbd_conn *c, struct nbd_req *r)
+{
+	r->piece_off += r->piece_len;
+	r->piece_len = MIN(r->length - r->piece_off, NBD_MAX_PAYLOAD);
+	r->hdr_len = 0;
+	r->data_len = 0;
+	r->sent = 0;
+	r->held = true;
+	uint64_t start = r->start_ns;
+	submit(c, r);
+	r->start_ns = start;
+}
+
+void tx_piece_deferred(struct ev_deferred *d)
+{
+	struct nbd_conn *c = container_of(d, struct nbd_conn, piece_work);
+	struct nbd_req *failed = c->piece_failed;
+	if (failed) {
+		c->piece_failed = NULL;
+		failed->held = false;
+		if (c->dead) /* conn_close left it to us */
+			srv_req_put(c->srv, failed);
+		else
+			conn_close(c,
+				   "closed: a piece of a large READ failed after its reply began");
+		return;
+	}
+	if (!c->dead && conn_process(c))
+		conn_update_events(c);
+}
+
 static void io_done(struct dev_io *io, int err)
 {
 	struct nbd_req *r = io->priv;
@@ -171,6 +267,8 @@ static void io_done(struct dev_io *io, int err)
 	struct nbd_server_stats *st = &c->srv->st;
 	uint64_t ns = ev_now_ns() - r->start_ns;
 	c->in_dev--;
+	if (r->pieced && piece_done(c, r, err))
+		return;
 	r->error = nbd_errno_to_wire(err);
 	switch (r->type) {
 	case NBD_CMD_READ:
@@ -223,8 +321,8 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 		io->flags |= DEV_F_NO_HOLE;
 	if (r->flags & NBD_CMD_FLAG_FAST_ZERO)
 		io->flags |= DEV_F_FAST_ZERO;
-	io->off = r->offset;
-	io->len = r->length;
+	io->off = r->offset + r->piece_off;
+	io->len = r->piece_len;
 	io->buf = r->buf;
 	if (r->borrow) {
 		io->flags |= DEV_F_BORROW;
@@ -273,7 +371,8 @@ static void payload_complete(struct nbd_conn *c)
 {
 	struct nbd_req *r = c->rx_req;
 	c->rx_req = NULL;
-	c->rx = RX_HEADER;
+	/* A pieced write reads no more until this piece is in (piece_done). */
+	c->rx = r->piece_off + r->piece_len < r->length ? RX_PIECE_WAIT : RX_HEADER;
 	conn_set_lowat(c, 0); /* headers are small: any byte is worth a wake-up */
 	submit(c, r);
 }
@@ -287,12 +386,12 @@ bool tx_process(struct nbd_conn *c)
 
 		if (c->rx == RX_PAYLOAD) {
 			struct nbd_req *r = c->rx_req;
-			uint32_t take = MIN(avail, r->length - c->rx_got);
+			uint32_t take = MIN(avail, r->piece_len - c->rx_got);
 			memcpy((char *)r->buf + c->rx_got, p, take);
 			c->rstart += take;
 			c->rx_got += take;
-			if (c->rx_got < r->length) {
-				conn_set_lowat(c, r->length - c->rx_got);
+			if (c->rx_got < r->piece_len) {
+				conn_set_lowat(c, r->piece_len - c->rx_got);
 				return true;
 			}
 			payload_complete(c);
@@ -307,6 +406,8 @@ bool tx_process(struct nbd_conn *c)
 			c->rx = RX_HEADER;
 			continue;
 		}
+		if (c->rx == RX_PIECE_WAIT)
+			return true;
 		if (c->rx_stopped || srv->shutting_down) {
 			if (srv->shutting_down && !c->rx_stopped) {
 				c->rx_stopped = true;
@@ -338,7 +439,7 @@ bool tx_process(struct nbd_conn *c)
 		size_t need = 0;
 		if (!err) {
 			if (rq.type == NBD_CMD_READ || rq.type == NBD_CMD_WRITE)
-				need = rq.length;
+				need = MIN(rq.length, NBD_MAX_PAYLOAD); /* pieced beyond */
 			else if (rq.type == NBD_CMD_BLOCK_STATUS)
 				need =
 				    BLOCK_STATUS_MAX_EXTENTS * (sizeof(struct dev_extent) + 8) + 4;
@@ -358,9 +459,14 @@ bool tx_process(struct nbd_conn *c)
 		r->cookie = rq.cookie;
 		r->offset = rq.offset;
 		r->length = rq.length;
+		r->piece_len = rq.length;
+		if (need && rq.length > need && rq.type != NBD_CMD_BLOCK_STATUS) {
+			r->pieced = true;
+			r->piece_len = (uint32_t)need;
+		}
 		/* A READ the device can answer from its own memory takes no
 		 * buffer, unless the device may fall back on one. */
-		r->borrow = rq.type == NBD_CMD_READ && !err &&
+		r->borrow = rq.type == NBD_CMD_READ && !err && !r->pieced &&
 			    dev_can_borrow(srv->cfg.dev, rq.offset, rq.length);
 		if (r->borrow && !(srv->cfg.dev->caps & DEV_CAP_BORROW_BUF)) {
 			limits_buf_taken(c, r, need); /* counts as the buffer it saves */

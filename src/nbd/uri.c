@@ -1,7 +1,11 @@
 /* uri.c - parse the NBD URIs a node may be given (see uri.h). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "common/util.h"
 
 #include "uri.h"
 
@@ -39,18 +43,61 @@ static int decode(const char *src, size_t len, char *dst, size_t dstlen)
 	return 0;
 }
 
+/* "true"/"false" and the other spellings libnbd takes; -1 if none. */
+static int parse_bool(const char *v)
+{
+	static const char *const yes[] = {"true", "1", "yes", "on"}, *const no[] = {"false", "0",
+										    "no", "off"};
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcasecmp(v, yes[i]))
+			return 1;
+		if (!strcasecmp(v, no[i]))
+			return 0;
+	}
+	return -1;
+}
+
+/* The query's parameters we know; a repeated one: the last wins. */
 static int parse_query(const char *q, struct nbd_uri *out, char *err, size_t errlen)
 {
+	static const struct {
+		const char *name;
+		size_t off, size;
+	} params[] = {
+	    {"socket", offsetof(struct nbd_uri, socket), sizeof(out->socket)},
+	    {"tls-psk-file", offsetof(struct nbd_uri, tls_psk_file), sizeof(out->tls_psk_file)},
+	    {"tls-certificates", offsetof(struct nbd_uri, tls_certificates),
+	     sizeof(out->tls_certificates)},
+	    {"tls-username", offsetof(struct nbd_uri, tls_username), sizeof(out->tls_username)},
+	};
 	while (*q) {
 		size_t len = strcspn(q, "&");
-		if (len > 7 && !strncmp(q, "socket=", 7)) {
-			if (decode(q + 7, len - 7, out->socket, sizeof(out->socket)) < 0) {
-				snprintf(err, errlen, "socket path is invalid or too long");
+		const char *eq = memchr(q, '=', len);
+		size_t nlen = eq ? (size_t)(eq - q) : len;
+		const char *v = eq ? eq + 1 : q + len;
+		size_t vlen = (size_t)(q + len - v);
+		for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+			if (strlen(params[i].name) != nlen || strncmp(q, params[i].name, nlen))
+				continue;
+			char *dst = (char *)out + params[i].off;
+			if (!vlen || decode(v, vlen, dst, params[i].size) < 0) {
+				snprintf(err, errlen, "%s: empty, invalid or too long",
+					 params[i].name);
 				return -1;
 			}
 		}
-		/* Other parameters (tls-certificates...) belong to TLS, which
-		 * is refused earlier; nothing else changes how we connect. */
+		if (nlen == 15 && !strncmp(q, "tls-verify-peer", 15)) {
+			char b[8];
+			if (decode(v, vlen, b, sizeof(b)) < 0 ||
+			    (out->tls_verify_peer = parse_bool(b)) < 0) {
+				snprintf(err, errlen,
+					 "tls-verify-peer=%.*s: expected true or false",
+					 (int)MIN(vlen, 64), v);
+				return -1;
+			}
+		}
+		/* Others (tls-priority, tls-hostname...) do not change how we
+		 * connect: ignored, as libnbd ignores those it does not know. */
 		q += len;
 		if (*q == '&')
 			q++;
@@ -61,6 +108,7 @@ static int parse_query(const char *q, struct nbd_uri *out, char *err, size_t err
 int nbd_uri_parse(const char *uri, struct nbd_uri *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
+	out->tls_verify_peer = -1;
 	const char *p;
 	if (!strncmp(uri, "nbd://", 6)) {
 		p = uri + 6;
@@ -95,14 +143,27 @@ int nbd_uri_parse(const char *uri, struct nbd_uri *out, char *err, size_t errlen
 		snprintf(err, errlen, "export name is invalid or longer than 4096 bytes");
 		return -1;
 	}
+	if (parse_query(qbuf, out, err, errlen) < 0)
+		return -1;
+	/* USER@ before the host: the TLS user name (tls-username= wins). */
+	const char *at = memchr(p, '@', auth_len);
+	if (at) {
+		char user[sizeof(out->tls_username)];
+		if (at == p || decode(p, (size_t)(at - p), user, sizeof(user)) < 0) {
+			snprintf(err, errlen, "bad user name before '@'");
+			return -1;
+		}
+		if (!out->tls_username[0])
+			memcpy(out->tls_username, user, sizeof(user));
+		auth_len -= (size_t)(at + 1 - p);
+		p = at + 1;
+	}
 	if (out->is_unix) {
 		if (auth_len != 0) {
 			snprintf(err, errlen,
 				 "nbd+unix:// takes no host (nbd+unix:///?socket=PATH)");
 			return -1;
 		}
-		if (parse_query(qbuf, out, err, errlen) < 0)
-			return -1;
 		if (!out->socket[0]) {
 			snprintf(err, errlen, "nbd+unix:// needs ?socket=PATH");
 			return -1;

@@ -137,8 +137,9 @@ uint32_t nbd_validate_request(const struct nbd_request *r, const struct nbd_conn
 	}
 	if (needs_len && r->length == 0)
 		return NBD_EINVAL;
-	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->length > NBD_MAX_PAYLOAD)
-		return NBD_EOVERFLOW;
+	/* Over the advertised maximum block size: the spec's EINVAL. */
+	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->length > NBD_MAX_BLOCK)
+		return NBD_EINVAL;
 	if (writes && c->readonly)
 		return NBD_EPERM;
 	if (c->min_block > 1 && (r->offset % c->min_block || r->length % c->min_block))

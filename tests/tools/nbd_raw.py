@@ -111,9 +111,9 @@ EPERM = 1
 EIO = 5
 EINVAL = 22
 ENOSPC = 28
-EOVERFLOW = 75
 
-MAX_PAYLOAD = 32 << 20
+MAX_PAYLOAD = 32 << 20  # one buffer: larger requests are served in pieces
+MAX_BLOCK = 64 << 20  # the advertised maximum block size
 MAX_OPTION_LEN = 64 << 10
 
 REP_NAMES = {
@@ -477,24 +477,24 @@ def oor_write(ctx):
 
 @scenario
 def oversize_read(ctx):
-    """READ > 32 MiB -> EOVERFLOW; still usable."""
+    """READ > 64 MiB (the maximum block size) -> EINVAL; still usable."""
     c = ctx.ready()
-    err, _ = c.read(0, MAX_PAYLOAD + 1)
-    expect_err(err, EOVERFLOW, "READ of 32 MiB + 1")
+    err, _ = c.read(0, MAX_BLOCK + 1)
+    expect_err(err, EINVAL, "READ of 64 MiB + 1")
     err, _ = c.read(0, 0xFFFFFFFF)
-    expect_err(err, EOVERFLOW, "READ of 4 GiB - 1")
+    expect_err(err, EINVAL, "READ of 4 GiB - 1")
     usable(c, "oversize reads")
     c.disconnect()
-    return "EOVERFLOW x2, next read fine"
+    return "EINVAL x2, next read fine"
 
 
 @scenario
 def oversize_write(ctx):
-    """WRITE > 32 MiB -> EOVERFLOW and its whole payload consumed."""
+    """WRITE > 64 MiB -> EINVAL and its whole payload consumed."""
     if ctx.readonly:
         return "skipped (read-only)"
     c = ctx.ready()
-    n = MAX_PAYLOAD + 4096
+    n = MAX_BLOCK + 4096
     payload = (fake_requests(1000) * (n // 28000 + 1))[:n]
     cookie, msg = c.request(CMD_WRITE, 0, n, send=False)
     # Send in a thread: the reply may come before all of the payload is sent.
@@ -503,29 +503,32 @@ def oversize_write(ctx):
     rc, err, _ = c.read_reply()
     t.join()
     check(rc == cookie, "cookie mismatch")
-    expect_err(err, EOVERFLOW, "WRITE of 32 MiB + 4 KiB")
+    expect_err(err, EINVAL, "WRITE of 64 MiB + 4 KiB")
     usable(c, "an oversize write")
     no_stray_replies(c, "an oversize write")
     c.disconnect()
-    return "EOVERFLOW, 32 MiB + 4 KiB payload skipped, next read fine"
+    return "EINVAL, 64 MiB + 4 KiB payload skipped, next read fine"
 
 
 @scenario
 def max_size_io(ctx):
-    """READ and WRITE of exactly 32 MiB work."""
+    """READ and WRITE of exactly 64 MiB (served in pieces) work."""
     c = ctx.ready()
-    if not ctx.readonly and c.size >= MAX_PAYLOAD:
-        data = bytes(random.Random(5).getrandbits(8) for _ in range(4096)) * (MAX_PAYLOAD // 4096)
+    if not ctx.readonly and c.size >= MAX_BLOCK:
+        data = bytes(random.Random(5).getrandbits(8) for _ in range(4096)) * (MAX_BLOCK // 4096)
+        # Number each MiB so that pieces in the wrong order would show.
+        data = b"".join(struct.pack(">Q", i) + data[i * (1 << 20) + 8:(i + 1) * (1 << 20)]
+                        for i in range(MAX_BLOCK >> 20))
         err = c.write(0, data)
-        expect_err(err, 0, "WRITE of 32 MiB")
-        err, back = c.read(0, MAX_PAYLOAD)
-        expect_err(err, 0, "READ of 32 MiB")
-        check(back == data, "32 MiB read back differs")
+        expect_err(err, 0, "WRITE of 64 MiB")
+        err, back = c.read(0, MAX_BLOCK)
+        expect_err(err, 0, "READ of 64 MiB")
+        check(back == data, "64 MiB read back differs")
     else:
-        err, back = c.read(0, min(MAX_PAYLOAD, c.size))
-        expect_err(err, 0, "READ of 32 MiB")
+        err, back = c.read(0, min(MAX_BLOCK, c.size))
+        expect_err(err, 0, "READ of 64 MiB")
     c.disconnect()
-    return "32 MiB round trip"
+    return "64 MiB round trip"
 
 
 @scenario
@@ -842,7 +845,8 @@ def vanish_mid_payload(ctx):
     """Client closes in the middle of a write payload; server keeps serving."""
     if ctx.readonly:
         return "skipped (read-only)"
-    for size, sent in ((1 << 20, 100000), (4096, 10), (MAX_PAYLOAD, 5 << 20)):
+    for size, sent in ((1 << 20, 100000), (4096, 10), (MAX_PAYLOAD, 5 << 20),
+                       (MAX_BLOCK, 40 << 20)):
         c = ctx.ready()
         _, msg = c.request(CMD_WRITE, 0, size, send=False)
         c.send(msg + b"z" * sent)
@@ -853,7 +857,7 @@ def vanish_mid_payload(ctx):
     c.send(struct.pack(">IHH", REQUEST_MAGIC, 0, CMD_READ))
     c.close()
     ctx.still_serving()
-    return "4 clients gone mid-request; server fine"
+    return "5 clients gone mid-request (one in a 64 MiB write's second piece); server fine"
 
 
 # -- handshake --
@@ -1022,12 +1026,12 @@ def go_unknown_export(ctx):
     infos = {struct.unpack(">H", d[:2])[0]: d[2:] for t, d in reps if t == REP_INFO}
     check(INFO_EXPORT in infos and INFO_BLOCK_SIZE in infos, "INFO lacks EXPORT or BLOCK_SIZE")
     mn, pref, mx = struct.unpack(">III", infos[INFO_BLOCK_SIZE])
-    check((mn, pref, mx) == (1, 4096, MAX_PAYLOAD), "block sizes %s" % ((mn, pref, mx),))
+    check((mn, pref, mx) == (1, 4096, MAX_BLOCK), "block sizes %s" % ((mn, pref, mx),))
     reps = c.go(ctx.name)
     check(reps[-1][0] == REP_ACK, "GO after errors: %s" % rep_name(reps[-1][0]))
     usable(c, "GO errors")
     c.disconnect()
-    return "ERR_UNKNOWN, INFO gives sizes (1, 4096, 32M), GO fine"
+    return "ERR_UNKNOWN, INFO gives sizes (1, 4096, 64M), GO fine"
 
 
 @scenario

@@ -166,6 +166,57 @@ TEST(tls_forms)
 	CHECK(!u.tls);
 }
 
+/* libnbd's and qemu's query parameters, and USER@ before the host. */
+TEST(tls_query)
+{
+	struct nbd_uri u;
+	CHECK(parse_ok("nbd://h/e", &u));
+	CHECK(!nbd_uri_has_tls_params(&u));
+	CHECK_EQ(u.tls_verify_peer, -1);
+
+	CHECK(parse_ok("nbds://alice@127.0.0.1:10810/?tls-psk-file=/etc/keys.psk", &u));
+	CHECK(u.tls);
+	CHECK_STR(u.host, "127.0.0.1");
+	CHECK_STR(u.port, "10810");
+	CHECK_STR(u.export_name, "");
+	CHECK_STR(u.tls_username, "alice");
+	CHECK_STR(u.tls_psk_file, "/etc/keys.psk");
+	CHECK_STR(u.tls_certificates, "");
+	CHECK(nbd_uri_has_tls_params(&u));
+
+	/* All of them, percent-decoded, in any order, with unknown ones
+	 * ignored; tls-username= wins over USER@. */
+	CHECK(parse_ok("nbds://bob@[::1]/disk%201?tls-priority=NORMAL&tls-certificates=/pki%2Fa"
+		       "&tls-verify-peer=false&tls-username=carol&x",
+		       &u));
+	CHECK_STR(u.host, "::1");
+	CHECK_STR(u.export_name, "disk 1");
+	CHECK_STR(u.tls_certificates, "/pki/a");
+	CHECK_STR(u.tls_username, "carol");
+	CHECK_EQ(u.tls_verify_peer, 0);
+	CHECK_STR(u.tls_psk_file, "");
+
+	static const char *const yes[] = {"true", "1", "yes", "on", "TRUE"};
+	for (size_t i = 0; i < 5; i++) {
+		char uri[128];
+		snprintf(uri, sizeof(uri), "nbds://h/?tls-verify-peer=%s", yes[i]);
+		CHECK(parse_ok(uri, &u));
+		CHECK_EQ(u.tls_verify_peer, 1);
+	}
+
+	/* The Unix forms take them too, beside socket=. */
+	CHECK(parse_ok("nbds+unix:///e?tls-psk-file=/k&socket=/run/s.sock&tls-username=u", &u));
+	CHECK(u.is_unix && u.tls);
+	CHECK_STR(u.socket, "/run/s.sock");
+	CHECK_STR(u.tls_psk_file, "/k");
+	CHECK_STR(u.tls_username, "u");
+	CHECK_STR(u.export_name, "e");
+
+	/* A repeated parameter: the last wins, as in libnbd. */
+	CHECK(parse_ok("nbds://h/?tls-psk-file=/a&tls-psk-file=/b", &u));
+	CHECK_STR(u.tls_psk_file, "/b");
+}
+
 TEST(export_name_length)
 {
 	/* 4096 bytes is the protocol's limit for a name: accepted; one more
@@ -256,6 +307,18 @@ TEST(bad_forms)
 	    {"nbd+unix:///?socket=/p%", "socket"},
 	    {"nbd+unix:///?socket=/p%0", "socket"},
 	    {"nbd+unix:///?socket=/p%00q", "socket"},
+	    /* TLS parameters */
+	    {"nbds://h/?tls-psk-file=", "tls-psk-file"},
+	    {"nbds://h/?tls-psk-file", "tls-psk-file"},
+	    {"nbds://h/?tls-certificates=/a%zz", "tls-certificates"},
+	    {"nbds://h/?tls-username=a%00b", "tls-username"},
+	    {"nbds://h/?tls-verify-peer=maybe", "tls-verify-peer"},
+	    {"nbds://h/?tls-verify-peer=", "tls-verify-peer"},
+	    {"nbds://h/?tls-verify-peer=truetrue", "tls-verify-peer"},
+	    {"nbds://@h/", "user"},
+	    {"nbds://a%zz@h/", "user"},
+	    {"nbds://alice@/", "host"},
+	    {"nbds://alice@:1/", "host"},
 	    /* unknown scheme */
 	    {"", "NBD URI"},
 	    {"nbd:", "NBD URI"},
@@ -326,5 +389,5 @@ TEST(error_buffer_small)
 }
 
 UNIT_MAIN(T(tcp_host_only), T(tcp_port_export), T(ipv6), T(percent_decoding), T(unix_socket),
-	  T(tls_forms), T(export_name_length), T(bad_forms), T(bad_long_fields), T(bad_port_range),
-	  T(error_buffer_small))
+	  T(tls_forms), T(tls_query), T(export_name_length), T(bad_forms), T(bad_long_fields),
+	  T(bad_port_range), T(error_buffer_small))

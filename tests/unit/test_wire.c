@@ -313,9 +313,12 @@ TEST(valid_requests)
 	CHECK_EQ(v(c, NBD_CMD_READ, 0, end - 512, 512), 0); /* up to the last byte */
 	CHECK_EQ(v(c, NBD_CMD_READ, NBD_CMD_FLAG_DF, 0, 4096), 0);
 	CHECK_EQ(v(c, NBD_CMD_READ, 0, 0, NBD_MAX_PAYLOAD), 0);
+	CHECK_EQ(v(c, NBD_CMD_READ, 0, 0, NBD_MAX_BLOCK), 0); /* served in pieces */
 	CHECK_EQ(v(c, NBD_CMD_WRITE, 0, 0, 4096), 0);
 	CHECK_EQ(v(c, NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, end - 1, 1), 0);
 	CHECK_EQ(v(c, NBD_CMD_WRITE, 0, 0, NBD_MAX_PAYLOAD), 0);
+	CHECK_EQ(v(c, NBD_CMD_WRITE, 0, 0, NBD_MAX_PAYLOAD + 1), 0);
+	CHECK_EQ(v(c, NBD_CMD_WRITE, 0, 0, NBD_MAX_BLOCK), 0);
 	CHECK_EQ(v(c, NBD_CMD_FLUSH, 0, 0, 0), 0);
 	CHECK_EQ(v(c, NBD_CMD_TRIM, 0, 0, 1u << 31), 0); /* no payload: no size limit */
 	CHECK_EQ(v(c, NBD_CMD_TRIM, NBD_CMD_FLAG_FUA, 4096, 4096), 0);
@@ -422,11 +425,12 @@ TEST(lengths_and_ranges)
 	CHECK_EQ(v(&huge, NBD_CMD_READ, 0, UINT64_MAX - 10, 10), 0);
 	CHECK_EQ(v(&huge, NBD_CMD_READ, 0, UINT64_MAX - 10, 11), NBD_EINVAL); /* ends at 2^64 */
 	CHECK_EQ(v(&huge, NBD_CMD_READ, 0, UINT64_MAX, 1), NBD_EINVAL);
-	/* Oversize payloads: EOVERFLOW, before the range check. */
-	CHECK_EQ(v(c, NBD_CMD_READ, 0, 0, NBD_MAX_PAYLOAD + 1), NBD_EOVERFLOW);
-	CHECK_EQ(v(c, NBD_CMD_WRITE, 0, 0, NBD_MAX_PAYLOAD + 1), NBD_EOVERFLOW);
-	CHECK_EQ(v(c, NBD_CMD_READ, 0, 0, 0xffffffffu), NBD_EOVERFLOW);
-	CHECK_EQ(v(c, NBD_CMD_WRITE, 0, end, 0xffffffffu), NBD_EOVERFLOW);
+	/* Over the maximum block size: the spec's EINVAL, before the range
+	 * check. */
+	CHECK_EQ(v(c, NBD_CMD_READ, 0, 0, NBD_MAX_BLOCK + 1), NBD_EINVAL);
+	CHECK_EQ(v(c, NBD_CMD_WRITE, 0, 0, NBD_MAX_BLOCK + 1), NBD_EINVAL);
+	CHECK_EQ(v(c, NBD_CMD_READ, 0, 0, 0xffffffffu), NBD_EINVAL);
+	CHECK_EQ(v(c, NBD_CMD_WRITE, 0, end, 0xffffffffu), NBD_EINVAL);
 	/* FLUSH takes no range. */
 	CHECK_EQ(v(c, NBD_CMD_FLUSH, 0, 4096, 0), NBD_EINVAL);
 	CHECK_EQ(v(c, NBD_CMD_FLUSH, 0, 0, 4096), NBD_EINVAL);
@@ -455,9 +459,9 @@ TEST(readonly)
 	CHECK_EQ(v(&c, NBD_CMD_CACHE, 0, 0, 4096), 0);
 	CHECK_EQ(v(&c, NBD_CMD_BLOCK_STATUS, 0, 0, 4096), 0);
 	CHECK_EQ(v(&c, NBD_CMD_DISC, 0, 0, 0), 0);
-	/* Bad flags are still EINVAL, oversize still EOVERFLOW. */
+	/* Bad flags are still EINVAL, and so is oversize. */
 	CHECK_EQ(v(&c, NBD_CMD_WRITE, NBD_CMD_FLAG_DF, 0, 4096), NBD_EINVAL);
-	CHECK_EQ(v(&c, NBD_CMD_WRITE, 0, 0, NBD_MAX_PAYLOAD + 1), NBD_EOVERFLOW);
+	CHECK_EQ(v(&c, NBD_CMD_WRITE, 0, 0, NBD_MAX_BLOCK + 1), NBD_EINVAL);
 }
 
 TEST(min_block_alignment)
