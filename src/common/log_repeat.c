@@ -11,7 +11,8 @@ bool log_repeat_check(struct log_repeat *r, int lvl, const char *msg, uint64_t n
 {
 	*repeated = 0;
 	*repeated_lvl = lvl;
-	bool same = r->have && r->last_lvl == lvl && strncmp(r->last, msg, sizeof(r->last) - 1) == 0;
+	bool same =
+	    r->have && r->last_lvl == lvl && strncmp(r->last, msg, sizeof(r->last) - 1) == 0;
 	if (same && now_ns - r->since_ns < LOG_REPEAT_WINDOW_NS) {
 		r->count++;
 		return false;

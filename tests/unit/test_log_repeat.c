@@ -59,8 +59,8 @@ TEST(after_the_window_the_line_is_written_again_with_the_count)
 	CHECK(log_repeat_check(&r, LOG_WARN, "refused", t + LOG_REPEAT_WINDOW_NS, &rep, &lvl));
 	CHECK_EQ(rep, 2);
 	/* A new window starts there. */
-	CHECK(!log_repeat_check(&r, LOG_WARN, "refused", t + LOG_REPEAT_WINDOW_NS + SEC, &rep,
-				&lvl));
+	CHECK(
+	    !log_repeat_check(&r, LOG_WARN, "refused", t + LOG_REPEAT_WINDOW_NS + SEC, &rep, &lvl));
 	CHECK(log_repeat_check(&r, LOG_WARN, "refused", t + 2 * LOG_REPEAT_WINDOW_NS, &rep, &lvl));
 	CHECK_EQ(rep, 1);
 }
