@@ -55,8 +55,9 @@ static void job_free(struct hook_job *j)
 
 static bool is_ours(const char *e)
 {
-	static const char *const keys[] = {"DST_EVENT=", "DST_KIND=",	"DST_NAME=",	 "DST_NODE=",
-					   "DST_NODE_SPEC=", "DST_DETAIL=", "DST_STATE_DIR="};
+	static const char *const keys[] = {
+	    "DST_EVENT=",     "DST_KIND=",   "DST_NAME=",     "DST_NODE=",
+	    "DST_NODE_SPEC=", "DST_DETAIL=", "DST_STATE_DIR="};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (!strncmp(e, keys[i], strlen(keys[i])))
 			return true;
@@ -79,8 +80,8 @@ static void reap(struct hook *h)
 	if (r < 0)
 		log_warn("event hook %s %s: waitpid: %s", h->program, j->event, strerror(errno));
 	else if (h->killed)
-		log_warn("event hook %s %s: still running after %u s: killed", h->program,
-			 j->event, h->timeout_s);
+		log_warn("event hook %s %s: still running after %u s: killed", h->program, j->event,
+			 h->timeout_s);
 	else if (WIFEXITED(status) && WEXITSTATUS(status))
 		log_warn("event hook %s %s: exit status %d", h->program, j->event,
 			 WEXITSTATUS(status));
@@ -196,7 +197,8 @@ static void start_next(struct hook *h)
 			ev_timer_start(h->loop, &h->poll, 200 * 1000000ull);
 		}
 		if (h->timeout_s)
-			ev_timer_start(h->loop, &h->timeout, (uint64_t)h->timeout_s * 1000000000ull);
+			ev_timer_start(h->loop, &h->timeout,
+				       (uint64_t)h->timeout_s * 1000000000ull);
 	}
 }
 
