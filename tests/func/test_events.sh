@@ -11,7 +11,8 @@
 #    label-mismatch (once), and node-back once the right disk is back;
 #  - a hook that hangs (on suspend): the storage serves meanwhile, the hook
 #    and what it started are killed after --on-event-timeout, the events
-#    that waited behind it (resume...) are delivered after it, in order.
+#    that waited behind it (resume...) are delivered after it, in order;
+#  - an export with --on-event: client-connect and client-disconnect.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_mirror.sh"
@@ -33,8 +34,9 @@ EOF
 chmod +x "$HOOK"
 : >"$HOOK_OUT"
 
-# hook_events: the event names the hook got, space-separated.
-hook_events() { cut -d'|' -f1 "$HOOK_OUT" | tr '\n' ' ' | sed 's/ $//'; }
+# hook_events: the event names the hook got, space-separated, but the
+# storage's clients' (qemu-io) client-connect and client-disconnect.
+hook_events() { cut -d'|' -f1 "$HOOK_OUT" | grep -v '^client-' | tr '\n' ' ' | sed 's/ $//'; }
 # hook_wait EVENT SECONDS: until the hook got EVENT (after HOOK_MARK lines).
 hook_wait() {
 	local t
@@ -46,8 +48,12 @@ hook_wait() {
 	log_tail "$DST_STATE_DIR/ev.log" 15 >&2
 	fail "the hook did not get $1 within $2 s"
 }
-# hook_since: the event names since HOOK_MARK.
-hook_since() { tail -n +$((HOOK_MARK + 1)) "$HOOK_OUT" | cut -d'|' -f1 | tr '\n' ' ' | sed 's/ $//'; }
+# hook_since [ALL]: the event names since HOOK_MARK (with ALL, the
+# clients' too).
+hook_since() {
+	tail -n +$((HOOK_MARK + 1)) "$HOOK_OUT" | cut -d'|' -f1 | grep -v "^${1:-client}-" |
+		tr '\n' ' ' | sed 's/ $//'
+}
 hook_mark() { HOOK_MARK=$(grep -c '' "$HOOK_OUT"); }
 HOOK_MARK=0
 
@@ -93,7 +99,7 @@ NEW_URI=$URI
 dst_ok replace ev "$L1" --remote "$NEW_URI" --wait >/dev/null
 hook_wait migration-done 20
 assert_eq "$(hook_since)" "migration-started migration-done" "the events of dst replace"
-assert_eq "$(tail -n 2 "$HOOK_OUT" | cut -d'|' -f3 | sort -u)" "$L1" "both name the node"
+assert_eq "$(grep '^migration-' "$HOOK_OUT" | cut -d'|' -f3 | sort -u)" "$L1" "both name the node"
 assert_contains "$(grep '^migration-done|' "$HOOK_OUT" | cut -d'|' -f7,8)" "$NEW_URI|from ${LEG_URI[1]}" \
 	"migration-done: the new URI, the old one in the detail"
 
@@ -141,4 +147,15 @@ grep 'event ' "$DST_STATE_DIR/ev.log" | tail -n 8 | cut -d' ' -f3- | sed 's/^/  
 
 note "the hook got: $(hook_events)"
 st_stop ev
+
+step "an export with --on-event: a client's connection and disconnection"
+hook_mark
+start_export evx mem:8M --on-event "$HOOK"
+run_ok "nbdinfo" nbdinfo --size "$URI"
+hook_wait client-disconnect 10
+assert_eq "$(hook_since all)" "client-connect client-disconnect" "an export's events"
+line=$(grep '^client-connect|' "$HOOK_OUT" | tail -n 1)
+assert_eq "$(cut -d'|' -f2,4,5 <<<"$line")" "evx|client-connect|export" "client-connect: name, DST_EVENT, DST_KIND"
+assert_contains "$(cut -d'|' -f8 <<<"$line")" "127.0.0.1:" "client-connect: the client's address"
+stop_export evx
 echo "PASS"
