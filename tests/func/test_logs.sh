@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Logs: a daemon's NAME.log under real logrotate, and repeated lines.
 #  - logrotate runs the README's stanza (state dir substituted): NAME.log is
-#    moved to NAME.log.1 and the postrotate's kill -HUP makes the daemon
+#    moved to NAME.log.1 and the postrotate's pkill -HUP makes the daemon
 #    write a new NAME.log ("log reopened"); it keeps serving, new lines go to
-#    the new file, the rotated one keeps the old ones;
+#    the new file, the rotated one keeps the old ones; the process named by
+#    a stale pid file is not signalled;
 #  - logrotate with copytruncate: the daemon writes on at the start of the
 #    truncated file (no hole of NUL bytes);
 #  - 300 clients refused in a row (max-clients 1, a Unix socket: the same
@@ -37,12 +38,19 @@ step "logrotate with the README's stanza: the daemon reopens its log on SIGHUP"
 # The stanza as README.md shows it, for this test's state dir.
 awk '/^\/var\/lib\/dst\/\*\.log \{/ { on = 1 } on { print } on && /^\}/ { exit }' \
 	"$ROOT/README.md" | sed "s|/var/lib/dst|$DST_STATE_DIR|g" >"$T_TMP/logrotate.conf"
-assert_contains "$(cat "$T_TMP/logrotate.conf")" "kill -HUP" "the README's logrotate stanza"
+assert_contains "$(cat "$T_TMP/logrotate.conf")" "pkill -HUP" "the README's logrotate stanza"
 old_lines=$(grep -c '' "$LOG")
+# A stale pid file whose pid is now another process: not signalled.
+bg sleep 60
+STRANGER=$BG_PID
+echo "$STRANGER" >"$DST_STATE_DIR/stale.pid"
 run_ok "logrotate" logrotate -f -s "$T_TMP/logrotate.state" "$T_TMP/logrotate.conf"
 [ -f "$LOG.1" ] || fail "no lg.log.1 after logrotate: $(ls "$DST_STATE_DIR")"
 wait_log "$LOG" "log reopened" 5
 pid_alive "$LG_PID" || fail "the export died of SIGHUP"
+pid_alive "$STRANGER" || fail "the process of a stale pid file got SIGHUP"
+kill_pid "$STRANGER"
+rm -f "$DST_STATE_DIR/stale.pid"
 assert_eq "$(grep -c '' "$LOG.1")" "$old_lines" "the rotated file has the old lines"
 assert_contains "$(cat "$LOG.1")" "export lg: running (pid $LG_PID)" "the rotated file's first lines"
 assert_not_contains "$(cat "$LOG.1")" "log reopened" "the rotated file"
