@@ -11,8 +11,11 @@
 #    label-mismatch (once), and node-back once the right disk is back;
 #  - a hook that hangs (on suspend): the storage serves meanwhile, the hook
 #    and what it started are killed after --on-event-timeout, the events
-#    that waited behind it (resume...) are delivered after it, in order;
-#  - an export with --on-event: client-connect and client-disconnect.
+#    that waited behind it (resume...) are delivered after it, in order; a
+#    hook's non-zero exit status is logged;
+#  - an export with --on-event: client-connect and client-disconnect; 80
+#    events while its hook is held: 64 queued for it, the rest dropped and
+#    logged (every event is logged all the same).
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_mirror.sh"
@@ -30,6 +33,9 @@ if [ "\$1" = suspend ]; then
 	echo \$! >"$T_TMP/sleep.pid"
 	wait
 fi
+# Held while the file is there (events pile up behind it).
+while [ "\$2" = evx ] && [ -e "$T_TMP/hold" ]; do sleep 0.05; done
+[ "\$1" != resume ] || exit 3
 EOF
 chmod +x "$HOOK"
 : >"$HOOK_OUT"
@@ -142,6 +148,8 @@ assert_eq "$(hook_since)" "degraded suspend resume resync-started resync-done he
 	"the events after the hanging hook, in order"
 assert_contains "$(cat "$DST_STATE_DIR/ev.log")" "event hook $HOOK suspend: still running after 3 s: killed" \
 	"the kill is logged"
+assert_contains "$(cat "$DST_STATE_DIR/ev.log")" "event hook $HOOK resume: exit status 3" \
+	"a hook's non-zero exit status is logged"
 pid_alive "$M_PID" || fail "the storage died"
 grep 'event ' "$DST_STATE_DIR/ev.log" | tail -n 8 | cut -d' ' -f3- | sed 's/^/   log: /'
 
@@ -157,5 +165,29 @@ assert_eq "$(hook_since all)" "client-connect client-disconnect" "an export's ev
 line=$(grep '^client-connect|' "$HOOK_OUT" | tail -n 1)
 assert_eq "$(cut -d'|' -f2,4,5 <<<"$line")" "evx|client-connect|export" "client-connect: name, DST_EVENT, DST_KIND"
 assert_contains "$(cut -d'|' -f8 <<<"$line")" "127.0.0.1:" "client-connect: the client's address"
+
+step "80 events while the hook is held: 64 wait for it, 16 are dropped and logged"
+hook_mark
+touch "$T_TMP/hold"
+for _ in $(seq 40); do
+	nbdinfo --size "$URI" >/dev/null 2>&1 || fail "nbdinfo $URI failed"
+done
+# Every event fired (the server may see the last disconnection after
+# nbdinfo exits), then the hook let go.
+for _ in $(seq 100); do
+	[ "$(grep -c 'event client-disconnect export=evx' "$DST_STATE_DIR/evx.log")" -ge 41 ] && break
+	sleep 0.1
+done
+rm -f "$T_TMP/hold"
+for _ in $(seq 100); do
+	[ "$(tail -n +$((HOOK_MARK + 1)) "$HOOK_OUT" | grep -c '|evx|')" -ge 64 ] && break
+	sleep 0.1
+done
+sleep 0.5 # nothing more comes
+assert_eq "$(tail -n +$((HOOK_MARK + 1)) "$HOOK_OUT" | grep -c '|evx|')" 64 "events the hook got"
+assert_eq "$(grep -c "event hook $HOOK: 64 events already waiting: client-[a-z]* not passed to it" \
+	"$DST_STATE_DIR/evx.log")" 16 "events dropped, each logged"
+assert_eq "$(grep -c 'event client-connect export=evx' "$DST_STATE_DIR/evx.log")" 41 \
+	"every client-connect is in the log, dropped or not"
 stop_export evx
 echo "PASS"
