@@ -6,7 +6,8 @@
  * service, opens NAME.ctl and serves until SIGTERM or `dst stop`. Without
  * --foreground it forks and the parent exits only once the child is serving
  * (status 0) or has failed (status 1, its reason on stderr), so `dst export`
- * and `dst start` can report start-up errors synchronously.
+ * and `dst start` can report start-up errors synchronously. SIGHUP reopens
+ * NAME.log (logrotate); events run the on-event program (hook.h).
  */
 #include <errno.h>
 #include <fcntl.h>
