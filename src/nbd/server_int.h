@@ -68,10 +68,11 @@ struct nbd_conn {
 	char peer[64];
 	enum conn_phase phase;
 	enum acl_access access;
-	bool connect_said; /* client-connect fired (common/event.h): disconnect will be */
-	bool dead;	   /* socket gone; free once inflight drops to 0 */
-	bool rx_stopped;   /* DISC, shutdown or fatal input: read no more */
-	bool waiting;	   /* on the server's resource wait queue */
+	/* client-connect fired (common/event.h): client-disconnect will be */
+	bool connect_said;
+	bool dead;	 /* socket gone; free once inflight drops to 0 */
+	bool rx_stopped; /* DISC, shutdown or fatal input: read no more */
+	bool waiting;	 /* on the server's resource wait queue */
 	bool no_zeroes, structured, base_alloc;
 	char *meta_export; /* export name the meta context was set for */
 
