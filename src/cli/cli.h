@@ -30,9 +30,10 @@ struct tls_opts;
 struct event_opts;
 struct create_args {
 	const char *alg, *chunk, *device, *io_timeout, *request_timeout, *region_size, *resync_rate;
-	const struct tls_opts *tls;	 /* for nbds:// nodes; may be NULL */
-	bool assume_clean;		 /* a new mirror's legs are taken as identical */
-	const struct event_opts *events; /* --on-event...; may be NULL */
+	const struct tls_opts *tls; /* for nbds:// nodes; may be NULL */
+	bool assume_clean;	    /* a new mirror's legs are taken as identical */
+	/* --on-event, --on-event-timeout; may be NULL */
+	const struct event_opts *events;
 };
 int storage_create(const char *name, const struct create_args *ca);
 /* dst add's choices about the disk's label (label_node.c). */
