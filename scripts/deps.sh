@@ -22,6 +22,7 @@ PKGS=(
 	nftables iproute2           # tests: network faults (nft, ip, tc)
 	procps e2fsprogs util-linux # tests: ps, mkfs.ext4/fsck.ext4, unshare, fallocate, blkdiscard
 	mount                       # dst attach, tests: losetup, mount
+	logrotate                   # tests: rotating a daemon's log (SIGHUP)
 )
 
 missing=()

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "array_int.h"
+#include "common/event.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/util.h"
@@ -235,6 +236,8 @@ static void finish(struct migration *g)
 		/* Switch: the old device goes, untouched; held pieces follow. */
 		log_info("migration of %s to %s done: %llu bytes in %.1f s", nd->name, g->spec,
 			 (unsigned long long)g->total, secs);
+		event_fire("migration-done", nd->name, g->spec, "from %s: %llu bytes in %.1f s",
+			   nd->spec, (unsigned long long)g->total, secs);
 		dev_destroy(nd->dev);
 		nd->dev = g->dst;
 		free(nd->spec);
@@ -250,6 +253,7 @@ static void finish(struct migration *g)
 	} else {
 		log_warn("migration of %s to %s stopped: %s; the old node stays", nd->name, g->spec,
 			 g->why);
+		event_fire("migration-failed", nd->name, nd->spec, "to %s: %s", g->spec, g->why);
 		snprintf(msg, sizeof(msg), "%s", g->why);
 		dev_destroy(g->dst);
 	}
@@ -399,6 +403,8 @@ int array_migrate_start(struct array *a, const char *name, struct dev *dst, cons
 	a->mig = g;
 	log_info("migration of %s (%s) to %s starts: %llu bytes%s", nd->name, nd->spec, spec,
 		 (unsigned long long)need, rate ? ", rate-limited" : "");
+	event_fire("migration-started", nd->name, nd->spec, "to %s: %llu bytes", spec,
+		   (unsigned long long)need);
 	kick(g);
 	return 0;
 }

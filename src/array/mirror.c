@@ -37,6 +37,7 @@
 #include "array_int.h"
 #include "bitmap.h"
 #include "common/ev.h"
+#include "common/event.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/util.h"
@@ -88,6 +89,7 @@ struct mirror {
 	char *state;	  /* per leg: 'A' in sync, 'S' syncing, 'D' dead */
 	bool *full;	  /* per leg: needs every region, not just dirty ones */
 	int last_good;	  /* the last leg in sync, when none is */
+	bool whole;	  /* every leg in sync, as the last event said */
 	uint8_t *img;	  /* header + bits being written */
 	size_t img_len;
 	bool bm_busy, bm_dirty, closing;
@@ -160,6 +162,23 @@ static void qpush(struct dev_io **h, struct dev_io **t, struct dev_io *p)
 	else
 		*h = p;
 	*t = p;
+}
+
+static unsigned count_state(const struct mirror *m, char st);
+
+/* degraded: the mirror was whole and a leg is out of sync; healthy: every
+ * leg in sync again. Said on the change only. */
+static void check_whole(struct mirror *m)
+{
+	unsigned in_sync = count_state(m, 'A');
+	bool whole = in_sync == m->a->n;
+	if (whole == m->whole)
+		return;
+	m->whole = whole;
+	if (whole)
+		event_fire("healthy", NULL, NULL, "all %zu legs in sync", m->a->n);
+	else
+		event_fire("degraded", NULL, NULL, "%u of %zu legs in sync", in_sync, m->a->n);
 }
 
 static unsigned count_state(const struct mirror *m, char st)
@@ -433,6 +452,7 @@ static void leg_failed(struct mirror *m, size_t leg, int err)
 	log_warn("mirror: leg %s (%s) failed (%s); %u of %zu legs in sync%s", a->nodes[leg].name,
 		 a->nodes[leg].spec, strerror(err), alive, a->n,
 		 alive ? "" : ": IO fails until a leg is back");
+	check_whole(m);
 	bm_kick(m); /* the leg's state must be on disk before writes that missed it are answered */
 	m->gen++;
 	hdr_write_insync(m);
@@ -489,8 +509,11 @@ static void sync_finish(struct mirror *m)
 		hdr_write(m, i);
 		log_info("mirror: leg %s in sync again: %llu regions copied in %.1f s",
 			 a->nodes[i].name, (unsigned long long)m->sync_done, s);
+		event_fire("resync-done", a->nodes[i].name, a->nodes[i].spec,
+			   "%llu regions copied in %.1f s", (unsigned long long)m->sync_done, s);
 	}
 	m->phase = SYNC_IDLE;
+	check_whole(m);
 	bm_kick(m);
 }
 
@@ -691,10 +714,12 @@ static void sync_step(struct ev_deferred *d)
 		for (unsigned k = 0; k < m->nslots; k++)
 			if (m->slots[k].st == SLOT_DRAIN)
 				slot_release(m, &m->slots[k]);
-		if (m->phase != SYNC_IDLE)
-			log_warn("mirror: resync stopped: %s", count_state(m, 'A')
-								   ? "no leg left to sync"
-								   : "no in-sync leg left");
+		if (m->phase != SYNC_IDLE) {
+			const char *why =
+			    count_state(m, 'A') ? "no leg left to sync" : "no in-sync leg left";
+			log_warn("mirror: resync stopped: %s", why);
+			event_fire("resync-stopped", NULL, NULL, "%s", why);
+		}
 		m->phase = SYNC_IDLE;
 		return;
 	}
@@ -708,6 +733,11 @@ static void sync_step(struct ev_deferred *d)
 		m->sync_start_ns = ev_now_ns();
 		log_info("mirror: resync of %llu regions starts",
 			 (unsigned long long)m->sync_total);
+		for (size_t i = 0; i < m->a->n; i++)
+			if (m->state[i] == 'S')
+				event_fire("resync-started", m->a->nodes[i].name,
+					   m->a->nodes[i].spec, "%llu regions to copy",
+					   (unsigned long long)m->sync_total);
 	}
 	for (unsigned k = 0; k < m->nslots; k++) {
 		struct sync_slot *s = &m->slots[k];
@@ -933,6 +963,7 @@ int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen)
 		m->state[leg] = 'D';
 		log_info("mirror: leg %s suspended; %u of %zu legs in sync", a->nodes[leg].name,
 			 count_state(m, 'A'), a->n);
+		check_whole(m);
 		bm_kick(m);
 		m->gen++;
 		hdr_write_insync(m);
@@ -1015,6 +1046,7 @@ static void leg_checked(struct mirror *m, size_t i)
 		m->gen++;
 		hdr_write_insync(m);
 		log_info("mirror: leg %s is back; it was the last in sync", a->nodes[i].name);
+		check_whole(m);
 		bm_kick(m);
 		if (count_state(m, 'S') && m->phase == SYNC_IDLE)
 			sync_kick(m); /* a resync its loss stopped goes on */
@@ -1353,6 +1385,7 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 	if (m->setup_pending)
 		ev_run(a->loop);
 	m->in_setup = false;
+	check_whole(m);
 	for (size_t i = 0; i < a->n; i++) {
 		if (m->state[i] == 'A' && m->hio[i].op == DEV_WRITE && m->hbusy[i]) {
 			snprintf(err, errlen, "leg %s: header write did not finish",
@@ -1415,6 +1448,7 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->hreading = xcalloc(a->n, sizeof(bool));
 	m->hmatch = xcalloc(a->n, sizeof(bool));
 	m->hfail = xcalloc(a->n, sizeof(bool));
+	m->whole = true; /* a mirror that starts with a leg out says so */
 	m->hgen = xcalloc(a->n, sizeof(*m->hgen));
 	m->hclean = xcalloc(a->n, sizeof(bool));
 	m->lgen = xcalloc(a->n, sizeof(*m->lgen));

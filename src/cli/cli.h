@@ -27,10 +27,13 @@ int cmd_seed(int argc, char **argv);
 /* Storage operations shared by the subcommands and the seed form. */
 /* dst create's settings; NULL members take the defaults. */
 struct tls_opts;
+struct event_opts;
 struct create_args {
 	const char *alg, *chunk, *device, *io_timeout, *request_timeout, *region_size, *resync_rate;
 	const struct tls_opts *tls; /* for nbds:// nodes; may be NULL */
 	bool assume_clean;	    /* a new mirror's legs are taken as identical */
+	/* --on-event, --on-event-timeout; may be NULL */
+	const struct event_opts *events;
 };
 int storage_create(const char *name, const struct create_args *ca);
 /* dst add's choices about the disk's label (label_node.c). */
@@ -251,5 +254,34 @@ int limit_opts_save(struct conf *conf, const struct limit_opts *l);
 	"                      while none of its IO was in progress (default 0: never)\n"    \
 	"  --ctl-group GROUP   members of GROUP may use the control socket too (dst show,\n" \
 	"                      stat, stop...): it gets mode 0660 and group GROUP\n"
+
+/* --on-event PROGRAM and --on-event-timeout S, as given to dst create, dst
+ * start and dst export (event_opts.c); saved as the config keys on-event
+ * and on-event-timeout (daemon/hook.h). */
+enum {
+	OPT_ON_EVENT = 0x180,
+	OPT_ON_EVENT_TIMEOUT,
+};
+#define EVENT_LONG_OPTIONS                                                        \
+	{"on-event", required_argument, NULL, OPT_ON_EVENT},                      \
+	{                                                                         \
+		"on-event-timeout", required_argument, NULL, OPT_ON_EVENT_TIMEOUT \
+	}
+struct event_opts {
+	const char *program, *timeout;
+};
+/* A getopt result: if it is one of EVENT_LONG_OPTIONS, take arg; true if so. */
+bool event_opts_take(struct event_opts *e, int c, const char *arg);
+/* Check what was given and set its keys in conf (the program by its full
+ * path; "" removes it). 0, or 1 after saying why. */
+int event_opts_save(struct conf *conf, const struct event_opts *e);
+#define EVENT_HELP                                                                         \
+	"  --on-event PROGRAM  run PROGRAM EVENT NAME [NODE] on every event (node-lost,\n" \
+	"                      degraded, resync-done...; see dst(1), EVENTS), with\n"      \
+	"                      DST_EVENT, DST_NODE, DST_DETAIL... in its environment;\n"   \
+	"                      one at a time, in order; \"\" removes it\n"                 \
+	"  --on-event-timeout S\n"                                                         \
+	"                      kill a PROGRAM still running after S seconds (default\n"    \
+	"                      30; 0: never)\n"
 
 #endif

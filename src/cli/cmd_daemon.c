@@ -22,6 +22,7 @@ static const char start_help[] =
     "                 [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]] [--foreground]\n"
     "                 [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
     "                 [--idle-timeout S] [--ctl-group GROUP]\n"
+    "                 [--on-event PROGRAM [--on-event-timeout S]]\n"
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
     "Remote nodes are connected first; it returns once the storage serves (exit 0)\n"
@@ -50,7 +51,7 @@ static const char start_help[] =
     "                      file. `dst attach NAME` makes it a loop device.\n"
     "                      A /dev/nbdN PATH attaches the kernel's NBD device\n"
     "                      instead (netlink), where the kernel has NBD.\n"
-    "  --no-fuse           forget the saved --fuse PATH\n"
+    "  --no-fuse           forget the saved --fuse PATH\n" EVENT_HELP
     "  --foreground        do not daemonize; log to stderr\n";
 
 static const char stop_help[] =
@@ -157,10 +158,12 @@ int cmd_start(int argc, char **argv)
 	    {"tls-verify-peer", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    LIMIT_LONG_OPTIONS,
+	    EVENT_LONG_OPTIONS,
 	    {0},
 	};
 	struct tls_opts tls = {0};
 	struct limit_opts limits = {0};
+	struct event_opts events = {0};
 	struct conf fronts = {0};
 	struct conf allow = {0}; /* --allow rules, in command-line order */
 	const char *fuse = NULL;
@@ -204,7 +207,8 @@ int cmd_start(int argc, char **argv)
 			conf_free(&allow);
 			return fputs(start_help, stdout), 0;
 		default:
-			if (limit_opts_take(&limits, c, optarg))
+			if (limit_opts_take(&limits, c, optarg) ||
+			    event_opts_take(&events, c, optarg))
 				break;
 			conf_free(&fronts);
 			conf_free(&allow);
@@ -281,8 +285,17 @@ int cmd_start(int argc, char **argv)
 		conf_free(&allow);
 		return 1;
 	}
-	bool changed =
-	    fronts.n || fuse || no_fuse || tls_given || limits_given || allow.n || no_allow;
+	bool events_given = events.program || events.timeout;
+	if (events_given && event_opts_save(&conf, &events)) {
+		free(path);
+		conf_free(&conf);
+		conf_free(&saved);
+		conf_free(&fronts);
+		conf_free(&allow);
+		return 1;
+	}
+	bool changed = fronts.n || fuse || no_fuse || tls_given || limits_given || events_given ||
+		       allow.n || no_allow;
 	if (allow.n || no_allow) {
 		conf_del(&conf, "allow");
 		for (size_t i = 0; i < allow.n; i++)

@@ -22,7 +22,7 @@ static const char export_help[] =
     "                  [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]]\n"
     "                  [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
     "                  [--idle-timeout S] [--ctl-group GROUP]\n"
-    "                  [--foreground]\n"
+    "                  [--on-event PROGRAM [--on-event-timeout S]] [--foreground]\n"
     "\n"
     "Serve DISK to remote storages over NBD: an export node.\n"
     "\n"
@@ -54,7 +54,7 @@ static const char export_help[] =
     "  --backlog N         listen backlog (default 64)\n"
     "  --buffers SIZE      IO buffer budget, allocated up front (default 128M);\n"
     "                      when spent, clients wait instead of failing\n" TLS_SERVE_HELP LIMIT_HELP
-    "  --foreground        do not daemonize; log to stderr\n"
+	EVENT_HELP "  --foreground        do not daemonize; log to stderr\n"
     "\n"
     "The export runs as a daemon (dstd) with its config, pid file, log and\n"
     "control socket in the state dir ($DST_STATE_DIR, else /var/lib/dst for root,\n"
@@ -149,10 +149,12 @@ int cmd_export(int argc, char **argv)
 	    {"tls-verify-peer", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    LIMIT_LONG_OPTIONS,
+	    EVENT_LONG_OPTIONS,
 	    {0},
 	};
 	struct tls_opts tls = {0};
 	struct limit_opts limits = {0};
+	struct event_opts events = {0};
 	struct conf conf = {0};
 	const char *name = NULL, *backlog = NULL, *buffers = NULL;
 	const char *first_listen = NULL, *first_sock = NULL;
@@ -198,7 +200,8 @@ int cmd_export(int argc, char **argv)
 			rc = 0;
 			goto out;
 		default:
-			if (limit_opts_take(&limits, c, optarg))
+			if (limit_opts_take(&limits, c, optarg) ||
+			    event_opts_take(&events, c, optarg))
 				break;
 			bad_option("export", argv);
 			goto out;
@@ -232,6 +235,8 @@ int cmd_export(int argc, char **argv)
 		goto out;
 	}
 	if (limit_opts_save(&lists, &limits))
+		goto out;
+	if (event_opts_save(&lists, &events))
 		goto out;
 	if (tls_opts_serve(&lists, &tls))
 		goto out;

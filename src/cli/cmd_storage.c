@@ -22,7 +22,7 @@ static const char create_help[] =
     "usage: dst create NAME --alg linear|stripe|mirror [--chunk SIZE] [--io-timeout SECONDS]\n"
     "                  [--request-timeout SECONDS] [--region-size SIZE] [--resync-rate RATE]\n"
     "                  [--tls-psk FILE [--tls-username NAME] | --tls-certs DIR]\n"
-    "                  [--assume-clean]\n"
+    "                  [--assume-clean] [--on-event PROGRAM [--on-event-timeout S]]\n"
     "\n"
     "Create storage NAME: one block device assembled from nodes by an algorithm.\n"
     "  alg_linear   nodes one after another, in start-sector order\n"
@@ -59,6 +59,13 @@ static const char create_help[] =
     "                 X.509 for those nodes: DIR/ca-cert.pem checks their\n"
     "                 certificates (and host names); client-cert.pem and\n"
     "                 client-key.pem, if there, go to nodes that ask for them\n"
+    "  --on-event PROGRAM\n"
+    "                 run PROGRAM EVENT NAME [NODE] on every event (node-lost,\n"
+    "                 degraded, resync-done...; see dst(1), EVENTS), with\n"
+    "                 DST_EVENT, DST_NODE, DST_DETAIL... in its environment\n"
+    "  --on-event-timeout S\n"
+    "                 kill a PROGRAM still running after S seconds (default 30;\n"
+    "                 0: never)\n"
     "\n"
     "At its first start a new mirror copies its first leg to the others (initial\n"
     "sync; until then only the first leg serves reads), unless --assume-clean; a\n"
@@ -235,6 +242,10 @@ int storage_create(const char *name, const struct create_args *ca)
 		conf_set(&conf, "region-size", ca->region_size);
 	if (ca->resync_rate)
 		conf_set(&conf, "resync-rate", ca->resync_rate);
+	if (ca->events && event_opts_save(&conf, ca->events)) {
+		conf_free(&conf);
+		return 1;
+	}
 	int rc = storage_save(name, &conf);
 	conf_free(&conf);
 	if (rc == 0)
@@ -590,10 +601,12 @@ int cmd_create(int argc, char **argv)
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-username", required_argument, NULL, 'U'},
 	    {"help", no_argument, NULL, 'h'},
+	    EVENT_LONG_OPTIONS,
 	    {0},
 	};
 	struct tls_opts tls = {0};
-	struct create_args ca = {.tls = &tls};
+	struct event_opts events = {0};
+	struct create_args ca = {.tls = &tls, .events = &events};
 	int c;
 	while ((c = getopt_long(argc, argv, "A:c:i:r:R:S:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -608,7 +621,10 @@ int cmd_create(int argc, char **argv)
 		case 'C': tls.certs = optarg; break;
 		case 'U': tls.username = optarg; break;
 		case 'h': return fputs(create_help, stdout), 0;
-		default: return bad_option("create", argv);
+		default:
+			if (event_opts_take(&events, c, optarg))
+				break;
+			return bad_option("create", argv);
 		}
 	}
 	if (optind + 1 != argc)

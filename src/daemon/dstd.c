@@ -6,7 +6,8 @@
  * service, opens NAME.ctl and serves until SIGTERM or `dst stop`. Without
  * --foreground it forks and the parent exits only once the child is serving
  * (status 0) or has failed (status 1, its reason on stderr), so `dst export`
- * and `dst start` can report start-up errors synchronously.
+ * and `dst start` can report start-up errors synchronously. SIGHUP reopens
+ * NAME.log (logrotate); events run the on-event program (hook.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,11 +23,13 @@
 
 #include "common/config.h"
 #include "common/ev.h"
+#include "common/event.h"
 #include "common/log.h"
 #include "common/state.h"
 #include "common/util.h"
 #include "common/version.h"
 #include "ctl.h"
+#include "hook.h"
 #include "service.h"
 
 struct daemon {
@@ -34,6 +37,8 @@ struct daemon {
 	struct service *svc;
 	struct ctl *ctl;
 	struct ev_io sig_w;
+	FILE *logf;	/* NAME.log once daemonized; NULL: stderr */
+	char *log_path; /* reopened on SIGHUP */
 	bool stopping;
 	struct ctl_req *stop_req; /* answered once stopped */
 };
@@ -95,6 +100,29 @@ static void on_ctl(void *arg, struct ctl_req *req, int argc, char **argv)
 	}
 }
 
+/* SIGHUP, as logrotate sends after moving NAME.log away: write to a new
+ * NAME.log. The FILE and fd 2 (where hooks and sanitizers write) keep their
+ * descriptors, which now point at the new file. */
+static void reopen_log(struct daemon *d)
+{
+	if (!d->logf) {
+		log_info("SIGHUP: logging to stderr, nothing to reopen");
+		return;
+	}
+	log_flush_repeats();
+	int fd = open(d->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_err("SIGHUP: cannot reopen %s: %s; logging on to the old file", d->log_path,
+			strerror(errno));
+		return;
+	}
+	fflush(d->logf);
+	if (dup3(fd, fileno(d->logf), O_CLOEXEC) < 0 || dup2(fd, 2) < 0)
+		log_err("SIGHUP: reopening %s: %s", d->log_path, strerror(errno));
+	close(fd);
+	log_info("log reopened");
+}
+
 static void on_signal(struct ev_io *w, uint32_t events)
 {
 	struct daemon *d = container_of(w, struct daemon, sig_w);
@@ -102,6 +130,8 @@ static void on_signal(struct ev_io *w, uint32_t events)
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			begin_stop(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		else if (si.ssi_signo == SIGHUP)
+			reopen_log(d);
 	}
 }
 
@@ -208,28 +238,38 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	FILE *logf = NULL;
+	char *log_path = NULL;
 	if (ready_fd >= 0) {
 		/* Progress goes to NAME.log; start-up errors still reach stderr. */
-		char *log_path = state_path(name, ".log");
+		log_path = state_path(name, ".log");
 		logf = fopen(log_path, "ae");
 		if (logf)
 			log_set_file(logf);
-		free(log_path);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	struct daemon d = {0};
+	d.logf = logf;
+	d.log_path = log_path;
 	d.loop = ev_loop_new();
+	/* Events (common/event.h) are logged, and run the on-event program. */
+	event_source(!strcmp(type, "export") ? "export" : "storage", name);
+	struct hook *hook = hook_new(d.loop, &conf, err, sizeof(err));
+	if (hook)
+		event_set_sink(hook_event, hook);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	d.sig_w.fn = on_signal;
 	ev_io_start(d.loop, &d.sig_w, sfd, EPOLLIN);
 
-	if (!strcmp(type, "export"))
+	if (err[0])
+		d.svc = NULL; /* a bad on-event-timeout */
+	else if (!strcmp(type, "export"))
 		d.svc = export_service_new(d.loop, name, &conf, err, sizeof(err));
 	else
 		d.svc = storage_service_new(d.loop, name, &conf, err, sizeof(err));
@@ -244,6 +284,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dstd: %s\n", err);
 		if (d.svc)
 			d.svc->ops->destroy(d.svc);
+		event_set_sink(NULL, NULL);
+		hook_free(hook);
 		ev_io_stop(d.loop, &d.sig_w);
 		close(sfd);
 		ev_loop_free(d.loop);
@@ -256,6 +298,7 @@ int main(int argc, char **argv)
 		conf_free(&conf);
 		if (logf)
 			fclose(logf);
+		free(log_path);
 		return 1;
 	}
 	log_info("%s %s: running (pid %d)", type, name, (int)getpid());
@@ -281,6 +324,8 @@ int main(int argc, char **argv)
 		log_err("event loop: %s", strerror(-rc));
 	ctl_stop(d.ctl);
 	d.svc->ops->destroy(d.svc);
+	event_set_sink(NULL, NULL);
+	hook_free(hook);
 	ev_io_stop(d.loop, &d.sig_w);
 	close(sfd);
 	ev_loop_free(d.loop);
@@ -290,8 +335,10 @@ int main(int argc, char **argv)
 	free(pid_path);
 	close(pid_fd);
 	log_info("stopped");
+	log_flush_repeats();
 	if (logf)
 		fclose(logf);
+	free(log_path);
 	free(ctl_path);
 	free(conf_path);
 	return rc < 0 ? 1 : 0;

@@ -29,6 +29,7 @@
 #include "array/nodeconf.h"
 #include "common/acl.h"
 #include "common/ev.h"
+#include "common/event.h"
 #include "common/log.h"
 #include "common/loopdev.h"
 #include "common/state.h"
@@ -210,6 +211,7 @@ static struct dev *open_node_dev(struct storage_service *st, const struct array_
 	char why[300];
 	if (id && check_local(id, nd->spec, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "not used: %s", why);
+		event_fire("label-mismatch", nd->name[0] ? nd->name : NULL, nd->spec, "%s", why);
 		return NULL;
 	}
 	return dev_open_local(st->loop, nd->spec, false, err, errlen);
@@ -421,6 +423,7 @@ static void finish_resume(struct pending_resume *pr, struct dev *d)
 			array_set_disk_id(a, pr->node, pr->id);
 		log_info("storage %s: node %s resumed%s%s", pr->st->svc.name, pr->node,
 			 d ? " on " : "", d ? pr->spec : "");
+		event_fire("resume", pr->node, d ? pr->spec : NULL, d ? "on a new device" : NULL);
 		ctl_reply(pr->req, NULL);
 	}
 	free(pr->spec);
@@ -772,8 +775,10 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 	if (!strcmp(argv[0], "suspend") && argc == 2) {
 		if (array_suspend(st->array, argv[1], suspended, req, err, sizeof(err)) < 0)
 			ctl_reply_error(req, "%s", err);
-		else
+		else {
 			log_info("storage %s: node %s suspended", s->name, argv[1]);
+			event_fire("suspend", argv[1], NULL, NULL);
+		}
 		return;
 	}
 	if (!strcmp(argv[0], "resume") &&
@@ -822,6 +827,8 @@ static void storage_stop(struct service *s, void (*done)(void *), void *arg)
 static void storage_destroy(struct service *s)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
+	event_set_resolver(NULL, NULL);
+	event_track_nodes(false);
 	fuse_frontend_free(st->fuse);
 	kernel_nbd_free(st->knbd);
 	nbd_server_free(st->srv);
@@ -851,6 +858,14 @@ static const struct service_ops storage_ops = {
 };
 
 /* ---- start-up ---- */
+
+/* Events fired by a remote node's connection know its URI only. */
+static const char *node_of_spec(void *arg, const char *spec)
+{
+	struct storage_service *st = arg;
+	int i = st->array ? array_find_node(st->array, spec) : -1;
+	return i < 0 ? NULL : array_node_at(st->array, (size_t)i)->name;
+}
 
 static int open_all_nodes(struct storage_service *st, const struct conf *conf,
 			  struct pending_node **out, size_t *count, char *err, size_t errlen)
@@ -914,6 +929,9 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	st->io_timeout_s = 120;
 	st->request_timeout_s = 30;
 	st->started_ns = ev_now_ns();
+	event_set_resolver(node_of_spec, st);
+	/* A mirror says itself when it is degraded (mirror.c). */
+	event_track_nodes(alg != &alg_mirror);
 	const char *v;
 	uint64_t x;
 	if ((v = conf_get(conf, "chunk"))) {

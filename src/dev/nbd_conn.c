@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/event.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "nbd/proto.h"
@@ -302,6 +303,7 @@ void nbd_conn_verified(struct nbd_dev *n, int err)
 		if (strcmp(why, n->refusal) != 0) {
 			snprintf(n->refusal, sizeof(n->refusal), "%s", why);
 			log_warn("node %s: not used: %s", n->uri_str, why);
+			event_fire("label-mismatch", NULL, n->uri_str, "%s", why);
 		}
 		attempt_failed(n, "%s", why);
 		return;
@@ -348,6 +350,8 @@ static void went_up(struct nbd_dev *n)
 			/* keep_trying: up at last, after `ready` said it was not */
 			n->down_since_ns = 0;
 			n->error[0] = '\0';
+			event_fire("node-back", NULL, n->uri_str,
+				   "up at last (it was down at start)");
 			if (n->dev.event)
 				n->dev.event(&n->dev, DEV_EVENT_UP, n->dev.event_arg);
 		}
@@ -363,6 +367,8 @@ static void went_up(struct nbd_dev *n)
 		n->state = ST_UP;
 		n->down_since_ns = 0;
 		n->error[0] = '\0';
+		event_fire("node-back", NULL, n->uri_str, "back after %.1f s (%u attempts)", down,
+			   attempts);
 		if (n->dev.event)
 			n->dev.event(&n->dev, DEV_EVENT_UP, n->dev.event_arg);
 	}
@@ -535,6 +541,8 @@ void nbd_conn_lost(struct nbd_dev *n, const char *fmt, ...)
 	n->backoff_ms = 0;
 	n->attempts = 0;
 	ev_timer_start(n->loop, &n->retry, 0);
+	if (was_up)
+		event_fire("node-lost", NULL, n->uri_str, "%s", n->error);
 	if (was_up && n->dev.event)
 		n->dev.event(&n->dev, DEV_EVENT_DOWN, n->dev.event_arg);
 }

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/event.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto.h"
@@ -125,6 +126,9 @@ static void enter_transmission(struct nbd_conn *c)
 		 c->access == ACL_RO ? "read-only" : "read-write", c->tls ? ", TLS" : "",
 		 c->structured ? ", structured replies" : "",
 		 c->base_alloc ? ", base:allocation" : "");
+	c->connect_said = true;
+	event_fire("client-connect", NULL, NULL, "%s %s", c->peer,
+		   c->access == ACL_RO ? "read-only" : "read-write");
 }
 
 static void opt_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/event.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto.h"
@@ -426,6 +427,9 @@ void conn_close(struct nbd_conn *c, const char *why)
 		return;
 	if (why)
 		log_info("client %s: %s", c->peer, why);
+	if (c->connect_said)
+		event_fire("client-disconnect", NULL, NULL, "%s%s%s", c->peer, why ? ": " : "",
+			   why ? why : "");
 	c->dead = true;
 	c->rx_stopped = true;
 	ev_io_stop(c->srv->loop, &c->w);

@@ -79,6 +79,8 @@ struct nbd_conn {
 	char peer[64];
 	enum conn_phase phase;
 	enum acl_access access;
+	/* client-connect fired (common/event.h): client-disconnect will be */
+	bool connect_said;
 	bool dead;	 /* socket gone; free once inflight drops to 0 */
 	bool rx_stopped; /* DISC, shutdown or fatal input: read no more */
 	bool waiting;	 /* on the server's resource wait queue */
