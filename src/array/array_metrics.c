@@ -19,8 +19,8 @@ static const char *node_state(const struct array_node *nd)
 	return "up";
 }
 
-static const char *const states[] = {"up",	 "connecting", "reconnecting",
-				     "failed",	 "foreign",    "suspended"};
+static const char *const states[] = {"up",     "connecting", "reconnecting",
+				     "failed", "foreign",    "suspended"};
 
 /* Counters of one kind of IO on a node. */
 struct kind_io {
@@ -30,14 +30,13 @@ struct kind_io {
 
 static size_t node_kinds(const struct array_node *nd, struct kind_io k[3])
 {
-	k[0] = (struct kind_io){"client",	  nd->reads,	  nd->writes, nd->zeroes,
+	k[0] = (struct kind_io){"client",	nd->reads,	 nd->writes, nd->zeroes,
 				nd->read_bytes, nd->write_bytes, nd->errors};
-	k[1] = (struct kind_io){"resync",		nd->resync.reads,	nd->resync.writes,
-				nd->resync.zeroes,	nd->resync.read_bytes, nd->resync.write_bytes,
+	k[1] = (struct kind_io){"resync",	   nd->resync.reads,	  nd->resync.writes,
+				nd->resync.zeroes, nd->resync.read_bytes, nd->resync.write_bytes,
 				nd->resync.errors};
-	k[2] = (struct kind_io){"migrate",	      nd->migrate.reads,
-				nd->migrate.writes,	      nd->migrate.zeroes,
-				nd->migrate.read_bytes,	      nd->migrate.write_bytes,
+	k[2] = (struct kind_io){"migrate",	    nd->migrate.reads,	    nd->migrate.writes,
+				nd->migrate.zeroes, nd->migrate.read_bytes, nd->migrate.write_bytes,
 				nd->migrate.errors};
 	return 3;
 }

@@ -19,7 +19,7 @@ static const char start_help[] =
     "                 [--no-fuse] [--tls off|on|require]\n"
     "                 [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]] [--foreground]\n"
     "                 [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
-    "                 [--idle-timeout S] [--ctl-group GROUP]\n"
+    "                 [--idle-timeout S] [--ctl-group GROUP] [--metrics-listen ADDR:PORT]\n"
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
     "Remote nodes are connected first; it returns once the storage serves (exit 0)\n"
@@ -39,7 +39,7 @@ static const char start_help[] =
     "                      file. `dst attach NAME` makes it a loop device.\n"
     "                      A /dev/nbdN PATH attaches the kernel's NBD device\n"
     "                      instead (netlink), where the kernel has NBD.\n"
-    "  --no-fuse           forget the saved --fuse PATH\n"
+    "  --no-fuse           forget the saved --fuse PATH\n" METRICS_LISTEN_HELP
     "  --foreground        do not daemonize; log to stderr\n";
 
 static const char stop_help[] =
@@ -142,6 +142,7 @@ int cmd_start(int argc, char **argv)
 	    {"tls-psk", required_argument, NULL, 'P'},
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-verify-peer", no_argument, NULL, 'V'},
+	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    LIMIT_LONG_OPTIONS,
 	    {0},
@@ -149,7 +150,7 @@ int cmd_start(int argc, char **argv)
 	struct tls_opts tls = {0};
 	struct limit_opts limits = {0};
 	struct conf fronts = {0};
-	const char *fuse = NULL;
+	const char *fuse = NULL, *metrics_listen = NULL;
 	bool no_fuse = false, foreground = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "l:s:f:NFh", opts, NULL)) != -1) {
@@ -172,6 +173,13 @@ int cmd_start(int argc, char **argv)
 		case 'P': tls.psk = optarg; break;
 		case 'C': tls.certs = optarg; break;
 		case 'V': tls.verify_peer = true; break;
+		case 'M':
+			if (metrics_listen_check(optarg)) {
+				conf_free(&fronts);
+				return 1;
+			}
+			metrics_listen = optarg;
+			break;
 		case 'h': conf_free(&fronts); return fputs(start_help, stdout), 0;
 		default:
 			if (limit_opts_take(&limits, c, optarg))
@@ -238,7 +246,12 @@ int cmd_start(int argc, char **argv)
 		conf_free(&fronts);
 		return 1;
 	}
-	bool changed = fronts.n || fuse || no_fuse || tls_given || limits_given;
+	bool changed = fronts.n || fuse || no_fuse || tls_given || limits_given || metrics_listen;
+	if (metrics_listen) {
+		conf_del(&conf, "metrics-listen");
+		if (strcmp(metrics_listen, "off"))
+			conf_add(&conf, "metrics-listen", metrics_listen);
+	}
 	if (fronts.n) {
 		conf_del(&conf, "listen");
 		conf_del(&conf, "socket");
@@ -284,6 +297,8 @@ int cmd_start(int argc, char **argv)
 			       name);
 		if (ctl_show_attr(name, "nbd_device", dev, sizeof(dev)) == 0)
 			printf("  kernel NBD device %s\n", dev);
+		if (ctl_show_attr(name, "metrics", dev, sizeof(dev)) == 0)
+			printf("  metrics at %s\n", dev);
 	}
 	return rc;
 }

@@ -39,6 +39,8 @@ static const char main_help[] =
     "Inspection:\n"
     "  show [NAME] [--json]      the attribute tree (config, state, counters)\n"
     "  stat NAME [--watch]       live IOPS, throughput and latency per node\n"
+    "  metrics [NAME...] [--textfile PATH]\n"
+    "                            Prometheus / OpenMetrics text of every daemon\n"
     "TLS:\n"
     "  export/start ... --tls on|require (--tls-psk FILE | --tls-certs DIR)\n"
     "                            serve over TLS (NBD_OPT_STARTTLS)\n"
@@ -61,6 +63,7 @@ static const struct subcommand commands[] = {
     {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
     {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
     {"label", cmd_label},     {"attach", cmd_attach}, {"detach", cmd_detach},
+    {"metrics", cmd_metrics},
 };
 
 int main(int argc, char **argv)
