@@ -45,7 +45,7 @@ static const char metrics_help[] =
 
 /* One metric family as merged so far. */
 struct family {
-	char *name;	  /* as its HELP/TYPE lines name it */
+	char *name;	   /* as its HELP/TYPE lines name it */
 	char *help, *type; /* those lines, with their newline */
 	struct strbuf samples;
 };

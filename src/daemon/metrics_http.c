@@ -71,8 +71,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct strbuf b;
 	sb_init(&b);
 	h->gen(h->arg, om, &b);
-	enum MHD_Result rc = answer(conn, MHD_HTTP_OK, om ? MX_CONTENT_TYPE_OM : MX_CONTENT_TYPE_PROM,
-				    b.s ? b.s : "", b.len);
+	enum MHD_Result rc =
+	    answer(conn, MHD_HTTP_OK, om ? MX_CONTENT_TYPE_OM : MX_CONTENT_TYPE_PROM,
+		   b.s ? b.s : "", b.len);
 	sb_free(&b);
 	return rc;
 }
@@ -163,11 +164,10 @@ struct metrics_http *metrics_http_start(struct ev_loop *loop, const char *addr, 
 	/* MHD_USE_EPOLL without a thread of its own: we poll its epoll fd. */
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 	errno = 0;
-	h->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-				  (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-				  MH_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-				  MH_IDLE_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mh_logger, h,
-				  MHD_OPTION_END);
+	h->mhd = MHD_start_daemon(
+	    flags, port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_LIMIT, MH_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+	    MH_IDLE_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mh_logger, h, MHD_OPTION_END);
 	if (!h->mhd) {
 		snprintf(err, errlen, "metrics-listen %s: cannot listen: %s", addr,
 			 errno ? strerror(errno) : "libmicrohttpd failed");
