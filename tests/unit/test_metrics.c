@@ -83,8 +83,8 @@ TEST(histogram_lines)
 	sb_init(&b);
 	struct mx m = {.out = &b};
 	struct lathist h = {0};
-	lathist_add(&h, 900);	     /* le 0.000001 */
-	lathist_add(&h, 3000);	     /* le 0.000004 */
+	lathist_add(&h, 900);	      /* le 0.000001 */
+	lathist_add(&h, 3000);	      /* le 0.000004 */
 	lathist_add(&h, 60000000000); /* +Inf */
 	struct mx_labels l;
 	mx_labels_init(&l);
