@@ -9,7 +9,8 @@
 # (Prometheus text and, asked by Accept header, OpenMetrics ending # EOF),
 # 404 for another path. dst metrics merges every daemon (HELP/TYPE once), a
 # configured storage that is not running is dst_up 0, --textfile writes a
-# parseable file atomically. A node whose export is killed shows as down.
+# parseable file atomically; a metrics port in use fails dst start with the
+# reason. An export serves its own page too. A node whose export is killed shows as down.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_metrics.sh"
@@ -18,7 +19,9 @@ need_prom
 
 M=$T_TMP/m.prom
 step "two 8M export nodes, alg_linear over them, --metrics-listen on a free port"
-st_export ma 8M
+EPORT=$(free_port)
+truncate -s $((8 * MiB + 4096)) "$T_TMP/ma.img" # and its label
+start_export ma "$T_TMP/ma.img" --metrics-listen "127.0.0.1:$EPORT"
 A_PID=$PID A_URI=$URI
 st_export mb 8M
 B_PID=$PID B_URI=$URI
@@ -72,6 +75,8 @@ assert_metric "$M" dst_node_info storage=lin node=n-16384 spec="$B_URI" type=rem
 step "each export's counters grew by what its node did"
 assert_eq $(($(mval "$M" get dst_export_written_bytes_total export=ma) - A_W0)) $((1 * MiB)) "bytes written to export ma"
 assert_eq $(($(mval "$M" get dst_export_written_bytes_total export=mb) - B_W0)) $((2 * MiB)) "bytes written to export mb"
+assert_eq "$(mval "http://127.0.0.1:$EPORT/metrics" get dst_export_written_bytes_total export=ma)" \
+	"$(mval "$M" get dst_export_written_bytes_total export=ma)" "export ma's bytes written, over its own HTTP"
 
 step "HELP and TYPE once per family, every family with the dst_ prefix"
 dups=$(grep '^# TYPE' "$M" | sort | uniq -d)
@@ -96,6 +101,16 @@ mval --om "$T_TMP/om.prom" check >/dev/null
 
 step "a storage that is not running: dst_up 0; dst metrics NAME; --textfile"
 st_create idle linear
+st_add idle --disk "mem:4M"
+if "$DST" start idle --metrics-listen "$MPORT" >/dev/null 2>"$T_TMP/start.err"; then
+	fail "dst start idle --metrics-listen on lin's port succeeded"
+fi
+assert_contains "$(cat "$T_TMP/start.err")" "metrics-listen $MPORT: cannot listen: Address already in use" "error of a metrics port in use"
+assert_eq "$(grep -c metrics-listen "$DST_STATE_DIR/idle.conf")" 0 "metrics-listen saved after the failed start"
+if "$DST" start idle --metrics-listen "1.2.3:x" 2>"$T_TMP/start.err"; then
+	fail "dst start idle --metrics-listen 1.2.3:x succeeded"
+fi
+assert_contains "$(cat "$T_TMP/start.err")" "--metrics-listen 1.2.3:x: expected PORT or ADDR:PORT" "error of a bad --metrics-listen"
 metrics_save "$M"
 assert_metric "$M" dst_up name=idle type=storage -- 0 "dst_up of a storage not started"
 assert_metric "$M" dst_up name=ma type=export -- 1 "dst_up of export ma"
