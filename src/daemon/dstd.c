@@ -7,6 +7,11 @@
  * --foreground it forks and the parent exits only once the child is serving
  * (status 0) or has failed (status 1, its reason on stderr), so `dst export`
  * and `dst start` can report start-up errors synchronously.
+ *
+ * Besides the service's own commands, NAME.ctl answers `metrics` (the
+ * Prometheus text exposition; `metrics openmetrics` for OpenMetrics), and
+ * the config key metrics-listen = [ADDR:]PORT serves the same over HTTP
+ * (metrics_http.h).
  */
 #include <errno.h>
 #include <fcntl.h>
