@@ -2,7 +2,8 @@
 # Background IO in the metrics, apart from the clients': a 2-leg alg_mirror
 # over 8M `dst export` legs; leg 1's export is killed, qemu-io writes 3M
 # (three 1M regions) at offset 0, the export comes back on its port: the
-# resync copies those three regions, and the metrics say so on each leg
+# resync (at 1 MiB/s, to be seen running: 3 regions to copy, leg 1
+# syncing) copies those three regions, and the metrics say so on each leg
 # (kind="resync": 3M read from leg 0, 3M written to leg 1, nothing of it
 # counted as client IO), as do dst show's io/resync_* attributes and the
 # resync families. Then dst replace moves leg 0 to a new file: its
@@ -18,7 +19,8 @@ need_prom
 M=$T_TMP/m.prom
 step "a mirror over two 8M legs"
 mr_legs bg 8M 8M
-mr_mirror mm --request-timeout 2
+# A resync of 1 MiB/s: three regions take two seconds, long enough to see it.
+mr_mirror mm --request-timeout 2 --resync-rate 1M
 L0=${LEG_NODE[0]} L1=${LEG_NODE[1]}
 
 step "leg 1 killed, 3M written, leg 1 back: resynced"
@@ -29,6 +31,16 @@ assert_metric "$M" dst_mirror_leg_health storage=mm node="$L1" health=dead -- 1 
 assert_metric "$M" dst_mirror_regions_dirty storage=mm -- 3 "dirty regions while leg 1 is dead"
 assert_metric "$M" dst_node_up storage=mm node="$L1" -- 0 "leg 1 up while its export is dead"
 leg_restart 1
+for _ in $(seq 50); do
+	metrics_save "$M" mm
+	[ "$(mval "$M" get dst_resync_running storage=mm)" = 1 ] && break
+	sleep 0.1
+done
+assert_metric "$M" dst_resync_running storage=mm -- 1 "a resync running once leg 1 is back"
+assert_metric "$M" dst_resync_pass_regions storage=mm -- 3 "regions the resync pass copies"
+done_r=$(mval "$M" get dst_resync_done_regions storage=mm)
+[ "$done_r" -lt 3 ] || fail "resync done regions while it runs: $done_r"
+assert_metric "$M" dst_mirror_leg_health storage=mm node="$L1" health=syncing -- 1 "leg 1's health while it is resynced"
 mr_wait mm health AA 20 "leg 1 resynced"
 metrics_save "$M" mm
 
