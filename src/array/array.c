@@ -773,6 +773,10 @@ void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix)
 			sb_attr_num(out, NP("io/resync_zeroes"), nd->resync.zeroes);
 			sb_attr_num(out, NP("io/resync_errors"), nd->resync.errors);
 		}
+		/* Only for a node that is or was migrated: dst show is long enough. */
+		const struct array_bg_io *mg = &nd->migrate;
+		if (!mg->reads && !mg->writes && !mg->errors && array_migrating_node(a) != (int)i)
+			continue;
 		sb_attr_num(out, NP("io/migrate_reads"), nd->migrate.reads);
 		sb_attr_num(out, NP("io/migrate_writes"), nd->migrate.writes);
 		sb_attr_num(out, NP("io/migrate_read_bytes"), nd->migrate.read_bytes);
