@@ -11,7 +11,7 @@
 #   make format / format-check
 
 CC      ?= gcc
-PKGS    := libnbd liburing fuse3 gnutls
+PKGS    := libnbd liburing fuse3 gnutls libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

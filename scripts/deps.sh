@@ -11,6 +11,7 @@ PKGS=(
 	build-essential pkg-config  # compiler, make, pkg-config
 	libnbd-dev liburing-dev     # build: NBD client library, io_uring
 	libgnutls28-dev             # build: TLS (NBD_OPT_STARTTLS)
+	libmicrohttpd-dev           # build: dstd serves its metrics over HTTP
 	libfuse3-dev fuse3          # FUSE frontend: libfuse3 and fusermount3
 	libcmocka-dev               # unit tests
 	clang-format                # make format / format-check
@@ -18,6 +19,7 @@ PKGS=(
 	libnbd-bin python3-libnbd   # tests: nbdinfo, nbdcopy, nbdsh; bench: nbdfuse
 	nbdkit qemu-utils fio       # tests and benchmarks: peer servers, qemu-img/qemu-io, fio
 	python3                     # test helpers
+	python3-prometheus-client   # tests: parse the metrics as Prometheus does
 	gnutls-bin                  # tests: psktool and certtool make TLS keys
 	nftables iproute2           # tests: network faults (nft, ip, tc)
 	procps e2fsprogs util-linux # tests: ps, mkfs.ext4/fsck.ext4, unshare, fallocate, blkdiscard

@@ -92,6 +92,7 @@ static void child_done(struct dev_io *io, int err)
 		/* The copy of a write on a migration's new node: the old node
 		 * already answered for it; a failure here ends the migration. */
 		c->mig = 0;
+		array_bg_count(&node->migrate, io->op, io->len, err);
 		migrate_dup_done(a, err);
 		err = 0;
 		goto finish;
@@ -104,17 +105,23 @@ static void child_done(struct dev_io *io, int err)
 	case DEV_READ:
 		node->reads++;
 		node->read_ns += ns;
+		lathist_add(&node->read_lat, ns);
 		if (!err)
 			node->read_bytes += io->len;
 		break;
 	case DEV_WRITE:
 		node->writes++;
 		node->write_ns += ns;
+		lathist_add(&node->write_lat, ns);
 		if (!err)
 			node->write_bytes += io->len;
 		/* fall through */
 	case DEV_TRIM:
 	case DEV_WRITE_ZEROES:
+		if (io->op == DEV_TRIM)
+			node->trims++;
+		else if (io->op == DEV_WRITE_ZEROES)
+			node->zeroes++;
 		/* Only a write that succeeded has something a FLUSH must make
 		 * durable; counting failed ones would fail every later flush
 		 * of a node that died. */
@@ -757,7 +764,45 @@ void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix)
 		sb_attr_num(out, NP("io/inflight"), nd->inflight);
 		sb_attr_num(out, NP("io/read_ns"), nd->read_ns);
 		sb_attr_num(out, NP("io/write_ns"), nd->write_ns);
+		/* Background IO, apart from the clients'. */
+		if (a->mirror) {
+			sb_attr_num(out, NP("io/resync_reads"), nd->resync.reads);
+			sb_attr_num(out, NP("io/resync_writes"), nd->resync.writes);
+			sb_attr_num(out, NP("io/resync_read_bytes"), nd->resync.read_bytes);
+			sb_attr_num(out, NP("io/resync_write_bytes"), nd->resync.write_bytes);
+			sb_attr_num(out, NP("io/resync_zeroes"), nd->resync.zeroes);
+			sb_attr_num(out, NP("io/resync_errors"), nd->resync.errors);
+		}
+		/* Only for a node that is or was migrated: dst show is long enough. */
+		const struct array_bg_io *mg = &nd->migrate;
+		if (!mg->reads && !mg->writes && !mg->errors && array_migrating_node(a) != (int)i)
+			continue;
+		sb_attr_num(out, NP("io/migrate_reads"), nd->migrate.reads);
+		sb_attr_num(out, NP("io/migrate_writes"), nd->migrate.writes);
+		sb_attr_num(out, NP("io/migrate_read_bytes"), nd->migrate.read_bytes);
+		sb_attr_num(out, NP("io/migrate_write_bytes"), nd->migrate.write_bytes);
+		sb_attr_num(out, NP("io/migrate_errors"), nd->migrate.errors);
 #undef NP
+	}
+}
+
+void array_bg_count(struct array_bg_io *bg, enum dev_op op, uint64_t len, int err)
+{
+	if (err) {
+		bg->errors++;
+		return;
+	}
+	switch (op) {
+	case DEV_READ:
+		bg->reads++;
+		bg->read_bytes += len;
+		break;
+	case DEV_WRITE:
+		bg->writes++;
+		bg->write_bytes += len;
+		break;
+	case DEV_WRITE_ZEROES: bg->zeroes++; break;
+	default: break;
 	}
 }
 

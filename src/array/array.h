@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/lathist.h"
 #include "dev/dev.h"
 
 struct array;
@@ -35,6 +36,14 @@ struct array_node {
 
 	uint64_t reads, writes, read_bytes, write_bytes, read_ns, write_ns;
 	uint64_t flushes, errors, inflight;
+	uint64_t trims, zeroes;
+	struct lathist read_lat, write_lat; /* the metrics' histograms */
+	/* IO that is not the clients': a mirror's resync (from this leg, to
+	 * it), a migration's copy (from this node, to its replacement, and
+	 * the writes duplicated there), counted apart from the above. */
+	struct array_bg_io {
+		uint64_t reads, writes, zeroes, read_bytes, write_bytes, errors;
+	} resync, migrate;
 
 	/* Suspended (dst suspend): its pieces are held here, not sent. */
 	bool suspended;
@@ -145,6 +154,14 @@ void array_show_alg(struct array *a, struct strbuf *out, const char *prefix);
 
 /* Attribute lines for every node, under "<prefix>/<node name>/". */
 void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix);
+/* Count one background IO (resync or migration) on bg. */
+void array_bg_count(struct array_bg_io *bg, enum dev_op op, uint64_t len, int err);
+
+struct mx;
+/* The nodes' metrics (and the mirror's, the migration's) for storage
+ * `name`: families dst_node_*, dst_mirror_*, dst_resync_*, dst_migration_*. */
+void array_metrics(struct array *a, struct mx *m, const char *name);
+
 /* "0 [800] | 800 [800]" */
 void array_nodes_line(const struct array *a, struct strbuf *out);
 

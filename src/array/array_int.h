@@ -98,6 +98,8 @@ void migrate_dup_done(struct array *a, int err);
 void migrate_close(struct array *a);		 /* before the nodes are closed */
 int array_migrating_node(const struct array *a); /* index, or -1 */
 void migrate_free(struct array *a);		 /* after */
+struct mx;
+void migrate_metrics(struct array *a, struct mx *m, const char *name);
 
 /* mirror.c */
 void mirror_submit(struct array *a, struct dev_io *p, bool resumed);
@@ -109,6 +111,7 @@ void mirror_resume(struct array *a, size_t leg, bool new_dev);
 /* A live migration switched leg to a new device. */
 void mirror_leg_moved(struct array *a, size_t leg);
 void mirror_show(struct array *a, struct strbuf *out, const char *prefix);
+void mirror_metrics(struct array *a, struct mx *m, const char *name);
 /* The letter `dst show` gives node i: A alive, D dead, S syncing. */
 char mirror_leg_letter(const struct array *a, size_t i);
 

@@ -25,6 +25,7 @@
 #include "array_int.h"
 #include "common/event.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/strbuf.h"
 #include "common/util.h"
 
@@ -176,6 +177,7 @@ static void copy_done(struct dev_io *io, int err)
 {
 	struct migration *g = io->priv;
 	g->io_busy = false;
+	array_bg_count(&g->a->nodes[g->node].migrate, io->op, io->len, err);
 	if (g->closing)
 		return;
 	if (g->phase == M_ENDING) {
@@ -447,6 +449,26 @@ void array_migrate_show(struct array *a, struct strbuf *out, const char *prefix)
 	sb_attr_num(out, ATTR("eta_s"),
 		    bps > 0 ? (uint64_t)((double)(g->total - g->copied) / bps) : 0);
 #undef ATTR
+}
+
+void migrate_metrics(struct array *a, struct mx *m, const char *name)
+{
+	struct migration *g = a->mig;
+	struct mx_labels l;
+	mx_labels_init(&l);
+	mx_label(&l, "storage", name);
+	mx_family(m, "dst_migration_running", MX_GAUGE,
+		  "1 while a node is being migrated (dst replace).");
+	mx_gauge(m, "dst_migration_running", &l, g != NULL);
+	if (!g)
+		return;
+	mx_label(&l, "node", a->nodes[g->node].name);
+	mx_label(&l, "to", g->spec ? g->spec : "");
+	mx_family(m, "dst_migration_copied_bytes", MX_GAUGE,
+		  "Bytes of the node the migration has copied to its replacement.");
+	mx_gauge(m, "dst_migration_copied_bytes", &l, g->copied);
+	mx_family(m, "dst_migration_size_bytes", MX_GAUGE, "Bytes the migration copies in all.");
+	mx_gauge(m, "dst_migration_size_bytes", &l, g->total);
 }
 
 void migrate_close(struct array *a)

@@ -39,6 +39,7 @@
 #include "common/ev.h"
 #include "common/event.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "label.h"
@@ -641,6 +642,7 @@ static void sync_read_done(struct dev_io *io, int err)
 {
 	struct sync_slot *s = io->priv;
 	struct mirror *m = s->m;
+	array_bg_count(&m->a->nodes[s->src].resync, io->op, io->len, err);
 	if (m->closing) {
 		slot_closing(m, s);
 		return;
@@ -671,6 +673,7 @@ static void sync_write_done(struct dev_io *io, int err)
 	struct sync_slot *s = io->priv;
 	struct mirror *m = s->m;
 	size_t leg = (size_t)(io - s->wr);
+	array_bg_count(&m->a->nodes[leg].resync, io->op, io->len, err);
 	if (err)
 		leg_failed(m, leg, err);
 	if (--s->writes)
@@ -1134,6 +1137,62 @@ void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 					  : 0);
 	}
 #undef ATTR
+}
+
+void mirror_metrics(struct array *a, struct mx *mx, const char *name)
+{
+	struct mirror *m = a->mirror;
+	if (!m)
+		return;
+	struct mx_labels l;
+	mx_labels_init(&l);
+	mx_label(&l, "storage", name);
+	static const struct {
+		char letter;
+		const char *word;
+	} health[] = {{'A', "in_sync"}, {'S', "syncing"}, {'D', "dead"}};
+	mx_family(mx, "dst_mirror_leg_health", MX_GAUGE,
+		  "Health of a mirror leg: 1 for the state it is in (in_sync, syncing, dead).");
+	for (size_t i = 0; i < a->n; i++) {
+		struct mx_labels ll = mx_labels_with(&l, "node", a->nodes[i].name);
+		for (size_t k = 0; k < ARRAY_SIZE(health); k++) {
+			struct mx_labels hl = mx_labels_with(&ll, "health", health[k].word);
+			mx_gauge(mx, "dst_mirror_leg_health", &hl, m->state[i] == health[k].letter);
+		}
+	}
+	uint64_t dirty = mbm_count(m->bits, m->nregions);
+	uint64_t behind = 0; /* as mirror_show counts it */
+	if (m->phase != SYNC_IDLE)
+		behind = m->sync_total > m->sync_done ? m->sync_total - m->sync_done : 0;
+	else if (count_state(m, 'A') != a->n)
+		behind = needs_full(m) ? m->nregions : dirty;
+	mx_family(mx, "dst_mirror_regions", MX_GAUGE, "Regions of the mirror's bitmap.");
+	mx_gauge(mx, "dst_mirror_regions", &l, m->nregions);
+	mx_family(mx, "dst_mirror_regions_in_sync", MX_GAUGE,
+		  "Regions every leg holds (all of them when the mirror is in sync).");
+	mx_gauge(mx, "dst_mirror_regions_in_sync", &l, m->nregions - behind);
+	mx_family(mx, "dst_mirror_regions_dirty", MX_GAUGE,
+		  "Regions marked in the write-intent bitmap.");
+	mx_gauge(mx, "dst_mirror_regions_dirty", &l, dirty);
+	mx_family(mx, "dst_mirror_region_size_bytes", MX_GAUGE, "Size of one region.");
+	mx_gauge(mx, "dst_mirror_region_size_bytes", &l, m->region);
+	mx_family(mx, "dst_resync_running", MX_GAUGE, "1 while a resync pass runs.");
+	mx_gauge(mx, "dst_resync_running", &l, m->phase != SYNC_IDLE);
+	mx_family(mx, "dst_resync_pass_regions", MX_GAUGE,
+		  "Regions the current (or last) resync pass has to copy.");
+	mx_gauge(mx, "dst_resync_pass_regions", &l, m->sync_total);
+	mx_family(mx, "dst_resync_done_regions", MX_GAUGE,
+		  "Regions the current (or last) resync pass has copied.");
+	mx_gauge(mx, "dst_resync_done_regions", &l, m->sync_done);
+	mx_family(mx, "dst_resync_done_bytes", MX_GAUGE,
+		  "Bytes the current (or last) resync pass has copied.");
+	mx_gauge(mx, "dst_resync_done_bytes", &l, m->sync_bytes);
+	mx_family(mx, "dst_resync_regions_copied", MX_COUNTER,
+		  "Regions copied by resyncs since the daemon started.");
+	mx_counter(mx, "dst_resync_regions_copied", &l, m->regions_resynced);
+	mx_family(mx, "dst_resync_regions_zeroed", MX_COUNTER,
+		  "Of those, regions zero on the source, zeroed on the target instead of copied.");
+	mx_counter(mx, "dst_resync_regions_zeroed", &l, m->regions_zeroed);
 }
 
 void array_show_alg(struct array *a, struct strbuf *out, const char *prefix)

@@ -16,6 +16,15 @@ int cmd_stop(int argc, char **argv);
 int cmd_delete(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+/* --metrics-listen's value: PORT, ADDR:PORT, [V6]:PORT, or off. 0, or 1
+ * after saying why. */
+int metrics_listen_check(const char *a);
+#define METRICS_LISTEN_HELP                                                                 \
+	"  --metrics-listen ADDR:PORT\n"                                                    \
+	"                      serve the metrics (as `dst metrics`) over HTTP for\n"        \
+	"                      Prometheus, at GET /metrics; a bare PORT is on 127.0.0.1.\n" \
+	"                      Saved in the config (metrics-listen); off forgets it\n"
 int cmd_create(int argc, char **argv);
 int cmd_add(int argc, char **argv);
 int cmd_remove(int argc, char **argv);

@@ -21,7 +21,7 @@ static const char start_help[] =
     "                 [--tls off|on|require]\n"
     "                 [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]] [--foreground]\n"
     "                 [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
-    "                 [--idle-timeout S] [--ctl-group GROUP]\n"
+    "                 [--idle-timeout S] [--ctl-group GROUP] [--metrics-listen ADDR:PORT]\n"
     "                 [--on-event PROGRAM [--on-event-timeout S]]\n"
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
@@ -51,7 +51,7 @@ static const char start_help[] =
     "                      file. `dst attach NAME` makes it a loop device.\n"
     "                      A /dev/nbdN PATH attaches the kernel's NBD device\n"
     "                      instead (netlink), where the kernel has NBD.\n"
-    "  --no-fuse           forget the saved --fuse PATH\n" EVENT_HELP
+    "  --no-fuse           forget the saved --fuse PATH\n" EVENT_HELP METRICS_LISTEN_HELP
     "  --foreground        do not daemonize; log to stderr\n";
 
 static const char stop_help[] =
@@ -156,6 +156,7 @@ int cmd_start(int argc, char **argv)
 	    {"tls-psk", required_argument, NULL, 'P'},
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-verify-peer", no_argument, NULL, 'V'},
+	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    LIMIT_LONG_OPTIONS,
 	    EVENT_LONG_OPTIONS,
@@ -166,7 +167,7 @@ int cmd_start(int argc, char **argv)
 	struct event_opts events = {0};
 	struct conf fronts = {0};
 	struct conf allow = {0}; /* --allow rules, in command-line order */
-	const char *fuse = NULL;
+	const char *fuse = NULL, *metrics_listen = NULL;
 	bool no_fuse = false, no_allow = false, foreground = false;
 	char err[512];
 	int c;
@@ -202,6 +203,14 @@ int cmd_start(int argc, char **argv)
 		case 'P': tls.psk = optarg; break;
 		case 'C': tls.certs = optarg; break;
 		case 'V': tls.verify_peer = true; break;
+		case 'M':
+			if (metrics_listen_check(optarg)) {
+				conf_free(&fronts);
+				conf_free(&allow);
+				return 1;
+			}
+			metrics_listen = optarg;
+			break;
 		case 'h':
 			conf_free(&fronts);
 			conf_free(&allow);
@@ -295,11 +304,16 @@ int cmd_start(int argc, char **argv)
 		return 1;
 	}
 	bool changed = fronts.n || fuse || no_fuse || tls_given || limits_given || events_given ||
-		       allow.n || no_allow;
+		       allow.n || no_allow || metrics_listen;
 	if (allow.n || no_allow) {
 		conf_del(&conf, "allow");
 		for (size_t i = 0; i < allow.n; i++)
 			conf_add(&conf, "allow", allow.e[i].val);
+	}
+	if (metrics_listen) {
+		conf_del(&conf, "metrics-listen");
+		if (strcmp(metrics_listen, "off"))
+			conf_add(&conf, "metrics-listen", metrics_listen);
 	}
 	if (fronts.n) {
 		conf_del(&conf, "listen");
@@ -349,6 +363,8 @@ int cmd_start(int argc, char **argv)
 			       name);
 		if (ctl_show_attr(name, "nbd_device", dev, sizeof(dev)) == 0)
 			printf("  kernel NBD device %s\n", dev);
+		if (ctl_show_attr(name, "metrics", dev, sizeof(dev)) == 0)
+			printf("  metrics at %s\n", dev);
 	}
 	return rc;
 }

@@ -20,6 +20,7 @@ static const char export_help[] =
     "                  [--allow CIDR[:ro|:rw]]... [--readonly | --shared] [--backlog N]\n"
     "                  [--buffers SIZE] [--tls off|on|require]\n"
     "                  [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]]\n"
+    "                  [--metrics-listen ADDR:PORT]\n"
     "                  [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
     "                  [--idle-timeout S] [--ctl-group GROUP]\n"
     "                  [--on-event PROGRAM [--on-event-timeout S]] [--foreground]\n"
@@ -54,7 +55,7 @@ static const char export_help[] =
     "  --backlog N         listen backlog (default 64)\n"
     "  --buffers SIZE      IO buffer budget, allocated up front (default 128M);\n"
     "                      when spent, clients wait instead of failing\n" TLS_SERVE_HELP LIMIT_HELP
-	EVENT_HELP "  --foreground        do not daemonize; log to stderr\n"
+	EVENT_HELP METRICS_LISTEN_HELP "  --foreground        do not daemonize; log to stderr\n"
     "\n"
     "The export runs as a daemon (dstd) with its config, pid file, log and\n"
     "control socket in the state dir ($DST_STATE_DIR, else /var/lib/dst for root,\n"
@@ -147,6 +148,7 @@ int cmd_export(int argc, char **argv)
 	    {"tls-psk", required_argument, NULL, 'P'},
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-verify-peer", no_argument, NULL, 'V'},
+	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    LIMIT_LONG_OPTIONS,
 	    EVENT_LONG_OPTIONS,
@@ -156,7 +158,7 @@ int cmd_export(int argc, char **argv)
 	struct limit_opts limits = {0};
 	struct event_opts events = {0};
 	struct conf conf = {0};
-	const char *name = NULL, *backlog = NULL, *buffers = NULL;
+	const char *name = NULL, *backlog = NULL, *buffers = NULL, *metrics_listen = NULL;
 	const char *first_listen = NULL, *first_sock = NULL;
 	bool readonly = false, shared = false, foreground = false;
 	char err[512];
@@ -195,6 +197,11 @@ int cmd_export(int argc, char **argv)
 		case 'P': tls.psk = optarg; break;
 		case 'C': tls.certs = optarg; break;
 		case 'V': tls.verify_peer = true; break;
+		case 'M':
+			if (metrics_listen_check(optarg))
+				goto out;
+			metrics_listen = optarg;
+			break;
 		case 'h':
 			fputs(export_help, stdout);
 			rc = 0;
@@ -290,6 +297,8 @@ int cmd_export(int argc, char **argv)
 		conf_set(&conf, "backlog", backlog);
 	if (buffers)
 		conf_set(&conf, "buffers", buffers);
+	if (metrics_listen && strcmp(metrics_listen, "off"))
+		conf_set(&conf, "metrics-listen", metrics_listen);
 	if (conf_save(conf_path, &conf, err, sizeof(err)) < 0) {
 		die("%s", err);
 	} else if (foreground) {
@@ -307,6 +316,9 @@ int cmd_export(int argc, char **argv)
 	} else {
 		printf("exported %s as '%s'\n", abs, name);
 		print_uris(name);
+		char url[300];
+		if (ctl_show_attr(name, "metrics", url, sizeof(url)) == 0)
+			printf("  metrics at %s\n", url);
 	}
 	conf_free(&old);
 	free(conf_path);

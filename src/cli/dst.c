@@ -45,6 +45,8 @@ static const char main_help[] =
     "  stat NAME [--watch]       live IOPS, throughput and latency per node\n"
     "  status [NAME...]          one line each, health letters; exit 0 healthy,\n"
     "                            1 degraded, 2 failed or stopped\n"
+    "  metrics [NAME...] [--textfile PATH]\n"
+    "                            Prometheus / OpenMetrics text of every daemon\n"
     "TLS:\n"
     "  export/start ... --tls on|require (--tls-psk FILE | --tls-certs DIR)\n"
     "                            serve over TLS (NBD_OPT_STARTTLS)\n"
@@ -71,7 +73,7 @@ static const struct subcommand commands[] = {
     {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
     {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
     {"label", cmd_label},     {"set", cmd_set},	      {"attach", cmd_attach},
-    {"detach", cmd_detach},   {"status", cmd_status},
+    {"detach", cmd_detach},   {"status", cmd_status}, {"metrics", cmd_metrics},
 };
 
 static const struct subcommand *find_command(const char *name)

@@ -8,6 +8,11 @@
  * (status 0) or has failed (status 1, its reason on stderr), so `dst export`
  * and `dst start` can report start-up errors synchronously. SIGHUP reopens
  * NAME.log (logrotate); events run the on-event program (hook.h).
+ *
+ * Besides the service's own commands, NAME.ctl answers `metrics` (the
+ * Prometheus text exposition; `metrics openmetrics` for OpenMetrics), and
+ * the config key metrics-listen = [ADDR:]PORT serves the same over HTTP
+ * (metrics_http.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,17 +30,21 @@
 #include "common/ev.h"
 #include "common/event.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/state.h"
 #include "common/util.h"
 #include "common/version.h"
 #include "ctl.h"
 #include "hook.h"
+#include "metrics_http.h"
 #include "service.h"
 
 struct daemon {
 	struct ev_loop *loop;
 	struct service *svc;
+	const char *type; /* "storage" or "export" */
 	struct ctl *ctl;
+	struct metrics_http *http; /* --metrics-listen */
 	struct ev_io sig_w;
 	FILE *logf;	/* NAME.log once daemonized; NULL: stderr */
 	char *log_path; /* reopened on SIGHUP */
@@ -66,6 +75,22 @@ static void begin_stop(struct daemon *d, const char *why)
 	d->svc->ops->stop(d->svc, stopped, d);
 }
 
+/* The whole exposition: dst_up, the service's families, OpenMetrics'
+ * closing line. For `dst metrics` (the control command) and HTTP alike. */
+static void daemon_metrics(void *arg, bool om, struct strbuf *out)
+{
+	struct daemon *d = arg;
+	struct mx m = {.out = out, .om = om};
+	struct mx_labels l;
+	mx_labels_init(&l);
+	mx_label(&l, "name", d->svc->name);
+	mx_label(&l, "type", d->type);
+	mx_family(&m, "dst_up", MX_GAUGE, "1 if the storage or export's daemon is running.");
+	mx_gauge(&m, "dst_up", &l, 1);
+	d->svc->ops->metrics(d->svc, &m);
+	mx_eof(&m);
+}
+
 static void on_ctl(void *arg, struct ctl_req *req, int argc, char **argv)
 {
 	struct daemon *d = arg;
@@ -73,6 +98,18 @@ static void on_ctl(void *arg, struct ctl_req *req, int argc, char **argv)
 		struct strbuf b;
 		sb_init(&b);
 		d->svc->ops->show(d->svc, &b);
+		if (d->http) {
+			char p[256];
+			snprintf(p, sizeof(p), "%s/metrics", d->svc->name);
+			sb_attr_str(&b, p, "%s", metrics_http_url(d->http));
+		}
+		ctl_reply(req, b.s);
+		sb_free(&b);
+	} else if (!strcmp(argv[0], "metrics") &&
+		   (argc == 1 || (argc == 2 && !strcmp(argv[1], "openmetrics")))) {
+		struct strbuf b;
+		sb_init(&b);
+		daemon_metrics(d, argc == 2, &b);
 		ctl_reply(req, b.s);
 		sb_free(&b);
 	} else if (!strcmp(argv[0], "stop")) {
@@ -280,8 +317,16 @@ int main(int argc, char **argv)
 		ctl_stop(d.ctl);
 		d.ctl = NULL;
 	}
-	if (!d.svc || !d.ctl) {
+	d.type = type;
+	const char *mlisten = conf_get(&conf, "metrics-listen");
+	bool http_ok = true;
+	if (d.ctl && mlisten) {
+		d.http = metrics_http_start(d.loop, mlisten, daemon_metrics, &d, err, sizeof(err));
+		http_ok = d.http != NULL;
+	}
+	if (!d.svc || !d.ctl || !http_ok) {
 		fprintf(stderr, "dstd: %s\n", err);
+		ctl_stop(d.ctl);
 		if (d.svc)
 			d.svc->ops->destroy(d.svc);
 		event_set_sink(NULL, NULL);
@@ -322,6 +367,7 @@ int main(int argc, char **argv)
 	int rc = ev_run(d.loop);
 	if (rc < 0)
 		log_err("event loop: %s", strerror(-rc));
+	metrics_http_stop(d.http);
 	ctl_stop(d.ctl);
 	d.svc->ops->destroy(d.svc);
 	event_set_sink(NULL, NULL);

@@ -21,6 +21,7 @@
 #include "common/acl.h"
 #include "common/ev.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/proc.h"
 #include "common/util.h"
 #include "common/who.h"
@@ -119,8 +120,24 @@ static void export_destroy(struct service *s)
 	free(e);
 }
 
+static void export_metrics(struct service *s, struct mx *m)
+{
+	struct export_service *e = container_of(s, struct export_service, svc);
+	struct mx_labels l;
+	mx_labels_init(&l);
+	mx_label(&l, "export", s->name);
+	mx_family(m, "dst_export_size_bytes", MX_GAUGE, "Size of the exported disk.");
+	mx_gauge(m, "dst_export_size_bytes", &l, e->dev->size);
+	mx_family(m, "dst_export_uptime_seconds", MX_GAUGE, "Seconds since the export started.");
+	mx_gauge(m, "dst_export_uptime_seconds", &l, (ev_now_ns() - e->started_ns) / 1000000000ull);
+	struct nbd_server_stats st;
+	nbd_server_get_stats(e->srv, &st);
+	frontend_metrics(&st, m, "export", s->name);
+}
+
 static const struct service_ops export_ops = {
     .show = export_show,
+    .metrics = export_metrics,
     .command = export_command,
     .in_use = export_in_use,
     .stop = export_stop,

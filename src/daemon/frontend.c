@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "common/acl.h"
+#include "common/metrics.h"
+#include "common/util.h"
 #include "frontend.h"
 #include "nbd/server.h"
 
@@ -73,6 +75,13 @@ void frontend_show(struct nbd_server *srv, struct strbuf *out, const char *name)
 {
 	struct nbd_server_stats st;
 	nbd_server_get_stats(srv, &st);
+	frontend_show_stats(srv, &st, out, name);
+}
+
+void frontend_show_stats(struct nbd_server *srv, const struct nbd_server_stats *stats,
+			 struct strbuf *out, const char *name)
+{
+	struct nbd_server_stats st = *stats;
 	char p[256];
 #define PATH(leaf) (snprintf(p, sizeof(p), "%s/%s", name, leaf), p)
 	const char *uris[16];
@@ -107,4 +116,53 @@ void frontend_show(struct nbd_server *srv, struct strbuf *out, const char *name)
 	sb_attr_num(out, PATH("limits/idle_timeout"), st.idle_timeout_s);
 	sb_attr_num(out, PATH("clients_dropped"), st.clients_dropped);
 #undef PATH
+}
+
+void frontend_metrics(const struct nbd_server_stats *st, struct mx *m, const char *kind,
+		      const char *name)
+{
+	char f[96];
+	struct mx_labels l, o;
+	mx_labels_init(&l);
+	mx_label(&l, kind, name);
+	/* dst_storage_... or dst_export_...: the family F(leaf) */
+#define F(leaf) (snprintf(f, sizeof(f), "dst_%s_%s", kind, leaf), f)
+	mx_family(m, F("read_bytes"), MX_COUNTER, "Bytes read by clients.");
+	mx_counter(m, f, &l, st->bytes_read);
+	mx_family(m, F("written_bytes"), MX_COUNTER, "Bytes written by clients.");
+	mx_counter(m, f, &l, st->bytes_written);
+	mx_family(m, F("ops"), MX_COUNTER,
+		  "Client requests answered, by op (read, write, flush, trim, write_zeroes, "
+		  "block_status, other).");
+	static const char *const ops[] = {"read",	  "write",	  "flush", "trim",
+					  "write_zeroes", "block_status", "other"};
+	const uint64_t counts[] = {st->reads,  st->writes,	 st->flushes, st->trims,
+				   st->zeroes, st->block_status, st->other};
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+		o = mx_labels_with(&l, "op", ops[i]);
+		mx_counter(m, f, &o, counts[i]);
+	}
+	mx_family(m, F("errors"), MX_COUNTER, "Error replies sent to clients.");
+	mx_counter(m, f, &l, st->errors);
+	mx_family(m, F("inflight_requests"), MX_GAUGE, "Client requests being served now.");
+	mx_gauge(m, f, &l, st->inflight);
+	mx_family(m, F("request_duration_seconds"), MX_HISTOGRAM,
+		  "Latency of client requests in the device, by op (read, write, flush).");
+	o = mx_labels_with(&l, "op", "read");
+	mx_histogram(m, f, &o, &st->read_lat);
+	o = mx_labels_with(&l, "op", "write");
+	mx_histogram(m, f, &o, &st->write_lat);
+	o = mx_labels_with(&l, "op", "flush");
+	mx_histogram(m, f, &o, &st->flush_lat);
+	mx_family(m, F("clients"), MX_GAUGE, "NBD clients connected now.");
+	mx_gauge(m, f, &l, st->clients);
+	mx_family(m, F("connections"), MX_COUNTER, "NBD connections accepted.");
+	mx_counter(m, f, &l, st->clients_total);
+	mx_family(m, F("connections_refused"), MX_COUNTER,
+		  "NBD connections refused (not allowed, or over the limit).");
+	mx_counter(m, f, &l, st->clients_refused);
+	mx_family(m, F("connections_dropped"), MX_COUNTER,
+		  "NBD connections closed for a handshake or idle timeout.");
+	mx_counter(m, f, &l, st->clients_dropped);
+#undef F
 }

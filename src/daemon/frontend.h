@@ -33,5 +33,17 @@ int frontend_tls(const struct conf *conf, int *mode, struct tls_creds **creds, c
 /* NAME/uri (one per listener), NAME/tls, then the client, io and mem
  * counters. */
 void frontend_show(struct nbd_server *srv, struct strbuf *out, const char *name);
+/* The same with the counters given (a storage's: its NBD server's and its
+ * FUSE file's, summed). */
+struct nbd_server_stats;
+void frontend_show_stats(struct nbd_server *srv, const struct nbd_server_stats *st,
+			 struct strbuf *out, const char *name);
+
+struct mx;
+/* The counters as metrics families dst_KIND_* (KIND "storage" or
+ * "export"), labelled KIND="name": bytes, ops by type, errors, in flight,
+ * latency histograms, clients and connections. */
+void frontend_metrics(const struct nbd_server_stats *st, struct mx *m, const char *kind,
+		      const char *name);
 
 #endif

@@ -54,12 +54,14 @@
 #include <unistd.h>
 
 #include "common/ev.h"
+#include "common/lathist.h"
 #include "common/log.h"
 #include "common/mountinfo.h"
 #include "common/util.h"
 #include "dev/dev.h"
 #include "fuse_frontend.h"
 #include "fuse_path.h"
+#include "nbd/server.h"
 
 #define FF_SLOTS    64u
 #define FF_MAX_IO   (1u << 20)
@@ -89,6 +91,7 @@ struct ff_slot {
 struct ff_stats {
 	uint64_t reads, writes, read_bytes, write_bytes, flushes, zeroes, errors;
 	uint64_t read_ns, write_ns;
+	struct lathist read_lat, write_lat, flush_lat;
 	uint64_t backpressure; /* times every slot was busy and reading stopped */
 	unsigned inflight_peak;
 };
@@ -291,24 +294,37 @@ static void ff_io_done(struct dev_io *io, int err)
 		       NULL);
 		return;
 	}
+	/* Counted as the NBD server counts: every request by its type, its
+	 * bytes only when it succeeded. */
+	switch (io->op) {
+	case DEV_READ:
+		ff->st.reads++;
+		ff->st.read_ns += ns;
+		lathist_add(&ff->st.read_lat, ns);
+		if (!err)
+			ff->st.read_bytes += io->len;
+		break;
+	case DEV_WRITE:
+		ff->st.writes++;
+		ff->st.write_ns += ns;
+		lathist_add(&ff->st.write_lat, ns);
+		if (!err)
+			ff->st.write_bytes += io->len;
+		break;
+	case DEV_FLUSH:
+		ff->st.flushes++;
+		lathist_add(&ff->st.flush_lat, ns);
+		break;
+	default: ff->st.zeroes++; break;
+	}
 	if (err) {
 		ff->st.errors++;
 		fuse_reply_err(s->req, err);
 	} else if (io->op == DEV_READ) {
-		ff->st.reads++;
-		ff->st.read_bytes += io->len;
-		ff->st.read_ns += ns;
 		fuse_reply_buf(s->req, io->buf, io->len);
 	} else if (io->op == DEV_WRITE) {
-		ff->st.writes++;
-		ff->st.write_bytes += io->len;
-		ff->st.write_ns += ns;
 		fuse_reply_write(s->req, io->len);
 	} else {
-		if (io->op == DEV_FLUSH)
-			ff->st.flushes++;
-		else
-			ff->st.zeroes++;
 		fuse_reply_err(s->req, 0);
 	}
 	s->req = NULL;
@@ -743,4 +759,21 @@ void fuse_frontend_show(struct fuse_frontend *ff, struct strbuf *out, const char
 	sb_attr_num(out, PATH("fuse_file/io/write_ns"), ff->st.write_ns);
 	sb_attr_num(out, PATH("fuse_file/mem/buffers"), ff->region_len);
 #undef PATH
+}
+
+void fuse_frontend_add_stats(const struct fuse_frontend *ff, struct nbd_server_stats *st)
+{
+	st->reads += ff->st.reads;
+	st->writes += ff->st.writes;
+	st->bytes_read += ff->st.read_bytes;
+	st->bytes_written += ff->st.write_bytes;
+	st->flushes += ff->st.flushes;
+	st->zeroes += ff->st.zeroes;
+	st->errors += ff->st.errors;
+	st->read_ns += ff->st.read_ns;
+	st->write_ns += ff->st.write_ns;
+	st->inflight += ff->inflight;
+	lathist_merge(&st->read_lat, &ff->st.read_lat);
+	lathist_merge(&st->write_lat, &ff->st.write_lat);
+	lathist_merge(&st->flush_lat, &ff->st.flush_lat);
 }

@@ -15,6 +15,7 @@
 struct ev_loop;
 struct dev;
 struct fuse_frontend;
+struct nbd_server_stats;
 
 /* Mount the FUSE file for storage name at path (see fuse_path.h for which
  * paths are accepted). NULL with a one-line reason in err. */
@@ -30,6 +31,10 @@ void fuse_frontend_stop(struct fuse_frontend *ff, void (*done)(void *arg), void 
 /* Unmount if still mounted and free. Call with no request in flight (after
  * stop, or before the loop ever ran). */
 void fuse_frontend_free(struct fuse_frontend *ff);
+
+/* Add the file's IO to st (the storage's totals are its NBD server's and
+ * its FUSE file's): requests by type, bytes, errors, in flight, latency. */
+void fuse_frontend_add_stats(const struct fuse_frontend *ff, struct nbd_server_stats *st);
 
 /* NAME/fuse and NAME/fuse_file/... attributes. */
 void fuse_frontend_show(struct fuse_frontend *ff, struct strbuf *out, const char *name);

@@ -14,11 +14,15 @@
 
 struct ev_loop;
 struct ctl_req;
+struct mx;
 struct service;
 
 struct service_ops {
 	/* Attribute lines for `dst show` (sb_attr_*), paths under the name. */
 	void (*show)(struct service *s, struct strbuf *out);
+	/* Its metrics families (common/metrics.h) into m: dstd adds dst_up
+	 * before and OpenMetrics' "# EOF" after. */
+	void (*metrics)(struct service *s, struct mx *m);
 	/* Control commands other than show/stop; reply through ctl_reply*. */
 	void (*command)(struct service *s, struct ctl_req *req, int argc, char **argv);
 	/* Optional: is someone still using the service, so that a plain

@@ -32,6 +32,7 @@
 #include "common/event.h"
 #include "common/log.h"
 #include "common/loopdev.h"
+#include "common/metrics.h"
 #include "common/state.h"
 #include "common/util.h"
 #include "ctl.h"
@@ -272,6 +273,14 @@ static void storage_holds(struct storage_service *st, struct strbuf *out)
 
 /* ---- show ---- */
 
+/* What its users did: its NBD server's counters and its FUSE file's. */
+static void storage_totals(struct storage_service *st, struct nbd_server_stats *out)
+{
+	nbd_server_get_stats(st->srv, out);
+	if (st->fuse)
+		fuse_frontend_add_stats(st->fuse, out);
+}
+
 static void storage_show(struct service *s, struct strbuf *out)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
@@ -311,8 +320,34 @@ static void storage_show(struct service *s, struct strbuf *out)
 		kernel_nbd_show(st->knbd, out, s->name);
 	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - st->started_ns) / 1000000000ull);
 	frontend_show_allow(&st->acl, out, s->name);
-	frontend_show(st->srv, out, s->name);
+	struct nbd_server_stats totals;
+	storage_totals(st, &totals);
+	frontend_show_stats(st->srv, &totals, out, s->name);
 #undef PATH
+}
+
+/* ---- metrics ---- */
+
+static void storage_metrics(struct service *s, struct mx *m)
+{
+	struct storage_service *st = container_of(s, struct storage_service, svc);
+	struct mx_labels l;
+	mx_labels_init(&l);
+	mx_label(&l, "storage", s->name);
+	struct mx_labels il = mx_labels_with(&l, "alg", st->alg->name);
+	mx_family(m, "dst_storage_info", MX_GAUGE, "A storage and its algorithm; always 1.");
+	mx_gauge(m, "dst_storage_info", &il, 1);
+	mx_family(m, "dst_storage_size_bytes", MX_GAUGE, "Size of the storage.");
+	mx_gauge(m, "dst_storage_size_bytes", &l, array_dev(st->array)->size);
+	mx_family(m, "dst_storage_nodes", MX_GAUGE, "Nodes of the storage.");
+	mx_gauge(m, "dst_storage_nodes", &l, array_node_count(st->array));
+	mx_family(m, "dst_storage_uptime_seconds", MX_GAUGE, "Seconds since the storage started.");
+	mx_gauge(m, "dst_storage_uptime_seconds", &l,
+		 (ev_now_ns() - st->started_ns) / 1000000000ull);
+	struct nbd_server_stats totals;
+	storage_totals(st, &totals);
+	frontend_metrics(&totals, m, "storage", s->name);
+	array_metrics(st->array, m, s->name);
 }
 
 /* ---- live add / remove ---- */
@@ -852,6 +887,7 @@ static void storage_destroy(struct service *s)
 
 static const struct service_ops storage_ops = {
     .show = storage_show,
+    .metrics = storage_metrics,
     .command = storage_command,
     .stop = storage_stop,
     .destroy = storage_destroy,

@@ -245,6 +245,8 @@ const char *dev_nbd_error_cause(const char *libnbd_error);
 /* "connecting", "up", "reconnecting", "failed"; "foreign" while the node
  * answers but its identity check refuses it. */
 const char *dev_nbd_state(struct dev *d);
+/* Times its connection was made again after it was lost. */
+uint64_t dev_nbd_reconnects(struct dev *d);
 /* The export's description from the last handshake ("" if none): a dst
  * storage's says which storages it holds. */
 const char *dev_nbd_description(struct dev *d);

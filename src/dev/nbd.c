@@ -928,6 +928,11 @@ const char *dev_nbd_state(struct dev *d)
 	}
 }
 
+uint64_t dev_nbd_reconnects(struct dev *d)
+{
+	return container_of(d, struct nbd_dev, dev)->reconnects;
+}
+
 const char *dev_nbd_description(struct dev *d)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);

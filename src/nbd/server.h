@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/lathist.h"
 #include "tls.h"
 
 struct ev_loop;
@@ -47,6 +48,8 @@ struct nbd_server_stats {
 	uint64_t direct_reads;	    /* READs sent from the device's own memory */
 	uint64_t errors;	    /* error replies sent */
 	uint64_t read_ns, write_ns; /* summed device latency, for averages */
+	/* The same latencies bucketed, for the metrics' histograms. */
+	struct lathist read_lat, write_lat, flush_lat;
 	uint64_t clients_total, clients_refused;
 	uint64_t clients_tls; /* connections that completed a TLS handshake */
 	unsigned clients;     /* connected now */

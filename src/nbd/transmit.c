@@ -274,6 +274,7 @@ static void io_done(struct dev_io *io, int err)
 	case NBD_CMD_READ:
 		st->reads++;
 		st->read_ns += ns;
+		lathist_add(&st->read_lat, ns);
 		if (!err)
 			st->bytes_read += r->length;
 		/* A storage may answer in the buffer after all. */
@@ -284,6 +285,7 @@ static void io_done(struct dev_io *io, int err)
 	case NBD_CMD_WRITE:
 		st->writes++;
 		st->write_ns += ns;
+		lathist_add(&st->write_lat, ns);
 		if (!err)
 			st->bytes_written += r->length;
 		/* The payload is on the device: give the buffer back early. */
@@ -291,7 +293,10 @@ static void io_done(struct dev_io *io, int err)
 		srv_buf_free(c->srv, r->buf);
 		r->buf = NULL;
 		break;
-	case NBD_CMD_FLUSH: st->flushes++; break;
+	case NBD_CMD_FLUSH:
+		st->flushes++;
+		lathist_add(&st->flush_lat, ns);
+		break;
 	case NBD_CMD_TRIM: st->trims++; break;
 	case NBD_CMD_WRITE_ZEROES: st->zeroes++; break;
 	case NBD_CMD_BLOCK_STATUS:
