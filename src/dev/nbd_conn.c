@@ -93,10 +93,23 @@ static void attempt_failed(struct nbd_dev *n, const char *fmt, ...)
 		n->ai = n->ai_next = NULL;
 	}
 	if (n->state == ST_CONNECTING) {
+		/* EIO: not there (yet); EPERM: there, but not the node
+		 * (its label, its size): a start refuses that at once. */
+		n->ready_err = n->answered ? EPERM : EIO;
+		ev_defer(n->loop, &n->ready_work);
+		if (n->opts.keep_trying && !n->opts.fail_fast && !n->answered) {
+			/* Not up yet (at boot, before its host): IO waits for
+			 * it under io-timeout, as for a node reconnecting. */
+			n->state = ST_RECONNECTING;
+			n->never_up = true;
+			n->down_since_ns = ev_now_ns();
+			n->attempts = 1;
+			log_warn("node %s: %s; dialing on, IO to it waits", n->uri_str, n->error);
+			schedule_retry(n);
+			return;
+		}
 		n->state = ST_FAILED;
 		nbd_node_fail_all(n, EIO);
-		n->ready_err = EIO;
-		ev_defer(n->loop, &n->ready_work);
 		if (n->opts.keep_trying) {
 			n->never_up = true;
 			n->down_since_ns = ev_now_ns();
@@ -224,6 +237,7 @@ void nbd_conn_start(struct nbd_dev *n)
 {
 	n->attempts++;
 	n->attempt_start_ns = ev_now_ns();
+	n->answered = false;
 	if (!n->uri.is_unix) {
 		/* Names resolve through the system resolver, which may block;
 		 * nodes are normally given as addresses or /etc/hosts names. */
@@ -249,6 +263,12 @@ static void handshake_done(struct nbd_dev *n)
 	struct nbd_hs *hs = &n->hs;
 	bool ro = hs->tflags & NBD_FLAG_READ_ONLY;
 	bool first = n->state == ST_CONNECTING || n->never_up;
+	n->answered = true;
+	if (n->never_up && hs->size < n->opts.min_size) {
+		attempt_failed(n, "has %llu bytes but the storage expects %llu",
+			       (unsigned long long)hs->size, (unsigned long long)n->opts.min_size);
+		return;
+	}
 	if (!first) {
 		/* The same node must come back, not a smaller or read-only one. */
 		if (hs->size < n->dev.size) {
@@ -348,6 +368,7 @@ static void went_up(struct nbd_dev *n)
 			/* keep_trying: up at last, after `ready` said it was not */
 			n->down_since_ns = 0;
 			n->error[0] = '\0';
+			nbd_node_first_up(n);
 			if (n->dev.event)
 				n->dev.event(&n->dev, DEV_EVENT_UP, n->dev.event_arg);
 		}
