@@ -327,6 +327,9 @@ int cmd_start(int argc, char **argv)
 			       name);
 		if (ctl_show_attr(name, "nbd_device", dev, sizeof(dev)) == 0)
 			printf("  kernel NBD device %s\n", dev);
+		/* dst attach --boot: the loop device at every start. */
+		if (storage_attach_at_start(name))
+			rc = storage_attach(name, false);
 	}
 	return rc;
 }
