@@ -22,6 +22,7 @@ PKGS=(
 	nftables iproute2           # tests: network faults (nft, ip, tc)
 	procps e2fsprogs util-linux # tests: ps, mkfs.ext4/fsck.ext4, unshare, fallocate, blkdiscard
 	mount                       # dst attach, tests: losetup, mount
+	systemd groff-base man-db   # tests of make install: systemd-analyze verify, groff, man -l
 )
 
 missing=()

@@ -21,6 +21,8 @@ int cmd_add(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
+int cmd_enable(int argc, char **argv);
+int cmd_disable(int argc, char **argv);
 /* The seed's original form: dst -n NAME -A alg_linear -a ADDR -p PORT -R ... */
 int cmd_seed(int argc, char **argv);
 
