@@ -10,8 +10,7 @@
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"
 need_fuse qemu-io cmp
-export DST_DEV_DIR=$T_TMP/devdst
-LINK=$DST_DEV_DIR/dl
+LINK=$DST_DEV_DIR/dl # lib_fuse.sh: in the test's temp dir
 
 # link_target: where the link points, "" if there is none.
 link_target() { readlink "$LINK" 2>/dev/null || true; }
