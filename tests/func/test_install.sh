@@ -71,7 +71,7 @@ keys=$(grep -rhoE '(conf_[a-z_]+|[^a-z_]get)\([^,()]+, *"[a-z-]+"' "$ROOT/src" |
 conf5=$(MANWIDTH=200 man -l "$DEST/usr/share/man/man5/dst.conf.5" 2>/dev/null)
 for k in $keys; do
 	case $k in loop | file-dev) continue ;; esac # NAME.loop, not a config
-	printf '%s\n' "$conf5" | grep -qE "^ {7}$k( |$)" || fail "dst.conf(5) does not document key '$k'"
+	grep -qE "^ {7}$k( |$)" <<<"$conf5" || fail "dst.conf(5) does not document key '$k'"
 done
 note "dst.conf(5) documents: $(echo $keys)"
 
