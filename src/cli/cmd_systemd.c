@@ -190,7 +190,8 @@ static void local_deps(const char *name, const struct conf *conf, struct strbuf 
 		}
 		conf_free(&oc);
 		if (serves)
-			sb_printf(deps, "%sdst@%s.service", deps->s && deps->s[0] ? " " : "", other);
+			sb_printf(deps, "%sdst@%s.service", deps->s && deps->s[0] ? " " : "",
+				  other);
 	}
 	closedir(d);
 }
@@ -236,11 +237,10 @@ static int write_whole(const char *path, const char *text)
 
 /* ---- running systemctl ---- */
 
-static int systemctl(const char *a1, const char *a2, const char *a3, const char *a4,
-		     const char *a5)
+static int systemctl(const char *a1, const char *a2, const char *a3, const char *a4, const char *a5)
 {
-	char *argv[] = {"systemctl", (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5,
-			NULL};
+	char *argv[] = {"systemctl", (char *)a1, (char *)a2, (char *)a3,
+			(char *)a4,  (char *)a5, NULL};
 	char out[1024], err[1024];
 	int rc = run_capture(argv, out, sizeof(out), err, sizeof(err));
 	if (out[0])
@@ -330,8 +330,10 @@ int cmd_enable(int argc, char **argv)
 				name, name);
 		if (has_drop)
 			fprintf(o, "  cat > %s <<EOF\n%sEOF\n", file, drop.s);
-		fprintf(o, "  systemctl daemon-reload\n  systemctl enable%s dst.target dst@%s.service\n",
-			now ? " --now" : "", name);
+		fprintf(
+		    o,
+		    "  systemctl daemon-reload\n  systemctl enable%s dst.target dst@%s.service\n",
+		    now ? " --now" : "", name);
 		sb_free(&drop);
 		return dry ? 0 : 1;
 	}

@@ -14,21 +14,30 @@
 #include "cli.h"
 #include "common/util.h"
 
+/* A directory only we (and root) may change: nobody else can swap the
+ * link that fstab trusts for another device. */
+static bool dir_ours(const char *dir)
+{
+	struct stat st;
+	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       (st.st_uid == geteuid() || st.st_uid == 0) && !(st.st_mode & 022) &&
+	       access(dir, W_OK) == 0;
+}
+
 /* The directory of the links, made if needed; NULL when none can be. */
 static const char *devlink_dir(bool create)
 {
 	const char *env = getenv("DST_DEV_DIR");
 	static const char *const dirs[] = {"/dev/dst", "/run/dst"};
 	if (env && *env) {
-		if (create && mkdir(env, 0755) < 0 && errno != EEXIST)
-			return NULL;
-		return env;
+		if (create)
+			mkdir(env, 0755);
+		return dir_ours(env) ? env : NULL;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-		struct stat st;
-		if (stat(dirs[i], &st) == 0 && S_ISDIR(st.st_mode) && access(dirs[i], W_OK) == 0)
-			return dirs[i];
-		if (create && mkdir(dirs[i], 0755) == 0)
+		if (create)
+			mkdir(dirs[i], 0755);
+		if (dir_ours(dirs[i]))
 			return dirs[i];
 	}
 	return NULL;

@@ -2,7 +2,8 @@
 # The stable name of a storage's block device: `dst attach` links
 # $DST_DEV_DIR/NAME (here in the test's temp dir; /dev/dst/NAME by default)
 # to the loop device it made; data read through the link is the storage's;
-# `dst detach` and `dst stop` remove the link. `dst attach --boot` saves
+# `dst detach` and `dst stop` remove the link; a link directory others may
+# write is not used. `dst attach --boot` saves
 # attach = yes: every `dst start` (and the systemd unit's `dst attach
 # --auto`) attaches again; `dst detach --no-boot` forgets it, after which
 # --auto does nothing.
@@ -36,6 +37,16 @@ assert_eq "$(blockdev --getsize64 "$LINK")" $((16 * MiB)) "the size of the devic
 step "dst detach removes the link"
 dst_ok detach dl >/dev/null
 [ ! -e "$LINK" ] && [ ! -L "$LINK" ] || fail "$LINK left after dst detach"
+
+step "a link directory others may write is not used"
+chmod 0777 "$DST_DEV_DIR"
+out=$("$DST" attach dl 2>&1) || fail "dst attach with a world-writable link dir: $out"
+LOOP=$(printf '%s\n' "$out" | tail -1)
+track_loop "$LOOP"
+assert_contains "$out" "warning: 'dl': no stable name for $LOOP" "dst attach with a world-writable link dir"
+[ ! -L "$LINK" ] || fail "a link was made in a world-writable directory"
+dst_ok detach dl >/dev/null
+chmod 0755 "$DST_DEV_DIR"
 
 step "dst attach --boot: attached now, and at every start"
 out=$(dst attach dl --boot) || fail "dst attach --boot"
