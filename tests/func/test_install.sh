@@ -9,7 +9,11 @@
 # drop-in `dst enable --dry-run` writes for a storage over a local export);
 # bash completion offers commands, options and configured names; `dst
 # enable` where systemd is not running is refused with the systemctl lines;
-# make uninstall removes every file.
+# where it runs (a mount namespace with its own /run/systemd/system, and a
+# stand-in systemctl that logs its arguments) `dst enable --now` writes the
+# drop-in --dry-run showed and runs daemon-reload and enable, `dst disable
+# --now` undoes it, and a failing systemctl fails dst enable with its
+# message; make uninstall removes every file.
 . "$(dirname "$0")/lib.sh"
 need make groff man
 
@@ -75,6 +79,21 @@ for k in $keys; do
 done
 note "dst.conf(5) documents: $(echo $keys)"
 
+step "dst enable --dry-run: the drop-in for storage st over local export e0"
+"$DST" export mem:8M --name e0 --listen "127.0.0.1:$(free_port)" >/dev/null || fail "dst export e0"
+track_export e0
+E0=nbd://$(awk -F' = ' '$1 == "listen" { print $2 }' "$DST_STATE_DIR/e0.conf")
+dst_ok create st --alg linear >/dev/null
+dst_ok add st --remote "$E0" >/dev/null
+stop_export e0
+out=$(dst enable st --dry-run) || fail "dst enable st --dry-run"
+assert_contains "$out" "Wants=dst@e0.service" "the drop-in for st"
+assert_contains "$out" "After=dst@e0.service" "the drop-in for st"
+assert_contains "$out" "Environment=DST_STATE_DIR=$DST_STATE_DIR" "the drop-in for st"
+assert_contains "$out" "systemctl enable dst.target dst@st.service" "dst enable --dry-run"
+out=$(dst enable e0 --dry-run) || fail "dst enable e0 --dry-run"
+assert_not_contains "$out" "Wants=" "the drop-in for an export"
+
 step "make install PREFIX=$PFX; systemd-analyze verify of the units"
 make_in install PREFIX="$PFX"
 if command -v systemd-analyze >/dev/null; then
@@ -84,17 +103,7 @@ if command -v systemd-analyze >/dev/null; then
 	ln -s "$PFX/lib/systemd/system/dst@.service" "$U/dst@st.service"
 	ln -s "$PFX/lib/systemd/system/dst@.service" "$U/dst@e0.service"
 	ln -s "$PFX/lib/systemd/system/dst.target" "$U/dst.target"
-	# The drop-in `dst enable` writes for storage st over local export e0.
-	"$DST" export mem:8M --name e0 --listen "127.0.0.1:$(free_port)" >/dev/null || fail "dst export e0"
-	track_export e0
-	E0=nbd://$(awk -F' = ' '$1 == "listen" { print $2 }' "$DST_STATE_DIR/e0.conf")
-	dst_ok create st --alg linear >/dev/null
-	dst_ok add st --remote "$E0" >/dev/null
 	out=$(dst enable st --dry-run) || fail "dst enable st --dry-run"
-	assert_contains "$out" "Wants=dst@e0.service" "the drop-in for st"
-	assert_contains "$out" "After=dst@e0.service" "the drop-in for st"
-	assert_contains "$out" "Environment=DST_STATE_DIR=$DST_STATE_DIR" "the drop-in for st"
-	assert_contains "$out" "systemctl enable dst.target dst@st.service" "dst enable --dry-run"
 	mkdir -p "$U/dst@st.service.d"
 	printf '%s\n' "$out" | sed -n '/<<EOF$/,/^EOF$/p' | sed '1d;$d' >"$U/dst@st.service.d/dst-enable.conf"
 	grep -q '^\[Unit\]' "$U/dst@st.service.d/dst-enable.conf" || fail "no drop-in in dst enable --dry-run"
@@ -110,7 +119,6 @@ if command -v systemd-analyze >/dev/null; then
 	sed 's|ExecStart=.*|ExecStart=/nonexistent/dstd --foreground %i|' "$PFX/lib/systemd/system/dst@.service" >"$U/dst@bad.service"
 	(cd "$U" && MANPATH=$PFX/share/man systemd-analyze verify ./dst@bad.service) >/dev/null 2>&1 &&
 		fail "systemd-analyze verify passed a unit with a missing ExecStart"
-	stop_export e0
 else
 	note "systemd-analyze is not installed: units not verified"
 fi
@@ -145,6 +153,46 @@ else
 fi
 run_fails "enable of an unknown name" "$DST" enable nosuch --dry-run
 assert_contains "$RUN_OUT" "no storage or export named 'nosuch'" "enable of an unknown name"
+
+step "dst enable / disable with systemd (a private /run with /run/systemd/system, a stand-in systemctl)"
+if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
+	note "not root or no unshare: not tried"
+else
+	mkdir -p "$T_TMP/fakebin" "$T_TMP/etc-systemd"
+	# The stand-in logs its arguments; SYSTEMCTL_FAIL makes it fail as
+	# systemctl does for a unit it does not know.
+	cat >"$T_TMP/fakebin/systemctl" <<'SH'
+#!/bin/sh
+echo "$*" >>"$SYSTEMCTL_LOG"
+if [ -n "${SYSTEMCTL_FAIL:-}" ] && [ "$1" = enable ]; then
+	echo "Failed to enable unit: Unit file dst@comp1.service does not exist." >&2
+	exit 1
+fi
+SH
+	chmod +x "$T_TMP/fakebin/systemctl"
+	in_systemd() { # CMD...: in a mount namespace where systemd seems to run
+		SYSTEMCTL_LOG=$T_TMP/systemctl.log DST_SYSTEMD_DIR=$T_TMP/etc-systemd \
+			PATH=$T_TMP/fakebin:$PATH unshare -m --propagation private \
+			sh -c 'mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && exec "$@"' _ "$@"
+	}
+	dry=$("$DST" enable st --dry-run | sed -n '/<<EOF$/,/^EOF$/p' | sed '1d;$d')
+	out=$(in_systemd "$DST" enable st --now 2>&1) || fail "dst enable st --now: $out"
+	assert_contains "$out" "enabled 'st' (dst@st.service), started" "dst enable's output"
+	DROP=$T_TMP/etc-systemd/dst@st.service.d/dst-enable.conf
+	[ -f "$DROP" ] || fail "dst enable wrote no drop-in"
+	assert_eq "$(cat "$DROP")" "$dry" "the drop-in dst enable wrote (as --dry-run said)"
+	assert_eq "$(cat "$T_TMP/systemctl.log")" "daemon-reload
+enable --now dst.target dst@st.service" "what dst enable ran"
+	: >"$T_TMP/systemctl.log"
+	out=$(in_systemd "$DST" disable st --now 2>&1) || fail "dst disable st --now: $out"
+	assert_eq "$(cat "$T_TMP/systemctl.log")" "disable --now dst@st.service
+daemon-reload" "what dst disable ran"
+	[ ! -e "$DROP" ] || fail "dst disable left the drop-in"
+	rc=0
+	out=$(SYSTEMCTL_FAIL=1 in_systemd "$DST" enable comp1 2>&1) || rc=$?
+	assert_eq "$rc" 1 "dst enable's status when systemctl fails"
+	assert_contains "$out" "systemctl enable dst.target dst@comp1.service: Failed to enable unit" "dst enable when systemctl fails"
+fi
 
 step "make uninstall"
 make_in uninstall DESTDIR="$DEST" PREFIX=/usr
