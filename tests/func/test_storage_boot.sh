@@ -6,7 +6,8 @@
 # reads to the missing node's range wait. A blank disk on the node's port
 # (no label of this storage) is refused, as is a disk too small; IO goes on
 # waiting. When the right export starts, the waiting IO completes and the
-# data checks, through the storage and on the node's own disk. Then a
+# data checks, through the storage and on the node's own disk. A node never
+# up fails its IO after io-timeout, and still joins when it comes. Then a
 # mirror started with one leg down: started with the same warning, serves,
 # and takes the leg back when its export starts.
 . "$(dirname "$0")/lib.sh"
@@ -110,6 +111,30 @@ assert_node_pattern "$B1" $((4 * MiB)) $((2 * MiB)) 0x62 "the waiting write reac
 assert_node_pattern "$B1" 0 65536 0x63 "the crossing write's second half reached b1's disk"
 assert_node_pattern "$B0" $((8 * MiB - 65536)) 65536 0x63 "the crossing write's first half on b0"
 st_stop boot
+
+step "io-timeout holds for a node never up: IO fails with EIO after it, the node still joins later"
+st_export l0 4M
+L0=$URI L0_IMG=$IMG L0_PORT=$PORT
+st_create late linear --io-timeout 2
+st_add late --remote "$L0"
+stop_export l0
+# io-timeout counts from when the node was first found down (the start),
+# as from when a node is lost.
+t0=$(date +%s%3N)
+st_start late
+rc=0
+out=$(timeout 20 qemu-io -f raw -c "read 0 4096" "$ST_URI" 2>&1) || rc=$?
+ms=$(($(date +%s%3N) - t0))
+note "a read from the node never up failed $ms ms after dst start: $out"
+assert_contains "$out" "Input/output error" "a read past io-timeout"
+assert_ge "$ms" 1950 "ms from dst start until the read failed (io-timeout 2)"
+assert_le "$ms" 8000 "ms from dst start until the read failed (io-timeout 2)"
+assert_eq "$(show_attr late n-0/state)" failed "n-0/state past io-timeout"
+restart_on_port l0 "$L0_IMG" "$L0_PORT"
+wait_state late n-0 up 15
+qio "$(show_attr late uri)" "write -P 0x44 0 64K" "read -P 0x44 0 64K"
+st_stop late
+stop_export l0
 
 step "mirror started with one leg down: starts, warns, serves, takes the leg back"
 st_export m0 8M
