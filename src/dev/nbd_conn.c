@@ -93,8 +93,9 @@ static void attempt_failed(struct nbd_dev *n, const char *fmt, ...)
 		n->ai = n->ai_next = NULL;
 	}
 	if (n->state == ST_CONNECTING) {
-		/* EIO: not there (yet); EPERM: there, but not the node
-		 * (its label, its size): a start refuses that at once. */
+		/* EIO: not there (yet); EPERM: an NBD server answered but
+		 * would not serve as the node (TLS, export name, label,
+		 * size): a start refuses that at once. */
 		n->ready_err = n->answered ? EPERM : EIO;
 		ev_defer(n->loop, &n->ready_work);
 		if (n->opts.keep_trying && !n->opts.fail_fast && !n->answered) {
@@ -263,7 +264,6 @@ static void handshake_done(struct nbd_dev *n)
 	struct nbd_hs *hs = &n->hs;
 	bool ro = hs->tflags & NBD_FLAG_READ_ONLY;
 	bool first = n->state == ST_CONNECTING || n->never_up;
-	n->answered = true;
 	if (n->never_up && hs->size < n->opts.min_size) {
 		attempt_failed(n, "has %llu bytes but the storage expects %llu",
 			       (unsigned long long)hs->size, (unsigned long long)n->opts.min_size);
@@ -467,6 +467,7 @@ static void handshake_io(struct nbd_dev *n)
 			attempt_failed(n, "handshake: %s", nbd_node_io_error(n, errno));
 			return;
 		}
+		n->answered = true; /* an NBD server is there, right or wrong */
 		n->hs_have += (size_t)r;
 		if (n->hs_have < need)
 			continue;

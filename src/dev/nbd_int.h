@@ -130,7 +130,7 @@ struct nbd_dev {
 	unsigned attempts;
 	bool given_up; /* the first connection failed: no retries */
 	bool never_up; /* keep_trying: not connected yet, size and caps unknown */
-	bool answered; /* this attempt got through the handshake: the node is there */
+	bool answered; /* this attempt heard an NBD server: something is there */
 	uint32_t rand_state;
 
 	dev_ready_fn ready;
