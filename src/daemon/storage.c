@@ -346,9 +346,12 @@ static void node_ready(void *arg, struct dev *d, int err, const char *msg)
 		pn->down = true;
 		log_warn("storage %s: leg %s (%s) cannot be reached (%s); starting without it",
 			 pn->st->svc.name, pn->node.name, pn->node.spec, msg ? msg : strerror(err));
-	} else if (err == EIO && !pn->req && pn->node.size) {
+	} else if (err == EIO && !pn->req && pn->node.size && pn->node.remote &&
+		   !dev_nbd_answered(d)) {
 		/* Not up yet (dialed on, as open_node asked): its range
-		 * waits for it, under io-timeout, as during a reconnect. */
+		 * waits for it, under io-timeout, as during a reconnect.
+		 * One that answered but would not serve is a mistake: the
+		 * start fails. */
 		pn->down = true;
 		log_warn("storage %s: node %s (%s) is not up yet (%s); starting without it, IO to "
 			 "its range waits for it",

@@ -245,6 +245,10 @@ const char *dev_nbd_error_cause(const char *libnbd_error);
 /* "connecting", "up", "reconnecting", "failed"; "foreign" while the node
  * answers but its identity check refuses it. */
 const char *dev_nbd_state(struct dev *d);
+/* After `ready` reported a failed first connection: whether an NBD
+ * server answered it (it is there, but would not serve as this node: TLS,
+ * export name, label, size), rather than nothing being there yet. */
+bool dev_nbd_answered(struct dev *d);
 /* The export's description from the last handshake ("" if none): a dst
  * storage's says which storages it holds. */
 const char *dev_nbd_description(struct dev *d);

@@ -934,6 +934,12 @@ const char *dev_nbd_state(struct dev *d)
 	}
 }
 
+bool dev_nbd_answered(struct dev *d)
+{
+	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
+	return n->answered;
+}
+
 const char *dev_nbd_description(struct dev *d)
 {
 	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);

@@ -93,10 +93,7 @@ static void attempt_failed(struct nbd_dev *n, const char *fmt, ...)
 		n->ai = n->ai_next = NULL;
 	}
 	if (n->state == ST_CONNECTING) {
-		/* EIO: not there (yet); EPERM: an NBD server answered but
-		 * would not serve as the node (TLS, export name, label,
-		 * size): a start refuses that at once. */
-		n->ready_err = n->answered ? EPERM : EIO;
+		n->ready_err = EIO;
 		ev_defer(n->loop, &n->ready_work);
 		if (n->opts.keep_trying && !n->opts.fail_fast && !n->answered) {
 			/* Not up yet (at boot, before its host): IO waits for
