@@ -19,9 +19,11 @@ need make groff man
 
 DEST=$T_TMP/dest
 PFX=$T_TMP/prefix
-# make_in ARGS...: make in the source tree with the binaries under test.
+# make_in ARGS...: make in the source tree with the binaries under test,
+# as they are (-o: never rebuilt here, with other flags, under other tests).
 make_in() {
-	make --no-print-directory -C "$ROOT" BUILD="$DST_BIN" "$@" >"$T_TMP/make.out" 2>&1 || {
+	make --no-print-directory -C "$ROOT" BUILD="$DST_BIN" -o "$DST_BIN/dst" -o "$DST_BIN/dstd" \
+		"$@" >"$T_TMP/make.out" 2>&1 || {
 		tail -20 "$T_TMP/make.out" >&2
 		fail "make $* failed"
 	}
