@@ -9,6 +9,9 @@
 #   make fuzz       build the fuzz targets with clang's libFuzzer in build-fuzz/ and
 #                   run each for FUZZ_SECONDS (default 60), FUZZ_JOBS at a time
 #   make format / format-check
+#   make install / uninstall   binaries, man pages, systemd units, bash
+#                   completion under PREFIX (default /usr/local), staged
+#                   under DESTDIR if given
 
 CC      ?= gcc
 PKGS    := libnbd liburing fuse3 gnutls libmicrohttpd
@@ -50,7 +53,8 @@ FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=un
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS    ?= 1
 
-.PHONY: all check demo bench bench-fuse bench-relay deps format format-check clean unit fuzz fuzz-targets
+.PHONY: all check demo bench bench-fuse bench-relay deps format format-check clean unit fuzz fuzz-targets \
+	install uninstall
 all: $(BUILD)/dstd $(BUILD)/dst
 
 $(BUILD)/%.o: %.c
@@ -132,5 +136,30 @@ format-check:
 
 clean:
 	rm -rf build build-check build-fuzz
+
+# Both binaries in BINDIR: dst runs the dstd next to its own binary.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALLED := $(BINDIR)/dst $(BINDIR)/dstd $(MANDIR)/man1/dst.1 $(MANDIR)/man5/dst.conf.5 \
+	     $(MANDIR)/man8/dstd.8 $(UNITDIR)/dst@.service $(UNITDIR)/dst.target \
+	     $(BASHCOMPDIR)/dst
+
+install: $(BUILD)/dstd $(BUILD)/dst
+	install -Dm755 $(BUILD)/dst $(DESTDIR)$(BINDIR)/dst
+	install -Dm755 $(BUILD)/dstd $(DESTDIR)$(BINDIR)/dstd
+	install -Dm644 docs/dst.1 $(DESTDIR)$(MANDIR)/man1/dst.1
+	install -Dm644 docs/dst.conf.5 $(DESTDIR)$(MANDIR)/man5/dst.conf.5
+	install -Dm644 docs/dstd.8 $(DESTDIR)$(MANDIR)/man8/dstd.8
+	@mkdir -p $(DESTDIR)$(UNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/dst@.service.in >$(DESTDIR)$(UNITDIR)/dst@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/dst@.service
+	install -Dm644 dist/systemd/dst.target $(DESTDIR)$(UNITDIR)/dst.target
+	install -Dm644 dist/bash-completion/dst $(DESTDIR)$(BASHCOMPDIR)/dst
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -25,6 +25,7 @@ PKGS=(
 	procps e2fsprogs util-linux # tests: ps, mkfs.ext4/fsck.ext4, unshare, fallocate, blkdiscard
 	mount                       # dst attach, tests: losetup, mount
 	logrotate                   # tests: rotating a daemon's log (SIGHUP)
+	systemd groff-base man-db   # tests of make install: systemd-analyze verify, groff, man -l
 )
 
 missing=()

@@ -30,6 +30,8 @@ int cmd_add(int argc, char **argv);
 int cmd_remove(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
+int cmd_enable(int argc, char **argv);
+int cmd_disable(int argc, char **argv);
 /* The seed's original form: dst -n NAME -A alg_linear -a ADDR -p PORT -R ... */
 int cmd_seed(int argc, char **argv);
 
@@ -84,6 +86,17 @@ int check_seconds(const char *opt, const char *v, uint64_t min, uint64_t max);
  * device, FUSE file or kernel NBD device is mounted or otherwise in use;
  * else detach the loop device `dst attach` set up and return 0. */
 int storage_release_devices(const char *name);
+/* `dst attach` of running storage NAME (direct: losetup --direct-io=on):
+ * prints the loop device; 0, or 1 after saying why. */
+int storage_attach(const char *name, bool direct);
+/* NAME's config says attach = yes (dst attach --boot). */
+bool storage_attach_at_start(const char *name);
+/* The stable name of NAME's loop device (devlink.c): the symlink
+ * /dev/dst/NAME (or /run/dst/NAME, or in $DST_DEV_DIR) to dev, its path
+ * into path; 0 or -errno. devlink_clear removes it if it points to dev
+ * (any target if dev is NULL). */
+int devlink_set(const char *name, const char *dev, char *path, size_t len);
+void devlink_clear(const char *name, const char *dev);
 
 /* Set where storage conf's device appears (-f/--fuse PATH): "nbd-device"
  * for /dev/nbdN, else "fuse" with PATH made absolute. 0, or 1 (said). */

@@ -20,7 +20,7 @@
 #include "common/util.h"
 
 static const char attach_help[] =
-    "usage: dst attach NAME [--direct-io]\n"
+    "usage: dst attach NAME [--direct-io] [--boot | --auto]\n"
     "\n"
     "Make the FUSE file of running storage NAME a block device: run\n"
     "`losetup --find --show FILE`, print the loop device it got (/dev/loopN) and\n"
@@ -29,16 +29,28 @@ static const char attach_help[] =
     "started with --fuse PATH. A loop device left over a dead FUSE file by a\n"
     "daemon killed with -9 is detached first.\n"
     "\n"
+    "The loop device also gets a stable name, the symlink /dev/dst/NAME (or\n"
+    "/run/dst/NAME where /dev/dst cannot be made), for fstab and scripts; it\n"
+    "is removed when the device is detached (dst detach, dst stop).\n"
+    "\n"
     "  --direct-io   the loop device does direct IO on the file (losetup\n"
     "                --direct-io=on): the loop driver keeps no second copy of\n"
-    "                the data in its page cache, and sends many requests at once\n";
+    "                the data in its page cache, and sends many requests at once\n"
+    "  --boot        also at every start of NAME (dst start, or its systemd\n"
+    "                unit): saves attach = yes in its config. A storage that is\n"
+    "                not running is attached when it starts\n"
+    "  --auto        attach only if NAME's config says attach = yes (what\n"
+    "                the systemd unit runs); nothing otherwise\n";
 
 static const char detach_help[] =
-    "usage: dst detach NAME\n"
+    "usage: dst detach NAME [--no-boot]\n"
     "\n"
-    "Detach the loop device that `dst attach NAME` set up (losetup -d) and forget\n"
-    "it. Refused while it is mounted or used by another block device (a\n"
-    "device-mapper or md device): unmount it first.\n";
+    "Detach the loop device that `dst attach NAME` set up (losetup -d), remove\n"
+    "its /dev/dst/NAME link, and forget it. Refused while it is mounted or used\n"
+    "by another block device (a device-mapper or md device): unmount it first.\n"
+    "\n"
+    "  --no-boot     also forget `dst attach --boot`: no loop device at the\n"
+    "                next starts (works on a stopped storage too)\n";
 
 /* Is block device dev in use? Then why says how ("is mounted on /mnt"). */
 static bool block_user(const char *dev, char *why, size_t len)
@@ -90,27 +102,43 @@ static int running_fuse_path(const char *name, char *path, size_t len)
 	return ctl_show_attr(name, "fuse", path, len);
 }
 
-/* Options of attach (direct != NULL) and detach; the index of NAME, -2
- * after --help, -1 after an error (said). */
-static int attach_opts(int argc, char **argv, const char *cmd, const char *help, bool *direct)
+/* Options of attach (direct != NULL: --direct-io, --boot, --auto) and
+ * detach (--no-boot); the index of NAME, -2 after --help, -1 after an
+ * error (said). */
+static int attach_opts(int argc, char **argv, const char *cmd, const char *help, bool *direct,
+		       char *boot)
 {
 	static const struct option attach_lopts[] = {
 	    {"direct-io", no_argument, NULL, 'D'},
+	    {"boot", no_argument, NULL, 'B'},
+	    {"auto", no_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const struct option *lopts = direct ? attach_lopts : attach_lopts + 1;
+	static const struct option detach_lopts[] = {
+	    {"no-boot", no_argument, NULL, 'N'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const struct option *lopts = direct ? attach_lopts : detach_lopts;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(help, stdout);
 			return -2;
 		}
-		if (c != 'D') {
+		if (c == 'D') {
+			*direct = true;
+		} else if (c == 'B' || c == 'A' || c == 'N') {
+			if (*boot && *boot != c) {
+				die("%s: --boot and --auto contradict each other", cmd);
+				return -1;
+			}
+			*boot = (char)c;
+		} else {
 			bad_option(cmd, argv);
 			return -1;
 		}
-		*direct = true;
 	}
 	char err[256];
 	if (optind + 1 != argc) {
@@ -124,13 +152,99 @@ static int attach_opts(int argc, char **argv, const char *cmd, const char *help,
 	return optind;
 }
 
+/* attach = yes in NAME's config (on), or not (off). Returns 0, or 1 (said).
+ * *was says whether it was set before. */
+static int boot_conf(const char *name, bool on, bool *was)
+{
+	char *path = state_path(name, ".conf");
+	struct conf c;
+	char err[512];
+	int rc = conf_load(path, &c, err, sizeof(err));
+	if (rc < 0) {
+		free(path);
+		if (rc == -ENOENT)
+			return die("no storage named '%s' (state dir %s)", name, state_dir());
+		return die("%s", err);
+	}
+	const char *type = conf_get(&c, "type"), *v = conf_get(&c, "attach");
+	*was = v && !strcmp(v, "yes");
+	if (!type || strcmp(type, "storage") != 0) {
+		conf_free(&c);
+		free(path);
+		return die("'%s' is an export node, not a storage", name);
+	}
+	if (on && !conf_get(&c, "fuse")) {
+		conf_free(&c);
+		free(path);
+		return die("'%s' has no FUSE file to attach; give it one with 'dst start %s --fuse "
+			   "PATH'",
+			   name, name);
+	}
+	rc = 0;
+	if (on != *was) {
+		if (on)
+			conf_set(&c, "attach", "yes");
+		else
+			conf_del(&c, "attach");
+		if (conf_save(path, &c, err, sizeof(err)) < 0)
+			rc = die("%s", err);
+	}
+	conf_free(&c);
+	free(path);
+	return rc;
+}
+
+/* Whether NAME's config asks for a loop device at every start. */
+bool storage_attach_at_start(const char *name)
+{
+	char *path = state_path(name, ".conf");
+	struct conf c;
+	char err[512];
+	bool yes = false;
+	if (conf_load(path, &c, err, sizeof(err)) == 0) {
+		const char *v = conf_get(&c, "attach");
+		yes = v && !strcmp(v, "yes");
+		conf_free(&c);
+	}
+	free(path);
+	return yes;
+}
+
 int cmd_attach(int argc, char **argv)
 {
 	bool direct = false;
-	int i = attach_opts(argc, argv, "attach", attach_help, &direct);
+	char boot = 0;
+	int i = attach_opts(argc, argv, "attach", attach_help, &direct, &boot);
 	if (i < 0)
 		return i == -2 ? 0 : 1;
 	const char *name = argv[i];
+	if (boot == 'A' && !storage_attach_at_start(name))
+		return 0;
+	if (boot == 'B') {
+		bool was;
+		if (boot_conf(name, true, &was))
+			return 1;
+		if (!state_running_pid(name)) {
+			printf("'%s' will be attached when it starts\n", name);
+			return 0;
+		}
+		struct loop_record rec;
+		if (loop_record_get(name, &rec)) {
+			char fuse[PATH_MAX];
+			bool live = running_fuse_path(name, fuse, sizeof(fuse)) == 0 &&
+				    loop_check(rec.dev, rec.file_dev, fuse, false) == LOOP_LIVE;
+			if (live) {
+				printf("'%s' is attached to %s, and will be at every start\n", name,
+				       rec.dev);
+				return 0;
+			}
+		}
+	}
+	return storage_attach(name, direct);
+}
+
+int storage_attach(const char *name, bool direct)
+{
 	if (!state_running_pid(name)) {
 		char *conf = state_path(name, ".conf");
 		bool exists = access(conf, F_OK) == 0;
@@ -168,6 +282,7 @@ int cmd_attach(int argc, char **argv)
 		case LOOP_NONE: break;
 		}
 		loop_record_clear(name);
+		devlink_clear(name, rec.dev);
 	}
 	char out[256], err[512];
 	char *largv[] = {"losetup", "--find", "--show", fuse, NULL, NULL};
@@ -188,23 +303,41 @@ int cmd_attach(int argc, char **argv)
 		return die("%s: cannot record the loop device: %s", name,
 			   src < 0 ? strerror(-src) : err);
 	}
+	char link[PATH_MAX];
+	int lrc = devlink_set(name, rec.dev, link, sizeof(link));
+	if (lrc < 0)
+		fprintf(stderr, "dst: warning: '%s': no stable name for %s: %s\n", name, rec.dev,
+			strerror(-lrc));
+	else
+		printf("%s -> %s\n", link, rec.dev);
 	printf("%s\n", rec.dev);
 	return 0;
 }
 
 int cmd_detach(int argc, char **argv)
 {
-	int i = attach_opts(argc, argv, "detach", detach_help, NULL);
+	char boot = 0;
+	int i = attach_opts(argc, argv, "detach", detach_help, NULL, &boot);
 	if (i < 0)
 		return i == -2 ? 0 : 1;
 	const char *name = argv[i];
+	bool was = false;
+	if (boot == 'N' && boot_conf(name, false, &was))
+		return 1;
 	struct loop_record rec;
-	if (!loop_record_get(name, &rec))
+	if (!loop_record_get(name, &rec)) {
+		if (boot == 'N') {
+			printf("'%s' %s attached at its starts\n", name,
+			       was ? "will not be" : "is not");
+			return 0;
+		}
 		return die("'%s' is not attached to a loop device", name);
+	}
 	char fuse[PATH_MAX];
 	bool running = running_fuse_path(name, fuse, sizeof(fuse)) == 0;
 	if (loop_check(rec.dev, rec.file_dev, running ? fuse : NULL, true) == LOOP_NONE) {
 		loop_record_clear(name);
+		devlink_clear(name, rec.dev);
 		printf("'%s': %s was not attached any more\n", name, rec.dev);
 		return 0;
 	}
@@ -214,6 +347,7 @@ int cmd_detach(int argc, char **argv)
 	if (losetup_detach(rec.dev))
 		return 1;
 	loop_record_clear(name);
+	devlink_clear(name, rec.dev);
 	printf("detached %s from '%s'\n", rec.dev, name);
 	return 0;
 }
@@ -265,7 +399,9 @@ int storage_release_devices(const char *name)
 			return 1;
 		printf("detached %s from '%s'\n", rec.dev, name);
 	}
-	if (have_rec)
+	if (have_rec) {
 		loop_record_clear(name);
+		devlink_clear(name, rec.dev);
+	}
 	return 0;
 }

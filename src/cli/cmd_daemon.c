@@ -26,7 +26,12 @@ static const char start_help[] =
     "\n"
     "Start the daemon of storage or export NAME from its config in the state dir.\n"
     "Remote nodes are connected first; it returns once the storage serves (exit 0)\n"
-    "or has failed (exit 1, naming the node and the reason).\n"
+    "or has failed (exit 1, naming the node and the reason). A node that cannot\n"
+    "be reached yet (at boot, its host not up) does not stop the start: a warning\n"
+    "names it, the daemon dials on, and IO to its range waits for it (at most\n"
+    "io-timeout, as during a reconnect). A node whose server answers but will not\n"
+    "serve as the node (TLS credentials, export name, another disk's label, too\n"
+    "small) fails the start.\n"
     "\n"
     "A storage is always served over NBD: on the given TCP addresses and Unix\n"
     "sockets, else on NAME.sock in the state dir. `dst show NAME` prints each as a\n"
@@ -140,6 +145,44 @@ static int one_name(int argc, char **argv, const char *help, const char *sopts,
 		return -1;
 	}
 	return optind;
+}
+
+/* Nodes of a started storage that are not up yet (at boot, before their
+ * hosts): said, not an error; the daemon dials them on. */
+static void warn_nodes_not_up(const char *name)
+{
+	char err[512];
+	struct strbuf reply;
+	if (ctl_call(name, "show", &reply, err, sizeof(err)) < 0)
+		return;
+	/* Lines "K NAME/n-800/state VALUE"; the node's uri follows its state. */
+	char *pre = xasprintf("%s/n-", name);
+	size_t pl = strlen(pre);
+	char node[64] = "", state[64] = "";
+	for (char *save = NULL, *line = strtok_r(reply.s, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!line[0] || line[1] != ' ' || strncmp(line + 2, pre, pl) != 0)
+			continue;
+		char *attr = line + 2 + pl - 2; /* "n-800/..." */
+		char *slash = strchr(attr, '/');
+		char *sp = slash ? strchr(slash, ' ') : NULL;
+		if (!sp || (size_t)(slash - attr) >= sizeof(node))
+			continue;
+		*sp = '\0';
+		if (!strcmp(slash, "/state")) {
+			snprintf(node, sizeof(node), "%.*s", (int)(slash - attr), attr);
+			snprintf(state, sizeof(state), "%s", sp + 1);
+		} else if (!strcmp(slash, "/uri") && node[0] && strcmp(state, "up") != 0 &&
+			   !strncmp(attr, node, strlen(node)) && attr[strlen(node)] == '/') {
+			fprintf(stderr,
+				"dst: warning: node %s (%s) is not up yet (%s); dstd dials on, "
+				"and IO to it waits for it (io-timeout)\n",
+				node, sp + 1, state);
+			node[0] = '\0';
+		}
+	}
+	free(pre);
+	sb_free(&reply);
 }
 
 int cmd_start(int argc, char **argv)
@@ -357,6 +400,7 @@ int cmd_start(int argc, char **argv)
 	if (rc == 0) {
 		printf("started '%s'\n", name);
 		print_uris(name);
+		warn_nodes_not_up(name);
 		char dev[PATH_MAX];
 		if (ctl_show_attr(name, "fuse", dev, sizeof(dev)) == 0)
 			printf("  FUSE file %s ('dst attach %s' makes it a loop device)\n", dev,
@@ -365,6 +409,9 @@ int cmd_start(int argc, char **argv)
 			printf("  kernel NBD device %s\n", dev);
 		if (ctl_show_attr(name, "metrics", dev, sizeof(dev)) == 0)
 			printf("  metrics at %s\n", dev);
+		/* dst attach --boot: the loop device at every start. */
+		if (storage_attach_at_start(name))
+			rc = storage_attach(name, false);
 	}
 	return rc;
 }

@@ -40,6 +40,9 @@ static const char main_help[] =
     "Block devices:\n"
     "  attach NAME [--direct-io] the storage's FUSE file as /dev/loopN (losetup)\n"
     "  detach NAME               undo attach\n"
+    "Boot (systemd):\n"
+    "  enable NAME [--now]       start it at boot (dst@NAME.service), its nodes first\n"
+    "  disable NAME [--now]      no longer start it at boot\n"
     "Inspection:\n"
     "  show [NAME] [--json]      the attribute tree (config, state, counters)\n"
     "  stat NAME [--watch]       live IOPS, throughput and latency per node\n"
@@ -68,12 +71,13 @@ struct subcommand {
 };
 
 static const struct subcommand commands[] = {
-    {"export", cmd_export},   {"create", cmd_create}, {"add", cmd_add},
-    {"remove", cmd_remove},   {"start", cmd_start},   {"stop", cmd_stop},
-    {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
-    {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
-    {"label", cmd_label},     {"set", cmd_set},	      {"attach", cmd_attach},
-    {"detach", cmd_detach},   {"status", cmd_status}, {"metrics", cmd_metrics},
+    {"export", cmd_export},   {"create", cmd_create},	{"add", cmd_add},
+    {"remove", cmd_remove},   {"start", cmd_start},	{"stop", cmd_stop},
+    {"delete", cmd_delete},   {"show", cmd_show},	{"stat", cmd_stat},
+    {"suspend", cmd_suspend}, {"resume", cmd_resume},	{"replace", cmd_replace},
+    {"label", cmd_label},     {"set", cmd_set},		{"attach", cmd_attach},
+    {"detach", cmd_detach},   {"status", cmd_status},	{"metrics", cmd_metrics},
+    {"enable", cmd_enable},   {"disable", cmd_disable},
 };
 
 static const struct subcommand *find_command(const char *name)

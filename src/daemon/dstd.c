@@ -37,6 +37,7 @@
 #include "ctl.h"
 #include "hook.h"
 #include "metrics_http.h"
+#include "notify.h"
 #include "service.h"
 
 struct daemon {
@@ -72,6 +73,7 @@ static void begin_stop(struct daemon *d, const char *why)
 		return;
 	d->stopping = true;
 	log_info("stopping: %s", why);
+	notify_send("STOPPING=1");
 	d->svc->ops->stop(d->svc, stopped, d);
 }
 
@@ -347,6 +349,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("%s %s: running (pid %d)", type, name, (int)getpid());
+	/* Under systemd (Type=notify): serving now. MAINPID for a dstd
+	 * started without --foreground, whose parent exits. */
+	char note[128];
+	snprintf(note, sizeof(note), "READY=1\nSTATUS=serving %s %s\nMAINPID=%d", type, name,
+		 (int)getpid());
+	int nrc = notify_send(note);
+	if (nrc < 0)
+		log_warn("could not notify the service manager ($NOTIFY_SOCKET): %s",
+			 strerror(-nrc));
 
 	if (ready_fd >= 0) {
 		/* From here on, the log file is our stderr too. */

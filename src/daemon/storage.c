@@ -221,7 +221,12 @@ static struct dev *open_node_dev(struct storage_service *st, const struct array_
 static struct dev *open_node(struct storage_service *st, struct pending_node *pn)
 {
 	struct dev_nbd_opts o = node_opts(st);
-	o.keep_trying = st->alg == &alg_mirror;
+	/* At start, a node whose size the config knows need not be up yet
+	 * (at boot its host may come later): the storage starts, IO to it
+	 * waits. A mirror leg is dialed on, its IO failing meanwhile. A live
+	 * add wants an answer now. */
+	o.keep_trying = st->alg == &alg_mirror || (!pn->req && pn->node.size);
+	o.min_size = pn->node.size * 512;
 	char err[400];
 	struct dev *d = open_node_dev(st, &pn->node, &o, node_ready, pn, err, sizeof(err));
 	if (pn->node.remote)
@@ -387,6 +392,16 @@ static void node_ready(void *arg, struct dev *d, int err, const char *msg)
 		 * and is resynced once it answers. */
 		pn->down = true;
 		log_warn("storage %s: leg %s (%s) cannot be reached (%s); starting without it",
+			 pn->st->svc.name, pn->node.name, pn->node.spec, msg ? msg : strerror(err));
+	} else if (err == EIO && !pn->req && pn->node.size && pn->node.remote &&
+		   !dev_nbd_answered(d)) {
+		/* Not up yet (dialed on, as open_node asked): its range
+		 * waits for it, under io-timeout, as during a reconnect.
+		 * One that answered but would not serve is a mistake: the
+		 * start fails. */
+		pn->down = true;
+		log_warn("storage %s: node %s (%s) is not up yet (%s); starting without it, IO to "
+			 "its range waits for it",
 			 pn->st->svc.name, pn->node.name, pn->node.spec, msg ? msg : strerror(err));
 	} else if (err) {
 		pn->err = err;

@@ -213,9 +213,14 @@ struct dev_nbd_opts {
 	 * other legs carry on), and reconnecting goes on meanwhile. */
 	bool fail_fast;
 	/* The first connection too is retried: `ready` reports its failure,
-	 * then the node keeps dialing (state failed, IO fails) and reports
-	 * DEV_EVENT_UP when it first answers (a mirror leg down at start). */
+	 * then the node keeps dialing and reports DEV_EVENT_UP when it first
+	 * answers. With fail_fast (a mirror leg down at start) its IO fails
+	 * meanwhile; without (a linear or stripe node not up yet at boot) IO
+	 * waits for it as during a reconnect, at most io_timeout_s. */
 	bool keep_trying;
+	/* keep_trying: bytes the node must have when it first answers (the
+	 * size the storage's layout gives it); a smaller one is refused. */
+	uint64_t min_size;
 	/* Client credentials for nbds:// and nbds+unix:// URIs (must outlive
 	 * the device); a TLS URI without them fails to open. A URI with TLS
 	 * query parameters (tls-psk-file=, tls-certificates=, tls-username=,
@@ -247,6 +252,10 @@ const char *dev_nbd_error_cause(const char *libnbd_error);
 const char *dev_nbd_state(struct dev *d);
 /* Times its connection was made again after it was lost. */
 uint64_t dev_nbd_reconnects(struct dev *d);
+/* After `ready` reported a failed first connection: whether an NBD
+ * server answered it (it is there, but would not serve as this node: TLS,
+ * export name, label, size), rather than nothing being there yet. */
+bool dev_nbd_answered(struct dev *d);
 /* The export's description from the last handshake ("" if none): a dst
  * storage's says which storages it holds. */
 const char *dev_nbd_description(struct dev *d);

@@ -259,10 +259,12 @@ static void start_io(struct nbd_dev *n, struct slot *s, struct dev_io *io)
 	nbd_node_kick_send(n);
 }
 
-/* Freed slots go to the ios waiting for one, oldest first. */
+/* Freed slots go to the ios waiting for one, oldest first. A node never
+ * up yet keeps them all waiting: a request is built from what the node
+ * can do (FUA, flush, trim), which only its handshake tells. */
 static void pump_waiters(struct nbd_dev *n)
 {
-	while (n->free_slots && n->wait_head && n->state != ST_FAILED) {
+	while (n->free_slots && n->wait_head && n->state != ST_FAILED && !n->never_up) {
 		struct slot *s = n->free_slots;
 		n->free_slots = s->next;
 		start_io(n, s, io_pop(&n->wait_head, &n->wait_tail));
@@ -321,7 +323,7 @@ static void nbd_submit(struct dev *d, struct dev_io *io)
 		return;
 	}
 	struct slot *s = n->free_slots;
-	if (!s || n->wait_head) {
+	if (!s || n->wait_head || n->never_up) {
 		io_push(&n->wait_head, &n->wait_tail, io);
 		return;
 	}
@@ -365,6 +367,11 @@ static void slot_complete(struct nbd_dev *n, struct slot *s, int err)
 		n->failed++;
 	pump_waiters(n);
 	io->done(io, err);
+}
+
+void nbd_node_first_up(struct nbd_dev *n)
+{
+	pump_waiters(n);
 }
 
 void nbd_node_requeue_all(struct nbd_dev *n)
@@ -923,7 +930,7 @@ const char *dev_nbd_state(struct dev *d)
 	switch (n->state) {
 	case ST_CONNECTING: return "connecting";
 	case ST_UP: return "up";
-	case ST_RECONNECTING: return "reconnecting";
+	case ST_RECONNECTING: return n->never_up ? "connecting" : "reconnecting";
 	default: return "failed";
 	}
 }
@@ -931,6 +938,12 @@ const char *dev_nbd_state(struct dev *d)
 uint64_t dev_nbd_reconnects(struct dev *d)
 {
 	return container_of(d, struct nbd_dev, dev)->reconnects;
+}
+
+bool dev_nbd_answered(struct dev *d)
+{
+	struct nbd_dev *n = container_of(d, struct nbd_dev, dev);
+	return n->answered;
 }
 
 const char *dev_nbd_description(struct dev *d)

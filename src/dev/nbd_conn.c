@@ -94,10 +94,21 @@ static void attempt_failed(struct nbd_dev *n, const char *fmt, ...)
 		n->ai = n->ai_next = NULL;
 	}
 	if (n->state == ST_CONNECTING) {
-		n->state = ST_FAILED;
-		nbd_node_fail_all(n, EIO);
 		n->ready_err = EIO;
 		ev_defer(n->loop, &n->ready_work);
+		if (n->opts.keep_trying && !n->opts.fail_fast && !n->answered) {
+			/* Not up yet (at boot, before its host): IO waits for
+			 * it under io-timeout, as for a node reconnecting. */
+			n->state = ST_RECONNECTING;
+			n->never_up = true;
+			n->down_since_ns = ev_now_ns();
+			n->attempts = 1;
+			log_warn("node %s: %s; dialing on, IO to it waits", n->uri_str, n->error);
+			schedule_retry(n);
+			return;
+		}
+		n->state = ST_FAILED;
+		nbd_node_fail_all(n, EIO);
 		if (n->opts.keep_trying) {
 			n->never_up = true;
 			n->down_since_ns = ev_now_ns();
@@ -225,6 +236,7 @@ void nbd_conn_start(struct nbd_dev *n)
 {
 	n->attempts++;
 	n->attempt_start_ns = ev_now_ns();
+	n->answered = false;
 	if (!n->uri.is_unix) {
 		/* Names resolve through the system resolver, which may block;
 		 * nodes are normally given as addresses or /etc/hosts names. */
@@ -250,6 +262,11 @@ static void handshake_done(struct nbd_dev *n)
 	struct nbd_hs *hs = &n->hs;
 	bool ro = hs->tflags & NBD_FLAG_READ_ONLY;
 	bool first = n->state == ST_CONNECTING || n->never_up;
+	if (n->never_up && hs->size < n->opts.min_size) {
+		attempt_failed(n, "has %llu bytes but the storage expects %llu",
+			       (unsigned long long)hs->size, (unsigned long long)n->opts.min_size);
+		return;
+	}
 	if (!first) {
 		/* The same node must come back, not a smaller or read-only one. */
 		if (hs->size < n->dev.size) {
@@ -352,6 +369,7 @@ static void went_up(struct nbd_dev *n)
 			n->error[0] = '\0';
 			event_fire("node-back", NULL, n->uri_str,
 				   "up at last (it was down at start)");
+			nbd_node_first_up(n);
 			if (n->dev.event)
 				n->dev.event(&n->dev, DEV_EVENT_UP, n->dev.event_arg);
 		}
@@ -452,6 +470,7 @@ static void handshake_io(struct nbd_dev *n)
 			attempt_failed(n, "handshake: %s", nbd_node_io_error(n, errno));
 			return;
 		}
+		n->answered = true; /* an NBD server is there, right or wrong */
 		n->hs_have += (size_t)r;
 		if (n->hs_have < need)
 			continue;

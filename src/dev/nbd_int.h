@@ -131,6 +131,7 @@ struct nbd_dev {
 	unsigned attempts;
 	bool given_up; /* the first connection failed: no retries */
 	bool never_up; /* keep_trying: not connected yet, size and caps unknown */
+	bool answered; /* this attempt heard an NBD server: something is there */
 	uint32_t rand_state;
 
 	dev_ready_fn ready;
@@ -157,8 +158,10 @@ ssize_t nbd_node_recv(struct nbd_dev *n, void *buf, size_t len);
 ssize_t nbd_node_send(struct nbd_dev *n, const void *buf, size_t len);
 const char *nbd_node_io_error(const struct nbd_dev *n, int err);
 void nbd_node_on_io(struct ev_io *w, uint32_t events); /* phase READY */
-void nbd_node_requeue_all(struct nbd_dev *n);	       /* connection lost */
-void nbd_node_fail_all(struct nbd_dev *n, int err);    /* io-timeout, first connect */
+void nbd_node_requeue_all(struct nbd_dev *n);
+/* Up for the first time (keep_trying): the ios that waited go out. */
+void nbd_node_first_up(struct nbd_dev *n);	    /* connection lost */
+void nbd_node_fail_all(struct nbd_dev *n, int err); /* io-timeout, first connect */
 void nbd_node_update_events(struct nbd_dev *n);
 void nbd_node_verify_start(struct nbd_dev *n);	/* send the label read */
 void nbd_node_verify_cancel(struct nbd_dev *n); /* the connection goes */

@@ -15,6 +15,9 @@
 T_MOUNTS=()     # mount points of filesystems the test mounted
 T_LOOPS=()      # "DEV BACK-MAJ:MIN" of loop devices the test (or dst attach) set up
 T_FUSE_FILES=() # FUSE file paths the test's storages use
+# dst attach links DIR/NAME to the loop device (/dev/dst by default): the
+# test's own dir, not the machine's.
+export DST_DEV_DIR=$T_TMP/devdst
 
 # need_fuse: skip unless this machine can run the FUSE tests.
 need_fuse() {

@@ -1370,6 +1370,78 @@ TEST(first_connect_no_server)
 	env_free(e);
 }
 
+static bool is_connecting(struct env *e)
+{
+	return e->node && !strcmp(dev_nbd_state(e->node), "connecting");
+}
+
+/* keep_trying without fail_fast (a linear node not up at boot): ready says
+ * it is not there, then IO waits; when the server comes, the IO goes out
+ * built from what the handshake said (the FUA write reaches the disk as
+ * FUA, not stripped for want of known caps). */
+TEST(first_connect_waits)
+{
+	struct env *e = env_new("mem:64M");
+	struct dev_nbd_opts opts = {.keep_trying = true, .min_size = 64 * MiB};
+	node_open(e, NULL, &opts);
+	CHECK(run_until(e, is_ready, 5000));
+	CHECK_EQ(e->ready_err, EIO);
+	CHECK(!dev_nbd_answered(e->node));
+	CHECK_STR(dev_nbd_state(e->node), "connecting");
+	static uint8_t data[4096], b[4096];
+	fill(data, sizeof(data), 9);
+	struct req w, r;
+	submit(e, &w, DEV_WRITE, DEV_F_FUA, 8192, sizeof(data), data);
+	submit(e, &r, DEV_READ, 0, 8192, sizeof(b), b);
+	run_for(e, 300);
+	CHECK_EQ(w.done_calls, 0);
+	CHECK_EQ(r.done_calls, 0);
+	CHECK_EQ(show_num(e->node, "waiting"), 2);
+	server_start_in(e, 100);
+	CHECK(run_until(e, all_done, 8000));
+	CHECK_EQ(w.err, 0);
+	CHECK_EQ(r.err, 0);
+	CHECK(!memcmp(b, data, sizeof(b)));
+	CHECK_STR(dev_nbd_state(e->node), "up");
+	bool fua = false;
+	for (unsigned i = 0; i < e->gate.nlog; i++)
+		if (e->gate.log_op[i] == DEV_WRITE && e->gate.log_off[i] == 8192)
+			fua = e->gate.log_flags[i] & DEV_F_FUA;
+	CHECK(fua);
+	CHECK_EQ(e->ready_calls, 1); /* up later is an event, not a second ready */
+	dev_destroy(e->node);
+	e->node = NULL;
+	server_stop(e);
+
+	/* A server too small for the node when it first answers: refused,
+	 * still connecting, IO still waiting. */
+	opts.min_size = 128 * MiB;
+	node_open(e, NULL, &opts);
+	CHECK(run_until(e, is_ready, 5000));
+	submit(e, &r, DEV_READ, 0, 0, sizeof(b), b);
+	CHECK(server_start(e));
+	run_for(e, 600);
+	CHECK(is_connecting(e));
+	CHECK_EQ(r.done_calls, 0);
+	const char *why = show_str(e->node, "error");
+	CHECK(strstr(why, "has 67108864 bytes but the storage expects 134217728") != NULL);
+	dev_destroy(e->node); /* fails the read */
+	e->node = NULL;
+	CHECK(run_until(e, all_done, 1000));
+	CHECK_EQ(r.err, EIO);
+
+	/* A server that answers but has no such export: not waited for. */
+	char uri[300];
+	snprintf(uri, sizeof(uri), "nbd+unix:///nosuch?socket=%s", e->sock);
+	node_open(e, uri, &opts);
+	CHECK(run_until(e, is_ready, 5000));
+	CHECK_EQ(e->ready_err, EIO);
+	CHECK(dev_nbd_answered(e->node));
+	CHECK_STR(dev_nbd_state(e->node), "failed");
+	CHECK_EQ(do_io(e, DEV_READ, 0, 0, sizeof(b), b), EIO);
+	env_free(e);
+}
+
 TEST(first_connect_bad_uri)
 {
 	struct env *e = env_new("mem:64M");
@@ -1612,5 +1684,5 @@ UNIT_MAIN(T(ready_once), T(queue_depth), T(large_io), T(commands), T(emulated_co
 	  T(big_ranges), T(readonly_server), T(node_came_back_different), T(reply_sizes),
 	  T(reconnect_queued), T(reconnect_in_flight), T(request_timeout),
 	  T(request_timeout_unfenced), T(io_timeout), T(first_connect_no_server),
-	  T(first_connect_bad_uri), T(destroy_while_reconnecting), T(error_cause), T(tcp), T(tls),
-	  T(tls_refused))
+	  T(first_connect_waits), T(first_connect_bad_uri), T(destroy_while_reconnecting),
+	  T(error_cause), T(tcp), T(tls), T(tls_refused))
