@@ -61,9 +61,25 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 	struct timeval tv = {.tv_sec = 60};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* send(MSG_NOSIGNAL): a daemon that closes at once (at its descriptor
+	 * limit, or past its connection cap) must give an error, not SIGPIPE.
+	 * Its refusal, if it wrote one, is still there to read. */
 	char *line = xasprintf("%s\n", cmd);
-	int rc = write_all(fd, line, strlen(line));
+	int rc = 0;
+	for (size_t off = 0, len = strlen(line); off < len;) {
+		ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
 	free(line);
+	bool send_failed = rc < 0;
+	if (rc == -EPIPE || rc == -ECONNRESET)
+		rc = 0;
 	struct strbuf b;
 	sb_init(&b);
 	char chunk[4096];
@@ -97,8 +113,9 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 		sb_free(&b);
 		return -2;
 	} else {
-		snprintf(err, errlen,
-			 "'%s': daemon closed the control connection without answering", name);
+		snprintf(err, errlen, "'%s': daemon closed the control connection without %s", name,
+			 send_failed ? "reading the command (is it at its descriptor limit?)"
+				     : "answering");
 	}
 	sb_free(&b);
 	return -1;
