@@ -58,8 +58,7 @@ static void episode_begin(struct accept_guard *g, int e)
 		 strerror(e));
 }
 
-int accept_guard_accept(struct accept_guard *g, struct ev_io *w, struct sockaddr *sa,
-			socklen_t *sl)
+int accept_guard_accept(struct accept_guard *g, struct ev_io *w, struct sockaddr *sa, socklen_t *sl)
 {
 	g->w = w;
 	int fd = accept4(w->fd, sa, sl, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -24,12 +24,12 @@ struct accept_guard {
 	struct ev_loop *loop;
 	struct ev_io *w; /* the listener's watcher (set on every accept) */
 	struct ev_timer pause;
-	char what[120];	   /* "control socket PATH", "listener URI" for logs */
-	bool episode;	   /* at the limit now: logged once, not again */
-	bool logged;	   /* ... and this episode was (not within QUIET_NS) */
+	char what[120]; /* "control socket PATH", "listener URI" for logs */
+	bool episode;	/* at the limit now: logged once, not again */
+	bool logged;	/* ... and this episode was (not within QUIET_NS) */
 	uint64_t last_log_ns;
-	uint64_t dropped;  /* connections closed at once during the episode */
-	uint32_t events;   /* what to watch again after a pause */
+	uint64_t dropped; /* connections closed at once during the episode */
+	uint32_t events;  /* what to watch again after a pause */
 };
 
 /* what names the listener in log lines. Opens the process's spare

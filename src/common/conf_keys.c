@@ -11,12 +11,12 @@
 #include "util.h"
 
 enum kind {
-	ANY,	/* a path, a name, a URI: checked where it is used */
-	NUM,	/* a whole number in [min, max] */
-	SIZE,	/* a size (4K, 1M...) in [min, max] */
-	POW2,	/* a size, a power of two in [min, max] */
-	WORDS,	/* one of the words in `words`, separated by '|' */
-	HEX32,	/* 32 hex digits (a uuid) */
+	ANY,   /* a path, a name, a URI: checked where it is used */
+	NUM,   /* a whole number in [min, max] */
+	SIZE,  /* a size (4K, 1M...) in [min, max] */
+	POW2,  /* a size, a power of two in [min, max] */
+	WORDS, /* one of the words in `words`, separated by '|' */
+	HEX32, /* 32 hex digits (a uuid) */
 };
 
 struct key {
@@ -125,8 +125,7 @@ int conf_key_check(const char *key, const char *val, char *err, size_t errlen)
 	uint64_t x = 0;
 	char lo[32], hi[32];
 	switch (k->kind) {
-	case ANY:
-		return 0;
+	case ANY: return 0;
 	case NUM:
 		if (parse_u64(val, &x) == 0 && x >= k->min && x <= k->max)
 			return 0;

@@ -19,8 +19,9 @@ unsigned connect_timeout_s(unsigned dflt)
 		return (unsigned)x;
 	if (!said) {
 		said = true;
-		fprintf(stderr, "DST_CONNECT_TIMEOUT '%s': expected seconds from 1 to 3600; using %u\n",
-			v, dflt);
+		fprintf(stderr,
+			"DST_CONNECT_TIMEOUT '%s': expected seconds from 1 to 3600; using %u\n", v,
+			dflt);
 	}
 	return dflt;
 }
