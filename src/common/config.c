@@ -104,6 +104,28 @@ int conf_parse(const char *text, struct conf *c, char *err, size_t errlen)
 	return 0;
 }
 
+int conf_parse_buf(const char *buf, size_t len, struct conf *c, char *err, size_t errlen)
+{
+	c->e = NULL;
+	c->n = 0;
+	/* Text stops at a NUL: what follows would be dropped unseen. */
+	const char *nul = len ? memchr(buf, '\0', len) : NULL;
+	if (nul) {
+		unsigned line = 1;
+		for (const char *p = buf; p < nul; p++)
+			line += *p == '\n';
+		snprintf(err, errlen, "line %u: a NUL byte (a config is text)", line);
+		return -EINVAL;
+	}
+	char *text = xmalloc(len + 1);
+	if (len)
+		memcpy(text, buf, len);
+	text[len] = '\0';
+	int rc = conf_parse(text, c, err, errlen);
+	free(text);
+	return rc;
+}
+
 /* A config is a small regular file; anything else (a FIFO that would
  * block the reader for ever, a device, a directory) is refused unread. */
 #define CONF_MAX_BYTES (1u << 20)
@@ -149,21 +171,14 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 		sb_add(&b, chunk, (size_t)n);
 	}
 	close(fd);
-	int rc = 0;
-	const char *nul = b.len ? memchr(b.s, '\0', b.len) : NULL;
-	if (nul) {
-		unsigned line = 1;
-		for (const char *p = b.s; p < nul; p++)
-			line += *p == '\n';
-		snprintf(err, errlen, "%s: line %u: a NUL byte (a config is text)", path, line);
-		rc = -EINVAL;
-	} else if (b.len > CONF_MAX_BYTES) {
+	int rc;
+	if (b.len > CONF_MAX_BYTES) {
 		snprintf(err, errlen, "%s: too large for a config (at most %u bytes)", path,
 			 CONF_MAX_BYTES);
 		rc = -EFBIG;
 	} else {
 		char perr[300];
-		rc = conf_parse(b.s ? b.s : "", c, perr, sizeof(perr));
+		rc = conf_parse_buf(b.s, b.len, c, perr, sizeof(perr));
 		if (rc < 0)
 			snprintf(err, errlen, "%s: %s", path, perr);
 	}
