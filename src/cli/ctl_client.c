@@ -42,7 +42,8 @@ int bad_option(const char *cmd, char **argv)
 		   missing ? "missing value for" : "unknown", arg, cmd);
 }
 
-int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen)
+static int ctl_call_once(const char *name, const char *cmd, struct strbuf *reply, char *err,
+			 size_t errlen)
 {
 	char *path = state_path(name, ".ctl");
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -119,6 +120,21 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 	}
 	sb_free(&b);
 	return -1;
+}
+
+/* A daemon past its cap of control connections says so before it reads
+ * the command, so any command may be tried again: for a second, in case
+ * some of the connections were about to end. */
+int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen)
+{
+	static const char full[] = "too many control connections";
+	for (int i = 0;; i++) {
+		int rc = ctl_call_once(name, cmd, reply, err, errlen);
+		if (rc != -2 || strncmp(err, full, sizeof(full) - 1) || i >= 10)
+			return rc;
+		struct timespec ts = {.tv_nsec = 100 * 1000000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 void print_uris(const char *name)
