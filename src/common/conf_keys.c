@@ -69,6 +69,10 @@ static const struct key keys[] = {
     {"fuse", false, ANY, 0, 0, NULL},
     {"nbd-device", false, ANY, 0, 0, NULL},
     {"device", false, ANY, 0, 0, NULL},
+    /* keys of other branches of issue 16 (events, metrics): one line each */
+    {"on-event", false, ANY, 0, 0, NULL},
+    {"on-event-timeout", false, NUM, 0, 86400, NULL},
+    {"metrics-listen", false, ANY, 0, 0, NULL},
     /* NAME.loop records */
     {"loop", false, ANY, 0, 0, NULL},
     {"file-dev", false, ANY, 0, 0, NULL},

@@ -217,6 +217,10 @@ node-tls-psk = /etc/dst/psk
 node-tls-username = alice
 fuse = /srv/dev
 migrate = n-0 remote 1048576 id=00112233445566778899aabbccddeeff nbd://h:2
+on-event = /usr/local/bin/dst-hook
+on-event-timeout = 30
+metrics-listen = 127.0.0.1:9100
+allow = 10.0.0.0/8:ro
 """)
 write("conf", "bad-region-size", b"type = storage\nalg = alg_mirror\nregion-size = 0\n")
 write("conf", "bad-words", b"alg = raid5\ntype = volume\ntls = maybe\n")

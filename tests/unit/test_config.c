@@ -329,6 +329,11 @@ TEST(bad_values)
 			  "line 1: tls 'maybe': expected one of off|on|require|no|yes|0|1"));
 	CHECK(parse_fails("assume-clean = sure\n",
 			  "line 1: assume-clean 'sure': expected one of yes|no"));
+	CHECK(parse_fails(
+	    "on-event-timeout = 86401\n",
+	    "line 1: on-event-timeout '86401': expected a whole number from 0 to 86400"));
+	CHECK(parse_fails("on-event = /a\non-event = /b\n",
+			  "line 2: on-event given twice (first on line 1)"));
 	CHECK(parse_fails("uuid = 0011\n", "line 1: uuid '0011': expected 32 hex digits"));
 	CHECK(
 	    parse_fails("uuid = 00112233445566778899aabbccddeefg\n",
