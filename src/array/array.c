@@ -562,7 +562,7 @@ struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, uint64_
 			struct array_node *nodes, size_t n, char *err, size_t errlen)
 {
 	qsort(nodes, n, sizeof(*nodes), cmp_start);
-	uint64_t size = alg->layout(nodes, n, chunk, err, errlen);
+	uint64_t size = array_layout_check(alg, nodes, n, chunk, false, err, errlen);
 	if (!size)
 		return NULL;
 	struct array *a = xcalloc(1, sizeof(*a));
@@ -648,7 +648,7 @@ int array_add_node(struct array *a, struct array_node *node, char *err, size_t e
 	struct array_node *nodes = xcalloc(a->n + 1, sizeof(*nodes));
 	memcpy(nodes, a->nodes, a->n * sizeof(*nodes));
 	nodes[a->n] = *node;
-	uint64_t size = a->alg->layout(nodes, a->n + 1, a->chunk, err, errlen);
+	uint64_t size = array_layout_check(a->alg, nodes, a->n + 1, a->chunk, false, err, errlen);
 	if (!size) {
 		free(nodes);
 		return -EINVAL;

@@ -71,6 +71,7 @@ struct alg_ops {
 		    uint64_t len, struct alg_seg *seg);
 	/* May a node be added to / removed from a running storage? */
 	bool can_grow;
+	unsigned min_nodes; /* to start */
 };
 
 extern const struct alg_ops alg_linear, alg_stripe, alg_mirror;
@@ -79,6 +80,13 @@ extern const struct alg_ops alg_linear, alg_stripe, alg_mirror;
 const struct alg_ops *alg_find(const char *name);
 
 #define ARRAY_DEFAULT_CHUNK (64u << 10)
+
+/* The one layout check (layout.c), for dst add and dstd alike: nodes in any
+ * order; the storage size in bytes, or 0 with a reason. partial: the
+ * storage is still being built (dst add), so fewer nodes than it needs to
+ * start are fine; everything else is checked as at start. */
+uint64_t array_layout_check(const struct alg_ops *alg, const struct array_node *nodes, size_t n,
+			    uint64_t chunk, bool partial, char *err, size_t errlen);
 
 /* Build the storage device over nodes whose devs are open and sized. Takes
  * ownership of nodes[] (and their devs). NULL with a reason on a bad layout. */

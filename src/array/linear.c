@@ -28,10 +28,11 @@ static uint64_t linear_layout(const struct array_node *nodes, size_t n, uint64_t
 		if (nodes[i].start < next) {
 			snprintf(
 			    err, errlen,
-			    "alg_linear: node %s (sectors %llu-%llu) overlaps the node before it "
-			    "(which ends at sector %llu)",
+			    "alg_linear: node %s (sectors %llu-%llu) overlaps node %s (sectors "
+			    "%llu-%llu)",
 			    nodes[i].name, (unsigned long long)nodes[i].start,
 			    (unsigned long long)(nodes[i].start + nodes[i].size - 1),
+			    nodes[i - 1].name, (unsigned long long)nodes[i - 1].start,
 			    (unsigned long long)next - 1);
 			return 0;
 		}
@@ -63,4 +64,5 @@ const struct alg_ops alg_linear = {
     .layout = linear_layout,
     .map = linear_map,
     .can_grow = true,
+    .min_nodes = 1,
 };

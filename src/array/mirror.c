@@ -1229,6 +1229,7 @@ const struct alg_ops alg_mirror = {
     .name = "alg_mirror",
     .layout = mirror_layout,
     .can_grow = false,
+    .min_nodes = 2,
 };
 
 static int load(struct mirror *m, char *err, size_t errlen)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "array.h"
+#include "common/util.h"
 
 static uint64_t stripe_layout(const struct array_node *nodes, size_t n, uint64_t chunk, char *err,
 			      size_t errlen)
@@ -20,9 +21,10 @@ static uint64_t stripe_layout(const struct array_node *nodes, size_t n, uint64_t
 		if (nodes[i].size != nodes[0].size) {
 			snprintf(err, errlen,
 				 "alg_stripe: nodes must be of equal size: %s has %llu sectors, %s "
-				 "has %llu (narrow with --size)",
+				 "has %llu (narrow with --size %llu)",
 				 nodes[0].name, (unsigned long long)nodes[0].size, nodes[i].name,
-				 (unsigned long long)nodes[i].size);
+				 (unsigned long long)nodes[i].size,
+				 (unsigned long long)MIN(nodes[0].size, nodes[i].size));
 			return 0;
 		}
 	}
@@ -49,4 +51,5 @@ const struct alg_ops alg_stripe = {
     .layout = stripe_layout,
     .map = stripe_map,
     .can_grow = false,
+    .min_nodes = 1,
 };

@@ -143,6 +143,10 @@ int probe_uri_creds(const char *uri, char *err, size_t errlen);
  * the cause in err. */
 struct nbd_handle *probe_connect(const char *uri, const struct tls_opts *tls, char *err,
 				 size_t errlen);
+/* Wait for an aio command of h to complete, within the connect timeout (a
+ * node that answers the handshake and then nothing must not hang dst): 0,
+ * or -1 with the reason. */
+int probe_wait(struct nbd_handle *h, int64_t cookie, char *err, size_t errlen);
 
 /* label_node.c: a disk joins storage `name` as node nc (spec, remote,
  * start, size and label offset set): refused (-1 and why) when it is

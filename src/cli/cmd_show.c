@@ -216,6 +216,9 @@ static int gather_config(const char *name, struct strbuf *out, bool quiet)
 				    state_dir());
 			else
 				die("%s", err);
+		} else if (rc != -ENOENT) {
+			/* Listing them all: the others still shown, this one said. */
+			fprintf(stderr, "dst: %s (skipped)\n", err);
 		}
 		return -1;
 	}

@@ -433,22 +433,27 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (alg == &alg_stripe && nodes[i].size != size) {
-			die("alg_stripe nodes must be of equal size: %s has %llu sectors, %s has "
-			    "%llu "
-			    "(use --size %llu to narrow it)",
-			    nodes[i].spec, (unsigned long long)nodes[i].size, spec,
-			    (unsigned long long)size, (unsigned long long)MIN(size, nodes[i].size));
-			goto out;
+	/* The layout with the new node, checked by the code dstd checks it
+	 * with at start: what it would refuse is refused here, in its words. */
+	{
+		struct array_node *all = xcalloc(n + 1, sizeof(*all));
+		for (size_t i = 0; i < n; i++) {
+			all[i].start = nodes[i].start;
+			all[i].size = nodes[i].size;
+			node_conf_name(nodes[i].start, all[i].name, sizeof(all[i].name));
 		}
-		if (start < nodes[i].start + nodes[i].size && nodes[i].start < start + size) {
-			char nn[32];
-			node_conf_name(nodes[i].start, nn, sizeof(nn));
-			die("sectors %llu-%llu would overlap node %s (sectors %llu-%llu)",
-			    (unsigned long long)start, (unsigned long long)(start + size - 1), nn,
-			    (unsigned long long)nodes[i].start,
-			    (unsigned long long)(nodes[i].start + nodes[i].size - 1));
+		all[n].start = start;
+		all[n].size = size;
+		node_conf_name(start, all[n].name, sizeof(all[n].name));
+		uint64_t chunk = ARRAY_DEFAULT_CHUNK;
+		const char *cv = conf_get(&conf, "chunk");
+		if (cv && parse_size(cv, &chunk) < 0)
+			chunk = 0; /* refused below, as dstd would */
+		uint64_t bytes_ok =
+		    array_layout_check(alg, all, n + 1, chunk, true, err, sizeof(err));
+		free(all);
+		if (!bytes_ok) {
+			die("cannot add %s to '%s': %s", spec, name, err);
 			goto out;
 		}
 	}

@@ -42,7 +42,8 @@ int bad_option(const char *cmd, char **argv)
 		   missing ? "missing value for" : "unknown", arg, cmd);
 }
 
-int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen)
+static int ctl_call_once(const char *name, const char *cmd, struct strbuf *reply, char *err,
+			 size_t errlen)
 {
 	char *path = state_path(name, ".ctl");
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -61,9 +62,25 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 	struct timeval tv = {.tv_sec = 60};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* send(MSG_NOSIGNAL): a daemon that closes at once (at its descriptor
+	 * limit, or past its connection cap) must give an error, not SIGPIPE.
+	 * Its refusal, if it wrote one, is still there to read. */
 	char *line = xasprintf("%s\n", cmd);
-	int rc = write_all(fd, line, strlen(line));
+	int rc = 0;
+	for (size_t off = 0, len = strlen(line); off < len;) {
+		ssize_t w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
 	free(line);
+	bool send_failed = rc < 0;
+	if (rc == -EPIPE || rc == -ECONNRESET)
+		rc = 0;
 	struct strbuf b;
 	sb_init(&b);
 	char chunk[4096];
@@ -97,11 +114,27 @@ int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err,
 		sb_free(&b);
 		return -2;
 	} else {
-		snprintf(err, errlen,
-			 "'%s': daemon closed the control connection without answering", name);
+		snprintf(err, errlen, "'%s': daemon closed the control connection without %s", name,
+			 send_failed ? "reading the command (is it at its descriptor limit?)"
+				     : "answering");
 	}
 	sb_free(&b);
 	return -1;
+}
+
+/* A daemon past its cap of control connections says so before it reads
+ * the command, so any command may be tried again: for a second, in case
+ * some of the connections were about to end. */
+int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen)
+{
+	static const char full[] = "too many control connections";
+	for (int i = 0;; i++) {
+		int rc = ctl_call_once(name, cmd, reply, err, errlen);
+		if (rc != -2 || strncmp(err, full, sizeof(full) - 1) || i >= 10)
+			return rc;
+		struct timespec ts = {.tv_nsec = 100 * 1000000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 void print_uris(const char *name)

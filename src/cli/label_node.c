@@ -85,20 +85,25 @@ static int block_io(const char *spec, bool remote, const struct tls_opts *tls, u
 		return -1;
 	}
 	int rc = -1;
+	/* aio with a deadline: a node that stops answering fails, not hangs. */
 	if (write) {
 		bool fua = nbd_can_fua(h) > 0;
-		if (nbd_pwrite(h, buf, LABEL_SIZE, off, fua ? LIBNBD_CMD_FLAG_FUA : 0) < 0 ||
-		    (!fua && nbd_can_flush(h) > 0 && nbd_flush(h, 0) < 0))
+		if (probe_wait(h,
+			       nbd_aio_pwrite(h, buf, LABEL_SIZE, off, NBD_NULL_COMPLETION,
+					      fua ? LIBNBD_CMD_FLAG_FUA : 0),
+			       why, sizeof(why)) < 0 ||
+		    (!fua && nbd_can_flush(h) > 0 &&
+		     probe_wait(h, nbd_aio_flush(h, NBD_NULL_COMPLETION, 0), why, sizeof(why)) < 0))
 			goto fail;
-	} else if (nbd_pread(h, buf, LABEL_SIZE, off, 0) < 0) {
+	} else if (probe_wait(h, nbd_aio_pread(h, buf, LABEL_SIZE, off, NBD_NULL_COMPLETION, 0),
+			      why, sizeof(why)) < 0) {
 		goto fail;
 	}
 	nbd_shutdown(h, 0);
 	rc = 0;
 	goto out;
 fail:
-	snprintf(err, errlen, "%s its label block: %s", write ? "writing" : "reading",
-		 dev_nbd_error_cause(nbd_get_error()));
+	snprintf(err, errlen, "%s its label block: %s", write ? "writing" : "reading", why);
 out:
 	nbd_close(h);
 	return rc;

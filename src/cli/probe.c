@@ -8,10 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/connect_timeout.h"
+#include "common/ev.h"
 #include "common/util.h"
 #include "dev/dev.h"
 #include "nbd/tls.h"
@@ -76,6 +79,38 @@ int probe_set_tls(struct nbd_handle *h, const char *uri, const struct tls_opts *
 	return 0;
 }
 
+/* Until the handshake is done or the deadline passes: a server that
+ * accepts and never speaks must not hang the tool. */
+static int connect_within(struct nbd_handle *h, const char *uri, unsigned secs, char *err,
+			  size_t errlen)
+{
+	if (nbd_aio_connect_uri(h, uri) < 0)
+		goto failed;
+	uint64_t deadline = ev_now_ns() + (uint64_t)secs * 1000000000ull;
+	while (nbd_aio_is_connecting(h) == 1) {
+		uint64_t now = ev_now_ns();
+		if (now >= deadline) {
+			/* Connected at TCP level: it is the NBD handshake that
+			 * hangs. */
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+			int fd = nbd_aio_get_fd(h);
+			bool tcp_up = fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0;
+			snprintf(err, errlen, "%s: timed out after %u s",
+				 tcp_up ? "handshake" : "connect", secs);
+			return -1;
+		}
+		uint64_t left_ms = (deadline - now + 999999) / 1000000;
+		if (nbd_poll(h, (int)MIN(left_ms, 1000u)) < 0)
+			goto failed;
+	}
+	if (nbd_aio_is_ready(h) == 1)
+		return 0;
+failed:
+	snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
+	return -1;
+}
+
 struct nbd_handle *probe_connect(const char *uri, const struct tls_opts *tls, char *err,
 				 size_t errlen)
 {
@@ -88,12 +123,37 @@ struct nbd_handle *probe_connect(const char *uri, const struct tls_opts *tls, ch
 	/* The user's own URI may name files (tls-psk-file=...): let libnbd
 	 * read them, as nbdinfo does. */
 	if (nbd_set_full_info(h, true) < 0 || nbd_set_uri_allow_local_file(h, true) < 0 ||
-	    probe_set_tls(h, uri, tls) < 0 || nbd_connect_uri(h, uri) < 0) {
+	    probe_set_tls(h, uri, tls) < 0) {
 		snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
 		nbd_close(h);
 		return NULL;
 	}
+	if (connect_within(h, uri, connect_timeout_s(DST_CLI_CONNECT_TIMEOUT_S), err, errlen) < 0) {
+		nbd_close(h);
+		return NULL;
+	}
 	return h;
+}
+
+int probe_wait(struct nbd_handle *h, int64_t cookie, char *err, size_t errlen)
+{
+	unsigned secs = connect_timeout_s(DST_CLI_CONNECT_TIMEOUT_S);
+	uint64_t deadline = ev_now_ns() + (uint64_t)secs * 1000000000ull;
+	int done = -1;
+	while (cookie >= 0 && (done = nbd_aio_command_completed(h, (uint64_t)cookie)) == 0) {
+		uint64_t now = ev_now_ns();
+		if (now >= deadline) {
+			snprintf(err, errlen, "no reply: timed out after %u s", secs);
+			return -1;
+		}
+		uint64_t left_ms = (deadline - now + 999999) / 1000000;
+		if (nbd_poll(h, (int)MIN(left_ms, 1000u)) < 0)
+			break;
+	}
+	if (cookie >= 0 && done == 1)
+		return 0;
+	snprintf(err, errlen, "%s", dev_nbd_error_cause(nbd_get_error()));
+	return -1;
 }
 
 int probe_remote(const char *uri, const struct tls_opts *tls, uint64_t *bytes, char *err,

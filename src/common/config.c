@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf_keys.h"
 #include "config.h"
 #include "strbuf.h"
 #include "util.h"
@@ -27,6 +29,27 @@ static void push(struct conf *c, const char *k, size_t klen, const char *v, size
 	memcpy(e->val, v, vlen);
 	e->val[vlen] = '\0';
 	e->line = line;
+}
+
+/* The newest entry against the table of keys: its value, and no second
+ * line for a key that takes one. */
+static int check_entry(const struct conf *c, const struct conf_entry *e, char *err, size_t errlen)
+{
+	char why[200];
+	if (conf_key_check(e->key, e->val, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "line %u: %s", e->line, why);
+		return -EINVAL;
+	}
+	if (conf_key_multi(e->key))
+		return 0;
+	for (size_t i = 0; i + 1 < c->n; i++) {
+		if (!strcmp(c->e[i].key, e->key)) {
+			snprintf(err, errlen, "line %u: %s given twice (first on line %u)", e->line,
+				 e->key, c->e[i].line);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 int conf_parse(const char *text, struct conf *c, char *err, size_t errlen)
@@ -73,31 +96,105 @@ int conf_parse(const char *text, struct conf *c, char *err, size_t errlen)
 		while (v < e && isspace((unsigned char)*v))
 			v++;
 		push(c, s, (size_t)(ke - s), v, (size_t)(e - v), line);
+		if (check_entry(c, &c->e[c->n - 1], err, errlen) < 0) {
+			conf_free(c);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
 
+int conf_parse_buf(const char *buf, size_t len, struct conf *c, char *err, size_t errlen)
+{
+	c->e = NULL;
+	c->n = 0;
+	/* Text stops at a NUL: what follows would be dropped unseen. */
+	const char *nul = len ? memchr(buf, '\0', len) : NULL;
+	if (nul) {
+		unsigned line = 1;
+		for (const char *p = buf; p < nul; p++)
+			line += *p == '\n';
+		snprintf(err, errlen, "line %u: a NUL byte (a config is text)", line);
+		return -EINVAL;
+	}
+	char *text = xmalloc(len + 1);
+	if (len)
+		memcpy(text, buf, len);
+	text[len] = '\0';
+	int rc = conf_parse(text, c, err, errlen);
+	free(text);
+	return rc;
+}
+
+/* A config is a small regular file; anything else (a FIFO that would
+ * block the reader for ever, a device, a directory) is refused unread. */
+#define CONF_MAX_BYTES (1u << 20)
+
 int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	if (!f) {
+	c->e = NULL;
+	c->n = 0;
+	struct stat st;
+	int fd = -1;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		goto not_regular;
+	/* O_NONBLOCK: should a FIFO be put there after the stat, open and
+	 * read still return at once. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
 		int e = errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		goto not_regular;
+	if (st.st_size > CONF_MAX_BYTES) {
+		snprintf(err, errlen, "%s: %lld bytes: too large for a config (at most %u)", path,
+			 (long long)st.st_size, CONF_MAX_BYTES);
+		close(fd);
+		return -EFBIG;
+	}
 	struct strbuf b;
 	sb_init(&b);
 	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		sb_add(&b, chunk, n);
-	fclose(f);
-	char perr[200];
-	int rc = conf_parse(b.s ? b.s : "", c, perr, sizeof(perr));
-	if (rc < 0)
-		snprintf(err, errlen, "%s: %s", path, perr);
+	ssize_t n;
+	while (b.len <= CONF_MAX_BYTES && (n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(e));
+			close(fd);
+			sb_free(&b);
+			return -e;
+		}
+		sb_add(&b, chunk, (size_t)n);
+	}
+	close(fd);
+	int rc;
+	if (b.len > CONF_MAX_BYTES) {
+		snprintf(err, errlen, "%s: too large for a config (at most %u bytes)", path,
+			 CONF_MAX_BYTES);
+		rc = -EFBIG;
+	} else {
+		char perr[300];
+		rc = conf_parse_buf(b.s, b.len, c, perr, sizeof(perr));
+		if (rc < 0)
+			snprintf(err, errlen, "%s: %s", path, perr);
+	}
 	sb_free(&b);
 	return rc;
+
+not_regular:
+	if (fd >= 0)
+		close(fd);
+	snprintf(err, errlen, "%s: not a regular file (%s)", path,
+		 S_ISFIFO(st.st_mode)			      ? "a FIFO"
+		 : S_ISDIR(st.st_mode)			      ? "a directory"
+		 : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+		 : S_ISSOCK(st.st_mode)			      ? "a socket"
+							      : "of another type");
+	return -EINVAL;
 }
 
 int conf_save(const char *path, const struct conf *c, char *err, size_t errlen)

@@ -13,15 +13,26 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/accept_guard.h"
 #include "common/ev.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "ctl.h"
 #include "ctl_line.h"
 
+/* A client has this long to send its whole line, and a stalled reader this
+ * long to take its answer: an idle connection must not hold one of the few
+ * slots (the loop itself never waits on anyone: every socket is
+ * non-blocking). */
+#define CTL_LINE_TIMEOUT_NS  (5ull * 1000000000)
+#define CTL_WRITE_TIMEOUT_NS (30ull * 1000000000)
+
 struct ctl {
 	struct ev_loop *loop;
 	struct ev_io w;
+	struct accept_guard guard;
+	unsigned nreqs;
+	bool full_logged; /* "too many" said once until the count drops */
 	char *path;
 	ctl_handler fn;
 	void *arg;
@@ -33,6 +44,7 @@ struct ctl {
 struct ctl_req {
 	struct ctl *ctl;
 	struct ev_io w;
+	struct ev_timer timer; /* line not yet whole, or answer not yet taken */
 	char line[CTL_MAX_LINE];
 	size_t got;
 	bool answered;
@@ -54,8 +66,20 @@ static void req_free(struct ctl_req *r)
 		ev_io_stop(ctl->loop, &r->w);
 		close(r->w.fd);
 	}
+	ev_timer_stop(ctl->loop, &r->timer);
 	sb_free(&r->out);
 	free(r);
+	ctl->nreqs--;
+	if (ctl->nreqs < CTL_MAX_CONNS / 2)
+		ctl->full_logged = false;
+}
+
+static void req_on_timer(struct ev_timer *t)
+{
+	struct ctl_req *r = container_of(t, struct ctl_req, timer);
+	log_debug("control: closing a connection that %s",
+		  r->answered ? "does not read its answer" : "did not send its line in time");
+	req_free(r);
 }
 
 static void req_write(struct ctl_req *r)
@@ -65,6 +89,9 @@ static void req_write(struct ctl_req *r)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
 				ev_io_set(r->ctl->loop, &r->w, EPOLLOUT);
+				if (!r->timer.armed)
+					ev_timer_start(r->ctl->loop, &r->timer,
+						       CTL_WRITE_TIMEOUT_NS);
 				return;
 			}
 			break;
@@ -96,8 +123,10 @@ static void req_on_event(struct ev_io *w, uint32_t events)
 	    ctl_line_parse(r->line, r->got, sizeof(r->line), &argc, argv, &why);
 	if (st == CTL_LINE_MORE)
 		return;
-	/* Wait for nothing more from the client while the handler works. */
+	/* Wait for nothing more from the client while the handler works
+	 * (which may take as long as it must: no timer then). */
 	ev_io_set(r->ctl->loop, &r->w, 0);
+	ev_timer_stop(r->ctl->loop, &r->timer);
 	if (st == CTL_LINE_ERROR) {
 		ctl_reply_error(r, "%s", why);
 		return;
@@ -125,28 +154,62 @@ static bool peer_in_group(int fd, gid_t gid, gid_t group)
 	return false;
 }
 
+/* Past the cap a client gets one line and is closed: a best-effort write to
+ * a fresh socket, whose buffer takes a line without blocking. */
+static void refuse_full(struct ctl *ctl, int fd)
+{
+	static const char msg[] = "error: too many control connections; try again\n";
+	ssize_t n = write(fd, msg, sizeof(msg) - 1);
+	/* Take what the client already sent: closing a Unix socket with
+	 * unread data resets it, and the client would not see our line. */
+	char sink[CTL_MAX_LINE];
+	for (int i = 0; i < 4 && (n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0; i++)
+		;
+	close(fd);
+	if (!ctl->full_logged) {
+		log_warn("control: %u connections open (the most allowed); closing new ones "
+			 "until some end",
+			 ctl->nreqs);
+		ctl->full_logged = true;
+	}
+}
+
 static void on_accept(struct ev_io *w, uint32_t events)
 {
 	struct ctl *ctl = container_of(w, struct ctl, w);
-	int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    (cred.uid != 0 && cred.uid != geteuid() &&
-	     !(ctl->group_ok && peer_in_group(fd, cred.gid, ctl->group)))) {
-		log_warn("control: refused uid %d", (int)cred.uid);
-		close(fd);
-		return;
+	/* A few at a time, so that a flood cannot starve the other sockets. */
+	for (int i = 0; i < 16; i++) {
+		int fd = accept_guard_accept(&ctl->guard, w, NULL, NULL);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn("control socket %s: accept: %s", ctl->path,
+					 strerror(errno));
+			return;
+		}
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    (cred.uid != 0 && cred.uid != geteuid() &&
+		     !(ctl->group_ok && peer_in_group(fd, cred.gid, ctl->group)))) {
+			log_warn("control: refused uid %d", (int)cred.uid);
+			close(fd);
+			continue;
+		}
+		if (ctl->nreqs >= CTL_MAX_CONNS) {
+			refuse_full(ctl, fd);
+			continue;
+		}
+		struct ctl_req *r = xcalloc(1, sizeof(*r));
+		r->ctl = ctl;
+		r->w.fn = req_on_event;
+		r->timer.fn = req_on_timer;
+		sb_init(&r->out);
+		r->next = ctl->reqs;
+		ctl->reqs = r;
+		ctl->nreqs++;
+		ev_io_start(ctl->loop, &r->w, fd, EPOLLIN);
+		ev_timer_start(ctl->loop, &r->timer, CTL_LINE_TIMEOUT_NS);
 	}
-	struct ctl_req *r = xcalloc(1, sizeof(*r));
-	r->ctl = ctl;
-	r->w.fn = req_on_event;
-	sb_init(&r->out);
-	r->next = ctl->reqs;
-	ctl->reqs = r;
-	ev_io_start(ctl->loop, &r->w, fd, EPOLLIN);
 }
 
 struct ctl *ctl_start(struct ev_loop *loop, const char *path, ctl_handler fn, void *arg, char *err,
@@ -180,6 +243,9 @@ struct ctl *ctl_start(struct ev_loop *loop, const char *path, ctl_handler fn, vo
 	ctl->fn = fn;
 	ctl->arg = arg;
 	ctl->w.fn = on_accept;
+	char what[sizeof(sun.sun_path) + 20];
+	snprintf(what, sizeof(what), "control socket %s", path);
+	accept_guard_init(&ctl->guard, loop, what);
 	ev_io_start(loop, &ctl->w, fd, EPOLLIN);
 	return ctl;
 }
@@ -203,6 +269,7 @@ void ctl_stop(struct ctl *ctl)
 		return;
 	while (ctl->reqs)
 		req_free(ctl->reqs);
+	accept_guard_stop(&ctl->guard);
 	ev_io_stop(ctl->loop, &ctl->w);
 	close(ctl->w.fd);
 	unlink(ctl->path);

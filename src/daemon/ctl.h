@@ -4,6 +4,10 @@
  * answers "ok\n" or "error: MESSAGE\n", then any body, then closes. Replies
  * may come later than the request (a drain, a migration step), so a handler
  * gets a ctl_req it answers with ctl_reply() whenever it is ready.
+ *
+ * At most CTL_MAX_CONNS connections are open at once; past that a client
+ * gets "error: too many control connections" and is closed. A client that
+ * has not sent its whole line within 5 s is closed.
  */
 #ifndef DST_DAEMON_CTL_H
 #define DST_DAEMON_CTL_H
@@ -13,6 +17,8 @@
 #include <sys/types.h>
 
 #include "common/strbuf.h"
+
+#define CTL_MAX_CONNS 32
 
 struct ev_loop;
 struct ctl;

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/connect_timeout.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/util.h"
@@ -1035,7 +1036,7 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 	if (opts)
 		n->opts = *opts;
 	if (!n->opts.connect_timeout_s)
-		n->opts.connect_timeout_s = 10;
+		n->opts.connect_timeout_s = connect_timeout_s(10);
 	if (!n->opts.request_timeout_s)
 		n->opts.request_timeout_s = 30;
 	n->rbuf = xmalloc(NBD_RBUF_SIZE);

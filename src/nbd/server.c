@@ -96,6 +96,7 @@ static struct nbd_listener *add_listener(struct nbd_server *srv, int fd, char *u
 		struct nbd_listener *l = &srv->listeners[i];
 		ev_io_stop(srv->loop, &l->w);
 		ev_io_start(srv->loop, &l->w, l->w.fd, EPOLLIN);
+		l->guard->w = &l->w;
 	}
 	struct nbd_listener *l = &srv->listeners[srv->n_listeners++];
 	memset(l, 0, sizeof(*l));
@@ -103,6 +104,10 @@ static struct nbd_listener *add_listener(struct nbd_server *srv, int fd, char *u
 	l->uri = uri;
 	l->unix_path = unix_path;
 	l->w.fn = on_accept;
+	l->guard = xmalloc(sizeof(*l->guard));
+	char what[200];
+	snprintf(what, sizeof(what), "listener %s", uri);
+	accept_guard_init(l->guard, srv->loop, what);
 	ev_io_start(srv->loop, &l->w, fd, EPOLLIN);
 	return l;
 }
@@ -304,7 +309,7 @@ static void on_accept(struct ev_io *w, uint32_t events)
 	for (int i = 0; i < 16; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int fd = accept4(w->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept_guard_accept(l->guard, w, (struct sockaddr *)&ss, &sl);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept on %s: %s", l->uri, strerror(errno));
@@ -899,6 +904,7 @@ void nbd_server_shutdown(struct nbd_server *srv, unsigned grace_s, void (*done)(
 	srv->shutdown_done = done;
 	srv->shutdown_arg = arg;
 	for (size_t i = 0; i < srv->n_listeners; i++) {
+		accept_guard_stop(srv->listeners[i].guard);
 		ev_io_stop(srv->loop, &srv->listeners[i].w);
 		close(srv->listeners[i].w.fd);
 		srv->listeners[i].w.fd = -1;
@@ -934,6 +940,8 @@ void nbd_server_free(struct nbd_server *srv)
 	}
 	for (size_t i = 0; i < srv->n_listeners; i++) {
 		struct nbd_listener *l = &srv->listeners[i];
+		accept_guard_stop(l->guard);
+		free(l->guard);
 		if (l->w.fd >= 0) {
 			ev_io_stop(srv->loop, &l->w);
 			close(l->w.fd);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "common/accept_guard.h"
 #include "common/acl.h"
 #include "common/bufpool.h"
 #include "common/ev.h"
@@ -139,6 +140,7 @@ struct nbd_conn {
 
 struct nbd_listener {
 	struct ev_io w;
+	struct accept_guard *guard; /* apart: listeners move on realloc */
 	struct nbd_server *srv;
 	char *uri;
 	char *unix_path; /* unlinked on free */

@@ -4,16 +4,17 @@
  * (frontend_limits), sizes and numbers.
  *
  * Checked: what conf_parse returns is what a config may hold (keys of
- * [A-Za-z0-9_.-], values trimmed and on one line) and reads back the same
+ * [A-Za-z0-9_.-], values trimmed and on one line, every value one its key
+ * takes, a key that takes one line there once) and reads back the same
  * once written out; a node line and an allow rule read back the same after
- * they are formatted.
+ * they are formatted; a NUL byte anywhere is refused.
  *
- * Input: the config text (bytes after a NUL are ignored, as by conf_load's
- * reader, which stops there too). */
+ * Input: the config file's bytes, as conf_load reads them. */
 #include <ctype.h>
 
 #include "array/nodeconf.h"
 #include "common/acl.h"
+#include "common/conf_keys.h"
 #include "common/config.h"
 #include "common/strbuf.h"
 #include "common/util.h"
@@ -59,16 +60,15 @@ static void check_value(const struct conf_entry *e)
 
 FUZZ_TARGET(conf)
 {
-	char *text = fuzz_cstr(data, size);
 	struct conf c;
 	char err[256];
 	err[0] = '\0';
-	if (conf_parse(text, &c, err, sizeof(err)) < 0) {
+	if (conf_parse_buf((const char *)data, size, &c, err, sizeof(err)) < 0) {
 		FUZZ_ASSERT(!strncmp(err, "line ", 5));
 		FUZZ_ASSERT(c.n == 0 && c.e == NULL);
-		free(text);
 		return 0;
 	}
+	FUZZ_ASSERT(!memchr(data, '\0', size));
 	struct nbd_server_config cfg = {0};
 	if (frontend_limits(&c, &cfg, err, sizeof(err)) == 0)
 		FUZZ_ASSERT(cfg.handshake_timeout_s <= 3600 && cfg.max_clients <= 65536 &&
@@ -91,6 +91,8 @@ FUZZ_TARGET(conf)
 			writable = false;
 		sb_printf(&out, "%s = %s\n", e->key, e->val);
 		FUZZ_ASSERT(conf_get(&c, e->key) != NULL);
+		FUZZ_ASSERT(conf_key_check(e->key, e->val, err, sizeof(err)) == 0);
+		FUZZ_ASSERT(conf_key_multi(e->key) || conf_count(&c, e->key) == 1);
 		check_value(e);
 	}
 	if (writable) {
@@ -117,6 +119,5 @@ FUZZ_TARGET(conf)
 	}
 	sb_free(&out);
 	conf_free(&c);
-	free(text);
 	return 0;
 }

@@ -195,8 +195,38 @@ io-timeout = 30
 request-timeout = 5
 region-size = 1M
 resync-rate = 50M
-uuid = 0d9ec1a2-5a1e-4bb9-9c4c-2fbd1e7f1e00
+uuid = 0d9ec1a25a1e4bb99c4c2fbd1e7f1e00
 """)
+# Every storage key a value it takes (conf_keys.c), then one near miss each:
+# refused values, a key given twice, a NUL byte.
+write("conf", "mirror-all-keys", b"""type = storage
+alg = mirror
+uuid = 00112233445566778899AABBCCDDEEFF
+node = remote start=0 size=16392 label=8388608 id=00112233445566778899aabbccddeeff nbd://h:1
+node = disk start=16392 size=16392 mem:8M
+region-size = 4K
+resync-rate = 4096
+assume-clean = no
+io-timeout = 0
+request-timeout = 86400
+backlog = 65535
+tls = require
+tls-psk = /etc/dst/psk
+tls-verify-peer = yes
+node-tls-psk = /etc/dst/psk
+node-tls-username = alice
+fuse = /srv/dev
+migrate = n-0 remote 1048576 id=00112233445566778899aabbccddeeff nbd://h:2
+on-event = /usr/local/bin/dst-hook
+on-event-timeout = 30
+metrics-listen = 127.0.0.1:9100
+allow = 10.0.0.0/8:ro
+""")
+write("conf", "bad-region-size", b"type = storage\nalg = alg_mirror\nregion-size = 0\n")
+write("conf", "bad-words", b"alg = raid5\ntype = volume\ntls = maybe\n")
+write("conf", "bad-numbers", b"io-timeout = 99999999999\nbacklog = 0\nchunk = 48K\nbuffers = 1K\n")
+write("conf", "dup-key", b"type = storage\nalg = alg_linear\nio-timeout = 5\nio-timeout = 6\n")
+write("conf", "nul-byte", b"type = storage\nalg = alg_linear\x00\nalg = alg_stripe\n")
 write("conf", "bad-lines", b"  key.with-ok_chars =  spaced value  \n=novalue\nno equals\nk\x01 = v\n")
 write("conf", "cr-and-empty", b"a = b\r\n\n\n#c = d\nempty =\n")
 
@@ -205,5 +235,9 @@ for i, (step, line) in enumerate([
     (255, b"show\n"), (0, b"stop\n"), (2, b"suspend n-0\n"), (255, b"add-node disk start=0 size=8 /srv/a b.img\n"),
     (255, b"replace n-0 remote nbd://127.0.0.1:1/ 1048576\n"), (3, b" \t ping \t\nextra"),
     (255, b"\n"), (255, b"show\0stop\n"), (255, b"w " * 33 + b"\n"),
+    (255, b"resume n-0 remote nbd://127.0.0.1:2/\n"), (1, b"remove-node n-8\n"),
+    (255, b"replace-abort n-0\n"), (255, b"stop force\n"),
+    # an idle client's partial line (the 5 s timeout closes it), and one too long
+    (0, b"show n-0 n-1"), (255, b"x" * 4200 + b"\n"),
 ]):
     write("ctl_line", "line-%02d" % i, bytes([step]) + line)

@@ -683,8 +683,65 @@ TEST(nodeconf_name)
 	CHECK_STR(small, "n-1");
 }
 
+/* ---- array_layout_check: the one check for dst add and dstd ---- */
+
+TEST(layout_check_wrap)
+{
+	struct array_node nodes[2];
+	uint64_t sizes[] = {800, 800};
+	char err[256];
+	make_nodes(nodes, 2, sizes);
+	/* A start near 2^64 sectors would wrap around to sector 0. */
+	nodes[1].start = UINT64_MAX - 100;
+	node_conf_name(nodes[1].start, nodes[1].name, sizeof(nodes[1].name));
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, 0, false, err, sizeof(err)), 0);
+	CHECK(strstr(err, "2^64") != NULL);
+	CHECK(strstr(err, nodes[1].name) != NULL);
+	/* In sectors it fits, in bytes it does not. */
+	nodes[1].start = UINT64_MAX / 512 - 799;
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, 0, true, err, sizeof(err)), 0);
+	CHECK(strstr(err, "2^64") != NULL);
+	/* The last byte that can be: a gap then, not a wrap. */
+	nodes[1].start = UINT64_MAX / 512 - 800;
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, 0, true, err, sizeof(err)), 0);
+	CHECK(strstr(err, "gap") != NULL);
+	/* A size alone too big for 64-bit bytes. */
+	make_nodes(nodes, 1, sizes);
+	nodes[0].size = UINT64_MAX / 256;
+	CHECK_EQ(array_layout_check(&alg_stripe, nodes, 1, 65536, false, err, sizeof(err)), 0);
+	CHECK(strstr(err, "2^64") != NULL);
+}
+
+TEST(layout_check_order_and_partial)
+{
+	struct array_node nodes[2];
+	uint64_t sizes[] = {800, 1600};
+	char err[256] = "";
+	make_nodes(nodes, 2, sizes);
+	/* Any order: the check sorts a copy, the caller's array is untouched. */
+	struct array_node t = nodes[0];
+	nodes[0] = nodes[1];
+	nodes[1] = t;
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, 0, false, err, sizeof(err)), 2400 * 512);
+	CHECK_EQ(nodes[0].start, 800);
+	/* A mirror's first leg: fine while building, not to start. */
+	make_nodes(nodes, 1, sizes);
+	nodes[0].size = 16384;
+	CHECK(array_layout_check(&alg_mirror, nodes, 1, 0, true, err, sizeof(err)) > 0);
+	CHECK_EQ(array_layout_check(&alg_mirror, nodes, 1, 0, false, err, sizeof(err)), 0);
+	CHECK(strstr(err, "at least 2 legs") != NULL);
+	/* ... but a first leg too small for its header is refused either way. */
+	nodes[0].size = 2;
+	CHECK_EQ(array_layout_check(&alg_mirror, nodes, 1, 0, true, err, sizeof(err)), 0);
+	CHECK(strstr(err, "too small") != NULL);
+	/* No nodes at all is never fine to start. */
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 0, 0, false, err, sizeof(err)), 0);
+	CHECK(strstr(err, "no nodes") != NULL);
+}
+
 UNIT_MAIN(T(find_names), T(linear_layout_ok), T(linear_layout_gap), T(linear_layout_overlap),
 	  T(linear_layout_empty), T(linear_map_every_byte), T(linear_map_boundaries),
 	  T(linear_map_random), T(stripe_layout), T(stripe_layout_refused), T(stripe_map_sweep),
 	  T(stripe_map_examples), T(nodeconf_parse), T(nodeconf_spaces), T(nodeconf_round_trip),
-	  T(nodeconf_errors), T(nodeconf_name))
+	  T(nodeconf_errors), T(nodeconf_name), T(layout_check_wrap),
+	  T(layout_check_order_and_partial))

@@ -278,4 +278,149 @@ TEST(save_load_round_trip)
 	free(dir);
 }
 
-UNIT_MAIN(T(parse_basic), T(parse_errors), T(edit), T(save_load_round_trip))
+/* ---- what dstd and dst both refuse (conf_keys.c) ---- */
+
+TEST(duplicate_keys)
+{
+	CHECK(parse_fails("type = storage\nalg = alg_linear\nalg = alg_stripe\n",
+			  "line 3: alg given twice (first on line 2)"));
+	CHECK(parse_fails("io-timeout = 5\n# again\nio-timeout = 5\n",
+			  "line 3: io-timeout given twice (first on line 1)"));
+	/* Keys that take one line each may repeat, and so may unknown ones
+	 * (nothing reads them). */
+	struct conf c;
+	CHECK(parse_ok("node = disk start=0 size=8 /a\nnode = disk start=8 size=8 /b\n"
+		       "allow = 10.0.0.0/8\nallow = ::1\nlisten = :1\nlisten = :2\n"
+		       "socket = /s1\nsocket = /s2\nfuture-key = 1\nfuture-key = 2\n",
+		       &c));
+	CHECK_EQ(c.n, 10);
+	conf_free(&c);
+}
+
+TEST(bad_values)
+{
+	CHECK(parse_fails("region-size = 0\n",
+			  "line 1: region-size '0': expected a power of two from 4K to 1G"));
+	CHECK(parse_fails("a = 1\nregion-size = 3M\n",
+			  "line 2: region-size '3M': expected a power of two from 4K to 1G"));
+	CHECK(parse_fails("chunk = 2G\n",
+			  "line 1: chunk '2G': expected a power of two from 4K to 1G"));
+	CHECK(parse_fails("resync-rate = 0\n",
+			  "line 1: resync-rate '0': expected a size of at least 4K"));
+	CHECK(parse_fails("resync-rate = fast\n",
+			  "line 1: resync-rate 'fast': expected a size of at least 4K"));
+	CHECK(parse_fails("io-timeout = 99999999999\n",
+			  "line 1: io-timeout '99999999999': expected a whole number from 0 to "
+			  "31536000"));
+	CHECK(parse_fails("request-timeout = 0\n",
+			  "line 1: request-timeout '0': expected a whole number from 1 to 86400"));
+	CHECK(parse_fails("backlog = -1\n",
+			  "line 1: backlog '-1': expected a whole number from 1 to 65535"));
+	CHECK(
+	    parse_fails("buffers = 4K\n", "line 1: buffers '4K': expected a size from 1M to 64G"));
+	CHECK(parse_fails("max-clients = 0\n",
+			  "line 1: max-clients '0': expected a whole number from 1 to 65536"));
+	CHECK(parse_fails("alg = raid5\n",
+			  "line 1: alg 'raid5': expected one of "
+			  "alg_linear|alg_stripe|alg_mirror|linear|stripe|mirror"));
+	CHECK(parse_fails("type = volume\n",
+			  "line 1: type 'volume': expected one of storage|export"));
+	CHECK(parse_fails("tls = maybe\n",
+			  "line 1: tls 'maybe': expected one of off|on|require|no|yes|0|1"));
+	CHECK(parse_fails("assume-clean = sure\n",
+			  "line 1: assume-clean 'sure': expected one of yes|no"));
+	CHECK(parse_fails(
+	    "on-event-timeout = 86401\n",
+	    "line 1: on-event-timeout '86401': expected a whole number from 0 to 86400"));
+	CHECK(parse_fails("on-event = /a\non-event = /b\n",
+			  "line 2: on-event given twice (first on line 1)"));
+	CHECK(parse_fails("uuid = 0011\n", "line 1: uuid '0011': expected 32 hex digits"));
+	CHECK(
+	    parse_fails("uuid = 00112233445566778899aabbccddeefg\n",
+			"line 1: uuid '00112233445566778899aabbccddeefg': expected 32 hex digits"));
+	/* And the good ones pass, at the edges of their ranges. */
+	struct conf c;
+	CHECK(parse_ok("region-size = 4K\nchunk = 1G\nresync-rate = 4096\nio-timeout = 0\n"
+		       "request-timeout = 86400\nbacklog = 65535\nalg = mirror\ntype = storage\n"
+		       "tls = require\nassume-clean = yes\nreadonly = 1\n"
+		       "uuid = 00112233445566778899AABBCCDDEEFF\n",
+		       &c));
+	CHECK_EQ(c.n, 12);
+	conf_free(&c);
+}
+
+/* conf_load of PATH fails with a message that holds each of the needles. */
+static bool load_fails(const char *path, const char *n1, const char *n2)
+{
+	struct conf c = {(void *)1, 1};
+	char err[512] = "";
+	int rc = conf_load(path, &c, err, sizeof(err));
+	bool ok = rc < 0 && c.n == 0 && c.e == NULL && strstr(err, path) && strstr(err, n1) &&
+		  (!n2 || strstr(err, n2));
+	if (!ok)
+		fprintf(stderr, "conf_load(%s) = %d \"%s\", expected '%s' '%s'\n", path, rc, err,
+			n1, n2 ? n2 : "");
+	return ok;
+}
+
+TEST(load_refuses)
+{
+	char *dir = make_tmpdir();
+	CHECK(dir != NULL);
+	if (!dir)
+		return;
+	char path[600];
+	/* A NUL byte: the rest of the file must not be dropped unseen. */
+	snprintf(path, sizeof(path), "%s/nul.conf", dir);
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		static const char text[] = "type = storage\nalg = alg_linear\0\nalg = x\n";
+		fwrite(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+	}
+	CHECK(load_fails(path, "line 2: a NUL byte", NULL));
+	CHECK_EQ(unlink(path), 0);
+	/* A duplicate key: named with the file and its line. */
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("type = storage\nregion-size = 1M\nregion-size = 0\n", f);
+		fclose(f);
+	}
+	CHECK(load_fails(path, "line 3: region-size '0'", NULL));
+	CHECK_EQ(unlink(path), 0);
+	/* A FIFO: refused at once, not read (a read would block for ever). */
+	snprintf(path, sizeof(path), "%s/fifo.conf", dir);
+	CHECK_EQ(mkfifo(path, 0600), 0);
+	alarm(10); /* a hang fails the test instead of stalling it */
+	CHECK(load_fails(path, "not a regular file", "a FIFO"));
+	alarm(0);
+	CHECK_EQ(unlink(path), 0);
+	/* A directory, a device. */
+	snprintf(path, sizeof(path), "%s/dir.conf", dir);
+	CHECK_EQ(mkdir(path, 0700), 0);
+	CHECK(load_fails(path, "not a regular file", "a directory"));
+	CHECK_EQ(rmdir(path), 0);
+	CHECK(load_fails("/dev/zero", "not a regular file", "a device"));
+	/* Too large to be a config. */
+	snprintf(path, sizeof(path), "%s/big.conf", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		CHECK_EQ(ftruncate(fileno(f), 2 << 20), 0);
+		fclose(f);
+	}
+	CHECK(load_fails(path, "too large", NULL));
+	CHECK_EQ(unlink(path), 0);
+	/* A missing file keeps its errno: callers tell "no such storage". */
+	struct conf c;
+	char err[512];
+	snprintf(path, sizeof(path), "%s/none.conf", dir);
+	CHECK_EQ(conf_load(path, &c, err, sizeof(err)), -ENOENT);
+	CHECK_EQ(rmdir(dir), 0);
+	free(dir);
+}
+
+UNIT_MAIN(T(parse_basic), T(parse_errors), T(edit), T(save_load_round_trip), T(duplicate_keys),
+	  T(bad_values), T(load_refuses))

@@ -1,0 +1,47 @@
+/* layout.c - the one check of a storage's layout, for `dst add` (before a
+ * node goes into the config) and dstd (before a storage starts or grows):
+ * what one refuses the other refuses, with the same words. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array.h"
+#include "common/util.h"
+
+static int cmp_start(const void *x, const void *y)
+{
+	const struct array_node *a = x, *b = y;
+	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+uint64_t array_layout_check(const struct alg_ops *alg, const struct array_node *nodes, size_t n,
+			    uint64_t chunk, bool partial, char *err, size_t errlen)
+{
+	/* Offsets are bytes in 64 bits: every node must end below 2^64 bytes
+	 * (a start near 2^64 sectors would wrap around to sector 0). */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = nodes[i].start, z = nodes[i].size;
+		if (z > UINT64_MAX / 512 || s > UINT64_MAX / 512 - z) {
+			snprintf(err, errlen,
+				 "node %s: sectors %llu+%llu end past 2^64 bytes, the largest "
+				 "device there can be",
+				 nodes[i].name, (unsigned long long)s, (unsigned long long)z);
+			return 0;
+		}
+	}
+	/* A storage being built may have fewer nodes than it needs to start
+	 * (a mirror's first leg): check the ones it has, each as if the
+	 * missing ones were like the first. */
+	size_t m = n;
+	if (partial && n > 0 && n < alg->min_nodes)
+		m = alg->min_nodes;
+	struct array_node *sorted = xcalloc(m ? m : 1, sizeof(*sorted));
+	memcpy(sorted, nodes, n * sizeof(*sorted));
+	for (size_t i = n; i < m; i++)
+		sorted[i] = nodes[0];
+	qsort(sorted, m, sizeof(*sorted), cmp_start);
+	uint64_t size = alg->layout(sorted, m, chunk, err, errlen);
+	free(sorted);
+	return size;
+}
