@@ -69,10 +69,11 @@ static const struct key keys[] = {
     {"fuse", false, ANY, 0, 0, NULL},
     {"nbd-device", false, ANY, 0, 0, NULL},
     {"device", false, ANY, 0, 0, NULL},
-    /* keys of other branches of issue 16 (events, metrics): one line each */
+    /* events, metrics, attach at start */
     {"on-event", false, ANY, 0, 0, NULL},
     {"on-event-timeout", false, NUM, 0, 86400, NULL},
     {"metrics-listen", false, ANY, 0, 0, NULL},
+    {"attach", false, WORDS, 0, 0, "yes|no"},
     /* NAME.loop records */
     {"loop", false, ANY, 0, 0, NULL},
     {"file-dev", false, ANY, 0, 0, NULL},
