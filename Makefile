@@ -50,6 +50,8 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_CC  ?= clang
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
             -fno-omit-frame-pointer
+# Functional tests at once in make check (tests/run.sh, DST_TEST_JOBS).
+TEST_JOBS    ?= 3
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS    ?= 1
 
@@ -104,7 +106,7 @@ deps:
 # The test build lives in build-check/ so it never mixes with the optimised one.
 check: deps
 	$(MAKE) BUILD=build-check OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all unit
-	DST_BUILD=build-check tests/run.sh
+	DST_BUILD=build-check DST_TEST_JOBS=$(TEST_JOBS) tests/run.sh
 
 # pkg-config ran when this Makefile was read, maybe before deps installed the
 # libraries: build in a sub-make so a fresh machine gets the right flags.

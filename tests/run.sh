@@ -10,7 +10,10 @@
 #                time is waiting on its daemons, so two or three at a time
 #                shorten the run on a small machine. A test whose file has
 #                a line "# run.sh: alone" (it measures time or CPU, or
-#                floods the machine) runs with no other test beside it.
+#                floods the machine) runs with no other test beside it; of
+#                the tests with a line "# run.sh: group NAME" (they share
+#                something of the machine's, e.g. loop devices), one runs
+#                at a time.
 #
 # Each unit binary $DST_BUILD/tests/test_* counts as one test (it prints
 # PASS/FAIL per case and exits non-zero if any failed). Each
@@ -80,6 +83,7 @@ done
 # ---- functional tests ----
 JOBS=${DST_TEST_JOBS:-1}
 declare -A running=() # base name -> start time (ms)
+declare -A group_of=() # running base name -> its group
 alone=''              # a test that must run by itself is running
 
 # start_test FILE: run it in the background; its status and time go to
@@ -107,7 +111,7 @@ reap() {
 		rc=$(cat "$OUT/$base.rc")
 		rm -f "$OUT/$base.rc"
 		record "func/$base" "$rc" $(($(now_ms) - running[$base])) "$OUT/$base.log"
-		unset "running[$base]"
+		unset "running[$base]" "group_of[$base]"
 		[ "$alone" = "$base" ] && alone=''
 	done
 }
@@ -121,18 +125,33 @@ wait_below() {
 	done
 }
 
+# group_busy GROUP: a test of GROUP is running.
+group_busy() {
+	local b
+	for b in "${!group_of[@]}"; do
+		[ "${group_of[$b]}" = "$1" ] && return 0
+	done
+	return 1
+}
+
 for t in tests/func/test_*.sh; do
 	[ -f "$t" ] || continue
 	base=$(basename "$t" .sh)
 	matches "func/$base" || continue
+	group=$(sed -n 's/^# run.sh: group \([A-Za-z0-9_-]*\).*/\1/p' "$t" | head -1)
 	if grep -qx '# run.sh: alone' "$t"; then
 		wait_below 1
 		alone=$base
 	else
 		[ -z "$alone" ] || wait_below 1
 		wait_below "$JOBS"
+		while [ -n "$group" ] && group_busy "$group"; do
+			wait -n 2>/dev/null || sleep 0.1
+			reap
+		done
 	fi
 	start_test "$t"
+	[ -z "$group" ] || group_of[$base]=$group
 done
 wait_below 1
 

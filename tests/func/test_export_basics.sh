@@ -27,7 +27,7 @@ done
 assert_eq "$(json_get "$info" "${e}[\"is_read_only\"]")" False "is_read_only"
 assert_eq "$(json_get "$info" "${e}[\"block_size_minimum\"]")" 1 "block_size_minimum"
 assert_eq "$(json_get "$info" "${e}[\"block_size_preferred\"]")" 4096 "block_size_preferred"
-assert_eq "$(json_get "$info" "${e}[\"block_size_maximum\"]")" 33554432 "block_size_maximum"
+assert_eq "$(json_get "$info" "${e}[\"block_size_maximum\"]")" 67108864 "block_size_maximum (64 MiB)"
 assert_eq "$(json_get "$info" "\"base:allocation\" in ${e}[\"contexts\"]")" True "base:allocation context"
 assert_eq "$(nbdinfo --size "$MEM_URI")" $((64 * MiB)) "nbdinfo --size"
 nbdinfo --can flush "$MEM_URI" || fail "nbdinfo --can flush says no"

@@ -5,6 +5,7 @@
 # a --readonly export is let in; after dst stop the claim is gone (mkfs
 # works); a mounted device is refused naming the mount point; kill -9 of
 # the export frees the device too.
+# run.sh: group loop (loop devices: the cleanup of one test must not meet another's)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh" # loop devices and mounts, undone on exit

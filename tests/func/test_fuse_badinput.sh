@@ -16,6 +16,7 @@
 #    storage that is not running; dst detach of nothing;
 #  - the FUSE file unmounted from outside: the daemon says so, keeps serving
 #    NBD, stops cleanly and mounts it again on the next start.
+# run.sh: group loop (loop devices: the cleanup of one test must not meet another's)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"

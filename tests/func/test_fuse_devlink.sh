@@ -7,6 +7,7 @@
 # attach = yes: every `dst start` (and the systemd unit's `dst attach
 # --auto`) attaches again; `dst detach --no-boot` forgets it, after which
 # --auto does nothing.
+# run.sh: group loop (loop devices: the cleanup of one test must not meet another's)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"

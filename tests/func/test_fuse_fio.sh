@@ -9,6 +9,7 @@
 # for the FUSE file. More requests than request slots (backpressure: the
 # daemon stops reading /dev/fuse) with a verified writer among them. A punch of 9 GiB over two nodes (sent in 1 GiB pieces:
 # one NBD request carries less than 4 GiB).
+# run.sh: group loop (loop devices: the cleanup of one test must not meet another's)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"

@@ -7,6 +7,7 @@
 # time buffered), fsck clean, mounted, every checksum matches. The FUSE file
 # and the storage's NBD view hold the same bytes. fsync reaches the nodes as
 # flushes. (The same over alg_mirror, with a leg lost: test_fuse_mirror.sh.)
+# run.sh: group loop (loop devices: the cleanup of one test must not meet another's)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"

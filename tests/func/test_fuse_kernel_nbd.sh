@@ -4,6 +4,7 @@
 # has the storage's size, fio crc32c verify passes on it, ext4 on it survives
 # umount + fsck; `dst stop` refuses while it is mounted, then disconnects
 # it. Skipped, saying why, where the kernel has no nbd driver.
+# run.sh: group loop (loop devices: the cleanup of one test must not meet another's)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"

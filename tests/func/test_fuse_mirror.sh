@@ -8,6 +8,7 @@
 # the same file: the dirty regions are resynced (health AA), unmount, fsck -f
 # clean, both legs byte-identical over the data range; stop and start the
 # storage, mount again: every checksum matches.
+# run.sh: group loop (loop devices: the cleanup of one test must not meet another's)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"

@@ -6,6 +6,7 @@
 # the stale loop device and attaches a new one; `dst stop` cleans up. Killed
 # again and not restarted: `dst delete` refuses while the stale loop device
 # is there, `dst detach` removes it, then `dst delete` works.
+# run.sh: group loop (loop devices: the cleanup of one test must not meet another's)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"

@@ -63,7 +63,7 @@ bg_wait "$stall" || fail "nbd_load stall failed"
 note "deaf: $(cat "$T_TMP/deaf.out"); stall: $(cat "$T_TMP/stall.out")"
 # A deaf client may not even see the close (the server's FIN waits behind
 # replies it does not read): count and time them in the server's log.
-assert_eq "$(grep -c 'closed: idle timeout' "$DST_STATE_DIR/it.log")" 6 "'closed: idle timeout' lines in the log"
+assert_eq "$(grep -c 'info: client .*: closed: idle timeout' "$DST_STATE_DIR/it.log")" 6 "'closed: idle timeout' lines in the log"
 gaps=$(idle_gaps "$DST_STATE_DIR/it.log" | tr '\n' ' ')
 note "seconds from ready to closed: $gaps"
 for g in $gaps; do

@@ -4,6 +4,7 @@
 # 512K read back: the storage's metrics (and dst show's io/ attributes)
 # count exactly those bytes, as the FUSE file's own counters do, and the
 # nodes under it the same; the latency histograms count every request.
+# run.sh: group loop (loop devices: the cleanup of one test must not meet another's)
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"

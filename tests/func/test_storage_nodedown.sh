@@ -8,6 +8,7 @@
 # up again by itself and serves its range with its old data. Then a hung
 # node (SIGSTOP) with --request-timeout 2: the connection is dropped, its IO
 # fails after io-timeout, and SIGCONT brings it back.
+# run.sh: alone
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 need qemu-io nbdinfo
