@@ -205,6 +205,14 @@ void label_node_release_all(const char *name, const struct conf *conf);
 int label_node_refuse_loop(const char *name, const char *uri, const struct tls_opts *tls,
 			   const uint8_t uuid[16]);
 
+/* A command that takes options and exactly one NAME: getopt_long over
+ * sopts/lopts, 'h' printing help, every other option given to opt (NULL:
+ * none). argv's index of NAME (checked to be a valid name), -2 after
+ * --help, or -1 after saying what is wrong. */
+struct option;
+int one_name(int argc, char **argv, const char *help, const char *sopts, const struct option *lopts,
+	     int (*opt)(int c, const char *arg));
+
 /* Print "dst: MESSAGE" to stderr; returns 1 for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* After getopt returned '?': name the offending option in one line. */

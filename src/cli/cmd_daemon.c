@@ -119,8 +119,8 @@ int device_conf_set(struct conf *c, const char *path)
 	return 0;
 }
 
-static int one_name(int argc, char **argv, const char *help, const char *sopts,
-		    const struct option *lopts, int (*opt)(int c, const char *arg))
+int one_name(int argc, char **argv, const char *help, const char *sopts, const struct option *lopts,
+	     int (*opt)(int c, const char *arg))
 {
 	int c;
 	while ((c = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
@@ -210,19 +210,20 @@ int cmd_start(int argc, char **argv)
 	struct event_opts events = {0};
 	struct conf fronts = {0};
 	struct conf allow = {0}; /* --allow rules, in command-line order */
+	struct conf conf = {0}, saved = {0};
+	char *path = NULL;
 	const char *fuse = NULL, *metrics_listen = NULL;
 	bool no_fuse = false, no_allow = false, foreground = false;
 	char err[512];
-	int c;
+	int c, rc = 1;
 	while ((c = getopt_long(argc, argv, "l:s:f:NFh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': {
 			const char *colon = strrchr(optarg, ':');
 			uint64_t port;
 			if (!colon || parse_u64(colon + 1, &port) < 0 || port > 65535) {
-				conf_free(&fronts);
-				conf_free(&allow);
-				return die("--listen %s: expected ADDR:PORT", optarg);
+				die("--listen %s: expected ADDR:PORT", optarg);
+				goto out;
 			}
 			conf_add(&fronts, "listen", optarg);
 			break;
@@ -233,9 +234,8 @@ int cmd_start(int argc, char **argv)
 		case 'a': {
 			struct acl_rule r;
 			if (acl_parse_rule(optarg, &r, err, sizeof(err)) < 0) {
-				conf_free(&fronts);
-				conf_free(&allow);
-				return die("%s", err);
+				die("%s", err);
+				goto out;
 			}
 			conf_add(&allow, "allow", optarg);
 			break;
@@ -247,105 +247,66 @@ int cmd_start(int argc, char **argv)
 		case 'C': tls.certs = optarg; break;
 		case 'V': tls.verify_peer = true; break;
 		case 'M':
-			if (metrics_listen_check(optarg)) {
-				conf_free(&fronts);
-				conf_free(&allow);
-				return 1;
-			}
+			if (metrics_listen_check(optarg))
+				goto out;
 			metrics_listen = optarg;
 			break;
 		case 'h':
-			conf_free(&fronts);
-			conf_free(&allow);
-			return fputs(start_help, stdout), 0;
+			fputs(start_help, stdout);
+			rc = 0;
+			goto out;
 		default:
 			if (limit_opts_take(&limits, c, optarg) ||
 			    event_opts_take(&events, c, optarg))
 				break;
-			conf_free(&fronts);
-			conf_free(&allow);
-			return bad_option("start", argv);
+			bad_option("start", argv);
+			goto out;
 		}
 	}
 	if (optind + 1 != argc) {
-		conf_free(&fronts);
-		conf_free(&allow);
-		return die("start: expected exactly one NAME; see 'dst start --help'");
+		die("start: expected exactly one NAME; see 'dst start --help'");
+		goto out;
 	}
 	if (fuse && no_fuse) {
-		conf_free(&fronts);
-		conf_free(&allow);
-		return die("start: --fuse and --no-fuse contradict each other");
+		die("start: --fuse and --no-fuse contradict each other");
+		goto out;
 	}
 	if (allow.n && no_allow) {
-		conf_free(&fronts);
-		conf_free(&allow);
-		return die("start: --allow and --no-allow contradict each other");
+		die("start: --allow and --no-allow contradict each other");
+		goto out;
 	}
 	const char *name = argv[optind];
 	if (!state_name_valid(name, err, sizeof(err))) {
-		conf_free(&fronts);
-		conf_free(&allow);
-		return die("%s", err);
+		die("%s", err);
+		goto out;
 	}
-	char *path = state_path(name, ".conf");
-	struct conf conf;
-	int rc = conf_load(path, &conf, err, sizeof(err));
-	if (rc < 0) {
-		free(path);
-		conf_free(&fronts);
-		conf_free(&allow);
-		if (rc == -ENOENT)
-			return die("no storage or export named '%s' (state dir %s)", name,
-				   state_dir());
-		return die("%s", err);
+	path = state_path(name, ".conf");
+	int lrc = conf_load(path, &conf, err, sizeof(err));
+	if (lrc < 0) {
+		if (lrc == -ENOENT)
+			die("no storage or export named '%s' (state dir %s)", name, state_dir());
+		else
+			die("%s", err);
+		goto out;
 	}
 	const char *type = conf_get(&conf, "type");
 	if ((fuse || no_fuse) && (!type || strcmp(type, "storage"))) {
-		free(path);
-		conf_free(&conf);
-		conf_free(&fronts);
-		conf_free(&allow);
-		return die("--fuse: '%s' is an export node, not a storage", name);
+		die("--fuse: '%s' is an export node, not a storage", name);
+		goto out;
 	}
 	pid_t pid = state_running_pid(name);
 	if (pid) {
-		free(path);
-		conf_free(&conf);
-		conf_free(&fronts);
-		conf_free(&allow);
-		return die("'%s' is already running (pid %d)", name, (int)pid);
+		die("'%s' is already running (pid %d)", name, (int)pid);
+		goto out;
 	}
-	struct conf saved = {0};
 	for (size_t i = 0; i < conf.n; i++)
 		conf_add(&saved, conf.e[i].key, conf.e[i].val);
 	bool limits_given = limit_opts_given(&limits);
-	if (limit_opts_save(&conf, &limits)) {
-		free(path);
-		conf_free(&conf);
-		conf_free(&saved);
-		conf_free(&fronts);
-		conf_free(&allow);
-		return 1;
-	}
 	bool tls_given = tls.mode || tls.psk || tls.certs || tls.verify_peer;
-	if (tls_given && tls_opts_serve(&conf, &tls)) {
-		free(path);
-		conf_free(&conf);
-		conf_free(&saved);
-		conf_free(&fronts);
-		conf_free(&allow);
-		return 1;
-	}
 	bool events_given = events.program || events.timeout;
-	if (events_given && event_opts_save(&conf, &events)) {
-		free(path);
-		conf_free(&conf);
-		conf_free(&saved);
-		conf_free(&fronts);
-		conf_free(&allow);
-		return 1;
-	}
+	if (limit_opts_save(&conf, &limits) || (tls_given && tls_opts_serve(&conf, &tls)) ||
+	    (events_given && event_opts_save(&conf, &events)))
+		goto out;
 	bool changed = fronts.n || fuse || no_fuse || tls_given || limits_given || events_given ||
 		       allow.n || no_allow || metrics_listen;
 	if (allow.n || no_allow) {
@@ -369,34 +330,17 @@ int cmd_start(int argc, char **argv)
 		conf_del(&conf, "nbd-device");
 		conf_del(&conf, "device");
 	}
-	if (fuse && device_conf_set(&conf, fuse)) {
-		free(path);
-		conf_free(&conf);
-		conf_free(&saved);
-		conf_free(&fronts);
-		conf_free(&allow);
-		return 1;
+	if (fuse && device_conf_set(&conf, fuse))
+		goto out;
+	if (changed && conf_save(path, &conf, err, sizeof(err)) < 0) {
+		die("%s", err);
+		goto out;
 	}
-	if (changed) {
-		if (conf_save(path, &conf, err, sizeof(err)) < 0) {
-			free(path);
-			conf_free(&conf);
-			conf_free(&saved);
-			conf_free(&fronts);
-			conf_free(&allow);
-			return die("%s", err);
-		}
-	}
-	conf_free(&conf);
 	rc = spawn_daemon(name, foreground);
 	if (rc != 0 && changed) {
 		/* The new frontends or limits did not work: keep the old ones. */
 		conf_save(path, &saved, err, sizeof(err));
 	}
-	free(path);
-	conf_free(&saved);
-	conf_free(&fronts);
-	conf_free(&allow);
 	if (rc == 0) {
 		printf("started '%s'\n", name);
 		print_uris(name);
@@ -413,6 +357,12 @@ int cmd_start(int argc, char **argv)
 		if (storage_attach_at_start(name))
 			rc = storage_attach(name, false);
 	}
+out:
+	free(path);
+	conf_free(&conf);
+	conf_free(&saved);
+	conf_free(&fronts);
+	conf_free(&allow);
 	return rc;
 }
 

@@ -8,7 +8,6 @@
  * family's samples together). A daemon that is not running shows as
  * dst_up{name="X",type="..."} 0.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,6 +21,7 @@
 #include "common/metrics.h"
 #include "common/state.h"
 #include "common/util.h"
+#include "show.h"
 
 static const char metrics_help[] =
     "usage: dst metrics [NAME...] [--openmetrics] [--textfile PATH]\n"
@@ -125,35 +125,6 @@ static void up_zero(struct merged *m, const char *name)
 	free(path);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every NAME.conf in the state dir, sorted. */
-static char **all_names(size_t *count)
-{
-	DIR *d = opendir(state_dir());
-	char **names = NULL;
-	size_t n = 0;
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		if (len > 5 && !strcmp(de->d_name + len - 5, ".conf")) {
-			names = realloc(names, (n + 1) * sizeof(*names));
-			if (!names)
-				abort();
-			names[n++] = dupn(de->d_name, len - 5);
-		}
-	}
-	if (d)
-		closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_str);
-	*count = n;
-	return names;
-}
-
 /* Write text to path atomically: a temporary file beside it, renamed. */
 static int write_textfile(const char *path, const char *text, size_t len)
 {
@@ -230,7 +201,7 @@ int cmd_metrics(int argc, char **argv)
 			names[i] = xstrdup(name);
 		}
 	} else {
-		names = all_names(&n);
+		n = show_all_names(&names);
 	}
 	struct merged m = {0};
 	struct strbuf head;

@@ -256,6 +256,17 @@ static int systemctl(const char *a1, const char *a2, const char *a3, const char 
 	return 0;
 }
 
+/* --now and --dry-run, for one_name. */
+static bool opt_now, opt_dry;
+static int systemd_opt(int c, const char *arg)
+{
+	if (c == 'n')
+		opt_now = true;
+	else
+		opt_dry = true;
+	return 0;
+}
+
 static int parse(int argc, char **argv, const char *help, bool *now, bool *dry)
 {
 	static const struct option opts[] = {
@@ -264,29 +275,11 @@ static int parse(int argc, char **argv, const char *help, bool *now, bool *dry)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return -2;
-		}
-		if (c == 'n')
-			*now = true;
-		else if (c == 'd')
-			*dry = true;
-		else
-			return bad_option(argv[0], argv), -1;
-	}
-	if (optind + 1 != argc) {
-		die("%s: expected exactly one NAME; see 'dst %s --help'", argv[0], argv[0]);
-		return -1;
-	}
-	char err[256];
-	if (!state_name_valid(argv[optind], err, sizeof(err))) {
-		die("%s", err);
-		return -1;
-	}
-	return optind;
+	opt_now = opt_dry = false;
+	int i = one_name(argc, argv, help, "h", opts, systemd_opt);
+	*now = opt_now;
+	*dry = opt_dry;
+	return i;
 }
 
 static int load(const char *name, struct conf *c)
