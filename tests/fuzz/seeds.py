@@ -239,5 +239,7 @@ for i, (step, line) in enumerate([
     (255, b"replace-abort n-0\n"), (255, b"stop force\n"),
     # an idle client's partial line (the 5 s timeout closes it), and one too long
     (0, b"show n-0 n-1"), (255, b"x" * 4200 + b"\n"),
+    # dst set's live settings, and ping (dst set asks whether it runs)
+    (255, b"set io-timeout 30\n"), (2, b"set resync-rate 0\n"), (255, b"ping\n"),
 ]):
     write("ctl_line", "line-%02d" % i, bytes([step]) + line)
