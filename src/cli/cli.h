@@ -223,6 +223,10 @@ int bad_option(const char *cmd, char **argv);
  * not be asked (not running, no answer), or -2 with its "error: ..." text
  * when it answered with a refusal. */
 int ctl_call(const char *name, const char *cmd, struct strbuf *reply, char *err, size_t errlen);
+/* How long ctl_call waits for a daemon's answer (default 60 s, for long
+ * commands); a monitoring command that only reads wants less. */
+void ctl_set_timeout(unsigned seconds);
+#define CTL_READ_TIMEOUT_S 10
 
 /* The value of attribute NAME/leaf in the running daemon's `show` (the
  * first, if it repeats). 0, or -1 if the daemon or the attribute is not there. */

@@ -182,6 +182,8 @@ int cmd_metrics(int argc, char **argv)
 		default: return bad_option("metrics", argv);
 		}
 	}
+	/* A daemon that does not answer in time is a finding, not a hang. */
+	ctl_set_timeout(CTL_READ_TIMEOUT_S);
 	char err[512];
 	char **names;
 	size_t n;

@@ -38,7 +38,7 @@ static const char status_help[] =
     "  0  all healthy\n"
     "  1  degraded: a node or leg down, a node suspended, a resync or a\n"
     "     migration running (the data is served)\n"
-    "  2  failed or stopped: not running, its daemon does not answer, a\n"
+    "  2  failed or stopped: not running, its daemon does not answer (10 s), a\n"
     "     linear or stripe node failed (its IO fails past the io-timeout), or\n"
     "     a mirror with no leg in sync\n"
     "  4  the status could not be had (no such NAME, a bad option)\n"
@@ -207,6 +207,8 @@ static void judge(struct item *it, const char *name, const struct attr *a, size_
 		judge_storage(it, a, n);
 	else
 		it->health = H_HEALTHY;
+	if (it->n && !it->up)
+		it->sync_pct = -1; /* no leg up: what they hold says nothing */
 }
 
 /* 10.0G: binary units, one decimal. */
@@ -410,6 +412,8 @@ int cmd_status(int argc, char **argv)
 		else
 			return bad_option("status", argv), 4;
 	}
+	/* A daemon that does not answer in time is a finding, not a hang. */
+	ctl_set_timeout(CTL_READ_TIMEOUT_S);
 	char **names;
 	size_t n;
 	if (optind < argc) {

@@ -42,6 +42,13 @@ int bad_option(const char *cmd, char **argv)
 		   missing ? "missing value for" : "unknown", arg, cmd);
 }
 
+static unsigned reply_timeout_s = 60;
+
+void ctl_set_timeout(unsigned seconds)
+{
+	reply_timeout_s = seconds;
+}
+
 static int ctl_call_once(const char *name, const char *cmd, struct strbuf *reply, char *err,
 			 size_t errlen)
 {
@@ -59,7 +66,7 @@ static int ctl_call_once(const char *name, const char *cmd, struct strbuf *reply
 	free(path);
 	/* A daemon that does not answer must not hang the tool. Long commands
 	 * (a drain, a resync) may take their time, but not forever. */
-	struct timeval tv = {.tv_sec = 60};
+	struct timeval tv = {.tv_sec = reply_timeout_s};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	/* send(MSG_NOSIGNAL): a daemon that closes at once (at its descriptor

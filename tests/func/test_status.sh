@@ -215,7 +215,8 @@ for i in 0 1 2; do leg_kill9 "$i"; done
 status_wait 2 15 "all legs down" m
 assert_contains "$STATUS_OUT" "FAILED" "status of m with every leg down"
 status_is 2 "all legs down" m
-assert_eq "$(jstatus m '[s["health"], s["nodes_up"]]')" "['failed', 0]" "status JSON of a failed mirror"
+assert_not_contains "$STATUS_OUT" "sync " "status of m with no leg up (no sync % to give)"
+assert_eq "$(jstatus m '[s["health"], s["nodes_up"], s["sync_percent"]]')" "['failed', 0, None]" "status JSON of a failed mirror"
 for i in 0 1 2; do leg_restart "$i"; done
 status_wait 0 20 "legs back" m
 
@@ -243,6 +244,20 @@ status_is 2 "a daemon that does not answer" ghost
 assert_contains "$STATUS_OUT" "FAILED: its daemon does not answer" "status of ghost"
 assert_eq "$(jstatus ghost '[s["type"], s["state"], s["health"]]')" "['storage', 'running', 'failed']" "status JSON of ghost"
 kill_pid "$GHOST"
+
+step "a daemon frozen by SIGSTOP: failed within the 10 s read timeout, not after 60"
+st_export frozen 4M
+FPID=$PID
+kill -STOP "$FPID"
+t0=$(date +%s)
+status frozen
+t=$(($(date +%s) - t0))
+kill -CONT "$FPID"
+[ "$STATUS_RC" = 2 ] || fail "dst status of a frozen daemon exited $STATUS_RC, expected 2"
+assert_contains "$STATUS_OUT" "FAILED: its daemon does not answer" "status of the frozen export"
+[ "$t" -le 20 ] || fail "dst status took $t s on a frozen daemon (10 s read timeout)"
+note "a frozen daemon reported failed after $t s"
+status_is 0 "the thawed export" frozen
 
 step "bad input: unknown name and bad option exit 4"
 status nosuch
