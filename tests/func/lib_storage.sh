@@ -124,11 +124,11 @@ st_fio_verify() {
 		--iodepth=32 --numjobs="$jobs" --size="$size" --offset_increment="$size" \
 		--verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 \
 		--group_reporting "$@" 2>&1) || rc=$?
-	if [ $rc -ne 0 ] || ! printf '%s\n' "$out" | grep -q 'err= 0'; then
+	if [ $rc -ne 0 ] || ! grep -q 'err= 0' <<<"$out"; then
 		printf '%s\n' "$out" | tail -30 >&2
 		return 1
 	fi
-	if printf '%s\n' "$out" | grep -qiE 'verify: bad|crc32c: verify failed'; then
+	if grep -qiE 'verify: bad|crc32c: verify failed' <<<"$out"; then
 		printf '%s\n' "$out" | grep -iE 'verify' | head -10 >&2
 		return 1
 	fi
@@ -231,7 +231,7 @@ bad_input() {
 	[ "$lines" -eq 1 ] || fail "$what: expected one line on stderr, got $lines: $BAD_ERR"
 	[ ! -s "$T_TMP/bad.out" ] || fail "$what: unexpected stdout: $(head -3 "$T_TMP/bad.out")"
 	for n in "${needles[@]}"; do
-		printf '%s\n' "$BAD_ERR" | grep -qiF -- "$n" || fail "$what: message '$BAD_ERR' does not mention '$n'"
+		grep -qiF -- "$n" <<<"$BAD_ERR" || fail "$what: message '$BAD_ERR' does not mention '$n'"
 	done
 	if [ "$before" != "$after" ]; then
 		diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") >&2

@@ -132,7 +132,7 @@ step "dst show answers again once the idle connections time out (5 s), the node 
 ok=0
 for _ in $(seq 60); do
 	if out=$(timeout 5 "$DST" show fl 2>&1) &&
-		printf '%s\n' "$out" | grep -qx 'fl/n-0/state : up'; then
+		grep -qx 'fl/n-0/state : up' <<<"$out"; then
 		ok=1
 		break
 	fi

@@ -53,7 +53,7 @@ for try in 1 2 3; do
 	note "leg 1 answered and was refused $(($(date +%s%3N) - t0)) ms after the kill"
 	assert_eq "$(show_attr mq "$L1/reconnects")" "$r0" "$L1/reconnects (never back on the blank disk)"
 	assert_eq "$(show_attr mq "$L1/error")" "no label: a blank disk" "why leg 1 is not used"
-	if tail -n +$((MR_LOG_MARK + 1)) "$DST_STATE_DIR/mq.log" | grep -q "mirror: leg $L1 .* failed"; then
+	if grep -q "mirror: leg $L1 .* failed" <<<"$(tail -n +$((MR_LOG_MARK + 1)) "$DST_STATE_DIR/mq.log")"; then
 		note "a tick saw the leg down (marked dead)"
 	else
 		note "the leg was down and back between two ticks, never marked dead"

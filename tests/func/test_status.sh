@@ -81,7 +81,7 @@ LIN_URI=$ST_URI
 step "all healthy: exit 0, a line each, letters U, sizes as nbdinfo sees them"
 status_is 0 "all up"
 for n in m m-leg0 m-leg1 m-leg2 lin lin0 lin1; do
-	printf '%s\n' "$STATUS_OUT" | grep -qE "^$n +(storage|export) " ||
+	grep -qE "^$n +(storage|export) " <<<"$STATUS_OUT" ||
 		{ printf '%s\n' "$STATUS_OUT" >&2; fail "dst status: no line for $n"; }
 done
 mline=$(printf '%s\n' "$STATUS_OUT" | grep '^m ')

@@ -29,7 +29,7 @@ for c in create add remove start stop delete show stat; do
 done
 out=$("$DST" --help 2>&1) || fail "dst --help exited non-zero"
 for c in create add remove start stop delete show stat; do
-	printf '%s\n' "$out" | grep -qE "^ +$c( |$)" || fail "dst --help does not list '$c'"
+	grep -qE "^ +$c( |$)" <<<"$out" || fail "dst --help does not list '$c'"
 done
 
 step "dst create"

@@ -57,7 +57,7 @@ copy_loop() {
 }
 
 # is_open FILE: the storage daemon has FILE open.
-is_open() { ls -l "/proc/$ST_PID/fd" 2>/dev/null | grep -q "$1"; }
+is_open() { grep -q "$1" <<<"$(ls -l "/proc/$ST_PID/fd" 2>/dev/null)"; }
 
 step "suspend and resume $N2 four times while the device is copied"
 d0=$(show_attr lr io/direct_reads)
