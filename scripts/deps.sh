@@ -75,14 +75,15 @@ vm_kernel() {
 	deb=$(ls "$tmp"/*.deb)
 	dir=$VM_CACHE/${pkg#linux-image-}
 	"${SUDO[@]}" rm -rf "$dir"
-	"${SUDO[@]}" mkdir -p "$dir"
-	"${SUDO[@]}" dpkg-deb -x "$deb" "$dir"
+	"${SUDO[@]}" mkdir -p "$dir" || return 1
+	# (Called in an || list, where set -e does not apply: every step checked.)
+	"${SUDO[@]}" dpkg-deb -x "$deb" "$dir" || { rm -rf "$tmp"; return 1; }
 	rm -rf "$tmp"
 	ver=$(ls "$dir/lib/modules")
 	# The package's postinst would run depmod; modules.dep is not in the .deb.
-	"${SUDO[@]}" /usr/sbin/depmod -b "$dir" "$ver"
-	"${SUDO[@]}" touch "$dir/ok"
-	"${SUDO[@]}" ln -sfn "$dir" "$VM_CACHE/current"
+	"${SUDO[@]}" /usr/sbin/depmod -b "$dir" "$ver" || return 1
+	"${SUDO[@]}" touch "$dir/ok" || return 1
+	"${SUDO[@]}" ln -sfn "$dir" "$VM_CACHE/current" || return 1
 	echo "deps.sh: VM kernel $pkg unpacked in $dir" >&2
 }
 
