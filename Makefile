@@ -55,7 +55,7 @@ TEST_JOBS    ?= 3
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS    ?= 1
 
-.PHONY: all check demo bench bench-fuse bench-relay deps format format-check clean unit fuzz fuzz-targets \
+.PHONY: all check vm-check demo bench bench-fuse bench-relay deps format format-check clean unit fuzz fuzz-targets \
 	install uninstall
 all: $(BUILD)/dstd $(BUILD)/dst
 
@@ -108,6 +108,12 @@ check: deps
 	$(MAKE) BUILD=build-check OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all unit
 	DST_BUILD=build-check DST_TEST_JOBS=$(TEST_JOBS) tests/run.sh
 
+# Kernel-level tests: each tests/vm/test_*.sh in a VM (tests/vm/run) with a
+# real kernel, running the sanitizer build of make check.
+vm-check: deps
+	$(MAKE) BUILD=build-check OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	DST_BUILD=build-check tests/vm/check.sh
+
 # pkg-config ran when this Makefile was read, maybe before deps installed the
 # libraries: build in a sub-make so a fresh machine gets the right flags.
 demo: deps
@@ -137,7 +143,7 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-check build-fuzz
+	rm -rf build build-check build-fuzz build-vm
 
 # Both binaries in BINDIR: dst runs the dstd next to its own binary.
 PREFIX      ?= /usr/local

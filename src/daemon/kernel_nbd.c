@@ -20,8 +20,8 @@
  * is disconnected before it is connected again; a device connected for
  * anything else is refused.
  *
- * Not exercised by the test suite where the kernel has no nbd driver: the
- * test skips, saying so.
+ * Tested in a VM with a real kernel (tests/vm/test_kernel_nbd.sh, make
+ * vm-check); on a host whose kernel has no nbd driver the test skips.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (kernel NBD, mount)"
-[ -e /dev/nbd0 ] || skip "no /dev/nbd0: this kernel has no NBD driver (modprobe nbd), so -f /dev/nbdN cannot be tested here"
+[ -e /dev/nbd0 ] || skip "no /dev/nbd0: this kernel has no NBD driver (modprobe nbd), so -f /dev/nbdN cannot be tested here (tests/vm/run runs it in a VM)"
 need fio mkfs.ext4 fsck.ext4 blockdev python3 sha256sum
 
 # A device nobody has connected: no pid in sysfs.
