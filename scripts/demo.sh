@@ -81,6 +81,13 @@ if [ ${#F[@]} -gt 0 ]; then
 	run od -A d -t x1 -j $OFF -N 16 "$DEV"
 fi
 
+step "At a glance: dst status (exit 0 healthy, 1 degraded, 2 failed or stopped)"
+run "$DST" status
+
+step "A few of its Prometheus metrics (dst metrics; --metrics-listen serves them over HTTP)"
+printf '$ %s metrics storage | grep ...\n' "$DST"
+"$DST" metrics storage | grep -E '^dst_(storage_written_bytes_total|storage_ops_total\{.*op="write"|node_up)'
+
 step "The storage, as dst show prints it"
 run "$DST" show storage
 
