@@ -17,6 +17,10 @@ int cmd_delete(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+/* dst export's and dst start's --listen ADDR:PORT and --allow
+ * CIDR[:ro|:rw]: 0, or 1 after saying why (frontend_opts.c). */
+int listen_check(const char *a);
+int allow_check(const char *rule);
 /* --metrics-listen's value: PORT, ADDR:PORT, [V6]:PORT, or off. 0, or 1
  * after saying why. */
 int metrics_listen_check(const char *a);

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "common/acl.h"
 #include "common/config.h"
 #include "common/loopdev.h"
 #include "common/state.h"
@@ -218,28 +217,19 @@ int cmd_start(int argc, char **argv)
 	int c, rc = 1;
 	while ((c = getopt_long(argc, argv, "l:s:f:NFh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'l': {
-			const char *colon = strrchr(optarg, ':');
-			uint64_t port;
-			if (!colon || parse_u64(colon + 1, &port) < 0 || port > 65535) {
-				die("--listen %s: expected ADDR:PORT", optarg);
+		case 'l':
+			if (listen_check(optarg))
 				goto out;
-			}
 			conf_add(&fronts, "listen", optarg);
 			break;
-		}
 		case 's': conf_add(&fronts, "socket", optarg); break;
 		case 'f': fuse = optarg; break;
 		case 'N': no_fuse = true; break;
-		case 'a': {
-			struct acl_rule r;
-			if (acl_parse_rule(optarg, &r, err, sizeof(err)) < 0) {
-				die("%s", err);
+		case 'a':
+			if (allow_check(optarg))
 				goto out;
-			}
 			conf_add(&allow, "allow", optarg);
 			break;
-		}
 		case 'A': no_allow = true; break;
 		case 'F': foreground = true; break;
 		case 'T': tls.mode = optarg; break;

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "common/acl.h"
 #include "common/config.h"
 #include "common/state.h"
 #include "common/util.h"
@@ -98,15 +97,6 @@ static int check_disk(const char *disk, bool readonly, char *abs, size_t abslen)
 	return 0;
 }
 
-static int check_listen(const char *a)
-{
-	const char *colon = strrchr(a, ':');
-	uint64_t port;
-	if (!colon || parse_u64(colon + 1, &port) < 0 || port > 65535)
-		return die("--listen %s: expected ADDR:PORT with PORT 0..65535", a);
-	return 0;
-}
-
 static char *default_name(const char *disk, const char *listen, const char *sock)
 {
 	char *d = xstrdup(disk);
@@ -168,7 +158,7 @@ int cmd_export(int argc, char **argv)
 		switch (c) {
 		case 'n': name = optarg; break;
 		case 'l':
-			if (check_listen(optarg))
+			if (listen_check(optarg))
 				goto out;
 			if (!first_listen)
 				first_listen = optarg;
@@ -179,15 +169,11 @@ int cmd_export(int argc, char **argv)
 				first_sock = optarg;
 			conf_add(&lists, "socket", optarg);
 			break;
-		case 'a': {
-			struct acl_rule r;
-			if (acl_parse_rule(optarg, &r, err, sizeof(err)) < 0) {
-				die("%s", err);
+		case 'a':
+			if (allow_check(optarg))
 				goto out;
-			}
 			conf_add(&lists, "allow", optarg);
 			break;
-		}
 		case 'r': readonly = true; break;
 		case 'S': shared = true; break;
 		case 'b': backlog = optarg; break;
