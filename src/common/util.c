@@ -199,3 +199,32 @@ void read_line_file(const char *path, char *buf, size_t len)
 	buf[n > 0 ? n : 0] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
 }
+
+int split_host_port(const char *addr, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *colon;
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		if ((size_t)(close - addr - 1) >= hlen)
+			return -EINVAL;
+		memcpy(host, addr + 1, (size_t)(close - addr - 1));
+		host[close - addr - 1] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon)
+			return -EINVAL;
+		if ((size_t)(colon - addr) >= hlen)
+			return -EINVAL;
+		memcpy(host, addr, (size_t)(colon - addr));
+		host[colon - addr] = '\0';
+		if (!host[0])
+			snprintf(host, hlen, "127.0.0.1");
+	}
+	if (!colon[1] || strlen(colon + 1) >= plen)
+		return -EINVAL;
+	snprintf(port, plen, "%s", colon + 1);
+	return 0;
+}

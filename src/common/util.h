@@ -74,4 +74,8 @@ static inline void be16_write(void *p, uint16_t v)
  * newline, into buf; "" when it cannot be read. */
 void read_line_file(const char *path, char *buf, size_t len);
 
+/* Split "HOST:PORT", "[V6]:PORT" or ":PORT" (host 127.0.0.1) into host and
+ * port: 0, or -EINVAL when it is not one of those or does not fit. */
+int split_host_port(const char *addr, char *host, size_t hlen, char *port, size_t plen);
+
 #endif

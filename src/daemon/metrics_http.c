@@ -106,23 +106,14 @@ static void on_timeout(struct ev_timer *t)
 static int resolve(const char *addr, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
 	char host[256], port[16];
-	const char *colon = NULL;
-	if (addr[0] == '[') {
-		const char *close = strchr(addr, ']');
-		if (!close || close[1] != ':' || (size_t)(close - addr - 1) >= sizeof(host))
+	const char *p = addr;
+	if (strchr(addr, ':')) {
+		if (split_host_port(addr, host, sizeof(host), port, sizeof(port)) < 0)
 			goto bad;
-		memcpy(host, addr + 1, (size_t)(close - addr - 1));
-		host[close - addr - 1] = '\0';
-		colon = close + 1;
-	} else if ((colon = strrchr(addr, ':'))) {
-		if ((size_t)(colon - addr) >= sizeof(host))
-			goto bad;
-		memcpy(host, addr, (size_t)(colon - addr));
-		host[colon - addr] = '\0';
+		p = port;
 	} else {
-		host[0] = '\0';
+		host[0] = '\0'; /* a bare PORT */
 	}
-	const char *p = colon ? colon + 1 : addr;
 	uint64_t pn;
 	if (parse_u64(p, &pn) < 0 || pn > 65535)
 		goto bad;
