@@ -68,6 +68,28 @@ loops_over() {
 	losetup --list --noheadings --output NAME,BACK-FILE 2>/dev/null | awk -v p="$1" '$2 == p { print $1 }'
 }
 
+# free_nbd: NBD, a /dev/nbdN nobody has connected (no pid in sysfs), or skip.
+free_nbd() {
+	local d
+	NBD=
+	for d in /sys/block/nbd*; do
+		[ -e "$d/pid" ] && continue
+		NBD=/dev/$(basename "$d")
+		break
+	done
+	[ -n "$NBD" ] || skip "every /dev/nbdN is connected already"
+}
+
+# wait_size DEV BYTES: the device has that size within 5 s.
+wait_size() {
+	local _
+	for _ in $(seq 50); do
+		[ "$(blockdev --getsize64 "$1" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	assert_eq "$(blockdev --getsize64 "$1")" "$2" "size of $1"
+}
+
 fuse_cleanup() {
 	local rc=$? m entry dev back name pid p
 	set +e

@@ -12,14 +12,7 @@
 [ -e /dev/nbd0 ] || skip "no /dev/nbd0: this kernel has no NBD driver (modprobe nbd), so -f /dev/nbdN cannot be tested here (tests/vm/run runs it in a VM)"
 need fio mkfs.ext4 fsck.ext4 blockdev python3 sha256sum
 
-# A device nobody has connected: no pid in sysfs.
-NBD=
-for d in /sys/block/nbd*; do
-	[ -e "$d/pid" ] && continue
-	NBD=/dev/$(basename "$d")
-	break
-done
-[ -n "$NBD" ] || skip "every /dev/nbdN is connected already"
+free_nbd
 
 step "a linear storage over two export nodes, started with -f $NBD"
 st_export na 32M
@@ -43,11 +36,7 @@ track_export kn
 KN_PID=$(export_pid kn) || fail "no pid file for kn"
 assert_eq "$(show_attr kn nbd_device)" "$NBD" "kn/nbd_device"
 grep -qx "nbd-device = $NBD" "$DST_STATE_DIR/kn.conf" || fail "-f $NBD was not saved"
-for _ in $(seq 50); do
-	[ "$(blockdev --getsize64 "$NBD" 2>/dev/null)" = $((64 * MiB)) ] && break
-	sleep 0.1
-done
-assert_eq "$(blockdev --getsize64 "$NBD")" $((64 * MiB)) "size of $NBD"
+wait_size "$NBD" $((64 * MiB))
 
 step "fio crc32c verify on $NBD"
 fio_run 120 "$T_TMP/fio.out" --name=verify --filename="$NBD" --ioengine=libaio --direct=1 \

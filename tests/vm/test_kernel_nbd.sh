@@ -13,25 +13,8 @@
 [ -e /dev/nbd0 ] || skip "no /dev/nbd0 (this kernel has no nbd): run it with tests/vm/run"
 need mkfs.ext4 fsck.ext4 blockdev python3 sha256sum
 
-# A device nobody has connected: no pid in sysfs.
-NBD=
-for d in /sys/block/nbd*; do
-	[ -e "$d/pid" ] && continue
-	NBD=/dev/$(basename "$d")
-	break
-done
-[ -n "$NBD" ] || skip "every /dev/nbdN is connected already"
+free_nbd
 SYSPID=/sys/block/$(basename "$NBD")/pid
-
-# wait_size DEV BYTES: the device has that size within 5 s.
-wait_size() {
-	local _
-	for _ in $(seq 50); do
-		[ "$(blockdev --getsize64 "$1" 2>/dev/null)" = "$2" ] && return 0
-		sleep 0.1
-	done
-	assert_eq "$(blockdev --getsize64 "$1")" "$2" "size of $1"
-}
 
 step "a linear storage of a dst export and a local file, started with -f $NBD"
 st_export na 48M
