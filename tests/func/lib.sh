@@ -68,19 +68,24 @@ need() {
 	done
 }
 
-# need_nbdpy: set NBDPY to a python3 with libnbd's bindings (python3-libnbd),
-# or skip. They belong to the system's python3, which may not be the first
-# python3 on PATH. nbdpy CODE runs CODE there with `import nbd` and h.
-need_nbdpy() {
+# python_with MODULE: print a python3 that can import MODULE; false if none
+# can. Debian's python modules belong to the system's python3, which may not
+# be the first python3 on PATH.
+python_with() {
 	local py
-	NBDPY=
 	for py in python3 /usr/bin/python3; do
-		if "$py" -c 'import nbd' 2>/dev/null; then
-			NBDPY=$py
+		if "$py" -c "import $1" 2>/dev/null; then
+			echo "$py"
 			return 0
 		fi
 	done
-	skip "no python3 with libnbd's bindings (python3-libnbd)"
+	return 1
+}
+
+# need_nbdpy: set NBDPY to a python3 with libnbd's bindings, or skip. nbdpy
+# CODE runs CODE there with `import nbd` and h.
+need_nbdpy() {
+	NBDPY=$(python_with nbd) || skip "no python3 with libnbd's bindings (python3-libnbd)"
 }
 nbdpy() {
 	"$NBDPY" -c "import nbd; h = nbd.NBD()

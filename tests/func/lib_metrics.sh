@@ -3,19 +3,10 @@
 # it after lib.sh. The metrics are read by prometheus_client's own parsers
 # (python3-prometheus-client), through tests/tools/metrics.py.
 
-# need_prom: set PROMPY to a python3 with prometheus_client, or skip (the
-# Debian package belongs to the system's python3, which may not be the first
-# python3 on PATH).
+# need_prom: set PROMPY to a python3 with prometheus_client, or skip.
 need_prom() {
-	local py
-	PROMPY=
-	for py in python3 /usr/bin/python3; do
-		if "$py" -c 'import prometheus_client' 2>/dev/null; then
-			PROMPY=$py
-			return 0
-		fi
-	done
-	skip "no python3 with prometheus_client (python3-prometheus-client)"
+	PROMPY=$(python_with prometheus_client) ||
+		skip "no python3 with prometheus_client (python3-prometheus-client)"
 }
 
 # metrics_save FILE [NAME...]: dst metrics into FILE; it must parse and its
