@@ -339,8 +339,13 @@ int cmd_start(int argc, char **argv)
 		if (ctl_show_attr(name, "fuse", dev, sizeof(dev)) == 0)
 			printf("  FUSE file %s ('dst attach %s' makes it a loop device)\n", dev,
 			       name);
-		if (ctl_show_attr(name, "nbd_device", dev, sizeof(dev)) == 0)
-			printf("  kernel NBD device %s\n", dev);
+		if (ctl_show_attr(name, "nbd_device", dev, sizeof(dev)) == 0) {
+			char n[32] = "";
+			ctl_show_attr(name, "nbd_reconnects", n, sizeof(n));
+			printf("  kernel NBD device %s%s\n", dev,
+			       strcmp(n, "0") && n[0] ? " (taken back: its IO that waited goes on)"
+						      : "");
+		}
 		if (ctl_show_attr(name, "metrics", dev, sizeof(dev)) == 0)
 			printf("  metrics at %s\n", dev);
 		/* dst attach --boot: the loop device at every start. */

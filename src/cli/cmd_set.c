@@ -13,7 +13,7 @@
 
 static const char set_help[] =
     "usage: dst set NAME [--io-timeout SECONDS] [--request-timeout SECONDS]\n"
-    "               [--resync-rate RATE]\n"
+    "               [--resync-rate RATE] [--nbd-reconnect-timeout SECONDS]\n"
     "               [--tls-psk FILE [--tls-username NAME] | --tls-certs DIR]\n"
     "\n"
     "Change the settings of storage NAME that dst create set. Each new value is\n"
@@ -28,6 +28,10 @@ static const char set_help[] =
     "                         storage reconnect to its node and resend (1-86400)\n"
     "  --resync-rate RATE     live, alg_mirror: bytes per second a resync may\n"
     "                         copy, at least 4K (e.g. 50M); 0 for no limit\n"
+    "  --nbd-reconnect-timeout SECONDS\n"
+    "                         live, with a kernel NBD device (-f /dev/nbdN): how\n"
+    "                         long its IO waits for the daemon to come back after\n"
+    "                         it died before failing (default 300)\n"
     "  --tls-psk FILE, --tls-username NAME, --tls-certs DIR\n"
     "                         at next start: the credentials for nbds:// nodes\n"
     "\n"
@@ -76,6 +80,7 @@ int cmd_set(int argc, char **argv)
 	    {"io-timeout", required_argument, NULL, 'i'},
 	    {"request-timeout", required_argument, NULL, 'r'},
 	    {"resync-rate", required_argument, NULL, 'S'},
+	    {"nbd-reconnect-timeout", required_argument, NULL, 'N'},
 	    {"tls-psk", required_argument, NULL, 'P'},
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-username", required_argument, NULL, 'U'},
@@ -83,6 +88,7 @@ int cmd_set(int argc, char **argv)
 	    {0},
 	};
 	const char *io_timeout = NULL, *request_timeout = NULL, *resync_rate = NULL;
+	const char *nbd_reconnect = NULL;
 	struct tls_opts tls = {0};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -90,6 +96,7 @@ int cmd_set(int argc, char **argv)
 		case 'i': io_timeout = optarg; break;
 		case 'r': request_timeout = optarg; break;
 		case 'S': resync_rate = optarg; break;
+		case 'N': nbd_reconnect = optarg; break;
 		case 'P': tls.psk = optarg; break;
 		case 'C': tls.certs = optarg; break;
 		case 'U': tls.username = optarg; break;
@@ -103,10 +110,11 @@ int cmd_set(int argc, char **argv)
 	}
 	const char *name = argv[optind];
 	bool tls_given = tls.psk || tls.certs || tls.username;
-	if (!io_timeout && !request_timeout && !resync_rate && !tls_given)
+	if (!io_timeout && !request_timeout && !resync_rate && !nbd_reconnect && !tls_given)
 		return die("set: nothing to change; see 'dst set --help'");
 	if (check_seconds("io-timeout", io_timeout, 0, 86400 * 365) ||
-	    check_seconds("request-timeout", request_timeout, 1, 86400))
+	    check_seconds("request-timeout", request_timeout, 1, 86400) ||
+	    check_seconds("nbd-reconnect-timeout", nbd_reconnect, 1, 86400 * 365))
 		return 1;
 	struct conf conf;
 	if (storage_load(name, &conf))
@@ -133,7 +141,7 @@ int cmd_set(int argc, char **argv)
 	if (tls_given && tls_opts_nodes(&conf, &tls))
 		goto out;
 
-	struct setting s[3];
+	struct setting s[4];
 	size_t n = 0;
 	if (io_timeout) {
 		conf_set(&conf, "io-timeout", io_timeout);
@@ -149,6 +157,10 @@ int cmd_set(int argc, char **argv)
 		else
 			conf_del(&conf, "resync-rate");
 		s[n++] = (struct setting){"resync-rate", rate_s, true};
+	}
+	if (nbd_reconnect) {
+		conf_set(&conf, "nbd-reconnect-timeout", nbd_reconnect);
+		s[n++] = (struct setting){"nbd-reconnect-timeout", nbd_reconnect, true};
 	}
 	if (storage_save(name, &conf))
 		goto out;

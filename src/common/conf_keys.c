@@ -68,6 +68,7 @@ static const struct key keys[] = {
     {"migrate", false, ANY, 0, 0, NULL},
     {"fuse", false, ANY, 0, 0, NULL},
     {"nbd-device", false, ANY, 0, 0, NULL},
+    {"nbd-reconnect-timeout", false, NUM, 1, YEAR, NULL},
     {"device", false, ANY, 0, 0, NULL},
     /* events, metrics, attach at start */
     {"on-event", false, ANY, 0, 0, NULL},

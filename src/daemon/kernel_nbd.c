@@ -2,23 +2,32 @@
  * generic netlink family (see kernel_nbd.h).
  *
  * Raw generic netlink (linux/genetlink.h, linux/nbd-netlink.h), no libnl:
- * four small requests (resolve the family, STATUS, CONNECT, DISCONNECT) do not
- * need a library. They are synchronous, on the loop thread. That relies on
- * CONNECT not waiting for IO of the new device: as far as the driver's source
- * goes it sets the device up and returns, and the partition scan happens when
- * udev opens the device after the change event. A kernel that read the
- * device inside CONNECT would deadlock this daemon (it could not serve the
- * read): one of the things to check first where the driver exists.
+ * five small requests (resolve the family, STATUS, CONNECT, RECONFIGURE,
+ * DISCONNECT) do not need a library. They are synchronous, on the loop
+ * thread: CONNECT and RECONFIGURE set the device up and return without
+ * waiting for its IO (which this daemon serves: a kernel that read the device
+ * inside them would deadlock it; none does, seen in the VM tests).
  *
  * The kernel gets one end of an AF_UNIX socketpair (NBD_ATTR_SOCKETS); the
  * other end becomes a connection of the storage's NBD server, adopted in the
  * transmission phase, so kernel requests take the same path as any NBD
  * client's: request slots, buffer pool, backpressure, flush to every node.
  * The device's backend identifier is "dst:NAME" (sysfs
- * /sys/block/nbdN/backend): a device still connected for dst:NAME when the
- * daemon starts was left by a daemon killed with -9 (its socket is dead), and
- * is disconnected before it is connected again; a device connected for
- * anything else is refused.
+ * /sys/block/nbdN/backend); a device connected for anything else is refused.
+ *
+ * Surviving the daemon. The device is set up with no request timeout and a
+ * dead-connection timeout (nbd-reconnect-timeout): when this daemon dies
+ * (kill -9, a crash) its socket closes, the kernel marks the connection dead
+ * and new IO waits, up to that timeout, for another. The daemon that starts
+ * next finds the device still connected for dst:NAME and gives it a new
+ * socket with RECONFIGURE: waiting IO goes on, and what the dead daemon had
+ * taken but not answered the kernel sends again (it checks stuck requests
+ * every 30 s, its default request timer, and requeues those sent on a socket
+ * since replaced). A mounted filesystem sees a pause, not an error. The same
+ * path serves a connection this daemon loses while it runs (conn_closed).
+ * A write sent again may land twice: the same data at the same place. The
+ * filesystem writes nothing newer there before it is answered, and the dead
+ * daemon's own copy died with its node connections, seconds before.
  *
  * Tested in a VM with a real kernel (tests/vm/test_kernel_nbd.sh, make
  * vm-check); on a host whose kernel has no nbd driver the test skips.
@@ -38,6 +47,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "common/ev.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "dev/dev.h"
@@ -45,12 +55,6 @@
 #include "nbd/server.h"
 
 #define NL_BUF 8192
-
-struct kernel_nbd {
-	char *path, *name;
-	unsigned index;
-	bool connected;
-};
 
 /* ---- a netlink message under construction ---- */
 
@@ -279,6 +283,21 @@ static uint64_t server_flags(const struct dev *d)
 
 /* ---- the frontend ---- */
 
+struct kernel_nbd {
+	struct ev_loop *loop;
+	struct nbd_server *srv;
+	struct dev *dev;
+	char *path, *name;
+	char backend[128]; /* "dst:NAME" */
+	unsigned index;
+	unsigned dead_timeout_s;
+	bool connected;	       /* ours: until kernel_nbd_disconnect */
+	struct nbd_conn *conn; /* the kernel's connection, while it is open */
+	struct ev_timer retry; /* connection lost: give the kernel a new one */
+	uint64_t retry_ns;
+	uint64_t reconnects;
+};
+
 static int parse_index(const char *path, unsigned *index)
 {
 	if (strncmp(path, "/dev/nbd", 8) != 0 || !path[8])
@@ -290,8 +309,136 @@ static int parse_index(const char *path, unsigned *index)
 	return 0;
 }
 
-struct kernel_nbd *kernel_nbd_new(struct nbd_server *srv, struct dev *dev, const char *name,
-				  const char *path, char *err, size_t errlen)
+/* The device's size in bytes as the kernel has it (0 if unknown). */
+static uint64_t device_size(unsigned index)
+{
+	char p[64], line[64];
+	snprintf(p, sizeof(p), "/sys/block/nbd%u/size", index);
+	uint64_t sectors;
+	read_line_file(p, line, sizeof(line));
+	if (parse_u64(line, &sectors) < 0)
+		return 0;
+	return sectors * 512;
+}
+
+static void conn_closed(void *arg);
+
+/* Give the kernel one end of a new socketpair, the other end served by our
+ * NBD server: NBD_CMD_CONNECT for a device that is not set up, or
+ * NBD_CMD_RECONFIGURE for one that is, ours, whose connection died (the
+ * kernel swaps a dead socket for the new one and resends what it had in
+ * flight there). 0, or -1 with a reason in err. */
+static int attach(struct kernel_nbd *k, int fd, int family, bool reconfigure, char *err,
+		  size_t errlen)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(err, errlen, "kernel NBD device %s: socketpair: %s", k->path,
+			 strerror(errno));
+		return -1;
+	}
+	char peer[64];
+	snprintf(peer, sizeof(peer), "kernel nbd%u", k->index);
+	k->conn = nbd_server_adopt(k->srv, sv[1], peer, conn_closed, k, err, errlen);
+	if (!k->conn) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	struct nlmsg m, r;
+	msg_init(&m, (uint16_t)family, reconfigure ? NBD_CMD_RECONFIGURE : NBD_CMD_CONNECT,
+		 NBD_GENL_VERSION);
+	attr_u32(&m, NBD_ATTR_INDEX, k->index);
+	if (!reconfigure || device_size(k->index) != k->dev->size)
+		attr_u64(&m, NBD_ATTR_SIZE_BYTES, k->dev->size);
+	if (!reconfigure) {
+		attr_u64(&m, NBD_ATTR_BLOCK_SIZE_BYTES,
+			 k->dev->min_block > 512 ? k->dev->min_block : 512);
+		attr_u64(&m, NBD_ATTR_SERVER_FLAGS, server_flags(k->dev));
+		attr_u64(&m, NBD_ATTR_CLIENT_FLAGS, 0);
+	}
+	/* No NBD_ATTR_TIMEOUT: a request is never failed by the kernel for
+	 * being slow (the storage's io-timeout decides that); the dead
+	 * connection timeout is how long the device waits for a new
+	 * connection (a restarted daemon) before failing IO. */
+	attr_u64(&m, NBD_ATTR_DEAD_CONN_TIMEOUT, k->dead_timeout_s);
+	attr_put(&m, NBD_ATTR_BACKEND_IDENTIFIER, k->backend, strlen(k->backend) + 1);
+	struct nlattr *socks = nest_start(&m, NBD_ATTR_SOCKETS);
+	struct nlattr *item = nest_start(&m, NBD_SOCK_ITEM);
+	attr_u32(&m, NBD_SOCK_FD, (uint32_t)sv[0]);
+	nest_end(&m, item);
+	nest_end(&m, socks);
+	int rc = nl_transact(fd, &m, &r);
+	/* The kernel holds its own reference to its end. */
+	close(sv[0]);
+	if (rc < 0) {
+		snprintf(err, errlen, "kernel NBD device %s: %s: %s", k->path,
+			 reconfigure ? "reconnect" : "connect", strerror(-rc));
+		/* The adopted connection sees EOF and closes; not a loss. */
+		nbd_server_unwatch(k->conn);
+		k->conn = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+#define RETRY_FIRST_NS (100 * 1000000ull)
+#define RETRY_MAX_NS   (5 * 1000000000ull)
+
+/* The kernel's connection closed while the device is ours: it was cut (a
+ * reconfigure the kernel did not take, a protocol error). Give it another
+ * one soon; its IO waits for it (dead connection timeout). */
+static void conn_closed(void *arg)
+{
+	struct kernel_nbd *k = arg;
+	k->conn = NULL;
+	if (!k->connected)
+		return;
+	log_warn("kernel NBD device %s: its connection closed; reconnecting", k->path);
+	if (!k->retry_ns)
+		k->retry_ns = RETRY_FIRST_NS;
+	ev_timer_start(k->loop, &k->retry, k->retry_ns);
+}
+
+static void retry_now(struct ev_timer *t)
+{
+	struct kernel_nbd *k = container_of(t, struct kernel_nbd, retry);
+	if (!k->connected || k->conn)
+		return;
+	char err[256];
+	int fd = nl_open(err, sizeof(err));
+	int family = fd >= 0 ? resolve_family(fd, err, sizeof(err)) : -1;
+	int conn = family >= 0 ? device_connected(fd, family, k->index) : -1;
+	int rc = -1;
+	if (conn == 0) {
+		/* Someone else let go of it (nbd-client -d): not ours now. */
+		log_err("kernel NBD device %s: disconnected outside dst; `dst stop %s` and "
+			"`dst start %s` attach it again",
+			k->path, k->name, k->name);
+		k->connected = false;
+		rc = 0;
+	} else if (conn > 0) {
+		rc = attach(k, fd, family, true, err, sizeof(err));
+		if (rc == 0) {
+			k->reconnects++;
+			log_info("kernel NBD device %s: reconnected", k->path);
+		}
+	} else if (family >= 0) {
+		snprintf(err, sizeof(err), "kernel NBD device %s: status: %s", k->path,
+			 strerror(-conn));
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		log_err("%s; trying again", err);
+		k->retry_ns = k->retry_ns * 2 > RETRY_MAX_NS ? RETRY_MAX_NS : k->retry_ns * 2;
+		ev_timer_start(k->loop, &k->retry, k->retry_ns);
+	}
+}
+
+struct kernel_nbd *kernel_nbd_new(struct ev_loop *loop, struct nbd_server *srv, struct dev *dev,
+				  const char *name, const char *path, unsigned dead_timeout_s,
+				  char *err, size_t errlen)
 {
 	unsigned index;
 	if (parse_index(path, &index) < 0) {
@@ -314,74 +461,87 @@ struct kernel_nbd *kernel_nbd_new(struct nbd_server *srv, struct dev *dev, const
 	int fd = nl_open(err, errlen);
 	if (fd < 0)
 		return NULL;
-	int sv[2] = {-1, -1};
-	struct kernel_nbd *k = NULL;
-	int family = resolve_family(fd, err, errlen);
-	if (family < 0)
-		goto out;
-	char backend[128], want[128];
-	snprintf(want, sizeof(want), "dst:%s", name);
-	int conn = device_connected(fd, family, index);
-	if (conn < 0) {
-		snprintf(err, errlen, "kernel NBD device %s: status: %s", path, strerror(-conn));
-		goto out;
-	}
-	if (conn) {
-		read_backend(index, backend, sizeof(backend));
-		if (strcmp(backend, want) != 0) {
-			snprintf(err, errlen, "kernel NBD device %s: in use (connected%s%s)", path,
-				 backend[0] ? " for " : "", backend);
-			goto out;
-		}
-		log_warn("kernel NBD device %s: still connected for %s (its daemon was killed): "
-			 "disconnecting it first",
-			 path, want);
-		send_disconnect(fd, family, index);
-	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		snprintf(err, errlen, "kernel NBD device %s: socketpair: %s", path,
-			 strerror(errno));
-		goto out;
-	}
-	char peer[64];
-	snprintf(peer, sizeof(peer), "kernel nbd%u", index);
-	if (nbd_server_adopt(srv, sv[1], peer, err, errlen) < 0)
-		goto out;
-	sv[1] = -1; /* the server's now */
-
-	struct nlmsg m, r;
-	msg_init(&m, (uint16_t)family, NBD_CMD_CONNECT, NBD_GENL_VERSION);
-	attr_u32(&m, NBD_ATTR_INDEX, index);
-	attr_u64(&m, NBD_ATTR_SIZE_BYTES, dev->size);
-	attr_u64(&m, NBD_ATTR_BLOCK_SIZE_BYTES, dev->min_block > 512 ? dev->min_block : 512);
-	attr_u64(&m, NBD_ATTR_SERVER_FLAGS, server_flags(dev));
-	attr_u64(&m, NBD_ATTR_CLIENT_FLAGS, 0);
-	attr_put(&m, NBD_ATTR_BACKEND_IDENTIFIER, want, strlen(want) + 1);
-	struct nlattr *socks = nest_start(&m, NBD_ATTR_SOCKETS);
-	struct nlattr *item = nest_start(&m, NBD_SOCK_ITEM);
-	attr_u32(&m, NBD_SOCK_FD, (uint32_t)sv[0]);
-	nest_end(&m, item);
-	nest_end(&m, socks);
-	int rc = nl_transact(fd, &m, &r);
-	if (rc < 0) {
-		snprintf(err, errlen, "kernel NBD device %s: connect: %s", path, strerror(-rc));
-		goto out; /* the adopted connection sees EOF and closes */
-	}
-	k = xcalloc(1, sizeof(*k));
+	struct kernel_nbd *k = xcalloc(1, sizeof(*k));
+	k->loop = loop;
+	k->srv = srv;
+	k->dev = dev;
 	k->path = xstrdup(path);
 	k->name = xstrdup(name);
 	k->index = index;
+	k->dead_timeout_s = dead_timeout_s;
+	k->retry.fn = retry_now;
+	snprintf(k->backend, sizeof(k->backend), "dst:%s", name);
+	int family = resolve_family(fd, err, errlen);
+	if (family < 0)
+		goto fail;
+	int conn = device_connected(fd, family, index);
+	if (conn < 0) {
+		snprintf(err, errlen, "kernel NBD device %s: status: %s", path, strerror(-conn));
+		goto fail;
+	}
+	if (conn) {
+		char backend[128];
+		read_backend(index, backend, sizeof(backend));
+		if (strcmp(backend, k->backend) != 0) {
+			snprintf(err, errlen, "kernel NBD device %s: in use (connected%s%s)", path,
+				 backend[0] ? " for " : "", backend);
+			goto fail;
+		}
+		/* Left by a daemon of ours that died (kill -9, a crash): the
+		 * device, and whatever is mounted on it, waits for a new
+		 * connection. Give it ours; what the old daemon had taken is
+		 * sent again by the kernel. */
+		uint64_t had = device_size(index);
+		if (attach(k, fd, family, true, err, errlen) < 0)
+			goto fail;
+		if (had && had != dev->size)
+			log_warn("kernel NBD device %s: size %llu bytes, was %llu", path,
+				 (unsigned long long)dev->size, (unsigned long long)had);
+		log_info("kernel NBD device %s: taken back from the daemon before (still "
+			 "connected for %s); IO it had waiting goes on",
+			 path, k->backend);
+		k->reconnects++;
+	} else {
+		if (attach(k, fd, family, false, err, errlen) < 0)
+			goto fail;
+		log_info("kernel NBD device %s: connected (%llu bytes)", path,
+			 (unsigned long long)dev->size);
+	}
 	k->connected = true;
-	log_info("kernel NBD device %s: connected (%llu bytes)", path,
-		 (unsigned long long)dev->size);
-out:
-	/* The kernel holds its own reference to its end. */
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
 	close(fd);
 	return k;
+fail:
+	close(fd);
+	free(k->path);
+	free(k->name);
+	free(k);
+	return NULL;
+}
+
+int kernel_nbd_set_reconnect_timeout(struct kernel_nbd *k, unsigned seconds, char *err,
+				     size_t errlen)
+{
+	k->dead_timeout_s = seconds;
+	if (!k->connected)
+		return 0;
+	int fd = nl_open(err, errlen);
+	if (fd < 0)
+		return -1;
+	int family = resolve_family(fd, err, errlen);
+	int rc = -1;
+	if (family >= 0) {
+		struct nlmsg m;
+		msg_init(&m, (uint16_t)family, NBD_CMD_RECONFIGURE, NBD_GENL_VERSION);
+		attr_u32(&m, NBD_ATTR_INDEX, k->index);
+		attr_u64(&m, NBD_ATTR_DEAD_CONN_TIMEOUT, seconds);
+		attr_put(&m, NBD_ATTR_BACKEND_IDENTIFIER, k->backend, strlen(k->backend) + 1);
+		rc = nl_transact(fd, &m, NULL);
+		if (rc < 0)
+			snprintf(err, errlen, "kernel NBD device %s: reconfigure: %s", k->path,
+				 strerror(-rc));
+	}
+	close(fd);
+	return rc < 0 ? -1 : 0;
 }
 
 void kernel_nbd_disconnect(struct kernel_nbd *k)
@@ -389,6 +549,7 @@ void kernel_nbd_disconnect(struct kernel_nbd *k)
 	if (!k || !k->connected)
 		return;
 	k->connected = false;
+	ev_timer_stop(k->loop, &k->retry);
 	char err[256];
 	int fd = nl_open(err, sizeof(err));
 	int family = fd >= 0 ? resolve_family(fd, err, sizeof(err)) : -1;
@@ -407,6 +568,8 @@ void kernel_nbd_free(struct kernel_nbd *k)
 	if (!k)
 		return;
 	kernel_nbd_disconnect(k);
+	if (k->conn)
+		nbd_server_unwatch(k->conn);
 	free(k->path);
 	free(k->name);
 	free(k);
@@ -417,4 +580,6 @@ void kernel_nbd_show(struct kernel_nbd *k, struct strbuf *out, const char *name)
 	char p[256];
 	snprintf(p, sizeof(p), "%s/nbd_device", name);
 	sb_attr_str(out, p, "%s", k->path);
+	snprintf(p, sizeof(p), "%s/nbd_reconnects", name);
+	sb_attr_num(out, p, k->reconnects);
 }

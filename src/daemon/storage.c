@@ -76,6 +76,7 @@ struct storage_service {
 	const struct alg_ops *alg;
 	uint64_t chunk;
 	unsigned io_timeout_s, request_timeout_s;
+	unsigned nbd_reconnect_s; /* kernel NBD: how long IO waits for a new connection */
 	struct fuse_frontend *fuse;
 	struct kernel_nbd *knbd;
 	uint64_t started_ns;
@@ -747,6 +748,18 @@ static void set_command(struct storage_service *st, struct ctl_req *req, const c
 			ctl_reply_error(req, "resync-rate: %s has no resync", st->alg->name);
 			return;
 		}
+	} else if (!strcmp(key, "nbd-reconnect-timeout")) {
+		if (parse_u64(val, &x) < 0 || x < 1 || x > 86400 * 365) {
+			ctl_reply_error(req, "%s '%s': out of range", key, val);
+			return;
+		}
+		st->nbd_reconnect_s = (unsigned)x;
+		char err[256];
+		if (st->knbd &&
+		    kernel_nbd_set_reconnect_timeout(st->knbd, (unsigned)x, err, sizeof(err)) < 0) {
+			ctl_reply_error(req, "%s", err);
+			return;
+		}
 	} else {
 		ctl_reply_error(req, "%s cannot change while the storage runs", key);
 		return;
@@ -999,6 +1012,15 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		}
 		st->io_timeout_s = (unsigned)x;
 	}
+	st->nbd_reconnect_s = NBD_RECONNECT_DEFAULT_S;
+	if ((v = conf_get(conf, "nbd-reconnect-timeout"))) {
+		if (parse_u64(v, &x) < 0 || x < 1 || x > 86400 * 365) {
+			snprintf(err, errlen,
+				 "nbd-reconnect-timeout '%s': expected seconds (1 or more)", v);
+			goto fail;
+		}
+		st->nbd_reconnect_s = (unsigned)x;
+	}
 	if ((v = conf_get(conf, "request-timeout"))) {
 		if (parse_u64(v, &x) < 0 || x < 1 || x > 86400) {
 			snprintf(err, errlen, "request-timeout '%s': expected 1 to 86400 seconds",
@@ -1128,7 +1150,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 			goto fail;
 	}
 	if ((v = conf_get(conf, "nbd-device"))) {
-		st->knbd = kernel_nbd_new(st->srv, d, name, v, err, errlen);
+		st->knbd =
+		    kernel_nbd_new(loop, st->srv, d, name, v, st->nbd_reconnect_s, err, errlen);
 		if (!st->knbd)
 			goto fail;
 	}

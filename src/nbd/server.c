@@ -324,16 +324,17 @@ static void on_accept(struct ev_io *w, uint32_t events)
 	}
 }
 
-int nbd_server_adopt(struct nbd_server *srv, int fd, const char *peer, char *err, size_t errlen)
+struct nbd_conn *nbd_server_adopt(struct nbd_server *srv, int fd, const char *peer,
+				  void (*closed)(void *arg), void *arg, char *err, size_t errlen)
 {
 	if (srv->shutting_down || srv->st.clients >= srv->cfg.max_clients) {
 		snprintf(err, errlen, "%s: the NBD server %s", peer,
 			 srv->shutting_down ? "is shutting down" : "has too many clients");
-		return -EBUSY;
+		return NULL;
 	}
 	if (set_nonblock(fd) < 0) {
 		snprintf(err, errlen, "%s: %s", peer, strerror(errno));
-		return -errno;
+		return NULL;
 	}
 	struct nbd_conn *c = conn_new(srv, fd, peer, ACL_RW);
 	/* What the handshake would have ended with, for an old-style client
@@ -344,10 +345,18 @@ int nbd_server_adopt(struct nbd_server *srv, int fd, const char *peer, char *err
 		snprintf(err, errlen, "%s: %s", peer, strerror(-rc));
 		c->fd = -1;
 		conn_close(c, NULL);
-		return rc;
+		return NULL;
 	}
+	c->closed = closed;
+	c->closed_arg = arg;
 	log_info("client %s: connected (%s, past the handshake)", peer, acl_access_name(c->access));
-	return 0;
+	return c;
+}
+
+void nbd_server_unwatch(struct nbd_conn *c)
+{
+	c->closed = NULL;
+	c->closed_arg = NULL;
 }
 
 /* ---- connection life ---- */
@@ -431,6 +440,11 @@ void conn_close(struct nbd_conn *c, const char *why)
 	/* Callers up the stack may still look at c: it is freed later, from
 	 * the loop, once no IO of its is in the device. */
 	ev_defer(c->srv->loop, &c->free_work);
+	if (c->closed) {
+		void (*closed)(void *) = c->closed;
+		c->closed = NULL;
+		closed(c->closed_arg);
+	}
 }
 
 static void conn_free_deferred(struct ev_deferred *d)

@@ -19,6 +19,7 @@ struct ev_loop;
 struct dev;
 struct acl;
 struct nbd_server;
+struct nbd_conn;
 
 struct nbd_server_config {
 	const char *name; /* export name clients may ask for ("" always works) */
@@ -76,8 +77,14 @@ int nbd_server_listen_unix(struct nbd_server *srv, const char *path, int backlog
 /* Serve fd, a connected stream socket whose peer skips the handshake and
  * speaks the transmission phase at once with simple replies (the kernel's
  * NBD client, handed its socket over netlink). Read-write unless the server
- * is read-only. 0, or -errno with a reason; on success the server owns fd. */
-int nbd_server_adopt(struct nbd_server *srv, int fd, const char *peer, char *err, size_t errlen);
+ * is read-only. On success the server owns fd and the connection is
+ * returned; closed(arg), if not NULL, is called once when the connection
+ * closes (the peer hung up, or the server closed it), unless
+ * nbd_server_unwatch was called first. NULL with a reason on failure. */
+struct nbd_conn *nbd_server_adopt(struct nbd_server *srv, int fd, const char *peer,
+				  void (*closed)(void *arg), void *arg, char *err, size_t errlen);
+/* No closed call for c any more (its watcher goes away). */
+void nbd_server_unwatch(struct nbd_conn *c);
 
 /* URIs of every listener, one per line, "nbd://127.0.0.1:10809" or
  * "nbd+unix:///?socket=/path". Valid until the server is freed. */

@@ -82,6 +82,9 @@ struct nbd_conn {
 	enum acl_access access;
 	/* client-connect fired (common/event.h): client-disconnect will be */
 	bool connect_said;
+	/* nbd_server_adopt's watcher: told once when the connection closes */
+	void (*closed)(void *arg);
+	void *closed_arg;
 	bool dead;	 /* socket gone; free once inflight drops to 0 */
 	bool rx_stopped; /* DISC, shutdown or fatal input: read no more */
 	bool waiting;	 /* on the server's resource wait queue */

@@ -85,6 +85,11 @@ step "settings of a stopped storage, and credentials that wait for a start"
 out=$(dst set L --request-timeout 5) || fail "dst set of a stopped storage"
 assert_contains "$out" "saved; the storage is not running" "dst set of a stopped storage"
 grep -qx "request-timeout = 5" "$DST_STATE_DIR/L.conf" || fail "request-timeout not saved"
+# A storage without a kernel NBD device takes it live all the same (it is
+# the device's setting, used when one is attached: tests/vm).
+out=$(dst set M --nbd-reconnect-timeout 45) || fail "dst set --nbd-reconnect-timeout"
+assert_contains "$out" "M: nbd-reconnect-timeout = 45 (applied now)" "dst set's report"
+grep -qx "nbd-reconnect-timeout = 45" "$conf" || fail "nbd-reconnect-timeout not saved"
 need psktool
 psktool -u alice -p "$T_TMP/keys.psk" >/dev/null 2>&1 || fail "psktool"
 out=$(dst set M --tls-psk "$T_TMP/keys.psk" --tls-username alice) || fail "dst set --tls-psk"
@@ -107,6 +112,7 @@ bad "nothing to set" "nothing to change" M
 bad "request-timeout 0" "--request-timeout 0" M --request-timeout 0
 bad "a negative io-timeout" "--io-timeout -1" M --io-timeout -1
 bad "a rate below 4K" "at least 4K" M --resync-rate 100
+bad "nbd-reconnect-timeout 0" "--nbd-reconnect-timeout 0" M --nbd-reconnect-timeout 0
 bad "resync-rate of a linear storage" "has no resync" L --resync-rate 10M
 bad "an unknown storage" "nosuch" nosuch --io-timeout 3
 bad "psk and certs" "not both" M --tls-psk "$T_TMP/keys.psk" --tls-certs "$T_TMP"
