@@ -6,7 +6,9 @@
 # writers finish without an error, the kernel logs no IO error, what was
 # fsynced before the kill and what was written across it is all there, and
 # fsck is clean. Twice: once with the writers running, once under fio with
-# verify. Outside a guest with nbd it skips.
+# verify. And the daemon's end of the kernel's socket cut while it runs
+# (tests/tools/cut_socketpair.py): it gives the device a new one by itself.
+# Outside a guest with nbd it skips.
 . "$(dirname "$0")/../func/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_fuse.sh"
@@ -127,6 +129,30 @@ check_tree "$MNT/before" "$T_TMP/before.sha256"
 errs=$(kernel_errors)
 [ -z "$errs" ] || fail "the kernel logged errors: $errs"
 rm -rf "$MNT/w1" "$MNT/w2" # room for fio
+
+step "the daemon's end of the kernel's socket cut under a writer: it gives the device a new one"
+bg "$PY" "$T_TMP/writer.py" "$MNT/w3" 40 "$T_TMP/w3.sha256"
+W3=$BG_PID
+for _ in $(seq 300); do
+	[ "$(cat "$T_TMP/w3.sha256" 2>/dev/null | wc -l)" -ge 3 ] && break
+	sleep 0.1
+done
+cut=$(python3 "$TESTS_DIR/tools/cut_socketpair.py" "$(export_pid kn)") ||
+	fail "no socketpair to cut in kn's daemon"
+assert_eq "$cut" 1 "sockets cut"
+for _ in $(seq 100); do
+	[ "$(show_attr kn nbd_reconnects)" = 2 ] && break
+	sleep 0.1
+done
+assert_eq "$(show_attr kn nbd_reconnects)" 2 "kn/nbd_reconnects after the cut"
+grep -q "its connection closed; reconnecting" "$DST_STATE_DIR/kn.log" ||
+	fail "kn's log does not say the connection closed"
+bg_wait "$W3" || fail "writer 3 failed across the cut"
+(cd "$MNT/w3" && sha256sum --quiet -c "$T_TMP/w3.sha256") || fail "writer 3's files differ"
+assert_eq "$(wc -l <"$T_TMP/w3.sha256")" 40 "files of writer 3"
+errs=$(kernel_errors)
+[ -z "$errs" ] || fail "the kernel logged errors: $errs"
+rm -rf "$MNT/w3"
 
 step "fio with verify on a file in the filesystem; kill -9 of dstd and restart mid-run"
 bg fio --name=kn --filename="$MNT/fio.dat" --size=6M --eta=never --rw=randwrite --bs=4k \
