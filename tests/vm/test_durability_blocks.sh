@@ -24,7 +24,7 @@ LW=$TESTS_DIR/tools/durability.py
 DATA=$((32 * MiB + 4096)) # 32 MiB of data and the node's label (or leg header)
 LOGSZ=$((128 * MiB))
 BLOCKS=512  # the checker's blocks: 2 MiB from byte 0
-ROUNDS=24
+ROUNDS=16
 FIO_OFF=$((16 * MiB))
 
 # logged_disk NAME: pieces NAME-data (logged through NAME-lw into NAME-log)

@@ -56,7 +56,7 @@ step "leg 1's disk fails every IO; fio with verify (and FLUSHes) through the mir
 mr_log_mark fm
 flakey "0 0 3600"
 note "leg 1's disk: every IO fails"
-mr_fio_start "$M_URI" 24 "$T_TMP/fio.out" --fsync=16
+mr_fio_start "$M_URI" 18 "$T_TMP/fio.out" --fsync=16
 # Its header still reads back (from the export's page cache), so the leg
 # may be taken back at once and fail again at the next FLUSH: health flips
 # between AD and AS faster than dst show can be polled here; the log says.
