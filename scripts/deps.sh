@@ -23,6 +23,7 @@ PKGS=(
 	gnutls-bin                  # tests: psktool and certtool make TLS keys
 	nftables iproute2           # tests: network faults (nft, ip, tc)
 	procps e2fsprogs util-linux # tests: ps, mkfs.ext4/fsck.ext4, unshare, fallocate, blkdiscard
+	dmsetup                     # make vm-check: dm-log-writes and dm-flakey in the guest
 	mount                       # dst attach, tests: losetup, mount
 	logrotate                   # tests: rotating a daemon's log (SIGHUP)
 	systemd groff-base man-db   # tests of make install: systemd-analyze verify, groff, man -l

@@ -11,7 +11,11 @@
  * Write-intent bitmap (bitmap.h): before the first write to a clean region
  * is sent, its bit is set and the bitmap written with FUA; bits are cleared
  * by a sweep once a second for regions nobody wrote since the last sweep,
- * only while every leg is in sync. A leg that comes back is resynced: only
+ * only while every leg is in sync, and only once a FLUSH of every leg has
+ * made those writes durable (a leg may acknowledge a write it holds only in
+ * a volatile cache, such as an export's page cache, and fail it at the next
+ * FLUSH: that leg is then dead, and the region must still be dirty so that
+ * its resync copies it). A leg that comes back is resynced: only
  * the regions whose bits are set are copied to it from an in-sync leg, a
  * few regions at a time (one with --resync-rate); a write to a region being
  * copied waits for it, and a region is copied only once the writes in
@@ -83,15 +87,19 @@ struct mirror {
 	int fd;		   /* the bitmap file, for synchronous writes at start and stop */
 	struct dev *bmdev; /* the same file, for writes while running */
 	uint64_t region, nregions;
-	uint8_t *bits;	  /* what we want on disk */
-	uint8_t *pbits;	  /* what is on disk */
-	uint8_t *touched; /* written since the last sweep */
-	uint16_t *wcount; /* writes in flight per region */
-	char *state;	  /* per leg: 'A' in sync, 'S' syncing, 'D' dead */
-	bool *full;	  /* per leg: needs every region, not just dirty ones */
-	int last_good;	  /* the last leg in sync, when none is */
-	bool whole;	  /* every leg in sync, as the last event said */
-	uint8_t *img;	  /* header + bits being written */
+	uint8_t *bits;		 /* what we want on disk */
+	uint8_t *pbits;		 /* what is on disk */
+	uint8_t *touched;	 /* written since the last sweep */
+	uint8_t *sweep;		 /* to clear once the sweep's FLUSH of every leg is done */
+	struct dev_io *sweep_io; /* that FLUSH, one per leg */
+	unsigned sweep_out;	 /* of those, outstanding */
+	bool sweep_failed;	 /* one failed: clear nothing */
+	uint16_t *wcount;	 /* writes in flight per region */
+	char *state;		 /* per leg: 'A' in sync, 'S' syncing, 'D' dead */
+	bool *full;		 /* per leg: needs every region, not just dirty ones */
+	int last_good;		 /* the last leg in sync, when none is */
+	bool whole;		 /* every leg in sync, as the last event said */
+	uint8_t *img;		 /* header + bits being written */
 	size_t img_len;
 	bool bm_busy, bm_dirty, closing;
 	int bm_err;
@@ -341,7 +349,7 @@ static struct sync_slot *slot_of(struct mirror *m, uint64_t r0, uint64_t r1)
 
 static bool nothing_busy(const struct mirror *m)
 {
-	if (m->bm_busy || sync_io_busy(m))
+	if (m->bm_busy || m->sweep_out || sync_io_busy(m))
 		return false;
 	for (size_t i = 0; i < m->a->n; i++)
 		if (m->hbusy[i] || m->hreading[i])
@@ -847,6 +855,8 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 	for (uint64_t r = r0; r <= r1; r++) {
 		m->wcount[r]++;
 		mbm_set(m->touched, r);
+		if (m->sweep_out)
+			mbm_clear(m->sweep, r); /* not flushed by the sweep's FLUSH */
 	}
 	pset(p, 1, 0); /* held while sending */
 	for (uint64_t done = 0; done < p->len;) {
@@ -1063,6 +1073,62 @@ static void leg_checked(struct mirror *m, size_t i)
 		sync_kick(m);
 }
 
+static void sweep_done(struct dev_io *io, int err)
+{
+	struct mirror *m = io->priv;
+	size_t i = (size_t)(io - m->sweep_io);
+	m->sweep_out--;
+	if (m->closing) {
+		/* mirror_close waits for this (or the nodes being closed answer
+		 * it): the bits stay as they are. */
+		if (nothing_busy(m))
+			ev_loop_break(m->a->loop);
+		return;
+	}
+	if (err) {
+		m->sweep_failed = true;
+		if (leg_error(err))
+			leg_failed(m, i, err); /* what it acknowledged may be lost */
+		else
+			log_warn("mirror: leg %s: flush: %s", m->a->nodes[i].name, strerror(err));
+	}
+	if (m->sweep_out)
+		return;
+	/* Only while every leg is still in sync: a leg that failed meanwhile
+	 * may lack those writes, and its resync needs their bits. */
+	bool cleared = false;
+	if (!m->sweep_failed && count_state(m, 'A') == m->a->n) {
+		for (uint64_t r = mbm_next_set(m->sweep, 0, m->nregions); r < m->nregions;
+		     r = mbm_next_set(m->sweep, r + 1, m->nregions)) {
+			if (!m->wcount[r]) {
+				mbm_clear(m->bits, r);
+				cleared = true;
+			}
+		}
+	}
+	memset(m->sweep, 0, m->img_len - MBM_HEADER);
+	m->sweep_failed = false;
+	if (cleared)
+		bm_kick(m);
+}
+
+/* A FLUSH of every leg for the sweep: the regions marked in m->sweep are
+ * cleaned when all of them succeed. */
+static void sweep_flush(struct mirror *m)
+{
+	struct array *a = m->a;
+	m->sweep_out = (unsigned)a->n;
+	m->sweep_failed = false;
+	for (size_t i = 0; i < a->n; i++) {
+		struct dev_io *io = &m->sweep_io[i];
+		memset(io, 0, sizeof(*io));
+		io->op = DEV_FLUSH;
+		io->done = sweep_done;
+		io->priv = m;
+		dev_submit(a->nodes[i].dev, io);
+	}
+}
+
 static void tick(struct ev_timer *t)
 {
 	struct mirror *m = container_of(t, struct mirror, tick);
@@ -1078,18 +1144,19 @@ static void tick(struct ev_timer *t)
 		    !strcmp(a->nodes[i].dev->ops->kind, "nbd") &&
 		    !strcmp(dev_nbd_state(a->nodes[i].dev), "up"))
 			hdr_submit(m, i, DEV_READ);
-	/* Sweep: clean regions nobody wrote for a whole tick. */
-	if (count_state(m, 'A') == a->n && m->phase == SYNC_IDLE) {
-		bool cleared = false;
+	/* Sweep: regions nobody wrote for a whole tick are cleaned once a
+	 * FLUSH of every leg has made their writes durable (sweep_done). */
+	if (count_state(m, 'A') == a->n && m->phase == SYNC_IDLE && !m->sweep_out) {
+		bool any = false;
 		for (uint64_t r = mbm_next_set(m->bits, 0, m->nregions); r < m->nregions;
 		     r = mbm_next_set(m->bits, r + 1, m->nregions)) {
 			if (!m->wcount[r] && !mbm_test(m->touched, r)) {
-				mbm_clear(m->bits, r);
-				cleared = true;
+				mbm_set(m->sweep, r);
+				any = true;
 			}
 		}
-		if (cleared)
-			bm_kick(m);
+		if (any)
+			sweep_flush(m);
 	}
 	memset(m->touched, 0, m->img_len - MBM_HEADER);
 	ev_timer_start(a->loop, &m->tick, TICK_NS);
@@ -1490,6 +1557,8 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->bits = xcalloc(1, bits_len);
 	m->pbits = xcalloc(1, bits_len);
 	m->touched = xcalloc(1, bits_len);
+	m->sweep = xcalloc(1, bits_len);
+	m->sweep_io = xcalloc(a->n, sizeof(*m->sweep_io));
 	m->wcount = xcalloc(m->nregions, sizeof(*m->wcount));
 	m->state = xcalloc(a->n, 1);
 	m->full = xcalloc(a->n, sizeof(*m->full));
@@ -1597,6 +1666,8 @@ void mirror_free(struct array *a)
 	free(m->bits);
 	free(m->pbits);
 	free(m->touched);
+	free(m->sweep);
+	free(m->sweep_io);
 	free(m->wcount);
 	free(m->state);
 	free(m->full);
