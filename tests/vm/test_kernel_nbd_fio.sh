@@ -33,9 +33,9 @@ st_add ks --remote "$SA"
 st_add ks --remote "$SB"
 knbd_start ks "$NBD"
 wait_size "$NBD" $((64 * MiB))
-note "$(basename "$NBD"): max_sectors_kb $(cat "/sys/block/${NBD#/dev/}/queue/max_sectors_kb")," \
-	"discard_max_bytes $(cat "/sys/block/${NBD#/dev/}/queue/discard_max_bytes")," \
-	"write_zeroes_max_bytes $(cat "/sys/block/${NBD#/dev/}/queue/write_zeroes_max_bytes")"
+Q=/sys/block/${NBD#/dev/}/queue
+note "${NBD#/dev/}: max_sectors_kb $(<"$Q/max_sectors_kb"), discard_max_bytes $(<"$Q/discard_max_bytes")," \
+	"write_zeroes_max_bytes $(<"$Q/write_zeroes_max_bytes")"
 
 step "1. fio verify at QD1: 4M of 4K..256K writes, then read back"
 blk_fio_verify "$NBD" "$T_TMP/fio.qd1" 120 --iodepth=1 --size=4M
@@ -59,19 +59,22 @@ show_snap ks
 t0=$(snap io/trims) z0=$(snap io/zeroes)
 run_ok "blkdiscard" blkdiscard --offset $((8 * MiB + 65536)) --length $((MiB - 65536)) "$NBD"
 run_ok "blkdiscard -z" blkdiscard -z --offset $((9 * MiB)) --length $((5 * 65536)) "$NBD"
-has_pattern "$NBD" $((8 * MiB + 65536)) $((MiB - 65536 + 5 * 65536)) 0 "the discarded and zeroed range"
-has_pattern "$NBD" $((8 * MiB)) 65536 0x5a "the 64K before the discarded range"
-has_pattern "$NBD" $((9 * MiB + 5 * 65536)) $((MiB - 5 * 65536)) 0x5a "after the zeroed range"
+has_patterns "the discarded and zeroed range, and around it, on $NBD" \
+	"$NBD:$((8 * MiB + 65536)):$((MiB - 65536 + 5 * 65536)):0" \
+	"$NBD:$((8 * MiB)):65536:0x5a" \
+	"$NBD:$((9 * MiB + 5 * 65536)):$((MiB - 5 * 65536)):0x5a"
 show_snap ks
 note "at the storage: trims $t0 -> $(snap io/trims), zeroes $z0 -> $(snap io/zeroes)," \
 	"writes $(snap io/writes) (the kernel sends BLKZEROOUT as WRITE_ZEROES only if offered)"
 assert_ge "$(snap io/trims)" $((t0 + 1)) "trims at the storage after blkdiscard"
-# In the nodes' files (each node's 4M is the device's 8M).
-has_pattern "$SA_IMG" $((4 * MiB)) 65536 0x5a "node a's chunk 128 (not discarded)"
-has_pattern "$SA_IMG" $((4 * MiB + 65536)) $((10 * 65536)) 0 "node a's part of the discarded and zeroed range"
-has_pattern "$SB_IMG" $((4 * MiB)) $((10 * 65536)) 0 "node b's part of the discarded and zeroed range"
-has_pattern "$SA_IMG" $((4 * MiB + 11 * 65536)) $((5 * 65536)) 0x5a "node a past the zeroed range"
-has_pattern "$SB_IMG" $((4 * MiB + 10 * 65536)) $((6 * 65536)) 0x5a "node b past the zeroed range"
+# In the nodes' files (each node's 4M is the device's 8M): node a keeps
+# chunk 128 and 150..158, node b 149..159.
+has_patterns "the discarded and zeroed range in the nodes' files" \
+	"$SA_IMG:$((4 * MiB)):65536:0x5a" \
+	"$SA_IMG:$((4 * MiB + 65536)):$((10 * 65536)):0" \
+	"$SB_IMG:$((4 * MiB)):$((10 * 65536)):0" \
+	"$SA_IMG:$((4 * MiB + 11 * 65536)):$((5 * 65536)):0x5a" \
+	"$SB_IMG:$((4 * MiB + 10 * 65536)):$((6 * 65536)):0x5a"
 knbd_stop ks "$NBD"
 
 # ---------------------------------------------------------------------------
@@ -103,17 +106,17 @@ knbd_export ro 16M
 RO_IMG=$IMG RO_PORT=$PORT
 st_create kr linear
 st_add kr --remote "$URI"
-qio "$URI" "write -P 0x3c 0 1M" "flush"
 stop_export ro
+dev_fill "$RO_IMG" 0 $((MiB)) 0x3c
 dst_ok export "$RO_IMG" --name ro --listen "127.0.0.1:$RO_PORT" --readonly >/dev/null
 knbd_start kr "$NBD"
 wait_size "$NBD" $((16 * MiB))
 assert_eq "$(blockdev --getro "$NBD")" 1 "BLKROGET of $NBD"
-assert_eq "$(cat "/sys/block/${NBD#/dev/}/ro")" 1 "sysfs ro of $NBD"
-has_pattern "$NBD" 0 $((MiB)) 0x3c "the read-only device's data"
+assert_eq "$(<"/sys/block/${NBD#/dev/}/ro")" 1 "sysfs ro of $NBD"
 run_fails "a write to the read-only device" dd if=/dev/zero of="$NBD" bs=64k count=1 oflag=direct conv=notrunc status=none
 note "the write: $RUN_OUT"
-has_pattern "$RO_IMG" 0 $((MiB)) 0x3c "the node's file after the refused write"
+has_patterns "the read-only device's data, and the node's file after the refused write" \
+	"$NBD:0:$((MiB)):0x3c" "$RO_IMG:0:$((MiB)):0x3c"
 w=$(show_attr kr io/writes)
 assert_eq "${w:-0}" 0 "writes that reached the read-only storage"
 knbd_stop kr "$NBD"
@@ -138,8 +141,8 @@ blk_fio_verify "$NBD" "$T_TMP/fio.seed" 120 --iodepth=16 --size=8M --offset=12M
 dev_fill "$NBD" $((16 * MiB - 65536)) $((2 * 65536)) 0xa7
 assert_eq "$(sha256sum <"$NBD" | cut -d' ' -f1)" "$(node_data "$S0_IMG" "$S1_IMG" | sha256sum | cut -d' ' -f1)" \
 	"sha256 of $NBD vs. the nodes' files end to end"
-has_pattern "$S0_IMG" $((16 * MiB - 65536)) 65536 0xa7 "the end of node s0"
-has_pattern "$S1_IMG" 0 65536 0xa7 "the start of node s1"
+has_patterns "the write across the nodes' boundary, in their files" \
+	"$S0_IMG:$((16 * MiB - 65536)):65536:0xa7" "$S1_IMG:0:65536:0xa7"
 dst_ok -n seed -D >/dev/null
 wait_gone "$SEED_PID" 10 || fail "seed still runs after dst -n seed -D"
 [ ! -e "/sys/block/${NBD#/dev/}/pid" ] || fail "$NBD still connected after dst -n seed -D"
