@@ -121,8 +121,9 @@ use() {
 		"$DST" start "$STORAGE" --fuse "$FUSE_FILE" >>"$WORK/log/$STORAGE.out" 2>&1 ||
 			{ cat "$WORK/log/$STORAGE.out" >&2; die "dst start $STORAGE --fuse"; }
 		DEV=$("$DST" attach "$STORAGE" --direct-io | tail -1) || die "dst attach"
-		# Seen once in the guest: the loop device came up with size 0.
-		# Say so, and attach it again.
+		# Before dst attach stat'ed the FUSE file, Linux 6.12's loop
+		# driver made a 0-byte device of it: say so if it ever does
+		# again, and attach it again.
 		if [ "$(blockdev --getsize64 "$DEV")" = 0 ]; then
 			note "$DEV has size 0 after dst attach ($(losetup -l -n "$DEV")); attaching again"
 			"$DST" detach "$STORAGE" >/dev/null || die "dst detach"

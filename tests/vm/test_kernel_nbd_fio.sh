@@ -13,7 +13,10 @@
 #  4. the seed's form, `dst -n NAME -A alg_linear -f /dev/nbdN -a HOST -p
 #     PORT [-R]` twice: the device comes up with both nodes, carries data
 #     (the nodes' files are the device end to end), `dst -n NAME -D` takes it
-#     down.
+#     down;
+#  5. `dst attach` right after `dst start --fuse` gives a loop device of the
+#     storage's size (it was 0 on this kernel before dst attach stat'ed the
+#     FUSE file).
 # Outside a guest with nbd it skips. Files are on the guest's tmpfs /tmp.
 . "$(dirname "$0")/../func/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
@@ -148,6 +151,19 @@ wait_gone "$SEED_PID" 10 || fail "seed still runs after dst -n seed -D"
 [ ! -e "/sys/block/${NBD#/dev/}/pid" ] || fail "$NBD still connected after dst -n seed -D"
 [ ! -e "$DST_STATE_DIR/seed.conf" ] || fail "seed.conf left after -D"
 check_log "$DST_STATE_DIR/seed.log"
+
+# ---------------------------------------------------------------------------
+step "5. dst start --fuse, then dst attach at once: the loop device has the storage's size"
+# Linux 6.12's loop driver takes the size from the FUSE file's inode, which
+# is 0 until something stats the file: dst attach does, first.
+truncate -s $((8 * MiB + 4096)) "$T_TMP/kf.img" || fail "truncate"
+st_create kf linear
+st_add kf --disk "$T_TMP/kf.img"
+track_fuse "$T_TMP/kf.dev"
+st_start kf --fuse "$T_TMP/kf.dev"
+fuse_attach kf --direct-io
+wait_size "$LOOP" $((8 * MiB))
+st_stop kf
 
 for e in sa sb ma mb s0 s1; do
 	stop_export "$e"
