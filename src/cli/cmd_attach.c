@@ -284,6 +284,12 @@ int storage_attach(const char *name, bool direct)
 		loop_record_clear(name);
 		devlink_clear(name, rec.dev);
 	}
+	/* A stat first: the mount's root inode has size 0 until the kernel asks
+	 * the daemon (FUSE_GETATTR), and a loop driver that takes the size
+	 * from the inode (Linux 6.12's) would make a 0-byte device. */
+	struct stat fst;
+	if (stat(fuse, &fst) < 0)
+		return die("'%s': its FUSE file %s: %s", name, fuse, strerror(errno));
 	char out[256], err[512];
 	char *largv[] = {"losetup", "--find", "--show", fuse, NULL, NULL};
 	if (direct) {

@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# bench/vm_blockdev.sh - a storage as a block device two ways, in a VM with a
+# real kernel (issue 17): fio on /dev/nbdN (`dst start NAME -f /dev/nbdN`,
+# kernel NBD over netlink) against fio on the loop device over the same
+# storage's FUSE file (`dst start NAME --fuse FILE`, `dst attach --direct-io`).
+# Run it in the guest, as root:
+#
+#   make all && DST_VM_TIMEOUT=900 tests/vm/run bench/vm_blockdev.sh
+#
+# (tests/vm/run passes only DST_* variables into the guest: give BENCH_*
+# through env, e.g. tests/vm/run /usr/bin/env BENCH_REPEAT=5 bench/vm_blockdev.sh.)
+#
+# One storage serves both columns: alg_linear over two `dst export mem:`
+# nodes of $BENCH_SIZE/2 on loopback, prefilled once. Its daemon has one
+# frontend at a time, so the storage is stopped and started again with the
+# other one between columns (the nodes and their data stay).
+#   knbd: dst start NAME -f /dev/nbd0          -> /dev/nbd0
+#   fuse: dst start NAME --fuse FILE; dst attach NAME --direct-io -> /dev/loopN
+#
+# Rows (fio, libaio, direct=1, one job): seq read 1M QD16, seq write 1M QD16,
+# rand read 4K QD32, rand write 4K QD32. Each row runs on both columns back to
+# back (the order flips on even repeats); the table has the median of
+# BENCH_REPEAT runs of each, and the median and range of the knbd/fuse ratios
+# of the back-to-back pairs. Under TCG (no KVM) the guest's times are not real
+# times: only the ratios mean anything, and the output says which it was.
+#
+# Environment:
+#   BENCH_RUNTIME=5     seconds per fio run
+#   BENCH_REPEAT=3      runs per cell
+#   BENCH_SIZE=256M     storage size (both nodes together; the guest has 1.5G)
+#   BENCH_OUT=FILE      also write the table to FILE (a path the guest can
+#                       write: under the checkout it is read-only, /tmp is the
+#                       guest's own)
+#   DST_BUILD=build     where dstd and dst are
+#
+# Not a test: make vm-check does not run it. Everything it starts is stopped
+# by PID, the loop device detached, on any exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DST_BUILD=${DST_BUILD:-build}
+DST="$ROOT/$DST_BUILD/dst"
+RUNTIME=${BENCH_RUNTIME:-5}
+REPEAT=${BENCH_REPEAT:-3}
+SIZE=${BENCH_SIZE:-256M}
+
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+
+[ "$(id -u)" = 0 ] || die "needs root: run it in a VM with tests/vm/run bench/vm_blockdev.sh"
+[ -e /dev/nbd0 ] || die "no /dev/nbd0 (this kernel has no nbd): run it with tests/vm/run bench/vm_blockdev.sh"
+[ -c /dev/fuse ] || die "no /dev/fuse"
+[ -e /dev/loop-control ] || die "no loop devices"
+for tool in fio losetup ss python3 numfmt; do
+	command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps.sh)"
+done
+[ -x "$DST" ] || die "$DST not built (run make)"
+# The guest's python3: the system's starts in a second over 9p, a wrapper
+# found first on PATH (pyenv's shim) can take ten.
+[ -x /usr/bin/python3 ] && python3() { /usr/bin/python3 "$@"; }
+
+# What runs the guest: systemd-detect-virt --vm says kvm, or qemu for TCG
+# (without --vm it sees the host's container through the shared root).
+ACCEL=$(systemd-detect-virt --vm 2>/dev/null || true)
+case $ACCEL in
+kvm) ACCEL_NOTE="KVM" ;;
+qemu) ACCEL_NOTE="TCG (emulated CPU: the times are not real times, only the ratios mean anything)" ;;
+*) ACCEL_NOTE="${ACCEL:-unknown}" ;;
+esac
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dst-bench-vm.XXXXXX")
+mkdir -p "$WORK/state" "$WORK/fio" "$WORK/log" "$WORK/res"
+export DST_STATE_DIR="$WORK/state"
+STORAGE=bench-bd
+NODES=(bench-bd-n1 bench-bd-n2)
+NBD=
+for d in /sys/block/nbd*; do
+	[ -e "$d/pid" ] && continue
+	NBD=/dev/$(basename "$d")
+	break
+done
+[ -n "$NBD" ] || die "every /dev/nbdN is connected already"
+FUSE_FILE=$WORK/dst.dev
+COL= # the frontend the storage runs with now: knbd, fuse or none
+DEV=
+
+is_mounted() {
+	awk -v p="$1" '$5 == p { f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+
+cleanup() {
+	local rc=$? n
+	set +e
+	[ -n "$CHILD" ] && kill_pid "$CHILD"
+	# dst stop detaches the loop device, unmounts the FUSE file or
+	# disconnects the nbd device.
+	"$DST" stop "$STORAGE" --timeout 20 >/dev/null 2>&1
+	for n in "${NODES[@]}"; do "$DST" stop "$n" --force --timeout 10 >/dev/null 2>&1; done
+	for n in "$STORAGE" "${NODES[@]}"; do
+		[ -s "$DST_STATE_DIR/$n.pid" ] && kill_pid "$(cat "$DST_STATE_DIR/$n.pid")"
+	done
+	is_mounted "$FUSE_FILE" && umount -l "$FUSE_FILE"
+	rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# use COLUMN: the storage running with that frontend, its device in DEV.
+use() {
+	[ "$COL" = "$1" ] && return 0
+	if [ "$COL" != none ]; then
+		"$DST" stop "$STORAGE" --timeout 20 >>"$WORK/log/$STORAGE.out" 2>&1 || die "dst stop $STORAGE"
+	fi
+	if [ "$1" = knbd ]; then
+		"$DST" start "$STORAGE" -f "$NBD" >>"$WORK/log/$STORAGE.out" 2>&1 ||
+			{ cat "$WORK/log/$STORAGE.out" >&2; die "dst start $STORAGE -f $NBD"; }
+		DEV=$NBD
+	else
+		"$DST" start "$STORAGE" --fuse "$FUSE_FILE" >>"$WORK/log/$STORAGE.out" 2>&1 ||
+			{ cat "$WORK/log/$STORAGE.out" >&2; die "dst start $STORAGE --fuse"; }
+		DEV=$("$DST" attach "$STORAGE" --direct-io | tail -1) || die "dst attach"
+		# Before dst attach stat'ed the FUSE file, Linux 6.12's loop
+		# driver made a 0-byte device of it: say so if it ever does
+		# again, and attach it again.
+		if [ "$(blockdev --getsize64 "$DEV")" = 0 ]; then
+			note "$DEV has size 0 after dst attach ($(losetup -l -n "$DEV")); attaching again"
+			"$DST" detach "$STORAGE" >/dev/null || die "dst detach"
+			DEV=$("$DST" attach "$STORAGE" --direct-io | tail -1) || die "dst attach"
+		fi
+	fi
+	COL=$1
+	BYTES=$("$DST" show "$STORAGE" | awk -F' : ' -v k="$STORAGE/bytes" '$1 == k { print $2 }')
+	SERVER_PIDS=("$(cat "$DST_STATE_DIR/$STORAGE.pid")")
+	for n in "${NODES[@]}"; do SERVER_PIDS+=("$(cat "$DST_STATE_DIR/$n.pid")"); done
+	# The device has the storage's size before fio opens it.
+	for _ in $(seq 50); do
+		[ "$(blockdev --getsize64 "$DEV" 2>/dev/null)" = "$BYTES" ] && return 0
+		sleep 0.1
+	done
+	die "$DEV has $(blockdev --getsize64 "$DEV" 2>&1), not the storage's $BYTES bytes ($(losetup -l "$DEV" 2>&1 | tail -1))"
+}
+
+# ---- the topology ----
+
+half=$(($(numfmt --from=iec "$SIZE") / 2 / 1048576))M
+note "two dst export mem:$half nodes, a linear storage over them; $NBD and a FUSE file + loop device"
+uris=()
+for n in "${NODES[@]}"; do
+	port=$(free_port)
+	"$DST" export "mem:$half" --name "$n" --listen "127.0.0.1:$port" --buffers 32M \
+		>"$WORK/log/$n.out" 2>&1 || { cat "$WORK/log/$n.out" >&2; die "dst export $n"; }
+	uris+=("nbd://127.0.0.1:$port")
+done
+{
+	"$DST" create "$STORAGE" --alg linear &&
+		"$DST" add "$STORAGE" --remote "${uris[0]}" &&
+		"$DST" add "$STORAGE" --remote "${uris[1]}"
+} >"$WORK/log/$STORAGE.out" 2>&1 || { cat "$WORK/log/$STORAGE.out" >&2; die "storage"; }
+COL=none
+use knbd
+note "prefill through $DEV"
+child fio --name=prefill --filename="$DEV" --ioengine=libaio --direct=1 --rw=write --bs=1M \
+	--iodepth=16 --output="$WORK/fio/prefill.out" >/dev/null 2>&1 || die "prefill"
+
+# ---- rows ----
+
+ROWS=(seqread seqwrite randread randwrite)
+declare -A ROW_NAME=([seqread]="seq read 1M QD16" [seqwrite]="seq write 1M QD16"
+	[randread]="rand read 4K QD32" [randwrite]="rand write 4K QD32")
+declare -A ROW_ARGS=([seqread]="--rw=read --bs=1M --iodepth=16"
+	[seqwrite]="--rw=write --bs=1M --iodepth=16"
+	[randread]="--rw=randread --bs=4k --iodepth=32 --norandommap"
+	[randwrite]="--rw=randwrite --bs=4k --iodepth=32 --norandommap")
+declare -A ROW_UNIT=([seqread]=MiB/s [seqwrite]=MiB/s [randread]=IOPS [randwrite]=IOPS)
+
+# run_row COLUMN ROW REP: fio on $DEV; value and server CPU per GiB into res/.
+run_row() {
+	local col=$1 row=$2 rep=$3 json c0 c1 out bytes val cpu
+	json="$WORK/fio/$col.$row.$rep.json"
+	c0=$(cpu_ticks "${SERVER_PIDS[@]}")
+	# shellcheck disable=SC2086 # ROW_ARGS are words
+	child fio --name="$row" --filename="$DEV" --ioengine=libaio --direct=1 ${ROW_ARGS[$row]} \
+		--numjobs=1 --time_based --runtime="$RUNTIME" --output-format=json --output="$json" \
+		>"$WORK/log/fio-$col.$row.$rep.out" 2>&1 ||
+		{ cat "$WORK/log/fio-$col.$row.$rep.out" >&2; die "fio $row on $DEV"; }
+	c1=$(cpu_ticks "${SERVER_PIDS[@]}")
+	# (No <(...) here: the guest has no /dev/fd.)
+	out=$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+r, w = j["read"], j["write"]
+if j.get("error"):
+    sys.exit("fio error %d" % j["error"])
+v = r["iops"] + w["iops"] if sys.argv[2] == "IOPS" else (r["bw_bytes"] + w["bw_bytes"]) / 1048576
+print(r["io_bytes"] + w["io_bytes"], v)' "$json" "${ROW_UNIT[$row]}") || die "fio's output $json"
+	read -r bytes val <<<"$out"
+	cpu=$(awk -v b="$bytes" -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.1f", b ? t * 1000 / hz / (b / 1073741824) : 0 }')
+	echo "$val $cpu" >"$WORK/res/$col.$row.$rep"
+	note "  $(printf '%-5s %-19s %10.1f %-5s  cpu %7.1f ms/GiB' "$col" "${ROW_NAME[$row]}" "$val" "${ROW_UNIT[$row]}" "$cpu")"
+}
+
+note "fio libaio direct=1, ${RUNTIME}s per run, median of $REPEAT; guest: $ACCEL_NOTE, $(nproc) cpus, $(uname -r)"
+T0=$SECONDS
+for row in "${ROWS[@]}"; do
+	for rep in $(seq "$REPEAT"); do
+		# Start each pair with the column already running: one restart per pair.
+		if [ "$COL" = knbd ]; then order=(knbd fuse); else order=(fuse knbd); fi
+		for col in "${order[@]}"; do
+			use "$col"
+			run_row "$col" "$row" "$rep"
+		done
+	done
+done
+
+# ---- table ----
+
+# pair_ratios ROW FIELD: "MEDIAN (MIN-MAX)" of knbd/fuse over the repeats.
+pair_ratios() {
+	local rep a b
+	for rep in $(seq "$REPEAT"); do
+		a=$(cut -d' ' -f"$2" "$WORK/res/knbd.$1.$rep") b=$(cut -d' ' -f"$2" "$WORK/res/fuse.$1.$rep")
+		awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.4f\n", a / b }'
+	done | sort -g | awk '{ v[NR] = $1 } END {
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.2fx", m; if (NR > 1) printf " (%.2f-%.2f)", v[1], v[NR]; print "" }'
+}
+
+{
+	echo
+	echo "## Block device in a VM: kernel NBD vs FUSE + loop $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	echo "Command: \`DST_VM_TIMEOUT=900 tests/vm/run /usr/bin/env BENCH_REPEAT=$REPEAT BENCH_RUNTIME=$RUNTIME BENCH_SIZE=$SIZE bench/vm_blockdev.sh\`."
+	echo "Guest: $ACCEL_NOTE; $(nproc) cpus, $(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo), kernel $(uname -r)."
+	echo "fio $(fio --version | sed 's/^fio-//'), libaio, direct=1, 1 job; $RUNTIME s runs, median of $REPEAT."
+	echo "One dst storage (alg_linear over two \`dst export mem:$half\` nodes on loopback), prefilled;"
+	echo "knbd is \`dst start -f $NBD\` (kernel NBD), fuse is \`dst start --fuse\` + \`dst attach --direct-io\` (loop)."
+	echo "Values: MiB/s (seq) or IOPS (rand), medians; CPU = the storage's and nodes' utime+stime per GiB"
+	echo "moved. knbd/fuse: the median of the ratios of back-to-back pairs, and their range."
+	echo
+	echo "| row | knbd | fuse | knbd/fuse |"
+	echo "|---|---:|---:|---:|"
+	for row in "${ROWS[@]}"; do
+		u=${ROW_UNIT[$row]}
+		a=$(cell knbd "$row" 1) b=$(cell fuse "$row" 1)
+		echo "| ${ROW_NAME[$row]} ($u) | $(fmt_val "$a" "$u") | $(fmt_val "$b" "$u") | $(pair_ratios "$row" 1) |"
+	done
+	for row in "${ROWS[@]}"; do
+		a=$(cell knbd "$row" 2) b=$(cell fuse "$row" 2)
+		echo "| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$a" ms) | $(fmt_val "$b" ms) | $(pair_ratios "$row" 2) |"
+	done
+} | tee ${BENCH_OUT:+"$BENCH_OUT"}
+note "done in $((SECONDS - T0)) s"
