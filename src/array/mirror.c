@@ -1080,7 +1080,18 @@ static void sweep_done(struct dev_io *io, int err)
 	m->sweep_out--;
 	if (m->closing) {
 		/* mirror_close waits for this (or the nodes being closed answer
-		 * it): the bits stay as they are. */
+		 * it): the bits stay as they are; its own FLUSH (legs_flushed)
+		 * needs to know that one failed. */
+		if (err) {
+			m->sweep_failed = true;
+			if (leg_error(err) && m->state[i] == 'A') {
+				/* Recorded on the others' headers (mirror_close):
+				 * the next start must not copy from it. */
+				m->state[i] = 'D';
+				log_warn("mirror: leg %s failed its flush at stop (%s)",
+					 m->a->nodes[i].name, strerror(err));
+			}
+		}
 		if (nothing_busy(m))
 			ev_loop_break(m->a->loop);
 		return;
@@ -1614,6 +1625,18 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	return 0;
 }
 
+/* At a clean stop: a FLUSH of every leg, waited for. True if all succeeded:
+ * what they acknowledged is durable, and the bitmap may say so. */
+static bool legs_flushed(struct mirror *m)
+{
+	sweep_flush(m);
+	if (m->sweep_out)
+		ev_run(m->a->loop);
+	bool ok = !m->sweep_failed;
+	m->sweep_failed = false;
+	return ok;
+}
+
 void mirror_close(struct array *a)
 {
 	struct mirror *m = a->mirror;
@@ -1626,15 +1649,29 @@ void mirror_close(struct array *a)
 	ev_defer_cancel(a->loop, &m->sync_work);
 	/* A bitmap write in flight (a local file: it lands) must finish
 	 * before the final one. */
-	if (m->bm_busy)
+	if (m->bm_busy || m->sweep_out)
 		ev_run(a->loop);
-	/* A clean stop with every leg in sync leaves nothing to resync. */
+	/* A clean stop with every leg in sync leaves nothing to resync, once
+	 * a FLUSH of every leg made their writes durable (a leg that
+	 * acknowledged a write into a volatile cache may still fail it). */
 	bool idle = m->phase == SYNC_IDLE && !m->cur_head && !m->next_head;
 	for (unsigned k = 0; idle && k < m->nslots; k++)
 		idle = !m->slots[k].wait_head;
 	for (uint64_t r = 0; idle && r < m->nregions; r++)
 		idle = !m->wcount[r];
-	if (m->fd >= 0 && idle && count_state(m, 'A') == a->n) {
+	bool clean = m->fd >= 0 && idle && count_state(m, 'A') == a->n;
+	if (clean && !legs_flushed(m)) {
+		log_warn("mirror: a leg failed its flush at stop: the bitmap keeps its dirty "
+			 "regions, resynced at the next start");
+		clean = false;
+		if (count_state(m, 'A') < a->n && count_state(m, 'A') > 0) {
+			m->gen++;
+			hdr_write_insync(m);
+			if (!nothing_busy(m))
+				ev_run(a->loop);
+		}
+	}
+	if (clean) {
 		char err[256];
 		memset(m->bits, 0, m->img_len - MBM_HEADER);
 		if (bm_write_sync(m, err, sizeof(err)) < 0)

@@ -9,7 +9,9 @@
 # client, and once the disk works again the leg is taken back and resynced.
 # Writes that leg 1 had acknowledged before the fault but not yet flushed
 # (written, then left alone long enough for the bitmap sweep) must be on
-# both disks at the end too. Last, the two disks, read under dst, are equal.
+# both disks at the end too. Then the same just before a clean stop: the
+# stop's FLUSH of every leg fails on leg 1, and the next start resyncs it.
+# Last, the two disks, read under dst, are equal.
 # (dm-flakey's drop_writes mode, which loses writes silently and still
 # answers FLUSH, is no test for a mirror: nothing can notice it short of
 # reading the legs back, dst verify.)
@@ -73,6 +75,28 @@ mr_fio_wait
 assert_eq "$(show_attr fm io/errors)" 0 "errors the client saw"
 mr_settle fm
 
+step "a clean stop right after unflushed writes while leg 1's disk fails: the next start resyncs"
+# The stop sends a FLUSH to every leg before it calls the mirror clean: leg
+# 1's fails, so the bitmap keeps the regions and leg 1 is recorded as out
+# of sync on leg 0. (If the once-a-second sweep's FLUSH fails first, the
+# leg is dead already: the same outcome.) Without that FLUSH the stop
+# marked the mirror clean and leg 1's disk kept its old data.
+flakey "0 0 3600"
+mr_log_mark fm
+nbdpy "h.connect_uri('$M_URI')
+h.pwrite(b'\xa5' * $((1 * MiB)), $((4 * MiB)))
+h.shutdown()" || fail "unflushed writes through $M_URI before the stop"
+dst_ok stop fm >/dev/null
+wait_gone "$M_PID" 30 || fail "mirror fm still runs after dst stop"
+tail -n +$((MR_LOG_MARK + 1)) "$DST_STATE_DIR/fm.log" | grep -q "leg ${LEG_NODE[1]} failed" ||
+	fail "neither the sweep nor the stop saw leg 1's flush fail"
+note "$(tail -n +$((MR_LOG_MARK + 1)) "$DST_STATE_DIR/fm.log" | grep -c "leg ${LEG_NODE[1]} failed its flush at stop") flush failure(s) of leg 1 at the stop itself"
+flakey "0 3600 0"
+dst_ok start fm >/dev/null
+M_PID=$(export_pid fm) || fail "no pid file for fm after its restart"
+mr_wait fm health AA 60 "leg 1 resynced after the restart"
+mr_settle fm
+
 step "the two disks are equal, and both have the unflushed writes"
 st_stop fm
 stop_export m-leg0
@@ -80,6 +104,8 @@ stop_export m-leg1
 blockdev --flushbufs /dev/mapper/f0 /dev/mapper/f1 || fail "blockdev --flushbufs"
 assert_file_pattern /dev/mapper/f0 $((20 * MiB)) $((2 * MiB)) 0x5a "leg 0's disk"
 assert_file_pattern /dev/mapper/f1 $((20 * MiB)) $((2 * MiB)) 0x5a "leg 1's disk"
+assert_file_pattern /dev/mapper/f0 $((4 * MiB)) $((1 * MiB)) 0xa5 "leg 0's disk (written before the stop)"
+assert_file_pattern /dev/mapper/f1 $((4 * MiB)) $((1 * MiB)) 0xa5 "leg 1's disk (written before the stop)"
 out=$(cmp -n "$M_SIZE" /dev/mapper/f0 /dev/mapper/f1 2>&1) ||
 	fail "the legs' disks differ over the mirror's $M_SIZE bytes: $out"
 check_log "$DST_STATE_DIR/fm.log"
