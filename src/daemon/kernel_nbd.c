@@ -265,6 +265,12 @@ static void read_backend(unsigned index, char *out, size_t len)
 	read_line_file(p, out, len);
 }
 
+/* The header of older kernels lacks it; the driver takes it since 6.10
+ * (earlier ones ignore the bit and write zeroes as plain writes). */
+#ifndef NBD_FLAG_SEND_WRITE_ZEROES
+#define NBD_FLAG_SEND_WRITE_ZEROES (1 << 6)
+#endif
+
 static uint64_t server_flags(const struct dev *d)
 {
 	uint64_t f = NBD_FLAG_HAS_FLAGS;
@@ -276,6 +282,8 @@ static uint64_t server_flags(const struct dev *d)
 		f |= NBD_FLAG_SEND_FUA;
 	if (d->caps & DEV_CAP_TRIM)
 		f |= NBD_FLAG_SEND_TRIM;
+	if (d->caps & DEV_CAP_ZERO)
+		f |= NBD_FLAG_SEND_WRITE_ZEROES;
 	if (d->caps & DEV_CAP_MULTI_CONN)
 		f |= NBD_FLAG_CAN_MULTI_CONN;
 	return f;

@@ -68,8 +68,13 @@ has_patterns "the discarded and zeroed range, and around it, on $NBD" \
 	"$NBD:$((9 * MiB + 5 * 65536)):$((MiB - 5 * 65536)):0x5a"
 show_snap ks
 note "at the storage: trims $t0 -> $(snap io/trims), zeroes $z0 -> $(snap io/zeroes)," \
-	"writes $(snap io/writes) (the kernel sends BLKZEROOUT as WRITE_ZEROES only if offered)"
+	"writes $(snap io/writes)"
 assert_ge "$(snap io/trims)" $((t0 + 1)) "trims at the storage after blkdiscard"
+# dst offers WRITE_ZEROES: the kernel sends BLKZEROOUT as such, not as
+# writes of zeroes.
+assert_ge "$(cat "/sys/block/$(basename "$NBD")/queue/write_zeroes_max_bytes")" 1 \
+	"write_zeroes_max_bytes of $NBD"
+assert_ge "$(snap io/zeroes)" $((z0 + 1)) "WRITE_ZEROES at the storage after blkdiscard -z"
 # In the nodes' files (each node's 4M is the device's 8M): node a keeps
 # chunk 128 and 150..158, node b 149..159.
 has_patterns "the discarded and zeroed range in the nodes' files" \
