@@ -43,10 +43,11 @@ DST="$ROOT/$DST_BUILD/dst"
 RUNTIME=${BENCH_RUNTIME:-10}
 REPEAT=${BENCH_REPEAT:-1}
 SIZE=${BENCH_SIZE:-2G}
-CLK_TCK=$(getconf CLK_TCK)
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+# shellcheck source=bench/lib_rows.sh
+. "$ROOT/bench/lib_rows.sh"
 
 [ "$(id -u)" = 0 ] || die "needs root (losetup)"
 [ -c /dev/fuse ] || die "no /dev/fuse"
@@ -141,40 +142,7 @@ child fio --name=prefill --filename="$LOOP_DST" --ioengine=libaio --direct=1 --r
 
 # ---- rows ----
 
-ROWS=(seqread seqwrite randread randwrite)
-declare -A ROW_NAME=([seqread]="seq read 1M QD16" [seqwrite]="seq write 1M QD16"
-	[randread]="rand read 4K QD32" [randwrite]="rand write 4K QD32")
-declare -A ROW_ARGS=([seqread]="--rw=read --bs=1M --iodepth=16"
-	[seqwrite]="--rw=write --bs=1M --iodepth=16"
-	[randread]="--rw=randread --bs=4k --iodepth=32 --norandommap"
-	[randwrite]="--rw=randwrite --bs=4k --iodepth=32 --norandommap")
-declare -A ROW_UNIT=([seqread]=MiB/s [seqwrite]=MiB/s [randread]=IOPS [randwrite]=IOPS)
 
-# run_row COLUMN DEVICE ROW REP PIDS...
-run_row() {
-	local col=$1 dev=$2 row=$3 rep=$4 json c0 c1 bytes val cpu
-	shift 4
-	json="$WORK/fio/$col.$row.$rep.json"
-	c0=$(cpu_ticks "$@")
-	# shellcheck disable=SC2086 # ROW_ARGS are words
-	child fio --name="$row" --filename="$dev" --ioengine=libaio --direct=1 ${ROW_ARGS[$row]} \
-		--numjobs=1 --time_based --runtime="$RUNTIME" --output-format=json --output="$json" \
-		>"$WORK/log/fio-$col.$row.$rep.out" 2>&1 ||
-		{ cat "$WORK/log/fio-$col.$row.$rep.out" >&2; die "fio $row on $dev"; }
-	c1=$(cpu_ticks "$@")
-	read -r bytes val < <(python3 -c '
-import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
-r, w = j["read"], j["write"]
-if j.get("error"):
-    sys.exit("fio error %d" % j["error"])
-v = r["iops"] + w["iops"] if sys.argv[2] == "IOPS" else (r["bw_bytes"] + w["bw_bytes"]) / 1048576
-print(r["io_bytes"] + w["io_bytes"], v)' "$json" "${ROW_UNIT[$row]}")
-	cpu=$(awk -v b="$bytes" -v t=$((c1 - c0)) -v hz="$CLK_TCK" \
-		'BEGIN { printf "%.1f", b ? t * 1000 / hz / (b / 1073741824) : 0 }')
-	echo "$val $cpu" >"$WORK/res/$col.$row.$rep"
-	note "  $(printf '%-9s %-19s %10.1f %-5s  cpu %7.1f ms/GiB' "$col" "${ROW_NAME[$row]}" "$val" "${ROW_UNIT[$row]}" "$cpu")"
-}
 
 note "fio libaio direct=1 on the loop devices, ${RUNTIME}s per run, median of $REPEAT; $(nproc) cpus, $(uname -r)"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -194,16 +162,6 @@ done
 
 # ---- table ----
 
-# pair_ratios ROW FIELD: "MEDIAN MIN MAX" of dst-fuse/nbdfuse over the repeats.
-pair_ratios() {
-	local rep a b
-	for rep in $(seq "$REPEAT"); do
-		a=$(cut -d' ' -f"$2" "$WORK/res/dst-fuse.$1.$rep") b=$(cut -d' ' -f"$2" "$WORK/res/nbdfuse.$1.$rep")
-		awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.4f\n", a / b }'
-	done | sort -g | awk '{ v[NR] = $1 } END {
-		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "%.2fx", m; if (NR > 1) printf " (%.2f-%.2f)", v[1], v[NR]; print "" }'
-}
 
 {
 	echo
@@ -224,11 +182,11 @@ pair_ratios() {
 	for row in "${ROWS[@]}"; do
 		u=${ROW_UNIT[$row]}
 		a=$(cell dst-fuse "$row" 1) b=$(cell nbdfuse "$row" 1)
-		echo "| ${ROW_NAME[$row]} ($u) | $(fmt_val "$a" "$u") | $(fmt_val "$b" "$u") | $(pair_ratios "$row" 1) |"
+		echo "| ${ROW_NAME[$row]} ($u) | $(fmt_val "$a" "$u") | $(fmt_val "$b" "$u") | $(pair_ratios dst-fuse nbdfuse "$row" 1) |"
 	done
 	for row in "${ROWS[@]}"; do
 		a=$(cell dst-fuse "$row" 2) b=$(cell nbdfuse "$row" 2)
-		echo "| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$a" ms) | $(fmt_val "$b" ms) | $(pair_ratios "$row" 2) |"
+		echo "| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$a" ms) | $(fmt_val "$b" ms) | $(pair_ratios dst-fuse nbdfuse "$row" 2) |"
 	done
 } | tee ${BENCH_OUT:+"$BENCH_OUT"}
 note "done in $((SECONDS - T0)) s"

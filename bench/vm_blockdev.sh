@@ -46,6 +46,8 @@ SIZE=${BENCH_SIZE:-256M}
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+# shellcheck source=bench/lib_rows.sh
+. "$ROOT/bench/lib_rows.sh"
 
 [ "$(id -u)" = 0 ] || die "needs root: run it in a VM with tests/vm/run bench/vm_blockdev.sh"
 [ -e /dev/nbd0 ] || die "no /dev/nbd0 (this kernel has no nbd): run it with tests/vm/run bench/vm_blockdev.sh"
@@ -166,41 +168,7 @@ child fio --name=prefill --filename="$DEV" --ioengine=libaio --direct=1 --rw=wri
 
 # ---- rows ----
 
-ROWS=(seqread seqwrite randread randwrite)
-declare -A ROW_NAME=([seqread]="seq read 1M QD16" [seqwrite]="seq write 1M QD16"
-	[randread]="rand read 4K QD32" [randwrite]="rand write 4K QD32")
-declare -A ROW_ARGS=([seqread]="--rw=read --bs=1M --iodepth=16"
-	[seqwrite]="--rw=write --bs=1M --iodepth=16"
-	[randread]="--rw=randread --bs=4k --iodepth=32 --norandommap"
-	[randwrite]="--rw=randwrite --bs=4k --iodepth=32 --norandommap")
-declare -A ROW_UNIT=([seqread]=MiB/s [seqwrite]=MiB/s [randread]=IOPS [randwrite]=IOPS)
 
-# run_row COLUMN ROW REP: fio on $DEV; value and server CPU per GiB into res/.
-run_row() {
-	local col=$1 row=$2 rep=$3 json c0 c1 out bytes val cpu
-	json="$WORK/fio/$col.$row.$rep.json"
-	c0=$(cpu_ticks "${SERVER_PIDS[@]}")
-	# shellcheck disable=SC2086 # ROW_ARGS are words
-	child fio --name="$row" --filename="$DEV" --ioengine=libaio --direct=1 ${ROW_ARGS[$row]} \
-		--numjobs=1 --time_based --runtime="$RUNTIME" --output-format=json --output="$json" \
-		>"$WORK/log/fio-$col.$row.$rep.out" 2>&1 ||
-		{ cat "$WORK/log/fio-$col.$row.$rep.out" >&2; die "fio $row on $DEV"; }
-	c1=$(cpu_ticks "${SERVER_PIDS[@]}")
-	# (No <(...) here: the guest has no /dev/fd.)
-	out=$(python3 -c '
-import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
-r, w = j["read"], j["write"]
-if j.get("error"):
-    sys.exit("fio error %d" % j["error"])
-v = r["iops"] + w["iops"] if sys.argv[2] == "IOPS" else (r["bw_bytes"] + w["bw_bytes"]) / 1048576
-print(r["io_bytes"] + w["io_bytes"], v)' "$json" "${ROW_UNIT[$row]}") || die "fio's output $json"
-	read -r bytes val <<<"$out"
-	cpu=$(awk -v b="$bytes" -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" \
-		'BEGIN { printf "%.1f", b ? t * 1000 / hz / (b / 1073741824) : 0 }')
-	echo "$val $cpu" >"$WORK/res/$col.$row.$rep"
-	note "  $(printf '%-5s %-19s %10.1f %-5s  cpu %7.1f ms/GiB' "$col" "${ROW_NAME[$row]}" "$val" "${ROW_UNIT[$row]}" "$cpu")"
-}
 
 note "fio libaio direct=1, ${RUNTIME}s per run, median of $REPEAT; guest: $ACCEL_NOTE, $(nproc) cpus, $(uname -r)"
 T0=$SECONDS
@@ -210,23 +178,13 @@ for row in "${ROWS[@]}"; do
 		if [ "$COL" = knbd ]; then order=(knbd fuse); else order=(fuse knbd); fi
 		for col in "${order[@]}"; do
 			use "$col"
-			run_row "$col" "$row" "$rep"
+			run_row "$col" "$DEV" "$row" "$rep" "${SERVER_PIDS[@]}"
 		done
 	done
 done
 
 # ---- table ----
 
-# pair_ratios ROW FIELD: "MEDIAN (MIN-MAX)" of knbd/fuse over the repeats.
-pair_ratios() {
-	local rep a b
-	for rep in $(seq "$REPEAT"); do
-		a=$(cut -d' ' -f"$2" "$WORK/res/knbd.$1.$rep") b=$(cut -d' ' -f"$2" "$WORK/res/fuse.$1.$rep")
-		awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.4f\n", a / b }'
-	done | sort -g | awk '{ v[NR] = $1 } END {
-		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "%.2fx", m; if (NR > 1) printf " (%.2f-%.2f)", v[1], v[NR]; print "" }'
-}
 
 {
 	echo
@@ -245,11 +203,11 @@ pair_ratios() {
 	for row in "${ROWS[@]}"; do
 		u=${ROW_UNIT[$row]}
 		a=$(cell knbd "$row" 1) b=$(cell fuse "$row" 1)
-		echo "| ${ROW_NAME[$row]} ($u) | $(fmt_val "$a" "$u") | $(fmt_val "$b" "$u") | $(pair_ratios "$row" 1) |"
+		echo "| ${ROW_NAME[$row]} ($u) | $(fmt_val "$a" "$u") | $(fmt_val "$b" "$u") | $(pair_ratios knbd fuse "$row" 1) |"
 	done
 	for row in "${ROWS[@]}"; do
 		a=$(cell knbd "$row" 2) b=$(cell fuse "$row" 2)
-		echo "| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$a" ms) | $(fmt_val "$b" ms) | $(pair_ratios "$row" 2) |"
+		echo "| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$a" ms) | $(fmt_val "$b" ms) | $(pair_ratios knbd fuse "$row" 2) |"
 	done
 } | tee ${BENCH_OUT:+"$BENCH_OUT"}
 note "done in $((SECONDS - T0)) s"
