@@ -126,6 +126,18 @@ fuse_cleanup() {
 }
 trap fuse_cleanup EXIT
 
+# ext4_mount DEV [MKFS_OPTION...]: a new ext4 on DEV mounted on
+# MNT=$T_TMP/mnt, unmounted at exit if still mounted.
+ext4_mount() {
+	local dev=$1
+	shift
+	run_ok "mkfs.ext4 $dev" mkfs.ext4 -q -F "$@" "$dev"
+	MNT=$T_TMP/mnt
+	mkdir -p "$MNT"
+	track_mount "$MNT"
+	run_ok "mount $dev" mount "$dev" "$MNT"
+}
+
 # write_tree DIR N LIST: N files of 1 byte..1 MiB of random data in nested
 # directories under DIR, plus an empty one and a 4 MiB one; their sha256
 # list (paths relative to DIR) into LIST.

@@ -38,11 +38,7 @@ assert_eq "$(losetup --list --noheadings --output DIO "$LOOP" | tr -d ' ')" 1 "d
 assert_eq "$(blockdev --getsize64 "$LOOP")" $((192 * MiB)) "size of $LOOP"
 
 step "mkfs.ext4, mount, write a tree of files, unmount, fsck -f"
-run_ok "mkfs.ext4" mkfs.ext4 -q -F "$LOOP"
-MNT=$T_TMP/mnt
-mkdir -p "$MNT"
-track_mount "$MNT"
-run_ok "mount $LOOP" mount "$LOOP" "$MNT"
+ext4_mount "$LOOP"
 write_tree "$MNT/tree" 120 "$T_TMP/tree.sha256"
 note "$(wc -l <"$T_TMP/tree.sha256") files, $(du -sm "$MNT/tree" | cut -f1) MiB"
 flushes0=$(show_attr fs n-0/io/flushes)

@@ -45,11 +45,7 @@ fio_run 120 "$T_TMP/fio.out" --name=verify --filename="$NBD" --ioengine=libaio -
 	{ tail -30 "$T_TMP/fio.out" >&2; fail "fio verify on $NBD"; }
 
 step "ext4 on $NBD: write, umount, fsck; dst stop refused while mounted"
-run_ok "mkfs.ext4" mkfs.ext4 -q -F "$NBD"
-MNT=$T_TMP/mnt
-mkdir -p "$MNT"
-track_mount "$MNT"
-run_ok "mount" mount "$NBD" "$MNT"
+ext4_mount "$NBD"
 write_tree "$MNT/tree" 40 "$T_TMP/tree.sha256"
 bad_input "stop while mounted" "$NBD" "is mounted on $MNT" -- stop kn
 pid_alive "$KN_PID" || fail "kn stopped although it was refused"

@@ -43,11 +43,7 @@ fuse_attach fm --direct-io
 step "mkfs.ext4, mount, a first tree of files"
 # No lazy init: ext4 would go on writing its tables in the background and
 # keep regions dirty.
-run_ok "mkfs.ext4" mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$LOOP"
-MNT=$T_TMP/mnt
-mkdir -p "$MNT"
-track_mount "$MNT"
-run_ok "mount $LOOP" mount "$LOOP" "$MNT"
+ext4_mount "$LOOP" -E lazy_itable_init=0,lazy_journal_init=0
 write_tree "$MNT/t1" 60 "$T_TMP/t1.sha256"
 run_ok "sync" sync -f "$MNT/t1/big"
 # Let the bitmap sweep clean up, so what is dirty later is the second tree.

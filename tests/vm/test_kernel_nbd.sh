@@ -38,11 +38,7 @@ wait_size "$NBD" $((64 * MiB))
 assert_eq "$(cat "/sys/block/$(basename "$NBD")/backend" 2>/dev/null)" "dst:kn" "backend of $NBD"
 
 step "ext4 on $NBD: files with checksums, umount"
-run_ok "mkfs.ext4" mkfs.ext4 -q -F "$NBD"
-MNT=$T_TMP/mnt
-mkdir -p "$MNT"
-track_mount "$MNT"
-run_ok "mount" mount "$NBD" "$MNT"
+ext4_mount "$NBD"
 write_tree "$MNT/tree" 40 "$T_TMP/tree.sha256"
 check_tree "$MNT/tree" "$T_TMP/tree.sha256"
 run_ok "umount" umount "$MNT"

@@ -71,11 +71,7 @@ wait_size "$NBD" $((64 * MiB))
 # timer next looks at it: within io_timeout (30 s by default; 5 s here, to
 # keep the test short).
 echo 5000 >"/sys/block/$DEVNAME/queue/io_timeout" || fail "setting the io_timeout of $NBD"
-run_ok "mkfs.ext4" mkfs.ext4 -q -F "$NBD"
-MNT=$T_TMP/mnt
-mkdir -p "$MNT"
-track_mount "$MNT"
-run_ok "mount" mount "$NBD" "$MNT"
+ext4_mount "$NBD"
 write_tree "$MNT/before" 20 "$T_TMP/before.sha256"
 run_ok "sync" sync
 
