@@ -28,7 +28,6 @@ import json
 import os
 import random
 import struct
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -110,8 +109,7 @@ def write(uri, offset, nblocks, rounds, journal, logdevs):
             for blk, g in snapshot.items():
                 durable[blk] = max(durable.get(blk, 0), g)
         name = "dur-%d" % r
-        for dev in logdevs:
-            subprocess.run(["dmsetup", "message", dev, "0", "mark", name], check=True)
+        logwrites.mark(logdevs, name)
         marks.append({"name": name, "durable": sorted(durable.items())})
     h.flush()
     h.shutdown()

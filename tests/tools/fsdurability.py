@@ -92,8 +92,7 @@ def load(top, steps, journal, logdevs):
             os.close(fd)
             nops["fsync"] += 1
             mark = "fs-%d" % len(kept)
-            for dev in logdevs:
-                subprocess.run(["dmsetup", "message", dev, "0", "mark", mark], check=True)
+            logwrites.mark(logdevs, mark)
             kept.append({"mark": mark, "name": name, "sha256": hashlib.sha256(data).hexdigest()})
     with open(journal, "w") as f:
         json.dump({"kept": kept}, f)

@@ -26,6 +26,7 @@ Usage:
 """
 import os
 import struct
+import subprocess
 import sys
 import tempfile
 
@@ -154,6 +155,12 @@ class Replayer:
     def close(self):
         os.fsync(self.fd)
         os.close(self.fd)
+
+
+def mark(devs, name):
+    """Put mark name into the log of every dm-log-writes device in devs."""
+    for dev in devs:
+        subprocess.run(["dmsetup", "message", dev, "0", "mark", name], check=True)
 
 
 def points(log, want=FLUSH | FUA | MARK):
