@@ -57,9 +57,6 @@ for tool in fio losetup ss python3 numfmt; do
 	command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps.sh)"
 done
 [ -x "$DST" ] || die "$DST not built (run make)"
-# The guest's python3: the system's starts in a second over 9p, a wrapper
-# found first on PATH (pyenv's shim) can take ten.
-[ -x /usr/bin/python3 ] && python3() { /usr/bin/python3 "$@"; }
 
 # What runs the guest: systemd-detect-virt --vm says kvm, or qemu for TCG
 # (without --vm it sees the host's container through the shared root).
