@@ -152,9 +152,9 @@ for row in "${ROWS[@]}"; do
 		if ((rep % 2)); then order=(dst-fuse nbdfuse); else order=(nbdfuse dst-fuse); fi
 		for col in "${order[@]}"; do
 			if [ "$col" = dst-fuse ]; then
-				run_row dst-fuse "$LOOP_DST" "$row" "$rep" "${SERVER_PIDS[@]}"
+				run_dev_row dst-fuse "$LOOP_DST" "$row" "$rep" "${SERVER_PIDS[@]}"
 			else
-				run_row nbdfuse "$LOOP_NBD" "$row" "$rep" "${SERVER_PIDS[@]}" "$NBDFUSE_PID"
+				run_dev_row nbdfuse "$LOOP_NBD" "$row" "$rep" "${SERVER_PIDS[@]}" "$NBDFUSE_PID"
 			fi
 		done
 	done

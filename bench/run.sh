@@ -56,6 +56,8 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+# shellcheck source=bench/lib_rows.sh
+. "$ROOT/bench/lib_rows.sh"
 
 for tool in fio nbdkit qemu-nbd nbdinfo ss python3 numfmt; do
 	command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps.sh)"
@@ -190,14 +192,6 @@ stop_server() { # stop_server PIDS
 # ---------------------------------------------------------------------------
 # fio
 
-ROWS=(seqread seqwrite randread randwrite)
-declare -A ROW_NAME=([seqread]="seq read 1M QD16" [seqwrite]="seq write 1M QD16"
-	[randread]="rand read 4K QD32" [randwrite]="rand write 4K QD32")
-declare -A ROW_ARGS=([seqread]="--rw=read --bs=1M --iodepth=16"
-	[seqwrite]="--rw=write --bs=1M --iodepth=16"
-	[randread]="--rw=randread --bs=4k --iodepth=32 --norandommap"
-	[randwrite]="--rw=randwrite --bs=4k --iodepth=32 --norandommap")
-declare -A ROW_UNIT=([seqread]=MiB/s [seqwrite]=MiB/s [randread]=IOPS [randwrite]=IOPS)
 
 # prefill URI: write every byte once, so that reads never hit holes and
 # writes never pay first-touch allocation.
@@ -224,7 +218,7 @@ prefill() {
 # run_row SERVER URI PIDS ROW REP: one fio run; records "VALUE CPU_MS_PER_GIB"
 # in $WORK/res/SERVER.ROW.REP. CPU is the utime+stime delta of PIDS.
 run_row() {
-	local server=$1 uri=$2 pids=$3 row=$4 rep=$5 json c0 c1 bytes val cpu perfpid=
+	local server=$1 uri=$2 pids=$3 row=$4 rep=$5 json c0 c1 out bytes val cpu perfpid=
 	json="$WORK/fio/$server.$row.$rep.json"
 	if [ -n "${BENCH_PERF:-}" ] && [[ $server == dst* ]] && [ "$RUNTIME" -gt 3 ]; then
 		perf record -g -p "${pids%%,*}" -o "$WORK/perf.$server.$row.$rep.data" \
@@ -240,15 +234,9 @@ run_row() {
 		{ cat "$WORK/log/fio-$server.$row.$rep.out" >&2; return 1; }
 	c1=$(cpu_ticks "$pids")
 	if [ -n "$perfpid" ]; then wait "$perfpid" || true; fi
-	# bytes moved, then MiB/s or IOPS
-	read -r bytes val < <(python3 -c '
-import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
-r, w = j["read"], j["write"]
-v = r["iops"] + w["iops"] if sys.argv[2] == "IOPS" else (r["bw_bytes"] + w["bw_bytes"]) / 1048576
-print(r["io_bytes"] + w["io_bytes"], v)' "$json" "${ROW_UNIT[$row]}")
-	cpu=$(awk -v b="$bytes" -v t=$((c1 - c0)) -v hz="$CLK_TCK" \
-		'BEGIN { printf "%.1f", b ? t * 1000 / hz / (b / 1073741824) : 0 }')
+	out=$(fio_result "$json" "$row") || return 1
+	read -r bytes val <<<"$out"
+	cpu=$(cpu_per_gib "$bytes" $((c1 - c0)))
 	echo "$val $cpu" >"$WORK/res/$server.$row.$rep"
 	note "  $(printf '%-13s %-19s %10.1f %-5s  cpu %7.1f ms/GiB' "$server" "${ROW_NAME[$row]}" "$val" "${ROW_UNIT[$row]}" "$cpu")"
 }

@@ -175,7 +175,7 @@ for row in "${ROWS[@]}"; do
 		if [ "$COL" = knbd ]; then order=(knbd fuse); else order=(fuse knbd); fi
 		for col in "${order[@]}"; do
 			use "$col"
-			run_row "$col" "$DEV" "$row" "$rep" "${SERVER_PIDS[@]}"
+			run_dev_row "$col" "$DEV" "$row" "$rep" "${SERVER_PIDS[@]}"
 		done
 	done
 done
