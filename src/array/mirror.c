@@ -1648,8 +1648,10 @@ void mirror_close(struct array *a)
 	ev_defer_cancel(a->loop, &m->bm_work);
 	ev_defer_cancel(a->loop, &m->sync_work);
 	/* A bitmap write in flight (a local file: it lands) must finish
-	 * before the final one. */
-	if (m->bm_busy || m->sweep_out)
+	 * before the final one, and a sweep's FLUSH before legs_flushed uses
+	 * sweep_io again: either may end the loop run while the other is
+	 * still out. */
+	while (m->bm_busy || m->sweep_out)
 		ev_run(a->loop);
 	/* A clean stop with every leg in sync leaves nothing to resync, once
 	 * a FLUSH of every leg made their writes durable (a leg that
