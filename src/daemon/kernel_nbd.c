@@ -228,6 +228,21 @@ static int resolve_family(int fd, char *err, size_t errlen)
 	return v;
 }
 
+/* A generic netlink socket with the nbd family's id in *family: the
+ * socket, or -1 with a reason in err. */
+static int nbd_nl_open(int *family, char *err, size_t errlen)
+{
+	int fd = nl_open(err, errlen);
+	if (fd < 0)
+		return -1;
+	*family = resolve_family(fd, err, errlen);
+	if (*family < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Is nbd device index connected? 1, 0, or -errno. */
 static int device_connected(int fd, int family, unsigned index)
 {
@@ -414,9 +429,9 @@ static void retry_now(struct ev_timer *t)
 	if (!k->connected || k->conn)
 		return;
 	char err[256];
-	int fd = nl_open(err, sizeof(err));
-	int family = fd >= 0 ? resolve_family(fd, err, sizeof(err)) : -1;
-	int conn = family >= 0 ? device_connected(fd, family, k->index) : -1;
+	int family;
+	int fd = nbd_nl_open(&family, err, sizeof(err));
+	int conn = fd >= 0 ? device_connected(fd, family, k->index) : -1;
 	int rc = -1;
 	if (conn == 0) {
 		/* Someone else let go of it (nbd-client -d): not ours now. */
@@ -431,7 +446,7 @@ static void retry_now(struct ev_timer *t)
 			k->reconnects++;
 			log_info("kernel NBD device %s: reconnected", k->path);
 		}
-	} else if (family >= 0) {
+	} else if (fd >= 0) {
 		snprintf(err, sizeof(err), "kernel NBD device %s: status: %s", k->path,
 			 strerror(-conn));
 	}
@@ -466,7 +481,8 @@ struct kernel_nbd *kernel_nbd_new(struct ev_loop *loop, struct nbd_server *srv, 
 		snprintf(err, errlen, "kernel NBD device %s: not a block device", path);
 		return NULL;
 	}
-	int fd = nl_open(err, errlen);
+	int family;
+	int fd = nbd_nl_open(&family, err, errlen);
 	if (fd < 0)
 		return NULL;
 	struct kernel_nbd *k = xcalloc(1, sizeof(*k));
@@ -479,9 +495,6 @@ struct kernel_nbd *kernel_nbd_new(struct ev_loop *loop, struct nbd_server *srv, 
 	k->dead_timeout_s = dead_timeout_s;
 	k->retry.fn = retry_now;
 	snprintf(k->backend, sizeof(k->backend), "dst:%s", name);
-	int family = resolve_family(fd, err, errlen);
-	if (family < 0)
-		goto fail;
 	int conn = device_connected(fd, family, index);
 	if (conn < 0) {
 		snprintf(err, errlen, "kernel NBD device %s: status: %s", path, strerror(-conn));
@@ -532,22 +545,19 @@ int kernel_nbd_set_reconnect_timeout(struct kernel_nbd *k, unsigned seconds, cha
 	k->dead_timeout_s = seconds;
 	if (!k->connected)
 		return 0;
-	int fd = nl_open(err, errlen);
+	int family;
+	int fd = nbd_nl_open(&family, err, errlen);
 	if (fd < 0)
 		return -1;
-	int family = resolve_family(fd, err, errlen);
-	int rc = -1;
-	if (family >= 0) {
-		struct nlmsg m;
-		msg_init(&m, (uint16_t)family, NBD_CMD_RECONFIGURE, NBD_GENL_VERSION);
-		attr_u32(&m, NBD_ATTR_INDEX, k->index);
-		attr_u64(&m, NBD_ATTR_DEAD_CONN_TIMEOUT, seconds);
-		attr_put(&m, NBD_ATTR_BACKEND_IDENTIFIER, k->backend, strlen(k->backend) + 1);
-		rc = nl_transact(fd, &m, NULL);
-		if (rc < 0)
-			snprintf(err, errlen, "kernel NBD device %s: reconfigure: %s", k->path,
-				 strerror(-rc));
-	}
+	struct nlmsg m;
+	msg_init(&m, (uint16_t)family, NBD_CMD_RECONFIGURE, NBD_GENL_VERSION);
+	attr_u32(&m, NBD_ATTR_INDEX, k->index);
+	attr_u64(&m, NBD_ATTR_DEAD_CONN_TIMEOUT, seconds);
+	attr_put(&m, NBD_ATTR_BACKEND_IDENTIFIER, k->backend, strlen(k->backend) + 1);
+	int rc = nl_transact(fd, &m, NULL);
+	if (rc < 0)
+		snprintf(err, errlen, "kernel NBD device %s: reconfigure: %s", k->path,
+			 strerror(-rc));
 	close(fd);
 	return rc < 0 ? -1 : 0;
 }
@@ -559,14 +569,14 @@ void kernel_nbd_disconnect(struct kernel_nbd *k)
 	k->connected = false;
 	ev_timer_stop(k->loop, &k->retry);
 	char err[256];
-	int fd = nl_open(err, sizeof(err));
-	int family = fd >= 0 ? resolve_family(fd, err, sizeof(err)) : -1;
-	int rc = family >= 0 ? send_disconnect(fd, family, k->index) : -EIO;
+	int family;
+	int fd = nbd_nl_open(&family, err, sizeof(err));
+	int rc = fd >= 0 ? send_disconnect(fd, family, k->index) : -EIO;
 	if (fd >= 0)
 		close(fd);
 	if (rc < 0)
 		log_err("kernel NBD device %s: disconnect: %s", k->path,
-			family < 0 ? err : strerror(-rc));
+			fd < 0 ? err : strerror(-rc));
 	else
 		log_info("kernel NBD device %s: disconnected", k->path);
 }
