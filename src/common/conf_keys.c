@@ -69,6 +69,9 @@ static const struct key keys[] = {
     {"fuse", false, ANY, 0, 0, NULL},
     {"nbd-device", false, ANY, 0, 0, NULL},
     {"nbd-reconnect-timeout", false, NUM, 1, YEAR, NULL},
+    {"ublk", false, ANY, 0, 0, NULL}, /* auto or a device number */
+    {"ublk-queues", false, NUM, 1, 64, NULL},
+    {"ublk-depth", false, NUM, 1, 1024, NULL},
     {"device", false, ANY, 0, 0, NULL},
     /* events, metrics, attach at start */
     {"on-event", false, ANY, 0, 0, NULL},

@@ -8,7 +8,8 @@
  * remote node before failing; 0 = forever; default 120), request-timeout
  * (seconds a node may leave a request unanswered before it is reconnected;
  * default 30), fuse (the FUSE file frontend's path, see fuse_frontend.h),
- * nbd-device (/dev/nbdN, attached over netlink, see kernel_nbd.h), allow
+ * nbd-device (/dev/nbdN, attached over netlink, see kernel_nbd.h), ublk /
+ * ublk-queues / ublk-depth (/dev/ublkbN, see ublk_frontend.h), allow
  * (repeatable CIDR[:ro|:rw]: who may connect over TCP; none: loopback), tls /
  * tls-psk / tls-certs / tls-verify-peer (how it is served, frontend.c),
  * node-tls-psk / node-tls-username / node-tls-certs (its credentials for
@@ -42,6 +43,7 @@
 #include "kernel_nbd.h"
 #include "nbd/server.h"
 #include "service.h"
+#include "ublk_frontend.h"
 
 struct storage_service;
 
@@ -79,6 +81,15 @@ struct storage_service {
 	unsigned nbd_reconnect_s; /* kernel NBD: how long IO waits for a new connection */
 	struct fuse_frontend *fuse;
 	struct kernel_nbd *knbd;
+	/* ublk: the device (starting, live or stopping); a live dst attach or
+	 * detach waiting for it; one that failed or was detached, freed from
+	 * ublk_reap (never from inside its own callbacks). */
+	struct ublk_frontend *ublk;
+	struct ctl_req *ublk_req;
+	bool ublk_detaching, ublk_at_start;
+	char ublk_err[400];
+	struct ublk_frontend *ublk_dead;
+	struct ev_deferred ublk_reap;
 	uint64_t started_ns;
 	/* start-up: nodes still connecting */
 	unsigned connecting;
@@ -285,6 +296,8 @@ static void storage_totals(struct storage_service *st, struct nbd_server_stats *
 	nbd_server_get_stats(st->srv, out);
 	if (st->fuse)
 		fuse_frontend_add_stats(st->fuse, out);
+	if (st->ublk)
+		ublk_frontend_add_stats(st->ublk, out);
 }
 
 static void storage_show(struct service *s, struct strbuf *out)
@@ -324,6 +337,8 @@ static void storage_show(struct service *s, struct strbuf *out)
 	}
 	if (st->knbd)
 		kernel_nbd_show(st->knbd, out, s->name);
+	if (st->ublk)
+		ublk_frontend_show(st->ublk, out, s->name);
 	sb_attr_num(out, PATH("uptime"), (ev_now_ns() - st->started_ns) / 1000000000ull);
 	frontend_show_allow(&st->acl, out, s->name);
 	struct nbd_server_stats totals;
@@ -768,6 +783,105 @@ static void set_command(struct storage_service *st, struct ctl_req *req, const c
 	ctl_reply(req, NULL);
 }
 
+/* ---- ublk: started with the storage, or attached and detached live ---- */
+
+static void ublk_reap(struct ev_deferred *d)
+{
+	struct storage_service *st = container_of(d, struct storage_service, ublk_reap);
+	ublk_frontend_free(st->ublk_dead);
+	st->ublk_dead = NULL;
+}
+
+/* u is done with (failed, or detached): freed once its callback is over. */
+static void ublk_retire(struct storage_service *st, struct ublk_frontend *u)
+{
+	if (st->ublk == u)
+		st->ublk = NULL;
+	ublk_frontend_free(st->ublk_dead); /* an earlier one, long idle */
+	st->ublk_dead = u;
+	ev_defer(st->loop, &st->ublk_reap);
+}
+
+static void ublk_ready(void *arg, struct ublk_frontend *u, const char *err)
+{
+	struct storage_service *st = arg;
+	if (err) {
+		log_err("storage %s: %s", st->svc.name, err);
+		ublk_retire(st, u);
+	}
+	if (st->ublk_at_start) {
+		snprintf(st->ublk_err, sizeof(st->ublk_err), "%s", err ? err : "");
+		ev_loop_break(st->loop);
+		return;
+	}
+	struct ctl_req *req = st->ublk_req;
+	st->ublk_req = NULL;
+	if (!req)
+		return;
+	if (err)
+		ctl_reply_error(req, "%s", err);
+	else
+		ctl_reply(req, NULL);
+}
+
+static void ublk_attach_command(struct storage_service *st, struct ctl_req *req, const char *id_s,
+				const char *queues_s, const char *depth_s)
+{
+	char err[400];
+	if (st->ublk) {
+		ctl_reply_error(req, "storage %s already has the ublk device %s", st->svc.name,
+				ublk_frontend_path(st->ublk));
+		return;
+	}
+	uint32_t id;
+	unsigned queues, depth;
+	if (ublk_parse_id(id_s, &id, err, sizeof(err)) < 0 ||
+	    ublk_parse_queues(strcmp(queues_s, "0") ? queues_s : NULL, &queues, err, sizeof(err)) <
+		0 ||
+	    ublk_parse_depth(strcmp(depth_s, "0") ? depth_s : NULL, &depth, err, sizeof(err)) < 0) {
+		ctl_reply_error(req, "%s", err);
+		return;
+	}
+	if ((uint64_t)queues * depth > 4096) {
+		ctl_reply_error(req, "ublk-queues x ublk-depth is %u: at most 4096 requests",
+				queues * depth);
+		return;
+	}
+	st->ublk_req = req;
+	st->ublk = ublk_frontend_start(st->loop, array_dev(st->array), st->svc.name, id, queues,
+				       depth, ublk_ready, st, err, sizeof(err));
+	if (!st->ublk) {
+		st->ublk_req = NULL;
+		ctl_reply_error(req, "%s", err);
+	}
+}
+
+static void ublk_detached(void *arg)
+{
+	struct storage_service *st = arg;
+	struct ctl_req *req = st->ublk_req;
+	st->ublk_req = NULL;
+	st->ublk_detaching = false;
+	ublk_retire(st, st->ublk);
+	if (req)
+		ctl_reply(req, NULL);
+}
+
+static void ublk_detach_command(struct storage_service *st, struct ctl_req *req)
+{
+	if (!st->ublk || st->ublk_detaching || st->ublk_req) {
+		ctl_reply_error(req,
+				st->ublk ? "storage %s: its ublk device is busy starting or "
+					   "stopping; try again"
+					 : "storage %s has no ublk device",
+				st->svc.name);
+		return;
+	}
+	st->ublk_req = req;
+	st->ublk_detaching = true;
+	ublk_frontend_stop(st->ublk, ublk_detached, st);
+}
+
 static void storage_command(struct service *s, struct ctl_req *req, int argc, char **argv)
 {
 	struct storage_service *st = container_of(s, struct storage_service, svc);
@@ -854,6 +968,14 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 		set_command(st, req, argv[1], argv[2]);
 		return;
 	}
+	if (!strcmp(argv[0], "ublk-attach") && argc == 4) {
+		ublk_attach_command(st, req, argv[1], argv[2], argv[3]);
+		return;
+	}
+	if (!strcmp(argv[0], "ublk-detach") && argc == 1) {
+		ublk_detach_command(st, req);
+		return;
+	}
 	ctl_reply_error(req, "unknown command '%s' for a storage", argv[0]);
 }
 
@@ -878,12 +1000,15 @@ static void storage_stop(struct service *s, void (*done)(void *), void *arg)
 	}
 	st->stop_done = done;
 	st->stop_arg = arg;
-	st->stopping = 1 + (st->fuse != NULL);
+	bool ublk = st->ublk && !st->ublk_detaching;
+	st->stopping = 1 + (st->fuse != NULL) + ublk;
 	/* The kernel fails what it still has in flight and sends its
 	 * disconnect on the socket, which the NBD server then closes. */
 	kernel_nbd_disconnect(st->knbd);
 	if (st->fuse)
 		fuse_frontend_stop(st->fuse, frontend_stopped, st);
+	if (ublk)
+		ublk_frontend_stop(st->ublk, frontend_stopped, st);
 	nbd_server_shutdown(st->srv, 10, frontend_stopped, st);
 }
 
@@ -894,6 +1019,9 @@ static void storage_destroy(struct service *s)
 	event_track_nodes(false);
 	fuse_frontend_free(st->fuse);
 	kernel_nbd_free(st->knbd);
+	ev_defer_cancel(st->loop, &st->ublk_reap);
+	ublk_frontend_free(st->ublk);
+	ublk_frontend_free(st->ublk_dead);
 	nbd_server_free(st->srv);
 	tls_creds_free(st->tls);
 	acl_free(&st->acl);
@@ -993,6 +1121,7 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	st->io_timeout_s = 120;
 	st->request_timeout_s = 30;
 	st->started_ns = ev_now_ns();
+	st->ublk_reap.fn = ublk_reap;
 	event_set_resolver(node_of_spec, st);
 	/* A mirror says itself when it is degraded (mirror.c). */
 	event_track_nodes(alg != &alg_mirror);
@@ -1028,6 +1157,17 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 			goto fail;
 		}
 		st->request_timeout_s = (unsigned)x;
+	}
+	uint32_t ublk_id = UBLK_ID_AUTO;
+	unsigned ublk_queues, ublk_depth;
+	if (ublk_parse_id(conf_get(conf, "ublk"), &ublk_id, err, errlen) < 0 ||
+	    ublk_parse_queues(conf_get(conf, "ublk-queues"), &ublk_queues, err, errlen) < 0 ||
+	    ublk_parse_depth(conf_get(conf, "ublk-depth"), &ublk_depth, err, errlen) < 0)
+		goto fail;
+	if ((uint64_t)ublk_queues * ublk_depth > 4096) {
+		snprintf(err, errlen, "ublk-queues x ublk-depth is %u: at most 4096 requests",
+			 ublk_queues * ublk_depth);
+		goto fail;
 	}
 	uint64_t backlog = 64;
 	if ((v = conf_get(conf, "backlog")) &&
@@ -1154,6 +1294,21 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		    kernel_nbd_new(loop, st->srv, d, name, v, st->nbd_reconnect_s, err, errlen);
 		if (!st->knbd)
 			goto fail;
+	}
+	if (conf_get(conf, "ublk")) {
+		/* The loop runs (serving the new device's first reads) until
+		 * the device is there or has failed. */
+		st->ublk_at_start = true;
+		st->ublk = ublk_frontend_start(loop, d, name, ublk_id, ublk_queues, ublk_depth,
+					       ublk_ready, st, err, errlen);
+		if (!st->ublk)
+			goto fail;
+		ev_run(loop);
+		st->ublk_at_start = false;
+		if (st->ublk_err[0]) {
+			snprintf(err, errlen, "%s", st->ublk_err);
+			goto fail;
+		}
 	}
 	log_info("storage %s: %s over %zu nodes, %llu sectors", name, alg->name, n,
 		 (unsigned long long)(d->size / 512));
