@@ -74,6 +74,7 @@ struct ublk_stats {
 	uint64_t buffer_waits; /* requests that waited for the pool */
 	struct lathist read_lat, write_lat, flush_lat;
 	unsigned busy_peak;
+	uint64_t *per_queue; /* requests each queue brought */
 };
 
 struct ublk_queues {
@@ -210,9 +211,8 @@ static int copy_out(struct ublk_tag *t)
 	}
 	if (n == (ssize_t)io->len)
 		return 0;
-	log_err("ublk %u: queue %u tag %u: copying %llu bytes into the request: %s", q->id,
-		t->qid, t->tag, (unsigned long long)io->len,
-		n < 0 ? strerror(errno) : "short copy");
+	log_err("ublk %u: queue %u tag %u: copying %llu bytes into the request: %s", q->id, t->qid,
+		t->tag, (unsigned long long)io->len, n < 0 ? strerror(errno) : "short copy");
 	return -EIO;
 }
 
@@ -279,6 +279,7 @@ static void take_request(struct ublk_tag *t)
 	io->done = io_done;
 	io->priv = t;
 	t->state = TAG_OURS;
+	q->st.per_queue[t->qid]++;
 	if (++q->busy > q->st.busy_peak)
 		q->st.busy_peak = q->busy;
 	uint32_t caps = q->dev->caps;
@@ -440,6 +441,7 @@ struct ublk_queues *ublk_queues_open(struct ev_loop *loop, struct dev *dev, uint
 	}
 	q->pool_ok = true;
 	q->tags = xcalloc((size_t)queues * depth, sizeof(*q->tags));
+	q->st.per_queue = xcalloc(queues, sizeof(*q->st.per_queue));
 	for (unsigned i = 0; i < queues; i++)
 		for (unsigned k = 0; k < depth; k++) {
 			struct ublk_tag *t = &q->tags[i * depth + k];
@@ -494,6 +496,7 @@ void ublk_queues_close(struct ublk_queues *q)
 	if (q->pool_ok)
 		bufpool_fini(&q->pool);
 	free(q->tags);
+	free(q->st.per_queue);
 	free(q);
 }
 
@@ -534,4 +537,11 @@ void ublk_queues_show(const struct ublk_queues *q, struct strbuf *out, const cha
 	ATTR("in_flight_peak", q->st.busy_peak);
 	ATTR("buffer_pool_bytes", UBLK_POOL);
 #undef ATTR
+	struct strbuf line;
+	sb_init(&line);
+	for (unsigned i = 0; i < q->nq; i++)
+		sb_printf(&line, "%s%llu", i ? " " : "", (unsigned long long)q->st.per_queue[i]);
+	snprintf(p, sizeof(p), "%s/ublk_io/queue_requests", name);
+	sb_attr_str(out, p, "%s", line.s);
+	sb_free(&line);
 }

@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# lib_ublk.sh - helpers for the VM tests of the ublk device (test_ublk*.sh);
+# source it after lib.sh, lib_storage.sh, lib_fuse.sh and lib_knbd.sh (its
+# free_port, knbd_export, show_snap/snap, blk_fio_verify, dmesg_*):
+#
+#   . "$(dirname "$0")/../func/lib.sh"
+#   . "$TESTS_DIR/func/lib_storage.sh"
+#   . "$TESTS_DIR/func/lib_fuse.sh"
+#   . "$TESTS_DIR/vm/lib_knbd.sh"
+#   . "$TESTS_DIR/vm/lib_ublk.sh"
+
+# need_ublk TOOLS...: skip unless this is a guest with ublk (root, the
+# ublk_drv driver) and the tools are there.
+need_ublk() {
+	[ "$(id -u)" = 0 ] || skip "needs root (ublk, mount): run it with tests/vm/run"
+	[ -e /dev/ublk-control ] ||
+		skip "no /dev/ublk-control (this kernel has no ublk): run it with tests/vm/run"
+	need blockdev "$@"
+}
+
+# ublk_start NAME [dst start options]: dst start NAME --ublk [options],
+# tracked for the cleanup. Sets ST_PID and UBLK (the device, /dev/ublkbN),
+# which is there with the storage's size.
+ublk_start() {
+	local name=$1 rc=0
+	shift
+	# SHIM until dst start --ublk lands: write the config key by hand.
+	if ! grep -q -- --ublk <<<"$("$DST" start --help)"; then
+		grep -q '^ublk' "$DST_STATE_DIR/$name.conf" || echo "ublk = auto" >>"$DST_STATE_DIR/$name.conf"
+		"$DST" start "$name" "$@" >"$T_TMP/start.out" 2>"$T_TMP/start.err" || rc=$?
+	else
+		"$DST" start "$name" --ublk "$@" >"$T_TMP/start.out" 2>"$T_TMP/start.err" || rc=$?
+	fi
+	check_stderr "$T_TMP/start.err" "dst start $name --ublk"
+	[ $rc -eq 0 ] || {
+		cat "$T_TMP/start.err" >&2
+		fail "dst start $name --ublk $* exited with status $rc"
+	}
+	track_export "$name"
+	ST_PID=$(export_pid "$name") || fail "no pid file for $name"
+	show_snap "$name"
+	UBLK=$(snap ublk_device)
+	[ -b "$UBLK" ] || fail "$name: ublk_device '$UBLK' is not a block device"
+	assert_eq "$(snap ublk_state)" live "$name/ublk_state"
+	assert_eq "$(blockdev --getsize64 "$UBLK")" "$(($(snap size) * 512))" "size of $UBLK"
+	note "storage $name on $UBLK (pid $ST_PID)"
+}
+
+# ublk_stop NAME DEV: dst stop; the daemon is gone, its log clean and the
+# device deleted.
+ublk_stop() {
+	stop_export "$1"
+	[ ! -e "$2" ] || fail "$2 is still there after dst stop $1"
+	[ ! -e "/sys/block/${2#/dev/}" ] || fail "/sys/block/${2#/dev/} is still there after dst stop $1"
+}
