@@ -14,8 +14,10 @@
 
 #include "cli.h"
 #include "common/config.h"
+#include "common/dev_openers.h"
 #include "common/loopdev.h"
 #include "common/mountinfo.h"
+#include "common/proc.h"
 #include "common/state.h"
 #include "common/util.h"
 
@@ -52,8 +54,30 @@ static const char detach_help[] =
     "  --no-boot     also forget `dst attach --boot`: no loop device at the\n"
     "                next starts (works on a stopped storage too)\n";
 
-/* Is block device dev in use? Then why says how ("is mounted on /mnt"). */
-static bool block_user(const char *dev, char *why, size_t len)
+/* A process other than skip (the storage's daemon) with block device rdev
+ * open: "is open by fio (pid 1234)" into why. A process that only looks
+ * (udev's blkid after a change) goes within moments: look again for up to
+ * a second before calling it a user. */
+static bool block_opener(dev_t rdev, pid_t skip, char *why, size_t len)
+{
+	pid_t pid;
+	for (int tries = 0; tries < 10; tries++) {
+		if (!dev_openers(rdev, true, skip, &pid, 1))
+			return false;
+		if (tries < 9)
+			usleep(100 * 1000);
+	}
+	char comm[64] = "";
+	proc_comm(pid, comm, sizeof(comm));
+	snprintf(why, len, "is open by %s (pid %d); stop it first", comm[0] ? comm : "a process",
+		 (int)pid);
+	return true;
+}
+
+/* Is block device dev in use (mounted, held by another block device, or
+ * open by a process other than skip)? Then why says how ("is mounted on
+ * /mnt"). */
+static bool block_user(const char *dev, pid_t skip, char *why, size_t len)
 {
 	struct stat st;
 	if (stat(dev, &st) < 0 || !S_ISBLK(st.st_mode))
@@ -80,7 +104,7 @@ static bool block_user(const char *dev, char *why, size_t len)
 	}
 	if (d)
 		closedir(d);
-	return used;
+	return used || block_opener(st.st_rdev, skip, why, len);
 }
 
 static int losetup_detach(const char *dev)
@@ -271,7 +295,7 @@ int storage_attach(const char *name, bool direct)
 		switch (loop_check(rec.dev, rec.file_dev, fuse, true)) {
 		case LOOP_LIVE: return die("'%s' is already attached to %s", name, rec.dev);
 		case LOOP_STALE:
-			if (block_user(rec.dev, why, sizeof(why)))
+			if (block_user(rec.dev, 0, why, sizeof(why)))
 				return die(
 				    "'%s': %s, left over the FUSE file of a killed daemon, %s",
 				    name, rec.dev, why);
@@ -348,7 +372,7 @@ int cmd_detach(int argc, char **argv)
 		return 0;
 	}
 	char why[2 * PATH_MAX + 64];
-	if (block_user(rec.dev, why, sizeof(why)))
+	if (block_user(rec.dev, state_running_pid(name), why, sizeof(why)))
 		return die("'%s': its loop device %s %s", name, rec.dev, why);
 	if (losetup_detach(rec.dev))
 		return 1;
@@ -361,13 +385,14 @@ int cmd_detach(int argc, char **argv)
 int storage_release_devices(const char *name)
 {
 	char fuse[PATH_MAX], why[2 * PATH_MAX + 64];
+	pid_t daemon = state_running_pid(name); /* not a user of its own devices */
 	bool has_fuse = running_fuse_path(name, fuse, sizeof(fuse)) == 0;
 	struct loop_record rec;
 	bool have_rec = loop_record_get(name, &rec);
 	enum loop_state ls = LOOP_NONE;
 	if (have_rec)
 		ls = loop_check(rec.dev, rec.file_dev, has_fuse ? fuse : NULL, true);
-	if (ls != LOOP_NONE && block_user(rec.dev, why, sizeof(why)))
+	if (ls != LOOP_NONE && block_user(rec.dev, daemon, why, sizeof(why)))
 		return die("'%s': its loop device %s %s", name, rec.dev, why);
 	if (has_fuse) {
 		/* Loop devices over the file that dst did not set up. */
@@ -376,7 +401,7 @@ int storage_release_devices(const char *name)
 		for (size_t k = 0; k < n && k < 8; k++) {
 			if (ls == LOOP_LIVE && !strcmp(devs[k], rec.dev))
 				continue;
-			if (block_user(devs[k], why, sizeof(why)))
+			if (block_user(devs[k], daemon, why, sizeof(why)))
 				return die(
 				    "'%s': loop device %s over its FUSE file %s (not set up by "
 				    "dst attach) %s",
@@ -398,8 +423,12 @@ int storage_release_devices(const char *name)
 	}
 	char nbd[64];
 	if (ctl_show_attr(name, "nbd_device", nbd, sizeof(nbd)) == 0 &&
-	    block_user(nbd, why, sizeof(why)))
+	    block_user(nbd, daemon, why, sizeof(why)))
 		return die("'%s': %s %s", name, nbd, why);
+	char ublk[64];
+	if (ctl_show_attr(name, "ublk_device", ublk, sizeof(ublk)) == 0 &&
+	    block_user(ublk, daemon, why, sizeof(why)))
+		return die("'%s': its ublk device %s %s", name, ublk, why);
 	if (ls != LOOP_NONE) {
 		if (losetup_detach(rec.dev))
 			return 1;
