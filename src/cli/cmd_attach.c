@@ -23,6 +23,7 @@
 
 static const char attach_help[] =
     "usage: dst attach NAME [--direct-io] [--boot | --auto]\n"
+    "       dst attach NAME --ublk[=ID] [--ublk-queues N] [--ublk-depth N]\n"
     "\n"
     "Make the FUSE file of running storage NAME a block device: run\n"
     "`losetup --find --show FILE`, print the loop device it got (/dev/loopN) and\n"
@@ -42,17 +43,38 @@ static const char attach_help[] =
     "                unit): saves attach = yes in its config. A storage that is\n"
     "                not running is attached when it starts\n"
     "  --auto        attach only if NAME's config says attach = yes (what\n"
-    "                the systemd unit runs); nothing otherwise\n";
+    "                the systemd unit runs); nothing otherwise\n"
+    "\n"
+    "With --ublk, running storage NAME becomes the ublk device /dev/ublkbID\n"
+    "instead (needs the kernel's ublk_drv and root), beside its other\n"
+    "frontends; the device is printed once it exists. It is saved in the\n"
+    "config (as dst start --ublk does), so every later start has it too;\n"
+    "`dst detach NAME --ublk` removes it again.\n"
+    "\n"
+    "  --ublk[=ID]   ID 0..1048575, or auto (the default): the kernel picks it.\n"
+    "                `--ublk ID` works too\n"
+    "  --ublk-queues N\n"
+    "                ublk queues, 1..64 (default: the saved value, else one per\n"
+    "                online CPU, at most 4)\n"
+    "  --ublk-depth N\n"
+    "                requests in flight per queue, 1..1024 (default: the saved\n"
+    "                value, else 128)\n";
 
 static const char detach_help[] =
     "usage: dst detach NAME [--no-boot]\n"
+    "       dst detach NAME --ublk\n"
     "\n"
     "Detach the loop device that `dst attach NAME` set up (losetup -d), remove\n"
-    "its /dev/dst/NAME link, and forget it. Refused while it is mounted or used\n"
-    "by another block device (a device-mapper or md device): unmount it first.\n"
+    "its /dev/dst/NAME link, and forget it. Refused while it is mounted, used\n"
+    "by another block device (a device-mapper or md device) or open by a\n"
+    "process: unmount it or stop that first.\n"
     "\n"
     "  --no-boot     also forget `dst attach --boot`: no loop device at the\n"
-    "                next starts (works on a stopped storage too)\n";
+    "                next starts (works on a stopped storage too)\n"
+    "  --ublk        the ublk device instead: the daemon deletes it (refused,\n"
+    "                as above, while it is mounted or open), and the config\n"
+    "                forgets it and its queues and depth, so later starts\n"
+    "                have none (works on a stopped storage too)\n";
 
 /* A process other than skip (the storage's daemon) with block device rdev
  * open: "is open by fio (pid 1234)" into why. A process that only looks
@@ -126,21 +148,23 @@ static int running_fuse_path(const char *name, char *path, size_t len)
 	return ctl_show_attr(name, "fuse", path, len);
 }
 
-/* Options of attach (direct != NULL: --direct-io, --boot, --auto) and
- * detach (--no-boot); the index of NAME, -2 after --help, -1 after an
- * error (said). */
-static int attach_opts(int argc, char **argv, const char *cmd, const char *help, bool *direct,
-		       char *boot)
+/* Options of attach (direct != NULL: --direct-io, --boot, --auto, --ublk
+ * [ID], --ublk-queues, --ublk-depth) and detach (--no-boot, --ublk); the
+ * index of NAME, -2 after --help, -1 after an error (said). */
+static const char *attach_opts(int argc, char **argv, const char *cmd, const char *help,
+			       bool *direct, char *boot, struct ublk_opts *u, bool *help_done)
 {
 	static const struct option attach_lopts[] = {
 	    {"direct-io", no_argument, NULL, 'D'},
 	    {"boot", no_argument, NULL, 'B'},
 	    {"auto", no_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
+	    UBLK_LONG_OPTIONS,
 	    {0},
 	};
 	static const struct option detach_lopts[] = {
 	    {"no-boot", no_argument, NULL, 'N'},
+	    {"ublk", no_argument, NULL, OPT_UBLK},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -149,31 +173,42 @@ static int attach_opts(int argc, char **argv, const char *cmd, const char *help,
 	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(help, stdout);
-			return -2;
+			*help_done = true;
+			return NULL;
 		}
 		if (c == 'D') {
 			*direct = true;
 		} else if (c == 'B' || c == 'A' || c == 'N') {
 			if (*boot && *boot != c) {
 				die("%s: --boot and --auto contradict each other", cmd);
-				return -1;
+				return NULL;
 			}
 			*boot = (char)c;
-		} else {
+		} else if (c == OPT_UBLK && !direct) {
+			u->id = "auto";
+		} else if (!ublk_opts_take(u, c, optarg, argc, argv)) {
 			bad_option(cmd, argv);
-			return -1;
+			return NULL;
 		}
 	}
+	const char *name = ublk_opts_name(u, cmd, argc, argv);
+	if (!name || ublk_opts_check(u, cmd))
+		return NULL;
 	char err[256];
-	if (optind + 1 != argc) {
-		die("%s: expected exactly one NAME; see 'dst %s --help'", cmd, cmd);
-		return -1;
-	}
-	if (!state_name_valid(argv[optind], err, sizeof(err))) {
+	if (!state_name_valid(name, err, sizeof(err))) {
 		die("%s", err);
-		return -1;
+		return NULL;
 	}
-	return optind;
+	if ((u->queues || u->depth) && !u->id) {
+		die("%s: --%s goes with --ublk", cmd, u->queues ? "ublk-queues" : "ublk-depth");
+		return NULL;
+	}
+	if (u->id && ((direct && *direct) || *boot == 'A')) {
+		die("%s: --%s is for the loop device, not with --ublk", cmd,
+		    *boot == 'A' ? "auto" : "direct-io");
+		return NULL;
+	}
+	return name;
 }
 
 /* attach = yes in NAME's config (on), or not (off). Returns 0, or 1 (said).
@@ -234,14 +269,108 @@ bool storage_attach_at_start(const char *name)
 	return yes;
 }
 
+/* The ublk keys of storage name's config: set from u, or (u NULL) removed.
+ * 0, or 1 after saying why. */
+static int ublk_conf(const char *name, const struct ublk_opts *u)
+{
+	struct conf c;
+	if (storage_load(name, &c))
+		return 1;
+	struct ublk_opts none = {.no_ublk = true};
+	int rc = ublk_opts_save(&c, u ? u : &none, name) || storage_save(name, &c);
+	conf_free(&c);
+	return rc;
+}
+
+/* dst attach NAME --ublk: ask the running daemon for the device. */
+static int ublk_attach(const char *name, const struct ublk_opts *u)
+{
+	struct conf c;
+	if (storage_load(name, &c))
+		return 1;
+	/* Queues and depth not given: the saved ones, else the daemon's defaults. */
+	char *cmd = xasprintf("ublk-attach %s %s %s", u->id,
+			      u->queues			    ? u->queues
+			      : conf_get(&c, "ublk-queues") ? conf_get(&c, "ublk-queues")
+							    : "0",
+			      u->depth			   ? u->depth
+			      : conf_get(&c, "ublk-depth") ? conf_get(&c, "ublk-depth")
+							   : "0");
+	conf_free(&c);
+	int rc = 1;
+	char dev[64], err[1024];
+	if (!state_running_pid(name)) {
+		die("'%s' is not running; 'dst start %s --ublk' starts it as a ublk device", name,
+		    name);
+		goto out;
+	}
+	if (ctl_show_attr(name, "ublk_device", dev, sizeof(dev)) == 0) {
+		die("'%s' already has ublk device %s", name, dev);
+		goto out;
+	}
+	struct strbuf reply;
+	int crc = ctl_call(name, cmd, &reply, err, sizeof(err));
+	if (crc < 0) {
+		die("'%s': %s", name, err);
+		goto out;
+	}
+	sb_free(&reply);
+	if (ublk_conf(name, u))
+		fprintf(stderr,
+			"dst: warning: '%s' has its ublk device, but a restart will not "
+			"have it\n",
+			name);
+	if (!print_ublk_device(name, "", dev, sizeof(dev))) {
+		die("'%s': the daemon attached no ublk device", name);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(cmd);
+	return rc;
+}
+
+/* dst detach NAME --ublk: the daemon deletes its device (unless in use),
+ * and the config forgets it. */
+static int ublk_detach(const char *name)
+{
+	struct conf c;
+	if (storage_load(name, &c))
+		return 1;
+	bool saved = conf_get(&c, "ublk") != NULL;
+	conf_free(&c);
+	char dev[64], why[2 * PATH_MAX + 64], err[1024];
+	if (ctl_show_attr(name, "ublk_device", dev, sizeof(dev)) < 0) {
+		if (!saved)
+			return die("'%s' has no ublk device", name);
+		if (ublk_conf(name, NULL))
+			return 1;
+		printf("'%s' will not be a ublk device at its starts\n", name);
+		return 0;
+	}
+	if (block_user(dev, state_running_pid(name), why, sizeof(why)))
+		return die("'%s': its ublk device %s %s", name, dev, why);
+	struct strbuf reply;
+	if (ctl_call(name, "ublk-detach", &reply, err, sizeof(err)) < 0)
+		return die("'%s': %s", name, err);
+	sb_free(&reply);
+	if (saved && ublk_conf(name, NULL))
+		return 1;
+	printf("detached ublk device %s from '%s'\n", dev, name);
+	return 0;
+}
+
 int cmd_attach(int argc, char **argv)
 {
-	bool direct = false;
+	bool direct = false, help = false;
 	char boot = 0;
-	int i = attach_opts(argc, argv, "attach", attach_help, &direct, &boot);
-	if (i < 0)
-		return i == -2 ? 0 : 1;
-	const char *name = argv[i];
+	struct ublk_opts u = {0};
+	const char *name =
+	    attach_opts(argc, argv, "attach", attach_help, &direct, &boot, &u, &help);
+	if (!name)
+		return help ? 0 : 1;
+	if (u.id) /* --boot with it: the ublk keys are saved anyway */
+		return ublk_attach(name, &u);
 	if (boot == 'A' && !storage_attach_at_start(name))
 		return 0;
 	if (boot == 'B') {
@@ -346,11 +475,16 @@ int storage_attach(const char *name, bool direct)
 
 int cmd_detach(int argc, char **argv)
 {
+	bool help = false;
 	char boot = 0;
-	int i = attach_opts(argc, argv, "detach", detach_help, NULL, &boot);
-	if (i < 0)
-		return i == -2 ? 0 : 1;
-	const char *name = argv[i];
+	struct ublk_opts u = {0};
+	const char *name = attach_opts(argc, argv, "detach", detach_help, NULL, &boot, &u, &help);
+	if (!name)
+		return help ? 0 : 1;
+	if (u.id && boot == 'N')
+		return die("detach: --ublk and --no-boot: one at a time");
+	if (u.id)
+		return ublk_detach(name);
 	bool was = false;
 	if (boot == 'N' && boot_conf(name, false, &was))
 		return 1;
