@@ -2,7 +2,8 @@
 # The ublk command line, on a host whatever its kernel: bad --ublk,
 # --ublk-queues, --ublk-depth values and contradictions each give one line
 # and change nothing; -f /dev/ublkbN is saved as ublk = N, and --no-ublk and
-# `dst detach --ublk` forget it; `dst start --ublk` where the kernel has no
+# `dst detach --ublk` forget it; a start that fails keeps the config as it
+# was (no new ublk keys); `dst start --ublk` where the kernel has no
 # ublk fails with the line that says to load ublk_drv, and the config is as
 # it was; `dst attach --ublk` of a stopped storage says it is not running.
 # Then what dst stop and dst detach now see besides mounts: a process that
@@ -50,6 +51,13 @@ assert_eq "$(conf_ublk)" "ublk = 5" "ub.conf after dst -n ub -f /dev/ublkb5"
 out=$(dst detach ub --ublk) || fail "dst detach ub --ublk (stopped, saved)"
 assert_contains "$out" "'ub' will not be a ublk device at its starts" "dst detach --ublk"
 [ -z "$(conf_ublk)" ] || fail "ublk keys left after dst detach --ublk: $(conf_ublk)"
+
+step "a start that fails (its disk gone) leaves the config without the new ublk keys"
+mv "$T_TMP/ub0.img" "$T_TMP/ub0.away" || fail "mv"
+before=$(conf_md5 ub)
+run_fails "dst start ub --ublk 3 with its disk gone" "$DST" start ub --ublk 3 --ublk-queues 2 --ublk-depth 64
+assert_eq "$(conf_md5 ub)" "$before" "ub.conf's md5 after the failed start"
+mv "$T_TMP/ub0.away" "$T_TMP/ub0.img" || fail "mv"
 
 step "dst start --ublk: where the kernel has no ublk, one line and the config as it was"
 # Each form names storage ub and device 3 (or auto): it reaches the
