@@ -149,8 +149,8 @@ static int running_fuse_path(const char *name, char *path, size_t len)
 }
 
 /* Options of attach (direct != NULL: --direct-io, --boot, --auto, --ublk
- * [ID], --ublk-queues, --ublk-depth) and detach (--no-boot, --ublk); the
- * index of NAME, -2 after --help, -1 after an error (said). */
+ * [ID], --ublk-queues, --ublk-depth) and detach (--no-boot, --ublk): NAME,
+ * or NULL after --help (*help_done set) or after an error (said). */
 static const char *attach_opts(int argc, char **argv, const char *cmd, const char *help,
 			       bool *direct, char *boot, struct ublk_opts *u, bool *help_done)
 {
