@@ -106,6 +106,53 @@ void devlink_clear(const char *name, const char *dev);
  * for /dev/nbdN, else "fuse" with PATH made absolute. 0, or 1 (said). */
 int device_conf_set(struct conf *c, const char *path);
 
+/* ublk options as given to dst start and dst attach (ublk_opts.c), saved
+ * as the config keys ublk (auto or N: /dev/ublkbN), ublk-queues and
+ * ublk-depth; NULL members were not given. */
+#define UBLK_MAX_ID	1048575
+#define UBLK_MAX_QUEUES 64
+#define UBLK_MAX_DEPTH	1024
+struct ublk_opts {
+	const char *id; /* "auto" or a number */
+	const char *queues, *depth;
+	const char *id_word; /* the ID came as a word of its own (--ublk 3) */
+	bool no_ublk;
+	char id_buf[16], queues_buf[16], depth_buf[16];
+};
+enum {
+	OPT_UBLK = 0x1c0,
+	OPT_NO_UBLK,
+	OPT_UBLK_QUEUES,
+	OPT_UBLK_DEPTH,
+};
+#define UBLK_LONG_OPTIONS                                              \
+	{"ublk", optional_argument, NULL, OPT_UBLK},                   \
+	    {"ublk-queues", required_argument, NULL, OPT_UBLK_QUEUES}, \
+	{                                                              \
+		"ublk-depth", required_argument, NULL, OPT_UBLK_DEPTH  \
+	}
+/* A getopt result: if it is a ublk option, take it (for a bare --ublk, the
+ * next word of argv when it is "auto" or a number); true if so. */
+int ublk_opts_take(struct ublk_opts *u, int c, const char *arg, int argc, char **argv);
+/* After getopt: the one NAME left in argv, or the word taken as --ublk's
+ * ID when no other is left (`dst start --ublk 3`: storage 3, device auto);
+ * NULL after saying what is wrong. */
+const char *ublk_opts_name(struct ublk_opts *u, const char *cmd, int argc, char **argv);
+/* Check the values given (ranges, --ublk with --no-ublk), normalised in
+ * place. 0, or 1 after saying why. */
+int ublk_opts_check(struct ublk_opts *u, const char *cmd);
+bool ublk_opts_given(const struct ublk_opts *u);
+/* Set (or with no_ublk remove) the keys in storage name's conf; queues or
+ * depth without ublk is an error. 0, or 1 after saying why. */
+int ublk_opts_save(struct conf *c, const struct ublk_opts *u, const char *name);
+/* Print prefix and running storage name's ublk device (with a note when
+ * the daemon took it back from a dead one) into out (may be NULL); false
+ * when it has none. */
+bool print_ublk_device(const char *name, const char *prefix, char *out, size_t len);
+/* path is /dev/ublkbN: 1 with N into id; 0 if it is not such a path; -1
+ * after saying why (a bad N). */
+int ublk_dev_path(const char *path, char *id, size_t len);
+
 /* TLS options as given on the command line (NULL: not given). */
 struct tls_opts {
 	const char *mode, *psk, *certs, *username;

@@ -14,13 +14,16 @@
 
 #include "cli.h"
 #include "common/config.h"
+#include "common/dev_openers.h"
 #include "common/loopdev.h"
 #include "common/mountinfo.h"
+#include "common/proc.h"
 #include "common/state.h"
 #include "common/util.h"
 
 static const char attach_help[] =
     "usage: dst attach NAME [--direct-io] [--boot | --auto]\n"
+    "       dst attach NAME --ublk[=ID] [--ublk-queues N] [--ublk-depth N]\n"
     "\n"
     "Make the FUSE file of running storage NAME a block device: run\n"
     "`losetup --find --show FILE`, print the loop device it got (/dev/loopN) and\n"
@@ -40,20 +43,63 @@ static const char attach_help[] =
     "                unit): saves attach = yes in its config. A storage that is\n"
     "                not running is attached when it starts\n"
     "  --auto        attach only if NAME's config says attach = yes (what\n"
-    "                the systemd unit runs); nothing otherwise\n";
+    "                the systemd unit runs); nothing otherwise\n"
+    "\n"
+    "With --ublk, running storage NAME becomes the ublk device /dev/ublkbID\n"
+    "instead (needs the kernel's ublk_drv and root), beside its other\n"
+    "frontends; the device is printed once it exists. It is saved in the\n"
+    "config (as dst start --ublk does), so every later start has it too;\n"
+    "`dst detach NAME --ublk` removes it again.\n"
+    "\n"
+    "  --ublk[=ID]   ID 0..1048575, or auto (the default): the kernel picks it.\n"
+    "                `--ublk ID` works too\n"
+    "  --ublk-queues N\n"
+    "                ublk queues, 1..64 (default: the saved value, else one per\n"
+    "                online CPU, at most 4)\n"
+    "  --ublk-depth N\n"
+    "                requests in flight per queue, 1..1024 (default: the saved\n"
+    "                value, else 128)\n";
 
 static const char detach_help[] =
     "usage: dst detach NAME [--no-boot]\n"
+    "       dst detach NAME --ublk\n"
     "\n"
     "Detach the loop device that `dst attach NAME` set up (losetup -d), remove\n"
-    "its /dev/dst/NAME link, and forget it. Refused while it is mounted or used\n"
-    "by another block device (a device-mapper or md device): unmount it first.\n"
+    "its /dev/dst/NAME link, and forget it. Refused while it is mounted, used\n"
+    "by another block device (a device-mapper or md device) or open by a\n"
+    "process: unmount it or stop that first.\n"
     "\n"
     "  --no-boot     also forget `dst attach --boot`: no loop device at the\n"
-    "                next starts (works on a stopped storage too)\n";
+    "                next starts (works on a stopped storage too)\n"
+    "  --ublk        the ublk device instead: the daemon deletes it (refused,\n"
+    "                as above, while it is mounted or open), and the config\n"
+    "                forgets it and its queues and depth, so later starts\n"
+    "                have none (works on a stopped storage too)\n";
 
-/* Is block device dev in use? Then why says how ("is mounted on /mnt"). */
-static bool block_user(const char *dev, char *why, size_t len)
+/* A process other than skip (the storage's daemon) with block device rdev
+ * open: "is open by fio (pid 1234)" into why. A process that only looks
+ * (udev's blkid after a change) goes within moments: look again for up to
+ * a second before calling it a user. */
+static bool block_opener(dev_t rdev, pid_t skip, char *why, size_t len)
+{
+	pid_t pid;
+	for (int tries = 0; tries < 10; tries++) {
+		if (!dev_openers(rdev, true, skip, &pid, 1))
+			return false;
+		if (tries < 9)
+			usleep(100 * 1000);
+	}
+	char comm[64] = "";
+	proc_comm(pid, comm, sizeof(comm));
+	snprintf(why, len, "is open by %s (pid %d); stop it first", comm[0] ? comm : "a process",
+		 (int)pid);
+	return true;
+}
+
+/* Is block device dev in use (mounted, held by another block device, or
+ * open by a process other than skip)? Then why says how ("is mounted on
+ * /mnt"). */
+static bool block_user(const char *dev, pid_t skip, char *why, size_t len)
 {
 	struct stat st;
 	if (stat(dev, &st) < 0 || !S_ISBLK(st.st_mode))
@@ -80,7 +126,7 @@ static bool block_user(const char *dev, char *why, size_t len)
 	}
 	if (d)
 		closedir(d);
-	return used;
+	return used || block_opener(st.st_rdev, skip, why, len);
 }
 
 static int losetup_detach(const char *dev)
@@ -102,21 +148,23 @@ static int running_fuse_path(const char *name, char *path, size_t len)
 	return ctl_show_attr(name, "fuse", path, len);
 }
 
-/* Options of attach (direct != NULL: --direct-io, --boot, --auto) and
- * detach (--no-boot); the index of NAME, -2 after --help, -1 after an
- * error (said). */
-static int attach_opts(int argc, char **argv, const char *cmd, const char *help, bool *direct,
-		       char *boot)
+/* Options of attach (direct != NULL: --direct-io, --boot, --auto, --ublk
+ * [ID], --ublk-queues, --ublk-depth) and detach (--no-boot, --ublk): NAME,
+ * or NULL after --help (*help_done set) or after an error (said). */
+static const char *attach_opts(int argc, char **argv, const char *cmd, const char *help,
+			       bool *direct, char *boot, struct ublk_opts *u, bool *help_done)
 {
 	static const struct option attach_lopts[] = {
 	    {"direct-io", no_argument, NULL, 'D'},
 	    {"boot", no_argument, NULL, 'B'},
 	    {"auto", no_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
+	    UBLK_LONG_OPTIONS,
 	    {0},
 	};
 	static const struct option detach_lopts[] = {
 	    {"no-boot", no_argument, NULL, 'N'},
+	    {"ublk", no_argument, NULL, OPT_UBLK},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -125,31 +173,42 @@ static int attach_opts(int argc, char **argv, const char *cmd, const char *help,
 	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(help, stdout);
-			return -2;
+			*help_done = true;
+			return NULL;
 		}
 		if (c == 'D') {
 			*direct = true;
 		} else if (c == 'B' || c == 'A' || c == 'N') {
 			if (*boot && *boot != c) {
 				die("%s: --boot and --auto contradict each other", cmd);
-				return -1;
+				return NULL;
 			}
 			*boot = (char)c;
-		} else {
+		} else if (c == OPT_UBLK && !direct) {
+			u->id = "auto";
+		} else if (!ublk_opts_take(u, c, optarg, argc, argv)) {
 			bad_option(cmd, argv);
-			return -1;
+			return NULL;
 		}
 	}
+	const char *name = ublk_opts_name(u, cmd, argc, argv);
+	if (!name || ublk_opts_check(u, cmd))
+		return NULL;
 	char err[256];
-	if (optind + 1 != argc) {
-		die("%s: expected exactly one NAME; see 'dst %s --help'", cmd, cmd);
-		return -1;
-	}
-	if (!state_name_valid(argv[optind], err, sizeof(err))) {
+	if (!state_name_valid(name, err, sizeof(err))) {
 		die("%s", err);
-		return -1;
+		return NULL;
 	}
-	return optind;
+	if ((u->queues || u->depth) && !u->id) {
+		die("%s: --%s goes with --ublk", cmd, u->queues ? "ublk-queues" : "ublk-depth");
+		return NULL;
+	}
+	if (u->id && ((direct && *direct) || *boot == 'A')) {
+		die("%s: --%s is for the loop device, not with --ublk", cmd,
+		    *boot == 'A' ? "auto" : "direct-io");
+		return NULL;
+	}
+	return name;
 }
 
 /* attach = yes in NAME's config (on), or not (off). Returns 0, or 1 (said).
@@ -210,14 +269,108 @@ bool storage_attach_at_start(const char *name)
 	return yes;
 }
 
+/* The ublk keys of storage name's config: set from u, or (u NULL) removed.
+ * 0, or 1 after saying why. */
+static int ublk_conf(const char *name, const struct ublk_opts *u)
+{
+	struct conf c;
+	if (storage_load(name, &c))
+		return 1;
+	struct ublk_opts none = {.no_ublk = true};
+	int rc = ublk_opts_save(&c, u ? u : &none, name) || storage_save(name, &c);
+	conf_free(&c);
+	return rc;
+}
+
+/* dst attach NAME --ublk: ask the running daemon for the device. */
+static int ublk_attach(const char *name, const struct ublk_opts *u)
+{
+	struct conf c;
+	if (storage_load(name, &c))
+		return 1;
+	/* Queues and depth not given: the saved ones, else the daemon's defaults. */
+	char *cmd = xasprintf("ublk-attach %s %s %s", u->id,
+			      u->queues			    ? u->queues
+			      : conf_get(&c, "ublk-queues") ? conf_get(&c, "ublk-queues")
+							    : "0",
+			      u->depth			   ? u->depth
+			      : conf_get(&c, "ublk-depth") ? conf_get(&c, "ublk-depth")
+							   : "0");
+	conf_free(&c);
+	int rc = 1;
+	char dev[64], err[1024];
+	if (!state_running_pid(name)) {
+		die("'%s' is not running; 'dst start %s --ublk' starts it as a ublk device", name,
+		    name);
+		goto out;
+	}
+	if (ctl_show_attr(name, "ublk_device", dev, sizeof(dev)) == 0) {
+		die("'%s' already has ublk device %s", name, dev);
+		goto out;
+	}
+	struct strbuf reply;
+	int crc = ctl_call(name, cmd, &reply, err, sizeof(err));
+	if (crc < 0) {
+		die("'%s': %s", name, err);
+		goto out;
+	}
+	sb_free(&reply);
+	if (ublk_conf(name, u))
+		fprintf(stderr,
+			"dst: warning: '%s' has its ublk device, but a restart will not "
+			"have it\n",
+			name);
+	if (!print_ublk_device(name, "", dev, sizeof(dev))) {
+		die("'%s': the daemon attached no ublk device", name);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(cmd);
+	return rc;
+}
+
+/* dst detach NAME --ublk: the daemon deletes its device (unless in use),
+ * and the config forgets it. */
+static int ublk_detach(const char *name)
+{
+	struct conf c;
+	if (storage_load(name, &c))
+		return 1;
+	bool saved = conf_get(&c, "ublk") != NULL;
+	conf_free(&c);
+	char dev[64], why[2 * PATH_MAX + 64], err[1024];
+	if (ctl_show_attr(name, "ublk_device", dev, sizeof(dev)) < 0) {
+		if (!saved)
+			return die("'%s' has no ublk device", name);
+		if (ublk_conf(name, NULL))
+			return 1;
+		printf("'%s' will not be a ublk device at its starts\n", name);
+		return 0;
+	}
+	if (block_user(dev, state_running_pid(name), why, sizeof(why)))
+		return die("'%s': its ublk device %s %s", name, dev, why);
+	struct strbuf reply;
+	if (ctl_call(name, "ublk-detach", &reply, err, sizeof(err)) < 0)
+		return die("'%s': %s", name, err);
+	sb_free(&reply);
+	if (saved && ublk_conf(name, NULL))
+		return 1;
+	printf("detached ublk device %s from '%s'\n", dev, name);
+	return 0;
+}
+
 int cmd_attach(int argc, char **argv)
 {
-	bool direct = false;
+	bool direct = false, help = false;
 	char boot = 0;
-	int i = attach_opts(argc, argv, "attach", attach_help, &direct, &boot);
-	if (i < 0)
-		return i == -2 ? 0 : 1;
-	const char *name = argv[i];
+	struct ublk_opts u = {0};
+	const char *name =
+	    attach_opts(argc, argv, "attach", attach_help, &direct, &boot, &u, &help);
+	if (!name)
+		return help ? 0 : 1;
+	if (u.id) /* --boot with it: the ublk keys are saved anyway */
+		return ublk_attach(name, &u);
 	if (boot == 'A' && !storage_attach_at_start(name))
 		return 0;
 	if (boot == 'B') {
@@ -271,7 +424,7 @@ int storage_attach(const char *name, bool direct)
 		switch (loop_check(rec.dev, rec.file_dev, fuse, true)) {
 		case LOOP_LIVE: return die("'%s' is already attached to %s", name, rec.dev);
 		case LOOP_STALE:
-			if (block_user(rec.dev, why, sizeof(why)))
+			if (block_user(rec.dev, 0, why, sizeof(why)))
 				return die(
 				    "'%s': %s, left over the FUSE file of a killed daemon, %s",
 				    name, rec.dev, why);
@@ -322,11 +475,16 @@ int storage_attach(const char *name, bool direct)
 
 int cmd_detach(int argc, char **argv)
 {
+	bool help = false;
 	char boot = 0;
-	int i = attach_opts(argc, argv, "detach", detach_help, NULL, &boot);
-	if (i < 0)
-		return i == -2 ? 0 : 1;
-	const char *name = argv[i];
+	struct ublk_opts u = {0};
+	const char *name = attach_opts(argc, argv, "detach", detach_help, NULL, &boot, &u, &help);
+	if (!name)
+		return help ? 0 : 1;
+	if (u.id && boot == 'N')
+		return die("detach: --ublk and --no-boot: one at a time");
+	if (u.id)
+		return ublk_detach(name);
 	bool was = false;
 	if (boot == 'N' && boot_conf(name, false, &was))
 		return 1;
@@ -348,7 +506,7 @@ int cmd_detach(int argc, char **argv)
 		return 0;
 	}
 	char why[2 * PATH_MAX + 64];
-	if (block_user(rec.dev, why, sizeof(why)))
+	if (block_user(rec.dev, state_running_pid(name), why, sizeof(why)))
 		return die("'%s': its loop device %s %s", name, rec.dev, why);
 	if (losetup_detach(rec.dev))
 		return 1;
@@ -361,13 +519,14 @@ int cmd_detach(int argc, char **argv)
 int storage_release_devices(const char *name)
 {
 	char fuse[PATH_MAX], why[2 * PATH_MAX + 64];
+	pid_t daemon = state_running_pid(name); /* not a user of its own devices */
 	bool has_fuse = running_fuse_path(name, fuse, sizeof(fuse)) == 0;
 	struct loop_record rec;
 	bool have_rec = loop_record_get(name, &rec);
 	enum loop_state ls = LOOP_NONE;
 	if (have_rec)
 		ls = loop_check(rec.dev, rec.file_dev, has_fuse ? fuse : NULL, true);
-	if (ls != LOOP_NONE && block_user(rec.dev, why, sizeof(why)))
+	if (ls != LOOP_NONE && block_user(rec.dev, daemon, why, sizeof(why)))
 		return die("'%s': its loop device %s %s", name, rec.dev, why);
 	if (has_fuse) {
 		/* Loop devices over the file that dst did not set up. */
@@ -376,7 +535,7 @@ int storage_release_devices(const char *name)
 		for (size_t k = 0; k < n && k < 8; k++) {
 			if (ls == LOOP_LIVE && !strcmp(devs[k], rec.dev))
 				continue;
-			if (block_user(devs[k], why, sizeof(why)))
+			if (block_user(devs[k], daemon, why, sizeof(why)))
 				return die(
 				    "'%s': loop device %s over its FUSE file %s (not set up by "
 				    "dst attach) %s",
@@ -398,8 +557,12 @@ int storage_release_devices(const char *name)
 	}
 	char nbd[64];
 	if (ctl_show_attr(name, "nbd_device", nbd, sizeof(nbd)) == 0 &&
-	    block_user(nbd, why, sizeof(why)))
+	    block_user(nbd, daemon, why, sizeof(why)))
 		return die("'%s': %s %s", name, nbd, why);
+	char ublk[64];
+	if (ctl_show_attr(name, "ublk_device", ublk, sizeof(ublk)) == 0 &&
+	    block_user(ublk, daemon, why, sizeof(why)))
+		return die("'%s': its ublk device %s %s", name, ublk, why);
 	if (ls != LOOP_NONE) {
 		if (losetup_detach(rec.dev))
 			return 1;

@@ -16,7 +16,8 @@
 
 static const char start_help[] =
     "usage: dst start NAME [--listen ADDR:PORT]... [--socket PATH]... [-f|--fuse PATH]\n"
-    "                 [--no-fuse] [--allow CIDR[:ro|:rw]]... [--no-allow]\n"
+    "                 [--no-fuse] [--ublk[=ID]] [--ublk-queues N] [--ublk-depth N]\n"
+    "                 [--no-ublk] [--allow CIDR[:ro|:rw]]... [--no-allow]\n"
     "                 [--tls off|on|require]\n"
     "                 [--tls-psk FILE | --tls-certs DIR [--tls-verify-peer]] [--foreground]\n"
     "                 [--max-clients N] [--client-budget SIZE] [--handshake-timeout S]\n"
@@ -34,7 +35,8 @@ static const char start_help[] =
     "\n"
     "A storage is always served over NBD: on the given TCP addresses and Unix\n"
     "sockets, else on NAME.sock in the state dir. `dst show NAME` prints each as a\n"
-    "NAME/uri line. It can also appear as a file or a block device (--fuse).\n"
+    "NAME/uri line. It can also appear as a file or a block device (--fuse,\n"
+    "--ublk; both at once if wanted).\n"
     "Frontends, TLS options and limits given here are saved in the config, so a\n"
     "later plain `dst start NAME` serves the same way.\n"
     "\n"
@@ -55,8 +57,20 @@ static const char start_help[] =
     "                      file. `dst attach NAME` makes it a loop device.\n"
     "                      A /dev/nbdN PATH attaches the kernel's NBD device\n"
     "                      instead (netlink), where the kernel has NBD.\n"
-    "  --no-fuse           forget the saved --fuse PATH\n" EVENT_HELP METRICS_LISTEN_HELP
-    "  --foreground        do not daemonize; log to stderr\n";
+    "                      A /dev/ublkbN PATH is --ublk N.\n"
+    "  --no-fuse           forget the saved --fuse PATH\n"
+    "  --ublk[=ID]         the storage as the kernel block device /dev/ublkbID\n"
+    "                      (ublk: io_uring, one queue per CPU, no loop device, no\n"
+    "                      TCP); ID 0..1048575, or auto (the default): the kernel\n"
+    "                      picks it. Needs the kernel's ublk_drv and root. A daemon\n"
+    "                      killed with -9 leaves the device waiting; the next start\n"
+    "                      takes it back, and its waiting IO goes on. `--ublk ID`\n"
+    "                      works too\n"
+    "  --ublk-queues N     ublk queues, 1..64 (default: one per online CPU, at\n"
+    "                      most 4)\n"
+    "  --ublk-depth N      requests in flight per ublk queue, 1..1024 (default 128)\n"
+    "  --no-ublk           forget the saved --ublk and its queues and depth\n" EVENT_HELP
+	METRICS_LISTEN_HELP "  --foreground        do not daemonize; log to stderr\n";
 
 static const char stop_help[] =
     "usage: dst stop NAME [--force] [--timeout SECONDS]\n"
@@ -67,10 +81,12 @@ static const char stop_help[] =
     "stopped: the error names each client's address and, for one on this host,\n"
     "its process (\"dstd 4242 (storage st)\"). --force stops it all the same,\n"
     "and their IO then fails.\n"
-    "A storage with a FUSE file or a kernel NBD device is not stopped while that\n"
-    "device (or the loop device `dst attach` made of it) is mounted or in use:\n"
-    "the error names the mount point. Otherwise the loop device is detached\n"
-    "first, then the FUSE file unmounted, then the daemon stops.\n"
+    "A storage with a FUSE file, a kernel NBD device or a ublk device is not\n"
+    "stopped while that device (or the loop device `dst attach` made of it) is\n"
+    "mounted, used by another block device, or open by a process: the error\n"
+    "names the mount point or the process (\"is open by fio (pid 1234)\").\n"
+    "Otherwise the loop device is detached first, then the FUSE file unmounted,\n"
+    "then the daemon stops (and with it its ublk device).\n"
     "\n"
     "  --force             stop an export even while clients use it\n"
     "  --timeout SECONDS   how long to wait for it to exit (default 30)\n";
@@ -97,6 +113,15 @@ int device_conf_set(struct conf *c, const char *path)
 {
 	if (!path[0])
 		return die("--fuse: expected a path");
+	/* /dev/ublkbN: the ublk device, a frontend of its own beside the others. */
+	char id[16];
+	int u = ublk_dev_path(path, id, sizeof(id));
+	if (u < 0)
+		return 1;
+	if (u > 0) {
+		conf_set(c, "ublk", id);
+		return 0;
+	}
 	conf_del(c, "device"); /* the seed's -f of older versions: recorded only */
 	conf_del(c, "fuse");
 	conf_del(c, "nbd-device");
@@ -199,14 +224,17 @@ int cmd_start(int argc, char **argv)
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-verify-peer", no_argument, NULL, 'V'},
 	    {"metrics-listen", required_argument, NULL, 'M'},
+	    {"no-ublk", no_argument, NULL, OPT_NO_UBLK},
 	    {"help", no_argument, NULL, 'h'},
 	    LIMIT_LONG_OPTIONS,
+	    UBLK_LONG_OPTIONS,
 	    EVENT_LONG_OPTIONS,
 	    {0},
 	};
 	struct tls_opts tls = {0};
 	struct limit_opts limits = {0};
 	struct event_opts events = {0};
+	struct ublk_opts ublk = {0};
 	struct conf fronts = {0};
 	struct conf allow = {0}; /* --allow rules, in command-line order */
 	struct conf conf = {0}, saved = {0};
@@ -247,16 +275,16 @@ int cmd_start(int argc, char **argv)
 			goto out;
 		default:
 			if (limit_opts_take(&limits, c, optarg) ||
-			    event_opts_take(&events, c, optarg))
+			    event_opts_take(&events, c, optarg) ||
+			    ublk_opts_take(&ublk, c, optarg, argc, argv))
 				break;
 			bad_option("start", argv);
 			goto out;
 		}
 	}
-	if (optind + 1 != argc) {
-		die("start: expected exactly one NAME; see 'dst start --help'");
+	const char *name = ublk_opts_name(&ublk, "start", argc, argv);
+	if (!name || ublk_opts_check(&ublk, "start"))
 		goto out;
-	}
 	if (fuse && no_fuse) {
 		die("start: --fuse and --no-fuse contradict each other");
 		goto out;
@@ -265,7 +293,6 @@ int cmd_start(int argc, char **argv)
 		die("start: --allow and --no-allow contradict each other");
 		goto out;
 	}
-	const char *name = argv[optind];
 	if (!state_name_valid(name, err, sizeof(err))) {
 		die("%s", err);
 		goto out;
@@ -284,6 +311,10 @@ int cmd_start(int argc, char **argv)
 		die("--fuse: '%s' is an export node, not a storage", name);
 		goto out;
 	}
+	if (ublk_opts_given(&ublk) && (!type || strcmp(type, "storage"))) {
+		die("--ublk: '%s' is an export node, not a storage", name);
+		goto out;
+	}
 	pid_t pid = state_running_pid(name);
 	if (pid) {
 		die("'%s' is already running (pid %d)", name, (int)pid);
@@ -298,7 +329,7 @@ int cmd_start(int argc, char **argv)
 	    (events_given && event_opts_save(&conf, &events)))
 		goto out;
 	bool changed = fronts.n || fuse || no_fuse || tls_given || limits_given || events_given ||
-		       allow.n || no_allow || metrics_listen;
+		       allow.n || no_allow || metrics_listen || ublk_opts_given(&ublk);
 	if (allow.n || no_allow) {
 		conf_del(&conf, "allow");
 		for (size_t i = 0; i < allow.n; i++)
@@ -320,7 +351,14 @@ int cmd_start(int argc, char **argv)
 		conf_del(&conf, "nbd-device");
 		conf_del(&conf, "device");
 	}
+	if (fuse && !strncmp(fuse, "/dev/ublkb", 10) && (ublk.id || ublk.no_ublk)) {
+		die("start: -f %s and --%s contradict each other", fuse,
+		    ublk.id ? "ublk" : "no-ublk");
+		goto out;
+	}
 	if (fuse && device_conf_set(&conf, fuse))
+		goto out;
+	if (ublk_opts_given(&ublk) && ublk_opts_save(&conf, &ublk, name))
 		goto out;
 	if (changed && conf_save(path, &conf, err, sizeof(err)) < 0) {
 		die("%s", err);
@@ -346,6 +384,7 @@ int cmd_start(int argc, char **argv)
 			       strcmp(n, "0") && n[0] ? " (taken back: its IO that waited goes on)"
 						      : "");
 		}
+		print_ublk_device(name, "  ublk device ", NULL, 0);
 		if (ctl_show_attr(name, "metrics", dev, sizeof(dev)) == 0)
 			printf("  metrics at %s\n", dev);
 		/* dst attach --boot: the loop device at every start. */

@@ -25,7 +25,8 @@ static const char seed_help[] =
     "  -A ALG      alg_linear, alg_stripe or alg_mirror; creates NAME if it does not exist\n"
     "  -f PATH     where the storage appears once started: a regular file over\n"
     "              FUSE at PATH (`dst attach NAME` makes it /dev/loopN), or the\n"
-    "              kernel's NBD device when PATH is /dev/nbdN. It is also\n"
+    "              kernel's NBD device when PATH is /dev/nbdN, or the ublk\n"
+    "              device /dev/ublkbN (as dst start --ublk N). It is also\n"
     "              always served over NBD (see `dst show NAME` for its URI)\n"
     "  -a ADDR     add the remote node at ADDR (an export node, any NBD server)\n"
     "  -p PORT     its port (default 10809)\n"
@@ -119,7 +120,7 @@ int cmd_seed(int argc, char **argv)
 		goto out;
 	}
 	if (dev) {
-		/* -f PATH: the FUSE file, or /dev/nbdN for kernel NBD. */
+		/* -f PATH: the FUSE file, /dev/nbdN for kernel NBD, /dev/ublkbN. */
 		struct conf want = {0};
 		for (size_t i = 0; i < conf.n; i++)
 			conf_add(&want, conf.e[i].key, conf.e[i].val);
@@ -129,7 +130,7 @@ int cmd_seed(int argc, char **argv)
 			conf_free(&conf);
 			goto out;
 		}
-		const char *keys[] = {"fuse", "nbd-device", "device"};
+		const char *keys[] = {"fuse", "nbd-device", "device", "ublk"};
 		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
 			const char *a = conf_get(&conf, keys[k]), *b = conf_get(&want, keys[k]);
 			if ((a == NULL) != (b == NULL) || (a && strcmp(a, b)))

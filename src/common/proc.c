@@ -15,9 +15,7 @@
 #include "proc.h"
 #include "util.h"
 
-/* Call fn(pid, "/proc/PID/fd/N", N, arg) for every open fd of every process
- * we may look at; stop when fn returns non-zero and return that. */
-static int each_fd(int (*fn)(pid_t pid, int fd, const char *link, void *arg), void *arg)
+int proc_each_fd(int (*fn)(pid_t pid, int fd, const char *link, void *arg), void *arg)
 {
 	DIR *procd = opendir("/proc");
 	if (!procd)
@@ -82,7 +80,7 @@ static int lock_on_fd(pid_t pid, int fd, const char *link, void *arg)
 pid_t proc_lock_holder(dev_t dev, ino_t ino)
 {
 	struct lock_search ls = {.dev = dev, .ino = ino};
-	each_fd(lock_on_fd, &ls);
+	proc_each_fd(lock_on_fd, &ls);
 	return ls.pid;
 }
 
@@ -253,7 +251,7 @@ void proc_socket_peers(const int *fds, size_t n, pid_t *pids)
 		scan_tcp_table("/proc/net/tcp", &ps);
 		scan_tcp_table("/proc/net/tcp6", &ps);
 		if (ps.left)
-			each_fd(socket_on_fd, &ps);
+			proc_each_fd(socket_on_fd, &ps);
 	}
 	free(ours);
 	free(theirs);

@@ -26,6 +26,10 @@ pid_t proc_lock_holder(dev_t dev, ino_t ino);
  * client, or one we may not see). One walk of /proc for all of them. */
 void proc_socket_peers(const int *fds, size_t n, pid_t *pids);
 
+/* Call fn(pid, fd, "/proc/PID/fd/FD", arg) for every open fd of every
+ * process we may look at; stop when fn returns non-zero and return that. */
+int proc_each_fd(int (*fn)(pid_t pid, int fd, const char *link, void *arg), void *arg);
+
 /* The command name of pid ("qemu-io", "dstd"), or "" if it is gone. */
 void proc_comm(pid_t pid, char *buf, size_t len);
 
