@@ -27,17 +27,17 @@
 
 /* Control commands, ioctl-encoded (the only form kernels built without
  * CONFIG_BLKDEV_UBLK_LEGACY_OPCODES take). */
-#define DST_UBLK_CMD(rw, nr) rw('u', nr, struct ublksrv_ctrl_cmd)
-#define DST_UBLK_GET_DEV_INFO	    DST_UBLK_CMD(_IOR, UBLK_CMD_GET_DEV_INFO)
-#define DST_UBLK_ADD_DEV	    DST_UBLK_CMD(_IOWR, UBLK_CMD_ADD_DEV)
-#define DST_UBLK_DEL_DEV	    DST_UBLK_CMD(_IOWR, UBLK_CMD_DEL_DEV)
-#define DST_UBLK_START_DEV	    DST_UBLK_CMD(_IOWR, UBLK_CMD_START_DEV)
-#define DST_UBLK_STOP_DEV	    DST_UBLK_CMD(_IOWR, UBLK_CMD_STOP_DEV)
-#define DST_UBLK_SET_PARAMS	    DST_UBLK_CMD(_IOWR, UBLK_CMD_SET_PARAMS)
-#define DST_UBLK_GET_PARAMS	    DST_UBLK_CMD(_IOR, UBLK_CMD_GET_PARAMS)
-#define DST_UBLK_START_RECOVERY	    DST_UBLK_CMD(_IOWR, UBLK_CMD_START_USER_RECOVERY)
-#define DST_UBLK_END_RECOVERY	    DST_UBLK_CMD(_IOWR, UBLK_CMD_END_USER_RECOVERY)
-#define DST_UBLK_GET_FEATURES	    DST_UBLK_CMD(_IOR, UBLK_CTRL_NR_GET_FEATURES)
+#define DST_UBLK_CMD(rw, nr)	rw('u', nr, struct ublksrv_ctrl_cmd)
+#define DST_UBLK_GET_DEV_INFO	DST_UBLK_CMD(_IOR, UBLK_CMD_GET_DEV_INFO)
+#define DST_UBLK_ADD_DEV	DST_UBLK_CMD(_IOWR, UBLK_CMD_ADD_DEV)
+#define DST_UBLK_DEL_DEV	DST_UBLK_CMD(_IOWR, UBLK_CMD_DEL_DEV)
+#define DST_UBLK_START_DEV	DST_UBLK_CMD(_IOWR, UBLK_CMD_START_DEV)
+#define DST_UBLK_STOP_DEV	DST_UBLK_CMD(_IOWR, UBLK_CMD_STOP_DEV)
+#define DST_UBLK_SET_PARAMS	DST_UBLK_CMD(_IOWR, UBLK_CMD_SET_PARAMS)
+#define DST_UBLK_GET_PARAMS	DST_UBLK_CMD(_IOR, UBLK_CMD_GET_PARAMS)
+#define DST_UBLK_START_RECOVERY DST_UBLK_CMD(_IOWR, UBLK_CMD_START_USER_RECOVERY)
+#define DST_UBLK_END_RECOVERY	DST_UBLK_CMD(_IOWR, UBLK_CMD_END_USER_RECOVERY)
+#define DST_UBLK_GET_FEATURES	DST_UBLK_CMD(_IOR, UBLK_CTRL_NR_GET_FEATURES)
 
 /* IO commands on /dev/ublkcN, ioctl-encoded. */
 #define DST_UBLK_IO_FETCH_REQ	     _IOWR('u', UBLK_IO_FETCH_REQ, struct ublksrv_io_cmd)
@@ -56,8 +56,9 @@ static inline unsigned long long dst_ublk_user_off(unsigned q, unsigned tag, uns
 
 /* The per-queue descriptor arrays are mapped from /dev/ublkcN at offsets a
  * whole maximum-depth array apart. */
-#define DST_UBLK_DESC_STRIDE(page)                                                         \
-	((((unsigned long long)UBLK_MAX_QUEUE_DEPTH * sizeof(struct ublksrv_io_desc)) + (page)-1) / \
+#define DST_UBLK_DESC_STRIDE(page)                                                      \
+	((((unsigned long long)UBLK_MAX_QUEUE_DEPTH * sizeof(struct ublksrv_io_desc)) + \
+	  (page)-1) /                                                                   \
 	 (page) * (page))
 
 #endif

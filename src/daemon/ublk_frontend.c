@@ -56,7 +56,7 @@
 /* How long a new daemon waits for the kernel to let go of a dead one. */
 #define RECOVERY_TRIES	    100
 #define RECOVERY_RETRY_NS   (100ull * 1000000)
-#define UBLK_ZERO_PIECE	    (1u << 30) /* a remote node takes < 4 GiB per request */
+#define UBLK_ZERO_PIECE	    (1u << 30)		  /* a remote node takes < 4 GiB per request */
 #define DST_UBLK_OWNER_MARK 0x6473740000000000ull /* "dst" */
 
 enum ustate { U_STARTING, U_LIVE, U_STOPPING, U_DONE };
@@ -73,7 +73,7 @@ struct ublk_frontend {
 	struct ublksrv_ctrl_dev_info info;
 	struct ublk_params params;
 	enum ustate state;
-	bool created;	/* ADD_DEV in this start: deleted again if it fails */
+	bool created; /* ADD_DEV in this start: deleted again if it fails */
 	bool recovering;
 	unsigned recoveries;
 	unsigned tries;
@@ -247,8 +247,8 @@ static void on_live(void *arg, int res)
 {
 	struct ublk_frontend *u = arg;
 	if (res < 0) {
-		start_failed(u, "ublk: %s device %u: %s", u->recovering ? "taking back" : "starting",
-			     u->id, strerror(-res));
+		start_failed(u, "ublk: %s device %u: %s",
+			     u->recovering ? "taking back" : "starting", u->id, strerror(-res));
 		return;
 	}
 	u->created = false;
@@ -315,8 +315,7 @@ static void try_recovery(struct ev_timer *t)
 	}
 	if (r < 0) {
 		start_failed(u, "ublk: taking back device %u: %s%s", u->id, strerror(-r),
-			     r == -EBUSY ? " (the kernel still holds it for its dead server)"
-					 : "");
+			     r == -EBUSY ? " (the kernel still holds it for its dead server)" : "");
 		return;
 	}
 	char err[400];

@@ -24,13 +24,7 @@ need_ublk() {
 ublk_start() {
 	local name=$1 rc=0
 	shift
-	# SHIM until dst start --ublk lands: write the config key by hand.
-	if ! grep -q -- --ublk <<<"$("$DST" start --help)"; then
-		grep -q '^ublk' "$DST_STATE_DIR/$name.conf" || echo "ublk = auto" >>"$DST_STATE_DIR/$name.conf"
-		"$DST" start "$name" "$@" >"$T_TMP/start.out" 2>"$T_TMP/start.err" || rc=$?
-	else
-		"$DST" start "$name" --ublk "$@" >"$T_TMP/start.out" 2>"$T_TMP/start.err" || rc=$?
-	fi
+	"$DST" start "$name" --ublk "$@" >"$T_TMP/start.out" 2>"$T_TMP/start.err" || rc=$?
 	check_stderr "$T_TMP/start.err" "dst start $name --ublk"
 	[ $rc -eq 0 ] || {
 		cat "$T_TMP/start.err" >&2
