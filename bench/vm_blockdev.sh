@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# bench/vm_blockdev.sh - a storage as a block device two ways, in a VM with a
-# real kernel (issue 17): fio on /dev/nbdN (`dst start NAME -f /dev/nbdN`,
-# kernel NBD over netlink) against fio on the loop device over the same
-# storage's FUSE file (`dst start NAME --fuse FILE`, `dst attach --direct-io`).
+# bench/vm_blockdev.sh - a storage as a block device three ways, in a VM with
+# a real kernel (issues 17 and 18): fio on /dev/ublkbN (`dst start NAME
+# --ublk`: requests through io_uring, user copy), on /dev/nbdN (`dst start
+# NAME -f /dev/nbdN`, kernel NBD over netlink) and on the loop device over
+# the same storage's FUSE file (`dst start NAME --fuse FILE`, `dst attach
+# --direct-io`).
 # Run it in the guest, as root:
 #
 #   make all && DST_VM_TIMEOUT=900 tests/vm/run bench/vm_blockdev.sh
@@ -13,15 +15,16 @@
 # One storage serves both columns: alg_linear over two `dst export mem:`
 # nodes of $BENCH_SIZE/2 on loopback, prefilled once. Its daemon has one
 # frontend at a time, so the storage is stopped and started again with the
-# other one between columns (the nodes and their data stay).
+# next one between columns (the nodes and their data stay).
+#   ublk: dst start NAME --ublk                -> /dev/ublkbN
 #   knbd: dst start NAME -f /dev/nbd0          -> /dev/nbd0
 #   fuse: dst start NAME --fuse FILE; dst attach NAME --direct-io -> /dev/loopN
 #
 # Rows (fio, libaio, direct=1, one job): seq read 1M QD16, seq write 1M QD16,
-# rand read 4K QD32, rand write 4K QD32. Each row runs on both columns back to
-# back (the order flips on even repeats); the table has the median of
-# BENCH_REPEAT runs of each, and the median and range of the knbd/fuse ratios
-# of the back-to-back pairs. Under TCG (no KVM) the guest's times are not real
+# rand read 4K QD32, rand write 4K QD32. Each row runs on the three columns
+# back to back (the order rotates with the repeats); the table has the median
+# of BENCH_REPEAT runs of each, and the median and range of the ublk/fuse and
+# ublk/knbd ratios of the back-to-back runs. Under TCG (no KVM) the guest's times are not real
 # times: only the ratios mean anything, and the output says which it was.
 #
 # Environment:
@@ -51,6 +54,7 @@ SIZE=${BENCH_SIZE:-256M}
 
 [ "$(id -u)" = 0 ] || die "needs root: run it in a VM with tests/vm/run bench/vm_blockdev.sh"
 [ -e /dev/nbd0 ] || die "no /dev/nbd0 (this kernel has no nbd): run it with tests/vm/run bench/vm_blockdev.sh"
+[ -e /dev/ublk-control ] || die "no /dev/ublk-control (this kernel has no ublk): run it with tests/vm/run bench/vm_blockdev.sh"
 [ -c /dev/fuse ] || die "no /dev/fuse"
 [ -e /dev/loop-control ] || die "no loop devices"
 for tool in fio losetup ss python3 numfmt; do
@@ -80,7 +84,8 @@ for d in /sys/block/nbd*; do
 done
 [ -n "$NBD" ] || die "every /dev/nbdN is connected already"
 FUSE_FILE=$WORK/dst.dev
-COL= # the frontend the storage runs with now: knbd, fuse or none
+COL= # the frontend the storage runs with now: ublk, knbd, fuse or none
+UBLK_Q= UBLK_D= # its queues and depth, as dst show says
 DEV=
 
 is_mounted() {
@@ -112,12 +117,22 @@ use() {
 	if [ "$COL" != none ]; then
 		"$DST" stop "$STORAGE" --timeout 20 >>"$WORK/log/$STORAGE.out" 2>&1 || die "dst stop $STORAGE"
 	fi
-	if [ "$1" = knbd ]; then
-		"$DST" start "$STORAGE" -f "$NBD" >>"$WORK/log/$STORAGE.out" 2>&1 ||
+	# Each start says its one frontend; --no-* forgets the others (the
+	# config keeps what a start was given).
+	if [ "$1" = ublk ]; then
+		"$DST" start "$STORAGE" --ublk --no-fuse >>"$WORK/log/$STORAGE.out" 2>&1 ||
+			{ cat "$WORK/log/$STORAGE.out" >&2; die "dst start $STORAGE --ublk"; }
+		local show
+		show=$("$DST" show "$STORAGE")
+		DEV=$(awk -F' : ' -v k="$STORAGE/ublk_device" '$1 == k { print $2 }' <<<"$show")
+		UBLK_Q=$(awk -F' : ' -v k="$STORAGE/ublk_queues" '$1 == k { print $2 }' <<<"$show")
+		UBLK_D=$(awk -F' : ' -v k="$STORAGE/ublk_depth" '$1 == k { print $2 }' <<<"$show")
+	elif [ "$1" = knbd ]; then
+		"$DST" start "$STORAGE" -f "$NBD" --no-ublk >>"$WORK/log/$STORAGE.out" 2>&1 ||
 			{ cat "$WORK/log/$STORAGE.out" >&2; die "dst start $STORAGE -f $NBD"; }
 		DEV=$NBD
 	else
-		"$DST" start "$STORAGE" --fuse "$FUSE_FILE" >>"$WORK/log/$STORAGE.out" 2>&1 ||
+		"$DST" start "$STORAGE" --fuse "$FUSE_FILE" --no-ublk >>"$WORK/log/$STORAGE.out" 2>&1 ||
 			{ cat "$WORK/log/$STORAGE.out" >&2; die "dst start $STORAGE --fuse"; }
 		DEV=$("$DST" attach "$STORAGE" --direct-io | tail -1) || die "dst attach"
 		# Before dst attach stat'ed the FUSE file, Linux 6.12's loop
@@ -144,7 +159,7 @@ use() {
 # ---- the topology ----
 
 half=$(($(numfmt --from=iec "$SIZE") / 2 / 1048576))M
-note "two dst export mem:$half nodes, a linear storage over them; $NBD and a FUSE file + loop device"
+note "two dst export mem:$half nodes, a linear storage over them; /dev/ublkbN, $NBD and a FUSE file + loop device"
 uris=()
 for n in "${NODES[@]}"; do
 	port=$(free_port)
@@ -171,8 +186,12 @@ note "fio libaio direct=1, ${RUNTIME}s per run, median of $REPEAT; guest: $ACCEL
 T0=$SECONDS
 for row in "${ROWS[@]}"; do
 	for rep in $(seq "$REPEAT"); do
-		# Start each pair with the column already running: one restart per pair.
-		if [ "$COL" = knbd ]; then order=(knbd fuse); else order=(fuse knbd); fi
+		# Start with the column already running, the others in turn.
+		case $COL in
+		ublk) order=(ublk knbd fuse) ;;
+		knbd) order=(knbd fuse ublk) ;;
+		*) order=(fuse ublk knbd) ;;
+		esac
 		for col in "${order[@]}"; do
 			use "$col"
 			run_dev_row "$col" "$DEV" "$row" "$rep" "${SERVER_PIDS[@]}"
@@ -182,29 +201,33 @@ done
 
 # ---- table ----
 
+ublk_queues() { echo "${UBLK_Q:-?}"; }
+ublk_depth() { echo "${UBLK_D:-?}"; }
+
 
 {
 	echo
-	echo "## Block device in a VM: kernel NBD vs FUSE + loop $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "## Block device in a VM: ublk vs FUSE + loop vs kernel NBD $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
 	echo "Command: \`DST_VM_TIMEOUT=900 tests/vm/run /usr/bin/env BENCH_REPEAT=$REPEAT BENCH_RUNTIME=$RUNTIME BENCH_SIZE=$SIZE bench/vm_blockdev.sh\`."
 	echo "Guest: $ACCEL_NOTE; $(nproc) cpus, $(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo), kernel $(uname -r)."
 	echo "fio $(fio --version | sed 's/^fio-//'), libaio, direct=1, 1 job; $RUNTIME s runs, median of $REPEAT."
 	echo "One dst storage (alg_linear over two \`dst export mem:$half\` nodes on loopback), prefilled;"
-	echo "knbd is \`dst start -f $NBD\` (kernel NBD), fuse is \`dst start --fuse\` + \`dst attach --direct-io\` (loop)."
+	echo "ublk is \`dst start --ublk\` ($(ublk_queues) queues of $(ublk_depth), user copy), knbd is \`dst start -f $NBD\` (kernel NBD),"
+	echo "fuse is \`dst start --fuse\` + \`dst attach --direct-io\` (loop)."
 	echo "Values: MiB/s (seq) or IOPS (rand), medians; CPU = the storage's and nodes' utime+stime per GiB"
-	echo "moved. knbd/fuse: the median of the ratios of back-to-back pairs, and their range."
+	echo "moved. Ratios: the median of the ratios of back-to-back runs, and their range."
 	echo
-	echo "| row | knbd | fuse | knbd/fuse |"
-	echo "|---|---:|---:|---:|"
+	echo "| row | ublk | fuse | knbd | ublk/fuse | ublk/knbd |"
+	echo "|---|---:|---:|---:|---:|---:|"
 	for row in "${ROWS[@]}"; do
 		u=${ROW_UNIT[$row]}
-		a=$(cell knbd "$row" 1) b=$(cell fuse "$row" 1)
-		echo "| ${ROW_NAME[$row]} ($u) | $(fmt_val "$a" "$u") | $(fmt_val "$b" "$u") | $(pair_ratios knbd fuse "$row" 1) |"
+		a=$(cell ublk "$row" 1) b=$(cell fuse "$row" 1) c=$(cell knbd "$row" 1)
+		echo "| ${ROW_NAME[$row]} ($u) | $(fmt_val "$a" "$u") | $(fmt_val "$b" "$u") | $(fmt_val "$c" "$u") | $(pair_ratios ublk fuse "$row" 1) | $(pair_ratios ublk knbd "$row" 1) |"
 	done
 	for row in "${ROWS[@]}"; do
-		a=$(cell knbd "$row" 2) b=$(cell fuse "$row" 2)
-		echo "| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$a" ms) | $(fmt_val "$b" ms) | $(pair_ratios knbd fuse "$row" 2) |"
+		a=$(cell ublk "$row" 2) b=$(cell fuse "$row" 2) c=$(cell knbd "$row" 2)
+		echo "| CPU ms/GiB ${ROW_NAME[$row]} | $(fmt_val "$a" ms) | $(fmt_val "$b" ms) | $(fmt_val "$c" ms) | $(pair_ratios ublk fuse "$row" 2) | $(pair_ratios ublk knbd "$row" 2) |"
 	done
 } | tee ${BENCH_OUT:+"$BENCH_OUT"}
 note "done in $((SECONDS - T0)) s"

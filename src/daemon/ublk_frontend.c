@@ -68,6 +68,7 @@ struct ublk_frontend {
 	uint32_t id;
 	unsigned queues, depth;
 	uint64_t owner;
+	uint64_t features; /* what the kernel's driver offers (GET_FEATURES) */
 	struct ublk_ctrl *ctrl;
 	struct ublk_queues *io;
 	struct ublksrv_ctrl_dev_info info;
@@ -425,6 +426,7 @@ struct ublk_frontend *ublk_frontend_start(struct ev_loop *loop, struct dev *dev,
 	uint64_t features = 0;
 	int r = ublk_ctrl_sync(ctrl, DST_UBLK_GET_FEATURES, 0, &features, sizeof(features), 0);
 	uint64_t need = UBLK_F_USER_COPY | UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
+	u->features = features;
 	if (r < 0 || (features & need) != need) {
 		snprintf(err, errlen,
 			 "ublk: this kernel's ublk driver lacks user copy or user recovery "
@@ -556,6 +558,7 @@ void ublk_frontend_show(const struct ublk_frontend *u, struct strbuf *out, const
 	sb_attr_num(out, PATH("ublk_queues"), u->queues);
 	sb_attr_num(out, PATH("ublk_depth"), u->depth);
 	sb_attr_str(out, PATH("ublk_copy"), "user copy (pread/pwrite on /dev/ublkc%u)", u->id);
+	sb_attr_str(out, PATH("ublk_kernel_features"), "0x%llx", (unsigned long long)u->features);
 	sb_attr_num(out, PATH("ublk_recoveries"), u->recoveries);
 #undef PATH
 	if (u->io)
