@@ -71,6 +71,16 @@ wait_dev_writes() {
 	fail "fio's writes did not reach $1 in 30 s"
 }
 
+# wait_up STORAGE NODE SECONDS: until the node's state is up.
+wait_up() {
+	local t0=$SECONDS
+	while show_snap "$1" && [ "$(snap "$2/state")" != up ]; do
+		[ $((SECONDS - t0)) -lt "$3" ] || fail "$1/$2 not up $3 s after its export came back (state $(snap "$2/state"))"
+		sleep 0.2
+	done
+	note "$1/$2 up again after $((SECONDS - t0)) s"
+}
+
 # ---------------------------------------------------------------------------
 step "1. alg_stripe over two exports of 32M (64K chunks), on ublk"
 knbd_export ua 32M
@@ -118,17 +128,18 @@ step "2. blkdiscard -z and blkdiscard reach the storage and read back as zeroes;
 # Chunk c of the stripe is chunk c/2 of node c%2: the device's 8M..10M is
 # each node's 4M..5M; the discarded and zeroed chunks are node a's 65..74
 # and node b's 64..73.
-f0=$(snap ublk_io/flushes)
+# The baselines from the last snapshot (each dst show costs seconds in
+# the guest): between it and the next, the only fsync is dev_fill's.
+f0=$(snap ublk_io/flushes) d0=$(snap ublk_io/discards) z0=$(snap ublk_io/write_zeroes)
 dev_fill "$UBLK" $((8 * MiB)) $((2 * MiB)) 0x5a
-show_snap us
-d0=$(snap ublk_io/discards) z0=$(snap ublk_io/write_zeroes) f1=$(snap ublk_io/flushes)
-# The device has a volatile cache (the storage takes FLUSH): the fsync is
-# a flush at the daemon.
-assert_ge "$f1" $((f0 + 1)) "us/ublk_io/flushes after the fsync of $UBLK"
 run_ok "blkdiscard" blkdiscard --offset $((8 * MiB + 65536)) --length $((MiB - 65536)) "$UBLK"
 run_ok "blkdiscard -z" blkdiscard -z --offset $((9 * MiB)) --length $((5 * 65536)) "$UBLK"
 show_snap us
-note "flushes $f0 -> $f1, discards $d0 -> $(snap ublk_io/discards), write_zeroes $z0 -> $(snap ublk_io/write_zeroes)"
+note "flushes $f0 -> $(snap ublk_io/flushes), discards $d0 -> $(snap ublk_io/discards)," \
+	"write_zeroes $z0 -> $(snap ublk_io/write_zeroes)"
+# The device has a volatile cache (the storage takes FLUSH): the fsync is
+# a flush at the daemon.
+assert_ge "$(snap ublk_io/flushes)" $((f0 + 1)) "us/ublk_io/flushes after the fsync of $UBLK"
 assert_ge "$(snap ublk_io/discards)" $((d0 + 1)) "us/ublk_io/discards after blkdiscard"
 # BLKZEROOUT goes as REQ_OP_WRITE_ZEROES (the device offers it), not as
 # writes of zeroes.
@@ -163,9 +174,10 @@ assert_eq "$(snap "$N1/state")" reconnecting "$N1/state while ub is dead"
 assert_ge "$(snap "$N1/waiting")" 1 "requests waiting for the dead node"
 dst_ok export "$UB_IMG" --name ub --listen "127.0.0.1:$UB_PORT" --buffers 32M >/dev/null
 note "ub restarted on port $UB_PORT after $(($(date +%s%3N) - T_DOWN)) ms (pid $(export_pid ub))"
-fo_wait_up us "$N1" 30
+wait_up us "$N1" 30
 fo_fio_wait "$FIO_OUT" || fail "fio on $UBLK across the failover: an error or a bad block"
 show_snap us
+note "$N1: reconnects $(snap "$N1/reconnects"), resent $(snap "$N1/resent")"
 assert_eq "$(snap "$N1/state")" up "$N1/state after the failover"
 assert_ge "$(snap "$N1/reconnects")" 1 "$N1/reconnects"
 assert_eq "$(snap "$N1/io/errors")" 0 "$N1/io/errors"
