@@ -12,7 +12,8 @@
 #     device and in the nodes' files (a file export punches holes), the data
 #     around them untouched; an fsync of the device gives flushes;
 #  3. fio verify on the device while one stripe node's export is killed with
-#     -9 and restarted on its port 2 s later: fio sees no error and every
+#     -9 and restarted on its port a few seconds later, once dst show has
+#     seen fio's requests wait for it: fio sees no error and every
 #     block verifies, the kernel logs no error, the node reconnected, the
 #     same daemon serves the device;
 #  4. a 2-leg alg_mirror (a file and an export) under fio verify, the
@@ -158,7 +159,7 @@ has_patterns "the discarded and zeroed range and around it, on $UBLK and in the 
 	"$UB_IMG:$((4 * MiB + 10 * 65536)):$((6 * 65536)):0x5a"
 
 # ---------------------------------------------------------------------------
-step "3. fio verify on $UBLK; kill -9 ub once its writes reach it, ub back 2 s later"
+step "3. fio verify on $UBLK; kill -9 ub once fio's writes flow, ub back a few seconds later"
 dmesg_mark
 W0=$(dev_writes "$UBLK")
 dev_fio_start "$UBLK" "$T_TMP/fio.failover"
