@@ -47,3 +47,18 @@ ublk_stop() {
 	[ ! -e "$2" ] || fail "$2 is still there after dst stop $1"
 	[ ! -e "/sys/block/${2#/dev/}" ] || fail "/sys/block/${2#/dev/} is still there after dst stop $1"
 }
+
+# ublk_queues_grew BEFORE AFTER WHAT: two values of ublk_io/queue_requests
+# (one count per queue, space separated; the device's ublk_queues of them):
+# every queue's count grew from BEFORE to AFTER.
+ublk_queues_grew() {
+	local -a b a
+	local i
+	read -ra b <<<"$1"
+	read -ra a <<<"$2"
+	[ ${#a[@]} -ge 2 ] || fail "$3: queue_requests '$2' has fewer than 2 queues"
+	assert_eq ${#b[@]} ${#a[@]} "$3: number of queues in queue_requests"
+	for i in "${!a[@]}"; do
+		assert_ge "${a[$i]}" $((${b[$i]} + 1)) "$3: requests of queue $i ($1 -> $2)"
+	done
+}
