@@ -12,7 +12,9 @@
 #     refused and reaches nothing.
 #  3. bad input, one clear line each and nothing changed: a device number
 #     in use by another storage; not root; no ublk driver (ublk_drv
-#     unloaded, last).
+#     unloaded, last). And a daemon killed with -9 in the middle of making
+#     its device: the next start deletes the device that never started and
+#     makes it again, or takes back the one that did.
 # Outside a guest with ublk it skips. Files are on the guest's tmpfs /tmp.
 . "$(dirname "$0")/../func/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
@@ -134,6 +136,32 @@ assert_eq "$(show_attr u1 ublk_state)" live "u1's device after u2's refusal"
 dd if=/dev/zero of=/dev/ublkb7 bs=64k count=4 oflag=direct status=none ||
 	fail "u1's device does not take writes after u2's refusal"
 ublk_stop u1 /dev/ublkb7
+
+step "a daemon killed with -9 while it makes its device: the next start cleans up or takes it back"
+bg "$DST" start u2 --ublk 9
+START_PID=$BG_PID
+for _ in $(seq 400); do
+	[ -e /dev/ublkc9 ] && break
+	sleep 0.02
+done
+[ -e /dev/ublkc9 ] || fail "u2's start made no /dev/ublkc9"
+kill -9 "$(cat "$DST_STATE_DIR/u2.pid")" || fail "no daemon of u2 to kill"
+bg_wait "$START_PID" && note "(u2's start finished before the kill)"
+wait_gone "$(cat "$DST_STATE_DIR/u2.pid" 2>/dev/null || echo 0)" 10 || true
+[ -e /dev/ublkc9 ] || fail "/dev/ublkc9 went away with its daemon"
+ublk_start u2 9
+assert_eq "$UBLK" /dev/ublkb9 "u2's device"
+if grep -q "was left not started; making it again" "$DST_STATE_DIR/u2.log"; then
+	note "killed before the device started: deleted and made again"
+else
+	grep -q "taking back /dev/ublkb9" "$DST_STATE_DIR/u2.log" ||
+		fail "the second start neither remade nor took back /dev/ublkb9"
+	note "killed after the device started: taken back"
+fi
+dev_fill "$UBLK" 0 $((MiB)) 0x6b
+has_patterns "u2's device after the kill in its start" "$UBLK:0:$((MiB)):0x6b"
+ublk_stop u2 "$UBLK"
+cp "$DST_STATE_DIR/u2.conf" "$T_TMP/u2.conf.before"
 
 step "not root: one line, nothing made"
 # A storage of nobody's, in a directory of nobody's (the test's own is 0700).
