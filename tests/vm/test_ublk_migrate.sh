@@ -3,17 +3,19 @@
 # ublk device (issue 18; run inside the VM by tests/vm/run; make vm-check).
 # ext4 on /dev/ublkbN of an alg_linear storage over two file-backed dst
 # exports (n-0 of 32M holds the filesystem's metadata and journal, n-65536
-# of 16M file data), fio with crc32c verify writing a file on each node:
-#  1. `dst suspend` of n-65536: writes to n-0 go on meanwhile (its write
-#     count grows while the node holds fio's requests), `dst resume`: the
-#     held requests complete, fio finishes with no error and every block
-#     verifies, the kernel logs no I/O or ext4 error.
-#  2. `dst replace n-65536 --remote NEW --wait` under the same load and a
-#     writer of checksummed files: the copy overlaps the writes and
-#     completes, dst show and the config name the new node, the old export
-#     has no client left (it stops without --force); with it gone, e2fsck
-#     -fn is clean after umount and, on a fresh mount, every file matches
-#     and fio --verify_only finds every block it wrote during the copy.
+# of 8M file data), fio with crc32c verify (O_DIRECT) on a file wholly on
+# each node:
+#  1. `dst suspend` of n-65536 while fio writes its file: the node's
+#     requests are held, and meanwhile a whole fio run (writes and verify)
+#     on the file on n-0 completes; `dst resume`: the held requests
+#     complete, fio finishes with no error and every block verifies, the
+#     kernel logs no I/O or ext4 error.
+#  2. `dst replace n-65536 --remote NEW --wait` while fio writes both files
+#     and checksummed files are written and synced: the copy completes
+#     with fio still writing, dst show and the config name the new node;
+#     the old export has no client left (it stops without --force) and,
+#     with it gone, fio verifies every block it wrote, e2fsck -fn is clean
+#     after umount and every file matches on a fresh mount.
 #  3. dst stop deletes the device, the daemon's log is clean.
 # Outside a guest with ublk it skips. Files are on the guest's tmpfs /tmp.
 . "$(dirname "$0")/../func/lib.sh"
@@ -50,15 +52,28 @@ file_node() {
 	' "$T_TMP/filefrag.out"
 }
 
-# fio_job [fio options]: fio on the file on n-0 ($F0) and the one on
-# n-65536 ($F1), one job each: libaio, O_DIRECT, 4K..256K random writes at
-# QD8, rate-limited (the options give --size and --rate: long enough for a
-# suspend or a copy however fast the guest, where a `dst show` costs a
-# second or two), then crc32c verify of every block.
+# fio_job [fio options]: fio on the files of FIO_FILES, one job each:
+# libaio, O_DIRECT, 4K..256K random writes at QD8, then crc32c verify of
+# every block. Rate-limited where it must outlast a suspend or a copy
+# however fast the guest (a `dst show` costs a second or two in it).
 fio_job() {
+	local f
 	echo --ioengine=libaio --direct=1 --rw=randwrite --bssplit=4k/40:16k/20:64k/20:256k/20 \
 		--blockalign=4k --iodepth=8 --verify=crc32c --verify_fatal=1 --verify_state_save=0 \
-		--group_reporting "$@" --name=on0 --filename="$F0" --name=on1 --filename="$F1"
+		--group_reporting "$@"
+	for f in $FIO_FILES; do
+		echo --name="$(basename "$f")" --filename="$f"
+	done
+}
+
+# fio_check OUT WHAT: fio's output OUT has no error and no bad block;
+# prints its summary lines.
+fio_check() {
+	if grep -qiE 'verify: bad|verify failed|bad magic|err= *[1-9]' "$1" || ! grep -qE 'err= *0' "$1"; then
+		tail -30 "$1" >&2
+		fail "$2: an error or a bad block"
+	fi
+	grep -E '^ *(READ|WRITE):' "$1" | sed 's/^ */   /'
 }
 
 # fio_start OUT [fio options]: fio_job in the background. Sets FIO_PID.
@@ -72,13 +87,11 @@ fio_start() {
 
 # fio_wait: fio_start's fio ended with no error and no bad block.
 fio_wait() {
-	local rc=0
-	bg_wait "$FIO_PID" || rc=$?
-	if [ $rc -ne 0 ] || grep -qiE 'verify: bad|verify failed|bad magic|err= *[1-9]' "$FIO_OUT"; then
+	bg_wait "$FIO_PID" || {
 		tail -30 "$FIO_OUT" >&2
-		fail "fio on the filesystem: an error or a bad block"
-	fi
-	grep -E '^ *(READ|WRITE):' "$FIO_OUT" | sed 's/^ */   /'
+		fail "fio on the filesystem failed"
+	}
+	fio_check "$FIO_OUT" "fio on the filesystem"
 }
 
 # fio_alive WHEN: fio still runs.
@@ -100,10 +113,10 @@ during_writer() {
 }
 
 # ---------------------------------------------------------------------------
-step "ext4 on the ublk device of alg_linear over file-backed exports of 32M and 16M"
+step "ext4 on the ublk device of alg_linear over file-backed exports of 32M and 8M"
 knbd_export f0 32M
 F0_URI=$URI
-knbd_export f1 16M
+knbd_export f1 8M
 F1_URI=$URI
 st_create um linear
 st_add um --remote "$F0_URI"
@@ -113,28 +126,30 @@ UM_PID=$ST_PID
 assert_eq "$(snap "$N1/uri")" "$F1_URI" "$N1/uri"
 dmesg_mark
 ext4_mount "$UBLK" -E lazy_itable_init=0,lazy_journal_init=0
-write_tree "$MNT/before" 12 "$T_TMP/before.sha256"
+write_tree "$MNT/before" 8 "$T_TMP/before.sha256"
 # Files for fio, allocated now: one wholly on each node (where ext4 puts
 # them is its own business: take the first of each kind).
 mkdir -p "$MNT/fio"
-F0= F1=
+F0='' F1=''
 for i in 0 1 2 3 4 5; do
-	run_ok "fallocate" fallocate -l 4M "$MNT/fio/f$i"
+	fallocate -l 3M "$MNT/fio/f$i" || fail "fallocate $MNT/fio/f$i"
 	case $(file_node "$MNT/fio/f$i") in
 	"$N0") [ -n "$F0" ] || F0=$MNT/fio/f$i ;;
 	"$N1") [ -n "$F1" ] || F1=$MNT/fio/f$i ;;
 	esac
 	[ -n "$F0" ] && [ -n "$F1" ] && break
 done
-[ -n "$F0" ] && [ -n "$F1" ] || fail "no fio file wholly on each node (on $N0: '$F0', on $N1: '$F1')"
+if [ -z "$F0" ] || [ -z "$F1" ]; then
+	fail "no fio file wholly on each node (on $N0: '$F0', on $N1: '$F1')"
+fi
 run_ok "sync" sync
-note "fio files: $F0 on $N0, $F1 on $N1"
+note "fio files: $(basename "$F0") on $N0, $(basename "$F1") on $N1"
 
 # ---------------------------------------------------------------------------
-step "1. fio on a file on each node; dst suspend um $N1 once its writes reach it"
-show_snap um
-W1=$(snap "$N1/io/writes")
-fio_start "$T_TMP/fio.suspend" --size=4M --rate=512k
+step "1. fio on the file on $N1; dst suspend um $N1 once its writes reach it"
+W1=$(show_attr um "$N1/io/writes")
+FIO_FILES=$F1
+fio_start "$T_TMP/fio.held" --size=2M --rate=256k # 8 s of writes
 for _ in $(seq 60); do
 	fio_alive "before the suspend"
 	[ "$(show_attr um "$N1/io/writes")" -gt "$W1" ] && break
@@ -143,18 +158,30 @@ done
 out=$(dst suspend um "$N1") || fail "dst suspend um $N1"
 note "$out"
 assert_contains "$out" "suspended $N1 of 'um': drained" "dst suspend's answer"
-show_snap um
-assert_eq "$(snap "$N1/suspended")" yes "$N1/suspended"
-W0=$(snap "$N0/io/writes") W1=$(snap "$N1/io/writes")
-sleep 2
+
+step "1. while $N1 is suspended: fio writes and verifies the file on $N0"
+# O_DIRECT, no fsync: a FLUSH (an fsync, sync, or ext4's journal commit)
+# waits while the suspended node holds writes not yet flushed, which it
+# does here (fio's, acknowledged before the suspend): it goes on at resume.
+t0=$(date +%s%3N)
+FIO_FILES=$F0
+# shellcheck disable=SC2046 # fio_job's words on purpose
+fio_run 60 "$T_TMP/fio.other" $(fio_job --do_verify=1 --size=2M) || {
+	tail -30 "$T_TMP/fio.other" >&2
+	fail "fio on the file on $N0 while $N1 is suspended"
+}
+fio_check "$T_TMP/fio.other" "fio on the file on $N0 while $N1 is suspended"
+note "done in $(($(date +%s%3N) - t0)) ms"
 fio_alive "while $N1 is suspended"
 show_snap um
-note "while suspended: $N0/io/writes $W0 -> $(snap "$N0/io/writes"), $N1/held $(snap "$N1/held"), $N1/io/writes $W1 -> $(snap "$N1/io/writes")"
-assert_ge "$(snap "$N0/io/writes")" $((W0 + 1)) "$N0/io/writes while $N1 is suspended"
+note "$N1: held $(snap "$N1/held"), io/writes $(snap "$N1/io/writes"); $N0: io/writes $(snap "$N0/io/writes")"
+assert_eq "$(snap "$N1/suspended")" yes "$N1/suspended"
 assert_ge "$(snap "$N1/held")" 1 "requests held for $N1 (fio's writes to its file)"
-assert_eq "$(snap "$N1/io/writes")" "$W1" "$N1/io/writes while suspended"
 assert_eq "$(snap "$N1/io/inflight")" 0 "$N1/io/inflight while suspended"
 assert_eq "$(snap ublk_state)" live "ublk_state while $N1 is suspended"
+W1=$(snap "$N1/io/writes")
+
+step "1. dst resume um $N1: the held writes complete, fio finishes"
 out=$(dst resume um "$N1") || fail "dst resume um $N1"
 assert_eq "$out" "resumed $N1 of 'um'" "dst resume's answer"
 fio_wait
@@ -163,29 +190,30 @@ assert_eq "$(snap "$N1/suspended")" "" "$N1/suspended after resume"
 assert_ge "$(snap "$N1/io/writes")" $((W1 + 1)) "$N1/io/writes after resume"
 assert_eq "$(snap io/errors)" 0 "um io/errors"
 assert_eq "$(snap ublk_io/errors)" 0 "um ublk_io/errors"
-dmesg_clean "$UBLK" "suspend and resume of $N1 under ext4"
 
 # ---------------------------------------------------------------------------
-step "2. dst replace um $N1 --remote NEW --rate 8M --wait under fio and a file writer"
-knbd_export f2 16M
+step "2. dst replace um $N1 --remote NEW --rate 4M --wait under fio and a file writer"
+knbd_export f2 8M
 F2_URI=$URI
-# 16 s of writes: the copy (16M; 5 s in the optimised build under TCG)
+# 10 s of writes: the copy of 8M (3 s in the optimised build under TCG)
 # must end before they do.
-REPLACE_FIO="--size=3M --rate=192k --randseed=42"
-# shellcheck disable=SC2086 # words on purpose
-fio_start "$T_TMP/fio.replace" $REPLACE_FIO
+FIO_FILES="$F0 $F1"
+fio_start "$T_TMP/fio.replace" --size=2M --rate=192k
 bg during_writer "$MNT/during"
 DURING=$BG_PID
 sleep 1
 fio_alive "before the migration"
 t0=$(date +%s%3N)
 rc=0
-"$DST" replace um "$N1" --remote "$F2_URI" --rate 8M --wait >"$T_TMP/replace.out" 2>&1 || rc=$?
+"$DST" replace um "$N1" --remote "$F2_URI" --rate 4M --wait >"$T_TMP/replace.out" 2>&1 || rc=$?
 check_stderr "$T_TMP/replace.out" "dst replace --wait"
 note "dst replace --wait took $(($(date +%s%3N) - t0)) ms, status $rc: $(tail -1 "$T_TMP/replace.out")"
 [ $rc -eq 0 ] || fail "dst replace --wait exited with status $rc"
 assert_contains "$(tail -1 "$T_TMP/replace.out")" "done: $N1 now on $F2_URI" "last line of dst replace --wait"
 fio_alive "before the migration ended: the copy did not overlap the load"
+# The old export has no client left: it stops without --force. fio's
+# verify reads come after, from the new node alone.
+stop_export f1
 bg_wait "$DURING" || fail "the files written during the copy, or their sync, failed"
 fio_wait
 show_snap um
@@ -200,26 +228,17 @@ grep -q "^node = .* $F2_URI\$" "$DST_STATE_DIR/um.conf" || fail "um.conf does no
 if grep -q " $F1_URI\$" "$DST_STATE_DIR/um.conf"; then
 	fail "um.conf still names the old node $F1_URI"
 fi
-dmesg_clean "$UBLK" "migration of $N1 under ext4"
 (cd "$MNT/during" && sha256sum ./g?) >"$T_TMP/during.sha256" || fail "sha256sum of the files written during the copy"
-# The old export has no client left: it stops without --force.
-stop_export f1
 
-step "2. the old node gone: umount, e2fsck -fn, files and fio's blocks intact on a fresh mount"
+step "2. umount, e2fsck -fn, files intact on a fresh mount"
 run_ok "umount" umount "$MNT"
 run_ok "e2fsck -fn" e2fsck -fn "$UBLK"
 note "e2fsck -fn: $(tail -1 "$T_TMP/run.out")"
 run_ok "mount" mount "$UBLK" "$MNT"
 check_tree "$MNT/before" "$T_TMP/before.sha256"
 check_tree "$MNT/during" "$T_TMP/during.sha256"
-# shellcheck disable=SC2046 # fio_job's words on purpose
-fio_run 120 "$T_TMP/fio.verify" $(fio_job $REPLACE_FIO --verify_only=1) || {
-	tail -30 "$T_TMP/fio.verify" >&2
-	fail "fio --verify_only of what was written during the copy"
-}
-grep -E '^ *READ:' "$T_TMP/fio.verify" | sed 's/^ */   /'
 run_ok "umount" umount "$MNT"
-dmesg_clean "$UBLK" "fresh mount after the migration"
+dmesg_clean "$UBLK" "suspend, resume and migration of $N1 under ext4"
 
 # ---------------------------------------------------------------------------
 step "3. dst stop deletes $UBLK"
