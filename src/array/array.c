@@ -429,12 +429,63 @@ static int cmp_start(const void *x, const void *y)
 	return a->start < b->start ? -1 : a->start > b->start;
 }
 
-/* Tell whoever suspended a node that it has drained. */
+/* A suspended node's own FLUSH (see drain_check): by name, since the node
+ * array may move (a live add) while it is out. */
+struct drain_flush {
+	struct dev_io io;
+	struct array *a;
+	uint64_t snapshot;
+	char name[32];
+};
+
+static void drain_flush_done(struct dev_io *io, int err)
+{
+	struct drain_flush *df = io->priv;
+	struct array *a = df->a;
+	int i = array_find_node(a, df->name);
+	if (i >= 0) {
+		struct array_node *nd = &a->nodes[i];
+		nd->inflight--;
+		nd->flushes++;
+		if (err) {
+			nd->errors++;
+			log_warn(
+			    "node %s: the flush of its last writes as it was suspended failed: "
+			    "%s (the next flush after resume tries again)",
+			    nd->name, strerror(err));
+		} else if (df->snapshot > nd->flushed_upto) {
+			nd->flushed_upto = df->snapshot;
+		}
+		array_node_settled(a, (size_t)i);
+	}
+	free(df);
+}
+
+/* Tell whoever suspended a node that it has drained. Before that, a node
+ * that took writes since its last flush is flushed: what it acknowledged
+ * is then on its disk before anyone swaps that disk, and a FLUSH of the
+ * storage while it is suspended has nothing to wait for on it (its new
+ * writes are held, not done), so fsync and a filesystem's journal go on
+ * with the other nodes. */
 static void drain_check(struct ev_deferred *d)
 {
 	struct array *a = container_of(d, struct array, drain_work);
 	for (size_t i = 0; i < a->n; i++) {
 		struct array_node *nd = &a->nodes[i];
+		if (nd->drained && nd->inflight == 0 && !nd->drain_flushed &&
+		    nd->writes_done > nd->flushed_upto && (nd->dev->caps & DEV_CAP_FLUSH)) {
+			nd->drain_flushed = true;
+			struct drain_flush *df = xcalloc(1, sizeof(*df));
+			df->a = a;
+			df->snapshot = nd->writes_done;
+			snprintf(df->name, sizeof(df->name), "%s", nd->name);
+			df->io.op = DEV_FLUSH;
+			df->io.done = drain_flush_done;
+			df->io.priv = df;
+			nd->inflight++;
+			dev_submit(nd->dev, &df->io);
+			continue;
+		}
 		if (nd->drained && nd->inflight == 0) {
 			void (*fn)(void *, uint64_t) = nd->drained;
 			nd->drained = NULL;
@@ -479,6 +530,7 @@ int array_suspend(struct array *a, const char *name, void (*done)(void *arg, uin
 	nd->held = 0;
 	nd->drained = done;
 	nd->drained_arg = arg;
+	nd->drain_flushed = false;
 	array_unlend_node(a, (size_t)i);
 	ev_defer(a->loop, &a->drain_work);
 	return 0;

@@ -52,6 +52,7 @@ struct array_node {
 	uint64_t held;
 	void (*drained)(void *arg, uint64_t held); /* once inflight reaches 0 */
 	void *drained_arg;
+	bool drain_flushed; /* the FLUSH of its last writes at suspend was sent */
 };
 
 /* A piece of a request on one node. */

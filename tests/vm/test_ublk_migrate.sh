@@ -6,8 +6,9 @@
 # of 8M file data), fio with crc32c verify (O_DIRECT) on a file wholly on
 # each node:
 #  1. `dst suspend` of n-65536 while fio writes its file: the node's
-#     requests are held, and meanwhile a whole fio run (writes and verify)
-#     on the file on n-0 completes; `dst resume`: the held requests
+#     requests are held (what it had acknowledged is flushed first), and
+#     meanwhile a whole fio run (writes and verify) on the file on n-0
+#     completes and an fsync there returns; `dst resume`: the held requests
 #     complete, fio finishes with no error and every block verifies, the
 #     kernel logs no I/O or ext4 error.
 #  2. `dst replace n-65536 --remote NEW --wait` while fio writes both files
@@ -159,10 +160,7 @@ out=$(dst suspend um "$N1") || fail "dst suspend um $N1"
 note "$out"
 assert_contains "$out" "suspended $N1 of 'um': drained" "dst suspend's answer"
 
-step "1. while $N1 is suspended: fio writes and verifies the file on $N0"
-# O_DIRECT, no fsync: a FLUSH (an fsync, sync, or ext4's journal commit)
-# waits while the suspended node holds writes not yet flushed, which it
-# does here (fio's, acknowledged before the suspend): it goes on at resume.
+step "1. while $N1 is suspended: fio writes and verifies the file on $N0, an fsync there returns"
 t0=$(date +%s%3N)
 FIO_FILES=$F0
 # shellcheck disable=SC2046 # fio_job's words on purpose
@@ -172,6 +170,20 @@ fio_run 60 "$T_TMP/fio.other" $(fio_job --do_verify=1 --size=2M) || {
 }
 fio_check "$T_TMP/fio.other" "fio on the file on $N0 while $N1 is suspended"
 note "done in $(($(date +%s%3N) - t0)) ms"
+# A FLUSH of the storage does not wait for the suspended node: the suspend
+# flushed what it had acknowledged, and its new writes are held, not done.
+# (An fsync stuck in the kernel cannot be killed: wait for it, not on it.)
+bg python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(fd, os.urandom(65536), 0)
+os.fsync(fd)' "$F0"
+SYNC_PID=$BG_PID
+for _ in $(seq 100); do
+	pid_alive "$SYNC_PID" || break
+	sleep 0.1
+done
+pid_alive "$SYNC_PID" && fail "an fsync of the file on $N0 waits for the suspended $N1"
+bg_wait "$SYNC_PID" || fail "the fsync of the file on $N0 while $N1 is suspended failed"
 fio_alive "while $N1 is suspended"
 show_snap um
 note "$N1: held $(snap "$N1/held"), io/writes $(snap "$N1/io/writes"); $N0: io/writes $(snap "$N0/io/writes")"
