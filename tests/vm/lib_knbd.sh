@@ -178,3 +178,13 @@ dmesg_clean() {
 		fail "$2: the kernel logged errors"
 	fi
 }
+
+# during_writer DIR: 8 files of 300000 random bytes in DIR, then sync.
+during_writer() {
+	local i
+	mkdir -p "$1" || return 1
+	for i in 0 1 2 3 4 5 6 7; do
+		head -c 300000 /dev/urandom >"$1/g$i" || return 1
+	done
+	sync
+}

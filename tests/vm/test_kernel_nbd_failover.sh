@@ -67,16 +67,6 @@ fs_fio_wait() {
 	grep -q 'err= 0' "$FIO_OUT" || fail "fio on the filesystem: no err= 0 line"
 }
 
-# during_writer DIR: 8 files of 300000 random bytes in DIR, then sync.
-during_writer() {
-	local i
-	mkdir -p "$1" || return 1
-	for i in 0 1 2 3 4 5 6 7; do
-		head -c 300000 /dev/urandom >"$1/g$i" || return 1
-	done
-	sync
-}
-
 # fs_check DEV TREE LIST: umount, e2fsck -fn clean, mount again, the tree
 # matches, umount.
 fs_check() {

@@ -70,27 +70,13 @@ write_tree "$MNT/before" 20 "$T_TMP/before.sha256"
 run_ok "sync" sync
 
 step "writers running; kill -9 of dstd: the device stays, IO waits"
-# Each writer: files of 64 KiB written and fsynced one after another, each
-# file's checksum recorded only once its fsync returned.
-cat >"$T_TMP/writer.py" <<'EOF'
-import hashlib, os, sys
-d, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-os.makedirs(d, exist_ok=True)
-with open(out, "w") as log:
-    for i in range(n):
-        data = os.urandom(65536)
-        p = os.path.join(d, "w%04d" % i)
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        log.write("%s  %s\n" % (hashlib.sha256(data).hexdigest(), os.path.relpath(p, d)))
-        log.flush()
-EOF
+# Each writer (tests/tools/fsync_writer.py): files of 64 KiB written and
+# fsynced one after another, each file's checksum recorded only once its
+# fsync returned.
 PY=$(command -v python3)
-bg "$PY" "$T_TMP/writer.py" "$MNT/w1" 80 "$T_TMP/w1.sha256"
+bg "$PY" "$TESTS_DIR/tools/fsync_writer.py" "$MNT/w1" 80 "$T_TMP/w1.sha256"
 W1=$BG_PID
-bg "$PY" "$T_TMP/writer.py" "$MNT/w2" 80 "$T_TMP/w2.sha256"
+bg "$PY" "$TESTS_DIR/tools/fsync_writer.py" "$MNT/w2" 80 "$T_TMP/w2.sha256"
 W2=$BG_PID
 # until both have a few files done
 for _ in $(seq 300); do
@@ -120,7 +106,7 @@ dmesg_clean "$NBD" "writers across a kill -9 of dstd" "$DEAD"
 rm -rf "$MNT/w1" "$MNT/w2" # room for fio
 
 step "the daemon's end of the kernel's socket cut under a writer: it gives the device a new one"
-bg "$PY" "$T_TMP/writer.py" "$MNT/w3" 40 "$T_TMP/w3.sha256"
+bg "$PY" "$TESTS_DIR/tools/fsync_writer.py" "$MNT/w3" 40 "$T_TMP/w3.sha256"
 W3=$BG_PID
 for _ in $(seq 300); do
 	[ "$(cat "$T_TMP/w3.sha256" 2>/dev/null | wc -l)" -ge 3 ] && break

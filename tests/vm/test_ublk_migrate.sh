@@ -103,16 +103,6 @@ fio_alive() {
 	}
 }
 
-# during_writer DIR: 8 files of 300000 random bytes in DIR, then sync.
-during_writer() {
-	local i
-	mkdir -p "$1" || return 1
-	for i in 0 1 2 3 4 5 6 7; do
-		head -c 300000 /dev/urandom >"$1/g$i" || return 1
-	done
-	sync
-}
-
 # ---------------------------------------------------------------------------
 step "ext4 on the ublk device of alg_linear over file-backed exports of 32M and 8M"
 knbd_export f0 32M

@@ -58,23 +58,9 @@ write_tree "$MNT/before" 20 "$T_TMP/before.sha256"
 run_ok "sync" sync
 
 step "fio with verify and fsyncing writers on ext4; kill -9 of dstd: IO waits"
-# Each writer: files of 64 KiB written and fsynced one after another, each
-# file's checksum recorded only once its fsync returned.
-cat >"$T_TMP/writer.py" <<'PYEOF'
-import hashlib, os, sys
-d, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-os.makedirs(d, exist_ok=True)
-with open(out, "w") as log:
-    for i in range(n):
-        data = os.urandom(65536)
-        p = os.path.join(d, "w%04d" % i)
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        log.write("%s  %s\n" % (hashlib.sha256(data).hexdigest(), os.path.relpath(p, d)))
-        log.flush()
-PYEOF
+# Each writer (tests/tools/fsync_writer.py): files of 64 KiB written and
+# fsynced one after another, each file's checksum recorded only once its
+# fsync returned.
 PY=$(command -v python3)
 mkdir -p "$MNT/fio"
 # Writes limited to 12 s, so both kills land in them; the verify reads come
@@ -84,7 +70,7 @@ bg fio_run 240 "$T_TMP/fio.out" --name=restart --directory="$MNT/fio" --ioengine
 	--iodepth=32 --numjobs=2 --size=6M --rate=512k --verify=crc32c --verify_fatal=1 \
 	--do_verify=1 --verify_state_save=0 --group_reporting
 FIO_PID=$BG_PID
-bg "$PY" "$T_TMP/writer.py" "$MNT/w1" 60 "$T_TMP/w1.sha256"
+bg "$PY" "$TESTS_DIR/tools/fsync_writer.py" "$MNT/w1" 60 "$T_TMP/w1.sha256"
 W1=$BG_PID
 for _ in $(seq 300); do
 	[ "$(cat "$T_TMP/w1.sha256" 2>/dev/null | wc -l)" -ge 4 ] && break
