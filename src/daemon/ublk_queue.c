@@ -49,6 +49,13 @@
 
 /* The buffer pool: what requests being served may hold at once. */
 #define UBLK_POOL (32u << 20)
+/* Copies at least this long go through the ring (IORING_OP_READ/WRITE on
+ * /dev/ublkcN), which runs them in a kernel worker, in parallel with the
+ * loop and with each other; shorter ones are a pread/pwrite on the loop,
+ * cheaper than a round trip through the ring. */
+#define UBLK_ASYNC_COPY (64u << 10)
+/* user_data of a copy's SQE: the tag's index with this bit. */
+#define COPY_BIT (1ull << 63)
 
 enum tag_state {
 	TAG_FETCHING, /* a command is out: the kernel has no request for it */
@@ -72,6 +79,7 @@ struct ublk_stats {
 	uint64_t read_bytes, write_bytes, read_ns, write_ns;
 	uint64_t direct_reads; /* reads copied from the storage's own memory */
 	uint64_t buffer_waits; /* requests that waited for the pool */
+	uint64_t async_copies; /* copies done by the ring (UBLK_ASYNC_COPY) */
 	struct lathist read_lat, write_lat, flush_lat;
 	unsigned busy_peak;
 	uint64_t *per_queue; /* requests each queue brought */
@@ -117,7 +125,8 @@ static void on_submit(struct ev_deferred *d)
 }
 
 /* FETCH (res < 0) or COMMIT_AND_FETCH with res as the request's result. */
-static void send_cmd(struct ublk_tag *t, bool commit, int res)
+/* An entry for tag t, which has nothing else in the ring. */
+static struct io_uring_sqe *get_sqe(struct ublk_tag *t)
 {
 	struct ublk_queues *q = t->q;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
@@ -125,12 +134,21 @@ static void send_cmd(struct ublk_tag *t, bool commit, int res)
 		/* Cannot happen (one entry per tag); if it did, make room. */
 		io_uring_submit(&q->ring);
 		sqe = io_uring_get_sqe(&q->ring);
-		if (!sqe) {
+		if (!sqe)
 			log_err("ublk %u: queue %u tag %u: no room in the ring", q->id, t->qid,
 				t->tag);
-			t->state = TAG_GONE;
-			return;
-		}
+	}
+	ev_defer(q->loop, &q->submit_d);
+	return sqe;
+}
+
+static void send_cmd(struct ublk_tag *t, bool commit, int res)
+{
+	struct ublk_queues *q = t->q;
+	struct io_uring_sqe *sqe = get_sqe(t);
+	if (!sqe) {
+		t->state = TAG_GONE;
+		return;
 	}
 	memset(sqe, 0, sizeof(*sqe));
 	sqe->opcode = IORING_OP_URING_CMD;
@@ -140,7 +158,6 @@ static void send_cmd(struct ublk_tag *t, bool commit, int res)
 	struct ublksrv_io_cmd cmd = {.q_id = t->qid, .tag = t->tag, .result = res};
 	memcpy(sqe->cmd, &cmd, sizeof(cmd));
 	t->state = TAG_FETCHING;
-	ev_defer(q->loop, &q->submit_d);
 }
 
 static void run_idle(struct ev_deferred *d)
@@ -196,24 +213,54 @@ static uint64_t user_off(const struct ublk_tag *t)
 	return dst_ublk_user_off(t->qid, t->tag, 0);
 }
 
-/* A read's data into the kernel's request. */
-static int copy_out(struct ublk_tag *t)
+/* A copy into (READ) or out of (WRITE) the kernel's request ended with n
+ * bytes (or -errno): 0, or -EIO said. */
+static int copied(struct ublk_tag *t, ssize_t n)
 {
 	struct ublk_queues *q = t->q;
 	struct dev_io *io = &t->io;
-	ssize_t n;
-	if (io->iov_count) {
-		n = pwritev(q->cfd, io->iov, (int)io->iov_count, (off_t)user_off(t));
-		q->st.direct_reads++;
-		dev_release(q->dev, io);
-	} else {
-		n = pwrite(q->cfd, t->buf, io->len, (off_t)user_off(t));
-	}
 	if (n == (ssize_t)io->len)
 		return 0;
-	log_err("ublk %u: queue %u tag %u: copying %llu bytes into the request: %s", q->id, t->qid,
-		t->tag, (unsigned long long)io->len, n < 0 ? strerror(errno) : "short copy");
+	log_err("ublk %u: queue %u tag %u: copying %llu bytes %s the request: %s", q->id, t->qid,
+		t->tag, (unsigned long long)io->len, io->op == DEV_READ ? "into" : "from",
+		n < 0 ? strerror((int)-n) : "short copy");
 	return -EIO;
+}
+
+/* A read's data is in the kernel's request (n bytes of it, or -errno). */
+static void read_copied(struct ublk_tag *t, ssize_t n)
+{
+	struct dev_io *io = &t->io;
+	if (io->iov_count) {
+		t->q->st.direct_reads++;
+		dev_release(t->q->dev, io);
+	}
+	int res = copied(t, n);
+	answer(t, res ? res : (int)io->len);
+}
+
+/* A read's data into the kernel's request: from the storage's memory
+ * (borrowed) or the pool's buffer. */
+static void copy_out(struct ublk_tag *t)
+{
+	struct ublk_queues *q = t->q;
+	struct dev_io *io = &t->io;
+	off_t off = (off_t)user_off(t);
+	if (io->len >= UBLK_ASYNC_COPY) {
+		struct io_uring_sqe *sqe = get_sqe(t);
+		if (sqe) {
+			if (io->iov_count)
+				io_uring_prep_writev(sqe, q->cfd, io->iov, io->iov_count, off);
+			else
+				io_uring_prep_write(sqe, q->cfd, t->buf, (unsigned)io->len, off);
+			sqe->user_data = COPY_BIT | (uint64_t)(t - q->tags);
+			q->st.async_copies++;
+			return;
+		}
+	}
+	ssize_t n = io->iov_count ? pwritev(q->cfd, io->iov, (int)io->iov_count, off)
+				  : pwrite(q->cfd, t->buf, io->len, off);
+	read_copied(t, n < 0 ? -errno : n);
 }
 
 static void io_done(struct dev_io *io, int err)
@@ -226,12 +273,12 @@ static void io_done(struct dev_io *io, int err)
 	case DEV_READ:
 		q->st.read_ns += ns;
 		lathist_add(&q->st.read_lat, ns);
-		if (!err)
-			res = copy_out(t);
-		else if (io->iov_count)
+		if (!err) {
+			copy_out(t); /* answers */
+			return;
+		}
+		if (io->iov_count)
 			dev_release(q->dev, io);
-		if (!res)
-			res = (int)io->len;
 		break;
 	case DEV_WRITE:
 		q->st.write_ns += ns;
@@ -245,24 +292,45 @@ static void io_done(struct dev_io *io, int err)
 	answer(t, res);
 }
 
-/* A request with its buffer (if it needs one): off to the storage. */
+static void submit(struct ublk_tag *t)
+{
+	t->start_ns = now_ns();
+	dev_submit(t->q->dev, &t->io);
+}
+
+/* A write's payload is in its buffer (n bytes of it, or -errno). */
+static void write_copied(struct ublk_tag *t, ssize_t n)
+{
+	int res = copied(t, n);
+	if (res)
+		answer(t, res);
+	else
+		submit(t);
+}
+
+/* A request with its buffer (if it needs one): off to the storage, a
+ * write once its payload is copied in. */
 static void start_io(struct ublk_tag *t)
 {
 	struct ublk_queues *q = t->q;
 	struct dev_io *io = &t->io;
 	io->buf = t->buf;
-	if (io->op == DEV_WRITE) {
-		ssize_t n = pread(q->cfd, t->buf, io->len, (off_t)user_off(t));
-		if (n != (ssize_t)io->len) {
-			log_err("ublk %u: queue %u tag %u: copying %llu bytes from the request: %s",
-				q->id, t->qid, t->tag, (unsigned long long)io->len,
-				n < 0 ? strerror(errno) : "short copy");
-			answer(t, -EIO);
+	if (io->op != DEV_WRITE) {
+		submit(t);
+		return;
+	}
+	off_t off = (off_t)user_off(t);
+	if (io->len >= UBLK_ASYNC_COPY) {
+		struct io_uring_sqe *sqe = get_sqe(t);
+		if (sqe) {
+			io_uring_prep_read(sqe, q->cfd, t->buf, (unsigned)io->len, off);
+			sqe->user_data = COPY_BIT | (uint64_t)(t - q->tags);
+			q->st.async_copies++;
 			return;
 		}
 	}
-	t->start_ns = now_ns();
-	dev_submit(q->dev, io);
+	ssize_t n = pread(q->cfd, t->buf, io->len, off);
+	write_copied(t, n < 0 ? -errno : n);
 }
 
 /* The kernel handed tag t a request. */
@@ -353,12 +421,20 @@ static void on_completions(struct ev_io *w, uint32_t events)
 		log_warn("ublk %u: eventfd: %s", q->id, strerror(errno));
 	struct io_uring_cqe *cqe;
 	while (io_uring_peek_cqe(&q->ring, &cqe) == 0) {
-		uint64_t i = cqe->user_data;
+		uint64_t i = cqe->user_data & ~COPY_BIT;
+		bool copy = cqe->user_data & COPY_BIT;
 		int res = cqe->res;
 		io_uring_cqe_seen(&q->ring, cqe);
 		if (i >= (uint64_t)q->nq * q->depth)
 			continue;
 		struct ublk_tag *t = &q->tags[i];
+		if (copy) {
+			if (t->io.op == DEV_READ)
+				read_copied(t, res);
+			else
+				write_copied(t, res);
+			continue;
+		}
 		if (res == UBLK_IO_RES_OK) {
 			take_request(t);
 			continue;
@@ -533,6 +609,7 @@ void ublk_queues_show(const struct ublk_queues *q, struct strbuf *out, const cha
 	ATTR("errors", q->st.errors);
 	ATTR("direct_reads", q->st.direct_reads);
 	ATTR("buffer_waits", q->st.buffer_waits);
+	ATTR("async_copies", q->st.async_copies);
 	ATTR("in_flight", q->busy);
 	ATTR("in_flight_peak", q->st.busy_peak);
 	ATTR("buffer_pool_bytes", UBLK_POOL);
