@@ -1295,6 +1295,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		if (!st->knbd)
 			goto fail;
 	}
+	if (!conf_get(conf, "ublk"))
+		ublk_warn_stale(loop, name);
 	if (conf_get(conf, "ublk")) {
 		/* The loop runs (serving the new device's first reads) until
 		 * the device is there or has failed. */

@@ -404,6 +404,25 @@ static bool find_own(struct ublk_frontend *u, uint32_t *id, struct ublksrv_ctrl_
 	return found;
 }
 
+void ublk_warn_stale(struct ev_loop *loop, const char *name)
+{
+	if (access("/dev/ublk-control", F_OK) < 0)
+		return;
+	char err[400];
+	struct ublk_ctrl *ctrl = ublk_ctrl_open(loop, err, sizeof(err));
+	if (!ctrl)
+		return;
+	struct ublk_frontend u = {.ctrl = ctrl, .owner = owner_mark(name)};
+	struct ublksrv_ctrl_dev_info info;
+	uint32_t id;
+	if (find_own(&u, &id, &info))
+		log_warn("storage %s: its ublk device /dev/ublkb%u is still there (%s, left by "
+			 "dstd %d), but this start has no --ublk: IO on it waits until the "
+			 "storage is started with --ublk again, which takes it back",
+			 name, id, state_name(info.state), info.ublksrv_pid);
+	ublk_ctrl_close(ctrl);
+}
+
 struct ublk_frontend *ublk_frontend_start(struct ev_loop *loop, struct dev *dev, const char *name,
 					  uint32_t id, unsigned queues, unsigned depth,
 					  ublk_ready_fn ready, void *arg, char *err, size_t errlen)

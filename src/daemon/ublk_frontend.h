@@ -46,6 +46,12 @@ struct ublk_frontend *ublk_frontend_start(struct ev_loop *loop, struct dev *dev,
 					  uint32_t id, unsigned queues, unsigned depth,
 					  ublk_ready_fn ready, void *arg, char *err, size_t errlen);
 
+/* A storage started without ublk: if a ublk device of its (left by a
+ * daemon that died) is still there, say so in the log, since IO on it
+ * waits until the storage is started with ublk again. Quiet where there is
+ * no ublk (or no right to ask). */
+void ublk_warn_stale(struct ev_loop *loop, const char *name);
+
 /* Stop the device (its requests in flight are answered first; what is
  * still open on it then fails), delete it, then done(arg). */
 void ublk_frontend_stop(struct ublk_frontend *u, void (*done)(void *arg), void *arg);

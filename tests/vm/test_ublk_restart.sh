@@ -7,7 +7,9 @@
 # fio finishes with 0 errors and every block verifies, the writers finish,
 # what was fsynced before the kill and what was written across it is all
 # there, the kernel logs no IO or ext4 error, fsck is clean. Twice: in the
-# writing, and again later (a device taken back is taken back again).
+# writing, and again later (a device taken back is taken back again). Then
+# a third time, started first without --ublk: the log says the device is
+# still there and waits, and the start with --ublk takes it back.
 # Outside a guest with ublk it skips.
 . "$(dirname "$0")/../func/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
@@ -109,6 +111,23 @@ assert_eq "$(wc -l <"$T_TMP/w1.sha256")" 60 "files of the writer"
 check_tree "$MNT/before" "$T_TMP/before.sha256"
 assert_eq "$(show_attr ur ublk_io/errors)" 0 "ur/ublk_io/errors"
 dmesg_clean "$UBLK" "fio and writers across kill -9 of dstd"
+
+step "killed again, then started without --ublk: the log says the device waits; --ublk takes it back"
+kill_dstd
+dst_ok start ur --no-ublk >/dev/null
+grep -q "its ublk device $UBLK is still there (quiesced" "$DST_STATE_DIR/ur.log" || {
+	log_tail "$DST_STATE_DIR/ur.log" >&2
+	fail "a start without --ublk did not say $UBLK of ur is still there"
+}
+[ -b "$UBLK" ] || fail "$UBLK went away under a start without --ublk"
+stop_export ur
+"$DST" start ur --ublk >"$T_TMP/restart.out" 2>&1 || {
+	cat "$T_TMP/restart.out" >&2
+	fail "dst start ur --ublk after a start without it"
+}
+assert_contains "$(cat "$T_TMP/restart.out")" "ublk device $UBLK (taken back" "dst start output"
+assert_eq "$(show_attr ur ublk_recoveries)" 1 "ur/ublk_recoveries"
+check_tree "$MNT/before" "$T_TMP/before.sha256"
 
 step "umount, fsck clean, dst stop deletes the device"
 run_ok "umount" umount "$MNT"
