@@ -59,9 +59,9 @@ kill -KILL "$NBDKIT_PID"
 wait_gone "$NBDKIT_PID" 10 || fail "nbdkit survived kill -9"
 sleep 1
 assert_eq "$(show_attr st n-0/state)" reconnecting "n-0/state while nbdkit is dead"
+READS_BACK=$(show_attr st n-0/io/reads) # while it is dead: later reads come after its return
 tls_nbdkit "$NP" "$T_TMP/node.img"
 fo_wait_up st n-0 15
-READS_BACK=$(show_attr st n-0/io/reads)
 fo_fio_wait "$T_TMP/fio.st" || fail "fio through the storage across the nbdkit restart"
 fo_check_after st n-0 "$READS_BACK" 1
 fo_log_has st "node $NODE: back after" "the node came back (over TLS again)"
