@@ -8,6 +8,7 @@
 
 #include "array/nodeconf.h"
 #include "common/strbuf.h"
+#include "common/ublk_limits.h"
 
 /* Each subcommand: argv[0] is the subcommand name. Returns the exit status. */
 int cmd_export(int argc, char **argv);
@@ -109,9 +110,6 @@ int device_conf_set(struct conf *c, const char *path);
 /* ublk options as given to dst start and dst attach (ublk_opts.c), saved
  * as the config keys ublk (auto or N: /dev/ublkbN), ublk-queues and
  * ublk-depth; NULL members were not given. */
-#define UBLK_MAX_ID	1048575
-#define UBLK_MAX_QUEUES 64
-#define UBLK_MAX_DEPTH	1024
 struct ublk_opts {
 	const char *id; /* "auto" or a number */
 	const char *queues, *depth;

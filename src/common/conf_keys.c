@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conf_keys.h"
+#include "ublk_limits.h"
 #include "util.h"
 
 enum kind {
@@ -70,8 +71,8 @@ static const struct key keys[] = {
     {"nbd-device", false, ANY, 0, 0, NULL},
     {"nbd-reconnect-timeout", false, NUM, 1, YEAR, NULL},
     {"ublk", false, ANY, 0, 0, NULL}, /* auto or a device number */
-    {"ublk-queues", false, NUM, 1, 64, NULL},
-    {"ublk-depth", false, NUM, 1, 1024, NULL},
+    {"ublk-queues", false, NUM, 1, UBLK_MAX_QUEUES, NULL},
+    {"ublk-depth", false, NUM, 1, UBLK_MAX_DEPTH, NULL},
     {"device", false, ANY, 0, 0, NULL},
     /* events, metrics, attach at start */
     {"on-event", false, ANY, 0, 0, NULL},

@@ -835,16 +835,11 @@ static void ublk_attach_command(struct storage_service *st, struct ctl_req *req,
 	}
 	uint32_t id;
 	unsigned queues, depth;
-	if (ublk_parse_id(id_s, &id, err, sizeof(err)) < 0 ||
-	    ublk_parse_queues(strcmp(queues_s, "0") ? queues_s : NULL, &queues, err, sizeof(err)) <
-		0 ||
-	    ublk_parse_depth(strcmp(depth_s, "0") ? depth_s : NULL, &depth, err, sizeof(err)) < 0) {
+	/* "0": the default */
+	if (ublk_parse_conf(id_s, strcmp(queues_s, "0") ? queues_s : NULL,
+			    strcmp(depth_s, "0") ? depth_s : NULL, &id, &queues, &depth, err,
+			    sizeof(err)) < 0) {
 		ctl_reply_error(req, "%s", err);
-		return;
-	}
-	if ((uint64_t)queues * depth > 4096) {
-		ctl_reply_error(req, "ublk-queues x ublk-depth is %u: at most 4096 requests",
-				queues * depth);
 		return;
 	}
 	st->ublk_req = req;
@@ -1160,15 +1155,10 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	}
 	uint32_t ublk_id = UBLK_ID_AUTO;
 	unsigned ublk_queues, ublk_depth;
-	if (ublk_parse_id(conf_get(conf, "ublk"), &ublk_id, err, errlen) < 0 ||
-	    ublk_parse_queues(conf_get(conf, "ublk-queues"), &ublk_queues, err, errlen) < 0 ||
-	    ublk_parse_depth(conf_get(conf, "ublk-depth"), &ublk_depth, err, errlen) < 0)
+	if (ublk_parse_conf(conf_get(conf, "ublk"), conf_get(conf, "ublk-queues"),
+			    conf_get(conf, "ublk-depth"), &ublk_id, &ublk_queues, &ublk_depth, err,
+			    errlen) < 0)
 		goto fail;
-	if ((uint64_t)ublk_queues * ublk_depth > 4096) {
-		snprintf(err, errlen, "ublk-queues x ublk-depth is %u: at most 4096 requests",
-			 ublk_queues * ublk_depth);
-		goto fail;
-	}
 	uint64_t backlog = 64;
 	if ((v = conf_get(conf, "backlog")) &&
 	    (parse_u64(v, &backlog) < 0 || !backlog || backlog > 65535)) {

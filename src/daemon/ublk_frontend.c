@@ -136,6 +136,21 @@ int ublk_parse_depth(const char *v, unsigned *n, char *err, size_t errlen)
 	return parse_range("ublk-depth", v, UBLK_DEFAULT_DEPTH, UBLK_MAX_DEPTH, n, err, errlen);
 }
 
+int ublk_parse_conf(const char *id_v, const char *queues_v, const char *depth_v, uint32_t *id,
+		    unsigned *queues, unsigned *depth, char *err, size_t errlen)
+{
+	if (ublk_parse_id(id_v, id, err, errlen) < 0 ||
+	    ublk_parse_queues(queues_v, queues, err, errlen) < 0 ||
+	    ublk_parse_depth(depth_v, depth, err, errlen) < 0)
+		return -1;
+	if (*queues * *depth > UBLK_MAX_REQUESTS) {
+		snprintf(err, errlen, "ublk-queues x ublk-depth is %u: at most %u requests",
+			 *queues * *depth, UBLK_MAX_REQUESTS);
+		return -1;
+	}
+	return 0;
+}
+
 /* "dst" and a hash (FNV-1a) of the storage's state path. */
 static uint64_t owner_mark(const char *name)
 {
@@ -162,10 +177,24 @@ static const char *state_name(unsigned s)
 	}
 }
 
-static int get_info(struct ublk_frontend *u, uint32_t id, struct ublksrv_ctrl_dev_info *info)
+static int get_info(struct ublk_ctrl *ctrl, uint32_t id, struct ublksrv_ctrl_dev_info *info)
 {
 	memset(info, 0, sizeof(*info));
-	return ublk_ctrl_sync(u->ctrl, DST_UBLK_GET_DEV_INFO, id, info, sizeof(*info), 0);
+	return ublk_ctrl_sync(ctrl, DST_UBLK_GET_DEV_INFO, id, info, sizeof(*info), 0);
+}
+
+/* What a start made, unmade: the queues closed, a device it added deleted
+ * (the kernel's devices as they were). */
+static void undo_start(struct ublk_frontend *u)
+{
+	ublk_queues_close(u->io);
+	u->io = NULL;
+	if (u->created) {
+		int r = ublk_ctrl_sync(u->ctrl, DST_UBLK_DEL_DEV, u->id, NULL, 0, 0);
+		if (r < 0)
+			log_warn("ublk: deleting device %u again: %s", u->id, strerror(-r));
+		u->created = false;
+	}
 }
 
 /* The start is over: tell the owner, and stop at once if it asked to. */
@@ -202,14 +231,7 @@ static void start_failed(struct ublk_frontend *u, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	ublk_queues_close(u->io);
-	u->io = NULL;
-	if (u->created) {
-		int r = ublk_ctrl_sync(u->ctrl, DST_UBLK_DEL_DEV, u->id, NULL, 0, 0);
-		if (r < 0)
-			log_warn("ublk: deleting device %u again: %s", u->id, strerror(-r));
-		u->created = false;
-	}
+	undo_start(u);
 	start_over(u, why);
 }
 
@@ -383,8 +405,9 @@ static int reuse(struct ublk_frontend *u, uint32_t id, const struct ublksrv_ctrl
 	return recover(u, id, info, err, errlen);
 }
 
-/* This storage's device among those that exist, if any. */
-static bool find_own(struct ublk_frontend *u, uint32_t *id, struct ublksrv_ctrl_dev_info *info)
+/* The device whose owner mark is owner among those that exist, if any. */
+static bool find_own(struct ublk_ctrl *ctrl, uint64_t owner, uint32_t *id,
+		     struct ublksrv_ctrl_dev_info *info)
 {
 	DIR *d = opendir("/dev");
 	struct dirent *de;
@@ -394,7 +417,7 @@ static bool find_own(struct ublk_frontend *u, uint32_t *id, struct ublksrv_ctrl_
 		char tail;
 		if (sscanf(de->d_name, "ublkc%u%c", &n, &tail) != 1)
 			continue;
-		if (get_info(u, n, info) >= 0 && info->ublksrv_flags == u->owner) {
+		if (get_info(ctrl, n, info) >= 0 && info->ublksrv_flags == owner) {
 			*id = n;
 			found = true;
 		}
@@ -412,10 +435,9 @@ void ublk_warn_stale(struct ev_loop *loop, const char *name)
 	struct ublk_ctrl *ctrl = ublk_ctrl_open(loop, err, sizeof(err));
 	if (!ctrl)
 		return;
-	struct ublk_frontend u = {.ctrl = ctrl, .owner = owner_mark(name)};
 	struct ublksrv_ctrl_dev_info info;
 	uint32_t id;
-	if (find_own(&u, &id, &info))
+	if (find_own(ctrl, owner_mark(name), &id, &info))
 		log_warn("storage %s: its ublk device /dev/ublkb%u is still there (%s, left by "
 			 "dstd %d), but this start has no --ublk: IO on it waits until the "
 			 "storage is started with --ublk again, which takes it back",
@@ -455,7 +477,7 @@ struct ublk_frontend *ublk_frontend_start(struct ev_loop *loop, struct dev *dev,
 	}
 	struct ublksrv_ctrl_dev_info info;
 	if (id != UBLK_ID_AUTO) {
-		r = get_info(u, id, &info);
+		r = get_info(ctrl, id, &info);
 		if (r == -ENODEV)
 			r = create(u, id, err, errlen);
 		else if (r < 0) {
@@ -469,19 +491,13 @@ struct ublk_frontend *ublk_frontend_start(struct ev_loop *loop, struct dev *dev,
 			r = -1;
 		} else
 			r = reuse(u, id, &info, err, errlen);
-	} else if (find_own(u, &id, &info)) {
+	} else if (find_own(ctrl, u->owner, &id, &info)) {
 		r = reuse(u, id, &info, err, errlen);
 	} else {
 		r = create(u, UBLK_ID_AUTO, err, errlen);
 	}
 	if (r < 0) {
-		char why[400];
-		snprintf(why, sizeof(why), "%s", err);
-		ublk_queues_close(u->io);
-		u->io = NULL;
-		if (u->created)
-			ublk_ctrl_sync(u->ctrl, DST_UBLK_DEL_DEV, u->id, NULL, 0, 0);
-		snprintf(err, errlen, "%s", why);
+		undo_start(u);
 		goto fail;
 	}
 	return u;

@@ -14,17 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ublk_limits.h"
+
 struct dev;
 struct ev_loop;
 struct nbd_server_stats;
 struct strbuf;
 struct ublk_frontend;
 
-#define UBLK_ID_AUTO	   UINT32_MAX
-#define UBLK_MAX_ID	   1048575u
-#define UBLK_MAX_QUEUES	   64u
-#define UBLK_MAX_DEPTH	   1024u
-#define UBLK_DEFAULT_DEPTH 128u
+#define UBLK_ID_AUTO UINT32_MAX
 /* Online CPUs, at most 4: one queue per CPU submitting. */
 unsigned ublk_default_queues(void);
 
@@ -33,6 +31,9 @@ unsigned ublk_default_queues(void);
 int ublk_parse_id(const char *v, uint32_t *id, char *err, size_t errlen);
 int ublk_parse_queues(const char *v, unsigned *n, char *err, size_t errlen);
 int ublk_parse_depth(const char *v, unsigned *n, char *err, size_t errlen);
+/* All three, and queues x depth within UBLK_MAX_REQUESTS. */
+int ublk_parse_conf(const char *id_v, const char *queues_v, const char *depth_v, uint32_t *id,
+		    unsigned *queues, unsigned *depth, char *err, size_t errlen);
 
 /* Serve dev as ublk device id (UBLK_ID_AUTO: the one this storage had, or
  * any free one) for storage name. A device left by a dead daemon of this

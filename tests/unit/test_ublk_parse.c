@@ -49,6 +49,15 @@ TEST(queues_and_depth)
 	CHECK_EQ(ublk_parse_depth("1025", &n, err, sizeof(err)), -1);
 	CHECK(strstr(err, "ublk-depth '1025': expected 1..1024") != NULL);
 	CHECK_EQ(ublk_parse_depth("many", &n, err, sizeof(err)), -1);
+	uint32_t id;
+	unsigned q, d;
+	CHECK_EQ(ublk_parse_conf("3", "4", "1024", &id, &q, &d, err, sizeof(err)), 0);
+	CHECK_EQ(id, 3);
+	CHECK_EQ(q * d, 4096);
+	CHECK_EQ(ublk_parse_conf(NULL, "64", "128", &id, &q, &d, err, sizeof(err)), -1);
+	CHECK(strstr(err, "ublk-queues x ublk-depth is 8192: at most 4096 requests") != NULL);
+	CHECK_EQ(ublk_parse_conf("x", NULL, NULL, &id, &q, &d, err, sizeof(err)), -1);
+	CHECK(strstr(err, "ublk 'x'") != NULL);
 }
 
 TEST(user_copy_offsets)
