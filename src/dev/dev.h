@@ -34,6 +34,7 @@ enum dev_op {
 	DEV_WRITE_ZEROES, /* range reads as zeroes afterwards */
 	DEV_CACHE,	  /* prefetch hint; may be a no-op */
 	DEV_BLOCK_STATUS, /* fill io->ext with allocation extents of the range */
+	DEV_CSUM,	  /* fill io->csum with a checksum of each 4 KiB block */
 };
 
 /* io->flags */
@@ -71,6 +72,15 @@ enum dev_op {
  * lends, but the node a read finally reaches may not lend (a suspended
  * node resumed on a remote disk), and a node may have to drain first. */
 #define DEV_CAP_BORROW_BUF (1u << 10)
+/* Answers DEV_CSUM where the data is (a dst export's dst:csum-4k context):
+ * 4 bytes cross the network per block instead of the block. */
+#define DEV_CAP_CSUM (1u << 11)
+
+/* DEV_CSUM: the block the checksums are of, and their kind. A checksum is
+ * the CRC32C (Castagnoli, as iSCSI and ext4 use it) of one block, aligned
+ * to DEV_CSUM_BLOCK from the device's start; the device's last block may be
+ * short, and its checksum is of the bytes there. */
+#define DEV_CSUM_BLOCK 4096u
 
 /* One allocation extent, as NBD base:allocation reports it. */
 #define DEV_EXT_HOLE (1u << 0) /* not allocated */
@@ -94,6 +104,14 @@ struct dev_io {
 	struct dev_extent *ext;
 	uint32_t ext_max;
 	uint32_t ext_count;
+
+	/* DEV_CSUM: off is a multiple of DEV_CSUM_BLOCK; the caller provides
+	 * csum[csum_max]; the device fills csum_count >= 1 checksums, of the
+	 * blocks from off on (a prefix of the range: the caller asks again for
+	 * the rest). */
+	uint32_t *csum;
+	uint32_t csum_max;
+	uint32_t csum_count;
 
 	void (*done)(struct dev_io *io, int err); /* err: 0 or positive errno */
 	void *priv;				  /* the submitter's */

@@ -224,6 +224,7 @@ static bool prepare(struct nbd_dev *n, struct slot *s, int *err)
 				s->cflags = NBD_CMD_FLAG_REQ_ONE;
 			io->ext_count = 0;
 			break;
+		case DEV_CSUM: *err = ENOTSUP; return false;
 		}
 	}
 	s->cookie = ((uint64_t)++n->gen << 32) | (uint64_t)(s - n->slots);
