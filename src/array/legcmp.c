@@ -10,8 +10,8 @@
 #include "common/crc32c.h"
 #include "common/util.h"
 
-#define BLK	  DEV_CSUM_BLOCK
-#define MAX_BLKS  (LEGCMP_MAX / BLK)
+#define BLK	 DEV_CSUM_BLOCK
+#define MAX_BLKS (LEGCMP_MAX / BLK)
 
 void legcmp_init(struct legcmp *c, struct array *a)
 {

@@ -45,10 +45,10 @@ struct legcmp {
 	int src;
 	uint32_t legs; /* compared with the source: a mask of node indexes */
 	bool fix, csum;
-	bool resync;	/* count the IO as resync IO on the nodes */
-	unsigned out;	/* reads and sums in flight */
-	unsigned wout;	/* writes in flight */
-	size_t wleg;	/* fixing: where the next run is looked for */
+	bool resync;   /* count the IO as resync IO on the nodes */
+	unsigned out;  /* reads and sums in flight */
+	unsigned wout; /* writes in flight */
+	size_t wleg;   /* fixing: where the next run is looked for */
 	uint32_t wblk;
 	struct dev_io wio[LEGCMP_WRITES];
 	bool busy;

@@ -68,8 +68,8 @@ struct mirror {
 	/* Bytes of target legs a resync found identical by checksum (not
 	 * moved), and bytes it wrote to them. */
 	uint64_t resync_bytes_same, resync_bytes_copied;
-	bool use_csum; /* csum = on: ask legs that offer it for checksums */
-	bool sync_paused;	 /* the rate limit's pause between regions */
+	bool use_csum;	  /* csum = on: ask legs that offer it for checksums */
+	bool sync_paused; /* the rate limit's pause between regions */
 	struct sync_slot *slots;
 	unsigned nslots;
 	struct ev_deferred sync_work;

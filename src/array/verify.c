@@ -118,14 +118,13 @@ static void save(struct verify *v)
 			low = v->slot[k].k;
 	char tmp[4300], buf[1024];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", v->path);
-	int n = snprintf(buf, sizeof(buf),
-			 "state=%s\noff=%" PRIu64 "\nend=%" PRIu64 "\nnext=%" PRIu64
-			 "\nrepair=%d\nrate=%" PRIu64 "\ndone=%" PRIu64 "\nmismatch=%" PRIu64
-			 "\nranges=%" PRIu64 "\nrepaired=%" PRIu64 "\nlegs_lost=%" PRIu64
-			 "\nreason=%s\n",
-			 vstate_name[v->state], v->off, v->end, low, v->repair, v->rate,
-			 v->pieces_done, v->mismatch_blocks, v->mismatch_ranges,
-			 v->repaired_blocks, v->legs_lost, v->reason);
+	int n = snprintf(
+	    buf, sizeof(buf),
+	    "state=%s\noff=%" PRIu64 "\nend=%" PRIu64 "\nnext=%" PRIu64 "\nrepair=%d\nrate=%" PRIu64
+	    "\ndone=%" PRIu64 "\nmismatch=%" PRIu64 "\nranges=%" PRIu64 "\nrepaired=%" PRIu64
+	    "\nlegs_lost=%" PRIu64 "\nreason=%s\n",
+	    vstate_name[v->state], v->off, v->end, low, v->repair, v->rate, v->pieces_done,
+	    v->mismatch_blocks, v->mismatch_ranges, v->repaired_blocks, v->legs_lost, v->reason);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, buf, (size_t)n) != n || rename(tmp, v->path) < 0)
 		log_warn("verify: %s: %s (a restart would not resume this run)", v->path,
@@ -569,8 +568,9 @@ int array_verify_start(struct array *a, const struct verify_req *r, char *err, s
 		return -1;
 	}
 	if (mirror_count_state(m, 'A') < 2) {
-		snprintf(err, errlen, "fewer than two legs are in sync: nothing to compare (dst "
-				      "show NAME says which legs are)");
+		snprintf(err, errlen,
+			 "fewer than two legs are in sync: nothing to compare (dst "
+			 "show NAME says which legs are)");
 		return -1;
 	}
 	uint64_t size = a->dev.size;

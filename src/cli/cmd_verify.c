@@ -85,8 +85,8 @@ static int wait_done(const char *name)
 		if (ctl_show_attr(name, "verify/state", state, sizeof(state)) < 0) {
 			if (tty)
 				fputc('\n', stderr);
-			return die("'%s' stopped during the verify; 'dst start %s' resumes it", name,
-				   name);
+			return die("'%s' stopped during the verify; 'dst start %s' resumes it",
+				   name, name);
 		}
 		if (strcmp(state, "running") != 0)
 			break;
@@ -134,9 +134,12 @@ static int wait_done(const char *name)
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"repair", no_argument, NULL, 'r'},	  {"rate", required_argument, NULL, 'R'},
-	    {"range", required_argument, NULL, 'g'}, {"wait", no_argument, NULL, 'w'},
-	    {"abort", no_argument, NULL, 'a'},	  {"help", no_argument, NULL, 'h'},
+	    {"repair", no_argument, NULL, 'r'},
+	    {"rate", required_argument, NULL, 'R'},
+	    {"range", required_argument, NULL, 'g'},
+	    {"wait", no_argument, NULL, 'w'},
+	    {"abort", no_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
 	const char *rate_s = NULL, *range_s = NULL;
