@@ -25,7 +25,7 @@ static const char verify_help[] =
     "with a CRC32C per block (their dst:csum-4k context): 4 bytes cross the\n"
     "network per 4 KiB block. Other legs (another NBD server, a local disk) are\n"
     "read, and where both legs were read the blocks are compared byte for byte.\n"
-    "Every range that differs is logged (dst logs NAME):\n"
+    "Every range that differs is logged, in NAME.log in the state dir:\n"
     "  verify: mismatch at offset O length L: NODE differs from SOURCE\n"
     "and the counts are in dst show NAME (verify/...), dst status and the metrics.\n"
     "\n"
@@ -125,7 +125,9 @@ static int wait_done(const char *name)
 	       "ranges, %llu repaired\n",
 	       name, secs, method, checked, bad, ranges, fixed);
 	if (bad > fixed) {
-		printf("the ranges are in the log: dst logs %s | grep 'verify: mismatch'\n", name);
+		char *log = state_path(name, ".log");
+		printf("the ranges are in the log: grep 'verify: mismatch' %s\n", log);
+		free(log);
 		return 3;
 	}
 	return 0;
