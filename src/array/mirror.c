@@ -412,7 +412,7 @@ static int pick_read_leg(struct array *a)
 	return best;
 }
 
-static bool leg_error(int err)
+bool mirror_leg_error(int err)
 {
 	return err == EIO || err == ENOTCONN || err == ECONNRESET || err == ETIMEDOUT ||
 	       err == ESHUTDOWN || err == EPIPE;
@@ -947,7 +947,7 @@ void mirror_child_done(struct array *a, struct array_child *c, int err)
 		put_ref(a, p, 0);
 		return;
 	}
-	if (err && leg_error(err)) {
+	if (err && mirror_leg_error(err)) {
 		leg_failed(m, leg, err);
 		if (c->io.op == DEV_READ || c->io.op == DEV_BLOCK_STATUS || c->io.op == DEV_CACHE) {
 			int alt = pick_read_leg(a);
@@ -1104,7 +1104,7 @@ static void sweep_done(struct dev_io *io, int err)
 		 * needs to know that one failed. */
 		if (err) {
 			m->sweep_failed = true;
-			if (leg_error(err) && m->state[i] == 'A') {
+			if (mirror_leg_error(err) && m->state[i] == 'A') {
 				/* Recorded on the others' headers (mirror_close):
 				 * the next start must not copy from it. */
 				m->state[i] = 'D';
@@ -1118,7 +1118,7 @@ static void sweep_done(struct dev_io *io, int err)
 	}
 	if (err) {
 		m->sweep_failed = true;
-		if (leg_error(err))
+		if (mirror_leg_error(err))
 			leg_failed(m, i, err); /* what it acknowledged may be lost */
 		else
 			log_warn("mirror: leg %s: flush: %s", m->a->nodes[i].name, strerror(err));

@@ -103,6 +103,8 @@ struct mirror {
 /* mirror.c, for verify.c */
 unsigned mirror_count_state(const struct mirror *m, char st);
 void mirror_leg_failed(struct mirror *m, size_t leg, int err);
+/* An error that says the leg is gone (not one about the request). */
+bool mirror_leg_error(int err);
 /* A write held by a comparison goes on. */
 void mirror_resubmit(struct mirror *m, struct dev_io *p);
 

@@ -64,6 +64,7 @@ struct verify {
 	uint64_t next;	   /* the next piece to take */
 	uint64_t rate;
 	bool paused;
+	bool waiting; /* for a resync: fewer than two legs of the run in sync */
 	struct ev_timer pause;
 	struct ev_deferred work;
 	int src;       /* the source leg of the last piece */
@@ -169,6 +170,15 @@ static uint32_t in_sync_mask(const struct mirror *m)
 	return mask;
 }
 
+static uint32_t live_mask(const struct mirror *m)
+{
+	uint32_t mask = 0;
+	for (size_t i = 0; i < m->a->n; i++)
+		if (m->state[i] == 'A' || m->state[i] == 'S')
+			mask |= 1u << i;
+	return mask;
+}
+
 static void setup_slots(struct verify *v)
 {
 	struct mirror *m = v->m;
@@ -194,7 +204,10 @@ static void begin(struct verify *v)
 	v->k0 = v->off / v->unit;
 	v->k1 = (v->end + v->unit - 1) / v->unit;
 	v->state = V_RUNNING;
-	v->legs = in_sync_mask(m);
+	/* The legs in the run: those in sync, and those a resync is bringing
+	 * back (a restart after a crash resyncs the dirty regions first). */
+	v->legs = live_mask(m);
+	v->waiting = false;
 	v->src = first_in_sync(m);
 	v->start_ns = ev_now_ns();
 	v->end_ns = 0;
@@ -234,12 +247,6 @@ static void end_run(struct verify *v, enum vstate st, const char *why)
 		event_fire("verify-stopped", NULL, NULL, "%s: %s", why, sum);
 	}
 	save(v);
-}
-
-static bool leg_error(int err)
-{
-	return err == EIO || err == ENOTCONN || err == ECONNRESET || err == ETIMEDOUT ||
-	       err == ESHUTDOWN || err == EPIPE;
 }
 
 /* The slot's piece is done: the writes that waited go on. */
@@ -307,7 +314,7 @@ static void cmp_done(struct legcmp *c, int err)
 		int e = (int)i == c->src ? err : ((c->legs & (1u << i)) ? c->leg[i].err : 0);
 		if (!e)
 			continue;
-		if (leg_error(e)) {
+		if (mirror_leg_error(e)) {
 			mirror_leg_failed(m, i, e);
 		} else if (running(v)) {
 			char why[256];
@@ -367,7 +374,7 @@ static void step(struct ev_deferred *d)
 	struct mirror *m = v->m;
 	if (m->closing)
 		return;
-	if (running(v) && mirror_count_state(m, 'A') < 2)
+	if (running(v) && __builtin_popcount(v->legs & live_mask(m)) < 2)
 		end_run(v, V_STOPPED, "fewer than two legs in sync");
 	if (!running(v)) {
 		/* Pieces drained for a run that ended are let go. */
@@ -382,7 +389,19 @@ static void step(struct ev_deferred *d)
 			slot_compare(v, s);
 	}
 	unsigned busy = busy_slots(v);
-	unsigned room = v->rate ? (busy || v->paused ? 0 : 1) : v->nslots - busy;
+	/* A leg of the run is being resynced and fewer than two are in sync:
+	 * wait for it (tick looks again every second). */
+	bool wait = __builtin_popcount(v->legs & in_sync_mask(m)) < 2;
+	if (wait != v->waiting) {
+		v->waiting = wait;
+		if (wait)
+			log_info("verify: waits for the resync of a leg (fewer than two legs in "
+				 "sync)");
+		else
+			log_info("verify: goes on, %d legs in sync",
+				 __builtin_popcount(v->legs & in_sync_mask(m)));
+	}
+	unsigned room = wait ? 0 : v->rate ? (busy || v->paused ? 0 : 1) : v->nslots - busy;
 	for (unsigned k = 0; k < v->nslots && room && v->next < v->k1; k++) {
 		struct vslot *s = &v->slot[k];
 		if (s->st != VS_FREE)
@@ -395,7 +414,7 @@ static void step(struct ev_deferred *d)
 		if (!m->wcount[s->r])
 			slot_compare(v, s);
 	}
-	if (!busy_slots(v) && v->next >= v->k1 && running(v))
+	if (!busy_slots(v) && v->next >= v->k1 && running(v) && !wait)
 		end_run(v, V_DONE, NULL);
 }
 
@@ -456,7 +475,7 @@ void verify_leg_lost(struct mirror *m, size_t leg)
 	log_warn("verify: leg %s lost: left out of the rest of the run (from about offset %" PRIu64
 		 ")",
 		 m->a->nodes[leg].name, at);
-	if (__builtin_popcount(v->legs & in_sync_mask(m)) < 2) {
+	if (__builtin_popcount(v->legs & live_mask(m)) < 2) {
 		char why[256];
 		snprintf(why, sizeof(why),
 			 "fewer than two legs in sync (%s lost); to go on later: dst verify "
@@ -472,6 +491,8 @@ void verify_tick(struct mirror *m)
 	struct verify *v = m->verify;
 	if (running(v) && ev_now_ns() - v->save_ns >= 1000000000ull)
 		save(v);
+	if (running(v) && v->waiting)
+		ev_defer(m->a->loop, &v->work);
 }
 
 void verify_load(struct mirror *m)
@@ -515,10 +536,8 @@ void verify_load(struct mirror *m)
 	if (!st || strncmp(st + 7, "running", 7) != 0)
 		return; /* the last run's result, for dst show */
 	begin(v);
-	if (next > v->k0 && next <= v->k1)
-		v->next = next;
-	else
-		v->next = v->k0;
+	v->next = next > v->k0 && next <= v->k1 ? next : v->k0;
+	v->pieces_done = v->next - v->k0; /* those after it are compared again */
 	log_info("verify: resumed at region %" PRIu64 " of %" PRIu64 "%s", v->next - v->k0,
 		 v->k1 - v->k0, v->repair ? " (repair)" : "");
 }
