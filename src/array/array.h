@@ -153,7 +153,23 @@ struct mirror_conf {
 	/* A new mirror's legs are taken as identical instead of being made
 	 * so by copying the first leg to the others (the initial sync). */
 	bool assume_clean;
+	/* csum = off: never ask legs for checksums (dst:csum-4k); verify
+	 * and whole resyncs read the data, as from any NBD server. */
+	bool no_csum;
 };
+/* dst set --csum: a running mirror's use of its legs' checksums. */
+int array_set_csum(struct array *a, bool on);
+
+/* dst verify: compare the mirror's in-sync legs, from offset off for len
+ * bytes (len 0: to the end), rate bytes/s (0: no limit); with repair,
+ * blocks that differ from the source leg are written to the others.
+ * -1 and a one-line reason if it cannot start. */
+struct verify_req {
+	uint64_t off, len, rate;
+	bool repair;
+};
+int array_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen);
+int array_verify_abort(struct array *a, char *err, size_t errlen);
 /* dst set: a running mirror's resync rate (bytes/s, 0: unlimited) from
  * the next region on. -ENOTSUP for other algorithms. */
 int array_set_resync_rate(struct array *a, uint64_t rate);

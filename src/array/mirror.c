@@ -48,6 +48,7 @@
 #include "common/util.h"
 #include "label.h"
 #include "leghdr.h"
+#include "mirror_int.h"
 
 #define OUT_MASK    0xffffffu
 #define F_LEGFAIL   (1u << 24)
@@ -57,91 +58,6 @@
 #define MODE_FINISH (2u << MODE_SHIFT) /* done, waits for a leg's failure to be durable */
 #define NO_REGION   UINT64_MAX
 #define TICK_NS	    1000000000ull
-
-/* Bytes of regions a resync copies at once (at least one region). */
-#define SYNC_INFLIGHT  (4u << 20)
-#define SYNC_SLOTS_MAX 8u
-
-enum sync_phase { SYNC_IDLE, SYNC_RUN };
-enum slot_state { SLOT_FREE, SLOT_DRAIN, SLOT_STATUS, SLOT_READ, SLOT_WRITE };
-
-struct mirror;
-
-/* One region being copied by a resync. */
-struct sync_slot {
-	struct mirror *m;
-	enum slot_state st;
-	uint64_t r; /* the region, NO_REGION when free */
-	int src;
-	unsigned writes; /* to target legs, outstanding */
-	uint8_t *buf;	 /* one region */
-	struct dev_io read;
-	struct dev_extent ext; /* a whole copy asks first whether the region is zero */
-	struct dev_io *wr;     /* one per leg */
-	struct dev_io *wait_head, *wait_tail; /* writes to r */
-};
-
-struct mirror {
-	struct array *a;
-	char *path;
-	int fd;		   /* the bitmap file, for synchronous writes at start and stop */
-	struct dev *bmdev; /* the same file, for writes while running */
-	uint64_t region, nregions;
-	uint8_t *bits;		 /* what we want on disk */
-	uint8_t *pbits;		 /* what is on disk */
-	uint8_t *touched;	 /* written since the last sweep */
-	uint8_t *sweep;		 /* to clear once the sweep's FLUSH of every leg is done */
-	struct dev_io *sweep_io; /* that FLUSH, one per leg */
-	unsigned sweep_out;	 /* of those, outstanding */
-	bool sweep_failed;	 /* one failed: clear nothing */
-	uint16_t *wcount;	 /* writes in flight per region */
-	char *state;		 /* per leg: 'A' in sync, 'S' syncing, 'D' dead */
-	bool *full;		 /* per leg: needs every region, not just dirty ones */
-	int last_good;		 /* the last leg in sync, when none is */
-	bool whole;		 /* every leg in sync, as the last event said */
-	uint8_t *img;		 /* header + bits being written */
-	size_t img_len;
-	bool bm_busy, bm_dirty, closing;
-	int bm_err;
-	struct dev_io bm_io;
-	struct dev_io *cur_head, *cur_tail;   /* wait for the write in flight */
-	struct dev_io *next_head, *next_tail; /* wait for the one after it */
-	struct ev_deferred bm_work;
-
-	/* resync */
-	enum sync_phase phase;
-	uint64_t sync_pos; /* the next region this pass may pick */
-	uint64_t sync_total, sync_done, sync_bytes;
-	uint64_t sync_start_ns, resync_rate, regions_resynced;
-	uint64_t regions_zeroed; /* of those: zero on the source, zeroed, not copied */
-	bool sync_paused;	 /* the rate limit's pause between regions */
-	struct sync_slot *slots;
-	unsigned nslots;
-	struct ev_deferred sync_work;
-	struct ev_timer tick, sync_timer;
-
-	/* leg headers: labels (label.h) on labelled legs, else the older
-	 * header (leghdr.h) */
-	uint8_t uuid[16];
-	char name[65];
-	uint64_t gen;
-	struct dev_io *hio;   /* one per leg */
-	uint8_t *hbuf;	      /* LEGHDR_SIZE per leg */
-	bool *hbusy, *hagain; /* a write in flight; another one wanted after it */
-	bool *hreading;
-	bool *hmatch;	 /* the last header read carries our UUID */
-	bool *hfail;	 /* the last header read failed: the leg is unreachable */
-	uint64_t *hgen;	 /* and its generation */
-	uint64_t *lgen;	 /* the generation last stamped on (or read from) each leg */
-	uint64_t *wgen;	 /* the generation a header write in flight stamps */
-	bool *susp;	 /* dst suspend: dead on purpose, not taken back by tick */
-	bool fresh;	 /* no bitmap file at start */
-	bool *hclean;	 /* the last label read says the mirror stopped cleanly */
-	bool stop_clean; /* labels written now say so (a clean stop) */
-	bool assume_clean;
-	unsigned setup_pending;
-	bool in_setup;
-};
 
 /* ---- parent state ---- */
 
@@ -196,6 +112,11 @@ static unsigned count_state(const struct mirror *m, char st)
 	for (size_t i = 0; i < m->a->n; i++)
 		c += m->state[i] == st;
 	return c;
+}
+
+unsigned mirror_count_state(const struct mirror *m, char st)
+{
+	return count_state(m, st);
 }
 
 char mirror_leg_letter(const struct array *a, size_t i)
@@ -325,7 +246,8 @@ static void leg_checked(struct mirror *m, size_t leg);
 
 static bool slot_io_busy(const struct sync_slot *s)
 {
-	return s->st == SLOT_STATUS || s->st == SLOT_READ || s->st == SLOT_WRITE;
+	return s->st == SLOT_STATUS || s->st == SLOT_READ || s->st == SLOT_WRITE ||
+	       s->st == SLOT_CMP;
 }
 
 static bool sync_io_busy(const struct mirror *m)
@@ -349,7 +271,7 @@ static struct sync_slot *slot_of(struct mirror *m, uint64_t r0, uint64_t r1)
 
 static bool nothing_busy(const struct mirror *m)
 {
-	if (m->bm_busy || m->sweep_out || sync_io_busy(m))
+	if (m->bm_busy || m->sweep_out || sync_io_busy(m) || verify_io_busy(m))
 		return false;
 	for (size_t i = 0; i < m->a->n; i++)
 		if (m->hbusy[i] || m->hreading[i])
@@ -465,6 +387,17 @@ static void leg_failed(struct mirror *m, size_t leg, int err)
 	bm_kick(m); /* the leg's state must be on disk before writes that missed it are answered */
 	m->gen++;
 	hdr_write_insync(m);
+	verify_leg_lost(m, leg);
+}
+
+void mirror_leg_failed(struct mirror *m, size_t leg, int err)
+{
+	leg_failed(m, leg, err);
+}
+
+void mirror_resubmit(struct mirror *m, struct dev_io *p)
+{
+	mirror_submit(m->a, p, false);
 }
 
 /* The in-sync leg with the fewest requests outstanding, or -1. */
@@ -479,7 +412,7 @@ static int pick_read_leg(struct array *a)
 	return best;
 }
 
-static bool leg_error(int err)
+bool mirror_leg_error(int err)
 {
 	return err == EIO || err == ENOTCONN || err == ECONNRESET || err == ETIMEDOUT ||
 	       err == ESHUTDOWN || err == EPIPE;
@@ -601,6 +534,76 @@ static void slot_ask_source(struct mirror *m, struct sync_slot *s, enum slot_sta
 	dev_submit(a->nodes[s->src].dev, &s->read);
 }
 
+/* A whole copy to legs that all give checksums compares before it copies:
+ * a leg that is mostly alike (an old image of the leg put back, a disk
+ * cloned before the mirror was made) gets only the blocks that differ. */
+static bool csum_copy_ok(const struct mirror *m)
+{
+	if (!m->use_csum || !needs_full(m))
+		return false;
+	for (size_t i = 0; i < m->a->n; i++)
+		if (m->state[i] == 'S' && !(m->a->nodes[i].dev->caps & DEV_CAP_CSUM))
+			return false;
+	return true;
+}
+
+static void cmp_done(struct legcmp *c, int err);
+static void slot_copy(struct mirror *m, struct sync_slot *s);
+
+/* Compare (and fix) the slot's region from byte off on, one legcmp piece. */
+static void cmp_piece(struct mirror *m, struct sync_slot *s, uint64_t off)
+{
+	uint64_t end = MIN((s->r + 1) * m->region, m->a->dev.size);
+	uint32_t targets = 0;
+	for (size_t i = 0; i < m->a->n; i++)
+		if (m->state[i] == 'S')
+			targets |= 1u << i;
+	s->cmp.resync = true;
+	s->cmp.done = cmp_done;
+	s->cmp.priv = s;
+	legcmp_start(&s->cmp, off, MIN((uint64_t)LEGCMP_MAX, end - off), s->src, targets, true,
+		     true);
+}
+
+static void sync_region_done(struct mirror *m, struct sync_slot *s, uint64_t len);
+
+static void cmp_done(struct legcmp *c, int err)
+{
+	struct sync_slot *s = c->priv;
+	struct mirror *m = s->m;
+	if (m->closing) {
+		slot_closing(m, s);
+		return;
+	}
+	for (size_t i = 0; i < m->a->n; i++) {
+		const struct legcmp_leg *l = &c->leg[i];
+		if (!(c->legs & (1u << i)))
+			continue;
+		if (l->err) {
+			leg_failed(m, i, l->err);
+			continue;
+		}
+		m->resync_bytes_same += c->len - MIN(c->len, (uint64_t)l->ndiff * DEV_CSUM_BLOCK);
+	}
+	m->resync_bytes_copied += c->fixed_bytes;
+	if (err) {
+		leg_failed(m, (size_t)s->src, err);
+		slot_copy(m, s); /* the region again, from another leg if any */
+		return;
+	}
+	if (count_state(m, 'S') == 0) {
+		slot_release(m, s);
+		sync_kick(m);
+		return;
+	}
+	uint64_t next = c->off + c->len;
+	if (next < MIN((s->r + 1) * m->region, m->a->dev.size)) {
+		cmp_piece(m, s, next);
+		return;
+	}
+	sync_region_done(m, s, next - s->r * m->region);
+}
+
 /* Copy the slot's region from an in-sync leg. In a whole copy (a new
  * mirror's initial sync, new media) the source is first asked whether the
  * region is all zeroes: then the targets are zeroed (a hole on a sparse
@@ -615,6 +618,11 @@ static void slot_copy(struct mirror *m, struct sync_slot *s)
 		return;
 	}
 	s->src = src;
+	if (csum_copy_ok(m)) {
+		s->st = SLOT_CMP;
+		cmp_piece(m, s, s->r * m->region);
+		return;
+	}
 	if (!needs_full(m) || !(a->nodes[src].dev->caps & DEV_CAP_EXTENTS)) {
 		slot_read(m, s);
 		return;
@@ -684,19 +692,27 @@ static void sync_write_done(struct dev_io *io, int err)
 	array_bg_count(&m->a->nodes[leg].resync, io->op, io->len, err);
 	if (err)
 		leg_failed(m, leg, err);
+	else if (io->op == DEV_WRITE)
+		m->resync_bytes_copied += io->len;
 	if (--s->writes)
 		return;
 	if (m->closing) {
 		slot_closing(m, s);
 		return;
 	}
+	sync_region_done(m, s, io->len);
+}
+
+/* The slot's region is on every target: the next one. */
+static void sync_region_done(struct mirror *m, struct sync_slot *s, uint64_t len)
+{
 	m->sync_done++;
 	m->regions_resynced++;
-	m->sync_bytes += io->len;
+	m->sync_bytes += len;
 	slot_release(m, s);
 	if (m->resync_rate) {
 		/* Rate limit: foreground IO keeps priority. */
-		uint64_t ns = io->len * 1000000000ull / m->resync_rate;
+		uint64_t ns = len * 1000000000ull / m->resync_rate;
 		m->sync_paused = true;
 		ev_timer_start(m->a->loop, &m->sync_timer, ns);
 	} else {
@@ -804,6 +820,7 @@ static void finish(struct array *a, struct dev_io *p)
 			if (s->st == SLOT_DRAIN && s->r >= r0 && s->r <= r1 && !m->wcount[s->r])
 				sync_kick(m);
 		}
+		verify_writes_done(m, r0, r1);
 	}
 	if ((lo(p) & F_LEGFAIL) && !err && p->op != DEV_READ) {
 		/* A leg missed this write: its failure must be durable first,
@@ -838,6 +855,8 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 		qpush(&s->wait_head, &s->wait_tail, p);
 		return;
 	}
+	if (verify_holds(m, p))
+		return;
 	if (!mbm_all_set(m->bits, r0, r1) || !mbm_all_set(m->pbits, r0, r1)) {
 		for (uint64_t r = r0; r <= r1; r++)
 			mbm_set(m->bits, r);
@@ -928,7 +947,7 @@ void mirror_child_done(struct array *a, struct array_child *c, int err)
 		put_ref(a, p, 0);
 		return;
 	}
-	if (err && leg_error(err)) {
+	if (err && mirror_leg_error(err)) {
 		leg_failed(m, leg, err);
 		if (c->io.op == DEV_READ || c->io.op == DEV_BLOCK_STATUS || c->io.op == DEV_CACHE) {
 			int alt = pick_read_leg(a);
@@ -980,6 +999,7 @@ int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen)
 		bm_kick(m);
 		m->gen++;
 		hdr_write_insync(m);
+		verify_leg_lost(m, leg);
 	}
 	return 0;
 }
@@ -1084,7 +1104,7 @@ static void sweep_done(struct dev_io *io, int err)
 		 * needs to know that one failed. */
 		if (err) {
 			m->sweep_failed = true;
-			if (leg_error(err) && m->state[i] == 'A') {
+			if (mirror_leg_error(err) && m->state[i] == 'A') {
 				/* Recorded on the others' headers (mirror_close):
 				 * the next start must not copy from it. */
 				m->state[i] = 'D';
@@ -1098,7 +1118,7 @@ static void sweep_done(struct dev_io *io, int err)
 	}
 	if (err) {
 		m->sweep_failed = true;
-		if (leg_error(err))
+		if (mirror_leg_error(err))
 			leg_failed(m, i, err); /* what it acknowledged may be lost */
 		else
 			log_warn("mirror: leg %s: flush: %s", m->a->nodes[i].name, strerror(err));
@@ -1170,6 +1190,7 @@ static void tick(struct ev_timer *t)
 			sweep_flush(m);
 	}
 	memset(m->touched, 0, m->img_len - MBM_HEADER);
+	verify_tick(m);
 	ev_timer_start(a->loop, &m->tick, TICK_NS);
 }
 
@@ -1200,6 +1221,9 @@ void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 	sb_attr_num(out, ATTR("bitmap/dirty"), dirty);
 	sb_attr_num(out, ATTR("resync/regions_copied"), m->regions_resynced);
 	sb_attr_num(out, ATTR("resync/regions_zeroed"), m->regions_zeroed);
+	sb_attr_num(out, ATTR("resync/bytes_same"), m->resync_bytes_same);
+	sb_attr_num(out, ATTR("resync/bytes_copied"), m->resync_bytes_copied);
+	sb_attr_str(out, ATTR("csum"), "%s", m->use_csum ? "on" : "off");
 	if (m->phase != SYNC_IDLE) {
 		double s = (double)(ev_now_ns() - m->sync_start_ns) / 1e9;
 		double mibs = s > 0 ? (double)m->sync_bytes / 1048576.0 / s : 0;
@@ -1215,6 +1239,7 @@ void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 					  : 0);
 	}
 #undef ATTR
+	verify_show(m, out, prefix);
 }
 
 void mirror_metrics(struct array *a, struct mx *mx, const char *name)
@@ -1271,6 +1296,14 @@ void mirror_metrics(struct array *a, struct mx *mx, const char *name)
 	mx_family(mx, "dst_resync_regions_zeroed", MX_COUNTER,
 		  "Of those, regions zero on the source, zeroed on the target instead of copied.");
 	mx_counter(mx, "dst_resync_regions_zeroed", &l, m->regions_zeroed);
+	mx_family(mx, "dst_resync_same_bytes", MX_COUNTER,
+		  "Bytes of target legs whole resyncs found identical by checksum and did not "
+		  "move.");
+	mx_counter(mx, "dst_resync_same_bytes", &l, m->resync_bytes_same);
+	mx_family(mx, "dst_resync_copied_bytes", MX_COUNTER,
+		  "Bytes resyncs wrote to target legs since the daemon started.");
+	mx_counter(mx, "dst_resync_copied_bytes", &l, m->resync_bytes_copied);
+	verify_metrics(m, mx, name);
 }
 
 void array_show_alg(struct array *a, struct strbuf *out, const char *prefix)
@@ -1534,6 +1567,14 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
+int array_set_csum(struct array *a, bool on)
+{
+	if (!a->mirror)
+		return -ENOTSUP;
+	a->mirror->use_csum = on;
+	return 0;
+}
+
 int array_set_resync_rate(struct array *a, uint64_t rate)
 {
 	struct mirror *m = a->mirror;
@@ -1580,6 +1621,7 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 		m->slots[k].r = NO_REGION;
 		m->slots[k].wr = xcalloc(a->n, sizeof(*m->slots[k].wr));
 		m->slots[k].buf = xmalloc(m->region);
+		legcmp_init(&m->slots[k].cmp, a);
 	}
 	m->hio = xcalloc(a->n, sizeof(*m->hio));
 	m->hbuf = xcalloc(a->n, LEGHDR_SIZE);
@@ -1597,6 +1639,7 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	memcpy(m->uuid, mc->uuid, 16);
 	snprintf(m->name, sizeof(m->name), "%s", mc->name ? mc->name : "");
 	m->assume_clean = mc->assume_clean;
+	m->use_csum = !mc->no_csum;
 	m->last_good = -1;
 	m->fd = -1;
 	m->bm_work.fn = bm_work;
@@ -1622,6 +1665,7 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	}
 	if (count_state(m, 'S'))
 		sync_kick(m);
+	verify_load(m);
 	return 0;
 }
 
@@ -1651,7 +1695,8 @@ void mirror_close(struct array *a)
 	 * before the final one, and a sweep's FLUSH before legs_flushed uses
 	 * sweep_io again: either may end the loop run while the other is
 	 * still out. */
-	while (m->bm_busy || m->sweep_out)
+	verify_close(m);
+	while (m->bm_busy || m->sweep_out || verify_io_busy(m))
 		ev_run(a->loop);
 	/* A clean stop with every leg in sync leaves nothing to resync, once
 	 * a FLUSH of every leg made their writes durable (a leg that
@@ -1713,7 +1758,9 @@ void mirror_free(struct array *a)
 	for (unsigned k = 0; m->slots && k < m->nslots; k++) {
 		free(m->slots[k].wr);
 		free(m->slots[k].buf);
+		legcmp_free(&m->slots[k].cmp);
 	}
+	verify_free(m);
 	free(m->slots);
 	free(m->hio);
 	free(m->hbuf);

@@ -84,6 +84,7 @@ int cmd_resume(int argc, char **argv);
 int cmd_replace(int argc, char **argv);
 int cmd_label(int argc, char **argv);
 int cmd_set(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 /* "--io-timeout 30" style values: whole seconds in [min, max]; 0, or 1
  * after saying why (a NULL value is fine). */
 int check_seconds(const char *opt, const char *v, uint64_t min, uint64_t max);

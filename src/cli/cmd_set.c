@@ -13,7 +13,7 @@
 
 static const char set_help[] =
     "usage: dst set NAME [--io-timeout SECONDS] [--request-timeout SECONDS]\n"
-    "               [--resync-rate RATE] [--nbd-reconnect-timeout SECONDS]\n"
+    "               [--resync-rate RATE] [--csum on|off] [--nbd-reconnect-timeout SECONDS]\n"
     "               [--tls-psk FILE [--tls-username NAME] | --tls-certs DIR]\n"
     "\n"
     "Change the settings of storage NAME that dst create set. Each new value is\n"
@@ -28,6 +28,10 @@ static const char set_help[] =
     "                         storage reconnect to its node and resend (1-86400)\n"
     "  --resync-rate RATE     live, alg_mirror: bytes per second a resync may\n"
     "                         copy, at least 4K (e.g. 50M); 0 for no limit\n"
+    "  --csum on|off          live, alg_mirror: whether dst verify and a whole resync\n"
+    "                         ask legs that are dst exports for checksums of their\n"
+    "                         blocks (dst:csum-4k, the default: on) instead of\n"
+    "                         reading their data\n"
     "  --nbd-reconnect-timeout SECONDS\n"
     "                         live, with a kernel NBD device (-f /dev/nbdN): how\n"
     "                         long its IO waits for the daemon to come back after\n"
@@ -81,6 +85,7 @@ int cmd_set(int argc, char **argv)
 	    {"request-timeout", required_argument, NULL, 'r'},
 	    {"resync-rate", required_argument, NULL, 'S'},
 	    {"nbd-reconnect-timeout", required_argument, NULL, 'N'},
+	    {"csum", required_argument, NULL, 'c'},
 	    {"tls-psk", required_argument, NULL, 'P'},
 	    {"tls-certs", required_argument, NULL, 'C'},
 	    {"tls-username", required_argument, NULL, 'U'},
@@ -88,7 +93,7 @@ int cmd_set(int argc, char **argv)
 	    {0},
 	};
 	const char *io_timeout = NULL, *request_timeout = NULL, *resync_rate = NULL;
-	const char *nbd_reconnect = NULL;
+	const char *nbd_reconnect = NULL, *csum = NULL;
 	struct tls_opts tls = {0};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -97,6 +102,7 @@ int cmd_set(int argc, char **argv)
 		case 'r': request_timeout = optarg; break;
 		case 'S': resync_rate = optarg; break;
 		case 'N': nbd_reconnect = optarg; break;
+		case 'c': csum = optarg; break;
 		case 'P': tls.psk = optarg; break;
 		case 'C': tls.certs = optarg; break;
 		case 'U': tls.username = optarg; break;
@@ -110,7 +116,8 @@ int cmd_set(int argc, char **argv)
 	}
 	const char *name = argv[optind];
 	bool tls_given = tls.psk || tls.certs || tls.username;
-	if (!io_timeout && !request_timeout && !resync_rate && !nbd_reconnect && !tls_given)
+	if (!io_timeout && !request_timeout && !resync_rate && !nbd_reconnect && !tls_given &&
+	    !csum)
 		return die("set: nothing to change; see 'dst set --help'");
 	if (check_seconds("io-timeout", io_timeout, 0, 86400 * 365) ||
 	    check_seconds("request-timeout", request_timeout, 1, 86400) ||
@@ -138,10 +145,19 @@ int cmd_set(int argc, char **argv)
 		}
 		snprintf(rate_s, sizeof(rate_s), "%llu", (unsigned long long)rate);
 	}
+	if (csum && ops != &alg_mirror) {
+		die("set: --csum: %s is %s; only a mirror compares its legs", name,
+		    ops ? ops->name : "of an unknown alg");
+		goto out;
+	}
+	if (csum && strcmp(csum, "on") != 0 && strcmp(csum, "off") != 0) {
+		die("--csum %s: expected on or off", csum);
+		goto out;
+	}
 	if (tls_given && tls_opts_nodes(&conf, &tls))
 		goto out;
 
-	struct setting s[4];
+	struct setting s[5];
 	size_t n = 0;
 	if (io_timeout) {
 		conf_set(&conf, "io-timeout", io_timeout);
@@ -157,6 +173,10 @@ int cmd_set(int argc, char **argv)
 		else
 			conf_del(&conf, "resync-rate");
 		s[n++] = (struct setting){"resync-rate", rate_s, true};
+	}
+	if (csum) {
+		conf_set(&conf, "csum", csum);
+		s[n++] = (struct setting){"csum", csum, true};
 	}
 	if (nbd_reconnect) {
 		conf_set(&conf, "nbd-reconnect-timeout", nbd_reconnect);

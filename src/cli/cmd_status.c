@@ -32,12 +32,14 @@ static const char status_help[] =
     "  M  being migrated (dst replace)\n"
     "then how many nodes are up, for a mirror the share of regions every leg\n"
     "has (sync), the NBD clients connected, a running resync or migration with\n"
-    "its progress (resync 42%, migrate n-0 42%), and the size.\n"
+    "its progress (resync 42%, migrate n-0 42%, verify 42%), the blocks the last\n"
+    "dst verify found different between the legs and did not repair (legs\n"
+    "differ: N blocks), and the size.\n"
     "\n"
     "Exit status, the worst of those shown:\n"
     "  0  all healthy\n"
     "  1  degraded: a node or leg down, a node suspended, a resync or a\n"
-    "     migration running (the data is served)\n"
+    "     migration running (the data is served), legs that differ\n"
     "  2  failed or stopped: not running, its daemon does not answer (10 s), a\n"
     "     linear or stripe node failed (its IO fails past the io-timeout), or\n"
     "     a mirror with no leg in sync\n"
@@ -71,6 +73,8 @@ struct item {
 	uint64_t bytes;
 	bool has_bytes;
 	long long sync_pct, resync_pct, mig_pct; /* -1: none */
+	long long verify_pct;			 /* a dst verify running; -1: none */
+	long long differ;			 /* blocks the last verify left differing */
 	const char *mig_node;
 };
 
@@ -167,7 +171,7 @@ static void judge_storage(struct item *it, const struct attr *a, size_t n)
 	} else if (!mirror && failed_node) {
 		it->health = H_FAILED;
 		snprintf(it->why, sizeof(it->why), "a node failed: its IO fails");
-	} else if (!all_u || it->resync_pct >= 0 || it->mig_pct >= 0) {
+	} else if (!all_u || it->resync_pct >= 0 || it->mig_pct >= 0 || it->differ > 0) {
 		it->health = H_DEGRADED;
 	} else {
 		it->health = H_HEALTHY;
@@ -189,6 +193,12 @@ static void judge(struct item *it, const char *name, const struct attr *a, size_
 	it->resync_pct = attr_num(a, n, name, "resync/percent");
 	it->mig_pct = attr_num(a, n, name, "migration/percent");
 	it->mig_node = attr_str(a, n, name, "migration/node");
+	const char *vstate = attr_str(a, n, name, "verify/state");
+	it->verify_pct =
+	    vstate && !strcmp(vstate, "running") ? attr_num(a, n, name, "verify/percent") : -1;
+	long long bad = attr_num(a, n, name, "verify/mismatch_blocks");
+	long long fixed = attr_num(a, n, name, "verify/repaired_blocks");
+	it->differ = bad > 0 && vstate && strcmp(vstate, "running") ? bad - MAX(fixed, 0) : 0;
 	it->sync_pct = -1;
 	const char *sync = attr_str(a, n, name, "sync");
 	unsigned long long x, y;
@@ -264,6 +274,10 @@ static void print_line(const struct item *it, int width)
 		printf("  resync %lld%%", it->resync_pct);
 	if (it->mig_pct >= 0)
 		printf("  migrate %s %lld%%", it->mig_node ? it->mig_node : "?", it->mig_pct);
+	if (it->verify_pct >= 0)
+		printf("  verify %lld%%", it->verify_pct);
+	if (it->differ > 0)
+		printf("  legs differ: %lld blocks", it->differ);
 	if (it->has_bytes) {
 		human(it->bytes, sz, sizeof(sz));
 		printf("  size %s", sz);
@@ -343,6 +357,8 @@ static void print_json(struct jw *w, const struct item *it)
 	jw_end(w);
 	json_num_or_null(w, "clients", it->clients);
 	json_num_or_null(w, "sync_percent", running ? it->sync_pct : -1);
+	json_num_or_null(w, "verify_percent", running ? it->verify_pct : -1);
+	json_num_or_null(w, "differing_blocks", running && storage ? it->differ : -1);
 	jw_key(w, "resync");
 	if (it->resync_pct >= 0) {
 		jw_obj(w);
@@ -380,7 +396,8 @@ static void unanswered(struct item *it, const char *name, const char *err)
 	it->state = "running";
 	it->health = H_FAILED;
 	it->clients = -1;
-	it->sync_pct = it->resync_pct = it->mig_pct = -1;
+	it->sync_pct = it->resync_pct = it->mig_pct = it->verify_pct = -1;
+	it->differ = 0;
 	snprintf(it->why, sizeof(it->why), "its daemon does not answer: %.200s", err);
 	/* What it is, from its config. */
 	char *path = state_path(name, ".conf");

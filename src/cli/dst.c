@@ -26,6 +26,8 @@ static const char main_help[] =
     "                            release it, optionally onto a new address or disk\n"
     "  replace NAME NODE (--remote URI | --disk PATH) [--rate R] [--wait] | --abort\n"
     "                            live-migrate a node while the storage is in use\n"
+    "  verify NAME [--repair] [--rate R] [--range START:LEN] [--wait] | --abort\n"
+    "                            compare a mirror's legs while it is in use\n"
     "  label NAME                label the nodes of a storage made before labels\n"
     "  set NAME [--io-timeout S] [--request-timeout S] [--resync-rate R] [--tls-psk F]\n"
     "                            change a storage's settings (live where it can)\n"
@@ -71,13 +73,13 @@ struct subcommand {
 };
 
 static const struct subcommand commands[] = {
-    {"export", cmd_export},   {"create", cmd_create},	{"add", cmd_add},
-    {"remove", cmd_remove},   {"start", cmd_start},	{"stop", cmd_stop},
-    {"delete", cmd_delete},   {"show", cmd_show},	{"stat", cmd_stat},
-    {"suspend", cmd_suspend}, {"resume", cmd_resume},	{"replace", cmd_replace},
-    {"label", cmd_label},     {"set", cmd_set},		{"attach", cmd_attach},
-    {"detach", cmd_detach},   {"status", cmd_status},	{"metrics", cmd_metrics},
-    {"enable", cmd_enable},   {"disable", cmd_disable},
+    {"export", cmd_export},   {"create", cmd_create}, {"add", cmd_add},
+    {"remove", cmd_remove},   {"start", cmd_start},   {"stop", cmd_stop},
+    {"delete", cmd_delete},   {"show", cmd_show},     {"stat", cmd_stat},
+    {"suspend", cmd_suspend}, {"resume", cmd_resume}, {"replace", cmd_replace},
+    {"verify", cmd_verify},   {"label", cmd_label},   {"set", cmd_set},
+    {"attach", cmd_attach},   {"detach", cmd_detach}, {"status", cmd_status},
+    {"metrics", cmd_metrics}, {"enable", cmd_enable}, {"disable", cmd_disable},
 };
 
 static const struct subcommand *find_command(const char *name)

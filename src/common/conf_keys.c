@@ -63,6 +63,7 @@ static const struct key keys[] = {
     {"region-size", false, POW2, 4096, 1u << 30, NULL},
     {"resync-rate", false, SIZE, 4096, UINT64_MAX, NULL},
     {"assume-clean", false, WORDS, 0, 0, "yes|no"},
+    {"csum", false, WORDS, 0, 0, "on|off"},
     {"node-tls-psk", false, ANY, 0, 0, NULL},
     {"node-tls-certs", false, ANY, 0, 0, NULL},
     {"node-tls-username", false, ANY, 0, 0, NULL},

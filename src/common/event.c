@@ -47,8 +47,9 @@ void event_track_nodes(bool on)
 /* Events that mean something is wrong are warnings; the rest are news. */
 static bool is_bad(const char *name)
 {
-	static const char *const bad[] = {"node-lost", "degraded", "migration-failed",
-					  "label-mismatch", "resync-stopped"};
+	static const char *const bad[] = {"node-lost",	    "degraded",	      "migration-failed",
+					  "label-mismatch", "resync-stopped", "verify-stopped",
+					  "verify-mismatch"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (!strcmp(name, bad[i]))
 			return true;

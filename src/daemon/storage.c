@@ -735,6 +735,26 @@ static void restart_migration(struct ev_timer *t)
 
 /* dst set: "set KEY VALUE" for the settings that change live. The CLI has
  * checked the value and saved it in the config already. */
+/* verify OFFSET LENGTH RATE REPAIR (bytes, bytes or 0 for the rest,
+ * bytes/s or 0, 0 or 1): dst verify checked them; they are checked again
+ * here, where the storage's size is known. */
+static void verify_command(struct storage_service *st, struct ctl_req *req, char **argv)
+{
+	struct verify_req r = {0};
+	uint64_t repair;
+	char err[512];
+	if (parse_u64(argv[0], &r.off) < 0 || parse_u64(argv[1], &r.len) < 0 ||
+	    parse_u64(argv[2], &r.rate) < 0 || parse_u64(argv[3], &repair) < 0 || repair > 1) {
+		ctl_reply_error(req, "verify: bad arguments");
+		return;
+	}
+	r.repair = repair;
+	if (array_verify_start(st->array, &r, err, sizeof(err)) < 0)
+		ctl_reply_error(req, "%s", err);
+	else
+		ctl_reply(req, NULL);
+}
+
 static void set_command(struct storage_service *st, struct ctl_req *req, const char *key,
 			const char *val)
 {
@@ -761,6 +781,15 @@ static void set_command(struct storage_service *st, struct ctl_req *req, const c
 		}
 		if (array_set_resync_rate(st->array, x) < 0) {
 			ctl_reply_error(req, "resync-rate: %s has no resync", st->alg->name);
+			return;
+		}
+	} else if (!strcmp(key, "csum")) {
+		if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0) {
+			ctl_reply_error(req, "csum '%s': expected on or off", val);
+			return;
+		}
+		if (array_set_csum(st->array, !strcmp(val, "on")) < 0) {
+			ctl_reply_error(req, "csum: %s has no legs to compare", st->alg->name);
 			return;
 		}
 	} else if (!strcmp(key, "nbd-reconnect-timeout")) {
@@ -961,6 +990,17 @@ static void storage_command(struct service *s, struct ctl_req *req, int argc, ch
 	}
 	if (!strcmp(argv[0], "set") && argc == 3) {
 		set_command(st, req, argv[1], argv[2]);
+		return;
+	}
+	if (!strcmp(argv[0], "verify") && argc == 5) {
+		verify_command(st, req, argv + 1);
+		return;
+	}
+	if (!strcmp(argv[0], "verify-abort") && argc == 1) {
+		if (array_verify_abort(st->array, err, sizeof(err)) < 0)
+			ctl_reply_error(req, "%s", err);
+		else
+			ctl_reply(req, NULL);
 		return;
 	}
 	if (!strcmp(argv[0], "ublk-attach") && argc == 4) {
@@ -1244,6 +1284,7 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		memcpy(mc.uuid, st->uuid, 16);
 		mc.name = name;
 		mc.assume_clean = (v = conf_get(conf, "assume-clean")) && !strcmp(v, "yes");
+		mc.no_csum = (v = conf_get(conf, "csum")) && !strcmp(v, "off");
 		char *bm = state_path(name, ".bitmap");
 		mc.bitmap_path = bm;
 		int mrc = array_mirror_setup(st->array, &mc, err, errlen);

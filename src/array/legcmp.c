@@ -1,0 +1,292 @@
+/* legcmp.c - compare a range of a mirror's legs with their source and fix
+ * the blocks that differ (see legcmp.h). */
+#include "legcmp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array_int.h"
+#include "common/crc32c.h"
+#include "common/util.h"
+
+#define BLK	 DEV_CSUM_BLOCK
+#define MAX_BLKS (LEGCMP_MAX / BLK)
+
+void legcmp_init(struct legcmp *c, struct array *a)
+{
+	memset(c, 0, sizeof(*c));
+	c->a = a;
+	c->leg = xcalloc(a->n, sizeof(*c->leg));
+	for (size_t i = 0; i < a->n; i++) {
+		c->leg[i].sums = xcalloc(MAX_BLKS, sizeof(uint32_t));
+		c->leg[i].diff = xcalloc(MAX_BLKS, 1);
+	}
+}
+
+void legcmp_free(struct legcmp *c)
+{
+	for (size_t i = 0; c->leg && i < c->a->n; i++) {
+		free(c->leg[i].sums);
+		free(c->leg[i].diff);
+		free(c->leg[i].buf);
+	}
+	free(c->leg);
+	c->leg = NULL;
+}
+
+static bool in_run(const struct legcmp *c, size_t i)
+{
+	return (int)i == c->src || (c->legs & (1u << i));
+}
+
+static void count(struct legcmp *c, size_t i, const struct dev_io *io, int err)
+{
+	if (c->resync)
+		array_bg_count(&c->a->nodes[i].resync, io->op == DEV_CSUM ? DEV_READ : io->op,
+			       io->op == DEV_CSUM ? 0 : io->len, err);
+}
+
+static void ask_done(struct dev_io *io, int err);
+
+/* Ask leg i for what it has not given yet: its sums, or its data. */
+static void ask(struct legcmp *c, size_t i)
+{
+	struct legcmp_leg *l = &c->leg[i];
+	struct dev_io *io = &l->io;
+	memset(io, 0, sizeof(*io));
+	if (l->data) {
+		if (!l->buf)
+			l->buf = xmalloc(LEGCMP_MAX);
+		io->op = DEV_READ;
+		io->off = c->off;
+		io->len = c->len;
+		io->buf = l->buf;
+	} else {
+		io->op = DEV_CSUM;
+		io->off = c->off + (uint64_t)l->got * BLK;
+		io->len = c->len - (uint64_t)l->got * BLK;
+		io->csum = l->sums + l->got;
+		io->csum_max = c->nblk - l->got;
+	}
+	io->done = ask_done;
+	io->priv = c;
+	dev_submit(c->a->nodes[i].dev, io);
+}
+
+static void compare(struct legcmp *c);
+
+static void ask_done(struct dev_io *io, int err)
+{
+	struct legcmp *c = io->priv;
+	struct legcmp_leg *l = container_of(io, struct legcmp_leg, io);
+	size_t i = (size_t)(l - c->leg);
+	count(c, i, io, err);
+	if (err == ENOTSUP && io->op == DEV_CSUM) {
+		/* It stopped offering sums (a reconnect reached another
+		 * server): read it. */
+		l->data = true;
+		l->got = 0;
+		ask(c, i);
+		return;
+	}
+	if (err) {
+		l->err = err;
+	} else if (io->op == DEV_READ) {
+		crc32c_blocks(l->buf, c->len, BLK, l->sums);
+		l->got = c->nblk;
+		c->data_bytes += c->len;
+	} else {
+		uint32_t n = MIN(io->csum_count, c->nblk - l->got);
+		c->csum_bytes += MIN((uint64_t)n * BLK, c->len - (uint64_t)l->got * BLK);
+		l->got += n;
+		if (n == 0) {
+			l->err = EIO;
+		} else if (l->got < c->nblk) {
+			ask(c, i);
+			return;
+		}
+	}
+	if (--c->out == 0)
+		compare(c);
+}
+
+static void finish(struct legcmp *c, int err)
+{
+	c->busy = false;
+	c->done(c, err);
+}
+
+static void write_more(struct legcmp *c);
+
+static void write_done(struct dev_io *io, int err)
+{
+	struct legcmp *c = io->priv;
+	size_t i = (size_t)io->dev_scratch[0];
+	io->priv = NULL; /* free again */
+	count(c, i, io, err);
+	if (err)
+		c->leg[i].err = err;
+	else
+		c->fixed_bytes += io->len;
+	c->wout--;
+	write_more(c);
+}
+
+/* Send the next runs of differing blocks, from the source's data, until
+ * LEGCMP_WRITES are out; finish when all are written. */
+static void write_more(struct legcmp *c)
+{
+	struct array *a = c->a;
+	const uint8_t *src = c->leg[c->src].buf;
+	while (c->wout < LEGCMP_WRITES && c->wleg < a->n) {
+		size_t i = c->wleg;
+		uint32_t b = c->wblk, nb;
+		if (!(c->legs & (1u << i)) || c->leg[i].err || !legcmp_next_run(c, i, &b, &nb)) {
+			c->wleg++;
+			c->wblk = 0;
+			continue;
+		}
+		struct dev_io *w = NULL; /* a free one: wout < LEGCMP_WRITES */
+		for (unsigned k = 0; k < LEGCMP_WRITES && !w; k++)
+			if (!c->wio[k].priv)
+				w = &c->wio[k];
+		if (!w)
+			break;
+		uint64_t mx = a->nodes[i].dev->max_io ? a->nodes[i].dev->max_io : LEGCMP_MAX;
+		if ((uint64_t)nb * BLK > mx)
+			nb = (uint32_t)MAX(1, mx / BLK);
+		c->wblk = b + nb;
+		uint64_t o = (uint64_t)b * BLK;
+		memset(w, 0, sizeof(*w));
+		w->op = DEV_WRITE;
+		w->off = c->off + o;
+		w->len = MIN((uint64_t)nb * BLK, c->len - o);
+		w->buf = (void *)(src + o);
+		w->done = write_done;
+		w->priv = c;
+		w->dev_scratch[0] = i;
+		c->wout++;
+		dev_submit(a->nodes[i].dev, w);
+	}
+	if (c->wout == 0 && c->wleg >= a->n)
+		finish(c, 0);
+}
+
+static void src_read_done(struct dev_io *io, int err);
+
+/* Every sum is in: mark the blocks that differ, then fix them. */
+static void compare(struct legcmp *c)
+{
+	struct array *a = c->a;
+	struct legcmp_leg *s = &c->leg[c->src];
+	if (s->err) {
+		finish(c, s->err);
+		return;
+	}
+	uint32_t first = UINT32_MAX, last = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		struct legcmp_leg *l = &c->leg[i];
+		if (!(c->legs & (1u << i)) || l->err)
+			continue;
+		bool bytes = l->data && s->data;
+		for (uint32_t b = 0; b < c->nblk; b++) {
+			uint64_t o = (uint64_t)b * BLK;
+			bool d = bytes ? memcmp(l->buf + o, s->buf + o, MIN(BLK, c->len - o)) != 0
+				       : l->sums[b] != s->sums[b];
+			l->diff[b] = d;
+			if (d) {
+				l->ndiff++;
+				first = MIN(first, b);
+				last = MAX(last, b);
+			}
+		}
+	}
+	if (!c->fix || first == UINT32_MAX) {
+		finish(c, 0);
+		return;
+	}
+	c->wleg = 0;
+	c->wblk = 0;
+	if (s->data) {
+		write_more(c);
+		return;
+	}
+	/* The source gave sums: read just the span that differs. */
+	if (!s->buf)
+		s->buf = xmalloc(LEGCMP_MAX);
+	struct dev_io *io = &s->io;
+	uint64_t o = (uint64_t)first * BLK;
+	memset(io, 0, sizeof(*io));
+	io->op = DEV_READ;
+	io->off = c->off + o;
+	io->len = MIN((uint64_t)(last + 1) * BLK, c->len) - o;
+	io->buf = s->buf + o;
+	io->done = src_read_done;
+	io->priv = c;
+	dev_submit(a->nodes[c->src].dev, io);
+}
+
+static void src_read_done(struct dev_io *io, int err)
+{
+	struct legcmp *c = io->priv;
+	count(c, (size_t)c->src, io, err);
+	c->data_bytes += err ? 0 : io->len;
+	if (err) {
+		c->leg[c->src].err = err;
+		finish(c, err);
+		return;
+	}
+	write_more(c);
+}
+
+void legcmp_start(struct legcmp *c, uint64_t off, uint64_t len, int src, uint32_t legs, bool fix,
+		  bool csum)
+{
+	struct array *a = c->a;
+	c->off = off;
+	c->len = len;
+	c->nblk = (uint32_t)((len + BLK - 1) / BLK);
+	c->src = src;
+	c->legs = legs & ~(1u << src);
+	c->fix = fix;
+	c->csum = csum;
+	c->csum_bytes = c->data_bytes = c->fixed_bytes = 0;
+	c->busy = true;
+	c->wout = 0;
+	for (unsigned k = 0; k < LEGCMP_WRITES; k++)
+		c->wio[k].priv = NULL;
+	c->out = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		struct legcmp_leg *l = &c->leg[i];
+		l->got = 0;
+		l->ndiff = 0;
+		l->err = 0;
+		l->data = !csum || !(a->nodes[i].dev->caps & DEV_CAP_CSUM);
+		if (in_run(c, i))
+			c->out++;
+	}
+	/* Count first: a memory leg answers inside dev_submit. */
+	unsigned n = c->out;
+	for (size_t i = 0; i < a->n && n; i++)
+		if (in_run(c, i)) {
+			n--;
+			ask(c, i);
+		}
+}
+
+bool legcmp_next_run(const struct legcmp *c, size_t i, uint32_t *b, uint32_t *nb)
+{
+	const struct legcmp_leg *l = &c->leg[i];
+	uint32_t k = *b;
+	while (k < c->nblk && !l->diff[k])
+		k++;
+	if (k >= c->nblk)
+		return false;
+	uint32_t e = k;
+	while (e < c->nblk && l->diff[e])
+		e++;
+	*b = k;
+	*nb = e - k;
+	return true;
+}

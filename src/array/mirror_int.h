@@ -1,0 +1,127 @@
+/* mirror_int.h - alg_mirror's state, shared by mirror.c (the legs, the
+ * bitmap, resync) and verify.c (dst verify), which compares the legs
+ * region by region under the same rules: a region being compared holds
+ * the writes to it, as one being resynced does. */
+#ifndef DST_MIRROR_INT_H
+#define DST_MIRROR_INT_H
+
+#include "array_int.h"
+#include "legcmp.h"
+
+/* Bytes of regions a resync copies at once (at least one region). */
+#define SYNC_INFLIGHT  (4u << 20)
+#define SYNC_SLOTS_MAX 8u
+
+enum sync_phase { SYNC_IDLE, SYNC_RUN };
+/* SLOT_CMP: a whole copy between legs that give checksums (legcmp.h):
+ * only the blocks that differ are copied. */
+enum slot_state { SLOT_FREE, SLOT_DRAIN, SLOT_STATUS, SLOT_READ, SLOT_WRITE, SLOT_CMP };
+
+/* One region being copied by a resync. */
+struct sync_slot {
+	struct mirror *m;
+	enum slot_state st;
+	uint64_t r; /* the region, NO_REGION when free */
+	int src;
+	unsigned writes; /* to target legs, outstanding */
+	uint8_t *buf;	 /* one region */
+	struct dev_io read;
+	struct dev_extent ext; /* a whole copy asks first whether the region is zero */
+	struct dev_io *wr;     /* one per leg */
+	struct dev_io *wait_head, *wait_tail; /* writes to r */
+	struct legcmp cmp;		      /* SLOT_CMP: the piece being compared */
+};
+
+struct mirror {
+	struct array *a;
+	char *path;
+	int fd;		   /* the bitmap file, for synchronous writes at start and stop */
+	struct dev *bmdev; /* the same file, for writes while running */
+	uint64_t region, nregions;
+	uint8_t *bits;		 /* what we want on disk */
+	uint8_t *pbits;		 /* what is on disk */
+	uint8_t *touched;	 /* written since the last sweep */
+	uint8_t *sweep;		 /* to clear once the sweep's FLUSH of every leg is done */
+	struct dev_io *sweep_io; /* that FLUSH, one per leg */
+	unsigned sweep_out;	 /* of those, outstanding */
+	bool sweep_failed;	 /* one failed: clear nothing */
+	uint16_t *wcount;	 /* writes in flight per region */
+	char *state;		 /* per leg: 'A' in sync, 'S' syncing, 'D' dead */
+	bool *full;		 /* per leg: needs every region, not just dirty ones */
+	int last_good;		 /* the last leg in sync, when none is */
+	bool whole;		 /* every leg in sync, as the last event said */
+	uint8_t *img;		 /* header + bits being written */
+	size_t img_len;
+	bool bm_busy, bm_dirty, closing;
+	int bm_err;
+	struct dev_io bm_io;
+	struct dev_io *cur_head, *cur_tail;   /* wait for the write in flight */
+	struct dev_io *next_head, *next_tail; /* wait for the one after it */
+	struct ev_deferred bm_work;
+
+	/* resync */
+	enum sync_phase phase;
+	uint64_t sync_pos; /* the next region this pass may pick */
+	uint64_t sync_total, sync_done, sync_bytes;
+	uint64_t sync_start_ns, resync_rate, regions_resynced;
+	uint64_t regions_zeroed; /* of those: zero on the source, zeroed, not copied */
+	/* Bytes of target legs a resync found identical by checksum (not
+	 * moved), and bytes it wrote to them. */
+	uint64_t resync_bytes_same, resync_bytes_copied;
+	bool use_csum;	  /* csum = on: ask legs that offer it for checksums */
+	bool sync_paused; /* the rate limit's pause between regions */
+	struct sync_slot *slots;
+	unsigned nslots;
+	struct ev_deferred sync_work;
+	struct ev_timer tick, sync_timer;
+
+	/* leg headers: labels (label.h) on labelled legs, else the older
+	 * header (leghdr.h) */
+	uint8_t uuid[16];
+	char name[65];
+	uint64_t gen;
+	struct dev_io *hio;   /* one per leg */
+	uint8_t *hbuf;	      /* LEGHDR_SIZE per leg */
+	bool *hbusy, *hagain; /* a write in flight; another one wanted after it */
+	bool *hreading;
+	bool *hmatch;	 /* the last header read carries our UUID */
+	bool *hfail;	 /* the last header read failed: the leg is unreachable */
+	uint64_t *hgen;	 /* and its generation */
+	uint64_t *lgen;	 /* the generation last stamped on (or read from) each leg */
+	uint64_t *wgen;	 /* the generation a header write in flight stamps */
+	bool *susp;	 /* dst suspend: dead on purpose, not taken back by tick */
+	bool fresh;	 /* no bitmap file at start */
+	bool *hclean;	 /* the last label read says the mirror stopped cleanly */
+	bool stop_clean; /* labels written now say so (a clean stop) */
+	bool assume_clean;
+	unsigned setup_pending;
+	bool in_setup;
+
+	struct verify *verify; /* dst verify, running or last run */
+};
+
+/* mirror.c, for verify.c */
+unsigned mirror_count_state(const struct mirror *m, char st);
+void mirror_leg_failed(struct mirror *m, size_t leg, int err);
+/* An error that says the leg is gone (not one about the request). */
+bool mirror_leg_error(int err);
+/* A write held by a comparison goes on. */
+void mirror_resubmit(struct mirror *m, struct dev_io *p);
+
+/* verify.c, for mirror.c */
+struct verify;
+/* A write to [off, off+len) must wait: queued, true. */
+bool verify_holds(struct mirror *m, struct dev_io *p);
+/* Writes in flight to regions r0..r1 finished: a drained comparison may start. */
+void verify_writes_done(struct mirror *m, uint64_t r0, uint64_t r1);
+bool verify_io_busy(const struct mirror *m);
+void verify_leg_lost(struct mirror *m, size_t leg);
+void verify_tick(struct mirror *m);
+/* At set-up: a verify that was running when dstd stopped goes on. */
+void verify_load(struct mirror *m);
+void verify_close(struct mirror *m);
+void verify_free(struct mirror *m);
+void verify_show(struct mirror *m, struct strbuf *out, const char *prefix);
+void verify_metrics(struct mirror *m, struct mx *mx, const char *name);
+
+#endif
