@@ -5,7 +5,7 @@
 #  - A verify held back by --rate 4M; leg 2's export is killed (-9) in the
 #    middle: the verify goes on with legs 0 and 1 (verify/legs_lost 1),
 #    finishes (state done) and reports exactly the 3 changed runs.
-#  - The same verify; the storage's dstd is killed (-9) in the middle and
+#  - A verify at --rate 2M; the storage's dstd is killed (-9) in the middle and
 #    started again: the log says `verify: resumed at region R of 16`, the
 #    verify runs on, finishes and reports the changed runs (those of the
 #    regions after R; all 3 when R is below 3).
@@ -62,8 +62,9 @@ mr_wait mf health AAD 10 "health after leg 2's loss"
 
 step "a slow verify; the storage's dstd killed (-9) in the middle and started again: it resumes"
 mr_log_mark mf
-vf_start mf --rate 4M
-vf_wait_regions mf 5 10
+vf_start mf --rate 2M
+vf_wait_regions mf 8 15
+at=$(vf_progress mf)
 kill -KILL "$M_PID"
 wait_gone "$M_PID" 10 || fail "dstd survived kill -9"
 note "dstd $M_PID killed at $(grep -c 'verify: mismatch' "$DST_STATE_DIR/mf.log") mismatch lines"
@@ -71,7 +72,11 @@ st_start mf
 M_PID=$ST_PID
 mr_wait_log mf "verify: resumed at region [0-9]+ of 16" 10 "the verify resumes after the restart"
 R=$(tail -n +$((MR_LOG_MARK + 1)) "$DST_STATE_DIR/mf.log" | sed -n 's/.*verify: resumed at region \([0-9]*\) of 16.*/\1/p' | tail -1)
-assert_ge "$R" 4 "the region the verify resumed at (at least 5 were done at the kill)"
+note "$at regions were done at the kill; resumed at $R"
+# The daemon saves where the run is about once a second (2 MiB/s: 2
+# regions); one save may be missed by the tick: 4 regions back.
+assert_ge "$R" 2 "the region the verify resumed at ($at were done at the kill)"
+assert_le "$R" "$at" "the region the verify resumed at ($at were done at the kill)"
 assert_eq "$(show_attr mf verify/state)" running "verify/state after the restart"
 st=$(vf_wait mf 30)
 assert_eq "$st" "done" "verify/state after the resumed verify"
