@@ -139,6 +139,9 @@ static void write_more(struct legcmp *c)
 {
 	struct array *a = c->a;
 	const uint8_t *src = c->leg[c->src].buf;
+	if (c->writing)
+		return; /* a write answered inside dev_submit: the loop below goes on */
+	c->writing = true;
 	while (c->wout < LEGCMP_WRITES && c->wleg < a->n) {
 		size_t i = c->wleg;
 		uint32_t b = c->wblk, nb;
@@ -169,6 +172,7 @@ static void write_more(struct legcmp *c)
 		c->wout++;
 		dev_submit(a->nodes[i].dev, w);
 	}
+	c->writing = false;
 	if (c->wout == 0 && c->wleg >= a->n)
 		finish(c, 0);
 }
@@ -254,6 +258,7 @@ void legcmp_start(struct legcmp *c, uint64_t off, uint64_t len, int src, uint32_
 	c->csum_bytes = c->data_bytes = c->fixed_bytes = 0;
 	c->busy = true;
 	c->wout = 0;
+	c->writing = false;
 	for (unsigned k = 0; k < LEGCMP_WRITES; k++)
 		c->wio[k].priv = NULL;
 	c->out = 0;

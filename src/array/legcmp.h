@@ -51,6 +51,7 @@ struct legcmp {
 	size_t wleg;   /* fixing: where the next run is looked for */
 	uint32_t wblk;
 	struct dev_io wio[LEGCMP_WRITES];
+	bool writing; /* inside write_more */
 	bool busy;
 	/* What the last comparison moved: bytes compared by checksum and read
 	 * as data, and bytes written to fix. */
