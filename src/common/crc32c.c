@@ -38,7 +38,7 @@ static uint32_t sw_update(uint32_t c, const uint8_t *p, size_t len)
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) static uint32_t hw_update(uint32_t c, const uint8_t *p,
-							   size_t len)
+							    size_t len)
 {
 	uint64_t c64 = c;
 	for (; len >= 8; p += 8, len -= 8) {

@@ -28,8 +28,8 @@ static void check_all(void)
 	srand(7);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)rand();
-	size_t lens[] = {1, 7, 8, 9, 4095, 4096, 4097, 3 * 4096, 3 * 4096 + 1, 5 * 4096 + 13,
-			 sizeof(buf)};
+	size_t lens[] = {
+	    1, 7, 8, 9, 4095, 4096, 4097, 3 * 4096, 3 * 4096 + 1, 5 * 4096 + 13, sizeof(buf)};
 	for (size_t t = 0; t < sizeof(lens) / sizeof(lens[0]); t++) {
 		size_t len = lens[t];
 		CHECK_EQ(crc32c(0, buf + 1, len - 1), ref(buf + 1, len - 1));
