@@ -10,7 +10,8 @@ void csum_ctx_span(uint64_t off, uint64_t len, uint64_t size, struct csum_span *
 	s->off = off;
 	s->aoff = off - off % CSUM_CTX_BLOCK;
 	s->end = MIN(off + len, s->aoff + CSUM_CTX_CAP);
-	uint64_t up = s->end + (CSUM_CTX_BLOCK - 1) - (s->end + CSUM_CTX_BLOCK - 1) % CSUM_CTX_BLOCK;
+	uint64_t up =
+	    s->end + (CSUM_CTX_BLOCK - 1) - (s->end + CSUM_CTX_BLOCK - 1) % CSUM_CTX_BLOCK;
 	s->aend = MIN(up, MAX(size, s->end));
 }
 
@@ -65,7 +66,7 @@ uint32_t csum_ctx_encode(const struct csum_span *s, const uint32_t *sums, bool r
 			 uint8_t *out)
 {
 	uint32_t nb = csum_ctx_blocks(s), n = 0;
-	uint64_t pos = s->off;	/* start of the extent being built */
+	uint64_t pos = s->off; /* start of the extent being built */
 	uint32_t status = sums[0];
 	for (uint32_t b = 1; b < nb; b++) {
 		uint64_t start = s->aoff + (uint64_t)b * CSUM_CTX_BLOCK;

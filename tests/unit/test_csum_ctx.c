@@ -71,7 +71,8 @@ TEST(sum_iov)
 	struct iovec one = {buf, sizeof(buf)};
 	CHECK_EQ(csum_ctx_sum_iov(&one, 1, sizeof(buf), got), 6);
 	CHECK(memcmp(got, want, sizeof(want)) == 0);
-	size_t cuts[][3] = {{1, 2, 3}, {B - 1, B + 1, 3 * B}, {B, 2 * B, 4 * B + 7}, {100, 4 * B, 4 * B + 1}};
+	size_t cuts[][3] = {
+	    {1, 2, 3}, {B - 1, B + 1, 3 * B}, {B, 2 * B, 4 * B + 7}, {100, 4 * B, 4 * B + 1}};
 	for (size_t c = 0; c < ARRAY_SIZE(cuts); c++) {
 		struct iovec v[4] = {{buf, cuts[c][0]},
 				     {buf + cuts[c][0], cuts[c][1] - cuts[c][0]},
