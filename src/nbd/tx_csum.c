@@ -22,11 +22,12 @@
 
 /* The buffer: [0, PIECE) a piece's data, then the sums, base:allocation's
  * device extents, and the reply (both chunks). */
-#define TX_CSUM_PIECE	  (TX_CSUM_BUF - (64u << 10))
-#define TX_CSUM_SUMS	  TX_CSUM_PIECE
-#define TX_CSUM_EXT	  (TX_CSUM_SUMS + CSUM_CTX_MAX_EXT * 4)
-#define TX_CSUM_WIRE	  (TX_CSUM_EXT + BLOCK_STATUS_MAX_EXTENTS * sizeof(struct dev_extent))
-#define TX_CSUM_WIRE_MAX  (2 * (NBD_STRUCTURED_REPLY_SIZE + 4) + 8 * (BLOCK_STATUS_MAX_EXTENTS + CSUM_CTX_MAX_EXT))
+#define TX_CSUM_PIECE (TX_CSUM_BUF - (64u << 10))
+#define TX_CSUM_SUMS  TX_CSUM_PIECE
+#define TX_CSUM_EXT   (TX_CSUM_SUMS + CSUM_CTX_MAX_EXT * 4)
+#define TX_CSUM_WIRE  (TX_CSUM_EXT + BLOCK_STATUS_MAX_EXTENTS * sizeof(struct dev_extent))
+#define TX_CSUM_WIRE_MAX \
+	(2 * (NBD_STRUCTURED_REPLY_SIZE + 4) + 8 * (BLOCK_STATUS_MAX_EXTENTS + CSUM_CTX_MAX_EXT))
 _Static_assert(TX_CSUM_WIRE + TX_CSUM_WIRE_MAX <= TX_CSUM_BUF, "tx_csum buffer layout");
 _Static_assert(TX_CSUM_PIECE % CSUM_CTX_BLOCK == 0, "pieces start at a block");
 _Static_assert(TX_CSUM_PIECE <= DEV_BORROW_MAX, "a piece is one borrowed read");
@@ -97,8 +98,8 @@ static void io_done(struct dev_io *io, int err)
 	if (err) {
 		log_debug("client %s: BLOCK_STATUS (dst:csum-4k) at %llu+%u: %s of %llu+%llu: %s",
 			  c->peer, (unsigned long long)r->offset, r->length,
-			  io->op == DEV_READ ? "read" : "block status",
-			  (unsigned long long)io->off, (unsigned long long)io->len, strerror(err));
+			  io->op == DEV_READ ? "read" : "block status", (unsigned long long)io->off,
+			  (unsigned long long)io->len, strerror(err));
 		c->srv->st.block_status++;
 		r->error = nbd_errno_to_wire(err);
 		r->csum_wire = NULL;
