@@ -4,13 +4,17 @@
 # block's status its CRC32C as computed independently (tests/tools/
 # csum4k.py), on a file (holes, data, a short last block, more than the
 # per-request cap) and on a memory disk written through NBD; odd offsets
-# and lengths, REQ_ONE, and base:allocation still right beside it.
+# and lengths, REQ_ONE, and base:allocation still right beside it. dst's
+# own client: a mirror's legs ask for it (dst show NODE/csum), a linear
+# storage's node does not, and a leg that comes back as nbdkit on the same
+# port loses it.
 . "$(dirname "$0")/lib.sh"
-need nbdinfo qemu-io
+. "$TESTS_DIR/func/lib_storage.sh"
+. "$TESTS_DIR/func/lib_mirror.sh"
+need nbdinfo qemu-io nbdkit
 need_nbdpy
 
 CSUM="python3 $TESTS_DIR/tools/csum4k.py"
-MiB=1048576
 
 # check_map URI IMAGE: the whole map of dst:csum-4k against IMAGE's bytes.
 check_map() {
@@ -87,4 +91,29 @@ run_ok "csum4k.py probe (mem)" "$NBDPY" "$TESTS_DIR/tools/csum4k.py" probe "$T_T
 
 stop_export csum
 stop_export csummem
+
+step "a mirror's legs negotiate it; a linear storage's node does not ask"
+mr_legs cm 4M 4M
+mr_mirror cm
+for i in 0 1; do
+	assert_eq "$(show_attr cm "${LEG_NODE[i]}/csum")" dst:csum-4k "${LEG_NODE[i]}/csum"
+done
+assert_contains "$(cat "$DST_STATE_DIR/cm.log")" "offers checksums (dst:csum-4k)" "the mirror's log"
+assert_contains "$(cat "$DST_STATE_DIR/cm-leg0.log")" "ready (read-write, structured replies, base:allocation, dst:csum-4k)" \
+	"the leg's log of what the mirror negotiated"
+st_export lin 4M
+st_create ln linear
+st_add ln --remote "$URI"
+st_start ln --listen "127.0.0.1:$(free_port)"
+assert_eq "$(show_attr ln n-0/csum)" "" "a linear storage's node/csum (not asked)"
+assert_not_contains "$(cat "$DST_STATE_DIR/lin.log")" "dst:csum-4k" "the linear node's export log"
+st_stop ln
+
+step "leg 1 comes back as nbdkit on its port: no checksums any more"
+stop_export "${LEG_EXPORT[1]}" --force
+bg nbdkit -f -i 127.0.0.1 -p "${LEG_PORT[1]}" file "${LEG_IMG[1]}"
+mr_wait cm "${LEG_NODE[1]}/csum" "none (verify and resync read its data)" 20 "leg 1 as nbdkit"
+assert_eq "$(show_attr cm "${LEG_NODE[0]}/csum")" dst:csum-4k "${LEG_NODE[0]}/csum"
+assert_contains "$(cat "$DST_STATE_DIR/cm.log")" "offers no checksums (no dst:csum-4k)" "the mirror's log"
+st_stop cm
 echo PASS
