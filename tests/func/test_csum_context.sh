@@ -74,6 +74,14 @@ check_map "$FILE_URI" "$img"
 # extents and one more zero run.
 assert_eq "$MAP_EXTENTS" 72 "extents after a write of two blocks"
 
+step "the file out of the page cache: its blocks read through the request's buffer"
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$img" || fail "fadvise DONTNEED on $img"
+check_map "$FILE_URI" "$img"
+assert_eq "$MAP_EXTENTS" 72 "extents read from the disk"
+
 step "a memory disk written through NBD"
 start_export csummem mem:5M
 MEM_URI=$URI
