@@ -144,12 +144,14 @@ static int settle_size(struct pending_node *pn)
 }
 
 /* How the storage connects to a remote node: its timeouts and credentials;
- * a mirror's legs fail fast (the other legs carry on). */
+ * a mirror's legs fail fast (the other legs carry on) and ask for
+ * checksums (dst:csum-4k: verify and resync compare sums, not data). */
 static struct dev_nbd_opts node_opts(const struct storage_service *st)
 {
 	return (struct dev_nbd_opts){.io_timeout_s = st->io_timeout_s,
 				     .request_timeout_s = st->request_timeout_s,
 				     .fail_fast = st->alg == &alg_mirror,
+				     .csum = st->alg == &alg_mirror,
 				     .tls = st->node_tls,
 				     .tls_psk = st->node_psk,
 				     .tls_certs = st->node_certs,

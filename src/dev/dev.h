@@ -258,6 +258,13 @@ struct dev_nbd_opts {
 	bool fence;
 	uint8_t fence_id[16];
 	uint64_t fence_start;
+	/* Ask for dst:csum-4k too (a mirror leg): granted, the node has
+	 * DEV_CAP_CSUM and answers DEV_CSUM. Only where verify or resync
+	 * needs it: a dst export with it selected checksums the data of
+	 * every BLOCK_STATUS, base:allocation's too. Each reconnect asks
+	 * again; a node that no longer offers it loses the cap, and DEV_CSUM
+	 * fails with ENOTSUP (the caller reads the data instead). */
+	bool csum;
 };
 typedef void (*dev_ready_fn)(void *arg, struct dev *d, int err, const char *msg);
 struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev_nbd_opts *opts,

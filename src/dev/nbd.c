@@ -224,7 +224,19 @@ static bool prepare(struct nbd_dev *n, struct slot *s, int *err)
 				s->cflags = NBD_CMD_FLAG_REQ_ONE;
 			io->ext_count = 0;
 			break;
-		case DEV_CSUM: *err = ENOTSUP; return false;
+		case DEV_CSUM:
+			/* Extents of dst:csum-4k, expanded to one sum per block
+			 * (csum_chunk); a prefix of the range is enough. */
+			if (!n->csum || io->csum_max == 0) {
+				*err = ENOTSUP;
+				return false;
+			}
+			s->cmd = NBD_CMD_BLOCK_STATUS;
+			s->len =
+			    (uint32_t)MIN(MIN(io->len, (uint64_t)io->csum_max * DEV_CSUM_BLOCK),
+					  (uint64_t)(UINT32_MAX & ~4095u));
+			io->csum_count = 0;
+			break;
 		}
 	}
 	s->cookie = ((uint64_t)++n->gen << 32) | (uint64_t)(s - n->slots);
@@ -363,6 +375,19 @@ static void slot_complete(struct nbd_dev *n, struct slot *s, int err)
 	}
 	if (!err && io->op == DEV_BLOCK_STATUS && io->ext_count == 0)
 		one_extent(io);
+	if (io->op == DEV_CSUM && !err && io->csum_count == 0) {
+		/* A reply without our context's chunk: the server (after a
+		 * reconnect, maybe another one) does not offer it any more,
+		 * or got it wrong. */
+		if (n->csum)
+			log_warn("node %s: BLOCK_STATUS at %llu+%llu answered without its "
+				 "dst:csum-4k chunk",
+				 n->uri_str, (unsigned long long)io->off,
+				 (unsigned long long)io->len);
+		err = n->csum ? EIO : ENOTSUP;
+	} else if (io->op == DEV_CSUM && err && !n->csum) {
+		err = ENOTSUP; /* resent to a server that no longer offers it */
+	}
 	slot_free(n, s);
 	n->completed++;
 	if (err)
@@ -381,7 +406,9 @@ void nbd_node_requeue_all(struct nbd_dev *n)
 	for (struct slot *s = n->active_head; s; s = s->next) {
 		s->sent = false;
 		s->err = 0;
-		if (s->cmd == NBD_CMD_BLOCK_STATUS)
+		if (s->cmd == NBD_CMD_BLOCK_STATUS && s->io->op == DEV_CSUM)
+			s->io->csum_count = 0;
+		else if (s->cmd == NBD_CMD_BLOCK_STATUS)
 			s->io->ext_count = 0;
 	}
 	n->unsent = n->active_head;
@@ -612,9 +639,67 @@ static void start_payload(struct nbd_dev *n, struct slot *s, uint8_t *dst, size_
 	}
 }
 
+/* A dst:csum-4k chunk for a DEV_CSUM: each extent's status is the sum of
+ * every block it touches. Extents run on from the request's offset (a
+ * block's start), each ending at a block boundary, or at the device's end
+ * (its short last block), or at the request's end; none is empty or goes
+ * past the request. Anything else is the server's fault: EIO, said once
+ * per reply with the node's name. */
+static void csum_chunk(struct nbd_dev *n, struct slot *s, const uint8_t *p, uint32_t len)
+{
+	struct dev_io *io = s->io;
+	if (io->csum_count || s->err)
+		return; /* one chunk per context: a second one is ignored */
+	uint64_t pos = s->off, end = s->off + s->len;
+	uint32_t k = 0;
+	const char *why = NULL;
+	for (uint32_t i = 4; i + 8 <= len && k < io->csum_max; i += 8) {
+		uint32_t elen = be32_read(p + i), sum = be32_read(p + i + 4);
+		uint64_t eend = pos + elen;
+		if (!elen) {
+			why = "an empty extent";
+			break;
+		}
+		if (eend > end) {
+			why = "an extent past the request";
+			break;
+		}
+		if (eend % DEV_CSUM_BLOCK && eend != n->dev.size && eend != end) {
+			why = "an extent not ending at a block boundary";
+			break;
+		}
+		/* Blocks [pos/B, ceil(eend/B)) relative to the request. */
+		uint64_t first = (pos - s->off) / DEV_CSUM_BLOCK;
+		uint64_t last = (eend - s->off + DEV_CSUM_BLOCK - 1) / DEV_CSUM_BLOCK;
+		if (first != k) {
+			why = "an extent starting inside a block";
+			break;
+		}
+		for (uint64_t b = first; b < last && k < io->csum_max; b++)
+			io->csum[k++] = sum;
+		pos = eend;
+	}
+	if (!why && k == 0)
+		why = "no extents";
+	if (why) {
+		log_warn("node %s: malformed dst:csum-4k reply to BLOCK_STATUS at %llu+%u: %s",
+			 n->uri_str, (unsigned long long)s->off, s->len, why);
+		s->err = EIO;
+		io->csum_count = 0;
+		return;
+	}
+	io->csum_count = k;
+}
+
 static void extents_chunk(struct nbd_dev *n, struct slot *s, const uint8_t *p, uint32_t len)
 {
 	struct dev_io *io = s->io;
+	/* Each op reads its own context's chunk and ignores the other's. */
+	if (io->op == DEV_CSUM) {
+		if (n->csum && be32_read(p) == n->csum_id)
+			csum_chunk(n, s, p, len);
+		return;
+	}
 	if (be32_read(p) != n->base_alloc_id)
 		return;
 	for (uint32_t i = 4; i + 8 <= len && io->ext_count < io->ext_max; i += 8) {
@@ -889,6 +974,11 @@ static void nbd_show(struct dev *d, struct strbuf *out, const char *prefix)
 			    : n->fenced	      ? "yes"
 					      : "no (not a dst export: a request timeout does not "
 						"reconnect a live connection)");
+	if (n->opts.csum) /* a mirror leg: can verify compare sums here? */
+		sb_attr_str(out, ATTR("csum"), "%s",
+			    n->state != ST_UP ? "?"
+			    : n->csum	      ? NBD_META_DST_CSUM
+					      : "none (verify and resync read its data)");
 	if (n->stalls)
 		sb_attr_num(out, ATTR("stalls"), n->stalls);
 	sb_attr_num(out, ATTR("reconnects"), n->reconnects);

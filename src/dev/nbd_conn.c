@@ -162,6 +162,7 @@ static void connected(struct nbd_dev *n)
 	n->phase = CONN_HANDSHAKE;
 	nbd_hs_init(&n->hs, n->uri.export_name, true);
 	n->hs.want_tls = n->uri.tls;
+	n->hs.want_csum = n->opts.csum;
 	if (n->opts.fence) {
 		n->hs.want_fence = true;
 		memcpy(n->hs.fence, n->opts.fence_id, 16);
@@ -283,6 +284,8 @@ static void handshake_done(struct nbd_dev *n)
 	n->structured = hs->structured;
 	n->base_alloc = hs->base_alloc;
 	n->base_alloc_id = hs->base_alloc_id;
+	n->csum = hs->csum;
+	n->csum_id = hs->csum_id;
 	n->can_flush = hs->tflags & NBD_FLAG_SEND_FLUSH;
 	n->can_fua = hs->tflags & NBD_FLAG_SEND_FUA;
 	n->can_trim = hs->tflags & NBD_FLAG_SEND_TRIM;
@@ -390,6 +393,17 @@ static void went_up(struct nbd_dev *n)
 		if (n->dev.event)
 			n->dev.event(&n->dev, DEV_EVENT_UP, n->dev.event_arg);
 	}
+	/* Checksums as this connection's server offers them: a node that
+	 * came back as another server (an nbdkit) may not any more. */
+	bool had = n->dev.caps & DEV_CAP_CSUM;
+	if (n->csum)
+		n->dev.caps |= DEV_CAP_CSUM;
+	else
+		n->dev.caps &= ~DEV_CAP_CSUM;
+	if (n->opts.csum && (first || had != n->csum))
+		log_info("node %s: %s", n->uri_str,
+			 n->csum ? "offers checksums (dst:csum-4k)"
+				 : "offers no checksums (no dst:csum-4k): verify reads its data");
 	nbd_node_update_events(n);
 	nbd_node_kick_send(n);
 }

@@ -96,6 +96,8 @@ struct nbd_dev {
 	/* Negotiated. */
 	bool structured, base_alloc;
 	uint32_t base_alloc_id;
+	bool csum; /* dst:csum-4k (asked for with opts.csum) */
+	uint32_t csum_id;
 	bool can_fua, can_flush, can_trim, can_zero, can_fast_zero, can_cache;
 
 	/* Requests. */

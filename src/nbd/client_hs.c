@@ -68,15 +68,25 @@ static void send_structured_reply(struct nbd_hs *hs)
 	option_header(hs, NBD_OPT_STRUCTURED_REPLY, 0);
 }
 
+/* base:allocation if extents are wanted, dst:csum-4k if checksums are. */
 static void send_set_meta(struct nbd_hs *hs)
 {
-	const uint32_t qlen = sizeof(NBD_META_BASE_ALLOCATION) - 1;
-	option_header(hs, NBD_OPT_SET_META_CONTEXT, 4 + hs->export_len + 4 + 4 + qlen);
+	const uint32_t blen = sizeof(NBD_META_BASE_ALLOCATION) - 1;
+	const uint32_t clen = sizeof(NBD_META_DST_CSUM) - 1;
+	uint32_t n = hs->want_extents + hs->want_csum;
+	uint32_t qlen = (hs->want_extents ? 4 + blen : 0) + (hs->want_csum ? 4 + clen : 0);
+	option_header(hs, NBD_OPT_SET_META_CONTEXT, 4 + hs->export_len + 4 + qlen);
 	put32(hs, hs->export_len);
 	put(hs, hs->export_name, hs->export_len);
-	put32(hs, 1);
-	put32(hs, qlen);
-	put(hs, NBD_META_BASE_ALLOCATION, qlen);
+	put32(hs, n);
+	if (hs->want_extents) {
+		put32(hs, blen);
+		put(hs, NBD_META_BASE_ALLOCATION, blen);
+	}
+	if (hs->want_csum) {
+		put32(hs, clen);
+		put(hs, NBD_META_DST_CSUM, clen);
+	}
 }
 
 static void send_go(struct nbd_hs *hs)
@@ -111,7 +121,8 @@ static void send_export_name(struct nbd_hs *hs)
 /* After STRUCTURED_REPLY or SET_META_CONTEXT is settled: the next option. */
 static void next_after(struct nbd_hs *hs, uint32_t opt)
 {
-	if (opt == NBD_OPT_STRUCTURED_REPLY && hs->structured && hs->want_extents)
+	if (opt == NBD_OPT_STRUCTURED_REPLY && hs->structured &&
+	    (hs->want_extents || hs->want_csum))
 		send_set_meta(hs);
 	else
 		send_go_or_fence(hs);
@@ -186,9 +197,14 @@ static enum nbd_hs_status option_reply(struct nbd_hs *hs, const uint8_t *d, uint
 			if (len < 4)
 				return fail(hs, "short META_CONTEXT reply");
 			const size_t ql = sizeof(NBD_META_BASE_ALLOCATION) - 1;
+			const size_t cl = sizeof(NBD_META_DST_CSUM) - 1;
 			if (len - 4 == ql && !memcmp(d + 4, NBD_META_BASE_ALLOCATION, ql)) {
 				hs->base_alloc = true;
 				hs->base_alloc_id = be32_read(d);
+			} else if (hs->want_csum && len - 4 == cl &&
+				   !memcmp(d + 4, NBD_META_DST_CSUM, cl)) {
+				hs->csum = true;
+				hs->csum_id = be32_read(d);
 			}
 			hs->state = HS_REPLY_HDR, hs->need = 20;
 			return NBD_HS_MORE;

@@ -6,11 +6,10 @@
  * Options sent, one at a time: STARTTLS first when TLS is wanted (the
  * driver then runs the TLS handshake and everything after goes through
  * TLS), STRUCTURED_REPLY, SET_META_CONTEXT base:allocation (when structured
- * replies were accepted), DST_FENCE when a fence is wanted (a dst export
- * settles the storage's older connections before it answers; other servers
- * say it is unsupported), then GO asking for block sizes and the export's
- * description (a dst storage's names the storages it holds). A server without
- * GO gets the old EXPORT_NAME. */
+ * replies were accepted; with dst:csum-4k too when checksums are wanted), DST_FENCE when a fence is
+ * wanted (a dst export settles the storage's older connections before it answers; other servers say
+ * it is unsupported), then GO asking for block sizes and the export's description (a dst storage's
+ * names the storages it holds). A server without GO gets the old EXPORT_NAME. */
 #ifndef DST_NBD_CLIENT_HS_H
 #define DST_NBD_CLIENT_HS_H
 
@@ -32,6 +31,9 @@ struct nbd_hs {
 	bool want_extents;
 	bool want_tls;	 /* set after nbd_hs_init: STARTTLS first, or fail */
 	bool want_fence; /* set after nbd_hs_init, with fence[] (proto.h) */
+	/* Set after nbd_hs_init: ask for dst:csum-4k too (a dst export then
+	 * checksums the data on every BLOCK_STATUS: mirror legs only). */
+	bool want_csum;
 	uint8_t fence[32];
 
 	/* Progress. */
@@ -49,6 +51,8 @@ struct nbd_hs {
 	bool structured;
 	bool base_alloc; /* base:allocation context selected */
 	uint32_t base_alloc_id;
+	bool csum; /* dst:csum-4k context selected */
+	uint32_t csum_id;
 	bool have_export;
 	char description[1024]; /* NBD_INFO_DESCRIPTION, if the server gave one */
 	bool tls;		/* STARTTLS was accepted */

@@ -119,13 +119,13 @@ static void enter_transmission(struct nbd_conn *c)
 	c->phase = PH_TRANSMISSION;
 	ev_timer_stop(c->srv->loop, &c->hs_timer);
 	/* A meta context set for another export name does not apply. */
-	if (c->base_alloc && c->meta_export &&
+	if ((c->base_alloc || c->csum) && c->meta_export &&
 	    !name_matches(c, c->meta_export, (uint32_t)strlen(c->meta_export)))
-		c->base_alloc = false;
-	log_info("client %s: ready (%s%s%s%s)", c->peer,
+		c->base_alloc = c->csum = false;
+	log_info("client %s: ready (%s%s%s%s%s)", c->peer,
 		 c->access == ACL_RO ? "read-only" : "read-write", c->tls ? ", TLS" : "",
 		 c->structured ? ", structured replies" : "",
-		 c->base_alloc ? ", base:allocation" : "");
+		 c->base_alloc ? ", base:allocation" : "", c->csum ? ", dst:csum-4k" : "");
 	c->connect_said = true;
 	event_fire("client-connect", NULL, NULL, "%s %s", c->peer,
 		   c->access == ACL_RO ? "read-only" : "read-write");
@@ -178,6 +178,7 @@ static void opt_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint
 	}
 	if (!is_list) {
 		c->base_alloc = m.selects_base_alloc;
+		c->csum = m.selects_csum;
 		free(c->meta_export);
 		c->meta_export = xmalloc(m.name_len + 1);
 		memcpy(c->meta_export, m.name, m.name_len);
@@ -187,6 +188,13 @@ static void opt_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint
 		static const char ctx[] = NBD_META_BASE_ALLOCATION;
 		uint8_t b[4 + sizeof(ctx) - 1];
 		be32_write(b, is_list ? 0 : NBD_META_ID_BASE_ALLOCATION);
+		memcpy(b + 4, ctx, sizeof(ctx) - 1);
+		reply(c, opt, NBD_REP_META_CONTEXT, b, sizeof(b));
+	}
+	if (m.selects_csum) {
+		static const char ctx[] = NBD_META_DST_CSUM;
+		uint8_t b[4 + sizeof(ctx) - 1];
+		be32_write(b, is_list ? 0 : NBD_META_ID_DST_CSUM);
 		memcpy(b + 4, ctx, sizeof(ctx) - 1);
 		reply(c, opt, NBD_REP_META_CONTEXT, b, sizeof(b));
 	}

@@ -124,5 +124,9 @@
 #define NBD_MAX_STRING		    4096u	/* spec: names MUST be <= 4096 bytes */
 #define NBD_META_BASE_ALLOCATION    "base:allocation"
 #define NBD_META_ID_BASE_ALLOCATION 1u
+/* dst's own context (csum_ctx.h): each extent's status is the CRC32C of
+ * the 4 KiB blocks in it. */
+#define NBD_META_DST_CSUM    "dst:csum-4k"
+#define NBD_META_ID_DST_CSUM 2u
 
 #endif

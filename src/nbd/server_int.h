@@ -47,6 +47,13 @@ struct nbd_req {
 	 * being read (nothing of it may go out either). */
 	uint32_t piece_off, piece_len;
 	bool pieced, more, held;
+	/* BLOCK_STATUS with dst:csum-4k (tx_csum.c): bytes of the span summed
+	 * so far, whether base:allocation's part is done, and the reply's
+	 * chunks (NULL until built). */
+	uint32_t csum_done;
+	bool csum_alloc_done;
+	const uint8_t *csum_wire;
+	uint32_t csum_wire_len;
 	uint8_t hdr[REQ_HDR_MAX];
 	uint32_t hdr_len;
 	const void *data; /* reply payload after hdr */
@@ -89,6 +96,7 @@ struct nbd_conn {
 	bool rx_stopped; /* DISC, shutdown or fatal input: read no more */
 	bool waiting;	 /* on the server's resource wait queue */
 	bool no_zeroes, structured, base_alloc;
+	bool csum;	   /* dst:csum-4k selected */
 	char *meta_export; /* export name the meta context was set for */
 
 	/* TLS. Plaintext connections only test `tls`; once it is set every
@@ -220,6 +228,14 @@ void tx_piece_sent(struct nbd_conn *c, struct nbd_req *r);
 void tx_piece_deferred(struct ev_deferred *d);
 void tx_reply_sent(struct nbd_conn *c, struct nbd_req *req);
 uint16_t tx_export_flags(const struct nbd_conn *c);
+void tx_queue_reply(struct nbd_conn *c, struct nbd_req *r);
+uint32_t tx_encode_alloc(const struct nbd_req *r, const struct dev_extent *ext, uint32_t count,
+			 uint8_t *w);
+
+/* tx_csum.c: BLOCK_STATUS on a connection with dst:csum-4k selected. Its
+ * request buffer: TX_CSUM_BUF bytes (1 MiB, see tx_csum.c). */
+#define TX_CSUM_BUF (1u << 20)
+void tx_csum_submit(struct nbd_conn *c, struct nbd_req *r);
 
 /* conn_limits.c: what one client may take, and for how long. */
 bool limits_may_accept(struct nbd_server *srv); /* may drop a slow handshake */

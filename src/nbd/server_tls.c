@@ -75,6 +75,7 @@ void conn_tls_handshake(struct nbd_conn *c)
 	 * the spec has the client start over, and so do we. */
 	c->structured = false;
 	c->base_alloc = false;
+	c->csum = false;
 	free(c->meta_export);
 	c->meta_export = NULL;
 	c->phase = PH_OPTIONS;

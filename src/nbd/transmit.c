@@ -61,6 +61,7 @@ static void fill_caps(const struct nbd_conn *c, struct nbd_conn_caps *caps)
 	caps->readonly = c->access != ACL_RW || (d->caps & DEV_CAP_READONLY);
 	caps->structured = c->structured;
 	caps->base_alloc = c->base_alloc;
+	caps->csum = c->csum;
 	caps->can_trim = d->caps & DEV_CAP_TRIM;
 	caps->can_zero = d->caps & DEV_CAP_ZERO;
 	caps->can_fast_zero = d->caps & DEV_CAP_FAST_ZERO;
@@ -88,7 +89,7 @@ static void chunk_hdr(struct nbd_req *r, uint16_t type, uint32_t len)
 }
 
 /* Fill hdr/data for r according to its outcome, then queue it. */
-static void queue_reply(struct nbd_conn *c, struct nbd_req *r)
+void tx_queue_reply(struct nbd_conn *c, struct nbd_req *r)
 {
 	r->data = NULL;
 	r->data_len = 0;
@@ -114,6 +115,11 @@ static void queue_reply(struct nbd_conn *c, struct nbd_req *r)
 		}
 		r->data = r->buf; /* NULL if borrowed: server.c sends io.iov */
 		r->data_len = r->piece_len;
+	} else if (r->type == NBD_CMD_BLOCK_STATUS && r->csum_wire) {
+		/* tx_csum.c built the chunks, headers and all. */
+		r->hdr_len = 0;
+		r->data = r->csum_wire;
+		r->data_len = r->csum_wire_len;
 	} else if (r->type == NBD_CMD_BLOCK_STATUS) {
 		/* Extents were converted into wire form after the dev_extent array. */
 		uint32_t n = r->io.ext_count;
@@ -140,16 +146,16 @@ void tx_reply_sent(struct nbd_conn *c, struct nbd_req *r)
 	srv_req_put(c->srv, r);
 }
 
-/* Convert device extents into the wire's (length, flags) pairs, clipped to
- * the request and to 32-bit lengths. */
-static void encode_extents(struct nbd_req *r)
+/* Convert device extents into the wire's base:allocation payload at w: the
+ * context id, then (length, flags) pairs clipped to the request and to
+ * 32-bit lengths. Returns the number of pairs (>= 1). */
+uint32_t tx_encode_alloc(const struct nbd_req *r, const struct dev_extent *ext, uint32_t count,
+			 uint8_t *w)
 {
-	struct dev_extent *ext = r->buf;
-	uint8_t *w = (uint8_t *)r->buf + BLOCK_STATUS_MAX_EXTENTS * sizeof(struct dev_extent);
 	be32_write(w, NBD_META_ID_BASE_ALLOCATION);
 	uint64_t left = r->length;
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < r->io.ext_count && left; i++) {
+	for (uint32_t i = 0; i < count && left; i++) {
 		uint64_t len = MIN(ext[i].len, left);
 		if (len > 0xfffff000u)
 			len = 0xfffff000u; /* keep it 4 KiB aligned and under 4 GiB */
@@ -172,7 +178,13 @@ static void encode_extents(struct nbd_req *r)
 		be32_write(w + 8, 0);
 		n = 1;
 	}
-	r->io.ext_count = n;
+	return n;
+}
+
+static void encode_extents(struct nbd_req *r)
+{
+	uint8_t *w = (uint8_t *)r->buf + BLOCK_STATUS_MAX_EXTENTS * sizeof(struct dev_extent);
+	r->io.ext_count = tx_encode_alloc(r, r->buf, r->io.ext_count, w);
 }
 
 static void submit(struct nbd_conn *c, struct nbd_req *r);
@@ -313,7 +325,7 @@ static void io_done(struct dev_io *io, int err)
 		srv_req_put(c->srv, r);
 		return;
 	}
-	queue_reply(c, r);
+	tx_queue_reply(c, r);
 }
 
 static void submit(struct nbd_conn *c, struct nbd_req *r)
@@ -344,6 +356,10 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 	case NBD_CMD_WRITE_ZEROES: io->op = DEV_WRITE_ZEROES; break;
 	case NBD_CMD_CACHE: io->op = DEV_CACHE; break;
 	case NBD_CMD_BLOCK_STATUS:
+		if (c->csum) { /* its own sequence of device requests */
+			tx_csum_submit(c, r);
+			return;
+		}
 		io->op = DEV_BLOCK_STATUS;
 		io->ext = r->buf;
 		io->ext_max = (r->flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : BLOCK_STATUS_MAX_EXTENTS;
@@ -445,6 +461,8 @@ bool tx_process(struct nbd_conn *c)
 		if (!err) {
 			if (rq.type == NBD_CMD_READ || rq.type == NBD_CMD_WRITE)
 				need = MIN(rq.length, NBD_MAX_PAYLOAD); /* pieced beyond */
+			else if (rq.type == NBD_CMD_BLOCK_STATUS && c->csum)
+				need = TX_CSUM_BUF;
 			else if (rq.type == NBD_CMD_BLOCK_STATUS)
 				need =
 				    BLOCK_STATUS_MAX_EXTENTS * (sizeof(struct dev_extent) + 8) + 4;
@@ -496,7 +514,7 @@ bool tx_process(struct nbd_conn *c)
 				c->rx = RX_DISCARD;
 				c->rx_discard = rq.length;
 			}
-			queue_reply(c, r);
+			tx_queue_reply(c, r);
 			continue;
 		}
 		if (rq.type == NBD_CMD_WRITE) {

@@ -51,6 +51,7 @@ uint32_t nbd_parse_meta(const uint8_t *data, uint32_t len, bool is_list, struct 
 	if ((uint64_t)out->n_queries * 4 > len - pos)
 		return NBD_REP_ERR_INVALID;
 	static const char base[] = NBD_META_BASE_ALLOCATION;
+	static const char csum[] = NBD_META_DST_CSUM;
 	for (uint32_t i = 0; i < out->n_queries; i++) {
 		if (len - pos < 4)
 			return NBD_REP_ERR_INVALID;
@@ -65,11 +66,16 @@ uint32_t nbd_parse_meta(const uint8_t *data, uint32_t len, bool is_list, struct 
 		/* "base:" alone lists every base: context, for LIST only. */
 		else if (is_list && qlen == 5 && memcmp(q, "base:", 5) == 0)
 			out->selects_base_alloc = true;
+		else if (qlen == strlen(csum) && memcmp(q, csum, qlen) == 0)
+			out->selects_csum = true;
+		/* And "dst:" every dst: one. */
+		else if (is_list && qlen == 4 && memcmp(q, "dst:", 4) == 0)
+			out->selects_csum = true;
 	}
 	if (pos != len)
 		return NBD_REP_ERR_INVALID;
 	if (is_list && out->n_queries == 0)
-		out->selects_base_alloc = true;
+		out->selects_base_alloc = out->selects_csum = true;
 	return 0;
 }
 
@@ -118,7 +124,7 @@ uint32_t nbd_validate_request(const struct nbd_request *r, const struct nbd_conn
 			return NBD_EINVAL;
 		break;
 	case NBD_CMD_BLOCK_STATUS:
-		if (!c->structured || !c->base_alloc)
+		if (!c->structured || !(c->base_alloc || c->csum))
 			return NBD_EINVAL;
 		allowed |= NBD_CMD_FLAG_REQ_ONE;
 		break;

@@ -20,13 +20,16 @@ struct nbd_go_req {
 uint32_t nbd_parse_go(const uint8_t *data, uint32_t len, struct nbd_go_req *out);
 
 /* NBD_OPT_LIST/SET_META_CONTEXT payload: which of our contexts it selects.
- * Only base:allocation exists. *n_queries and *selects_base_alloc are set;
- * for LIST an empty query list selects everything. Returns 0 or NBD_REP_ERR_*. */
+ * There are two: base:allocation and dst:csum-4k. A query selects one by
+ * its exact name; for LIST a namespace alone ("base:", "dst:") selects the
+ * contexts in it and an empty query list selects everything. Unknown names
+ * select nothing. Returns 0 or NBD_REP_ERR_*. */
 struct nbd_meta_req {
 	const char *name;
 	uint32_t name_len;
 	uint32_t n_queries;
 	bool selects_base_alloc;
+	bool selects_csum; /* dst:csum-4k */
 };
 uint32_t nbd_parse_meta(const uint8_t *data, uint32_t len, bool is_list, struct nbd_meta_req *out);
 
@@ -48,6 +51,7 @@ struct nbd_conn_caps {
 	bool readonly;
 	bool structured;
 	bool base_alloc; /* base:allocation context selected */
+	bool csum;	 /* dst:csum-4k context selected */
 	bool can_trim, can_zero, can_fast_zero, can_cache;
 };
 

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/ev.h"
 #include "common/log.h"
 #include "common/strbuf.h"
@@ -24,6 +25,7 @@
 #define MS	  1000000ull
 #define DISK_SIZE (4 * MiB)
 #define CTX_ID	  0x51u /* our base:allocation context id */
+#define CSUM_ID	  0x77u /* its dst:csum-4k context id */
 
 /* ---- the scripted server ---- */
 
@@ -55,7 +57,9 @@ struct fake {
 
 	/* What it offers. */
 	bool structured, base_alloc, silent, close_after_greeting;
-	bool deaf; /* stop reading once the next handshake is done */
+	bool csum;	 /* offers dst:csum-4k when asked */
+	bool asked_csum; /* the last SET_META_CONTEXT asked for it */
+	bool deaf;	 /* stop reading once the next handshake is done */
 	bool deaf_now;
 	unsigned go_refusals; /* answer this many GOs with ERR_SHUTDOWN */
 	fake_handler handler;
@@ -276,6 +280,13 @@ static void handle_option(struct fake *f, uint32_t opt, const uint8_t *d, uint32
 			uint8_t b[4 + 15];
 			be32_write(b, CTX_ID);
 			memcpy(b + 4, NBD_META_BASE_ALLOCATION, 15);
+			opt_reply(f, opt, NBD_REP_META_CONTEXT, b, sizeof(b));
+		}
+		f->asked_csum = memmem(d, len, NBD_META_DST_CSUM, 11) != NULL;
+		if (f->csum && f->asked_csum) {
+			uint8_t b[4 + 11];
+			be32_write(b, CSUM_ID);
+			memcpy(b + 4, NBD_META_DST_CSUM, 11);
 			opt_reply(f, opt, NBD_REP_META_CONTEXT, b, sizeof(b));
 		}
 		opt_reply(f, opt, NBD_REP_ACK, NULL, 0);
@@ -541,6 +552,7 @@ struct req {
 	struct env *e;
 	int err, done_calls;
 	struct dev_extent ext[8];
+	uint32_t csum[2048];
 };
 
 static void req_done(struct dev_io *io, int err)
@@ -563,6 +575,10 @@ static void submit(struct env *e, struct req *r, enum dev_op op, uint64_t off, u
 	if (op == DEV_BLOCK_STATUS) {
 		r->io.ext = r->ext;
 		r->io.ext_max = e->ext_max ? e->ext_max : ARRAY_SIZE(r->ext);
+	}
+	if (op == DEV_CSUM) {
+		r->io.csum = r->csum;
+		r->io.csum_max = e->ext_max ? e->ext_max : ARRAY_SIZE(r->csum);
 	}
 	e->pending++;
 	dev_submit(e->node, &r->io);
@@ -831,6 +847,179 @@ TEST(block_status_chunks)
 		CHECK_EQ(r.ext[0].flags, 0);
 	}
 	CHECK_EQ(show_num(e->node, "reconnects"), 0);
+	env_free(e);
+}
+
+/* dst:csum-4k as a dst export answers it: base:allocation's chunk, then
+ * the sums of the disk's blocks from r->off merged into runs; or, by mode,
+ * a malformed one. */
+enum { CS_GOOD, CS_UNALIGNED, CS_EMPTY, CS_PAST, CS_NO_CHUNK, CS_CSUM_FIRST, CS_END };
+static void answer_csum(struct fake *f, const struct fake_req *r)
+{
+	if (r->type != NBD_CMD_BLOCK_STATUS) {
+		answer(f, r);
+		return;
+	}
+	uint32_t base[2] = {r->len, 0};
+	if (f->mode != CS_CSUM_FIRST)
+		status_chunk(f, r, f->mode == CS_NO_CHUNK, CTX_ID, base, 1);
+	if (f->mode == CS_NO_CHUNK)
+		return;
+	static uint32_t sums[DISK_SIZE / 4096], pairs[2 * (DISK_SIZE / 4096)];
+	uint64_t end = r->off + r->len;
+	uint32_t nb = (uint32_t)((end - r->off + 4095) / 4096), n = 0;
+	crc32c_blocks(f->disk + r->off, MIN(nb * 4096ull, DISK_SIZE - r->off), 4096, sums);
+	for (uint32_t b = 0; b < nb; b++) {
+		uint64_t bend = MIN(r->off + (b + 1) * 4096ull, end);
+		if (n && pairs[2 * n - 1] == sums[b])
+			pairs[2 * n - 2] += (uint32_t)(bend - (r->off + b * 4096ull));
+		else
+			pairs[2 * n] = (uint32_t)(bend - (r->off + b * 4096ull)),
+				  pairs[2 * n + 1] = sums[b], n++;
+	}
+	switch (f->mode) {
+	case CS_UNALIGNED: pairs[0] = 1000; break;
+	case CS_EMPTY: pairs[0] = 0; break;
+	case CS_PAST: pairs[2 * n - 2] += 4096; break;
+	default: break;
+	}
+	status_chunk(f, r, f->mode != CS_CSUM_FIRST, CSUM_ID, pairs, n);
+	if (f->mode == CS_CSUM_FIRST)
+		status_chunk(f, r, true, CTX_ID, base, 1);
+}
+
+static bool show_has(struct dev *d, const char *line)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	d->ops->show(d, &sb, "n");
+	bool has = sb.s && strstr(sb.s, line);
+	sb_free(&sb);
+	return has;
+}
+
+TEST(csum_context)
+{
+	struct env *e = env_new();
+	e->f.handler = answer_csum;
+	e->f.csum = true;
+	/* A block repeated: runs merge on the wire and expand again here. */
+	memset(e->f.disk + 8 * 4096, 0, 3 * 4096);
+	struct dev_nbd_opts o = {.csum = true};
+	if (!node_up(e, &o)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	CHECK(e->f.asked_csum);
+	CHECK(e->node->caps & DEV_CAP_CSUM);
+	CHECK(show_has(e->node, "S n/csum dst:csum-4k\n"));
+	static uint32_t want[DISK_SIZE / 4096];
+	crc32c_blocks(e->f.disk, DISK_SIZE, 4096, want);
+
+	struct req r;
+	/* From block 4 over 20 blocks and a bit: 21 sums. */
+	submit(e, &r, DEV_CSUM, 4 * 4096, 20 * 4096 + 100, NULL);
+	CHECK(run_until(e, all_done, 5000));
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.csum_count, 21);
+	for (uint32_t i = 0; i < 21; i++)
+		CHECK_EQ(r.csum[i], want[4 + i]);
+	CHECK_EQ(r.csum[4], r.csum[6]); /* the zero blocks 8..10 */
+	CHECK_EQ(e->f.last_flags, 0);
+
+	/* csum_max caps the request. */
+	e->ext_max = 3;
+	submit(e, &r, DEV_CSUM, 0, 100 * 4096, NULL);
+	e->ext_max = 0;
+	CHECK(run_until(e, all_done, 5000));
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.csum_count, 3);
+	CHECK(r.csum[0] == want[0] && r.csum[2] == want[2]);
+
+	/* The chunks in the other order. */
+	e->f.mode = CS_CSUM_FIRST;
+	submit(e, &r, DEV_CSUM, 0, 8 * 4096, NULL);
+	CHECK(run_until(e, all_done, 5000));
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.csum_count, 8);
+	CHECK_EQ(r.csum[7], want[7]);
+
+	/* BLOCK_STATUS ignores the csum chunk. */
+	e->f.mode = CS_GOOD;
+	submit(e, &r, DEV_BLOCK_STATUS, 0, 8 * 4096, NULL);
+	CHECK(run_until(e, all_done, 5000));
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.io.ext_count, 1);
+	CHECK_EQ(r.ext[0].len, 8 * 4096);
+
+	/* Malformed replies: EIO, and the connection stays. */
+	for (int m = CS_UNALIGNED; m <= CS_NO_CHUNK; m++) {
+		e->f.mode = m;
+		submit(e, &r, DEV_CSUM, 4096, 16 * 4096, NULL);
+		CHECK(run_until(e, all_done, 5000));
+		if (r.err != EIO)
+			fprintf(stderr, "csum mode %d: err %d\n", m, r.err);
+		CHECK_EQ(r.err, EIO);
+	}
+	CHECK_EQ(show_num(e->node, "reconnects"), 0);
+
+	/* The node comes back as a server without it: the cap goes, and
+	 * DEV_CSUM fails with ENOTSUP without asking. */
+	e->f.mode = CS_GOOD;
+	e->f.csum = false;
+	fake_close_conn(&e->f);
+	for (int i = 0; i < 5000 && show_num(e->node, "reconnects") < 1; i++)
+		run_for(e, 1);
+	CHECK_EQ(show_num(e->node, "reconnects"), 1);
+	CHECK(!(e->node->caps & DEV_CAP_CSUM));
+	CHECK(show_has(e->node, "S n/csum none"));
+	unsigned before = e->f.requests;
+	CHECK_EQ(do_io(e, DEV_CSUM, 0, 4096, NULL), ENOTSUP);
+	CHECK_EQ(e->f.requests, before);
+	/* And back as a dst export: the cap is back. */
+	e->f.csum = true;
+	fake_close_conn(&e->f);
+	for (int i = 0; i < 5000 && show_num(e->node, "reconnects") < 2; i++)
+		run_for(e, 1);
+	CHECK(e->node->caps & DEV_CAP_CSUM);
+	submit(e, &r, DEV_CSUM, 0, 4096, NULL);
+	CHECK(run_until(e, all_done, 5000));
+	CHECK_EQ(r.err, 0);
+	CHECK_EQ(r.csum[0], want[0]);
+	env_free(e);
+}
+
+/* Not asked for (not a mirror leg): not negotiated even where offered, and
+ * nothing shown; asked of a server without it: no cap, ENOTSUP. */
+TEST(csum_not_asked_or_offered)
+{
+	struct env *e = env_new();
+	e->f.handler = answer_csum;
+	e->f.csum = true;
+	if (!node_up(e, NULL)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	CHECK(!e->f.asked_csum);
+	CHECK(!(e->node->caps & DEV_CAP_CSUM));
+	CHECK(!show_has(e->node, "n/csum"));
+	CHECK_EQ(do_io(e, DEV_CSUM, 0, 4096, NULL), ENOTSUP);
+	dev_destroy(e->node);
+	e->node = NULL;
+
+	e->f.csum = false;
+	struct dev_nbd_opts o = {.csum = true};
+	if (!node_up(e, &o)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	CHECK(e->f.asked_csum);
+	CHECK(!(e->node->caps & DEV_CAP_CSUM));
+	CHECK(show_has(e->node, "S n/csum none"));
+	CHECK_EQ(do_io(e, DEV_CSUM, 0, 4096, NULL), ENOTSUP);
 	env_free(e);
 }
 
@@ -1167,6 +1356,6 @@ TEST(request_timeout_unread)
 }
 
 UNIT_MAIN(T(read_in_chunks), T(out_of_order), T(error_replies), T(block_status_chunks),
-	  T(plain_server), T(trickle), T(protocol_violations), T(eshutdown_reply),
-	  T(handshake_timeout), T(handshake_dropped), T(reconnect_refused_then_ok),
-	  T(request_timeout_unread))
+	  T(csum_context), T(csum_not_asked_or_offered), T(plain_server), T(trickle),
+	  T(protocol_violations), T(eshutdown_reply), T(handshake_timeout), T(handshake_dropped),
+	  T(reconnect_refused_then_ok), T(request_timeout_unread))

@@ -369,6 +369,75 @@ TEST(meta_other_contexts)
 	CHECK(!hs.base_alloc);
 }
 
+/* Checksums wanted: SET_META_CONTEXT asks for base:allocation and
+ * dst:csum-4k; each context keeps its own id; a server that grants only
+ * base:allocation leaves csum off; a server that offers dst:csum-4k to a
+ * client that did not ask is not believed. */
+TEST(meta_csum)
+{
+	static struct bytes d;
+	d.len = 0;
+	put32(&d, 1);
+	put(&d, "e", 1);
+	put32(&d, 2);
+	put32(&d, (uint32_t)strlen(NBD_META_BASE_ALLOCATION));
+	put(&d, NBD_META_BASE_ALLOCATION, strlen(NBD_META_BASE_ALLOCATION));
+	put32(&d, (uint32_t)strlen(NBD_META_DST_CSUM));
+	put(&d, NBD_META_DST_CSUM, strlen(NBD_META_DST_CSUM));
+	for (int granted = 0; granted < 2; granted++) {
+		nbd_hs_init(&hs, "e", true);
+		hs.want_csum = true;
+		srv.len = 0;
+		s_greeting(&srv, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+		s_ack(&srv, NBD_OPT_STRUCTURED_REPLY);
+		s_meta(&srv, 1, NBD_META_BASE_ALLOCATION);
+		if (granted)
+			s_meta(&srv, 2, NBD_META_DST_CSUM);
+		s_ack(&srv, NBD_OPT_SET_META_CONTEXT);
+		s_info_export(&srv, 4096, NBD_FLAG_HAS_FLAGS);
+		s_ack(&srv, NBD_OPT_GO);
+		drive(&hs, &srv, &run);
+		CHECK_EQ(run.st, NBD_HS_DONE);
+		want.len = 0;
+		put32(&want, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+		c_structured(&want);
+		c_option(&want, NBD_OPT_SET_META_CONTEXT, &d);
+		c_go(&want, "e");
+		CHECK(same_bytes(&run.sent, &want, "csum wanted"));
+		CHECK(hs.base_alloc);
+		CHECK_EQ(hs.base_alloc_id, 1);
+		CHECK_EQ(hs.csum, granted);
+		if (granted)
+			CHECK_EQ(hs.csum_id, 2);
+	}
+
+	/* Not asked for: not taken even if offered. */
+	nbd_hs_init(&hs, "e", true);
+	srv.len = 0;
+	s_greeting(&srv, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	s_ack(&srv, NBD_OPT_STRUCTURED_REPLY);
+	s_meta(&srv, 2, NBD_META_DST_CSUM);
+	s_meta(&srv, 1, NBD_META_BASE_ALLOCATION);
+	s_ack(&srv, NBD_OPT_SET_META_CONTEXT);
+	s_info_export(&srv, 4096, NBD_FLAG_HAS_FLAGS);
+	s_ack(&srv, NBD_OPT_GO);
+	drive(&hs, &srv, &run);
+	CHECK_EQ(run.st, NBD_HS_DONE);
+	CHECK(hs.base_alloc && !hs.csum);
+
+	/* Structured replies refused: neither context, straight to GO. */
+	nbd_hs_init(&hs, "e", true);
+	hs.want_csum = true;
+	srv.len = 0;
+	s_greeting(&srv, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	s_err(&srv, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ERR_UNSUP, "");
+	s_info_export(&srv, 4096, NBD_FLAG_HAS_FLAGS);
+	s_ack(&srv, NBD_OPT_GO);
+	drive(&hs, &srv, &run);
+	CHECK_EQ(run.st, NBD_HS_DONE);
+	CHECK(!hs.csum && !hs.base_alloc);
+}
+
 /* Structured replies refused: no SET_META_CONTEXT, straight to GO. */
 TEST(structured_refused)
 {
@@ -1143,7 +1212,7 @@ TEST(fence)
 	CHECK(!hs.want_fence);
 }
 
-UNIT_MAIN(T(fence), T(happy_path), T(happy_path_steps), T(meta_other_contexts),
+UNIT_MAIN(T(fence), T(happy_path), T(happy_path_steps), T(meta_other_contexts), T(meta_csum),
 	  T(structured_refused), T(meta_refused), T(go_unsupported_no_zeroes),
 	  T(go_unsupported_zeroes), T(go_unsupported_after_meta), T(not_fixed_newstyle),
 	  T(bad_greetings), T(bad_reply_headers), T(go_errors), T(go_error_long_export_name),

@@ -195,6 +195,52 @@ TEST(meta_good)
 	b = meta("e", 3, mixed);
 	CHECK_EQ(nbd_parse_meta(b.b, b.len, false, &r), 0);
 	CHECK(r.selects_base_alloc);
+	CHECK(!r.selects_csum);
+}
+
+TEST(meta_csum)
+{
+	struct nbd_meta_req r;
+	/* LIST with no queries: both contexts. */
+	struct buf b = meta("disk0", 0, NULL);
+	CHECK_EQ(nbd_parse_meta(b.b, b.len, true, &r), 0);
+	CHECK(r.selects_base_alloc && r.selects_csum);
+	CHECK_EQ(nbd_parse_meta(b.b, b.len, false, &r), 0);
+	CHECK(!r.selects_base_alloc && !r.selects_csum);
+
+	/* The exact name selects it alone, for LIST and SET. */
+	const char *one[] = {"dst:csum-4k"};
+	b = meta("", 1, one);
+	for (int list = 0; list < 2; list++) {
+		CHECK_EQ(nbd_parse_meta(b.b, b.len, list, &r), 0);
+		CHECK(r.selects_csum);
+		CHECK(!r.selects_base_alloc);
+	}
+	/* "dst:" lists it (LIST only); "base:" does not. */
+	const char *ns[] = {"dst:"};
+	b = meta("", 1, ns);
+	CHECK_EQ(nbd_parse_meta(b.b, b.len, true, &r), 0);
+	CHECK(r.selects_csum && !r.selects_base_alloc);
+	CHECK_EQ(nbd_parse_meta(b.b, b.len, false, &r), 0);
+	CHECK(!r.selects_csum);
+	const char *bns[] = {"base:"};
+	b = meta("", 1, bns);
+	CHECK_EQ(nbd_parse_meta(b.b, b.len, true, &r), 0);
+	CHECK(!r.selects_csum && r.selects_base_alloc);
+
+	/* Both by name. */
+	const char *both[] = {"base:allocation", "x:y", "dst:csum-4k"};
+	b = meta("e", 3, both);
+	CHECK_EQ(nbd_parse_meta(b.b, b.len, false, &r), 0);
+	CHECK(r.selects_csum && r.selects_base_alloc);
+
+	/* Near misses select nothing. */
+	const char *near[] = {"dst:csum-4", "dst:csum-4k ", "DST:CSUM-4K", "dst:csum-8k", "dst"};
+	b = meta("", 5, near);
+	for (int list = 0; list < 2; list++) {
+		CHECK_EQ(nbd_parse_meta(b.b, b.len, list, &r), 0);
+		CHECK(!r.selects_csum && !r.selects_base_alloc);
+	}
 }
 
 TEST(meta_malformed)
@@ -390,6 +436,13 @@ TEST(unknown_or_unnegotiated_commands)
 	CHECK_EQ(v(&bs, NBD_CMD_BLOCK_STATUS, 0, 0, 512), NBD_EINVAL);
 	bs.base_alloc = false;
 	CHECK_EQ(v(&bs, NBD_CMD_BLOCK_STATUS, 0, 0, 512), NBD_EINVAL);
+	/* ... or dst:csum-4k alone. */
+	bs.structured = true;
+	bs.csum = true;
+	CHECK_EQ(v(&bs, NBD_CMD_BLOCK_STATUS, 0, 0, 512), 0);
+	CHECK_EQ(v(&bs, NBD_CMD_BLOCK_STATUS, NBD_CMD_FLAG_REQ_ONE, 100, 5000), 0);
+	bs.structured = false;
+	CHECK_EQ(v(&bs, NBD_CMD_BLOCK_STATUS, 0, 0, 512), NBD_EINVAL);
 }
 
 TEST(lengths_and_ranges)
@@ -531,6 +584,7 @@ TEST(names)
 	CHECK_STR(nbd_opt_name(0xffffffffu), "UNKNOWN");
 }
 
-UNIT_MAIN(T(go_good), T(go_malformed), T(meta_good), T(meta_malformed), T(decode_request),
-	  T(valid_requests), T(flags_refused), T(unknown_or_unnegotiated_commands),
-	  T(lengths_and_ranges), T(readonly), T(min_block_alignment), T(errno_mapping), T(names))
+UNIT_MAIN(T(go_good), T(go_malformed), T(meta_good), T(meta_csum), T(meta_malformed),
+	  T(decode_request), T(valid_requests), T(flags_refused),
+	  T(unknown_or_unnegotiated_commands), T(lengths_and_ranges), T(readonly),
+	  T(min_block_alignment), T(errno_mapping), T(names))
