@@ -173,10 +173,14 @@ int cmd_verify(int argc, char **argv)
 		return 1;
 	const char *alg = conf_get(&conf, "alg");
 	bool mirror = alg && (!strcmp(alg, "alg_mirror") || !strcmp(alg, "mirror"));
+	if (!mirror) {
+		/* alg points into conf: free it after the message. */
+		int rc = die("cannot verify '%s': it is %s; only a mirror's legs can be compared",
+			     name, alg ? alg : "not a storage");
+		conf_free(&conf);
+		return rc;
+	}
 	conf_free(&conf);
-	if (!mirror)
-		return die("cannot verify '%s': it is %s; only a mirror's legs can be compared",
-			   name, alg ? alg : "not a storage");
 	if (!state_running_pid(name))
 		return die("cannot verify '%s': it is not running ('dst start %s' first)", name,
 			   name);
