@@ -186,9 +186,10 @@ export_leg() {
 # mirror_up CSUM(on|off): a new mirror over the two legs, started; waits
 # until its initial sync is over. Sets M_PID, SYNC_S (seconds of the
 # sync, from the log), SYNC_TICKS (CPU of the three daemons meanwhile),
-# SYNC_WRITTEN (bytes written to leg 1's export).
+# SYNC_WRITTEN (bytes written to leg 1's export), SYNC_READ (bytes read as
+# data from leg 0's export).
 mirror_up() {
-	local port w0 c0 t log="$DST_STATE_DIR/$NAME.log"
+	local port w0 r0 c0 t log="$DST_STATE_DIR/$NAME.log"
 	port=$(free_port)
 	"$DST" delete "$NAME" >/dev/null 2>&1 || true
 	rm -f "$log"
@@ -201,7 +202,7 @@ mirror_up() {
 	if [ "$1" = off ]; then
 		"$DST" set "$NAME" --csum off >"$WORK/log/set.out" 2>&1 || { cat "$WORK/log/set.out" >&2; die "dst set --csum off"; }
 	fi
-	w0=$(attr bench-vleg1 io/write_bytes)
+	w0=$(attr bench-vleg1 io/write_bytes) r0=$(attr bench-vleg0 io/read_bytes)
 	c0=$(cpu_ticks "${LEG_PID[0]},${LEG_PID[1]}")
 	"$DST" start "$NAME" --listen "127.0.0.1:$port" >"$WORK/log/start.out" 2>&1 ||
 		{ cat "$WORK/log/start.out" >&2; die "dst start $NAME"; }
@@ -215,6 +216,7 @@ mirror_up() {
 	[ "$t" -lt 6000 ] || die "the initial sync of $NAME did not end in 300 s"
 	SYNC_TICKS=$(($(cpu_ticks "$M_PID,${LEG_PID[0]},${LEG_PID[1]}") - c0))
 	SYNC_WRITTEN=$(($(attr bench-vleg1 io/write_bytes) - w0))
+	SYNC_READ=$(($(attr bench-vleg0 io/read_bytes) - r0))
 	SYNC_S=$(awk -v a="$(log_ms "$log" "mirror: resync of [0-9]+ regions starts")" \
 		-v b="$(log_ms "$log" "in sync again")" 'BEGIN { printf "%.3f", (b - a) / 1000 }')
 	cmp -s -n "$BYTES" "$LEG0" "$LEG1" || die "the legs differ after the initial sync of $NAME"
@@ -274,7 +276,7 @@ resync_row() {
 	cmp -s -n "$BYTES" "$LEG0" "$LEG1" && die "leg 1 did not change"
 	mirror_up "$3"
 	sync "$LEG1" # its writeback is not the next row's
-	record "$1" "$2" "$SYNC_S" "$SYNC_TICKS" "(leg 1 received $SYNC_WRITTEN bytes; same $(attr "$NAME" resync/bytes_same), copied $(attr "$NAME" resync/bytes_copied))"
+	record "$1" "$2" "$SYNC_S" "$SYNC_TICKS" "(leg 0 sent $SYNC_READ, leg 1 received $SYNC_WRITTEN bytes; same $(attr "$NAME" resync/bytes_same), copied $(attr "$NAME" resync/bytes_copied))"
 }
 
 # ---------------------------------------------------------------------------
