@@ -3,10 +3,13 @@
 # Two 64 MiB data files: A (pseudo-random) and B, a copy of A with 1% of its
 # 4 KiB blocks inverted, scattered. A new mirror (no --assume-clean: its
 # initial sync copies leg 0 whole to leg 1) over:
-#  - two dst exports (A, B): leg 1's export receives at most 3% of its size
-#    as written data (its io/write_bytes) and is read as data not at all
-#    beyond that; resync/bytes_same is the 99% that matched and
-#    resync/bytes_copied at least the changed blocks;
+#  - two dst exports (A on 127.0.0.1, B on another host: a network
+#    namespace, when the test runs as root): leg 1's export receives at most
+#    3% of its size as written data (its io/write_bytes) and is read as data
+#    not at all beyond that; resync/bytes_same is the 99% that matched and
+#    resync/bytes_copied at least the changed blocks; leg 0's export, the
+#    source, sends at most 5% of its size as data (checked last: the issue's
+#    "moves at most a few percent of its bytes as data");
 #  - a dst export (A) and nbdkit's file plugin (B): no checksums there, the
 #    data fallback copies everything;
 #  - two dst exports with `dst set NAME --csum off` (saved in the config):
@@ -16,7 +19,19 @@
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_mirror.sh"
 . "$TESTS_DIR/func/lib_verify.sh"
+. "$TESTS_DIR/func/lib_netns.sh"
 need nbdinfo
+
+# Leg 1 of the checksum resync on another host where we may make one.
+USE_NS=0
+if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null 2>&1 && command -v nft >/dev/null 2>&1; then
+	USE_NS=1
+	netns_pick rs 249
+	trap 'netns_cleanup rc' EXIT
+	netns_setup
+else
+	note "not root, or no ip/nft: leg 1 runs on 127.0.0.1 too"
+fi
 
 SIZE=$((64 * MiB))
 vf_data "$T_TMP/A.bin" "$SIZE" 41
@@ -32,15 +47,28 @@ leg_file() {
 	echo "$T_TMP/$1.img"
 }
 
-# legs_dst STORAGE: LEG_* for two dst exports, of A and of B.
+# legs_dst STORAGE [ns]: LEG_* for two dst exports, of A and of B; with ns
+# (and USE_NS), B's export runs in the namespace, on NODE_IP:10809.
 legs_dst() {
-	LEG_IMG=() LEG_URI=() LEG_EXPORT=() LEG_PORT=()
+	LEG_IMG=() LEG_URI=() LEG_EXPORT=()
 	LEG_IMG[0]=$(leg_file "$1-leg0" "$T_TMP/A.bin")
 	LEG_IMG[1]=$(leg_file "$1-leg1" "$T_TMP/B.bin")
-	for i in 0 1; do
-		start_export "$1-leg$i" "${LEG_IMG[i]}"
-		LEG_EXPORT[i]=$1-leg$i LEG_URI[i]=$URI LEG_PORT[i]=$PORT
-	done
+	start_export "$1-leg0" "${LEG_IMG[0]}"
+	LEG_EXPORT[0]=$1-leg0 LEG_URI[0]=$URI
+	LEG_EXPORT[1]=$1-leg1
+	if [ "${2:-}" = ns ] && [ $USE_NS = 1 ]; then
+		track_export "$1-leg1"
+		nsx "$DST" export "${LEG_IMG[1]}" --name "$1-leg1" --listen "$NODE_IP:10809" \
+			--allow "$HOST_IP/32" || fail "dst export in $NS"
+		check_stderr "$T_TMP/nsx.out" "dst export in $NS"
+		PID=$(export_pid "$1-leg1") || fail "no pid file for $1-leg1"
+		assert_eq "$(ip netns identify "$PID")" "$NS" "the network namespace of leg 1's export"
+		LEG_URI[1]=nbd://$NODE_IP:10809
+		note "export $1-leg1: ${LEG_IMG[1]} on ${LEG_URI[1]} in $NS (pid $PID)"
+	else
+		start_export "$1-leg1" "${LEG_IMG[1]}"
+		LEG_URI[1]=$URI
+	fi
 }
 
 # synced WHAT: the initial sync is over; the legs are A.
@@ -56,8 +84,9 @@ synced() {
 }
 
 step "mirror rc over dst exports of A and B: the initial sync copies what differs"
-legs_dst rc
+legs_dst rc ns
 w0=$(export_attr rc-leg1 io/write_bytes) r0=$(export_attr rc-leg1 io/read_bytes)
+s0=$(export_attr rc-leg0 io/read_bytes)
 MR_INITIAL_SYNC=1 mr_mirror rc
 MR_LOG_MARK=0
 mr_log_has rc "mirror: a new mirror: copying ${LEG_NODE[0]} to the other legs" "the initial sync"
@@ -72,6 +101,8 @@ assert_ge "$COPIED" $((NCH * BLK)) "resync/bytes_copied (at least the changed bl
 assert_le "$COPIED" $((SIZE * 3 / 100)) "resync/bytes_copied"
 assert_ge "$SAME" $((SIZE - SIZE * 3 / 100)) "resync/bytes_same"
 assert_le "$SAME" $((SIZE - NCH * BLK)) "resync/bytes_same (the changed blocks are not the same)"
+SRC_READ=$(($(export_attr rc-leg0 io/read_bytes) - s0))
+note "leg 0's export (the source) sent $SRC_READ bytes as data ($((SRC_READ * 1000 / SIZE)) per mille)"
 st_stop rc
 stop_export rc-leg0
 stop_export rc-leg1
@@ -114,4 +145,7 @@ assert_eq "$COPIED" "$SIZE" "resync/bytes_copied with --csum off"
 st_stop ro
 stop_export ro-leg0
 stop_export ro-leg1
+
+step "the checksum resync moved at most a few percent of the source's bytes as data"
+assert_le "$SRC_READ" $((SIZE * 5 / 100)) "bytes leg 0's export sent as data during the checksum resync"
 echo "PASS"
