@@ -8,6 +8,10 @@
 # write at once); what verify reports is read from `dst show NAME` and from
 # the `verify: mismatch at offset O length L: NODE differs from SOURCE`
 # lines of NAME.log.
+#
+# vf_hosts / vf_leg_export put a leg on another host: its export runs in a
+# network namespace (lib_netns.sh, sourced before this file) when the test
+# runs as root with ip and nft, else on 127.0.0.1 like the others.
 
 BLK=4096
 
@@ -143,4 +147,40 @@ vf_blocks() {
 # counters: io/write_bytes, io/read_bytes...).
 export_attr() {
 	show_attr "$1" "$2"
+}
+
+# vf_hosts TAG OCTET STORAGE: make the namespace (see lib_netns.sh's
+# netns_pick) if we can; VF_NS=1 then. The cleanup stops STORAGE first.
+vf_hosts() {
+	VF_NS=0
+	if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null 2>&1 && command -v nft >/dev/null 2>&1; then
+		VF_NS=1
+		netns_pick "$1" "$2"
+		# shellcheck disable=SC2064 # STORAGE now
+		trap "netns_cleanup $3" EXIT
+		netns_setup
+	else
+		note "not root, or no ip/nft: every leg runs on 127.0.0.1"
+	fi
+}
+
+# vf_leg_export I NAME IMG: `dst export IMG --name NAME` as leg I: in the
+# namespace on NODE_IP:10809 (if VF_NS=1; one such leg per test), else on
+# 127.0.0.1. Sets LEG_EXPORT[I], LEG_IMG[I], LEG_URI[I], LEG_PORT[I].
+vf_leg_export() {
+	local i=$1 name=$2 img=$3 pid
+	LEG_EXPORT[i]=$name LEG_IMG[i]=$img
+	if [ "${VF_NS:-0}" = 1 ]; then
+		track_export "$name"
+		nsx "$DST" export "$img" --name "$name" --listen "$NODE_IP:10809" \
+			--allow "$HOST_IP/32" || fail "dst export of $name in $NS"
+		check_stderr "$T_TMP/nsx.out" "dst export in $NS"
+		pid=$(export_pid "$name") || fail "no pid file for $name"
+		assert_eq "$(ip netns identify "$pid")" "$NS" "the network namespace of $name's export"
+		LEG_URI[i]=nbd://$NODE_IP:10809 LEG_PORT[i]=10809
+		note "export $name: $img on ${LEG_URI[i]} in $NS (pid $pid)"
+	else
+		start_export "$name" "$img"
+		LEG_URI[i]=$URI LEG_PORT[i]=$PORT
+	fi
 }

@@ -18,20 +18,12 @@
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_mirror.sh"
-. "$TESTS_DIR/func/lib_verify.sh"
 . "$TESTS_DIR/func/lib_netns.sh"
+. "$TESTS_DIR/func/lib_verify.sh"
 need nbdinfo
 
 # Leg 1 of the checksum resync on another host where we may make one.
-USE_NS=0
-if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null 2>&1 && command -v nft >/dev/null 2>&1; then
-	USE_NS=1
-	netns_pick rs 249
-	trap 'netns_cleanup rc' EXIT
-	netns_setup
-else
-	note "not root, or no ip/nft: leg 1 runs on 127.0.0.1 too"
-fi
+vf_hosts rs 249 rc
 
 SIZE=$((64 * MiB))
 vf_data "$T_TMP/A.bin" "$SIZE" 41
@@ -47,28 +39,16 @@ leg_file() {
 	echo "$T_TMP/$1.img"
 }
 
-# legs_dst STORAGE [ns]: LEG_* for two dst exports, of A and of B; with ns
-# (and USE_NS), B's export runs in the namespace, on NODE_IP:10809.
+# legs_dst STORAGE [ns]: LEG_* for two dst exports, of A and of B; with ns,
+# B's on the other host (vf_leg_export).
 legs_dst() {
-	LEG_IMG=() LEG_URI=() LEG_EXPORT=()
-	LEG_IMG[0]=$(leg_file "$1-leg0" "$T_TMP/A.bin")
-	LEG_IMG[1]=$(leg_file "$1-leg1" "$T_TMP/B.bin")
-	start_export "$1-leg0" "${LEG_IMG[0]}"
-	LEG_EXPORT[0]=$1-leg0 LEG_URI[0]=$URI
-	LEG_EXPORT[1]=$1-leg1
-	if [ "${2:-}" = ns ] && [ $USE_NS = 1 ]; then
-		track_export "$1-leg1"
-		nsx "$DST" export "${LEG_IMG[1]}" --name "$1-leg1" --listen "$NODE_IP:10809" \
-			--allow "$HOST_IP/32" || fail "dst export in $NS"
-		check_stderr "$T_TMP/nsx.out" "dst export in $NS"
-		PID=$(export_pid "$1-leg1") || fail "no pid file for $1-leg1"
-		assert_eq "$(ip netns identify "$PID")" "$NS" "the network namespace of leg 1's export"
-		LEG_URI[1]=nbd://$NODE_IP:10809
-		note "export $1-leg1: ${LEG_IMG[1]} on ${LEG_URI[1]} in $NS (pid $PID)"
-	else
-		start_export "$1-leg1" "${LEG_IMG[1]}"
-		LEG_URI[1]=$URI
-	fi
+	local ns=$VF_NS
+	LEG_IMG=() LEG_URI=() LEG_EXPORT=() LEG_PORT=()
+	VF_NS=0
+	vf_leg_export 0 "$1-leg0" "$(leg_file "$1-leg0" "$T_TMP/A.bin")"
+	[ "${2:-}" = ns ] && VF_NS=$ns
+	vf_leg_export 1 "$1-leg1" "$(leg_file "$1-leg1" "$T_TMP/B.bin")"
+	VF_NS=$ns
 }
 
 # synced WHAT: the initial sync is over; the legs are A.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dst verify finds exactly the blocks in which a mirror's legs differ, and
 # --repair makes them agree. A 2-leg mirror of 16 MiB over two file-backed
-# dst exports is written whole with known data (nbdcopy); then the legs are
+# dst exports (leg 1 on another host: a network namespace, when the test
+# runs as root) is written whole with known data (nbdcopy); then the legs are
 # made to differ behind its back: bytes inverted in the backing files at
 # chosen 4 KiB-aligned ranges (four on leg 1, one of them across a region
 # boundary and one in the last block before the label, one on leg 0, the
@@ -14,11 +15,16 @@
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_mirror.sh"
+. "$TESTS_DIR/func/lib_netns.sh"
 . "$TESTS_DIR/func/lib_verify.sh"
 need nbdcopy nbdinfo
+vf_hosts vr 248 mv
 
 step "mirror mv over two 16M exports, written whole with known data"
-mr_legs mv 16M 16M
+mr_legs mv 16M
+img=$T_TMP/mv-leg1.img
+{ truncate -s 16M "$img" && truncate -s +4096 "$img"; } || fail "truncate $img"
+vf_leg_export 1 mv-leg1 "$img"
 mr_mirror mv
 L0=${LEG_NODE[0]} L1=${LEG_NODE[1]}
 vf_data "$T_TMP/data.bin" "$M_SIZE" 19
