@@ -177,7 +177,7 @@ static void write_more(struct legcmp *c)
 		finish(c, 0);
 }
 
-static void src_read_done(struct dev_io *io, int err);
+static void read_more(struct legcmp *c);
 
 /* Every sum is in: mark the blocks that differ, then fix them. */
 static void compare(struct legcmp *c)
@@ -188,7 +188,9 @@ static void compare(struct legcmp *c)
 		finish(c, s->err);
 		return;
 	}
-	uint32_t first = UINT32_MAX, last = 0;
+	/* The source's diff: the blocks any leg needs from it. */
+	memset(s->diff, 0, c->nblk);
+	bool any = false;
 	for (size_t i = 0; i < a->n; i++) {
 		struct legcmp_leg *l = &c->leg[i];
 		if (!(c->legs & (1u << i)) || l->err)
@@ -201,12 +203,12 @@ static void compare(struct legcmp *c)
 			l->diff[b] = d;
 			if (d) {
 				l->ndiff++;
-				first = MIN(first, b);
-				last = MAX(last, b);
+				s->diff[b] = 1;
+				any = true;
 			}
 		}
 	}
-	if (!c->fix || first == UINT32_MAX) {
+	if (!c->fix || !any) {
 		finish(c, 0);
 		return;
 	}
@@ -216,31 +218,73 @@ static void compare(struct legcmp *c)
 		write_more(c);
 		return;
 	}
-	/* The source gave sums: read just the span that differs. */
+	/* The source gave sums: read just the runs that differ (1% of the
+	 * blocks scattered over a piece is 1% read, not the span). */
 	if (!s->buf)
 		s->buf = xmalloc(LEGCMP_MAX);
-	struct dev_io *io = &s->io;
-	uint64_t o = (uint64_t)first * BLK;
-	memset(io, 0, sizeof(*io));
-	io->op = DEV_READ;
-	io->off = c->off + o;
-	io->len = MIN((uint64_t)(last + 1) * BLK, c->len) - o;
-	io->buf = s->buf + o;
-	io->done = src_read_done;
-	io->priv = c;
-	dev_submit(a->nodes[c->src].dev, io);
+	c->rerr = 0;
+	read_more(c);
 }
 
-static void src_read_done(struct dev_io *io, int err)
+static void run_read_done(struct dev_io *io, int err)
 {
 	struct legcmp *c = io->priv;
+	io->priv = NULL; /* free again */
 	count(c, (size_t)c->src, io, err);
-	c->data_bytes += err ? 0 : io->len;
-	if (err) {
-		c->leg[c->src].err = err;
-		finish(c, err);
+	if (err && !c->rerr)
+		c->rerr = err;
+	else if (!err)
+		c->data_bytes += io->len;
+	c->wout--;
+	read_more(c);
+}
+
+/* Read the source's differing runs into its buffer, LEGCMP_WRITES at a
+ * time, then write them (write_more). */
+static void read_more(struct legcmp *c)
+{
+	struct legcmp_leg *s = &c->leg[c->src];
+	struct dev *d = c->a->nodes[c->src].dev;
+	if (c->writing)
+		return; /* a read answered inside dev_submit: the loop below goes on */
+	c->writing = true;
+	while (c->wout < LEGCMP_WRITES && !c->rerr && c->wblk < c->nblk) {
+		uint32_t b = c->wblk, nb;
+		if (!legcmp_next_run(c, (size_t)c->src, &b, &nb)) {
+			c->wblk = c->nblk;
+			break;
+		}
+		struct dev_io *r = NULL;
+		for (unsigned k = 0; k < LEGCMP_WRITES && !r; k++)
+			if (!c->wio[k].priv)
+				r = &c->wio[k];
+		if (!r)
+			break;
+		uint64_t mx = d->max_io ? d->max_io : LEGCMP_MAX;
+		if ((uint64_t)nb * BLK > mx)
+			nb = (uint32_t)MAX(1, mx / BLK);
+		c->wblk = b + nb;
+		uint64_t o = (uint64_t)b * BLK;
+		memset(r, 0, sizeof(*r));
+		r->op = DEV_READ;
+		r->off = c->off + o;
+		r->len = MIN((uint64_t)nb * BLK, c->len - o);
+		r->buf = s->buf + o;
+		r->done = run_read_done;
+		r->priv = c;
+		c->wout++;
+		dev_submit(d, r);
+	}
+	c->writing = false;
+	if (c->wout || (c->wblk < c->nblk && !c->rerr))
+		return;
+	if (c->rerr) {
+		s->err = c->rerr;
+		finish(c, c->rerr);
 		return;
 	}
+	c->wleg = 0;
+	c->wblk = 0;
 	write_more(c);
 }
 
@@ -259,6 +303,7 @@ void legcmp_start(struct legcmp *c, uint64_t off, uint64_t len, int src, uint32_
 	c->busy = true;
 	c->wout = 0;
 	c->writing = false;
+	c->rerr = 0;
 	for (unsigned k = 0; k < LEGCMP_WRITES; k++)
 		c->wio[k].priv = NULL;
 	c->out = 0;

@@ -7,7 +7,7 @@
  * cross the network; any other leg is read and its blocks summed here.
  * Where both sides of a comparison were read, the blocks are compared
  * byte for byte. Fixing writes only the runs of blocks that differ, from
- * the source's data (read for just the span that needs it).
+ * the source's data (read for just those runs).
  *
  * The caller holds the range: no write to it may be in flight or start
  * while a comparison runs. Memory is allocated by legcmp_init only. */
@@ -51,7 +51,8 @@ struct legcmp {
 	size_t wleg;   /* fixing: where the next run is looked for */
 	uint32_t wblk;
 	struct dev_io wio[LEGCMP_WRITES];
-	bool writing; /* inside write_more */
+	bool writing; /* inside write_more or read_more */
+	int rerr;     /* a read of the source's runs failed */
 	bool busy;
 	/* What the last comparison moved: bytes compared by checksum and read
 	 * as data, and bytes written to fix. */

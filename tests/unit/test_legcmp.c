@@ -3,7 +3,7 @@
  * both; differing runs found exactly, the device's short last block, sums
  * answered a few at a time, a leg that stops offering sums, a failing
  * target and source, fixing with only the differing runs written (split
- * at a leg's largest IO) from only the span of the source that differs. */
+ * at a leg's largest IO) from only the source's runs that differ. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -13,7 +13,7 @@
 #include "common/util.h"
 #include "unit.h"
 
-#define BLK	  DEV_CSUM_BLOCK
+#define BLK	 DEV_CSUM_BLOCK
 #define LEG_SIZE (64 * BLK + 1000) /* a short last block */
 
 struct fleg {
@@ -67,8 +67,8 @@ static void fleg_destroy(struct dev *d)
 	(void)d;
 }
 
-static const struct dev_ops fleg_ops = {.kind = "fake", .submit = fleg_submit,
-					.destroy = fleg_destroy};
+static const struct dev_ops fleg_ops = {
+    .kind = "fake", .submit = fleg_submit, .destroy = fleg_destroy};
 
 struct rig {
 	struct array a;
@@ -162,10 +162,10 @@ TEST(runs_found_exactly)
 {
 	struct rig r;
 	rig_init(&r, true, true, false);
-	stamp(&r, 1, 3 * BLK + 100, 1);	     /* one byte: block 3 */
-	stamp(&r, 1, 10 * BLK, 3 * BLK);     /* blocks 10-12 */
-	stamp(&r, 1, LEG_SIZE - 1, 1);	     /* the short last block, 64 */
-	stamp(&r, 2, 20 * BLK - 1, 2);	     /* blocks 19 and 20 */
+	stamp(&r, 1, 3 * BLK + 100, 1);	 /* one byte: block 3 */
+	stamp(&r, 1, 10 * BLK, 3 * BLK); /* blocks 10-12 */
+	stamp(&r, 1, LEG_SIZE - 1, 1);	 /* the short last block, 64 */
+	stamp(&r, 2, 20 * BLK - 1, 2);	 /* blocks 19 and 20 */
 	run(&r, 0, LEG_SIZE, 0x6, false, true);
 	CHECK_STR(runs(&r, 1), "3+1,10+3,64+1");
 	CHECK_STR(runs(&r, 2), "19+2");
@@ -262,8 +262,10 @@ TEST(fix_writes_only_what_differs)
 	CHECK_EQ(r.leg[2].writes, 1);
 	CHECK_EQ(r.leg[2].write_bytes, 1000); /* the short last block */
 	CHECK_EQ(r.c.fixed_bytes, 7 * BLK + 1000);
-	/* The source read only the span that differs: blocks 5 to 64. */
-	CHECK_EQ(r.leg[0].read_bytes, LEG_SIZE - 5 * BLK);
+	/* The source read only the runs that differ: block 5, blocks 40-45,
+	 * the short last block; one read each. */
+	CHECK_EQ(r.leg[0].read_bytes, 7 * BLK + 1000);
+	CHECK_EQ(r.leg[0].reads, 3);
 	/* A second run finds nothing. */
 	run(&r, 0, LEG_SIZE, 0x6, true, true);
 	CHECK_STR(runs(&r, 1), "");
