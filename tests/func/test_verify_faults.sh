@@ -81,6 +81,7 @@ assert_eq "$(show_attr mf verify/state)" running "verify/state after the restart
 st=$(vf_wait mf 30)
 assert_eq "$st" "done" "verify/state after the resumed verify"
 assert_eq "$(show_attr mf verify/regions_checked)" 16 "regions checked by the resumed verify"
+assert_eq "$(show_attr mf verify/mismatch_blocks)" "$(vf_blocks "$BAD")" "mismatch blocks of the resumed verify (before and after the restart)"
 # Every changed run is logged once in all (before or after the kill).
 vf_expect_ranges "verify across a dstd restart" "$BAD" "$(vf_logged mf | cut -d' ' -f1,2 | sort -u)"
 # A region verified again after the restart may be logged twice: say so.
