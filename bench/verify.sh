@@ -109,9 +109,6 @@ log_ms() {
 		python3 -c 'import sys, datetime; print(int(datetime.datetime.fromisoformat(sys.stdin.read().strip()).timestamp() * 1000))'
 }
 
-# now_ms: the time in ms.
-now_ms() { date +%s%3N; }
-
 # record ROW REP SECONDS CPU_TICKS [EXTRA]: "SECONDS CPU_MS_PER_GIB EXTRA"
 # in $WORK/res/ROW.REP.
 record() {
@@ -238,14 +235,16 @@ wait_gone_pid() {
 # ---------------------------------------------------------------------------
 # The rows
 
-# verify_row ROW REP: dst verify --wait of the running mirror.
+# verify_row ROW REP: dst verify --wait of the running mirror. Timed from
+# the log's "verify: check of N regions" to "verify: done" (--wait looks
+# every 300 ms: its own time would be rounded up to that).
 verify_row() {
-	local c0 t0 t1 rc=0
+	local c0 t0 t1 rc=0 log="$DST_STATE_DIR/$NAME.log"
 	c0=$(cpu_ticks "$M_PID,${LEG_PID[0]},${LEG_PID[1]}")
-	t0=$(now_ms)
 	child "$DST" verify "$NAME" --wait >"$WORK/log/$1.$2.out" 2>"$WORK/log/$1.$2.err" || rc=$?
-	t1=$(now_ms)
 	[ $rc -eq 0 ] || { tail -3 "$WORK/log/$1.$2.err" >&2; die "dst verify $NAME --wait exited $rc"; }
+	t0=$(log_ms "$log" "verify: check of [0-9]+ regions")
+	t1=$(log_ms "$log" "verify: done:")
 	record "$1" "$2" "$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.3f", ms / 1000 }')" \
 		$(($(cpu_ticks "$M_PID,${LEG_PID[0]},${LEG_PID[1]}") - c0)) \
 		"($(attr "$NAME" verify/method): csum $(attr "$NAME" verify/csum_bytes), data $(attr "$NAME" verify/data_bytes) bytes)"
