@@ -75,6 +75,17 @@ vf_expect_ranges "dst verify" "$ALL" "$(cut -d' ' -f1,2 <<<"$logged")"
 [ -z "$(awk -v n="$L1" -v s="$L0" '$3 != n || $4 != s || NF != 4' <<<"$logged")" ] ||
 	fail "every mismatch should say '$L1 differs from $L0' and not repaired"
 mr_log_has mv "verify: done" "the verify's last line"
+# The same in dst show --json.
+dst_ok show mv --json >"$T_TMP/show.json"
+python3 - "$T_TMP/show.json" "$NBAD" <<'EOF' || fail "dst show mv --json: verify"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+v = doc.get("mv", doc).get("verify")
+if not isinstance(v, dict):
+    sys.exit("no verify object in %s" % sorted(doc))
+if v.get("state") != "done" or str(v.get("mismatch_blocks")) != sys.argv[2]:
+    sys.exit("verify in JSON: %r" % v)
+EOF
 # Checksums crossed the network, not the data.
 d0=$(($(export_attr mv-leg0 io/read_bytes) - r0)) d1=$(($(export_attr mv-leg1 io/read_bytes) - r1))
 note "data read from the exports during the verify: $d0 and $d1 bytes"
