@@ -10,17 +10,17 @@
 #include "common/crc32c.h"
 #include "common/util.h"
 
-#define BLK	 DEV_CSUM_BLOCK
-#define MAX_BLKS (LEGCMP_MAX / BLK)
+#define BLK DEV_CSUM_BLOCK
 
-void legcmp_init(struct legcmp *c, struct array *a)
+void legcmp_init(struct legcmp *c, struct array *a, uint64_t max)
 {
 	memset(c, 0, sizeof(*c));
 	c->a = a;
+	c->max = MIN(max, (uint64_t)LEGCMP_MAX);
 	c->leg = xcalloc(a->n, sizeof(*c->leg));
 	for (size_t i = 0; i < a->n; i++) {
-		c->leg[i].sums = xcalloc(MAX_BLKS, sizeof(uint32_t));
-		c->leg[i].diff = xcalloc(MAX_BLKS, 1);
+		c->leg[i].sums = xcalloc(c->max / BLK + 1, sizeof(uint32_t));
+		c->leg[i].diff = xcalloc(c->max / BLK + 1, 1);
 	}
 }
 
@@ -57,7 +57,7 @@ static void ask(struct legcmp *c, size_t i)
 	memset(io, 0, sizeof(*io));
 	if (l->data) {
 		if (!l->buf)
-			l->buf = xmalloc(LEGCMP_MAX);
+			l->buf = xmalloc(c->max);
 		io->op = DEV_READ;
 		io->off = c->off;
 		io->len = c->len;
@@ -156,7 +156,7 @@ static void write_more(struct legcmp *c)
 				w = &c->wio[k];
 		if (!w)
 			break;
-		uint64_t mx = a->nodes[i].dev->max_io ? a->nodes[i].dev->max_io : LEGCMP_MAX;
+		uint64_t mx = a->nodes[i].dev->max_io ? a->nodes[i].dev->max_io : c->max;
 		if ((uint64_t)nb * BLK > mx)
 			nb = (uint32_t)MAX(1, mx / BLK);
 		c->wblk = b + nb;
@@ -221,7 +221,7 @@ static void compare(struct legcmp *c)
 	/* The source gave sums: read just the runs that differ (1% of the
 	 * blocks scattered over a piece is 1% read, not the span). */
 	if (!s->buf)
-		s->buf = xmalloc(LEGCMP_MAX);
+		s->buf = xmalloc(c->max);
 	c->rerr = 0;
 	read_more(c);
 }
@@ -260,7 +260,7 @@ static void read_more(struct legcmp *c)
 				r = &c->wio[k];
 		if (!r)
 			break;
-		uint64_t mx = d->max_io ? d->max_io : LEGCMP_MAX;
+		uint64_t mx = d->max_io ? d->max_io : c->max;
 		if ((uint64_t)nb * BLK > mx)
 			nb = (uint32_t)MAX(1, mx / BLK);
 		c->wblk = b + nb;

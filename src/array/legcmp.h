@@ -29,7 +29,7 @@ struct array;
 struct legcmp_leg {
 	struct dev_io io;
 	uint32_t *sums; /* one per block */
-	uint8_t *buf;	/* LEGCMP_MAX bytes, allocated the first time the leg is read */
+	uint8_t *buf;	/* max bytes, allocated the first time the leg is read */
 	uint8_t *diff;	/* per block: differs from the source */
 	uint32_t got;	/* blocks whose sums are known */
 	uint32_t ndiff;
@@ -40,6 +40,7 @@ struct legcmp_leg {
 struct legcmp {
 	struct array *a;
 	struct legcmp_leg *leg; /* one per node of the array */
+	uint64_t max;		/* the largest range it takes */
 	uint64_t off, len;	/* off is block aligned */
 	uint32_t nblk;
 	int src;
@@ -61,11 +62,12 @@ struct legcmp {
 	void *priv;
 };
 
-/* For an array of a->n nodes (at most 32). */
-void legcmp_init(struct legcmp *c, struct array *a);
+/* For an array of a->n nodes (at most 32), ranges of at most max bytes
+ * (at most LEGCMP_MAX). */
+void legcmp_init(struct legcmp *c, struct array *a, uint64_t max);
 void legcmp_free(struct legcmp *c);
 
-/* Compare [off, off+len) (len <= LEGCMP_MAX) of the legs in mask `legs`
+/* Compare [off, off+len) (len <= c->max) of the legs in mask `legs`
  * with leg src; with csum, legs with DEV_CAP_CSUM are asked for sums
  * instead of data; with fix, blocks that differ are written from src.
  * done() is called once, maybe before this returns (a memory leg answers

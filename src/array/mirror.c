@@ -651,6 +651,10 @@ static void sync_status_done(struct dev_io *io, int err)
 
 static void slot_read(struct mirror *m, struct sync_slot *s)
 {
+	/* A comparing slot whose pass stopped comparing (a target lost its
+	 * checksums at a reconnect) copies from then on. */
+	if (!s->buf)
+		s->buf = xmalloc(m->region);
 	slot_ask_source(m, s, SLOT_READ, DEV_READ, sync_read_done);
 }
 
@@ -775,8 +779,11 @@ static void sync_step(struct ev_deferred *d)
 	unsigned busy = 0;
 	for (unsigned k = 0; k < m->nslots; k++)
 		busy += m->slots[k].st != SLOT_FREE;
-	unsigned room = m->resync_rate ? (busy || m->sync_paused ? 0 : 1) : m->nslots - busy;
-	for (unsigned k = 0; k < m->nslots && room; k++) {
+	unsigned limit = csum_copy_ok(m) ? m->nslots : m->ncopy_slots;
+	unsigned room = m->resync_rate ? (busy || m->sync_paused ? 0 : 1)
+			: busy < limit ? limit - busy
+				       : 0;
+	for (unsigned k = 0; k < limit && room; k++) {
 		struct sync_slot *s = &m->slots[k];
 		if (s->st != SLOT_FREE)
 			continue;
@@ -1614,14 +1621,16 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->wcount = xcalloc(m->nregions, sizeof(*m->wcount));
 	m->state = xcalloc(a->n, 1);
 	m->full = xcalloc(a->n, sizeof(*m->full));
-	m->nslots = (unsigned)MAX(1, MIN(SYNC_SLOTS_MAX, SYNC_INFLIGHT / m->region));
+	m->nslots = (unsigned)MAX(1, MIN(SYNC_SLOTS_MAX, SYNC_CMP_INFLIGHT / m->region));
+	m->ncopy_slots = (unsigned)MAX(1, MIN(m->nslots, SYNC_INFLIGHT / m->region));
 	m->slots = xcalloc(m->nslots, sizeof(*m->slots));
 	for (unsigned k = 0; k < m->nslots; k++) {
 		m->slots[k].m = m;
 		m->slots[k].r = NO_REGION;
 		m->slots[k].wr = xcalloc(a->n, sizeof(*m->slots[k].wr));
-		m->slots[k].buf = xmalloc(m->region);
-		legcmp_init(&m->slots[k].cmp, a);
+		if (k < m->ncopy_slots)
+			m->slots[k].buf = xmalloc(m->region);
+		legcmp_init(&m->slots[k].cmp, a, MIN(m->region, (uint64_t)LEGCMP_MAX));
 	}
 	m->hio = xcalloc(a->n, sizeof(*m->hio));
 	m->hbuf = xcalloc(a->n, LEGHDR_SIZE);

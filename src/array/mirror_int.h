@@ -8,9 +8,12 @@
 #include "array_int.h"
 #include "legcmp.h"
 
-/* Bytes of regions a resync copies at once (at least one region). */
-#define SYNC_INFLIGHT  (4u << 20)
-#define SYNC_SLOTS_MAX 8u
+/* Bytes of regions a resync copies at once (at least one region), and
+ * compares at once where the legs give checksums (legcmp.h): more, as a
+ * comparison mostly waits for the legs to sum their blocks. */
+#define SYNC_INFLIGHT	  (4u << 20)
+#define SYNC_CMP_INFLIGHT (16u << 20)
+#define SYNC_SLOTS_MAX	  16u
 
 enum sync_phase { SYNC_IDLE, SYNC_RUN };
 /* SLOT_CMP: a whole copy between legs that give checksums (legcmp.h):
@@ -24,7 +27,7 @@ struct sync_slot {
 	uint64_t r; /* the region, NO_REGION when free */
 	int src;
 	unsigned writes; /* to target legs, outstanding */
-	uint8_t *buf;	 /* one region */
+	uint8_t *buf;	 /* one region (slots that copy) */
 	struct dev_io read;
 	struct dev_extent ext; /* a whole copy asks first whether the region is zero */
 	struct dev_io *wr;     /* one per leg */
@@ -71,7 +74,8 @@ struct mirror {
 	bool use_csum;	  /* csum = on: ask legs that offer it for checksums */
 	bool sync_paused; /* the rate limit's pause between regions */
 	struct sync_slot *slots;
-	unsigned nslots;
+	unsigned nslots; /* for comparisons; the first ncopy_slots copy too */
+	unsigned ncopy_slots;
 	struct ev_deferred sync_work;
 	struct ev_timer tick, sync_timer;
 

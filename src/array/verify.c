@@ -189,7 +189,7 @@ static void setup_slots(struct verify *v)
 	for (unsigned k = 0; k < VSLOTS; k++) {
 		struct vslot *s = &v->slot[k];
 		s->v = v;
-		legcmp_init(&s->cmp, m->a);
+		legcmp_init(&s->cmp, m->a, MIN(m->region, (uint64_t)LEGCMP_MAX));
 		s->cmp.done = cmp_done;
 		s->cmp.priv = s;
 	}

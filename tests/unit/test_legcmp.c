@@ -105,7 +105,7 @@ static void rig_init(struct rig *r, bool csum0, bool csum1, bool csum2)
 		r->leg[0].data[k] = (uint8_t)rand();
 	memcpy(r->leg[1].data, r->leg[0].data, LEG_SIZE);
 	memcpy(r->leg[2].data, r->leg[0].data, LEG_SIZE);
-	legcmp_init(&r->c, &r->a);
+	legcmp_init(&r->c, &r->a, LEGCMP_MAX);
 	r->c.done = on_done;
 	r->c.priv = r;
 }
