@@ -112,6 +112,8 @@ void mirror_resume(struct array *a, size_t leg, bool new_dev);
 void mirror_leg_moved(struct array *a, size_t leg);
 void mirror_show(struct array *a, struct strbuf *out, const char *prefix);
 void mirror_metrics(struct array *a, struct mx *m, const char *name);
+/* verify.c: a dst verify runs (a leg may not be replaced meanwhile). */
+bool mirror_verify_running(const struct array *a);
 /* The letter `dst show` gives node i: A alive, D dead, S syncing. */
 char mirror_leg_letter(const struct array *a, size_t i);
 

@@ -47,6 +47,24 @@ static void count(struct legcmp *c, size_t i, const struct dev_io *io, int err)
 			       io->op == DEV_CSUM ? 0 : io->len, err);
 }
 
+/* The comparison's IO counts as in flight on its node, so that a suspend
+ * waits for it before the node's disk may be swapped, and a migration's
+ * cutover before the node's device is closed. */
+static void leg_submit(struct legcmp *c, size_t i, struct dev_io *io)
+{
+	c->a->nodes[i].inflight++;
+	dev_submit(c->a->nodes[i].dev, io);
+}
+
+static void leg_answered(struct legcmp *c, size_t i)
+{
+	struct array *a = c->a;
+	a->nodes[i].inflight--;
+	array_node_settled(a, i);
+	if (a->mig)
+		migrate_node_event(a);
+}
+
 static void ask_done(struct dev_io *io, int err);
 
 /* Ask leg i for what it has not given yet: its sums, or its data. */
@@ -71,7 +89,7 @@ static void ask(struct legcmp *c, size_t i)
 	}
 	io->done = ask_done;
 	io->priv = c;
-	dev_submit(c->a->nodes[i].dev, io);
+	leg_submit(c, i, io);
 }
 
 static void compare(struct legcmp *c);
@@ -82,6 +100,7 @@ static void ask_done(struct dev_io *io, int err)
 	struct legcmp_leg *l = container_of(io, struct legcmp_leg, io);
 	size_t i = (size_t)(l - c->leg);
 	count(c, i, io, err);
+	leg_answered(c, i);
 	if (err == ENOTSUP && io->op == DEV_CSUM) {
 		/* It stopped offering sums (a reconnect reached another
 		 * server): read it. */
@@ -125,6 +144,7 @@ static void write_done(struct dev_io *io, int err)
 	size_t i = (size_t)io->dev_scratch[0];
 	io->priv = NULL; /* free again */
 	count(c, i, io, err);
+	leg_answered(c, i);
 	if (err)
 		c->leg[i].err = err;
 	else
@@ -170,7 +190,7 @@ static void write_more(struct legcmp *c)
 		w->priv = c;
 		w->dev_scratch[0] = i;
 		c->wout++;
-		dev_submit(a->nodes[i].dev, w);
+		leg_submit(c, i, w);
 	}
 	c->writing = false;
 	if (c->wout == 0 && c->wleg >= a->n)
@@ -231,6 +251,7 @@ static void run_read_done(struct dev_io *io, int err)
 	struct legcmp *c = io->priv;
 	io->priv = NULL; /* free again */
 	count(c, (size_t)c->src, io, err);
+	leg_answered(c, (size_t)c->src);
 	if (err && !c->rerr)
 		c->rerr = err;
 	else if (!err)
@@ -273,7 +294,7 @@ static void read_more(struct legcmp *c)
 		r->done = run_read_done;
 		r->priv = c;
 		c->wout++;
-		dev_submit(d, r);
+		leg_submit(c, (size_t)c->src, r);
 	}
 	c->writing = false;
 	if (c->wout || (c->wblk < c->nblk && !c->rerr))

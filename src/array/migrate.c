@@ -377,6 +377,13 @@ int array_migrate_start(struct array *a, const char *name, struct dev *dst, cons
 			 a->nodes[a->mig->node].name);
 		return -EBUSY;
 	}
+	if (mirror_verify_running(a)) {
+		/* Its repairs go to the old leg, behind the copy. */
+		snprintf(err, errlen,
+			 "a dst verify is running: wait for it or stop it (dst verify NAME "
+			 "--abort)");
+		return -EBUSY;
+	}
 	if (nd->suspended) {
 		snprintf(err, errlen, "%s is suspended; resume it first", nd->name);
 		return -EBUSY;

@@ -564,6 +564,11 @@ void verify_free(struct mirror *m)
 	m->verify = NULL;
 }
 
+bool mirror_verify_running(const struct array *a)
+{
+	return a->mirror && running(a->mirror->verify);
+}
+
 /* ---- control ---- */
 
 int array_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen)

@@ -8,7 +8,8 @@
 # boundary and one in the last block before the label, one on leg 0, the
 # source). `dst verify --wait` exits 3, logs exactly those ranges (checksums:
 # the exports' read counters barely move), changes nothing; --range finds
-# only what is in the range; --abort stops a slow verify; --repair exits 0
+# only what is in the range; --abort stops a slow verify (dst replace of a
+# leg is refused while it runs); --repair exits 0
 # with every block repaired from leg 0; a third verify finds nothing; the
 # storage's data and both legs' data areas are then the data written with
 # leg 0's change. Bad input is refused in one line with status 1.
@@ -110,6 +111,11 @@ bg "$DST" verify mv --rate 1M --wait
 VPID=$BG_PID
 mr_wait mv verify/state running 5 "the slow verify runs"
 bad_input "a second verify" verify -- verify mv
+# A leg is not moved while a verify runs: a repair would write the old leg
+# behind the migration's copy.
+truncate -s 17M "$T_TMP/spare.img" || fail "truncate spare.img"
+bad_input "dst replace during a verify" "dst verify is running" -- \
+	replace mv "$L1" --disk "$T_TMP/spare.img"
 dst_ok verify mv --abort >/dev/null
 rc=0
 bg_wait "$VPID" || rc=$?

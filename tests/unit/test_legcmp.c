@@ -128,6 +128,8 @@ static void run(struct rig *r, uint64_t off, uint64_t len, uint32_t legs, bool f
 	r->done_calls = 0;
 	legcmp_start(&r->c, off, len, 0, legs, fix, csum);
 	CHECK_EQ(r->done_calls, 1);
+	for (int i = 0; i < 3; i++) /* each IO counted in flight on its node, and back */
+		CHECK_EQ(r->nodes[i].inflight, 0);
 }
 
 /* The runs of leg i as "block+count,..." */
