@@ -141,7 +141,7 @@ static void write_more(struct legcmp *c);
 static void write_done(struct dev_io *io, int err)
 {
 	struct legcmp *c = io->priv;
-	size_t i = (size_t)io->dev_scratch[0];
+	size_t i = c->wio_leg[io - c->wio];
 	io->priv = NULL; /* free again */
 	count(c, i, io, err);
 	leg_answered(c, i);
@@ -188,7 +188,7 @@ static void write_more(struct legcmp *c)
 		w->buf = (void *)(src + o);
 		w->done = write_done;
 		w->priv = c;
-		w->dev_scratch[0] = i;
+		c->wio_leg[w - c->wio] = i; /* (dev_scratch is the device's) */
 		c->wout++;
 		leg_submit(c, i, w);
 	}

@@ -52,8 +52,9 @@ struct legcmp {
 	size_t wleg;   /* fixing: where the next run is looked for */
 	uint32_t wblk;
 	struct dev_io wio[LEGCMP_WRITES];
-	bool writing; /* inside write_more or read_more */
-	int rerr;     /* a read of the source's runs failed */
+	size_t wio_leg[LEGCMP_WRITES]; /* the leg each write goes to */
+	bool writing;		       /* inside write_more or read_more */
+	int rerr;		       /* a read of the source's runs failed */
 	bool busy;
 	/* What the last comparison moved: bytes compared by checksum and read
 	 * as data, and bytes written to fix. */

@@ -250,6 +250,16 @@ static bool slot_io_busy(const struct sync_slot *s)
 	       s->st == SLOT_CMP;
 }
 
+/* A resync slot comparing (legcmp): it must finish before the legs are
+ * closed, as it goes on with writes when its reads come back. */
+static bool cmp_busy(const struct mirror *m)
+{
+	for (unsigned k = 0; k < m->nslots; k++)
+		if (m->slots[k].st == SLOT_CMP)
+			return true;
+	return false;
+}
+
 static bool sync_io_busy(const struct mirror *m)
 {
 	for (unsigned k = 0; k < m->nslots; k++)
@@ -1703,9 +1713,10 @@ void mirror_close(struct array *a)
 	/* A bitmap write in flight (a local file: it lands) must finish
 	 * before the final one, and a sweep's FLUSH before legs_flushed uses
 	 * sweep_io again: either may end the loop run while the other is
-	 * still out. */
+	 * still out. Comparisons (a verify's, a resync's) finish too: they go
+	 * on writing when their reads come back, and the legs close next. */
 	verify_close(m);
-	while (m->bm_busy || m->sweep_out || verify_io_busy(m))
+	while (m->bm_busy || m->sweep_out || verify_io_busy(m) || cmp_busy(m))
 		ev_run(a->loop);
 	/* A clean stop with every leg in sync leaves nothing to resync, once
 	 * a FLUSH of every leg made their writes durable (a leg that
