@@ -138,6 +138,35 @@ static void finish(struct legcmp *c, int err)
 
 static void write_more(struct legcmp *c);
 
+/* A free one of the run IOs (wio), set up for blocks [b, b+*nb) of leg i
+ * (*nb cut to the leg's largest IO), with buf the piece's bytes; NULL if
+ * all are out. The caller submits it; wout counts it. */
+static struct dev_io *run_io(struct legcmp *c, size_t i, enum dev_op op, uint32_t b, uint32_t *nb,
+			     const uint8_t *buf, void (*done)(struct dev_io *, int))
+{
+	struct dev_io *io = NULL;
+	for (unsigned k = 0; k < LEGCMP_WRITES && !io; k++)
+		if (!c->wio[k].priv)
+			io = &c->wio[k];
+	if (!io)
+		return NULL;
+	struct dev *d = c->a->nodes[i].dev;
+	uint64_t mx = d->max_io ? d->max_io : c->max;
+	if ((uint64_t)*nb * BLK > mx)
+		*nb = (uint32_t)MAX(1, mx / BLK);
+	uint64_t o = (uint64_t)b * BLK;
+	memset(io, 0, sizeof(*io));
+	io->op = op;
+	io->off = c->off + o;
+	io->len = MIN((uint64_t)*nb * BLK, c->len - o);
+	io->buf = (void *)(buf + o);
+	io->done = done;
+	io->priv = c;
+	c->wio_leg[io - c->wio] = i; /* (dev_scratch is the device's) */
+	c->wout++;
+	return io;
+}
+
 static void write_done(struct dev_io *io, int err)
 {
 	struct legcmp *c = io->priv;
@@ -170,26 +199,10 @@ static void write_more(struct legcmp *c)
 			c->wblk = 0;
 			continue;
 		}
-		struct dev_io *w = NULL; /* a free one: wout < LEGCMP_WRITES */
-		for (unsigned k = 0; k < LEGCMP_WRITES && !w; k++)
-			if (!c->wio[k].priv)
-				w = &c->wio[k];
+		struct dev_io *w = run_io(c, i, DEV_WRITE, b, &nb, src, write_done);
 		if (!w)
 			break;
-		uint64_t mx = a->nodes[i].dev->max_io ? a->nodes[i].dev->max_io : c->max;
-		if ((uint64_t)nb * BLK > mx)
-			nb = (uint32_t)MAX(1, mx / BLK);
 		c->wblk = b + nb;
-		uint64_t o = (uint64_t)b * BLK;
-		memset(w, 0, sizeof(*w));
-		w->op = DEV_WRITE;
-		w->off = c->off + o;
-		w->len = MIN((uint64_t)nb * BLK, c->len - o);
-		w->buf = (void *)(src + o);
-		w->done = write_done;
-		w->priv = c;
-		c->wio_leg[w - c->wio] = i; /* (dev_scratch is the device's) */
-		c->wout++;
 		leg_submit(c, i, w);
 	}
 	c->writing = false;
@@ -265,7 +278,6 @@ static void run_read_done(struct dev_io *io, int err)
 static void read_more(struct legcmp *c)
 {
 	struct legcmp_leg *s = &c->leg[c->src];
-	struct dev *d = c->a->nodes[c->src].dev;
 	if (c->writing)
 		return; /* a read answered inside dev_submit: the loop below goes on */
 	c->writing = true;
@@ -275,25 +287,11 @@ static void read_more(struct legcmp *c)
 			c->wblk = c->nblk;
 			break;
 		}
-		struct dev_io *r = NULL;
-		for (unsigned k = 0; k < LEGCMP_WRITES && !r; k++)
-			if (!c->wio[k].priv)
-				r = &c->wio[k];
+		struct dev_io *r =
+		    run_io(c, (size_t)c->src, DEV_READ, b, &nb, s->buf, run_read_done);
 		if (!r)
 			break;
-		uint64_t mx = d->max_io ? d->max_io : c->max;
-		if ((uint64_t)nb * BLK > mx)
-			nb = (uint32_t)MAX(1, mx / BLK);
 		c->wblk = b + nb;
-		uint64_t o = (uint64_t)b * BLK;
-		memset(r, 0, sizeof(*r));
-		r->op = DEV_READ;
-		r->off = c->off + o;
-		r->len = MIN((uint64_t)nb * BLK, c->len - o);
-		r->buf = s->buf + o;
-		r->done = run_read_done;
-		r->priv = c;
-		c->wout++;
 		leg_submit(c, (size_t)c->src, r);
 	}
 	c->writing = false;

@@ -157,6 +157,16 @@ static void opt_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32
 		enter_transmission(c);
 }
 
+/* One NBD_REP_META_CONTEXT: the context's id (0 in a LIST) and name. */
+static void meta_context_reply(struct nbd_conn *c, uint32_t opt, uint32_t id, const char *name)
+{
+	uint8_t b[4 + 64];
+	size_t n = strlen(name);
+	be32_write(b, id);
+	memcpy(b + 4, name, n);
+	reply(c, opt, NBD_REP_META_CONTEXT, b, 4 + (uint32_t)n);
+}
+
 static void opt_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
 {
 	bool is_list = opt == NBD_OPT_LIST_META_CONTEXT;
@@ -184,20 +194,11 @@ static void opt_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint
 		memcpy(c->meta_export, m.name, m.name_len);
 		c->meta_export[m.name_len] = '\0';
 	}
-	if (m.selects_base_alloc) {
-		static const char ctx[] = NBD_META_BASE_ALLOCATION;
-		uint8_t b[4 + sizeof(ctx) - 1];
-		be32_write(b, is_list ? 0 : NBD_META_ID_BASE_ALLOCATION);
-		memcpy(b + 4, ctx, sizeof(ctx) - 1);
-		reply(c, opt, NBD_REP_META_CONTEXT, b, sizeof(b));
-	}
-	if (m.selects_csum) {
-		static const char ctx[] = NBD_META_DST_CSUM;
-		uint8_t b[4 + sizeof(ctx) - 1];
-		be32_write(b, is_list ? 0 : NBD_META_ID_DST_CSUM);
-		memcpy(b + 4, ctx, sizeof(ctx) - 1);
-		reply(c, opt, NBD_REP_META_CONTEXT, b, sizeof(b));
-	}
+	if (m.selects_base_alloc)
+		meta_context_reply(c, opt, is_list ? 0 : NBD_META_ID_BASE_ALLOCATION,
+				   NBD_META_BASE_ALLOCATION);
+	if (m.selects_csum)
+		meta_context_reply(c, opt, is_list ? 0 : NBD_META_ID_DST_CSUM, NBD_META_DST_CSUM);
 	reply(c, opt, NBD_REP_ACK, NULL, 0);
 }
 
