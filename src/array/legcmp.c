@@ -40,13 +40,6 @@ static bool in_run(const struct legcmp *c, size_t i)
 	return (int)i == c->src || (c->legs & (1u << i));
 }
 
-static void count(struct legcmp *c, size_t i, const struct dev_io *io, int err)
-{
-	if (c->resync)
-		array_bg_count(&c->a->nodes[i].resync, io->op == DEV_CSUM ? DEV_READ : io->op,
-			       io->op == DEV_CSUM ? 0 : io->len, err);
-}
-
 /* The comparison's IO counts as in flight on its node, so that a suspend
  * waits for it before the node's disk may be swapped, and a migration's
  * cutover before the node's device is closed. */
@@ -56,9 +49,14 @@ static void leg_submit(struct legcmp *c, size_t i, struct dev_io *io)
 	dev_submit(c->a->nodes[i].dev, io);
 }
 
-static void leg_answered(struct legcmp *c, size_t i)
+/* io on leg i came back: counted (as resync IO where it is one), and no
+ * longer in flight on the node. */
+static void leg_answered(struct legcmp *c, size_t i, const struct dev_io *io, int err)
 {
 	struct array *a = c->a;
+	if (c->resync)
+		array_bg_count(&a->nodes[i].resync, io->op == DEV_CSUM ? DEV_READ : io->op,
+			       io->op == DEV_CSUM ? 0 : io->len, err);
 	a->nodes[i].inflight--;
 	array_node_settled(a, i);
 	if (a->mig)
@@ -99,8 +97,7 @@ static void ask_done(struct dev_io *io, int err)
 	struct legcmp *c = io->priv;
 	struct legcmp_leg *l = container_of(io, struct legcmp_leg, io);
 	size_t i = (size_t)(l - c->leg);
-	count(c, i, io, err);
-	leg_answered(c, i);
+	leg_answered(c, i, io, err);
 	if (err == ENOTSUP && io->op == DEV_CSUM) {
 		/* It stopped offering sums (a reconnect reached another
 		 * server): read it. */
@@ -112,8 +109,7 @@ static void ask_done(struct dev_io *io, int err)
 	if (err) {
 		l->err = err;
 	} else if (io->op == DEV_READ) {
-		crc32c_blocks(l->buf, c->len, BLK, l->sums);
-		l->got = c->nblk;
+		l->got = c->nblk; /* summed only if compared with sums (sums_of) */
 		c->data_bytes += c->len;
 	} else {
 		uint32_t n = MIN(io->csum_count, c->nblk - l->got);
@@ -132,7 +128,6 @@ static void ask_done(struct dev_io *io, int err)
 
 static void finish(struct legcmp *c, int err)
 {
-	c->busy = false;
 	c->done(c, err);
 }
 
@@ -172,8 +167,7 @@ static void write_done(struct dev_io *io, int err)
 	struct legcmp *c = io->priv;
 	size_t i = c->wio_leg[io - c->wio];
 	io->priv = NULL; /* free again */
-	count(c, i, io, err);
-	leg_answered(c, i);
+	leg_answered(c, i, io, err);
 	if (err)
 		c->leg[i].err = err;
 	else
@@ -212,7 +206,17 @@ static void write_more(struct legcmp *c)
 
 static void read_more(struct legcmp *c);
 
-/* Every sum is in: mark the blocks that differ, then fix them. */
+/* A leg read as data is compared byte for byte with another read one; its
+ * blocks are summed only to be compared with a leg that gave sums. */
+static void sums_of(struct legcmp *c, struct legcmp_leg *l)
+{
+	if (l->data && !l->summed) {
+		crc32c_blocks(l->buf, c->len, BLK, l->sums);
+		l->summed = true;
+	}
+}
+
+/* Every leg has answered: mark the blocks that differ, then fix them. */
 static void compare(struct legcmp *c)
 {
 	struct array *a = c->a;
@@ -229,6 +233,10 @@ static void compare(struct legcmp *c)
 		if (!(c->legs & (1u << i)) || l->err)
 			continue;
 		bool bytes = l->data && s->data;
+		if (!bytes) {
+			sums_of(c, l);
+			sums_of(c, s);
+		}
 		for (uint32_t b = 0; b < c->nblk; b++) {
 			uint64_t o = (uint64_t)b * BLK;
 			bool d = bytes ? memcmp(l->buf + o, s->buf + o, MIN(BLK, c->len - o)) != 0
@@ -263,8 +271,7 @@ static void run_read_done(struct dev_io *io, int err)
 {
 	struct legcmp *c = io->priv;
 	io->priv = NULL; /* free again */
-	count(c, (size_t)c->src, io, err);
-	leg_answered(c, (size_t)c->src);
+	leg_answered(c, (size_t)c->src, io, err);
 	if (err && !c->rerr)
 		c->rerr = err;
 	else if (!err)
@@ -319,7 +326,6 @@ void legcmp_start(struct legcmp *c, uint64_t off, uint64_t len, int src, uint32_
 	c->fix = fix;
 	c->csum = csum;
 	c->csum_bytes = c->data_bytes = c->fixed_bytes = 0;
-	c->busy = true;
 	c->wout = 0;
 	c->writing = false;
 	c->rerr = 0;
@@ -329,6 +335,7 @@ void legcmp_start(struct legcmp *c, uint64_t off, uint64_t len, int src, uint32_
 	for (size_t i = 0; i < a->n; i++) {
 		struct legcmp_leg *l = &c->leg[i];
 		l->got = 0;
+		l->summed = false;
 		l->ndiff = 0;
 		l->err = 0;
 		l->data = !csum || !(a->nodes[i].dev->caps & DEV_CAP_CSUM);

@@ -31,10 +31,11 @@ struct legcmp_leg {
 	uint32_t *sums; /* one per block */
 	uint8_t *buf;	/* max bytes, allocated the first time the leg is read */
 	uint8_t *diff;	/* per block: differs from the source */
-	uint32_t got;	/* blocks whose sums are known */
+	uint32_t got;	/* blocks answered: their sums, or their data read */
 	uint32_t ndiff;
-	bool data; /* read as data (no DEV_CAP_CSUM, or it stopped answering) */
-	int err;   /* its IO failed: left out of this comparison */
+	bool data;   /* read as data (no DEV_CAP_CSUM, or it stopped answering) */
+	bool summed; /* data read and summed into sums (only when compared with sums) */
+	int err;     /* its IO failed: left out of this comparison */
 };
 
 struct legcmp {
@@ -55,7 +56,6 @@ struct legcmp {
 	size_t wio_leg[LEGCMP_WRITES]; /* the leg each write goes to */
 	bool writing;		       /* inside write_more or read_more */
 	int rerr;		       /* a read of the source's runs failed */
-	bool busy;
 	/* What the last comparison moved: bytes compared by checksum and read
 	 * as data, and bytes written to fix. */
 	uint64_t csum_bytes, data_bytes, fixed_bytes;

@@ -79,7 +79,7 @@ static bool write_like(enum dev_op op)
 	return op == DEV_WRITE || op == DEV_WRITE_ZEROES || op == DEV_TRIM;
 }
 
-static void qpush(struct dev_io **h, struct dev_io **t, struct dev_io *p)
+void mirror_queue(struct dev_io **h, struct dev_io **t, struct dev_io *p)
 {
 	p->dev_next = NULL;
 	if (*t)
@@ -114,9 +114,13 @@ static unsigned count_state(const struct mirror *m, char st)
 	return c;
 }
 
-unsigned mirror_count_state(const struct mirror *m, char st)
+uint32_t mirror_legs_in(const struct mirror *m, const char *states)
 {
-	return count_state(m, st);
+	uint32_t mask = 0;
+	for (size_t i = 0; i < m->a->n; i++)
+		if (strchr(states, m->state[i]))
+			mask |= 1u << i;
+	return mask;
 }
 
 char mirror_leg_letter(const struct array *a, size_t i)
@@ -171,10 +175,10 @@ static void bm_work(struct ev_deferred *d)
 static void bm_wait(struct mirror *m, struct dev_io *p)
 {
 	if (m->bm_busy) {
-		qpush(&m->next_head, &m->next_tail, p);
+		mirror_queue(&m->next_head, &m->next_tail, p);
 		m->bm_dirty = true;
 	} else {
-		qpush(&m->cur_head, &m->cur_tail, p);
+		mirror_queue(&m->cur_head, &m->cur_tail, p);
 		ev_defer(m->a->loop, &m->bm_work);
 	}
 }
@@ -405,9 +409,16 @@ void mirror_leg_failed(struct mirror *m, size_t leg, int err)
 	leg_failed(m, leg, err);
 }
 
-void mirror_resubmit(struct mirror *m, struct dev_io *p)
+void mirror_release(struct mirror *m, struct dev_io **head, struct dev_io **tail)
 {
-	mirror_submit(m->a, p, false);
+	struct dev_io *list = *head;
+	*head = *tail = NULL;
+	while (list) {
+		struct dev_io *p = list;
+		list = p->dev_next;
+		p->dev_next = NULL;
+		mirror_submit(m->a, p, false);
+	}
 }
 
 /* The in-sync leg with the fewest requests outstanding, or -1. */
@@ -472,16 +483,9 @@ static void sync_finish(struct mirror *m)
 /* The slot is done with its region: writes that waited for it go on. */
 static void slot_release(struct mirror *m, struct sync_slot *s)
 {
-	struct dev_io *list = s->wait_head;
-	s->wait_head = s->wait_tail = NULL;
 	s->st = SLOT_FREE;
 	s->r = NO_REGION;
-	while (list) {
-		struct dev_io *p = list;
-		list = p->dev_next;
-		p->dev_next = NULL;
-		mirror_submit(m->a, p, false);
-	}
+	mirror_release(m, &s->wait_head, &s->wait_tail);
 }
 
 /* The storage stops: a slot whose IO came back copies no more. */
@@ -564,15 +568,11 @@ static void slot_copy(struct mirror *m, struct sync_slot *s);
 static void cmp_piece(struct mirror *m, struct sync_slot *s, uint64_t off)
 {
 	uint64_t end = MIN((s->r + 1) * m->region, m->a->dev.size);
-	uint32_t targets = 0;
-	for (size_t i = 0; i < m->a->n; i++)
-		if (m->state[i] == 'S')
-			targets |= 1u << i;
 	s->cmp.resync = true;
 	s->cmp.done = cmp_done;
 	s->cmp.priv = s;
-	legcmp_start(&s->cmp, off, MIN((uint64_t)LEGCMP_MAX, end - off), s->src, targets, true,
-		     true);
+	legcmp_start(&s->cmp, off, MIN((uint64_t)LEGCMP_MAX, end - off), s->src,
+		     mirror_legs_in(m, "S"), true, true);
 }
 
 static void sync_region_done(struct mirror *m, struct sync_slot *s, uint64_t len);
@@ -869,7 +869,7 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 	uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
 	struct sync_slot *s = slot_of(m, r0, r1);
 	if (s) {
-		qpush(&s->wait_head, &s->wait_tail, p);
+		mirror_queue(&s->wait_head, &s->wait_tail, p);
 		return;
 	}
 	if (verify_holds(m, p))

@@ -105,12 +105,15 @@ struct mirror {
 };
 
 /* mirror.c, for verify.c */
-unsigned mirror_count_state(const struct mirror *m, char st);
+/* The legs whose state letter is one of states ("A", "AS"): a mask. */
+uint32_t mirror_legs_in(const struct mirror *m, const char *states);
 void mirror_leg_failed(struct mirror *m, size_t leg, int err);
 /* An error that says the leg is gone (not one about the request). */
 bool mirror_leg_error(int err);
-/* A write held by a comparison goes on. */
-void mirror_resubmit(struct mirror *m, struct dev_io *p);
+/* A write waits on a queue (a region being copied or compared holds it);
+ * released, the queue's writes go on, in order. */
+void mirror_queue(struct dev_io **head, struct dev_io **tail, struct dev_io *p);
+void mirror_release(struct mirror *m, struct dev_io **head, struct dev_io **tail);
 
 /* verify.c, for mirror.c */
 struct verify;

@@ -69,7 +69,6 @@ struct verify {
 	struct ev_deferred work;
 	int src;       /* the source leg of the last piece */
 	uint32_t legs; /* legs in sync at the start, not lost since */
-	char path[4200];
 	uint64_t save_ns;
 	char reason[256];
 	/* this run */
@@ -80,7 +79,7 @@ struct verify {
 	struct vslot slot[VSLOTS];
 	unsigned nslots; /* allocated (legcmp_init) */
 	/* since the daemon started, for metrics */
-	uint64_t total_pieces, total_mismatch, total_repaired, runs;
+	uint64_t total_pieces, total_mismatch, total_repaired;
 };
 
 static struct verify *get(struct mirror *m)
@@ -89,10 +88,15 @@ static struct verify *get(struct mirror *m)
 		struct verify *v = xcalloc(1, sizeof(*v));
 		v->m = m;
 		v->src = -1;
-		snprintf(v->path, sizeof(v->path), "%s.verify", m->path);
 		m->verify = v;
 	}
 	return m->verify;
+}
+
+/* The run's state file, beside the bitmap. */
+static void state_file(const struct mirror *m, char *path, size_t len)
+{
+	snprintf(path, len, "%s.verify", m->path);
 }
 
 static bool running(const struct verify *v)
@@ -117,8 +121,9 @@ static void save(struct verify *v)
 	for (unsigned k = 0; k < v->nslots; k++)
 		if (v->slot[k].st != VS_FREE && v->slot[k].k < low)
 			low = v->slot[k].k;
-	char tmp[4300], buf[1024];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", v->path);
+	char path[4200], tmp[4300], buf[1024];
+	state_file(v->m, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int n = snprintf(
 	    buf, sizeof(buf),
 	    "state=%s\noff=%" PRIu64 "\nend=%" PRIu64 "\nnext=%" PRIu64 "\nrepair=%d\nrate=%" PRIu64
@@ -127,8 +132,8 @@ static void save(struct verify *v)
 	    vstate_name[v->state], v->off, v->end, low, v->repair, v->rate, v->pieces_done,
 	    v->mismatch_blocks, v->mismatch_ranges, v->repaired_blocks, v->legs_lost, v->reason);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, buf, (size_t)n) != n || rename(tmp, v->path) < 0)
-		log_warn("verify: %s: %s (a restart would not resume this run)", v->path,
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || rename(tmp, path) < 0)
+		log_warn("verify: %s: %s (a restart would not resume this run)", path,
 			 strerror(errno));
 	if (fd >= 0)
 		close(fd);
@@ -153,30 +158,21 @@ static void step(struct ev_deferred *d);
 static void pause_over(struct ev_timer *t);
 static void cmp_done(struct legcmp *c, int err);
 
-static int first_in_sync(const struct mirror *m)
-{
-	for (size_t i = 0; i < m->a->n; i++)
-		if (m->state[i] == 'A')
-			return (int)i;
-	return -1;
-}
-
 static uint32_t in_sync_mask(const struct mirror *m)
 {
-	uint32_t mask = 0;
-	for (size_t i = 0; i < m->a->n; i++)
-		if (m->state[i] == 'A')
-			mask |= 1u << i;
-	return mask;
+	return mirror_legs_in(m, "A");
 }
 
+/* In sync, or being brought back by a resync. */
 static uint32_t live_mask(const struct mirror *m)
 {
-	uint32_t mask = 0;
-	for (size_t i = 0; i < m->a->n; i++)
-		if (m->state[i] == 'A' || m->state[i] == 'S')
-			mask |= 1u << i;
-	return mask;
+	return mirror_legs_in(m, "AS");
+}
+
+static int first_in_sync(const struct mirror *m)
+{
+	uint32_t mask = in_sync_mask(m);
+	return mask ? __builtin_ctz(mask) : -1;
 }
 
 static void setup_slots(struct verify *v)
@@ -213,7 +209,6 @@ static void begin(struct verify *v)
 	v->end_ns = 0;
 	v->paused = false;
 	v->logged = 0;
-	v->runs++;
 	ev_defer(m->a->loop, &v->work);
 }
 
@@ -252,15 +247,8 @@ static void end_run(struct verify *v, enum vstate st, const char *why)
 /* The slot's piece is done: the writes that waited go on. */
 static void slot_free(struct vslot *s)
 {
-	struct dev_io *list = s->wait_head;
-	s->wait_head = s->wait_tail = NULL;
 	s->st = VS_FREE;
-	while (list) {
-		struct dev_io *p = list;
-		list = p->dev_next;
-		p->dev_next = NULL;
-		mirror_resubmit(s->v->m, p);
-	}
+	mirror_release(s->v->m, &s->wait_head, &s->wait_tail);
 }
 
 static void log_mismatches(struct verify *v, struct legcmp *c)
@@ -429,12 +417,7 @@ bool verify_holds(struct mirror *m, struct dev_io *p)
 	for (unsigned k = 0; k < v->nslots; k++) {
 		struct vslot *s = &v->slot[k];
 		if (s->st != VS_FREE && s->r >= r0 && s->r <= r1) {
-			p->dev_next = NULL;
-			if (s->wait_tail)
-				s->wait_tail->dev_next = p;
-			else
-				s->wait_head = p;
-			s->wait_tail = p;
+			mirror_queue(&s->wait_head, &s->wait_tail, p);
 			return true;
 		}
 	}
@@ -498,7 +481,7 @@ void verify_tick(struct mirror *m)
 void verify_load(struct mirror *m)
 {
 	char path[4200], txt[2048];
-	snprintf(path, sizeof(path), "%s.verify", m->path);
+	state_file(m, path, sizeof(path));
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -530,11 +513,14 @@ void verify_load(struct mirror *m)
 		snprintf(v->reason, sizeof(v->reason), "%.*s", (int)MIN(l, sizeof(v->reason) - 1),
 			 rs);
 	}
-	for (int s = V_DONE; st && s <= V_STOPPED; s++)
+	enum vstate was = V_IDLE;
+	for (int s = V_RUNNING; st && s <= V_STOPPED; s++)
 		if (!strncmp(st + 7, vstate_name[s], strlen(vstate_name[s])))
-			v->state = (enum vstate)s;
-	if (!st || strncmp(st + 7, "running", 7) != 0)
-		return; /* the last run's result, for dst show */
+			was = (enum vstate)s;
+	if (was != V_RUNNING) {
+		v->state = was; /* the last run's result, for dst show */
+		return;
+	}
 	begin(v);
 	v->next = next > v->k0 && next <= v->k1 ? next : v->k0;
 	v->pieces_done = v->next - v->k0; /* those after it are compared again */
@@ -591,7 +577,7 @@ int array_verify_start(struct array *a, const struct verify_req *r, char *err, s
 		snprintf(err, errlen, "a node is being replaced (dst replace): verify after it");
 		return -1;
 	}
-	if (mirror_count_state(m, 'A') < 2) {
+	if (__builtin_popcount(in_sync_mask(m)) < 2) {
 		snprintf(err, errlen,
 			 "fewer than two legs are in sync: nothing to compare (dst "
 			 "show NAME says which legs are)");
