@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/state.h"
 #include "common/util.h"
+#include "show.h"
 
 static const char verify_help[] =
     "usage: dst verify NAME [--repair] [--rate BYTES/s] [--range START:LEN] [--wait]\n"
@@ -67,70 +68,93 @@ static bool parse_range(const char *s, uint64_t *off, uint64_t *len)
 	return ok;
 }
 
-static bool attr_num(const char *name, const char *leaf, unsigned long long *v)
+/* One `show` of the running storage, parsed: every attribute of a poll
+ * comes from the same moment. NULL (and *n 0) if the daemon is gone. */
+struct snap {
+	const char *name;
+	struct attr *a;
+	size_t n;
+};
+
+static bool snap_take(struct snap *s)
 {
-	char buf[64];
-	if (ctl_show_attr(name, leaf, buf, sizeof(buf)) < 0)
+	char err[512];
+	struct strbuf reply;
+	attrs_free(s->a, s->n);
+	s->a = NULL, s->n = 0;
+	if (ctl_call(s->name, "show", &reply, err, sizeof(err)) < 0)
 		return false;
-	*v = strtoull(buf, NULL, 10);
+	s->n = attrs_parse(reply.s, &s->a);
+	sb_free(&reply);
 	return true;
+}
+
+/* NAME/verify/leaf, or dflt. */
+static const char *vattr(const struct snap *s, const char *leaf, const char *dflt)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/verify/%s", s->name, leaf);
+	const char *v = attrs_get(s->a, s->n, path);
+	return v ? v : dflt;
+}
+
+static unsigned long long vnum(const struct snap *s, const char *leaf)
+{
+	return strtoull(vattr(s, leaf, "0"), NULL, 10);
 }
 
 static int wait_done(const char *name)
 {
 	bool tty = isatty(STDERR_FILENO);
 	int last_pct = -1;
-	char state[32];
+	struct snap s = {.name = name};
 	for (;;) {
-		if (ctl_show_attr(name, "verify/state", state, sizeof(state)) < 0) {
+		if (!snap_take(&s)) {
 			if (tty)
 				fputc('\n', stderr);
 			return die("'%s' stopped during the verify; 'dst start %s' resumes it",
 				   name, name);
 		}
-		if (strcmp(state, "running") != 0)
+		if (strcmp(vattr(&s, "state", ""), "running") != 0)
 			break;
-		unsigned long long pct = 0, bad = 0;
-		char mibs[32] = "?", eta[32] = "?";
-		attr_num(name, "verify/percent", &pct);
-		attr_num(name, "verify/mismatch_blocks", &bad);
-		ctl_show_attr(name, "verify/mib_s", mibs, sizeof(mibs));
-		ctl_show_attr(name, "verify/eta_s", eta, sizeof(eta));
+		unsigned long long pct = vnum(&s, "percent");
 		if (tty || (int)pct / 10 != last_pct / 10) {
 			char bar[41];
 			for (unsigned i = 0; i < 40; i++)
 				bar[i] = i < pct * 40 / 100 ? '#' : '.';
 			bar[40] = '\0';
 			fprintf(stderr, "%s[%s] %3llu%%  %s MiB/s  ETA %ss  %llu blocks differ%s",
-				tty ? "\r" : "", bar, pct, mibs, eta, bad, tty ? "   " : "\n");
+				tty ? "\r" : "", bar, pct, vattr(&s, "mib_s", "?"),
+				vattr(&s, "eta_s", "?"), vnum(&s, "mismatch_blocks"),
+				tty ? "   " : "\n");
 			last_pct = (int)pct;
 		}
 		poll(NULL, 0, 300);
 	}
 	if (tty)
 		fputc('\n', stderr);
-	unsigned long long checked = 0, bad = 0, ranges = 0, fixed = 0;
-	char method[32] = "", secs[32] = "", reason[256] = "";
-	attr_num(name, "verify/regions_checked", &checked);
-	attr_num(name, "verify/mismatch_blocks", &bad);
-	attr_num(name, "verify/mismatch_ranges", &ranges);
-	attr_num(name, "verify/repaired_blocks", &fixed);
-	ctl_show_attr(name, "verify/method", method, sizeof(method));
-	ctl_show_attr(name, "verify/seconds", secs, sizeof(secs));
-	ctl_show_attr(name, "verify/reason", reason, sizeof(reason));
-	if (strcmp(state, "done") != 0)
-		return die("verify of '%s' %s%s%s after %llu regions", name, state,
-			   reason[0] ? ": " : "", reason, checked);
-	printf("verify of '%s' done in %s s (%s): %llu regions, %llu blocks differ in %llu "
-	       "ranges, %llu repaired\n",
-	       name, secs, method, checked, bad, ranges, fixed);
-	if (bad > fixed) {
-		char *log = state_path(name, ".log");
-		printf("the ranges are in the log: grep 'verify: mismatch' %s\n", log);
-		free(log);
-		return 3;
+	const char *state = vattr(&s, "state", "");
+	unsigned long long checked = vnum(&s, "regions_checked"), bad = vnum(&s, "mismatch_blocks");
+	unsigned long long fixed = vnum(&s, "repaired_blocks");
+	int rc = 0;
+	if (strcmp(state, "done") != 0) {
+		const char *reason = vattr(&s, "reason", "");
+		rc = die("verify of '%s' %s%s%s after %llu regions", name, state,
+			 reason[0] ? ": " : "", reason, checked);
+	} else {
+		printf("verify of '%s' done in %s s (%s): %llu regions, %llu blocks differ in %llu "
+		       "ranges, %llu repaired\n",
+		       name, vattr(&s, "seconds", ""), vattr(&s, "method", ""), checked, bad,
+		       vnum(&s, "mismatch_ranges"), fixed);
+		if (bad > fixed) {
+			char *log = state_path(name, ".log");
+			printf("the ranges are in the log: grep 'verify: mismatch' %s\n", log);
+			free(log);
+			rc = 3;
+		}
 	}
-	return 0;
+	attrs_free(s.a, s.n);
+	return rc;
 }
 
 int cmd_verify(int argc, char **argv)

@@ -735,8 +735,6 @@ static void restart_migration(struct ev_timer *t)
 	free(line);
 }
 
-/* dst set: "set KEY VALUE" for the settings that change live. The CLI has
- * checked the value and saved it in the config already. */
 /* verify OFFSET LENGTH RATE REPAIR (bytes, bytes or 0 for the rest,
  * bytes/s or 0, 0 or 1): dst verify checked them; they are checked again
  * here, where the storage's size is known. */
@@ -757,6 +755,8 @@ static void verify_command(struct storage_service *st, struct ctl_req *req, char
 		ctl_reply(req, NULL);
 }
 
+/* dst set: "set KEY VALUE" for the settings that change live. The CLI has
+ * checked the value and saved it in the config already. */
 static void set_command(struct storage_service *st, struct ctl_req *req, const char *key,
 			const char *val)
 {
