@@ -166,7 +166,10 @@ mr_log_mark() {
 
 # mr_log_has STORAGE ERE WHAT: a line matching ERE since mr_log_mark.
 mr_log_has() {
-	tail -n +$((${MR_LOG_MARK:-0} + 1)) "$DST_STATE_DIR/$1.log" | grep -Eq -- "$2" || {
+	# A here-string, not a pipe: grep -q stops at the first match, and under
+	# pipefail the tail still writing a long log after it would fail with
+	# SIGPIPE (the match then reads as none).
+	grep -Eq -- "$2" <<<"$(tail -n +$((${MR_LOG_MARK:-0} + 1)) "$DST_STATE_DIR/$1.log")" || {
 		log_tail "$DST_STATE_DIR/$1.log" 15 >&2
 		fail "$3: no line matching '$2' in $1.log"
 	}
@@ -176,7 +179,7 @@ mr_log_has() {
 # mr_wait_log STORAGE ERE SECONDS WHAT: wait for such a line (since the mark).
 mr_wait_log() {
 	for _ in $(seq $(($3 * 5))); do
-		tail -n +$((${MR_LOG_MARK:-0} + 1)) "$DST_STATE_DIR/$1.log" | grep -Eq -- "$2" && break
+		grep -Eq -- "$2" <<<"$(tail -n +$((${MR_LOG_MARK:-0} + 1)) "$DST_STATE_DIR/$1.log")" && break
 		sleep 0.2
 	done
 	mr_log_has "$@"

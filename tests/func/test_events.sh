@@ -47,7 +47,7 @@ hook_events() { cut -d'|' -f1 "$HOOK_OUT" | grep -v '^client-' | tr '\n' ' ' | s
 hook_wait() {
 	local t
 	for t in $(seq $(($2 * 10))); do
-		tail -n +$((HOOK_MARK + 1)) "$HOOK_OUT" | cut -d'|' -f1 | grep -qx -- "$1" && return 0
+		grep -qx -- "$1" <<<"$(tail -n +$((HOOK_MARK + 1)) "$HOOK_OUT" | cut -d'|' -f1)" && return 0
 		sleep 0.1
 	done
 	echo "hook got: $(hook_events)" >&2
