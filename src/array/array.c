@@ -31,17 +31,6 @@ static inline void set_state(struct dev_io *p, uint32_t out, int err)
 	p->dev_scratch[1] = ((uint64_t)(uint32_t)err << 32) | out;
 }
 
-const struct alg_ops *alg_find(const char *name)
-{
-	if (!strcmp(name, "linear") || !strcmp(name, "alg_linear"))
-		return &alg_linear;
-	if (!strcmp(name, "stripe") || !strcmp(name, "alg_stripe"))
-		return &alg_stripe;
-	if (!strcmp(name, "mirror") || !strcmp(name, "alg_mirror"))
-		return &alg_mirror;
-	return NULL;
-}
-
 struct array_child *array_child_get(struct array *a)
 {
 	struct array_child *c = a->free_children;
@@ -152,8 +141,8 @@ static void child_done(struct dev_io *io, int err)
 	c->mig = 0;
 finish:
 	array_node_settled(a, c->node);
-	if (a->mirror) {
-		mirror_child_done(a, c, err);
+	if (a->alg->piece_done) {
+		a->alg->piece_done(a, c, err);
 		return;
 	}
 	if (lent) {
@@ -288,8 +277,8 @@ void array_wait_push(struct array *a, struct dev_io *p, bool front)
 
 static void split(struct array *a, struct dev_io *p, bool resumed)
 {
-	if (a->mirror) {
-		mirror_submit(a, p, resumed);
+	if (a->alg->submit) {
+		a->alg->submit(a, p, resumed);
 		return;
 	}
 	set_state(p, outstanding(p) + 1, first_err(p)); /* hold while splitting */
@@ -344,7 +333,7 @@ static void resume_waiting(struct ev_deferred *d)
 		p->dev_next = NULL;
 		split(a, p, true);
 		if (a->wait_head == p)
-			break; /* still short of pieces (alg_mirror takes them all at once) */
+			break; /* still short of pieces (an algorithm may take them all at once) */
 	}
 }
 
@@ -520,8 +509,8 @@ int array_suspend(struct array *a, const char *name, void (*done)(void *arg, uin
 			 nd->name);
 		return -EBUSY;
 	}
-	if (a->mirror) {
-		int rc = mirror_suspend(a, (size_t)i, err, errlen);
+	if (a->alg->suspend) {
+		int rc = a->alg->suspend(a, (size_t)i, err, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -580,8 +569,8 @@ int array_resume(struct array *a, const char *name, struct dev *dev, const char 
 	}
 	nd->suspended = false;
 	nd->drained = NULL;
-	if (a->mirror)
-		mirror_resume(a, (size_t)i, dev != NULL);
+	if (a->alg->resume)
+		a->alg->resume(a, (size_t)i, dev != NULL);
 	struct array_child *c = nd->held_head;
 	nd->held_head = nd->held_tail = NULL;
 	nd->held = 0;
@@ -649,16 +638,19 @@ void array_free(struct array *a)
 	ev_defer_cancel(a->loop, &a->resume);
 	ev_defer_cancel(a->loop, &a->reap);
 	ev_defer_cancel(a->loop, &a->drain_work);
-	/* Quiet the migration and the mirror first: closing the nodes answers
-	 * whatever they still hold, and those callbacks must start nothing. */
+	/* Quiet the migration and the algorithm first: closing the nodes
+	 * answers whatever they still hold, and those callbacks must start
+	 * nothing. */
 	migrate_close(a);
-	mirror_close(a);
+	if (a->priv && a->alg->close)
+		a->alg->close(a);
 	for (size_t i = 0; i < a->n; i++)
 		free_node(&a->nodes[i]);
 	if (a->has_gone)
 		free_node(&a->nodes[a->n]);
 	migrate_free(a);
-	mirror_free(a);
+	if (a->priv && a->alg->free)
+		a->alg->free(a);
 	free(a->nodes);
 	free(a->children);
 	free(a->dev.desc);
@@ -751,11 +743,11 @@ int array_remove_last(struct array *a, const char *name, void (*done)(void *arg)
 		if (a->has_gone)
 			snprintf(err, errlen, "node %s is still being removed",
 				 a->nodes[a->n].name);
-		else if (a->mirror)
+		else if (a->alg->redundant)
 			snprintf(err, errlen,
-				 "cannot remove leg %s from a running mirror: stop the storage "
-				 "first, or move the leg with dst replace",
-				 name);
+				 "cannot remove %s from a running %s storage: stop the storage "
+				 "first, or move the node with dst replace",
+				 name, a->alg->name);
 		else if (!a->alg->can_grow)
 			snprintf(err, errlen,
 				 "cannot remove %s from a running %s storage: every node holds "
@@ -791,8 +783,8 @@ void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix)
 		struct array_node *nd = &a->nodes[i];
 #define NP(leaf) (snprintf(p, sizeof(p), "%s/%s/%s", prefix, nd->name, leaf), p)
 		sb_attr_str(out, NP("type"), "%s", nd->dev->desc);
-		if (a->mirror)
-			sb_attr_str(out, NP("leg"), "%c", mirror_leg_letter(a, i));
+		if (a->alg->health && a->priv)
+			sb_attr_str(out, NP(a->alg->health_attr), "%c", a->alg->health(a, i));
 		sb_attr_num(out, NP("size"), nd->size);
 		sb_attr_num(out, NP("start"), nd->start);
 		if (nd->suspended) {
@@ -817,7 +809,7 @@ void array_show_nodes(struct array *a, struct strbuf *out, const char *prefix)
 		sb_attr_num(out, NP("io/read_ns"), nd->read_ns);
 		sb_attr_num(out, NP("io/write_ns"), nd->write_ns);
 		/* Background IO, apart from the clients'. */
-		if (a->mirror) {
+		if (a->alg->redundant) {
 			sb_attr_num(out, NP("io/resync_reads"), nd->resync.reads);
 			sb_attr_num(out, NP("io/resync_writes"), nd->resync.writes);
 			sb_attr_num(out, NP("io/resync_read_bytes"), nd->resync.read_bytes);
@@ -865,4 +857,46 @@ void array_nodes_line(const struct array *a, struct strbuf *out)
 		sb_printf(out, "%s%llu [%llu]", i ? " | " : "",
 			  (unsigned long long)a->nodes[i].start,
 			  (unsigned long long)a->nodes[i].size);
+}
+
+/* ---- the algorithm's own settings and commands ---- */
+
+int array_alg_setup(struct array *a, const struct alg_conf *conf, char *err, size_t errlen)
+{
+	if (!a->alg->setup)
+		return 0;
+	return a->alg->setup(a, conf, err, errlen);
+}
+
+int array_alg_set(struct array *a, const char *key, uint64_t val, char *err, size_t errlen)
+{
+	if (!a->alg->set || !a->priv) {
+		snprintf(err, errlen, "%s has no setting %s", a->alg->name, key);
+		return -ENOTSUP;
+	}
+	return a->alg->set(a, key, val, err, errlen);
+}
+
+int array_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen)
+{
+	if (!a->alg->verify_start || !a->priv) {
+		snprintf(err, errlen, "%s keeps no redundancy to verify", a->alg->name);
+		return -1;
+	}
+	return a->alg->verify_start(a, r, err, errlen);
+}
+
+int array_verify_abort(struct array *a, char *err, size_t errlen)
+{
+	if (!a->alg->verify_abort || !a->priv) {
+		snprintf(err, errlen, "no verify is running");
+		return -1;
+	}
+	return a->alg->verify_abort(a, err, errlen);
+}
+
+void array_show_alg(struct array *a, struct strbuf *out, const char *prefix)
+{
+	if (a->alg->show && a->priv)
+		a->alg->show(a, out, prefix);
 }

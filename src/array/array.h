@@ -1,8 +1,9 @@
 /* array.h - a storage: one device assembled from nodes by an algorithm.
  *
- * As in device-mapper, the algorithm only maps ("where does this byte range
- * live"); the core splits requests at node and chunk boundaries, fans the
- * pieces out, counts completions and answers once with the first error.
+ * The core splits requests with a map-only algorithm's map(), or hands them
+ * to an algorithm with redundancy (alg.h); it fans the pieces out, counts
+ * them on their nodes and keeps the flush bookkeeping, suspension and live
+ * migration.
  * Pieces come from a pool allocated up front: when it runs dry, requests
  * wait for pieces to come back instead of failing.
  */
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alg.h"
 #include "common/lathist.h"
 #include "dev/dev.h"
 
@@ -54,31 +56,6 @@ struct array_node {
 	void *drained_arg;
 	bool drain_flushed; /* the FLUSH of its last writes at suspend was sent */
 };
-
-/* A piece of a request on one node. */
-struct alg_seg {
-	size_t node;	   /* index into nodes[] */
-	uint64_t node_off; /* bytes, within the node */
-	uint64_t len;	   /* bytes, <= the requested length */
-};
-
-struct alg_ops {
-	const char *name; /* "alg_linear" */
-	/* Check the layout; return the storage size in bytes, or 0 with a reason. */
-	uint64_t (*layout)(const struct array_node *nodes, size_t n, uint64_t chunk, char *err,
-			   size_t errlen);
-	/* Map the start of [off, off+len) to one segment. */
-	void (*map)(const struct array_node *nodes, size_t n, uint64_t chunk, uint64_t off,
-		    uint64_t len, struct alg_seg *seg);
-	/* May a node be added to / removed from a running storage? */
-	bool can_grow;
-	unsigned min_nodes; /* to start */
-};
-
-extern const struct alg_ops alg_linear, alg_stripe, alg_mirror;
-/* "linear", "alg_linear", "stripe", "alg_stripe", "mirror", "alg_mirror";
- * NULL if unknown. */
-const struct alg_ops *alg_find(const char *name);
 
 #define ARRAY_DEFAULT_CHUNK (64u << 10)
 
@@ -141,40 +118,16 @@ int array_migrate_start(struct array *a, const char *name, struct dev *dst, cons
 int array_migrate_abort(struct array *a, const char *name, char *err, size_t errlen);
 void array_migrate_show(struct array *a, struct strbuf *out, const char *prefix);
 
-/* alg_mirror: its write-intent bitmap file (created if missing), region
- * size (bytes, power of two; 0: 1 MiB) and resync rate (bytes/s; 0: as
- * fast as it goes). Call right after array_new, before any IO. */
-struct mirror_conf {
-	const char *bitmap_path;
-	uint64_t region;
-	uint64_t resync_rate;
-	uint8_t uuid[16]; /* the storage's, stamped on every leg */
-	const char *name; /* the storage's, in labels */
-	/* A new mirror's legs are taken as identical instead of being made
-	 * so by copying the first leg to the others (the initial sync). */
-	bool assume_clean;
-	/* csum = off: never ask legs for checksums (dst:csum-4k); verify
-	 * and whole resyncs read the data, as from any NBD server. */
-	bool no_csum;
-};
-/* dst set --csum: a running mirror's use of its legs' checksums. */
-int array_set_csum(struct array *a, bool on);
-
-/* dst verify: compare the mirror's in-sync legs, from offset off for len
- * bytes (len 0: to the end), rate bytes/s (0: no limit); with repair,
- * blocks that differ from the source leg are written to the others.
- * -1 and a one-line reason if it cannot start. */
-struct verify_req {
-	uint64_t off, len, rate;
-	bool repair;
-};
+/* A redundant algorithm's set-up from the config (alg.h); call right after
+ * array_new, before any IO. Nothing to do for map-only ones. */
+int array_alg_setup(struct array *a, const struct alg_conf *conf, char *err, size_t errlen);
+/* dst set on a running storage (alg.h's set): -ENOTSUP with a reason when
+ * the algorithm has no such setting. */
+int array_alg_set(struct array *a, const char *key, uint64_t val, char *err, size_t errlen);
+/* dst verify (alg.h): -1 and a one-line reason if it cannot start. */
 int array_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen);
 int array_verify_abort(struct array *a, char *err, size_t errlen);
-/* dst set: a running mirror's resync rate (bytes/s, 0: unlimited) from
- * the next region on. -ENOTSUP for other algorithms. */
-int array_set_resync_rate(struct array *a, uint64_t rate);
-int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err, size_t errlen);
-/* alg_mirror's attributes (health letters, sync, resync progress) under prefix. */
+/* The algorithm's own attributes (health, resync, verify) under prefix. */
 void array_show_alg(struct array *a, struct strbuf *out, const char *prefix);
 
 /* Attribute lines for every node, under "<prefix>/<node name>/". */

@@ -1,6 +1,6 @@
-/* array_int.h - the storage core's insides, shared by array.c (split, fan
- * out, count) and mirror.c (alg_mirror, which fans writes out to every leg
- * instead of mapping). */
+/* array_int.h - the storage core's insides: the pieces and the calls an
+ * algorithm with redundancy (alg.h) uses to send them, shared by the core's
+ * files (array.c, lend.c, migrate.c) and those algorithms. */
 #ifndef DST_ARRAY_INT_H
 #define DST_ARRAY_INT_H
 
@@ -8,8 +8,6 @@
 
 #include "array.h"
 #include "common/ev.h"
-
-struct mirror;
 
 #define ARRAY_CHILDREN 4096u /* pieces in flight over all nodes */
 
@@ -53,12 +51,12 @@ struct array {
 	void (*gone_done)(void *);
 	void *gone_arg;
 	struct ev_deferred reap;
-	struct mirror *mirror; /* alg_mirror only */
+	void *priv; /* the algorithm's own state (redundant algorithms) */
 	struct ev_deferred drain_work;
 	struct migration *mig; /* dst replace in progress */
 };
 
-/* array.c, for mirror.c */
+/* array.c, for redundant algorithms */
 struct array_child *array_child_get(struct array *a);
 void array_child_put(struct array *a, struct array_child *c);
 void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, size_t node,
@@ -100,21 +98,5 @@ int array_migrating_node(const struct array *a); /* index, or -1 */
 void migrate_free(struct array *a);		 /* after */
 struct mx;
 void migrate_metrics(struct array *a, struct mx *m, const char *name);
-
-/* mirror.c */
-void mirror_submit(struct array *a, struct dev_io *p, bool resumed);
-void mirror_child_done(struct array *a, struct array_child *c, int err);
-void mirror_close(struct array *a); /* before the legs are closed */
-void mirror_free(struct array *a);  /* after */
-int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen);
-void mirror_resume(struct array *a, size_t leg, bool new_dev);
-/* A live migration switched leg to a new device. */
-void mirror_leg_moved(struct array *a, size_t leg);
-void mirror_show(struct array *a, struct strbuf *out, const char *prefix);
-void mirror_metrics(struct array *a, struct mx *m, const char *name);
-/* verify.c: a dst verify runs (a leg may not be replaced meanwhile). */
-bool mirror_verify_running(const struct array *a);
-/* The letter `dst show` gives node i: A alive, D dead, S syncing. */
-char mirror_leg_letter(const struct array *a, size_t i);
 
 #endif

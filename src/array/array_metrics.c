@@ -152,6 +152,7 @@ void array_metrics(struct array *a, struct mx *m, const char *name)
 				   dev_nbd_reconnects(a->nodes[i].dev));
 	free(l);
 
-	mirror_metrics(a, m, name);
+	if (a->alg->metrics && a->priv)
+		a->alg->metrics(a, m, name);
 	migrate_metrics(a, m, name);
 }

@@ -110,10 +110,11 @@ static bool lay_out(struct dev_io *p)
 void array_lend_prepare(struct array *a, struct array_child *c, struct dev_io *p)
 {
 	/* Gaps between lent pieces come from the buffer: without one, only a
-	 * read in one piece can be lent, and never of a mirror (a piece that
-	 * fails on one leg is read again from another, into the buffer). */
+	 * read in one piece can be lent, and never by a redundant algorithm
+	 * (a piece that fails on one node is read again another way, into the
+	 * buffer). */
 	if (!(p->flags & DEV_F_BORROW) || c->io.op != DEV_READ ||
-	    (!p->buf && (c->io.len != p->len || a->mirror)))
+	    (!p->buf && (c->io.len != p->len || a->alg->redundant)))
 		return;
 	c->io.flags |= DEV_F_BORROW; /* node_submit drops it if the node cannot lend */
 	c->io.iov = c->iov;

@@ -11,9 +11,9 @@
  * Cutover: new pieces for the node are held, its requests in flight drain,
  * the new node is flushed, the config is switched (the commit hook, one
  * atomic save), then the running storage switches and the held pieces go
- * to the new node. The old node is closed, untouched. A mirror leg moves
- * the same way (the old leg serves and stays in sync until the switch), and
- * gets its header stamped afresh on the new device. A failure of the new
+ * to the new node. The old node is closed, untouched. A redundant
+ * algorithm's node moves the same way (the old node serves and stays in
+ * sync until the switch); the algorithm is asked first and told after. A failure of the new
  * node, or an abort, leaves the old node in place with nothing lost.
  */
 #include <errno.h>
@@ -246,8 +246,8 @@ static void finish(struct migration *g)
 		nd->spec = g->spec;
 		nd->remote = !strcmp(g->dst->ops->kind, "nbd");
 		nd->flushed_upto = nd->writes_done; /* the cutover flushed it */
-		if (a->mirror)
-			mirror_leg_moved(a, g->node);
+		if (a->alg->moved)
+			a->alg->moved(a, g->node);
 		snprintf(msg, sizeof(msg), "%s now on %s (%llu bytes in %.1f s)", nd->name,
 			 nd->spec, (unsigned long long)g->total, secs);
 		g->spec = NULL;
@@ -365,24 +365,15 @@ int array_migrate_start(struct array *a, const char *name, struct dev *dst, cons
 		return -ENOENT;
 	}
 	struct array_node *nd = &a->nodes[i];
-	/* A mirror leg moves the same way: the old leg stays in sync and
-	 * serves until the new one has everything (add, full copy, drop). */
-	if (a->mirror && mirror_leg_letter(a, (size_t)i) != 'A') {
-		snprintf(err, errlen, "mirror leg %s is not in sync (%c): wait for its resync",
-			 nd->name, mirror_leg_letter(a, (size_t)i));
-		return -EBUSY;
-	}
 	if (a->mig) {
 		snprintf(err, errlen, "a migration of %s is already running",
 			 a->nodes[a->mig->node].name);
 		return -EBUSY;
 	}
-	if (mirror_verify_running(a)) {
-		/* Its repairs go to the old leg, behind the copy. */
-		snprintf(err, errlen,
-			 "a dst verify is running: wait for it or stop it (dst verify NAME "
-			 "--abort)");
-		return -EBUSY;
+	if (a->alg->migrate_check) {
+		int rc = a->alg->migrate_check(a, (size_t)i, err, errlen);
+		if (rc < 0)
+			return rc;
 	}
 	if (nd->suspended) {
 		snprintf(err, errlen, "%s is suspended; resume it first", nd->name);

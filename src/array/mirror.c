@@ -59,6 +59,8 @@
 #define NO_REGION   UINT64_MAX
 #define TICK_NS	    1000000000ull
 
+static void mirror_submit(struct array *a, struct dev_io *p, bool resumed);
+
 /* ---- parent state ---- */
 
 static uint32_t lo(const struct dev_io *p)
@@ -123,9 +125,10 @@ uint32_t mirror_legs_in(const struct mirror *m, const char *states)
 	return mask;
 }
 
-char mirror_leg_letter(const struct array *a, size_t i)
+static char mirror_health(const struct array *a, size_t i)
 {
-	return a->mirror && i < a->n ? a->mirror->state[i] : '?';
+	const struct mirror *m = a->priv;
+	return i < a->n ? m->state[i] : '?';
 }
 
 /* ---- the bitmap file ---- */
@@ -424,7 +427,7 @@ void mirror_release(struct mirror *m, struct dev_io **head, struct dev_io **tail
 /* The in-sync leg with the fewest requests outstanding, or -1. */
 static int pick_read_leg(struct array *a)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	int best = -1;
 	for (size_t i = 0; i < a->n; i++)
 		if (m->state[i] == 'A' &&
@@ -826,7 +829,7 @@ static uint64_t piece_max(struct array *a)
 
 static void finish(struct array *a, struct dev_io *p)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	int err = perr(p);
 	if (write_like(p->op)) {
 		uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
@@ -865,7 +868,7 @@ static void put_ref(struct array *a, struct dev_io *p, int err)
 
 static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
 	struct sync_slot *s = slot_of(m, r0, r1);
 	if (s) {
@@ -926,7 +929,7 @@ static void submit_read(struct array *a, struct dev_io *p, bool resumed)
 
 static void submit_flush(struct array *a, struct dev_io *p, bool resumed)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	unsigned live = count_state(m, 'A') + count_state(m, 'S');
 	if (a->nfree < live) {
 		array_wait_push(a, p, resumed);
@@ -939,9 +942,9 @@ static void submit_flush(struct array *a, struct dev_io *p, bool resumed)
 	put_ref(a, p, 0);
 }
 
-void mirror_submit(struct array *a, struct dev_io *p, bool resumed)
+static void mirror_submit(struct array *a, struct dev_io *p, bool resumed)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	if (count_state(m, 'A') == 0) {
 		p->done(p, EIO);
 		return;
@@ -954,9 +957,9 @@ void mirror_submit(struct array *a, struct dev_io *p, bool resumed)
 		submit_read(a, p, resumed);
 }
 
-void mirror_child_done(struct array *a, struct array_child *c, int err)
+static void mirror_child_done(struct array *a, struct array_child *c, int err)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	struct dev_io *p = c->parent;
 	size_t leg = c->node;
 	if (array_piece_lent(&c->io, err)) {
@@ -996,9 +999,9 @@ void mirror_child_done(struct array *a, struct array_child *c, int err)
 
 static void leg_event(struct dev *d, int what, void *arg);
 
-int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen)
+static int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	if (m->state[leg] == 'A' && count_state(m, 'A') == 1) {
 		snprintf(err, errlen,
 			 "%s is the only leg in sync: suspending it would stop the storage's IO",
@@ -1021,9 +1024,9 @@ int mirror_suspend(struct array *a, size_t leg, char *err, size_t errlen)
 	return 0;
 }
 
-void mirror_resume(struct array *a, size_t leg, bool new_dev)
+static void mirror_resume(struct array *a, size_t leg, bool new_dev)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	m->susp[leg] = false;
 	a->nodes[leg].dev->event = leg_event;
 	a->nodes[leg].dev->event_arg = m;
@@ -1050,9 +1053,9 @@ static void leg_event(struct dev *d, int what, void *arg)
 	}
 }
 
-void mirror_leg_moved(struct array *a, size_t leg)
+static void mirror_leg_moved(struct array *a, size_t leg)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	a->nodes[leg].dev->event = leg_event;
 	a->nodes[leg].dev->event_arg = m;
 	/* The copy may have carried an older header block: stamp it. */
@@ -1211,9 +1214,9 @@ static void tick(struct ev_timer *t)
 	ev_timer_start(a->loop, &m->tick, TICK_NS);
 }
 
-void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
+static void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	if (!m)
 		return;
 	char p[512];
@@ -1259,9 +1262,9 @@ void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 	verify_show(m, out, prefix);
 }
 
-void mirror_metrics(struct array *a, struct mx *mx, const char *name)
+static void mirror_metrics(struct array *a, struct mx *mx, const char *name)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	if (!m)
 		return;
 	struct mx_labels l;
@@ -1323,11 +1326,6 @@ void mirror_metrics(struct array *a, struct mx *mx, const char *name)
 	verify_metrics(m, mx, name);
 }
 
-void array_show_alg(struct array *a, struct strbuf *out, const char *prefix)
-{
-	mirror_show(a, out, prefix);
-}
-
 /* ---- set-up and tear-down ---- */
 
 static uint64_t mirror_layout(const struct array_node *nodes, size_t n, uint64_t chunk, char *err,
@@ -1352,13 +1350,6 @@ static uint64_t mirror_layout(const struct array_node *nodes, size_t n, uint64_t
 	}
 	return size;
 }
-
-const struct alg_ops alg_mirror = {
-    .name = "alg_mirror",
-    .layout = mirror_layout,
-    .can_grow = false,
-    .min_nodes = 2,
-};
 
 static int load(struct mirror *m, char *err, size_t errlen)
 {
@@ -1584,20 +1575,18 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 	return 0;
 }
 
-int array_set_csum(struct array *a, bool on)
+static int mirror_set(struct array *a, const char *key, uint64_t val, char *err, size_t errlen)
 {
-	if (!a->mirror)
+	struct mirror *m = a->priv;
+	if (!strcmp(key, "csum")) {
+		m->use_csum = val != 0;
+		return 0;
+	}
+	if (strcmp(key, "resync-rate") != 0) {
+		snprintf(err, errlen, "alg_mirror has no setting %s", key);
 		return -ENOTSUP;
-	a->mirror->use_csum = on;
-	return 0;
-}
-
-int array_set_resync_rate(struct array *a, uint64_t rate)
-{
-	struct mirror *m = a->mirror;
-	if (!m)
-		return -ENOTSUP;
-	m->resync_rate = rate;
+	}
+	m->resync_rate = val;
 	if (m->sync_paused) {
 		/* The pause was computed from the old rate (at 4K/s a region
 		 * waits minutes): start the next region under the new one. */
@@ -1608,7 +1597,7 @@ int array_set_resync_rate(struct array *a, uint64_t rate)
 	return 0;
 }
 
-int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err, size_t errlen)
+static int mirror_setup(struct array *a, const struct alg_conf *mc, char *err, size_t errlen)
 {
 	if (a->n > MBM_MAX_LEGS) {
 		snprintf(err, errlen, "alg_mirror: at most %u legs", MBM_MAX_LEGS);
@@ -1665,7 +1654,7 @@ int array_mirror_setup(struct array *a, const struct mirror_conf *mc, char *err,
 	m->sync_work.fn = sync_step;
 	m->tick.fn = tick;
 	m->sync_timer.fn = sync_next;
-	a->mirror = m;
+	a->priv = m;
 	m->fd = open(m->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (m->fd < 0) {
 		snprintf(err, errlen, "%s: %s", m->path, strerror(errno));
@@ -1700,9 +1689,9 @@ static bool legs_flushed(struct mirror *m)
 	return ok;
 }
 
-void mirror_close(struct array *a)
+static void mirror_close(struct array *a)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	if (!m)
 		return;
 	m->closing = true;
@@ -1756,9 +1745,9 @@ void mirror_close(struct array *a)
 		a->nodes[i].dev->event = NULL;
 }
 
-void mirror_free(struct array *a)
+static void mirror_free(struct array *a)
 {
-	struct mirror *m = a->mirror;
+	struct mirror *m = a->priv;
 	if (!m)
 		return;
 	if (m->bmdev)
@@ -1795,5 +1784,50 @@ void mirror_free(struct array *a)
 	free(m->wgen);
 	free(m->susp);
 	free(m);
-	a->mirror = NULL;
+	a->priv = NULL;
 }
+
+/* A leg moves (dst replace) as a linear node does: the old leg stays in
+ * sync and serves until the new one has everything. */
+static int mirror_migrate_check(struct array *a, size_t i, char *err, size_t errlen)
+{
+	struct mirror *m = a->priv;
+	if (m->state[i] != 'A') {
+		snprintf(err, errlen, "mirror leg %s is not in sync (%c): wait for its resync",
+			 a->nodes[i].name, m->state[i]);
+		return -EBUSY;
+	}
+	if (verify_running(m)) {
+		/* Its repairs go to the old leg, behind the copy. */
+		snprintf(err, errlen,
+			 "a dst verify is running: wait for it or stop it (dst verify NAME "
+			 "--abort)");
+		return -EBUSY;
+	}
+	return 0;
+}
+
+const struct alg_ops alg_mirror = {
+    .name = "alg_mirror",
+    .layout = mirror_layout,
+    .can_grow = false,
+    .min_nodes = 2,
+    .max_nodes = MBM_MAX_LEGS,
+    .redundant = true,
+    .health_attr = "leg",
+    .setup = mirror_setup,
+    .submit = mirror_submit,
+    .piece_done = mirror_child_done,
+    .suspend = mirror_suspend,
+    .resume = mirror_resume,
+    .moved = mirror_leg_moved,
+    .migrate_check = mirror_migrate_check,
+    .close = mirror_close,
+    .free = mirror_free,
+    .health = mirror_health,
+    .show = mirror_show,
+    .metrics = mirror_metrics,
+    .set = mirror_set,
+    .verify_start = mirror_verify_start,
+    .verify_abort = mirror_verify_abort,
+};

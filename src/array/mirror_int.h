@@ -129,6 +129,10 @@ void verify_load(struct mirror *m);
 void verify_close(struct mirror *m);
 void verify_free(struct mirror *m);
 void verify_show(struct mirror *m, struct strbuf *out, const char *prefix);
+bool verify_running(const struct mirror *m); /* a leg may not be replaced meanwhile */
+/* alg.h's verify_start and verify_abort. */
+int mirror_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen);
+int mirror_verify_abort(struct array *a, char *err, size_t errlen);
 void verify_metrics(struct mirror *m, struct mx *mx, const char *name);
 
 #endif

@@ -550,21 +550,16 @@ void verify_free(struct mirror *m)
 	m->verify = NULL;
 }
 
-bool mirror_verify_running(const struct array *a)
+bool verify_running(const struct mirror *m)
 {
-	return a->mirror && running(a->mirror->verify);
+	return running(m->verify);
 }
 
 /* ---- control ---- */
 
-int array_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen)
+int mirror_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen)
 {
-	struct mirror *m = a->mirror;
-	if (!m) {
-		snprintf(err, errlen, "only a mirror's legs can be verified (this storage is %s)",
-			 a->alg->name);
-		return -1;
-	}
+	struct mirror *m = a->priv;
 	struct verify *v = m->verify;
 	if (running(v)) {
 		snprintf(err, errlen,
@@ -615,10 +610,10 @@ int array_verify_start(struct array *a, const struct verify_req *r, char *err, s
 	return 0;
 }
 
-int array_verify_abort(struct array *a, char *err, size_t errlen)
+int mirror_verify_abort(struct array *a, char *err, size_t errlen)
 {
-	struct mirror *m = a->mirror;
-	if (!m || !running(m->verify)) {
+	struct mirror *m = a->priv;
+	if (!running(m->verify)) {
 		snprintf(err, errlen, "no verify is running");
 		return -1;
 	}

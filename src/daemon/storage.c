@@ -144,14 +144,15 @@ static int settle_size(struct pending_node *pn)
 }
 
 /* How the storage connects to a remote node: its timeouts and credentials;
- * a mirror's legs fail fast (the other legs carry on) and ask for
- * checksums (dst:csum-4k: verify and resync compare sums, not data). */
+ * the nodes of a redundant storage (a mirror's legs) fail fast (the others
+ * carry on) and ask for checksums (dst:csum-4k: verify and resync compare
+ * sums, not data). */
 static struct dev_nbd_opts node_opts(const struct storage_service *st)
 {
 	return (struct dev_nbd_opts){.io_timeout_s = st->io_timeout_s,
 				     .request_timeout_s = st->request_timeout_s,
-				     .fail_fast = st->alg == &alg_mirror,
-				     .csum = st->alg == &alg_mirror,
+				     .fail_fast = st->alg->redundant,
+				     .csum = st->alg->redundant,
 				     .tls = st->node_tls,
 				     .tls_psk = st->node_psk,
 				     .tls_certs = st->node_certs,
@@ -237,9 +238,9 @@ static struct dev *open_node(struct storage_service *st, struct pending_node *pn
 	struct dev_nbd_opts o = node_opts(st);
 	/* At start, a node whose size the config knows need not be up yet
 	 * (at boot its host may come later): the storage starts, IO to it
-	 * waits. A mirror leg is dialed on, its IO failing meanwhile. A live
-	 * add wants an answer now. */
-	o.keep_trying = st->alg == &alg_mirror || (!pn->req && pn->node.size);
+	 * waits. A redundant storage's node (a mirror leg) is dialed on, its
+	 * IO failing meanwhile. A live add wants an answer now. */
+	o.keep_trying = st->alg->redundant || (!pn->req && pn->node.size);
 	o.min_size = pn->node.size * 512;
 	char err[400];
 	struct dev *d = open_node_dev(st, &pn->node, &o, node_ready, pn, err, sizeof(err));
@@ -405,7 +406,7 @@ static void node_ready(void *arg, struct dev *d, int err, const char *msg)
 {
 	struct pending_node *pn = arg;
 	pn->ready = true;
-	if (err && !pn->req && pn->st->alg == &alg_mirror && pn->node.size) {
+	if (err && !pn->req && pn->st->alg->redundant && pn->node.size) {
 		/* A mirror goes on without a leg: this one keeps being dialed
 		 * and is resynced once it answers. */
 		pn->down = true;
@@ -781,7 +782,8 @@ static void set_command(struct storage_service *st, struct ctl_req *req, const c
 			ctl_reply_error(req, "resync-rate '%s': expected bytes/s like 50M", val);
 			return;
 		}
-		if (array_set_resync_rate(st->array, x) < 0) {
+		char why[256];
+		if (array_alg_set(st->array, "resync-rate", x, why, sizeof(why)) < 0) {
 			ctl_reply_error(req, "resync-rate: %s has no resync", st->alg->name);
 			return;
 		}
@@ -790,7 +792,8 @@ static void set_command(struct storage_service *st, struct ctl_req *req, const c
 			ctl_reply_error(req, "csum '%s': expected on or off", val);
 			return;
 		}
-		if (array_set_csum(st->array, !strcmp(val, "on")) < 0) {
+		char why[256];
+		if (array_alg_set(st->array, "csum", !strcmp(val, "on"), why, sizeof(why)) < 0) {
 			ctl_reply_error(req, "csum: %s has no legs to compare", st->alg->name);
 			return;
 		}
@@ -1141,10 +1144,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	const char *alg_name = conf_get(conf, "alg");
 	const struct alg_ops *alg = alg_name ? alg_find(alg_name) : NULL;
 	if (!alg) {
-		snprintf(err, errlen,
-			 "storage %s: unknown algorithm '%s' (expected alg_linear, "
-			 "alg_stripe or alg_mirror)",
-			 name, alg_name ? alg_name : "(none)");
+		snprintf(err, errlen, "storage %s: unknown algorithm '%s' (expected %s)", name,
+			 alg_name ? alg_name : "(none)", alg_names());
 		return NULL;
 	}
 	struct storage_service *st = xcalloc(1, sizeof(*st));
@@ -1160,8 +1161,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	st->started_ns = ev_now_ns();
 	st->ublk_reap.fn = ublk_reap;
 	event_set_resolver(node_of_spec, st);
-	/* A mirror says itself when it is degraded (mirror.c). */
-	event_track_nodes(alg != &alg_mirror);
+	/* A redundant storage says itself when it is degraded. */
+	event_track_nodes(!alg->redundant);
 	const char *v;
 	uint64_t x;
 	if ((v = conf_get(conf, "chunk"))) {
@@ -1266,8 +1267,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		free(nodes);
 		goto fail;
 	}
-	if (alg == &alg_mirror) {
-		struct mirror_conf mc = {0};
+	if (alg->setup) {
+		struct alg_conf mc = {0};
 		if ((v = conf_get(conf, "region-size")) && parse_size(v, &mc.region) < 0) {
 			snprintf(err, errlen, "region-size '%s': expected a size like 1M", v);
 			goto fail;
@@ -1278,9 +1279,9 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		}
 		if (!st->has_uuid) {
 			snprintf(err, errlen,
-				 "storage %s: the config has no valid uuid (a mirror "
+				 "storage %s: the config has no valid uuid (a %s storage "
 				 "gets one from dst create)",
-				 name);
+				 name, alg->name);
 			goto fail;
 		}
 		memcpy(mc.uuid, st->uuid, 16);
@@ -1289,7 +1290,7 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 		mc.no_csum = (v = conf_get(conf, "csum")) && !strcmp(v, "off");
 		char *bm = state_path(name, ".bitmap");
 		mc.bitmap_path = bm;
-		int mrc = array_mirror_setup(st->array, &mc, err, errlen);
+		int mrc = array_alg_setup(st->array, &mc, err, errlen);
 		free(bm);
 		if (mrc < 0)
 			goto fail;
