@@ -105,8 +105,7 @@ struct alg_ops {
 	/* dst set on a running storage: key "resync-rate" (bytes/s) or "csum"
 	 * (on/off). -ENOTSUP for a key the algorithm has not. */
 	int (*set)(struct array *a, const char *key, uint64_t val, char *err, size_t errlen);
-	int (*verify_start)(struct array *a, const struct verify_req *r, char *err,
-			    size_t errlen);
+	int (*verify_start)(struct array *a, const struct verify_req *r, char *err, size_t errlen);
 	int (*verify_abort)(struct array *a, char *err, size_t errlen);
 };
 

@@ -25,7 +25,7 @@ const char *alg_names(void)
 		size_t len = 0;
 		for (size_t i = 0; i < ARRAY_SIZE(algs); i++)
 			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
-						i == 0		      ? ""
+						i == 0			    ? ""
 						: i + 1 == ARRAY_SIZE(algs) ? " or "
 									    : ", ",
 						algs[i]->name);

@@ -251,12 +251,6 @@ static void hdr_done(struct dev_io *io, int err);
 static void leg_failed(struct mirror *m, size_t leg, int err);
 static void leg_checked(struct mirror *m, size_t leg);
 
-static bool slot_io_busy(const struct sync_slot *s)
-{
-	return s->st == SLOT_STATUS || s->st == SLOT_READ || s->st == SLOT_WRITE ||
-	       s->st == SLOT_CMP;
-}
-
 /* A resync slot comparing (legcmp): it must finish before the legs are
  * closed, as it goes on with writes when its reads come back. */
 static bool cmp_busy(const struct mirror *m)
@@ -267,28 +261,9 @@ static bool cmp_busy(const struct mirror *m)
 	return false;
 }
 
-static bool sync_io_busy(const struct mirror *m)
-{
-	for (unsigned k = 0; k < m->nslots; k++)
-		if (slot_io_busy(&m->slots[k]))
-			return true;
-	return false;
-}
-
-/* A slot holding one of the regions r0..r1, if any. */
-static struct sync_slot *slot_of(struct mirror *m, uint64_t r0, uint64_t r1)
-{
-	for (unsigned k = 0; k < m->nslots; k++) {
-		struct sync_slot *s = &m->slots[k];
-		if (s->st != SLOT_FREE && s->r >= r0 && s->r <= r1)
-			return s;
-	}
-	return NULL;
-}
-
 static bool nothing_busy(const struct mirror *m)
 {
-	if (m->bm_busy || m->sweep_out || sync_io_busy(m) || verify_io_busy(m))
+	if (m->bm_busy || m->sweep_out || regcopy_copying(&m->sync) || verify_io_busy(m))
 		return false;
 	for (size_t i = 0; i < m->a->n; i++)
 		if (m->hbusy[i] || m->hreading[i])
@@ -444,15 +419,19 @@ bool mirror_leg_error(int err)
 
 /* ---- resync ----
  *
- * Up to nslots regions are copied at once (one without a rate limit would
- * leave the legs idle for a round trip per region: half of nbdcopy's
- * speed). Each slot owns a region buffer; a write to a region being copied
- * waits on that slot; a region is copied only once the writes in flight to
- * it are done (the slot drains first). */
+ * The region-copy engine (regcopy.h) walks the regions to copy, up to
+ * nslots at once (one at a time would leave the legs idle for a round trip
+ * per region: half of nbdcopy's speed), holds the writes to a region being
+ * copied and starts its copy once the writes in flight to it are done.
+ * Copying a region is the mirror's: read an in-sync leg, write the syncing
+ * ones (or zero them, or compare checksums and fix what differs). */
 
 static void sync_kick(struct mirror *m)
 {
-	ev_defer(m->a->loop, &m->sync_work);
+	if (m->sync.running)
+		regcopy_kick(&m->sync);
+	else
+		ev_defer(m->a->loop, &m->sync_work);
 }
 
 static bool needs_full(const struct mirror *m)
@@ -466,7 +445,7 @@ static bool needs_full(const struct mirror *m)
 static void sync_finish(struct mirror *m)
 {
 	struct array *a = m->a;
-	double s = (double)(ev_now_ns() - m->sync_start_ns) / 1e9;
+	double s = (double)(ev_now_ns() - m->sync.start_ns) / 1e9;
 	for (size_t i = 0; i < a->n; i++) {
 		if (m->state[i] != 'S')
 			continue;
@@ -474,27 +453,26 @@ static void sync_finish(struct mirror *m)
 		m->full[i] = false;
 		hdr_write(m, i);
 		log_info("mirror: leg %s in sync again: %llu regions copied in %.1f s",
-			 a->nodes[i].name, (unsigned long long)m->sync_done, s);
+			 a->nodes[i].name, (unsigned long long)m->sync.done, s);
 		event_fire("resync-done", a->nodes[i].name, a->nodes[i].spec,
-			   "%llu regions copied in %.1f s", (unsigned long long)m->sync_done, s);
+			   "%llu regions copied in %.1f s", (unsigned long long)m->sync.done, s);
 	}
-	m->phase = SYNC_IDLE;
 	check_whole(m);
 	bm_kick(m);
 }
 
 /* The slot is done with its region: writes that waited for it go on. */
-static void slot_release(struct mirror *m, struct sync_slot *s)
+static void slot_release(struct sync_slot *s)
 {
-	s->st = SLOT_FREE;
-	s->r = NO_REGION;
-	mirror_release(m, &s->wait_head, &s->wait_tail);
+	s->st = SLOT_IDLE;
+	regcopy_release(s->rs);
 }
 
 /* The storage stops: a slot whose IO came back copies no more. */
 static void slot_closing(struct mirror *m, struct sync_slot *s)
 {
-	s->st = SLOT_FREE;
+	s->st = SLOT_IDLE;
+	s->rs->st = RC_FREE;
 	if (nothing_busy(m))
 		ev_loop_break(m->a->loop);
 }
@@ -534,12 +512,11 @@ static void slot_ask_source(struct mirror *m, struct sync_slot *s, enum slot_sta
 			    enum dev_op op, void (*done)(struct dev_io *, int))
 {
 	struct array *a = m->a;
-	uint64_t off = s->r * m->region;
 	s->st = st;
 	memset(&s->read, 0, sizeof(s->read));
 	s->read.op = op;
-	s->read.off = off;
-	s->read.len = MIN(m->region, a->dev.size - off);
+	s->read.off = s->rs->off;
+	s->read.len = s->rs->len;
 	if (op == DEV_READ) {
 		s->read.buf = s->buf;
 	} else {
@@ -570,7 +547,7 @@ static void slot_copy(struct mirror *m, struct sync_slot *s);
 /* Compare (and fix) the slot's region from byte off on, one legcmp piece. */
 static void cmp_piece(struct mirror *m, struct sync_slot *s, uint64_t off)
 {
-	uint64_t end = MIN((s->r + 1) * m->region, m->a->dev.size);
+	uint64_t end = s->rs->off + s->rs->len;
 	s->cmp.resync = true;
 	s->cmp.done = cmp_done;
 	s->cmp.priv = s;
@@ -605,16 +582,15 @@ static void cmp_done(struct legcmp *c, int err)
 		return;
 	}
 	if (count_state(m, 'S') == 0) {
-		slot_release(m, s);
-		sync_kick(m);
+		slot_release(s);
 		return;
 	}
 	uint64_t next = c->off + c->len;
-	if (next < MIN((s->r + 1) * m->region, m->a->dev.size)) {
+	if (next < s->rs->off + s->rs->len) {
 		cmp_piece(m, s, next);
 		return;
 	}
-	sync_region_done(m, s, next - s->r * m->region);
+	sync_region_done(m, s, next - s->rs->off);
 }
 
 /* Copy the slot's region from an in-sync leg. In a whole copy (a new
@@ -626,14 +602,13 @@ static void slot_copy(struct mirror *m, struct sync_slot *s)
 	struct array *a = m->a;
 	int src = pick_read_leg(a);
 	if (src < 0) {
-		slot_release(m, s);
-		sync_kick(m); /* which stops the pass */
+		slot_release(s); /* the engine asks go(), which stops the pass */
 		return;
 	}
 	s->src = src;
 	if (csum_copy_ok(m)) {
 		s->st = SLOT_CMP;
-		cmp_piece(m, s, s->r * m->region);
+		cmp_piece(m, s, s->rs->off);
 		return;
 	}
 	if (!needs_full(m) || !(a->nodes[src].dev->caps & DEV_CAP_EXTENTS)) {
@@ -687,18 +662,10 @@ static void sync_read_done(struct dev_io *io, int err)
 	}
 	unsigned targets = count_state(m, 'S');
 	if (targets == 0) { /* every target died meanwhile */
-		slot_release(m, s);
-		sync_kick(m);
+		slot_release(s);
 		return;
 	}
 	slot_write_targets(m, s, targets, DEV_WRITE, io->off, io->len);
-}
-
-static void sync_next(struct ev_timer *t)
-{
-	struct mirror *m = container_of(t, struct mirror, sync_timer);
-	m->sync_paused = false;
-	sync_kick(m);
 }
 
 static void sync_write_done(struct dev_io *io, int err)
@@ -723,97 +690,81 @@ static void sync_write_done(struct dev_io *io, int err)
 /* The slot's region is on every target: the next one. */
 static void sync_region_done(struct mirror *m, struct sync_slot *s, uint64_t len)
 {
-	m->sync_done++;
 	m->regions_resynced++;
-	m->sync_bytes += len;
-	slot_release(m, s);
-	if (m->resync_rate) {
-		/* Rate limit: foreground IO keeps priority. */
-		uint64_t ns = len * 1000000000ull / m->resync_rate;
-		m->sync_paused = true;
-		ev_timer_start(m->a->loop, &m->sync_timer, ns);
-	} else {
-		sync_kick(m);
-	}
+	s->st = SLOT_IDLE;
+	regcopy_done(s->rs, len);
 }
 
-/* The next region of this pass to copy, from sync_pos on. */
-static uint64_t sync_pick(struct mirror *m)
+/* ---- the engine's hooks ---- */
+
+/* The next region of this pass to copy, from `from` on. */
+static uint64_t sync_pick(void *owner, uint64_t from)
 {
+	struct mirror *m = owner;
 	if (needs_full(m))
-		return m->sync_pos < m->nregions ? m->sync_pos : m->nregions;
-	return mbm_next_set(m->bits, m->sync_pos, m->nregions);
+		return from < m->nregions ? from : m->nregions;
+	return mbm_next_set(m->bits, from, m->nregions);
 }
 
-/* Start what can start: drained slots copy, free slots take the next
- * regions; the pass ends when nothing is left to pick or in flight. */
+static bool sync_go(void *owner)
+{
+	struct mirror *m = owner;
+	return count_state(m, 'S') && count_state(m, 'A');
+}
+
+/* Comparisons hold no region buffer: more of them at once. */
+static unsigned sync_limit(void *owner)
+{
+	struct mirror *m = owner;
+	return csum_copy_ok(m) ? m->nslots : m->ncopy_slots;
+}
+
+static void sync_copy(void *owner, struct regcopy_slot *rs)
+{
+	struct mirror *m = owner;
+	slot_copy(m, &m->slots[rs->index]);
+}
+
+static void sync_release(void *owner, struct dev_io *p)
+{
+	struct mirror *m = owner;
+	mirror_submit(m->a, p, false);
+}
+
+static void sync_ended(void *owner)
+{
+	struct mirror *m = owner;
+	if (sync_go(m)) {
+		sync_finish(m);
+		return;
+	}
+	const char *why = count_state(m, 'A') ? "no leg left to sync" : "no in-sync leg left";
+	log_warn("mirror: resync stopped: %s", why);
+	event_fire("resync-stopped", NULL, NULL, "%s", why);
+}
+
+static const struct regcopy_ops sync_ops = {
+    .pick = sync_pick,
+    .go = sync_go,
+    .limit = sync_limit,
+    .copy = sync_copy,
+    .release = sync_release,
+    .ended = sync_ended,
+};
+
+/* A new pass, if there are legs to sync and one to sync them from. */
 static void sync_step(struct ev_deferred *d)
 {
 	struct mirror *m = container_of(d, struct mirror, sync_work);
-	if (m->closing)
+	if (m->closing || m->sync.running || !sync_go(m))
 		return;
-	if (count_state(m, 'S') == 0 || count_state(m, 'A') == 0) {
-		if (sync_io_busy(m))
-			return; /* their completions come back here */
-		for (unsigned k = 0; k < m->nslots; k++)
-			if (m->slots[k].st == SLOT_DRAIN)
-				slot_release(m, &m->slots[k]);
-		if (m->phase != SYNC_IDLE) {
-			const char *why =
-			    count_state(m, 'A') ? "no leg left to sync" : "no in-sync leg left";
-			log_warn("mirror: resync stopped: %s", why);
-			event_fire("resync-stopped", NULL, NULL, "%s", why);
-		}
-		m->phase = SYNC_IDLE;
-		return;
-	}
-	if (m->phase == SYNC_IDLE) {
-		/* A new pass. */
-		m->phase = SYNC_RUN;
-		m->sync_pos = 0;
-		m->sync_done = 0;
-		m->sync_bytes = 0;
-		m->sync_total = needs_full(m) ? m->nregions : mbm_count(m->bits, m->nregions);
-		m->sync_start_ns = ev_now_ns();
-		log_info("mirror: resync of %llu regions starts",
-			 (unsigned long long)m->sync_total);
-		for (size_t i = 0; i < m->a->n; i++)
-			if (m->state[i] == 'S')
-				event_fire("resync-started", m->a->nodes[i].name,
-					   m->a->nodes[i].spec, "%llu regions to copy",
-					   (unsigned long long)m->sync_total);
-	}
-	for (unsigned k = 0; k < m->nslots; k++) {
-		struct sync_slot *s = &m->slots[k];
-		if (s->st == SLOT_DRAIN && !m->wcount[s->r])
-			slot_copy(m, s);
-	}
-	/* With a rate limit, one region at a time and a pause after each. */
-	unsigned busy = 0;
-	for (unsigned k = 0; k < m->nslots; k++)
-		busy += m->slots[k].st != SLOT_FREE;
-	unsigned limit = csum_copy_ok(m) ? m->nslots : m->ncopy_slots;
-	unsigned room = m->resync_rate ? (busy || m->sync_paused ? 0 : 1)
-			: busy < limit ? limit - busy
-				       : 0;
-	for (unsigned k = 0; k < limit && room; k++) {
-		struct sync_slot *s = &m->slots[k];
-		if (s->st != SLOT_FREE)
-			continue;
-		uint64_t r = sync_pick(m);
-		if (r >= m->nregions)
-			break;
-		m->sync_pos = r + 1;
-		s->r = r; /* from here, new writes to r wait */
-		s->st = SLOT_DRAIN;
-		room--;
-		busy++;
-		if (!m->wcount[r])
-			slot_copy(m, s);
-		/* else: finish() kicks us when they are done */
-	}
-	if (!busy && !m->sync_paused && sync_pick(m) >= m->nregions)
-		sync_finish(m);
+	uint64_t total = needs_full(m) ? m->nregions : mbm_count(m->bits, m->nregions);
+	log_info("mirror: resync of %llu regions starts", (unsigned long long)total);
+	for (size_t i = 0; i < m->a->n; i++)
+		if (m->state[i] == 'S')
+			event_fire("resync-started", m->a->nodes[i].name, m->a->nodes[i].spec,
+				   "%llu regions to copy", (unsigned long long)total);
+	regcopy_start(&m->sync, total);
 }
 
 /* ---- requests ---- */
@@ -833,13 +784,7 @@ static void finish(struct array *a, struct dev_io *p)
 	int err = perr(p);
 	if (write_like(p->op)) {
 		uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
-		for (uint64_t r = r0; r <= r1; r++)
-			m->wcount[r]--;
-		for (unsigned k = 0; k < m->nslots; k++) {
-			const struct sync_slot *s = &m->slots[k];
-			if (s->st == SLOT_DRAIN && s->r >= r0 && s->r <= r1 && !m->wcount[s->r])
-				sync_kick(m);
-		}
+		regcopy_write_end(&m->sync, p->off, p->len);
 		verify_writes_done(m, r0, r1);
 	}
 	if ((lo(p) & F_LEGFAIL) && !err && p->op != DEV_READ) {
@@ -870,12 +815,7 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 {
 	struct mirror *m = a->priv;
 	uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
-	struct sync_slot *s = slot_of(m, r0, r1);
-	if (s) {
-		mirror_queue(&s->wait_head, &s->wait_tail, p);
-		return;
-	}
-	if (verify_holds(m, p))
+	if (regcopy_hold(&m->sync, p->off, p->len, p) || verify_holds(m, p))
 		return;
 	if (!mbm_all_set(m->bits, r0, r1) || !mbm_all_set(m->pbits, r0, r1)) {
 		for (uint64_t r = r0; r <= r1; r++)
@@ -891,8 +831,8 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 		array_wait_push(a, p, resumed);
 		return;
 	}
+	regcopy_write_start(&m->sync, p->off, p->len);
 	for (uint64_t r = r0; r <= r1; r++) {
-		m->wcount[r]++;
 		mbm_set(m->touched, r);
 		if (m->sweep_out)
 			mbm_clear(m->sweep, r); /* not flushed by the sweep's FLUSH */
@@ -1101,7 +1041,7 @@ static void leg_checked(struct mirror *m, size_t i)
 		log_info("mirror: leg %s is back; it was the last in sync", a->nodes[i].name);
 		check_whole(m);
 		bm_kick(m);
-		if (count_state(m, 'S') && m->phase == SYNC_IDLE)
+		if (count_state(m, 'S') && !m->sync.running)
 			sync_kick(m); /* a resync its loss stopped goes on */
 		return;
 	} else {
@@ -1109,7 +1049,7 @@ static void leg_checked(struct mirror *m, size_t i)
 		log_info("mirror: leg %s is back; resyncing %llu dirty regions", a->nodes[i].name,
 			 (unsigned long long)mbm_count(m->bits, m->nregions));
 	}
-	if (m->phase == SYNC_IDLE)
+	if (!m->sync.running)
 		sync_kick(m);
 }
 
@@ -1151,7 +1091,7 @@ static void sweep_done(struct dev_io *io, int err)
 	if (!m->sweep_failed && count_state(m, 'A') == m->a->n) {
 		for (uint64_t r = mbm_next_set(m->sweep, 0, m->nregions); r < m->nregions;
 		     r = mbm_next_set(m->sweep, r + 1, m->nregions)) {
-			if (!m->wcount[r]) {
+			if (!m->sync.wcount[r]) {
 				mbm_clear(m->bits, r);
 				cleared = true;
 			}
@@ -1197,11 +1137,11 @@ static void tick(struct ev_timer *t)
 			hdr_submit(m, i, DEV_READ);
 	/* Sweep: regions nobody wrote for a whole tick are cleaned once a
 	 * FLUSH of every leg has made their writes durable (sweep_done). */
-	if (count_state(m, 'A') == a->n && m->phase == SYNC_IDLE && !m->sweep_out) {
+	if (count_state(m, 'A') == a->n && !m->sync.running && !m->sweep_out) {
 		bool any = false;
 		for (uint64_t r = mbm_next_set(m->bits, 0, m->nregions); r < m->nregions;
 		     r = mbm_next_set(m->bits, r + 1, m->nregions)) {
-			if (!m->wcount[r] && !mbm_test(m->touched, r)) {
+			if (!m->sync.wcount[r] && !mbm_test(m->touched, r)) {
 				mbm_set(m->sweep, r);
 				any = true;
 			}
@@ -1230,33 +1170,28 @@ static void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 	/* Regions every leg has: all when in sync; while a resync runs, those
 	 * not still to copy; with a dead leg, those it did not miss. */
 	uint64_t behind = 0;
-	if (m->phase != SYNC_IDLE)
-		behind = m->sync_total > m->sync_done ? m->sync_total - m->sync_done : 0;
+	if (m->sync.running)
+		behind = m->sync.total > m->sync.done ? m->sync.total - m->sync.done : 0;
 	else if (count_state(m, 'A') != a->n)
 		behind = needs_full(m) ? m->nregions : dirty;
 	sb_attr_str(out, ATTR("sync"), "%llu/%llu regions",
 		    (unsigned long long)(m->nregions - behind), (unsigned long long)m->nregions);
 	sb_attr_num(out, ATTR("region_size"), m->region);
-	sb_attr_num(out, ATTR("resync/rate"), m->resync_rate);
+	sb_attr_num(out, ATTR("resync/rate"), m->sync.rate);
 	sb_attr_num(out, ATTR("bitmap/dirty"), dirty);
 	sb_attr_num(out, ATTR("resync/regions_copied"), m->regions_resynced);
 	sb_attr_num(out, ATTR("resync/regions_zeroed"), m->regions_zeroed);
 	sb_attr_num(out, ATTR("resync/bytes_same"), m->resync_bytes_same);
 	sb_attr_num(out, ATTR("resync/bytes_copied"), m->resync_bytes_copied);
 	sb_attr_str(out, ATTR("csum"), "%s", m->use_csum ? "on" : "off");
-	if (m->phase != SYNC_IDLE) {
-		double s = (double)(ev_now_ns() - m->sync_start_ns) / 1e9;
-		double mibs = s > 0 ? (double)m->sync_bytes / 1048576.0 / s : 0;
-		uint64_t left = m->sync_total > m->sync_done ? m->sync_total - m->sync_done : 0;
+	if (m->sync.running) {
+		const struct regcopy *rc = &m->sync;
 		sb_attr_str(out, ATTR("resync/progress"), "%llu/%llu regions",
-			    (unsigned long long)m->sync_done, (unsigned long long)m->sync_total);
+			    (unsigned long long)rc->done, (unsigned long long)rc->total);
 		sb_attr_num(out, ATTR("resync/percent"),
-			    m->sync_total ? m->sync_done * 100 / m->sync_total : 100);
-		sb_attr_str(out, ATTR("resync/mib_s"), "%.1f", mibs);
-		sb_attr_num(out, ATTR("resync/eta_s"),
-			    m->sync_bytes ? (uint64_t)((double)left * (double)m->region /
-						       ((double)m->sync_bytes / (s > 0 ? s : 1)))
-					  : 0);
+			    rc->total ? rc->done * 100 / rc->total : 100);
+		sb_attr_str(out, ATTR("resync/mib_s"), "%.1f", regcopy_mib_s(rc));
+		sb_attr_num(out, ATTR("resync/eta_s"), regcopy_eta_s(rc));
 	}
 #undef ATTR
 	verify_show(m, out, prefix);
@@ -1285,8 +1220,8 @@ static void mirror_metrics(struct array *a, struct mx *mx, const char *name)
 	}
 	uint64_t dirty = mbm_count(m->bits, m->nregions);
 	uint64_t behind = 0; /* as mirror_show counts it */
-	if (m->phase != SYNC_IDLE)
-		behind = m->sync_total > m->sync_done ? m->sync_total - m->sync_done : 0;
+	if (m->sync.running)
+		behind = m->sync.total > m->sync.done ? m->sync.total - m->sync.done : 0;
 	else if (count_state(m, 'A') != a->n)
 		behind = needs_full(m) ? m->nregions : dirty;
 	mx_family(mx, "dst_mirror_regions", MX_GAUGE, "Regions of the mirror's bitmap.");
@@ -1300,16 +1235,16 @@ static void mirror_metrics(struct array *a, struct mx *mx, const char *name)
 	mx_family(mx, "dst_mirror_region_size_bytes", MX_GAUGE, "Size of one region.");
 	mx_gauge(mx, "dst_mirror_region_size_bytes", &l, m->region);
 	mx_family(mx, "dst_resync_running", MX_GAUGE, "1 while a resync pass runs.");
-	mx_gauge(mx, "dst_resync_running", &l, m->phase != SYNC_IDLE);
+	mx_gauge(mx, "dst_resync_running", &l, m->sync.running);
 	mx_family(mx, "dst_resync_pass_regions", MX_GAUGE,
 		  "Regions the current (or last) resync pass has to copy.");
-	mx_gauge(mx, "dst_resync_pass_regions", &l, m->sync_total);
+	mx_gauge(mx, "dst_resync_pass_regions", &l, m->sync.total);
 	mx_family(mx, "dst_resync_done_regions", MX_GAUGE,
 		  "Regions the current (or last) resync pass has copied.");
-	mx_gauge(mx, "dst_resync_done_regions", &l, m->sync_done);
+	mx_gauge(mx, "dst_resync_done_regions", &l, m->sync.done);
 	mx_family(mx, "dst_resync_done_bytes", MX_GAUGE,
 		  "Bytes the current (or last) resync pass has copied.");
-	mx_gauge(mx, "dst_resync_done_bytes", &l, m->sync_bytes);
+	mx_gauge(mx, "dst_resync_done_bytes", &l, m->sync.bytes);
 	mx_family(mx, "dst_resync_regions_copied", MX_COUNTER,
 		  "Regions copied by resyncs since the daemon started.");
 	mx_counter(mx, "dst_resync_regions_copied", &l, m->regions_resynced);
@@ -1586,14 +1521,7 @@ static int mirror_set(struct array *a, const char *key, uint64_t val, char *err,
 		snprintf(err, errlen, "alg_mirror has no setting %s", key);
 		return -ENOTSUP;
 	}
-	m->resync_rate = val;
-	if (m->sync_paused) {
-		/* The pause was computed from the old rate (at 4K/s a region
-		 * waits minutes): start the next region under the new one. */
-		ev_timer_stop(a->loop, &m->sync_timer);
-		m->sync_paused = false;
-		sync_kick(m);
-	}
+	regcopy_set_rate(&m->sync, val);
 	return 0;
 }
 
@@ -1607,7 +1535,6 @@ static int mirror_setup(struct array *a, const struct alg_conf *mc, char *err, s
 	m->a = a;
 	m->path = xstrdup(mc->bitmap_path);
 	m->region = mc->region ? mc->region : MBM_DEFAULT_REGION;
-	m->resync_rate = mc->resync_rate;
 	m->nregions = (a->dev.size + m->region - 1) / m->region;
 	size_t bits_len = mbm_bits_size(m->nregions);
 	m->img_len = MBM_HEADER + bits_len;
@@ -1617,15 +1544,16 @@ static int mirror_setup(struct array *a, const struct alg_conf *mc, char *err, s
 	m->touched = xcalloc(1, bits_len);
 	m->sweep = xcalloc(1, bits_len);
 	m->sweep_io = xcalloc(a->n, sizeof(*m->sweep_io));
-	m->wcount = xcalloc(m->nregions, sizeof(*m->wcount));
 	m->state = xcalloc(a->n, 1);
 	m->full = xcalloc(a->n, sizeof(*m->full));
 	m->nslots = (unsigned)MAX(1, MIN(SYNC_SLOTS_MAX, SYNC_CMP_INFLIGHT / m->region));
 	m->ncopy_slots = (unsigned)MAX(1, MIN(m->nslots, SYNC_INFLIGHT / m->region));
 	m->slots = xcalloc(m->nslots, sizeof(*m->slots));
+	regcopy_init(&m->sync, a->loop, &sync_ops, m, m->region, a->dev.size, m->nslots);
+	regcopy_set_rate(&m->sync, mc->resync_rate);
 	for (unsigned k = 0; k < m->nslots; k++) {
 		m->slots[k].m = m;
-		m->slots[k].r = NO_REGION;
+		m->slots[k].rs = &m->sync.slots[k];
 		m->slots[k].wr = xcalloc(a->n, sizeof(*m->slots[k].wr));
 		if (k < m->ncopy_slots)
 			m->slots[k].buf = xmalloc(m->region);
@@ -1653,7 +1581,6 @@ static int mirror_setup(struct array *a, const struct alg_conf *mc, char *err, s
 	m->bm_work.fn = bm_work;
 	m->sync_work.fn = sync_step;
 	m->tick.fn = tick;
-	m->sync_timer.fn = sync_next;
 	a->priv = m;
 	m->fd = open(m->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (m->fd < 0) {
@@ -1696,7 +1623,7 @@ static void mirror_close(struct array *a)
 		return;
 	m->closing = true;
 	ev_timer_stop(a->loop, &m->tick);
-	ev_timer_stop(a->loop, &m->sync_timer);
+	regcopy_close(&m->sync);
 	ev_defer_cancel(a->loop, &m->bm_work);
 	ev_defer_cancel(a->loop, &m->sync_work);
 	/* A bitmap write in flight (a local file: it lands) must finish
@@ -1710,11 +1637,7 @@ static void mirror_close(struct array *a)
 	/* A clean stop with every leg in sync leaves nothing to resync, once
 	 * a FLUSH of every leg made their writes durable (a leg that
 	 * acknowledged a write into a volatile cache may still fail it). */
-	bool idle = m->phase == SYNC_IDLE && !m->cur_head && !m->next_head;
-	for (unsigned k = 0; idle && k < m->nslots; k++)
-		idle = !m->slots[k].wait_head;
-	for (uint64_t r = 0; idle && r < m->nregions; r++)
-		idle = !m->wcount[r];
+	bool idle = !m->sync.running && regcopy_idle(&m->sync) && !m->cur_head && !m->next_head;
 	bool clean = m->fd >= 0 && idle && count_state(m, 'A') == a->n;
 	if (clean && !legs_flushed(m)) {
 		log_warn("mirror: a leg failed its flush at stop: the bitmap keeps its dirty "
@@ -1761,7 +1684,7 @@ static void mirror_free(struct array *a)
 	free(m->touched);
 	free(m->sweep);
 	free(m->sweep_io);
-	free(m->wcount);
+	regcopy_free(&m->sync);
 	free(m->state);
 	free(m->full);
 	for (unsigned k = 0; m->slots && k < m->nslots; k++) {

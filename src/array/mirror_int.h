@@ -7,6 +7,7 @@
 
 #include "array_int.h"
 #include "legcmp.h"
+#include "regcopy.h"
 
 /* Bytes of regions a resync copies at once (at least one region), and
  * compares at once where the legs give checksums (legcmp.h): more, as a
@@ -15,24 +16,22 @@
 #define SYNC_CMP_INFLIGHT (16u << 20)
 #define SYNC_SLOTS_MAX	  16u
 
-enum sync_phase { SYNC_IDLE, SYNC_RUN };
-/* SLOT_CMP: a whole copy between legs that give checksums (legcmp.h):
- * only the blocks that differ are copied. */
-enum slot_state { SLOT_FREE, SLOT_DRAIN, SLOT_STATUS, SLOT_READ, SLOT_WRITE, SLOT_CMP };
+/* What a resync slot's IO is doing. SLOT_CMP: a whole copy between legs
+ * that give checksums (legcmp.h): only the blocks that differ are copied. */
+enum slot_state { SLOT_IDLE, SLOT_STATUS, SLOT_READ, SLOT_WRITE, SLOT_CMP };
 
-/* One region being copied by a resync. */
+/* The mirror's side of one region-copy slot (regcopy.h) of a resync. */
 struct sync_slot {
 	struct mirror *m;
+	struct regcopy_slot *rs; /* the engine's: region, held writes */
 	enum slot_state st;
-	uint64_t r; /* the region, NO_REGION when free */
 	int src;
 	unsigned writes; /* to target legs, outstanding */
 	uint8_t *buf;	 /* one region (slots that copy) */
 	struct dev_io read;
 	struct dev_extent ext; /* a whole copy asks first whether the region is zero */
 	struct dev_io *wr;     /* one per leg */
-	struct dev_io *wait_head, *wait_tail; /* writes to r */
-	struct legcmp cmp;		      /* SLOT_CMP: the piece being compared */
+	struct legcmp cmp;     /* SLOT_CMP: the piece being compared */
 };
 
 struct mirror {
@@ -48,7 +47,6 @@ struct mirror {
 	struct dev_io *sweep_io; /* that FLUSH, one per leg */
 	unsigned sweep_out;	 /* of those, outstanding */
 	bool sweep_failed;	 /* one failed: clear nothing */
-	uint16_t *wcount;	 /* writes in flight per region */
 	char *state;		 /* per leg: 'A' in sync, 'S' syncing, 'D' dead */
 	bool *full;		 /* per leg: needs every region, not just dirty ones */
 	int last_good;		 /* the last leg in sync, when none is */
@@ -62,22 +60,20 @@ struct mirror {
 	struct dev_io *next_head, *next_tail; /* wait for the one after it */
 	struct ev_deferred bm_work;
 
-	/* resync */
-	enum sync_phase phase;
-	uint64_t sync_pos; /* the next region this pass may pick */
-	uint64_t sync_total, sync_done, sync_bytes;
-	uint64_t sync_start_ns, resync_rate, regions_resynced;
+	/* resync: the engine walks the regions and counts writes in flight
+	 * per region (sync.wcount) */
+	struct regcopy sync;
+	uint64_t regions_resynced;
 	uint64_t regions_zeroed; /* of those: zero on the source, zeroed, not copied */
 	/* Bytes of target legs a resync found identical by checksum (not
 	 * moved), and bytes it wrote to them. */
 	uint64_t resync_bytes_same, resync_bytes_copied;
-	bool use_csum;	  /* csum = on: ask legs that offer it for checksums */
-	bool sync_paused; /* the rate limit's pause between regions */
+	bool use_csum; /* csum = on: ask legs that offer it for checksums */
 	struct sync_slot *slots;
 	unsigned nslots; /* for comparisons; the first ncopy_slots copy too */
 	unsigned ncopy_slots;
-	struct ev_deferred sync_work;
-	struct ev_timer tick, sync_timer;
+	struct ev_deferred sync_work; /* a new pass may start */
+	struct ev_timer tick;
 
 	/* leg headers: labels (label.h) on labelled legs, else the older
 	 * header (leghdr.h) */

@@ -373,7 +373,7 @@ static void step(struct ev_deferred *d)
 	}
 	for (unsigned k = 0; k < v->nslots; k++) {
 		struct vslot *s = &v->slot[k];
-		if (s->st == VS_DRAIN && !m->wcount[s->r])
+		if (s->st == VS_DRAIN && !m->sync.wcount[s->r])
 			slot_compare(v, s);
 	}
 	unsigned busy = busy_slots(v);
@@ -399,7 +399,7 @@ static void step(struct ev_deferred *d)
 		s->st = VS_DRAIN; /* from here, new writes to r wait */
 		room--;
 		busy++;
-		if (!m->wcount[s->r])
+		if (!m->sync.wcount[s->r])
 			slot_compare(v, s);
 	}
 	if (!busy_slots(v) && v->next >= v->k1 && running(v) && !wait)
@@ -431,7 +431,7 @@ void verify_writes_done(struct mirror *m, uint64_t r0, uint64_t r1)
 		return;
 	for (unsigned k = 0; k < v->nslots; k++) {
 		const struct vslot *s = &v->slot[k];
-		if (s->st == VS_DRAIN && s->r >= r0 && s->r <= r1 && !m->wcount[s->r]) {
+		if (s->st == VS_DRAIN && s->r >= r0 && s->r <= r1 && !m->sync.wcount[s->r]) {
 			ev_defer(m->a->loop, &v->work);
 			return;
 		}
