@@ -47,6 +47,7 @@ void array_child_put(struct array *a, struct array_child *c)
 	c->lent = false;
 	c->mig = 0;
 	c->mig_held = false;
+	c->mig_wr = 0;
 	c->next_free = a->free_children;
 	a->free_children = c;
 	a->nfree++;
@@ -140,6 +141,8 @@ static void child_done(struct dev_io *io, int err)
 	}
 	c->mig = 0;
 finish:
+	if (c->mig_wr)
+		migrate_write_end(a, c);
 	array_node_settled(a, c->node);
 	if (a->alg->piece_done) {
 		a->alg->piece_done(a, c, err);

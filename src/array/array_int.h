@@ -26,8 +26,9 @@ struct array_child {
 	uint64_t poff;
 	struct iovec iov[DEV_BORROW_IOV];
 	struct array_child *sib;
-	bool mig_held; /* waits for the region a migration copies */
-	uint8_t mig;   /* MIG_DUP / MIG_ON_DST, see migrate.c */
+	bool mig_held;	 /* waits for the region a migration copies */
+	uint8_t mig;	 /* MIG_DUP / MIG_ON_DST, see migrate.c */
+	uint32_t mig_wr; /* a write counted in flight by migration mig_wr */
 };
 
 #define MIG_DUP	   1 /* a write behind the copy cursor: new node too, once old has it */
@@ -93,6 +94,8 @@ void migrate_node_event(struct array *a);
 bool migrate_dup_ok(struct array *a);
 void migrate_dup_start(struct array *a, struct array_child *c);
 void migrate_dup_done(struct array *a, int err);
+/* A write counted in flight (mig_wr) is over, on both nodes. */
+void migrate_write_end(struct array *a, struct array_child *c);
 void migrate_close(struct array *a);		 /* before the nodes are closed */
 int array_migrating_node(const struct array *a); /* index, or -1 */
 void migrate_free(struct array *a);		 /* after */

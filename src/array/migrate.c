@@ -1,12 +1,13 @@
 /* migrate.c - live migration of one node to a replacement (dst replace), as
  * pvmove or dm-clone do it, while the storage stays in use.
  *
- * A background copy walks the node's range in regions (1 MiB). Reads go to
- * the old node until cutover. A write behind the copy cursor goes to the
- * old node and then to the new one; a write to the region being copied
- * waits for it; a write ahead of the copy goes to the old node only (it
- * will be copied). A region is read only once the writes in flight to it
- * are done, so the copy never carries stale data over a newer write.
+ * The region-copy engine (regcopy.h) walks the node's range in regions
+ * (1 MiB), a few at a time. Reads go to the old node until cutover. A
+ * write to a region already copied goes to the old node and then to the
+ * new one; a write to a region being copied waits for it; a write ahead of
+ * the copy goes to the old node only (it will be copied). A region is read
+ * only once the writes in flight to it are done, so the copy never carries
+ * stale data over a newer write.
  *
  * Cutover: new pieces for the node are held, its requests in flight drain,
  * the new node is flushed, the config is switched (the commit hook, one
@@ -28,32 +29,44 @@
 #include "common/metrics.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "regcopy.h"
 
 #define MIG_REGION (1u << 20)
-#define NO_REGION  UINT64_MAX
+#define MIG_SLOTS  4 /* regions copied at once: 4 MiB in flight, as a resync */
 
-enum mig_phase { M_DRAIN, M_READ, M_WRITE, M_PAUSE, M_CUTOVER, M_FLUSH, M_ENDING };
+enum mig_phase { M_COPY, M_CUTOVER, M_FLUSH, M_ENDING };
+
+struct migration;
+
+/* One region being copied: read from the old node, written to the new. */
+struct mig_slot {
+	struct migration *g;
+	struct regcopy_slot *rs;
+	uint8_t *buf;
+	struct dev_io io;
+	bool busy;
+};
 
 struct migration {
 	struct array *a;
+	uint32_t id; /* counted writes name it (array_child.mig_wr) */
 	size_t node;
 	struct dev *dst;
 	char *spec;
 	struct migrate_hooks hooks;
-	uint64_t total, copied, cur, cur_len, rate;
+	uint64_t total;
 	enum mig_phase phase;
-	uint8_t *buf;
-	struct dev_io io; /* the copy's read, then write; the cutover flush */
+	struct regcopy rc;
+	struct mig_slot slot[MIG_SLOTS];
+	struct dev_io io; /* the cutover's flush of the new node */
 	bool io_busy;
-	bool rate_wait; /* --rate: the pause after a region is not over */
 	unsigned dup_inflight;
 	bool closing; /* the storage stops: IO in flight is waited for */
-	struct array_child *held_head, *held_tail;
+	struct array_child *held_head, *held_tail; /* held at cutover */
 	uint64_t start_ns;
 	int err;
 	char why[256];
 	struct ev_deferred work;
-	struct ev_timer timer;
 };
 
 static void step(struct migration *g);
@@ -63,20 +76,12 @@ static void kick(struct migration *g)
 	ev_defer(g->a->loop, &g->work);
 }
 
-static bool overlaps(const struct array_child *c, uint64_t off, uint64_t len)
-{
-	return c->io.off < off + len && off < c->io.off + c->io.len;
-}
-
 bool migrate_hold(struct array *a, struct array_child *c)
 {
 	struct migration *g = a->mig;
 	if (c->node != g->node || g->phase == M_ENDING)
 		return false;
-	bool hold =
-	    g->phase == M_CUTOVER || g->phase == M_FLUSH ||
-	    (dev_op_writes(c->io.op) && g->cur != NO_REGION && overlaps(c, g->cur, g->cur_len));
-	if (hold) {
+	if (g->phase == M_CUTOVER || g->phase == M_FLUSH) {
 		c->mig_held = true;
 		c->next_free = NULL;
 		if (g->held_tail)
@@ -86,12 +91,28 @@ bool migrate_hold(struct array *a, struct array_child *c)
 		g->held_tail = c;
 		return true;
 	}
-	if (dev_op_writes(c->io.op) && c->io.off < g->copied)
+	if (!dev_op_writes(c->io.op))
+		return false;
+	if (regcopy_hold(&g->rc, c->io.off, c->io.len, &c->io)) {
+		c->mig_held = true; /* the engine gives it back (rc_release) */
+		return true;
+	}
+	regcopy_write_start(&g->rc, c->io.off, c->io.len);
+	c->mig_wr = g->id;
+	if (regcopy_behind(&g->rc, c->io.off))
 		c->mig = MIG_DUP;
 	return false;
 }
 
-/* Held pieces go again, routed by the state as it is now. */
+void migrate_write_end(struct array *a, struct array_child *c)
+{
+	uint32_t id = c->mig_wr;
+	c->mig_wr = 0;
+	if (a->mig && a->mig->id == id)
+		regcopy_write_end(&a->mig->rc, c->io.off, c->io.len);
+}
+
+/* Pieces held at cutover go again, routed by the state as it is now. */
 static void release_held(struct migration *g)
 {
 	struct array_child *c = g->held_head;
@@ -105,23 +126,10 @@ static void release_held(struct migration *g)
 	}
 }
 
-/* Are writes in flight to the node's [off, off+len), on either node? */
-static bool writes_in_flight(struct migration *g, uint64_t off, uint64_t len)
-{
-	struct array *a = g->a;
-	for (unsigned i = 0; i < ARRAY_CHILDREN; i++) {
-		const struct array_child *c = &a->children[i];
-		if (c->busy && !c->mig_held && c->node == g->node && dev_op_writes(c->io.op) &&
-		    overlaps(c, off, len))
-			return true;
-	}
-	return false;
-}
-
 void migrate_node_event(struct array *a)
 {
 	struct migration *g = a->mig;
-	if (g->phase == M_DRAIN || g->phase == M_CUTOVER || g->phase == M_ENDING)
+	if (g->phase == M_CUTOVER || g->phase == M_ENDING)
 		kick(g);
 }
 
@@ -156,9 +164,8 @@ static void end(struct migration *g, int err, const char *fmt, ...)
 	va_end(ap);
 	g->err = err;
 	g->phase = M_ENDING;
-	g->cur = NO_REGION;
-	ev_timer_stop(g->a->loop, &g->timer);
-	release_held(g); /* to the old node: M_ENDING holds nothing */
+	release_held(g);      /* to the old node: M_ENDING holds nothing */
+	regcopy_kick(&g->rc); /* it lets its held writes go, then ends */
 	kick(g);
 }
 
@@ -173,57 +180,111 @@ void migrate_dup_done(struct array *a, int err)
 	kick(g);
 }
 
-static void copy_done(struct dev_io *io, int err)
+static void flush_done(struct dev_io *io, int err)
 {
 	struct migration *g = io->priv;
 	g->io_busy = false;
-	array_bg_count(&g->a->nodes[g->node].migrate, io->op, io->len, err);
 	if (g->closing)
 		return;
-	if (g->phase == M_ENDING) {
-		kick(g);
+	if (err && g->phase == M_FLUSH)
+		end(g, err, "the new node failed its flush: %s", strerror(err));
+	kick(g);
+}
+
+static void copy_done(struct dev_io *io, int err)
+{
+	struct mig_slot *sl = io->priv;
+	struct migration *g = sl->g;
+	bool reading = io->op == DEV_READ;
+	array_bg_count(&g->a->nodes[g->node].migrate, io->op, io->len, err);
+	if (g->closing) {
+		sl->busy = false;
 		return;
 	}
-	if (err) {
-		end(g, err, "%s node failed during the copy: %s",
-		    g->phase == M_READ ? "the old" : "the new", strerror(err));
-		return;
-	}
-	if (g->phase == M_READ) {
-		g->phase = M_WRITE;
+	if (!err && reading && g->phase == M_COPY) {
 		io->op = DEV_WRITE;
-		g->io_busy = true;
 		dev_submit(g->dst, io);
 		return;
 	}
-	if (g->phase == M_FLUSH) {
-		kick(g);
+	sl->busy = false;
+	if (err) {
+		end(g, err, "%s node failed during the copy: %s", reading ? "the old" : "the new",
+		    strerror(err));
+		regcopy_release(sl->rs);
+		return;
+	}
+	if (g->phase != M_COPY) {
+		regcopy_release(sl->rs);
 		return;
 	}
 	/* Region copied: writes to it now go to both nodes. */
-	g->copied = g->cur + g->cur_len;
-	g->cur = NO_REGION;
-	release_held(g);
-	g->phase = M_PAUSE;
-	if (g->rate) {
-		g->rate_wait = true;
-		ev_timer_start(g->a->loop, &g->timer, g->cur_len * 1000000000ull / g->rate);
-	} else {
-		kick(g);
-	}
+	regcopy_done(sl->rs, io->len);
 }
 
-static void submit_io(struct migration *g, enum dev_op op, struct dev *d)
+/* ---- the engine's hooks ---- */
+
+static uint64_t rc_pick(void *owner, uint64_t from)
 {
-	memset(&g->io, 0, sizeof(g->io));
-	g->io.op = op;
-	g->io.off = g->cur;
-	g->io.len = op == DEV_FLUSH ? 0 : g->cur_len;
-	g->io.buf = g->buf;
-	g->io.done = copy_done;
-	g->io.priv = g;
-	g->io_busy = true;
-	dev_submit(d, &g->io);
+	(void)owner;
+	return from; /* every region, in order */
+}
+
+static bool rc_go(void *owner)
+{
+	struct migration *g = owner;
+	return g->phase == M_COPY && !g->closing;
+}
+
+static void rc_copy(void *owner, struct regcopy_slot *rs)
+{
+	struct migration *g = owner;
+	struct mig_slot *sl = &g->slot[rs->index];
+	memset(&sl->io, 0, sizeof(sl->io));
+	sl->io.op = DEV_READ;
+	sl->io.off = rs->off;
+	sl->io.len = rs->len;
+	sl->io.buf = sl->buf;
+	sl->io.done = copy_done;
+	sl->io.priv = sl;
+	sl->busy = true;
+	dev_submit(g->a->nodes[g->node].dev, &sl->io);
+}
+
+static void rc_release(void *owner, struct dev_io *io)
+{
+	struct migration *g = owner;
+	struct array_child *c = container_of(io, struct array_child, io);
+	c->mig_held = false;
+	array_dispatch(g->a, c);
+}
+
+/* Every region copied (cutover next), or the copy stopped (ending). */
+static void rc_ended(void *owner)
+{
+	struct migration *g = owner;
+	if (g->phase == M_COPY) {
+		/* Cutover: hold new pieces, let the old ones finish (reads
+		 * lent from the old node are copied out). */
+		g->phase = M_CUTOVER;
+		array_unlend_node(g->a, g->node);
+	}
+	kick(g);
+}
+
+static const struct regcopy_ops rc_ops = {
+    .pick = rc_pick,
+    .go = rc_go,
+    .copy = rc_copy,
+    .release = rc_release,
+    .ended = rc_ended,
+};
+
+static bool slots_busy(const struct migration *g)
+{
+	for (unsigned k = 0; k < MIG_SLOTS; k++)
+		if (g->slot[k].busy)
+			return true;
+	return false;
 }
 
 static void finish(struct migration *g)
@@ -261,9 +322,10 @@ static void finish(struct migration *g)
 	}
 	struct array_child *held = g->held_head;
 	ev_defer_cancel(a->loop, &g->work);
-	ev_timer_stop(a->loop, &g->timer);
+	regcopy_free(&g->rc);
+	for (unsigned k = 0; k < MIG_SLOTS; k++)
+		free(g->slot[k].buf);
 	free(g->spec);
-	free(g->buf);
 	free(g);
 	a->mig = NULL;
 	while (held) { /* (none: ENDING and cutover release them first) */
@@ -283,38 +345,22 @@ static void step(struct migration *g)
 	if (g->closing)
 		return;
 	switch (g->phase) {
+	case M_COPY: return; /* the engine's */
 	case M_ENDING:
-		if (g->io_busy || g->dup_inflight)
+		if (g->rc.running || slots_busy(g) || g->io_busy || g->dup_inflight)
 			return; /* they come back here */
 		finish(g);
-		return;
-	case M_PAUSE:
-		if (g->rate_wait)
-			return; /* the rate timer brings us back */
-		if (g->copied >= g->total) {
-			/* Cutover: hold new pieces, let the old ones finish
-			 * (reads lent from the old node are copied out). */
-			g->phase = M_CUTOVER;
-			array_unlend_node(a, g->node);
-			step(g);
-			return;
-		}
-		g->cur = g->copied;
-		g->cur_len = MIN((uint64_t)MIG_REGION, g->total - g->copied);
-		g->phase = M_DRAIN;
-		/* fall through */
-	case M_DRAIN:
-		if (writes_in_flight(g, g->cur, g->cur_len))
-			return; /* migrate_node_event brings us back */
-		g->phase = M_READ;
-		submit_io(g, DEV_READ, nd->dev);
 		return;
 	case M_CUTOVER:
 		if (nd->inflight || g->dup_inflight)
 			return;
 		g->phase = M_FLUSH;
-		g->cur = 0;
-		submit_io(g, DEV_FLUSH, g->dst);
+		memset(&g->io, 0, sizeof(g->io));
+		g->io.op = DEV_FLUSH;
+		g->io.done = flush_done;
+		g->io.priv = g;
+		g->io_busy = true;
+		dev_submit(g->dst, &g->io);
 		return;
 	case M_FLUSH: {
 		if (g->io_busy)
@@ -339,21 +385,12 @@ static void step(struct migration *g)
 		}
 		return;
 	}
-	case M_READ:
-	case M_WRITE: return;
 	}
 }
 
 static void work(struct ev_deferred *d)
 {
 	step(container_of(d, struct migration, work));
-}
-
-static void timer(struct ev_timer *t)
-{
-	struct migration *g = container_of(t, struct migration, timer);
-	g->rate_wait = false;
-	step(g);
 }
 
 int array_migrate_start(struct array *a, const char *name, struct dev *dst, const char *spec,
@@ -386,26 +423,31 @@ int array_migrate_start(struct array *a, const char *name, struct dev *dst, cons
 			 nd->name);
 		return -ENOSPC;
 	}
+	static uint32_t ids;
 	struct migration *g = xcalloc(1, sizeof(*g));
 	g->a = a;
+	g->id = ++ids ? ids : ++ids; /* never 0: that is "not counted" */
 	g->node = (size_t)i;
 	g->dst = dst;
 	g->spec = xstrdup(spec);
 	g->hooks = *hooks;
 	g->total = need;
-	g->rate = rate;
-	g->cur = NO_REGION;
-	g->buf = xmalloc(MIG_REGION);
-	g->phase = M_PAUSE;
+	g->phase = M_COPY;
 	g->start_ns = ev_now_ns();
 	g->work.fn = work;
-	g->timer.fn = timer;
+	regcopy_init(&g->rc, a->loop, &rc_ops, g, MIG_REGION, need, MIG_SLOTS);
+	regcopy_set_rate(&g->rc, rate);
+	for (unsigned k = 0; k < MIG_SLOTS; k++) {
+		g->slot[k].g = g;
+		g->slot[k].rs = &g->rc.slots[k];
+		g->slot[k].buf = xmalloc(MIG_REGION);
+	}
 	a->mig = g;
 	log_info("migration of %s (%s) to %s starts: %llu bytes%s", nd->name, nd->spec, spec,
 		 (unsigned long long)need, rate ? ", rate-limited" : "");
 	event_fire("migration-started", nd->name, nd->spec, "to %s: %llu bytes", spec,
 		   (unsigned long long)need);
-	kick(g);
+	regcopy_start(&g->rc, g->rc.nregions);
 	return 0;
 }
 
@@ -432,20 +474,21 @@ void array_migrate_show(struct array *a, struct strbuf *out, const char *prefix)
 		return;
 	char p[512];
 #define ATTR(leaf) (snprintf(p, sizeof(p), "%s/migration/%s", prefix, leaf), p)
+	uint64_t copied = g->phase == M_COPY ? g->rc.bytes : g->total;
 	double s = (double)(ev_now_ns() - g->start_ns) / 1e9;
-	double bps = s > 0 ? (double)g->copied / s : 0;
+	double bps = s > 0 ? (double)copied / s : 0;
 	sb_attr_str(out, ATTR("node"), "%s", a->nodes[g->node].name);
 	sb_attr_str(out, ATTR("to"), "%s", g->spec ? g->spec : "");
 	sb_attr_str(out, ATTR("state"), "%s",
 		    g->phase == M_ENDING			   ? "ending"
 		    : g->phase == M_CUTOVER || g->phase == M_FLUSH ? "switching"
 								   : "copying");
-	sb_attr_num(out, ATTR("copied"), g->copied);
+	sb_attr_num(out, ATTR("copied"), copied);
 	sb_attr_num(out, ATTR("total"), g->total);
-	sb_attr_num(out, ATTR("percent"), g->total ? g->copied * 100 / g->total : 100);
+	sb_attr_num(out, ATTR("percent"), g->total ? copied * 100 / g->total : 100);
 	sb_attr_str(out, ATTR("mib_s"), "%.1f", bps / 1048576.0);
 	sb_attr_num(out, ATTR("eta_s"),
-		    bps > 0 ? (uint64_t)((double)(g->total - g->copied) / bps) : 0);
+		    bps > 0 ? (uint64_t)((double)(g->total - copied) / bps) : 0);
 #undef ATTR
 }
 
@@ -464,7 +507,7 @@ void migrate_metrics(struct array *a, struct mx *m, const char *name)
 	mx_label(&l, "to", g->spec ? g->spec : "");
 	mx_family(m, "dst_migration_copied_bytes", MX_GAUGE,
 		  "Bytes of the node the migration has copied to its replacement.");
-	mx_gauge(m, "dst_migration_copied_bytes", &l, g->copied);
+	mx_gauge(m, "dst_migration_copied_bytes", &l, g->phase == M_COPY ? g->rc.bytes : g->total);
 	mx_family(m, "dst_migration_size_bytes", MX_GAUGE, "Bytes the migration copies in all.");
 	mx_gauge(m, "dst_migration_size_bytes", &l, g->total);
 }
@@ -478,7 +521,7 @@ void migrate_close(struct array *a)
 	 * the copy again). IO still in flight is answered when the nodes
 	 * close; its callbacks see `closing` and start nothing. */
 	g->closing = true;
-	ev_timer_stop(a->loop, &g->timer);
+	regcopy_close(&g->rc);
 	ev_defer_cancel(a->loop, &g->work);
 }
 
@@ -489,8 +532,10 @@ void migrate_free(struct array *a)
 		return;
 	dev_destroy(g->dst);
 	ev_defer_cancel(a->loop, &g->work);
+	regcopy_free(&g->rc);
+	for (unsigned k = 0; k < MIG_SLOTS; k++)
+		free(g->slot[k].buf);
 	free(g->spec);
-	free(g->buf);
 	free(g);
 	a->mig = NULL;
 }

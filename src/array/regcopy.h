@@ -30,8 +30,8 @@ struct regcopy_slot {
 	struct regcopy *rc;
 	unsigned index; /* in rc->slots: for the owner's per-slot state */
 	enum regcopy_state st;
-	uint64_t r;	       /* the region, REGCOPY_NONE when free */
-	uint64_t off, len;     /* its bytes (the last region may be short) */
+	uint64_t r;			      /* the region, REGCOPY_NONE when free */
+	uint64_t off, len;		      /* its bytes (the last region may be short) */
 	struct dev_io *wait_head, *wait_tail; /* writes held, in order */
 };
 
