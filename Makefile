@@ -14,7 +14,7 @@
 #                   under DESTDIR if given
 
 CC      ?= gcc
-PKGS    := libnbd liburing fuse3 gnutls libmicrohttpd
+PKGS    := libnbd liburing fuse3 gnutls libmicrohttpd libisal
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

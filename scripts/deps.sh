@@ -12,6 +12,7 @@ PKGS=(
 	libnbd-dev liburing-dev     # build: NBD client library, io_uring
 	libgnutls28-dev             # build: TLS (NBD_OPT_STARTTLS)
 	libmicrohttpd-dev           # build: dstd serves its metrics over HTTP
+	libisal-dev                 # build: ISA-L's Reed-Solomon coding for alg_parity
 	libfuse3-dev fuse3          # FUSE frontend: libfuse3 and fusermount3
 	libcmocka-dev               # unit tests
 	clang-format                # make format / format-check
