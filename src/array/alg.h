@@ -37,6 +37,12 @@ struct alg_seg {
 	uint64_t len;	   /* bytes, <= the requested length */
 };
 
+/* The shape an algorithm lays its nodes out in, from the storage's config. */
+struct alg_geom {
+	uint64_t chunk;	       /* bytes: alg_stripe's, alg_parity's chunk */
+	unsigned data, parity; /* alg_parity: data and parity chunks per row */
+};
+
 /* What a redundant algorithm is set up with, from the storage's config. */
 struct alg_conf {
 	const char *bitmap_path; /* its write-intent bitmap file (created if missing) */
@@ -62,8 +68,8 @@ struct verify_req {
 struct alg_ops {
 	const char *name; /* "alg_linear" */
 	/* Check the layout; return the storage size in bytes, or 0 with a reason. */
-	uint64_t (*layout)(const struct array_node *nodes, size_t n, uint64_t chunk, char *err,
-			   size_t errlen);
+	uint64_t (*layout)(const struct array_node *nodes, size_t n, const struct alg_geom *geo,
+			   char *err, size_t errlen);
 	/* Map-only: map the start of [off, off+len) to one segment. */
 	void (*map)(const struct array_node *nodes, size_t n, uint64_t chunk, uint64_t off,
 		    uint64_t len, struct alg_seg *seg);
@@ -95,6 +101,10 @@ struct alg_ops {
 	void (*moved)(struct array *a, size_t i);
 	/* May node i be migrated now? -errno and a reason if not. */
 	int (*migrate_check)(struct array *a, size_t i, char *err, size_t errlen);
+	/* dst replace of a dead node (health D): the core has put the new
+	 * device in its place; the algorithm rebuilds it from the others.
+	 * NULL: a dead node cannot be replaced (it is migrated, read whole). */
+	int (*replace_dead)(struct array *a, size_t i);
 	/* The storage stops: quiet everything before the nodes close. */
 	void (*close)(struct array *a);
 	void (*free)(struct array *a); /* after the nodes are closed */
@@ -109,7 +119,7 @@ struct alg_ops {
 	int (*verify_abort)(struct array *a, char *err, size_t errlen);
 };
 
-extern const struct alg_ops alg_linear, alg_stripe, alg_mirror;
+extern const struct alg_ops alg_linear, alg_stripe, alg_mirror, alg_parity;
 
 /* alg_registry.c: "linear", "alg_linear", ...; NULL if unknown. */
 const struct alg_ops *alg_find(const char *name);

@@ -6,7 +6,7 @@
 #include "alg.h"
 #include "common/util.h"
 
-static const struct alg_ops *const algs[] = {&alg_linear, &alg_stripe, &alg_mirror};
+static const struct alg_ops *const algs[] = {&alg_linear, &alg_stripe, &alg_mirror, &alg_parity};
 
 const struct alg_ops *alg_find(const char *name)
 {

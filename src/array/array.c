@@ -486,6 +486,22 @@ static void drain_check(struct ev_deferred *d)
 	}
 }
 
+void array_node_set_dev(struct array *a, size_t i, struct dev *dev, const char *spec)
+{
+	struct array_node *nd = &a->nodes[i];
+	dev_destroy(nd->dev);
+	nd->dev = dev;
+	if (spec != nd->spec) {
+		free(nd->spec);
+		nd->spec = xstrdup(spec);
+	}
+	nd->remote = !strcmp(dev->ops->kind, "nbd");
+	/* What was flushed on the old device says nothing of the new (a
+	 * migration's cutover flushed it). */
+	nd->flushed_upto = nd->writes_done;
+	compute_caps(a);
+}
+
 int array_find_node(const struct array *a, const char *name)
 {
 	for (size_t i = 0; i < a->n; i++)
@@ -561,14 +577,7 @@ int array_resume(struct array *a, const char *name, struct dev *dev, const char 
 				 (unsigned long long)nd->size, nd->name);
 			return -ENOSPC;
 		}
-		dev_destroy(nd->dev);
-		nd->dev = dev;
-		free(nd->spec);
-		nd->spec = xstrdup(spec);
-		nd->remote = !strcmp(dev->ops->kind, "nbd");
-		/* What was flushed on the old device says nothing of the new. */
-		nd->flushed_upto = nd->writes_done;
-		compute_caps(a);
+		array_node_set_dev(a, (size_t)i, dev, spec);
 	}
 	nd->suspended = false;
 	nd->drained = NULL;
@@ -602,11 +611,11 @@ void array_drop_held(struct array *a)
 	}
 }
 
-struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, uint64_t chunk,
+struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, const struct alg_geom *geo,
 			struct array_node *nodes, size_t n, char *err, size_t errlen)
 {
 	qsort(nodes, n, sizeof(*nodes), cmp_start);
-	uint64_t size = array_layout_check(alg, nodes, n, chunk, false, err, errlen);
+	uint64_t size = array_layout_check(alg, nodes, n, geo, false, err, errlen);
 	if (!size)
 		return NULL;
 	struct array *a = xcalloc(1, sizeof(*a));
@@ -616,7 +625,8 @@ struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, uint64_
 	a->dev.desc = xasprintf("%s over %zu nodes", alg->name, n);
 	a->loop = loop;
 	a->alg = alg;
-	a->chunk = chunk;
+	a->geo = *geo;
+	a->chunk = geo->chunk;
 	a->nodes = nodes;
 	a->n = n;
 	a->children = xcalloc(ARRAY_CHILDREN, sizeof(*a->children));
@@ -695,7 +705,7 @@ int array_add_node(struct array *a, struct array_node *node, char *err, size_t e
 	struct array_node *nodes = xcalloc(a->n + 1, sizeof(*nodes));
 	memcpy(nodes, a->nodes, a->n * sizeof(*nodes));
 	nodes[a->n] = *node;
-	uint64_t size = array_layout_check(a->alg, nodes, a->n + 1, a->chunk, false, err, errlen);
+	uint64_t size = array_layout_check(a->alg, nodes, a->n + 1, &a->geo, false, err, errlen);
 	if (!size) {
 		free(nodes);
 		return -EINVAL;

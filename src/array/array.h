@@ -64,11 +64,16 @@ struct array_node {
  * storage is still being built (dst add), so fewer nodes than it needs to
  * start are fine; everything else is checked as at start. */
 uint64_t array_layout_check(const struct alg_ops *alg, const struct array_node *nodes, size_t n,
-			    uint64_t chunk, bool partial, char *err, size_t errlen);
+			    const struct alg_geom *geo, bool partial, char *err, size_t errlen);
+
+struct conf;
+/* geom_conf.c: the geometry a storage's config gives (chunk, data, parity;
+ * defaults where it gives none). -1 with a reason on a malformed value. */
+int alg_geom_conf(const struct conf *conf, struct alg_geom *geo, char *err, size_t errlen);
 
 /* Build the storage device over nodes whose devs are open and sized. Takes
  * ownership of nodes[] (and their devs). NULL with a reason on a bad layout. */
-struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, uint64_t chunk,
+struct array *array_new(struct ev_loop *loop, const struct alg_ops *alg, const struct alg_geom *geo,
 			struct array_node *nodes, size_t n, char *err, size_t errlen);
 struct dev *array_dev(struct array *a);
 void array_free(struct array *a);
@@ -112,6 +117,9 @@ struct migrate_hooks {
 	void (*ended)(void *arg, int err, const char *msg);
 	void *arg;
 };
+/* 0: the copy runs; 1: node `name` was dead and its algorithm rebuilds it
+ * on dst from the other nodes (the config and the storage switched at
+ * once, hooks.ended already ran); -errno with a reason. */
 int array_migrate_start(struct array *a, const char *name, struct dev *dst, const char *spec,
 			uint64_t rate, const struct migrate_hooks *hooks, char *err, size_t errlen);
 /* Stop it; the old node stays. name NULL: whichever node. */

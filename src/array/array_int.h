@@ -40,7 +40,8 @@ struct array {
 	struct dev dev;
 	struct ev_loop *loop;
 	const struct alg_ops *alg;
-	uint64_t chunk;
+	struct alg_geom geo;
+	uint64_t chunk; /* geo.chunk */
 	struct array_node *nodes;
 	size_t n;
 	struct array_child *children, *free_children;
@@ -65,6 +66,8 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 void array_wait_push(struct array *a, struct dev_io *p, bool front);
 /* Send a prepared piece to its node (or hold it: suspended, migrating). */
 void array_dispatch(struct array *a, struct array_child *c);
+/* Node i is on device dev now (spec says where): the old one is closed. */
+void array_node_set_dev(struct array *a, size_t i, struct dev *dev, const char *spec);
 /* A node's piece count went down: if it reached zero, a removal or a
  * suspend waiting for the node to drain goes on. */
 void array_node_settled(struct array *a, size_t node);

@@ -9,7 +9,7 @@
  *   0    magic "DSTMBM01"
  *   8    region size in bytes
  *   16   number of regions
- *   24   number of legs (<= MBM_MAX_LEGS)
+ *   24   number of legs (nodes; <= MBM_MAX_LEGS)
  *   32   per leg, 256 bytes: state byte (1 in sync, 0 not), then its spec
  *        (path or URI), NUL-padded
  *   4096 the bits, LSB first, padded to a multiple of 4096 bytes
@@ -23,7 +23,8 @@
 
 #define MBM_MAGIC	   "DSTMBM01"
 #define MBM_HEADER	   4096u
-#define MBM_MAX_LEGS	   8u
+#define MBM_MAX_LEGS	   15u /* (4096 - 32) / 256: nodes the header can list */
+#define MIRROR_MAX_LEGS	   8u
 #define MBM_LEG_SLOT	   256u
 #define MBM_DEFAULT_REGION (1u << 20)
 

@@ -16,7 +16,7 @@ static int cmp_start(const void *x, const void *y)
 }
 
 uint64_t array_layout_check(const struct alg_ops *alg, const struct array_node *nodes, size_t n,
-			    uint64_t chunk, bool partial, char *err, size_t errlen)
+			    const struct alg_geom *geo, bool partial, char *err, size_t errlen)
 {
 	/* Offsets are bytes in 64 bits: every node must end below 2^64 bytes
 	 * (a start near 2^64 sectors would wrap around to sector 0). */
@@ -31,17 +31,17 @@ uint64_t array_layout_check(const struct alg_ops *alg, const struct array_node *
 		}
 	}
 	/* A storage being built may have fewer nodes than it needs to start
-	 * (a mirror's first leg): check the ones it has, each as if the
-	 * missing ones were like the first. */
-	size_t m = n;
-	if (partial && n > 0 && n < alg->min_nodes)
-		m = alg->min_nodes;
+	 * (a mirror's first leg, a parity storage's first K+M-1 nodes): check
+	 * the ones it has, each as if the missing ones were like the first. */
+	size_t m = n, need = geo->data ? geo->data + geo->parity : alg->min_nodes;
+	if (partial && n > 0 && n < need)
+		m = need;
 	struct array_node *sorted = xcalloc(m ? m : 1, sizeof(*sorted));
 	memcpy(sorted, nodes, n * sizeof(*sorted));
 	for (size_t i = n; i < m; i++)
 		sorted[i] = nodes[0];
 	qsort(sorted, m, sizeof(*sorted), cmp_start);
-	uint64_t size = alg->layout(sorted, m, chunk, err, errlen);
+	uint64_t size = alg->layout(sorted, m, geo, err, errlen);
 	free(sorted);
 	return size;
 }

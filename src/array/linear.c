@@ -4,8 +4,8 @@
 
 #include "array.h"
 
-static uint64_t linear_layout(const struct array_node *nodes, size_t n, uint64_t chunk, char *err,
-			      size_t errlen)
+static uint64_t linear_layout(const struct array_node *nodes, size_t n, const struct alg_geom *geo,
+			      char *err, size_t errlen)
 {
 	uint64_t next = 0;
 	if (n == 0) {

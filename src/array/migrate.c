@@ -301,17 +301,11 @@ static void finish(struct migration *g)
 			 (unsigned long long)g->total, secs);
 		event_fire("migration-done", nd->name, g->spec, "from %s: %llu bytes in %.1f s",
 			   nd->spec, (unsigned long long)g->total, secs);
-		dev_destroy(nd->dev);
-		nd->dev = g->dst;
-		free(nd->spec);
-		nd->spec = g->spec;
-		nd->remote = !strcmp(g->dst->ops->kind, "nbd");
-		nd->flushed_upto = nd->writes_done; /* the cutover flushed it */
+		array_node_set_dev(a, g->node, g->dst, g->spec);
 		if (a->alg->moved)
 			a->alg->moved(a, g->node);
 		snprintf(msg, sizeof(msg), "%s now on %s (%llu bytes in %.1f s)", nd->name,
 			 nd->spec, (unsigned long long)g->total, secs);
-		g->spec = NULL;
 		g->dst = NULL;
 	} else {
 		log_warn("migration of %s to %s stopped: %s; the old node stays", nd->name, g->spec,
@@ -393,6 +387,39 @@ static void work(struct ev_deferred *d)
 	step(container_of(d, struct migration, work));
 }
 
+/* A dead node of a redundant storage is not copied (there is nothing to
+ * read) but rebuilt: the config and the storage switch to the new device
+ * at once, and the algorithm rebuilds its bytes from the other nodes. */
+static int replace_dead(struct array *a, size_t i, struct dev *dst, const char *spec,
+			const struct migrate_hooks *hooks, char *err, size_t errlen)
+{
+	struct array_node *nd = &a->nodes[i];
+	if (nd->inflight) {
+		snprintf(err, errlen, "%s still has %llu requests in flight; try again", nd->name,
+			 (unsigned long long)nd->inflight);
+		return -EBUSY;
+	}
+	char why[256] = "";
+	if (hooks->commit && hooks->commit(hooks->arg, nd->name, spec, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "cannot switch the config: %s", why);
+		return -EIO;
+	}
+	char old[512];
+	snprintf(old, sizeof(old), "%s", nd->spec);
+	array_node_set_dev(a, i, dst, spec);
+	a->alg->replace_dead(a, i);
+	log_info("%s (dead, was %s) replaced by %s: its bytes are rebuilt from the other nodes",
+		 nd->name, old, spec);
+	event_fire("node-replaced", nd->name, spec, "was %s; rebuilding", old);
+	char msg[640];
+	snprintf(msg, sizeof(msg),
+		 "%s now on %s: rebuilding it from the other nodes (dst show: resync)", nd->name,
+		 spec);
+	if (hooks->ended)
+		hooks->ended(hooks->arg, 0, msg);
+	return 1;
+}
+
 int array_migrate_start(struct array *a, const char *name, struct dev *dst, const char *spec,
 			uint64_t rate, const struct migrate_hooks *hooks, char *err, size_t errlen)
 {
@@ -424,6 +451,8 @@ int array_migrate_start(struct array *a, const char *name, struct dev *dst, cons
 		return -ENOSPC;
 	}
 	static uint32_t ids;
+	if (a->alg->replace_dead && a->priv && a->alg->health(a, (size_t)i) == 'D')
+		return replace_dead(a, (size_t)i, dst, spec, hooks, err, errlen);
 	struct migration *g = xcalloc(1, sizeof(*g));
 	g->a = a;
 	g->id = ++ids ? ids : ++ids; /* never 0: that is "not counted" */

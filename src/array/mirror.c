@@ -1161,7 +1161,7 @@ static void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 		return;
 	char p[512];
 #define ATTR(leaf) (snprintf(p, sizeof(p), "%s/%s", prefix, leaf), p)
-	char letters[MBM_MAX_LEGS + 1];
+	char letters[MIRROR_MAX_LEGS + 1];
 	for (size_t i = 0; i < a->n; i++)
 		letters[i] = m->state[i];
 	letters[a->n] = '\0';
@@ -1263,8 +1263,8 @@ static void mirror_metrics(struct array *a, struct mx *mx, const char *name)
 
 /* ---- set-up and tear-down ---- */
 
-static uint64_t mirror_layout(const struct array_node *nodes, size_t n, uint64_t chunk, char *err,
-			      size_t errlen)
+static uint64_t mirror_layout(const struct array_node *nodes, size_t n, const struct alg_geom *geo,
+			      char *err, size_t errlen)
 {
 	if (n < 2) {
 		snprintf(err, errlen,
@@ -1527,8 +1527,8 @@ static int mirror_set(struct array *a, const char *key, uint64_t val, char *err,
 
 static int mirror_setup(struct array *a, const struct alg_conf *mc, char *err, size_t errlen)
 {
-	if (a->n > MBM_MAX_LEGS) {
-		snprintf(err, errlen, "alg_mirror: at most %u legs", MBM_MAX_LEGS);
+	if (a->n > MIRROR_MAX_LEGS) {
+		snprintf(err, errlen, "alg_mirror: at most %u legs", MIRROR_MAX_LEGS);
 		return -1;
 	}
 	struct mirror *m = xcalloc(1, sizeof(*m));
@@ -1735,7 +1735,7 @@ const struct alg_ops alg_mirror = {
     .layout = mirror_layout,
     .can_grow = false,
     .min_nodes = 2,
-    .max_nodes = MBM_MAX_LEGS,
+    .max_nodes = MIRROR_MAX_LEGS,
     .redundant = true,
     .health_attr = "leg",
     .setup = mirror_setup,

@@ -5,9 +5,10 @@
 #include "array.h"
 #include "common/util.h"
 
-static uint64_t stripe_layout(const struct array_node *nodes, size_t n, uint64_t chunk, char *err,
-			      size_t errlen)
+static uint64_t stripe_layout(const struct array_node *nodes, size_t n, const struct alg_geom *geo,
+			      char *err, size_t errlen)
 {
+	uint64_t chunk = geo->chunk;
 	if (n == 0) {
 		snprintf(err, errlen, "alg_stripe: no nodes; add some with dst add");
 		return 0;

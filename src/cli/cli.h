@@ -46,6 +46,7 @@ struct tls_opts;
 struct event_opts;
 struct create_args {
 	const char *alg, *chunk, *device, *io_timeout, *request_timeout, *region_size, *resync_rate;
+	const char *data, *parity;  /* alg_parity: chunks per row */
 	const struct tls_opts *tls; /* for nbds:// nodes; may be NULL */
 	bool assume_clean;	    /* a new mirror's legs are taken as identical */
 	/* --on-event, --on-event-timeout; may be NULL */

@@ -120,9 +120,12 @@ static void show_stopped_storage(const char *name, const struct conf *c, struct 
 	sb_attr_str(out, PATH("type"), "storage");
 	sb_attr_str(out, PATH("alg"), "%s", alg ? alg : "?");
 	sb_attr_str(out, PATH("state"), "stopped");
-	uint64_t chunk = ARRAY_DEFAULT_CHUNK;
-	if (conf_get(c, "chunk") && parse_size(conf_get(c, "chunk"), &chunk) == 0)
-		sb_attr_num(out, PATH("chunk"), chunk);
+	struct alg_geom geo;
+	char gerr[256];
+	if (alg_geom_conf(c, &geo, gerr, sizeof(gerr)) < 0)
+		geo = (struct alg_geom){.chunk = ARRAY_DEFAULT_CHUNK};
+	if (conf_get(c, "chunk"))
+		sb_attr_num(out, PATH("chunk"), geo.chunk);
 	size_t n = conf_count(c, "node");
 	struct node_conf *nodes = xcalloc(n ? n : 1, sizeof(*nodes));
 	size_t k = 0;
@@ -150,7 +153,7 @@ static void show_stopped_storage(const char *name, const struct conf *c, struct 
 		an[i].spec = nodes[i].spec;
 	}
 	char why[256] = "";
-	uint64_t bytes = ops ? ops->layout(an, k, chunk, why, sizeof(why)) : 0;
+	uint64_t bytes = ops ? ops->layout(an, k, &geo, why, sizeof(why)) : 0;
 	free(an);
 	sb_attr_num(out, PATH("size"), bytes / 512);
 	sb_attr_num(out, PATH("bytes"), bytes);

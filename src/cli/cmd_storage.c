@@ -20,6 +20,7 @@
 
 static const char create_help[] =
     "usage: dst create NAME --alg linear|stripe|mirror [--chunk SIZE] [--io-timeout SECONDS]\n"
+    "       dst create NAME --alg parity --data K --parity M [--chunk SIZE] ...\n"
     "                  [--request-timeout SECONDS] [--region-size SIZE] [--resync-rate RATE]\n"
     "                  [--tls-psk FILE [--tls-username NAME] | --tls-certs DIR]\n"
     "                  [--assume-clean] [--on-event PROGRAM [--on-event-timeout S]]\n"
@@ -29,10 +30,18 @@ static const char create_help[] =
     "  alg_stripe   chunks spread round-robin over nodes of equal size\n"
     "  alg_mirror   every node (leg) holds the whole device; 2 to 8 legs, the\n"
     "               smallest one sets the size; survives the loss of all legs but one\n"
+    "  alg_parity   Reed-Solomon erasure coding: each row of K data chunks gets M\n"
+    "               parity chunks, rotating over K+M nodes of equal size; survives\n"
+    "               the loss of any M nodes, stores (K+M)/K bytes per byte\n"
     "Add nodes with `dst add`, then serve it with `dst start`.\n"
     "\n"
-    "  --alg ALG      linear (alg_linear), stripe (alg_stripe) or mirror (alg_mirror)\n"
-    "  --chunk SIZE   stripe chunk, a power of two >= 4K (default 64K)\n"
+    "  --alg ALG      linear (alg_linear), stripe (alg_stripe), mirror (alg_mirror)\n"
+    "                 or parity (alg_parity)\n"
+    "  --chunk SIZE   alg_stripe, alg_parity: the chunk, a power of two >= 4K\n"
+    "                 (default 64K)\n"
+    "  --data K       alg_parity: data chunks per row, 2 to 14\n"
+    "  --parity M     alg_parity: parity chunks per row, 1 to 3 (K + M <= 15): the\n"
+    "                 nodes that may be lost at once\n"
     "  --io-timeout SECONDS\n"
     "                 how long IO waits for a remote node that is unreachable\n"
     "                 (it is reconnected meanwhile and its requests resent) before\n"
@@ -42,14 +51,17 @@ static const char create_help[] =
     "                 node hangs: the connection is dropped and made again\n"
     "                 (default 30)\n"
     "  --region-size SIZE\n"
-    "                 alg_mirror: bytes per bit of the write-intent bitmap, a power\n"
-    "                 of two >= 4K (default 1M); a leg that comes back gets only\n"
-    "                 the regions written while it was away\n"
+    "                 alg_mirror, alg_parity: bytes of a node per bit of the\n"
+    "                 write-intent bitmap, a power of two >= 4K (default 1M); a\n"
+    "                 node that comes back gets only the regions written while it\n"
+    "                 was away\n"
     "  --resync-rate RATE\n"
-    "                 alg_mirror: limit resync copying to RATE bytes/s (e.g. 50M) so\n"
-    "                 that foreground IO keeps priority (default: unlimited)\n"
+    "                 alg_mirror, alg_parity: limit resync copying to RATE bytes/s\n"
+    "                 (e.g. 50M) so that foreground IO keeps priority (default:\n"
+    "                 unlimited)\n"
     "  --assume-clean alg_mirror: the legs of the new mirror hold the same bytes\n"
-    "                 already; no initial sync\n"
+    "                 already; alg_parity: the nodes hold zeroes or matching\n"
+    "                 parity already; no initial sync\n"
     "  --tls-psk FILE credentials for the storage's nbds:// and nbds+unix:// nodes:\n"
     "                 a psktool file; the storage is --tls-username's key in it\n"
     "                 (default: the first line's)\n"
@@ -167,23 +179,43 @@ int storage_create(const char *name, const struct create_args *ca)
 	if (!state_name_valid(name, err, sizeof(err)))
 		return die("%s", err);
 	if (!alg)
-		return die("create: --alg is required (linear, stripe or mirror)");
+		return die("create: --alg is required (linear, stripe, mirror or parity)");
 	const struct alg_ops *ops = alg_find(alg);
 	if (!ops)
-		return die("unknown algorithm '%s' (expected linear, stripe or mirror)", alg);
+		return die("unknown algorithm '%s' (expected linear, stripe, mirror or parity)",
+			   alg);
 	uint64_t c = ARRAY_DEFAULT_CHUNK;
 	if (chunk) {
-		if (ops != &alg_stripe)
-			return die("--chunk only applies to alg_stripe");
+		if (ops != &alg_stripe && ops != &alg_parity)
+			return die("--chunk only applies to alg_stripe and alg_parity");
 		if (parse_size(chunk, &c) < 0 || c < 4096 || (c & (c - 1)) || c > (1u << 30))
 			return die("--chunk %s: expected a power of two from 4K to 1G", chunk);
+	}
+	uint64_t k = 0, m = 0;
+	if ((ca->data || ca->parity) && ops != &alg_parity)
+		return die("--%s only applies to alg_parity", ca->data ? "data" : "parity");
+	if (ops == &alg_parity) {
+		if (!ca->data || !ca->parity)
+			return die("alg_parity needs --data K and --parity M (e.g. --data 4 "
+				   "--parity 2: 6 nodes, any 2 may be lost)");
+		if (parse_u64(ca->data, &k) < 0 || k < 2 || k > 14)
+			return die("--data %s: expected 2 to 14 data chunks per row (for one, use "
+				   "alg_mirror)",
+				   ca->data);
+		if (parse_u64(ca->parity, &m) < 0 || m < 1 || m > 3)
+			return die("--parity %s: expected 1 to 3 parity chunks per row",
+				   ca->parity);
+		if (k + m > MBM_MAX_LEGS)
+			return die("--data %llu --parity %llu: %llu nodes, at most %u",
+				   (unsigned long long)k, (unsigned long long)m,
+				   (unsigned long long)(k + m), MBM_MAX_LEGS);
 	}
 	if (check_seconds("io-timeout", ca->io_timeout, 0, 86400 * 365) ||
 	    check_seconds("request-timeout", ca->request_timeout, 1, 86400))
 		return 1;
 	uint64_t x;
-	if ((ca->region_size || ca->resync_rate) && ops != &alg_mirror)
-		return die("--%s only applies to alg_mirror",
+	if ((ca->region_size || ca->resync_rate) && !ops->redundant)
+		return die("--%s only applies to alg_mirror and alg_parity",
 			   ca->region_size ? "region-size" : "resync-rate");
 	if (ca->region_size &&
 	    (parse_size(ca->region_size, &x) < 0 || x < 4096 || (x & (x - 1)) || x > (1u << 30)))
@@ -202,10 +234,17 @@ int storage_create(const char *name, const struct create_args *ca)
 	struct conf conf = {0};
 	conf_set(&conf, "type", "storage");
 	conf_set(&conf, "alg", ops->name);
-	if (ops == &alg_stripe) {
+	if (ops == &alg_stripe || ops == &alg_parity) {
 		char b[32];
 		snprintf(b, sizeof(b), "%llu", (unsigned long long)c);
 		conf_set(&conf, "chunk", b);
+	}
+	if (ops == &alg_parity) {
+		char b[32];
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)k);
+		conf_set(&conf, "data", b);
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)m);
+		conf_set(&conf, "parity", b);
 	}
 	if (ca->device && device_conf_set(&conf, ca->device)) {
 		conf_free(&conf);
@@ -232,9 +271,9 @@ int storage_create(const char *name, const struct create_args *ca)
 		return 1;
 	}
 	if (ca->assume_clean) {
-		if (ops != &alg_mirror) {
+		if (!ops->redundant) {
 			conf_free(&conf);
-			return die("--assume-clean is for alg_mirror");
+			return die("--assume-clean is for alg_mirror and alg_parity");
 		}
 		conf_set(&conf, "assume-clean", "yes");
 	}
@@ -322,8 +361,8 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 		die("'%s': config names an unknown algorithm", name);
 		goto out;
 	}
-	if (alg == &alg_mirror && n >= MBM_MAX_LEGS) {
-		die("'%s' already has %zu legs, the most alg_mirror takes", name, n);
+	if (alg->max_nodes && n >= alg->max_nodes) {
+		die("'%s' already has %zu nodes, the most %s takes", name, n, alg->name);
 		goto out;
 	}
 	if (remote) {
@@ -422,10 +461,10 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 		end = MAX(end, nodes[i].start + nodes[i].size);
 	start = end;
 	if (start_s) {
-		if (alg == &alg_stripe || alg == &alg_mirror) {
+		if (alg != &alg_linear) {
 			die("--start has no meaning for %s (%s)", alg->name,
-			    alg == &alg_stripe ? "chunks are spread over all nodes"
-					       : "every leg holds the whole device");
+			    alg == &alg_mirror ? "every leg holds the whole device"
+					       : "chunks are spread over all nodes");
 			goto out;
 		}
 		if (parse_u64(start_s, &start) < 0) {
@@ -445,12 +484,11 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 		all[n].start = start;
 		all[n].size = size;
 		node_conf_name(start, all[n].name, sizeof(all[n].name));
-		uint64_t chunk = ARRAY_DEFAULT_CHUNK;
-		const char *cv = conf_get(&conf, "chunk");
-		if (cv && parse_size(cv, &chunk) < 0)
-			chunk = 0; /* refused below, as dstd would */
-		uint64_t bytes_ok =
-		    array_layout_check(alg, all, n + 1, chunk, true, err, sizeof(err));
+		struct alg_geom geo;
+		uint64_t bytes_ok = 0;
+		if (alg_geom_conf(&conf, &geo, err, sizeof(err)) == 0)
+			bytes_ok =
+			    array_layout_check(alg, all, n + 1, &geo, true, err, sizeof(err));
 		free(all);
 		if (!bytes_ok) {
 			die("cannot add %s to '%s': %s", spec, name, err);
@@ -566,7 +604,8 @@ int storage_remove(const char *name, const char *node)
 				rest[j] = rest[j - 1];
 				rest[j - 1] = t;
 			}
-		uint64_t ok = alg_linear.layout(rest, k, 0, err, sizeof(err));
+		const struct alg_geom geo = {0};
+		uint64_t ok = alg_linear.layout(rest, k, &geo, err, sizeof(err));
 		free(rest);
 		if (!ok) {
 			die("cannot remove %s: %s", nn, err);
@@ -597,6 +636,8 @@ int cmd_create(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"alg", required_argument, NULL, 'A'},
 	    {"chunk", required_argument, NULL, 'c'},
+	    {"data", required_argument, NULL, 'D'},
+	    {"parity", required_argument, NULL, 'M'},
 	    {"io-timeout", required_argument, NULL, 'i'},
 	    {"request-timeout", required_argument, NULL, 'r'},
 	    {"region-size", required_argument, NULL, 'R'},
@@ -617,6 +658,8 @@ int cmd_create(int argc, char **argv)
 		switch (c) {
 		case 'A': ca.alg = optarg; break;
 		case 'c': ca.chunk = optarg; break;
+		case 'D': ca.data = optarg; break;
+		case 'M': ca.parity = optarg; break;
 		case 'i': ca.io_timeout = optarg; break;
 		case 'r': ca.request_timeout = optarg; break;
 		case 'R': ca.region_size = optarg; break;

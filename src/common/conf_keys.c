@@ -54,10 +54,13 @@ static const struct key keys[] = {
     {"buffers", false, SIZE, 1u << 20, 64ull << 30, NULL},
     {"requests", false, NUM, 1, 65536, NULL},
     /* storages */
-    {"alg", false, WORDS, 0, 0, "alg_linear|alg_stripe|alg_mirror|linear|stripe|mirror"},
+    {"alg", false, WORDS, 0, 0,
+     "alg_linear|alg_stripe|alg_mirror|alg_parity|linear|stripe|mirror|parity"},
     {"uuid", false, HEX32, 0, 0, NULL},
     {"node", true, ANY, 0, 0, NULL},
     {"chunk", false, POW2, 4096, 1u << 30, NULL},
+    {"data", false, NUM, 2, 14, NULL},	/* alg_parity: data chunks per row */
+    {"parity", false, NUM, 1, 3, NULL}, /* alg_parity: parity chunks per row */
     {"io-timeout", false, NUM, 0, YEAR, NULL},
     {"request-timeout", false, NUM, 1, 86400, NULL},
     {"region-size", false, POW2, 4096, 1u << 30, NULL},

@@ -76,7 +76,7 @@ struct storage_service {
 	struct tls_creds *node_tls;		 /* towards nbds:// nodes */
 	char *node_psk, *node_certs, *node_user; /* what node_tls was made of */
 	const struct alg_ops *alg;
-	uint64_t chunk;
+	struct alg_geom geo; /* chunk, data, parity */
 	unsigned io_timeout_s, request_timeout_s;
 	unsigned nbd_reconnect_s; /* kernel NBD: how long IO waits for a new connection */
 	struct fuse_frontend *fuse;
@@ -313,8 +313,8 @@ static void storage_show(struct service *s, struct strbuf *out)
 	sb_attr_str(out, PATH("type"), "storage");
 	sb_attr_str(out, PATH("alg"), "%s", st->alg->name);
 	sb_attr_str(out, PATH("state"), "running");
-	if (st->alg == &alg_stripe)
-		sb_attr_num(out, PATH("chunk"), st->chunk);
+	if (st->alg == &alg_stripe || st->geo.data)
+		sb_attr_num(out, PATH("chunk"), st->geo.chunk);
 	sb_attr_num(out, PATH("size"), d->size / 512);
 	sb_attr_num(out, PATH("bytes"), d->size);
 	sb_attr_num(out, PATH("io_timeout"), st->io_timeout_s);
@@ -625,14 +625,17 @@ static void start_migration(struct pending_migration *pm, struct dev *d)
 	char err[512];
 	struct migrate_hooks hooks = {
 	    .commit = migration_commit, .ended = migration_ended, .arg = st};
+	/* (the commit hook may run inside: a dead node is replaced at once) */
+	st->mig_has_id = pm->has_id;
+	memcpy(st->mig_id, pm->id, 16);
 	int rc = array_migrate_start(st->array, pm->node, d, pm->spec, pm->rate, &hooks, err,
 				     sizeof(err));
-	if (rc == 0) {
+	if (rc == 1) {
+		rc = 0; /* rebuilt from the other nodes: no copy to resume at boot */
+	} else if (rc == 0) {
 		char hex[33] = "";
 		if (pm->has_id)
 			uuid_format(pm->id, hex);
-		st->mig_has_id = pm->has_id;
-		memcpy(st->mig_id, pm->id, 16);
 		char *line =
 		    xasprintf("%s %s %llu %s%s%s%s", pm->node, pm->remote ? "remote" : "disk",
 			      (unsigned long long)pm->rate, pm->has_id ? "id=" : "", hex,
@@ -1154,7 +1157,6 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	st->svc.name = xstrdup(name);
 	st->loop = loop;
 	st->alg = alg;
-	st->chunk = ARRAY_DEFAULT_CHUNK;
 	st->migrate_restart.fn = restart_migration;
 	st->io_timeout_s = 120;
 	st->request_timeout_s = 30;
@@ -1165,13 +1167,8 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	event_track_nodes(!alg->redundant);
 	const char *v;
 	uint64_t x;
-	if ((v = conf_get(conf, "chunk"))) {
-		if (parse_size(v, &x) < 0) {
-			snprintf(err, errlen, "chunk '%s': expected a size like 64K", v);
-			goto fail;
-		}
-		st->chunk = x;
-	}
+	if (alg_geom_conf(conf, &st->geo, err, errlen) < 0)
+		goto fail;
 	if ((v = conf_get(conf, "io-timeout"))) {
 		if (parse_u64(v, &x) < 0 || x > 86400 * 365) {
 			snprintf(err, errlen, "io-timeout '%s': expected seconds (0: forever)", v);
@@ -1258,7 +1255,7 @@ struct service *storage_service_new(struct ev_loop *loop, const char *name, cons
 	for (size_t i = 0; i < n; i++)
 		nodes[i] = pns[i].node;
 	free(pns);
-	st->array = array_new(loop, alg, st->chunk, nodes, n, err, errlen);
+	st->array = array_new(loop, alg, &st->geo, nodes, n, err, errlen);
 	if (!st->array) {
 		for (size_t i = 0; i < n; i++) {
 			dev_destroy(nodes[i].dev);

@@ -374,7 +374,8 @@ static struct array *build(struct ev_loop *loop, const struct alg_ops *alg, uint
 			   struct dev **devs, size_t n)
 {
 	char err[256] = "";
-	struct array *a = array_new(loop, alg, chunk, nodes_over(devs, n), n, err, sizeof(err));
+	struct array *a = array_new(loop, alg, &(struct alg_geom){.chunk = chunk},
+				    nodes_over(devs, n), n, err, sizeof(err));
 	if (!a)
 		fprintf(stderr, "array_new: %s\n", err);
 	CHECK(a != NULL);
@@ -1432,7 +1433,8 @@ TEST(remove_last_with_waiting_request)
 	nodes[0].size = 2048; /* 1 MiB of its 4 */
 	nodes[1] = node_for(&f1->dev, 2048);
 	char err[256] = "";
-	struct array *a = array_new(loop, &alg_linear, 0, nodes, 2, err, sizeof(err));
+	struct array *a =
+	    array_new(loop, &alg_linear, &(struct alg_geom){0}, nodes, 2, err, sizeof(err));
 	CHECK(a != NULL);
 	if (!a)
 		return;
@@ -1505,14 +1507,16 @@ TEST(new_refuses_bad_layout)
 	struct dev *devs[2] = {mem(loop, MiB), mem(loop, 2 * MiB)};
 	struct array_node *nodes = nodes_over(devs, 2);
 	char err[256] = "";
-	CHECK(array_new(loop, &alg_stripe, 64 * KiB, nodes, 2, err, sizeof(err)) == NULL);
+	CHECK(array_new(loop, &alg_stripe, &(struct alg_geom){.chunk = 64 * KiB}, nodes, 2, err,
+			sizeof(err)) == NULL);
 	CHECK(strstr(err, "equal size") != NULL);
 	/* Refused: nodes[] is still the caller's. Linear takes them, given in
 	 * any order (array_new sorts by start). */
 	struct array_node t = nodes[0];
 	nodes[0] = nodes[1];
 	nodes[1] = t;
-	struct array *a = array_new(loop, &alg_linear, 0, nodes, 2, err, sizeof(err));
+	struct array *a =
+	    array_new(loop, &alg_linear, &(struct alg_geom){0}, nodes, 2, err, sizeof(err));
 	CHECK(a != NULL);
 	if (!a)
 		return;

@@ -46,7 +46,7 @@ static uint64_t layout(const struct alg_ops *alg, const struct array_node *nodes
 		       uint64_t chunk, char *err, size_t errlen)
 {
 	err[0] = '\0';
-	return alg->layout(nodes, n, chunk, err, errlen);
+	return alg->layout(nodes, n, &(struct alg_geom){.chunk = chunk}, err, errlen);
 }
 
 /* ---- alg_find ---- */
@@ -694,21 +694,29 @@ TEST(layout_check_wrap)
 	/* A start near 2^64 sectors would wrap around to sector 0. */
 	nodes[1].start = UINT64_MAX - 100;
 	node_conf_name(nodes[1].start, nodes[1].name, sizeof(nodes[1].name));
-	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, 0, false, err, sizeof(err)), 0);
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, &(struct alg_geom){.chunk = 0}, false,
+				    err, sizeof(err)),
+		 0);
 	CHECK(strstr(err, "2^64") != NULL);
 	CHECK(strstr(err, nodes[1].name) != NULL);
 	/* In sectors it fits, in bytes it does not. */
 	nodes[1].start = UINT64_MAX / 512 - 799;
-	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, 0, true, err, sizeof(err)), 0);
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, &(struct alg_geom){.chunk = 0}, true,
+				    err, sizeof(err)),
+		 0);
 	CHECK(strstr(err, "2^64") != NULL);
 	/* The last byte that can be: a gap then, not a wrap. */
 	nodes[1].start = UINT64_MAX / 512 - 800;
-	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, 0, true, err, sizeof(err)), 0);
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, &(struct alg_geom){.chunk = 0}, true,
+				    err, sizeof(err)),
+		 0);
 	CHECK(strstr(err, "gap") != NULL);
 	/* A size alone too big for 64-bit bytes. */
 	make_nodes(nodes, 1, sizes);
 	nodes[0].size = UINT64_MAX / 256;
-	CHECK_EQ(array_layout_check(&alg_stripe, nodes, 1, 65536, false, err, sizeof(err)), 0);
+	CHECK_EQ(array_layout_check(&alg_stripe, nodes, 1, &(struct alg_geom){.chunk = 65536},
+				    false, err, sizeof(err)),
+		 0);
 	CHECK(strstr(err, "2^64") != NULL);
 }
 
@@ -722,20 +730,29 @@ TEST(layout_check_order_and_partial)
 	struct array_node t = nodes[0];
 	nodes[0] = nodes[1];
 	nodes[1] = t;
-	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, 0, false, err, sizeof(err)), 2400 * 512);
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 2, &(struct alg_geom){.chunk = 0}, false,
+				    err, sizeof(err)),
+		 2400 * 512);
 	CHECK_EQ(nodes[0].start, 800);
 	/* A mirror's first leg: fine while building, not to start. */
 	make_nodes(nodes, 1, sizes);
 	nodes[0].size = 16384;
-	CHECK(array_layout_check(&alg_mirror, nodes, 1, 0, true, err, sizeof(err)) > 0);
-	CHECK_EQ(array_layout_check(&alg_mirror, nodes, 1, 0, false, err, sizeof(err)), 0);
+	CHECK(array_layout_check(&alg_mirror, nodes, 1, &(struct alg_geom){.chunk = 0}, true, err,
+				 sizeof(err)) > 0);
+	CHECK_EQ(array_layout_check(&alg_mirror, nodes, 1, &(struct alg_geom){.chunk = 0}, false,
+				    err, sizeof(err)),
+		 0);
 	CHECK(strstr(err, "at least 2 legs") != NULL);
 	/* ... but a first leg too small for its header is refused either way. */
 	nodes[0].size = 2;
-	CHECK_EQ(array_layout_check(&alg_mirror, nodes, 1, 0, true, err, sizeof(err)), 0);
+	CHECK_EQ(array_layout_check(&alg_mirror, nodes, 1, &(struct alg_geom){.chunk = 0}, true,
+				    err, sizeof(err)),
+		 0);
 	CHECK(strstr(err, "too small") != NULL);
 	/* No nodes at all is never fine to start. */
-	CHECK_EQ(array_layout_check(&alg_linear, nodes, 0, 0, false, err, sizeof(err)), 0);
+	CHECK_EQ(array_layout_check(&alg_linear, nodes, 0, &(struct alg_geom){.chunk = 0}, false,
+				    err, sizeof(err)),
+		 0);
 	CHECK(strstr(err, "no nodes") != NULL);
 }
 
