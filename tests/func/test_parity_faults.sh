@@ -21,7 +21,8 @@ step "parity pf: 4+2 over six 16M exports"
 mr_legs pf 16M 16M 16M 16M 16M 16M
 pr_parity pf 4 2
 RS=$(show_attr pf region_size)
-REGIONS=$(((P_SIZE + RS - 1) / RS))
+# region_size: node bytes (rows) per bit of the bitmap.
+REGIONS=$(((P_ROWS * P_CHUNK + RS - 1) / RS))
 note "$REGIONS regions of $RS bytes"
 
 # out_and_back I...: kill -9 the exports of nodes I..., wait for D, let the

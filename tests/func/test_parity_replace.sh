@@ -27,7 +27,8 @@ step "parity pr: 4+2 over six 16M exports, and fio write+verify runs"
 mr_legs pr 16M 16M 16M 16M 16M 16M
 pr_parity pr 4 2
 RS=$(show_attr pr region_size)
-REGIONS=$(((P_SIZE + RS - 1) / RS))
+# region_size: node bytes (rows) per bit of the bitmap.
+REGIONS=$(((P_ROWS * P_CHUNK + RS - 1) / RS))
 pr_load_start "$P_URI" "$T_TMP/fio.replace"
 sleep 1
 
