@@ -130,11 +130,15 @@ pr_settle() {
 	assert_eq "$(show_attr "$1" parity/lost_rows)" 0 "$1/parity/lost_rows"
 }
 
-# pr_status_rc STORAGE: the exit status of `dst status STORAGE`.
-pr_status_rc() {
+# pr_status_is STORAGE RC WHAT: `dst status STORAGE` exits RC (0 healthy,
+# 1 degraded, 2 failed); its line is shown if not.
+pr_status_is() {
 	local rc=0
 	"$DST" status "$1" >"$T_TMP/status.out" 2>&1 || rc=$?
-	echo "$rc"
+	[ "$rc" = "$2" ] || {
+		cat "$T_TMP/status.out" >&2
+		fail "$3: dst status $1 exited $rc, expected $2"
+	}
 }
 
 # pr_load_loop URI OUT: back-to-back fio runs of 3 s until the stop file

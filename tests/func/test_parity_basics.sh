@@ -80,7 +80,7 @@ for k in full rmw rcw degraded noparity; do
 done
 rs=$(show_attr pb region_size)
 [[ $rs =~ ^[0-9]+$ ]] && [ "$rs" -ge 4096 ] || fail "pb/region_size is '$rs'"
-assert_eq "$(pr_status_rc pb)" 0 "dst status pb exit (healthy)"
+pr_status_is pb 0 "dst status pb exit (healthy)"
 
 step "whole-row writes (256K, aligned) of rows 0..6: the FULL plan"
 cmds=()

@@ -47,7 +47,7 @@ out_and_back() {
 	for i in "$@"; do
 		assert_eq "$(show_attr pf "${LEG_NODE[i]}/health")" D "${LEG_NODE[i]}/health"
 	done
-	assert_eq "$(pr_status_rc pf)" 1 "dst status pf exit with node(s) $* out"
+	pr_status_is pf 1 "dst status pf exit with node(s) $* out"
 	# Besides fio's load: a write past fio's 16M, and a read of 16 rows
 	# (every node holds data in 4 rows of 6: some must be rebuilt).
 	rr0=$(show_attr pf parity/reconstructed_reads)
@@ -68,7 +68,7 @@ out_and_back() {
 	note "regions copied back: $copied (of $REGIONS)"
 	assert_ge "$copied" 1 "regions given back to node(s) $*"
 	assert_le "$copied" $((REGIONS / 2)) "regions given back to node(s) $* (fio writes a quarter of the storage)"
-	assert_eq "$(pr_status_rc pf)" 0 "dst status pf exit once every node is back"
+	pr_status_is pf 0 "dst status pf exit once every node is back"
 }
 
 step "fio write+verify runs; each node in turn killed and brought back"

@@ -56,7 +56,7 @@ stop_export pr-leg2
 step "node 3 (${LEG_NODE[3]}) killed, and replaced by a new empty export: rebuilt there"
 leg_kill9 3
 mr_wait pr health "$(pr_letters A 3 D)" 5 "health with node 3 dead"
-assert_eq "$(pr_status_rc pr)" 1 "dst status pr exit with node 3 dead"
+pr_status_is pr 1 "dst status pr exit with node 3 dead"
 st_export pr-new3 16M
 NEW3_URI=$URI NEW3_IMG=$IMG
 c0=$(mr_copied pr)
@@ -78,7 +78,7 @@ out=$(dst suspend pr "$N4") || fail "dst suspend pr $N4"
 note "$out"
 assert_eq "$(show_attr pr "$N4/health")" D "$N4/health right after dst suspend"
 assert_eq "$(show_attr pr health)" "$(pr_letters A 4 D)" "pr/health with $N4 suspended"
-assert_eq "$(pr_status_rc pr)" 1 "dst status pr exit with $N4 suspended"
+pr_status_is pr 1 "dst status pr exit with $N4 suspended"
 w4=$(show_attr pr "$N4/io/writes") r4=$(show_attr pr "$N4/io/reads")
 w=$(show_attr pr io/writes) r=$(show_attr pr io/reads)
 rr0=$(show_attr pr parity/reconstructed_reads)
@@ -105,7 +105,7 @@ note "regions given back to $N4: $copied (of $REGIONS)"
 assert_ge "$copied" 1 "regions given back to $N4"
 assert_le "$copied" $((REGIONS / 2)) "regions given back to $N4 (fio writes a quarter of the storage)"
 assert_ge "$(show_attr pr "$N4/io/writes")" $((w4 + 1)) "writes on $N4 after its resume"
-assert_eq "$(pr_status_rc pr)" 0 "dst status pr exit after the resume"
+pr_status_is pr 0 "dst status pr exit after the resume"
 
 step "the load ends without error; parity right on the current nodes' files"
 sleep 1

@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'r':
 			if (parse_u64(optarg, &rows) < 0 || rows == 0) {
-				fprintf(stderr, "parity_check: --rows %s: expected a positive number\n",
+				fprintf(stderr,
+					"parity_check: --rows %s: expected a positive number\n",
 					optarg);
 				return 2;
 			}
