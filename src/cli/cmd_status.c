@@ -130,6 +130,12 @@ static void judge_storage(struct item *it, const struct attr *a, size_t n)
 {
 	char leaf[300];
 	bool mirror = it->alg && !strcmp(it->alg, "alg_mirror");
+	/* alg_parity is judged as a mirror is: a node out is degraded, not
+	 * failed. Its letters are NAME/n-X/health; it fails with fewer than
+	 * K (parity/data) nodes in sync. */
+	bool parity = it->alg && !strcmp(it->alg, "alg_parity");
+	bool redundant = mirror || parity;
+	long long need = parity ? MAX(attr_num(a, n, it->name, "parity/data"), 1) : 1;
 	bool failed_node = false;
 	size_t in_sync = 0;
 	for (size_t k = 0; k < it->n; k++) {
@@ -139,16 +145,16 @@ static void judge_storage(struct item *it, const struct attr *a, size_t n)
 		sn->state = st ? st : "?";
 		snprintf(leaf, sizeof(leaf), "%s/suspended", sn->name);
 		const char *susp = attr_str(a, n, it->name, leaf);
-		snprintf(leaf, sizeof(leaf), "%s/leg", sn->name);
+		snprintf(leaf, sizeof(leaf), "%s/%s", sn->name, parity ? "health" : "leg");
 		const char *leg = attr_str(a, n, it->name, leaf);
 		bool up = st && !strcmp(st, "up");
 		if (susp && !strcmp(susp, "yes"))
 			sn->letter = 'S';
 		else if (it->mig_node && !strcmp(it->mig_node, sn->name))
 			sn->letter = 'M';
-		else if (mirror && leg && leg[0] == 'S' && up)
+		else if (redundant && leg && leg[0] == 'S' && up)
 			sn->letter = 'R';
-		else if (!up || (mirror && (!leg || leg[0] != 'A')))
+		else if (!up || (redundant && (!leg || leg[0] != 'A')))
 			sn->letter = '_';
 		else
 			sn->letter = 'U';
@@ -165,10 +171,14 @@ static void judge_storage(struct item *it, const struct attr *a, size_t n)
 	if (it->n == 0) {
 		it->health = H_FAILED;
 		snprintf(it->why, sizeof(it->why), "no nodes");
-	} else if (mirror && !in_sync) {
+	} else if (redundant && (long long)in_sync < need) {
 		it->health = H_FAILED;
-		snprintf(it->why, sizeof(it->why), "no leg is up and in sync");
-	} else if (!mirror && failed_node) {
+		if (mirror)
+			snprintf(it->why, sizeof(it->why), "no leg is up and in sync");
+		else
+			snprintf(it->why, sizeof(it->why), "%zu nodes up and in sync, %lld needed",
+				 in_sync, need);
+	} else if (!redundant && failed_node) {
 		it->health = H_FAILED;
 		snprintf(it->why, sizeof(it->why), "a node failed: its IO fails");
 	} else if (!all_u || it->resync_pct >= 0 || it->mig_pct >= 0 || it->differ > 0) {
