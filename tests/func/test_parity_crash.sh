@@ -88,6 +88,11 @@ stale=$(show_attr pc parity/stale_regions)
 note "right after the start: stale_regions $stale, health $(show_attr pc health)"
 pr_attach pc 4 2
 pr_settle pc
+mr_log_has pc "parity: ([0-9]+) regions had writes in flight when the storage stopped" "log: the bitmap's regions at start"
+n=$(tail -n +$((MR_LOG_MARK + 1)) "$DST_STATE_DIR/pc.log" | sed -n 's/.*parity: \([0-9]*\) regions had writes in flight.*/\1/p' | head -1)
+assert_ge "$n" "$dirty" "regions in flight at start vs. dirty before the kill (more may have been set after)"
+mr_log_has pc "parity: resync of $n regions starts \(recomputing parity" "log: their parity recomputed"
+assert_ge "$(show_attr pc resync/rows_recomputed)" 1 "pc/resync/rows_recomputed"
 pr_check "after the crash and the restart"
 
 step "every acknowledged write reads back, the data at rest verifies"
