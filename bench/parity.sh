@@ -89,9 +89,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# attr NAME KEY: one attribute of `dst show NAME`.
+# attr NAME KEY: one attribute of `dst show NAME`. (awk reads it all: an
+# early exit could kill dst with SIGPIPE, and pipefail the script.)
 attr() {
-	"$DST" show "$1" 2>/dev/null | awk -v k="$1/$2" -F' : ' '$1 == k { print $2; exit }'
+	"$DST" show "$1" 2>/dev/null | awk -v k="$1/$2" -F' : ' '$1 == k && !n++ { print $2 }'
 }
 
 # wait_attr NAME KEY VALUE SECONDS: until the attribute has that value.
@@ -185,6 +186,16 @@ row() {
 		"$(cut -d' ' -f3 "$WORK/res/$col.$r$tag.$rep")")"
 }
 
+# node_pids NAME: S_NODES[NAME], the pids of its nodes' exports running now
+# (their CPU is counted in the rows' "all").
+node_pids() {
+	local n
+	S_NODES[$1]=
+	for n in ${S_NODENAMES[$1]}; do
+		if [ -n "${NODE_PID[$n]}" ]; then S_NODES[$1]+="${NODE_PID[$n]} "; fi
+	done
+}
+
 # nodes_out NAME NODE...: stop these nodes' exports (--force: the storage is their
 # client); waits until the storage's health has that many D.
 nodes_out() {
@@ -192,7 +203,9 @@ nodes_out() {
 	shift
 	for n in "$@"; do
 		"$DST" stop "$n" --force --timeout 10 >/dev/null 2>&1 || die "dst stop $n"
+		NODE_PID[$n]=
 	done
+	node_pids "$name"
 	for _ in $(seq 100); do
 		health=$(attr "$name" health)
 		want=$(tr -cd D <<<"$health")
@@ -207,7 +220,7 @@ nodes_back() {
 	local name=$1 n
 	shift
 	for n in "$@"; do node_restart "$n"; done
-	S_NODES[$name]=$(for n in ${S_NODENAMES[$name]}; do echo "${NODE_PID[$n]}"; done | tr '\n' ' ')
+	node_pids "$name"
 	wait_attr "$name" health "$(attr "$name" health | sed 's/[DS]/A/g')" 120
 }
 
@@ -231,7 +244,7 @@ for i in $(seq 0 $((LEGS - 1))); do
 done
 storage bench-pmirror mirror "${uris[@]}" --
 for name in bench-parity bench-pmirror; do
-	S_NODES[$name]=$(for n in ${S_NODENAMES[$name]}; do echo "${NODE_PID[$n]}"; done | tr '\n' ' ')
+	node_pids "$name"
 	[ "$(attr "$name" bytes)" = "$BYTES" ] || die "$name has $(attr "$name" bytes) bytes, expected $BYTES"
 	prefill "$name"
 done
