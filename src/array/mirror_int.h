@@ -8,6 +8,7 @@
 #include "array_int.h"
 #include "legcmp.h"
 #include "regcopy.h"
+#include "wib.h"
 
 /* Bytes of regions a resync copies at once (at least one region), and
  * compares at once where the legs give checksums (legcmp.h): more, as a
@@ -36,12 +37,8 @@ struct sync_slot {
 
 struct mirror {
 	struct array *a;
-	char *path;
-	int fd;		   /* the bitmap file, for synchronous writes at start and stop */
-	struct dev *bmdev; /* the same file, for writes while running */
+	struct wib bm; /* the write-intent bitmap file: its one set */
 	uint64_t region, nregions;
-	uint8_t *bits;		 /* what we want on disk */
-	uint8_t *pbits;		 /* what is on disk */
 	uint8_t *touched;	 /* written since the last sweep */
 	uint8_t *sweep;		 /* to clear once the sweep's FLUSH of every leg is done */
 	struct dev_io *sweep_io; /* that FLUSH, one per leg */
@@ -51,14 +48,7 @@ struct mirror {
 	bool *full;		 /* per leg: needs every region, not just dirty ones */
 	int last_good;		 /* the last leg in sync, when none is */
 	bool whole;		 /* every leg in sync, as the last event said */
-	uint8_t *img;		 /* header + bits being written */
-	size_t img_len;
-	bool bm_busy, bm_dirty, closing;
-	int bm_err;
-	struct dev_io bm_io;
-	struct dev_io *cur_head, *cur_tail;   /* wait for the write in flight */
-	struct dev_io *next_head, *next_tail; /* wait for the one after it */
-	struct ev_deferred bm_work;
+	bool closing;
 
 	/* resync: the engine walks the regions and counts writes in flight
 	 * per region (sync.wcount) */

@@ -90,9 +90,10 @@ uint32_t parity_missing(const struct parity *pa, uint64_t row)
 		} else if (pa->state[i] == 'S') {
 			/* Rebuilt where the pass has been; elsewhere current
 			 * unless its region was written while it was out. */
-			bool rebuilt = pa->sync.running && regcopy_behind(&pa->sync, r * pa->region);
-			bool behind = pa->full[i] ||
-				      mbm_test(pa->bm.bits + SET_BEHIND * pa->bm.set_len, r);
+			bool rebuilt =
+			    pa->sync.running && regcopy_behind(&pa->sync, r * pa->region);
+			bool behind =
+			    pa->full[i] || mbm_test(pa->bm.bits + SET_BEHIND * pa->bm.set_len, r);
 			if (!rebuilt && behind)
 				miss |= 1u << i;
 		}
@@ -207,7 +208,7 @@ static void pop_end(struct pop *o, int err)
 	pa->free_pops = o;
 	if (a->wait_head)
 		ev_defer(a->loop, &a->resume); /* a request may be waiting for it */
-	if (w) { /* it holds the row now, and the queue behind it */
+	if (w) {			       /* it holds the row now, and the queue behind it */
 		w->wait_head = w->wnext;
 		w->wait_tail = w->wnext ? wt : NULL;
 		w->wnext = NULL;
@@ -234,7 +235,7 @@ static uint64_t pio_out(const struct pop *o)
 static bool stale_row(const struct parity *pa, uint64_t row)
 {
 	uint64_t r = row / pa->rows_per_region;
-	return pa->recompute_all || mbm_test(pa->stale, r);
+	return mbm_test(pa->stale, r);
 }
 
 static void pop_reads_done(struct pop *o);
@@ -296,8 +297,8 @@ static void pop_run(struct pop *o)
 static void pop_write(struct pop *o)
 {
 	const struct parity_plan *pl = &o->plan;
-	const uint8_t *data = o->p->op == DEV_WRITE_ZEROES ? o->pa->zero
-							   : (const uint8_t *)o->p->buf + o->poff;
+	const uint8_t *data =
+	    o->p->op == DEV_WRITE_ZEROES ? o->pa->zero : (const uint8_t *)o->p->buf + o->poff;
 	o->writing = true;
 	for (unsigned i = 0; i < pl->nwrites; i++) {
 		const struct parity_ext *e = &pl->writes[i];
@@ -322,8 +323,8 @@ static void pop_reads_done(struct pop *o)
 		return;
 	}
 	if (o->write) {
-		const uint8_t *data = o->p->op == DEV_WRITE_ZEROES ? pa->zero
-								   : (const uint8_t *)o->p->buf + o->poff;
+		const uint8_t *data =
+		    o->p->op == DEV_WRITE_ZEROES ? pa->zero : (const uint8_t *)o->p->buf + o->poff;
 		if (parity_plan_compute(&pa->g, &pa->code, &o->plan, data, o->buf) < 0) {
 			pop_end(o, EIO);
 			return;
@@ -522,7 +523,7 @@ void parity_submit(struct array *a, struct dev_io *p, bool resumed)
 		}
 		p->done(p, 0);
 		return;
-	case DEV_TRIM:	/* advisory: a trimmed chunk would no longer match its parity */
+	case DEV_TRIM: /* advisory: a trimmed chunk would no longer match its parity */
 	case DEV_CACHE: p->done(p, 0); return;
 	default: p->done(p, EOPNOTSUPP); return;
 	}
@@ -585,8 +586,9 @@ static uint64_t parity_layout(const struct array_node *nodes, size_t n, const st
 {
 	struct parity_geom g;
 	if (!geo->data || !geo->parity) {
-		snprintf(err, errlen, "alg_parity: the config has no data and parity counts "
-				      "(dst create NAME --alg parity --data K --parity M)");
+		snprintf(err, errlen,
+			 "alg_parity: the config has no data and parity counts "
+			 "(dst create NAME --alg parity --data K --parity M)");
 		return 0;
 	}
 	if (n != geo->data + geo->parity) {

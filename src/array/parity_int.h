@@ -40,8 +40,8 @@ struct pop {
 	uint8_t *buf[PARITY_MAX_N]; /* chunk bytes each, by role */
 	uint32_t failed;	    /* nodes that failed under it */
 	int err;
-	struct pop *next;		     /* free list, active list */
-	struct pop *wait_head, *wait_tail;   /* waiting for its row */
+	struct pop *next;		   /* free list, active list */
+	struct pop *wait_head, *wait_tail; /* waiting for its row */
 	struct pop *wnext;
 };
 
@@ -49,10 +49,10 @@ struct pop {
 struct psync_slot {
 	struct parity *pa;
 	struct regcopy_slot *rs;
-	uint64_t row, end; /* the row being made whole, the region's end */
-	uint32_t src;	   /* roles read */
-	uint32_t targets;  /* roles rebuilt and written */
-	unsigned out;	   /* IO outstanding */
+	uint64_t row, end;		/* the row being made whole, the region's end */
+	uint32_t src;			/* roles read */
+	uint32_t targets;		/* roles rebuilt and written */
+	unsigned out;			/* IO outstanding */
 	struct dev_io io[PARITY_MAX_N]; /* by role */
 	uint8_t *buf[PARITY_MAX_N];
 	uint8_t *arena;
@@ -82,14 +82,13 @@ struct parity {
 	struct dev_io sweep_io[PARITY_MAX_N];
 	unsigned sweep_out;
 	bool sweep_failed;
-	bool recompute_all; /* a new storage's initial sync: every row's parity */
 
 	/* row operations */
 	struct pop *pops, *free_pops, *active;
 	unsigned npops;
-	uint8_t *arena;			    /* their buffers */
+	uint8_t *arena;			      /* their buffers */
 	struct dev_io *wait_head, *wait_tail; /* requests waiting for an operation */
-	const uint8_t *zero;		    /* a row of zeroes (WRITE_ZEROES) */
+	const uint8_t *zero;		      /* a row of zeroes (WRITE_ZEROES) */
 
 	/* resync */
 	struct regcopy sync;

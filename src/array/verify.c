@@ -96,7 +96,7 @@ static struct verify *get(struct mirror *m)
 /* The run's state file, beside the bitmap. */
 static void state_file(const struct mirror *m, char *path, size_t len)
 {
-	snprintf(path, len, "%s.verify", m->path);
+	snprintf(path, len, "%s.verify", m->bm.path);
 }
 
 static bool running(const struct verify *v)

@@ -129,7 +129,13 @@ static void collect_nodes(struct item *it, const struct attr *a, size_t n)
 static void judge_storage(struct item *it, const struct attr *a, size_t n)
 {
 	char leaf[300];
+	/* Redundant storages say each node's health: a mirror's legs as
+	 * NODE/leg, a parity storage's nodes as NODE/health. */
 	bool mirror = it->alg && !strcmp(it->alg, "alg_mirror");
+	bool parity = it->alg && !strcmp(it->alg, "alg_parity");
+	bool redundant = mirror || parity;
+	const char *k_s = parity ? attr_str(a, n, it->name, "parity/data") : NULL;
+	size_t need = k_s ? (size_t)strtoul(k_s, NULL, 10) : 1; /* nodes in sync to read all */
 	bool failed_node = false;
 	size_t in_sync = 0;
 	for (size_t k = 0; k < it->n; k++) {
@@ -139,16 +145,16 @@ static void judge_storage(struct item *it, const struct attr *a, size_t n)
 		sn->state = st ? st : "?";
 		snprintf(leaf, sizeof(leaf), "%s/suspended", sn->name);
 		const char *susp = attr_str(a, n, it->name, leaf);
-		snprintf(leaf, sizeof(leaf), "%s/leg", sn->name);
+		snprintf(leaf, sizeof(leaf), "%s/%s", sn->name, parity ? "health" : "leg");
 		const char *leg = attr_str(a, n, it->name, leaf);
 		bool up = st && !strcmp(st, "up");
 		if (susp && !strcmp(susp, "yes"))
 			sn->letter = 'S';
 		else if (it->mig_node && !strcmp(it->mig_node, sn->name))
 			sn->letter = 'M';
-		else if (mirror && leg && leg[0] == 'S' && up)
+		else if (redundant && leg && leg[0] == 'S' && up)
 			sn->letter = 'R';
-		else if (!up || (mirror && (!leg || leg[0] != 'A')))
+		else if (!up || (redundant && (!leg || leg[0] != 'A')))
 			sn->letter = '_';
 		else
 			sn->letter = 'U';
@@ -168,7 +174,12 @@ static void judge_storage(struct item *it, const struct attr *a, size_t n)
 	} else if (mirror && !in_sync) {
 		it->health = H_FAILED;
 		snprintf(it->why, sizeof(it->why), "no leg is up and in sync");
-	} else if (!mirror && failed_node) {
+	} else if (parity && in_sync < need) {
+		it->health = H_FAILED;
+		snprintf(it->why, sizeof(it->why),
+			 "%zu of %zu nodes in sync, fewer than the %zu data chunks of a row",
+			 in_sync, it->n, need);
+	} else if (!redundant && failed_node) {
 		it->health = H_FAILED;
 		snprintf(it->why, sizeof(it->why), "a node failed: its IO fails");
 	} else if (!all_u || it->resync_pct >= 0 || it->mig_pct >= 0 || it->differ > 0) {
