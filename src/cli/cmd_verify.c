@@ -1,6 +1,6 @@
 /* cmd_verify.c - `dst verify`: compare the legs of a running mirror while it
  * is in use, and with --repair make them agree. The daemon does the work
- * (array/verify.c); this command starts it, aborts it, or with --wait
+ * (alg/mirror_verify.c); this command starts it, aborts it, or with --wait
  * follows it to the end and says what it found. */
 #include <getopt.h>
 #include <poll.h>

@@ -5,12 +5,12 @@
 #ifndef DST_PARITY_INT_H
 #define DST_PARITY_INT_H
 
-#include "array_int.h"
+#include "array/array_int.h"
+#include "array/regcopy.h"
+#include "array/wib.h"
 #include "parity_code.h"
 #include "parity_geom.h"
 #include "parity_plan.h"
-#include "regcopy.h"
-#include "wib.h"
 
 /* The bitmap file's two sets, a bit per region of rows. */
 #define SET_INFLIGHT 0u /* writes may be in flight: parity may not match (swept) */

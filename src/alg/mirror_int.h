@@ -1,14 +1,14 @@
 /* mirror_int.h - alg_mirror's state, shared by mirror.c (the legs, the
- * bitmap, resync) and verify.c (dst verify), which compares the legs
+ * bitmap, resync) and mirror_verify.c (dst verify), which compares the legs
  * region by region under the same rules: a region being compared holds
  * the writes to it, as one being resynced does. */
 #ifndef DST_MIRROR_INT_H
 #define DST_MIRROR_INT_H
 
-#include "array_int.h"
+#include "array/array_int.h"
+#include "array/regcopy.h"
+#include "array/wib.h"
 #include "legcmp.h"
-#include "regcopy.h"
-#include "wib.h"
 
 /* Bytes of regions a resync copies at once (at least one region), and
  * compares at once where the legs give checksums (legcmp.h): more, as a
@@ -90,7 +90,7 @@ struct mirror {
 	struct verify *verify; /* dst verify, running or last run */
 };
 
-/* mirror.c, for verify.c */
+/* mirror.c, for mirror_verify.c */
 /* The legs whose state letter is one of states ("A", "AS"): a mask. */
 uint32_t mirror_legs_in(const struct mirror *m, const char *states);
 void mirror_leg_failed(struct mirror *m, size_t leg, int err);
@@ -101,7 +101,7 @@ bool mirror_leg_error(int err);
 void mirror_queue(struct dev_io **head, struct dev_io **tail, struct dev_io *p);
 void mirror_release(struct mirror *m, struct dev_io **head, struct dev_io **tail);
 
-/* verify.c, for mirror.c */
+/* mirror_verify.c, for mirror.c */
 struct verify;
 /* A write to [off, off+len) must wait: queued, true. */
 bool verify_holds(struct mirror *m, struct dev_io *p);

@@ -38,18 +38,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "array_int.h"
-#include "bitmap.h"
+#include "array/array_int.h"
+#include "array/bitmap.h"
+#include "array/label.h"
+#include "array/leghdr.h"
+#include "array/wib.h"
 #include "common/ev.h"
 #include "common/event.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/strbuf.h"
 #include "common/util.h"
-#include "label.h"
-#include "leghdr.h"
 #include "mirror_int.h"
-#include "wib.h"
 
 #define OUT_MASK    0xffffffu
 #define F_LEGFAIL   (1u << 24)

@@ -1,4 +1,4 @@
-/* verify.c - dst verify: compare a running mirror's in-sync legs, piece by
+/* mirror_verify.c - dst verify: compare a running mirror's in-sync legs, piece by
  * piece, while it serves IO, and with --repair make them agree.
  *
  * A piece is a region, or 4 MiB of one (LEGCMP_MAX). A slot takes the
