@@ -115,6 +115,7 @@ static void finish(struct array *a, struct dev_io *p)
 	int err = perr(p);
 	if (write_like(p->op)) {
 		regcopy_write_end(&pa->sync, p->off, p->len);
+		parity_verify_write(pa, p, false);
 		if ((lo(p) & F_NODEFAIL) && !err) {
 			/* A node missed this write: its region must be marked
 			 * for it, and its failure durable, before the answer. */
@@ -404,8 +405,8 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 {
 	struct parity *pa = a->priv;
 	if (!(lo(p) & F_STARTED)) {
-		if (regcopy_hold(&pa->sync, p->off, p->len, p))
-			return; /* the resync gives it back (parity_sync.c) */
+		if (regcopy_hold(&pa->sync, p->off, p->len, p) || parity_verify_hold(pa, p))
+			return; /* the resync or the verify gives it back */
 		uint64_t r0 = p->off / pa->region, r1 = (p->off + p->len - 1) / pa->region;
 		bool degraded = parity_count(pa, 'A') < pa->n;
 		if (!wib_durable(&pa->bm, SET_INFLIGHT, r0, r1) ||
@@ -420,6 +421,7 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 			return;
 		}
 		regcopy_write_start(&pa->sync, p->off, p->len);
+		parity_verify_write(pa, p, true);
 		for (uint64_t r = r0; r <= r1; r++) {
 			mbm_set(pa->touched, r);
 			if (pa->sweep_out)
@@ -651,11 +653,12 @@ static int parity_setup(struct array *a, const struct alg_conf *conf, char *err,
 	a->priv = pa;
 	if (parity_sync_setup(pa, conf, err, errlen) < 0)
 		return -1; /* the core frees it (alg free) */
-	return 0;
+	return parity_verify_setup(pa);
 }
 
 static void parity_close(struct array *a)
 {
+	parity_verify_close(a->priv);
 	parity_sync_close(a->priv);
 }
 
@@ -664,6 +667,7 @@ static void parity_free(struct array *a)
 	struct parity *pa = a->priv;
 	if (!pa)
 		return;
+	parity_verify_free(pa);
 	parity_sync_free(pa);
 	free(pa->arena);
 	free(pa->pops);
@@ -681,6 +685,7 @@ static char parity_health(const struct array *a, size_t i)
 static void parity_show(struct array *a, struct strbuf *out, const char *prefix)
 {
 	parity_sync_show(a->priv, out, prefix);
+	parity_verify_show(a->priv, out, prefix);
 }
 
 const struct alg_ops alg_parity = {
@@ -705,4 +710,6 @@ const struct alg_ops alg_parity = {
     .show = parity_show,
     .metrics = parity_metrics,
     .set = parity_set,
+    .verify_start = parity_verify_start,
+    .verify_abort = parity_verify_abort,
 };

@@ -99,6 +99,8 @@ struct parity {
 	struct ev_timer tick;
 	uint64_t regions_resynced, rows_rebuilt, rows_recomputed, rows_lost;
 
+	struct pverify *verify; /* dst verify (parity_verify.c) */
+
 	/* counters */
 	uint64_t plans[5]; /* by enum parity_plan_kind */
 	uint64_t reconstructed, read_failures;
@@ -123,6 +125,20 @@ void parity_sync_show(struct parity *pa, struct strbuf *out, const char *prefix)
 int parity_sync_setup(struct parity *pa, const struct alg_conf *conf, char *err, size_t errlen);
 void parity_sync_close(struct parity *pa);
 void parity_sync_free(struct parity *pa);
+/* parity_verify.c: dst verify; a write held by a region it checks, and
+ * counted in flight there (start) and done (!start). */
+struct mx_labels;
+int parity_verify_setup(struct parity *pa);
+int parity_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen);
+int parity_verify_abort(struct array *a, char *err, size_t errlen);
+bool parity_verify_hold(struct parity *pa, struct dev_io *p);
+void parity_verify_write(struct parity *pa, struct dev_io *p, bool start);
+bool parity_verify_running(const struct parity *pa);
+void parity_verify_close(struct parity *pa);
+void parity_verify_free(struct parity *pa);
+void parity_verify_show(struct parity *pa, struct strbuf *out, const char *prefix);
+void parity_verify_metrics(struct parity *pa, struct mx *mx, const struct mx_labels *l);
+
 /* alg.h's hooks that are about nodes and the resync */
 int parity_suspend(struct array *a, size_t i, char *err, size_t errlen);
 void parity_resume(struct array *a, size_t i, bool new_dev);

@@ -72,7 +72,6 @@ void parity_node_failed(struct parity *pa, size_t node, int err)
 	log_warn("parity: node %s (%s) failed: %s; %u of %u nodes in sync, IO goes on degraded",
 		 a->nodes[node].name, a->nodes[node].spec, strerror(err), parity_count(pa, 'A'),
 		 pa->n);
-	event_fire("node-failed", a->nodes[node].name, a->nodes[node].spec, "%s", strerror(err));
 	parity_check_whole(pa);
 	wib_kick(&pa->bm); /* the header says it is out of sync */
 	parity_sync_kick(pa);
@@ -505,6 +504,12 @@ int parity_migrate_check(struct array *a, size_t i, char *err, size_t errlen)
 	struct parity *pa = a->priv;
 	if (pa->state[i] == 'D')
 		return 0; /* replaced: rebuilt on the new node (parity_replace_dead) */
+	if (parity_verify_running(pa)) {
+		snprintf(err, errlen,
+			 "a dst verify is running: wait for it or stop it (dst verify NAME "
+			 "--abort)");
+		return -EBUSY;
+	}
 	if (pa->sync.running) {
 		/* Its writes go to the nodes' devices, not through the copy. */
 		snprintf(err, errlen, "a resync is running: wait for it (dst show NAME: resync)");
@@ -623,6 +628,7 @@ void parity_metrics(struct array *a, struct mx *mx, const char *name)
 		struct mx_labels kl = mx_labels_with(&l, "plan", kind[k]);
 		mx_counter(mx, "dst_parity_write_plans", &kl, pa->plans[k]);
 	}
+	parity_verify_metrics(pa, mx, &l);
 	mx_family(mx, "dst_resync_running", MX_GAUGE, "1 while a resync pass runs.");
 	mx_gauge(mx, "dst_resync_running", &l, pa->sync.running);
 	mx_family(mx, "dst_resync_pass_regions", MX_GAUGE,
