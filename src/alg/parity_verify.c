@@ -108,8 +108,9 @@ static void pv_io_done(struct dev_io *io, int err)
 		return;
 	}
 	if (s->failed) {
-		end_run(v, PV_STOPPED, "a node failed during the run; dst verify again once it is "
-				       "back in sync");
+		end_run(v, PV_STOPPED,
+			"a node failed during the run; dst verify again once it is "
+			"back in sync");
 		regcopy_release(s->rs);
 		return;
 	}
@@ -138,8 +139,8 @@ static void pv_io_done(struct dev_io *io, int err)
 		row_blocks += diff;
 		log_warn("verify: mismatch at row %" PRIu64 " (offset %" PRIu64 " length %" PRIu64
 			 "): %" PRIu64 " blocks of parity %u on %s differ from the data%s",
-			 s->row, s->row * g->row_bytes, g->row_bytes, diff, j,
-			 pa->a->nodes[x].name, v->repair ? " (repaired)" : "");
+			 s->row, s->row * g->row_bytes, g->row_bytes, diff, j, pa->a->nodes[x].name,
+			 v->repair ? " (repaired)" : "");
 		s->fix |= 1u << j;
 	}
 	v->rows_checked++;
@@ -272,7 +273,8 @@ int parity_verify_start(struct array *a, const struct verify_req *r, char *err, 
 	struct parity *pa = a->priv;
 	struct pverify *v = pa->verify;
 	if (v->state == PV_RUNNING) {
-		snprintf(err, errlen, "a verify is already running; dst verify NAME --abort stops it");
+		snprintf(err, errlen,
+			 "a verify is already running; dst verify NAME --abort stops it");
 		return -1;
 	}
 	if (a->mig) {
@@ -280,9 +282,9 @@ int parity_verify_start(struct array *a, const struct verify_req *r, char *err, 
 		return -1;
 	}
 	if (!all_in_sync(pa) || pa->sync.running) {
-		snprintf(err, errlen,
-			 "every node must be in sync (health %u of %u, %s): wait for the resync",
-			 parity_count(pa, 'A'), pa->n, pa->sync.running ? "a resync runs" : "none runs");
+		snprintf(err, errlen, "every node must be in sync (%u of %u are%s): %s",
+			 parity_count(pa, 'A'), pa->n, pa->sync.running ? ", a resync runs" : "",
+			 pa->sync.running ? "wait for the resync" : "resume or replace the others");
 		return -1;
 	}
 	uint64_t size = a->dev.size;
