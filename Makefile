@@ -33,7 +33,7 @@ VERSION_STR  := $(shell cat VERSION)$(if $(GIT_DESCRIBE), (git $(GIT_DESCRIBE)))
 LDLIBS_ALL := $(PKG_LIBS) -lpthread $(LDLIBS)
 
 # Library code: everything but the two mains.
-LIB_SRC  := $(wildcard src/common/*.c src/nbd/*.c src/dev/*.c src/array/*.c) \
+LIB_SRC  := $(wildcard src/common/*.c src/nbd/*.c src/dev/*.c src/array/*.c src/alg/*.c) \
             $(filter-out src/daemon/dstd.c,$(wildcard src/daemon/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

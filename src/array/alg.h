@@ -81,8 +81,10 @@ struct alg_ops {
 	 * remote nodes fail fast while they reconnect, are tried again for
 	 * ever, and may ask for checksums (dst:csum-4k). */
 	bool redundant;
-	/* What `dst show` calls one node's health letter ("leg"). */
+	/* What `dst show` calls one node's health letter ("leg"), and what
+	 * messages call a node ("leg"; NULL: "node"). */
 	const char *health_attr;
+	const char *node_word;
 
 	/* ---- redundant algorithms; NULL in map-only ones ---- */
 	/* Right after the core is built, before any IO. */

@@ -893,7 +893,8 @@ int array_alg_set(struct array *a, const char *key, uint64_t val, char *err, siz
 int array_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen)
 {
 	if (!a->alg->verify_start || !a->priv) {
-		snprintf(err, errlen, "%s keeps no redundancy to verify", a->alg->name);
+		snprintf(err, errlen, "dst verify compares a mirror's legs; %s has none",
+			 a->alg->name);
 		return -1;
 	}
 	return a->alg->verify_start(a, r, err, errlen);

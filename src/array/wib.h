@@ -28,10 +28,10 @@ struct wib {
 	struct dev *dev; /* the same file, for writes while running */
 	uint64_t region, nregions;
 	unsigned nsets;
-	size_t set_len;	 /* bytes of one set (mbm_bits_size) */
-	uint8_t *bits;	 /* nsets sets: what we want on disk */
-	uint8_t *pbits;	 /* what is on disk */
-	uint8_t *img;	 /* header + sets, being written */
+	size_t set_len; /* bytes of one set (mbm_bits_size) */
+	uint8_t *bits;	/* nsets sets: what we want on disk */
+	uint8_t *pbits; /* what is on disk */
+	uint8_t *img;	/* header + sets, being written */
 	size_t img_len;
 	bool busy, again, closing;
 	struct dev_io io;

@@ -129,13 +129,13 @@ static void collect_nodes(struct item *it, const struct attr *a, size_t n)
 static void judge_storage(struct item *it, const struct attr *a, size_t n)
 {
 	char leaf[300];
+	/* Redundant storages say each node's health: a mirror's legs as
+	 * NODE/leg, a parity storage's nodes as NODE/health. */
 	bool mirror = it->alg && !strcmp(it->alg, "alg_mirror");
-	/* alg_parity is judged as a mirror is: a node out is degraded, not
-	 * failed. Its letters are NAME/n-X/health; it fails with fewer than
-	 * K (parity/data) nodes in sync. */
 	bool parity = it->alg && !strcmp(it->alg, "alg_parity");
 	bool redundant = mirror || parity;
-	long long need = parity ? MAX(attr_num(a, n, it->name, "parity/data"), 1) : 1;
+	const char *k_s = parity ? attr_str(a, n, it->name, "parity/data") : NULL;
+	size_t need = k_s ? (size_t)strtoul(k_s, NULL, 10) : 1; /* nodes in sync to read all */
 	bool failed_node = false;
 	size_t in_sync = 0;
 	for (size_t k = 0; k < it->n; k++) {
@@ -171,13 +171,14 @@ static void judge_storage(struct item *it, const struct attr *a, size_t n)
 	if (it->n == 0) {
 		it->health = H_FAILED;
 		snprintf(it->why, sizeof(it->why), "no nodes");
-	} else if (redundant && (long long)in_sync < need) {
+	} else if (mirror && !in_sync) {
 		it->health = H_FAILED;
-		if (mirror)
-			snprintf(it->why, sizeof(it->why), "no leg is up and in sync");
-		else
-			snprintf(it->why, sizeof(it->why), "%zu nodes up and in sync, %lld needed",
-				 in_sync, need);
+		snprintf(it->why, sizeof(it->why), "no leg is up and in sync");
+	} else if (parity && in_sync < need) {
+		it->health = H_FAILED;
+		snprintf(it->why, sizeof(it->why),
+			 "%zu of %zu nodes in sync, fewer than the %zu data chunks of a row",
+			 in_sync, it->n, need);
 	} else if (!redundant && failed_node) {
 		it->health = H_FAILED;
 		snprintf(it->why, sizeof(it->why), "a node failed: its IO fails");

@@ -362,7 +362,8 @@ int storage_add(const char *name, bool remote, const char *spec_in, const char *
 		goto out;
 	}
 	if (alg->max_nodes && n >= alg->max_nodes) {
-		die("'%s' already has %zu nodes, the most %s takes", name, n, alg->name);
+		die("'%s' already has %zu %ss, the most %s takes", name, n,
+		    alg->node_word ? alg->node_word : "node", alg->name);
 		goto out;
 	}
 	if (remote) {

@@ -1,6 +1,6 @@
 /* cmd_verify.c - `dst verify`: compare the legs of a running mirror while it
  * is in use, and with --repair make them agree. The daemon does the work
- * (array/verify.c); this command starts it, aborts it, or with --wait
+ * (alg/mirror_verify.c); this command starts it, aborts it, or with --wait
  * follows it to the end and says what it found. */
 #include <getopt.h>
 #include <poll.h>
@@ -197,9 +197,11 @@ int cmd_verify(int argc, char **argv)
 		return 1;
 	const char *alg = conf_get(&conf, "alg");
 	bool mirror = alg && (!strcmp(alg, "alg_mirror") || !strcmp(alg, "mirror"));
-	if (!mirror) {
+	bool parity = alg && (!strcmp(alg, "alg_parity") || !strcmp(alg, "parity"));
+	if (!mirror && !parity) {
 		/* alg points into conf: free it after the message. */
-		int rc = die("cannot verify '%s': it is %s; only a mirror's legs can be compared",
+		int rc = die("cannot verify '%s': it is %s; only a mirror's legs and a parity "
+			     "storage's parity can be checked",
 			     name, alg ? alg : "not a storage");
 		conf_free(&conf);
 		return rc;

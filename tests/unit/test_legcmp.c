@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "alg/legcmp.h"
 #include "array/array_int.h"
-#include "array/legcmp.h"
 #include "common/crc32c.h"
 #include "common/util.h"
 #include "unit.h"

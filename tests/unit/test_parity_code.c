@@ -7,7 +7,7 @@
  * cache and bad input. */
 #include <stdlib.h>
 
-#include "array/parity_code.h"
+#include "alg/parity_code.h"
 #include "unit.h"
 
 /* Reference GF(2^8): shift-and-add, reducing by x^8+x^4+x^3+x^2+1. */

@@ -4,7 +4,7 @@
  * to nodes against the inverse, for several chunk sizes. */
 #include <stdlib.h>
 
-#include "array/parity_geom.h"
+#include "alg/parity_geom.h"
 #include "unit.h"
 
 static void bad(unsigned k, unsigned m, uint64_t chunk, uint64_t node_bytes, const char *msg)

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "array/parity_plan.h"
+#include "alg/parity_plan.h"
 #include "unit.h"
 
 #define CHUNK  4096u

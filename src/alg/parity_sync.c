@@ -25,9 +25,9 @@
 #include "common/util.h"
 #include "parity_int.h"
 
-#define TICK_NS	    1000000000ull
-#define SYNC_SLOTS  4u
-#define DEF_REGION  (1u << 20) /* node bytes per bitmap bit, at least a chunk */
+#define TICK_NS	   1000000000ull
+#define SYNC_SLOTS 4u
+#define DEF_REGION (1u << 20) /* node bytes per bitmap bit, at least a chunk */
 
 static uint8_t *set_bits(struct parity *pa, unsigned set)
 {
@@ -72,7 +72,6 @@ void parity_node_failed(struct parity *pa, size_t node, int err)
 	log_warn("parity: node %s (%s) failed: %s; %u of %u nodes in sync, IO goes on degraded",
 		 a->nodes[node].name, a->nodes[node].spec, strerror(err), parity_count(pa, 'A'),
 		 pa->n);
-	event_fire("node-failed", a->nodes[node].name, a->nodes[node].spec, "%s", strerror(err));
 	parity_check_whole(pa);
 	wib_kick(&pa->bm); /* the header says it is out of sync */
 	parity_sync_kick(pa);
@@ -214,7 +213,7 @@ static uint32_t pass_nodes(const struct parity *pa)
 
 static bool region_stale(const struct parity *pa, uint64_t r)
 {
-	return pa->recompute_all || mbm_test(pa->stale, r);
+	return mbm_test(pa->stale, r);
 }
 
 static void slot_row(struct psync_slot *s);
@@ -353,8 +352,6 @@ static void slot_row(struct psync_slot *s)
 static uint64_t sync_pick(void *owner, uint64_t from)
 {
 	struct parity *pa = owner;
-	if (pa->recompute_all)
-		return from;
 	uint64_t r = mbm_next_set(pa->stale, from, pa->nregions);
 	uint32_t pass = pass_nodes(pa);
 	for (unsigned i = 0; pass && i < pa->n; i++)
@@ -370,8 +367,7 @@ static bool sync_go(void *owner)
 	struct parity *pa = owner;
 	if (pa->closing || pa->n - parity_count(pa, 'D') < pa->g.k)
 		return false;
-	return pass_nodes(pa) || pa->recompute_all ||
-	       mbm_next_set(pa->stale, 0, pa->nregions) < pa->nregions;
+	return pass_nodes(pa) || mbm_next_set(pa->stale, 0, pa->nregions) < pa->nregions;
 }
 
 static void sync_copy(void *owner, struct regcopy_slot *rs)
@@ -404,7 +400,6 @@ static void sync_ended(void *owner)
 			   (unsigned long long)pa->sync.done, (unsigned long long)pa->sync.total);
 		return;
 	}
-	pa->recompute_all = false;
 	for (unsigned i = 0; i < pa->n; i++) {
 		if (pa->state[i] != 'S' || !(pa->sync_nodes & (1u << i)))
 			continue;
@@ -452,9 +447,7 @@ static void sync_step(struct ev_deferred *d)
 	for (uint64_t r = sync_pick(pa, 0); r < pa->nregions; r = sync_pick(pa, r + 1))
 		total++;
 	log_info("parity: resync of %llu regions starts (%s)", (unsigned long long)total,
-		 pa->sync_nodes ? "rebuilding nodes"
-		 : pa->recompute_all ? "computing every row's parity"
-				     : "recomputing parity after a crash");
+		 pa->sync_nodes ? "rebuilding nodes" : "recomputing parity");
 	for (unsigned i = 0; i < pa->n; i++)
 		if (pa->sync_nodes & (1u << i))
 			event_fire("resync-started", pa->a->nodes[i].name, pa->a->nodes[i].spec,
@@ -511,6 +504,12 @@ int parity_migrate_check(struct array *a, size_t i, char *err, size_t errlen)
 	struct parity *pa = a->priv;
 	if (pa->state[i] == 'D')
 		return 0; /* replaced: rebuilt on the new node (parity_replace_dead) */
+	if (parity_verify_running(pa)) {
+		snprintf(err, errlen,
+			 "a dst verify is running: wait for it or stop it (dst verify NAME "
+			 "--abort)");
+		return -EBUSY;
+	}
 	if (pa->sync.running) {
 		/* Its writes go to the nodes' devices, not through the copy. */
 		snprintf(err, errlen, "a resync is running: wait for it (dst show NAME: resync)");
@@ -566,8 +565,7 @@ void parity_sync_show(struct parity *pa, struct strbuf *out, const char *prefix)
 	sb_attr_num(out, ATTR("parity/parity"), pa->g.m);
 	sb_attr_num(out, ATTR("parity/chunk"), pa->g.chunk);
 	sb_attr_str(out, ATTR("parity/code"), "%s", parity_code_name(&pa->code));
-	sb_attr_num(out, ATTR("parity/stale_regions"),
-		    pa->recompute_all ? pa->nregions : mbm_count(pa->stale, pa->nregions));
+	sb_attr_num(out, ATTR("parity/stale_regions"), mbm_count(pa->stale, pa->nregions));
 	sb_attr_num(out, ATTR("parity/behind_regions"),
 		    mbm_count(set_bits(pa, SET_BEHIND), pa->nregions));
 	sb_attr_num(out, ATTR("parity/lost_rows"), pa->rows_lost);
@@ -589,7 +587,8 @@ void parity_sync_show(struct parity *pa, struct strbuf *out, const char *prefix)
 		const struct regcopy *rc = &pa->sync;
 		sb_attr_str(out, ATTR("resync/progress"), "%llu/%llu regions",
 			    (unsigned long long)rc->done, (unsigned long long)rc->total);
-		sb_attr_num(out, ATTR("resync/percent"), rc->total ? rc->done * 100 / rc->total : 100);
+		sb_attr_num(out, ATTR("resync/percent"),
+			    rc->total ? rc->done * 100 / rc->total : 100);
 		sb_attr_str(out, ATTR("resync/mib_s"), "%.1f", regcopy_mib_s(rc));
 		sb_attr_num(out, ATTR("resync/eta_s"), regcopy_eta_s(rc));
 	}
@@ -609,8 +608,7 @@ void parity_metrics(struct array *a, struct mx *mx, const char *name)
 	mx_gauge(mx, "dst_parity_nodes", &l, pa->n);
 	mx_family(mx, "dst_parity_stale_regions", MX_GAUGE,
 		  "Regions whose parity is being recomputed after a crash.");
-	mx_gauge(mx, "dst_parity_stale_regions", &l,
-		 pa->recompute_all ? pa->nregions : mbm_count(pa->stale, pa->nregions));
+	mx_gauge(mx, "dst_parity_stale_regions", &l, mbm_count(pa->stale, pa->nregions));
 	mx_family(mx, "dst_parity_behind_regions", MX_GAUGE,
 		  "Regions written while a node was out (rebuilt on it when it is back).");
 	mx_gauge(mx, "dst_parity_behind_regions", &l,
@@ -630,6 +628,7 @@ void parity_metrics(struct array *a, struct mx *mx, const char *name)
 		struct mx_labels kl = mx_labels_with(&l, "plan", kind[k]);
 		mx_counter(mx, "dst_parity_write_plans", &kl, pa->plans[k]);
 	}
+	parity_verify_metrics(pa, mx, &l);
 	mx_family(mx, "dst_resync_running", MX_GAUGE, "1 while a resync pass runs.");
 	mx_gauge(mx, "dst_resync_running", &l, pa->sync.running);
 	mx_family(mx, "dst_resync_pass_regions", MX_GAUGE,
@@ -641,6 +640,17 @@ void parity_metrics(struct array *a, struct mx *mx, const char *name)
 }
 
 /* ---- set-up and tear-down ---- */
+
+/* Every row's parity is in doubt (a new storage, a bitmap of another
+ * geometry): every region is recomputed, and says so in the bitmap file
+ * until it is, so that a crash meanwhile does not forget it. */
+static void all_stale(struct parity *pa)
+{
+	for (uint64_t r = 0; r < pa->nregions; r++) {
+		mbm_set(pa->stale, r);
+		mbm_set(set_bits(pa, SET_INFLIGHT), r);
+	}
+}
 
 int parity_sync_setup(struct parity *pa, const struct alg_conf *conf, char *err, size_t errlen)
 {
@@ -667,10 +677,11 @@ int parity_sync_setup(struct parity *pa, const struct alg_conf *conf, char *err,
 	if (!loaded) {
 		/* A new storage: its rows get parity, unless its nodes are
 		 * known to hold it already (or only zeroes). */
-		pa->recompute_all = !conf->assume_clean;
-		if (pa->recompute_all)
+		if (!conf->assume_clean) {
+			all_stale(pa);
 			log_info("parity: a new storage: every row's parity is computed (the "
 				 "initial sync); IO may go on meanwhile");
+		}
 	} else {
 		/* Nodes the bitmap does not list in sync are behind. */
 		for (unsigned i = 0; i < pa->n; i++) {
@@ -690,14 +701,15 @@ int parity_sync_setup(struct parity *pa, const struct alg_conf *conf, char *err,
 			memcpy(pa->stale, set_bits(pa, SET_INFLIGHT), len);
 			uint64_t stale = mbm_count(pa->stale, pa->nregions);
 			if (stale)
-				log_warn("parity: %llu regions had writes in flight when the storage "
-					 "stopped: their parity is recomputed before a missing "
-					 "chunk is rebuilt from them",
-					 (unsigned long long)stale);
+				log_warn(
+				    "parity: %llu regions had writes in flight when the storage "
+				    "stopped: their parity is recomputed before a missing "
+				    "chunk is rebuilt from them",
+				    (unsigned long long)stale);
 		} else {
 			log_warn("parity: the bitmap's geometry changed: every row's parity is "
 				 "recomputed");
-			pa->recompute_all = true;
+			all_stale(pa);
 		}
 	}
 	pa->whole = parity_count(pa, 'A') == pa->n;
@@ -750,7 +762,7 @@ void parity_sync_close(struct parity *pa)
 		ev_run(a->loop);
 	/* A clean stop: every node there flushed, nothing in flight, no
 	 * parity in doubt: the bitmap's in-flight set may be cleared. */
-	bool idle = regcopy_idle(&pa->sync) && !pa->sync.running && !pa->recompute_all &&
+	bool idle = regcopy_idle(&pa->sync) && !pa->sync.running &&
 		    mbm_next_set(pa->stale, 0, pa->nregions) >= pa->nregions && !pa->bm.busy &&
 		    !pa->bm.cur_head && !pa->bm.next_head;
 	if (idle) {

@@ -2,7 +2,7 @@
  * (RAID-0, dm-stripe). Chunk k lives on node k % n at chunk k / n. */
 #include <stdio.h>
 
-#include "array.h"
+#include "array/array.h"
 #include "common/util.h"
 
 static uint64_t stripe_layout(const struct array_node *nodes, size_t n, const struct alg_geom *geo,

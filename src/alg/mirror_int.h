@@ -1,13 +1,14 @@
 /* mirror_int.h - alg_mirror's state, shared by mirror.c (the legs, the
- * bitmap, resync) and verify.c (dst verify), which compares the legs
+ * bitmap, resync) and mirror_verify.c (dst verify), which compares the legs
  * region by region under the same rules: a region being compared holds
  * the writes to it, as one being resynced does. */
 #ifndef DST_MIRROR_INT_H
 #define DST_MIRROR_INT_H
 
-#include "array_int.h"
+#include "array/array_int.h"
+#include "array/regcopy.h"
+#include "array/wib.h"
 #include "legcmp.h"
-#include "regcopy.h"
 
 /* Bytes of regions a resync copies at once (at least one region), and
  * compares at once where the legs give checksums (legcmp.h): more, as a
@@ -36,12 +37,8 @@ struct sync_slot {
 
 struct mirror {
 	struct array *a;
-	char *path;
-	int fd;		   /* the bitmap file, for synchronous writes at start and stop */
-	struct dev *bmdev; /* the same file, for writes while running */
+	struct wib bm; /* the write-intent bitmap file: its one set */
 	uint64_t region, nregions;
-	uint8_t *bits;		 /* what we want on disk */
-	uint8_t *pbits;		 /* what is on disk */
 	uint8_t *touched;	 /* written since the last sweep */
 	uint8_t *sweep;		 /* to clear once the sweep's FLUSH of every leg is done */
 	struct dev_io *sweep_io; /* that FLUSH, one per leg */
@@ -51,14 +48,7 @@ struct mirror {
 	bool *full;		 /* per leg: needs every region, not just dirty ones */
 	int last_good;		 /* the last leg in sync, when none is */
 	bool whole;		 /* every leg in sync, as the last event said */
-	uint8_t *img;		 /* header + bits being written */
-	size_t img_len;
-	bool bm_busy, bm_dirty, closing;
-	int bm_err;
-	struct dev_io bm_io;
-	struct dev_io *cur_head, *cur_tail;   /* wait for the write in flight */
-	struct dev_io *next_head, *next_tail; /* wait for the one after it */
-	struct ev_deferred bm_work;
+	bool closing;
 
 	/* resync: the engine walks the regions and counts writes in flight
 	 * per region (sync.wcount) */
@@ -100,7 +90,7 @@ struct mirror {
 	struct verify *verify; /* dst verify, running or last run */
 };
 
-/* mirror.c, for verify.c */
+/* mirror.c, for mirror_verify.c */
 /* The legs whose state letter is one of states ("A", "AS"): a mask. */
 uint32_t mirror_legs_in(const struct mirror *m, const char *states);
 void mirror_leg_failed(struct mirror *m, size_t leg, int err);
@@ -111,7 +101,7 @@ bool mirror_leg_error(int err);
 void mirror_queue(struct dev_io **head, struct dev_io **tail, struct dev_io *p);
 void mirror_release(struct mirror *m, struct dev_io **head, struct dev_io **tail);
 
-/* verify.c, for mirror.c */
+/* mirror_verify.c, for mirror.c */
 struct verify;
 /* A write to [off, off+len) must wait: queued, true. */
 bool verify_holds(struct mirror *m, struct dev_io *p);

@@ -90,9 +90,10 @@ uint32_t parity_missing(const struct parity *pa, uint64_t row)
 		} else if (pa->state[i] == 'S') {
 			/* Rebuilt where the pass has been; elsewhere current
 			 * unless its region was written while it was out. */
-			bool rebuilt = pa->sync.running && regcopy_behind(&pa->sync, r * pa->region);
-			bool behind = pa->full[i] ||
-				      mbm_test(pa->bm.bits + SET_BEHIND * pa->bm.set_len, r);
+			bool rebuilt =
+			    pa->sync.running && regcopy_behind(&pa->sync, r * pa->region);
+			bool behind =
+			    pa->full[i] || mbm_test(pa->bm.bits + SET_BEHIND * pa->bm.set_len, r);
 			if (!rebuilt && behind)
 				miss |= 1u << i;
 		}
@@ -114,6 +115,7 @@ static void finish(struct array *a, struct dev_io *p)
 	int err = perr(p);
 	if (write_like(p->op)) {
 		regcopy_write_end(&pa->sync, p->off, p->len);
+		parity_verify_write(pa, p, false);
 		if ((lo(p) & F_NODEFAIL) && !err) {
 			/* A node missed this write: its region must be marked
 			 * for it, and its failure durable, before the answer. */
@@ -207,7 +209,7 @@ static void pop_end(struct pop *o, int err)
 	pa->free_pops = o;
 	if (a->wait_head)
 		ev_defer(a->loop, &a->resume); /* a request may be waiting for it */
-	if (w) { /* it holds the row now, and the queue behind it */
+	if (w) {			       /* it holds the row now, and the queue behind it */
 		w->wait_head = w->wnext;
 		w->wait_tail = w->wnext ? wt : NULL;
 		w->wnext = NULL;
@@ -234,7 +236,7 @@ static uint64_t pio_out(const struct pop *o)
 static bool stale_row(const struct parity *pa, uint64_t row)
 {
 	uint64_t r = row / pa->rows_per_region;
-	return pa->recompute_all || mbm_test(pa->stale, r);
+	return mbm_test(pa->stale, r);
 }
 
 static void pop_reads_done(struct pop *o);
@@ -296,8 +298,8 @@ static void pop_run(struct pop *o)
 static void pop_write(struct pop *o)
 {
 	const struct parity_plan *pl = &o->plan;
-	const uint8_t *data = o->p->op == DEV_WRITE_ZEROES ? o->pa->zero
-							   : (const uint8_t *)o->p->buf + o->poff;
+	const uint8_t *data =
+	    o->p->op == DEV_WRITE_ZEROES ? o->pa->zero : (const uint8_t *)o->p->buf + o->poff;
 	o->writing = true;
 	for (unsigned i = 0; i < pl->nwrites; i++) {
 		const struct parity_ext *e = &pl->writes[i];
@@ -322,8 +324,8 @@ static void pop_reads_done(struct pop *o)
 		return;
 	}
 	if (o->write) {
-		const uint8_t *data = o->p->op == DEV_WRITE_ZEROES ? pa->zero
-								   : (const uint8_t *)o->p->buf + o->poff;
+		const uint8_t *data =
+		    o->p->op == DEV_WRITE_ZEROES ? pa->zero : (const uint8_t *)o->p->buf + o->poff;
 		if (parity_plan_compute(&pa->g, &pa->code, &o->plan, data, o->buf) < 0) {
 			pop_end(o, EIO);
 			return;
@@ -403,8 +405,8 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 {
 	struct parity *pa = a->priv;
 	if (!(lo(p) & F_STARTED)) {
-		if (regcopy_hold(&pa->sync, p->off, p->len, p))
-			return; /* the resync gives it back (parity_sync.c) */
+		if (regcopy_hold(&pa->sync, p->off, p->len, p) || parity_verify_hold(pa, p))
+			return; /* the resync or the verify gives it back */
 		uint64_t r0 = p->off / pa->region, r1 = (p->off + p->len - 1) / pa->region;
 		bool degraded = parity_count(pa, 'A') < pa->n;
 		if (!wib_durable(&pa->bm, SET_INFLIGHT, r0, r1) ||
@@ -419,6 +421,7 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 			return;
 		}
 		regcopy_write_start(&pa->sync, p->off, p->len);
+		parity_verify_write(pa, p, true);
 		for (uint64_t r = r0; r <= r1; r++) {
 			mbm_set(pa->touched, r);
 			if (pa->sweep_out)
@@ -522,7 +525,7 @@ void parity_submit(struct array *a, struct dev_io *p, bool resumed)
 		}
 		p->done(p, 0);
 		return;
-	case DEV_TRIM:	/* advisory: a trimmed chunk would no longer match its parity */
+	case DEV_TRIM: /* advisory: a trimmed chunk would no longer match its parity */
 	case DEV_CACHE: p->done(p, 0); return;
 	default: p->done(p, EOPNOTSUPP); return;
 	}
@@ -585,8 +588,9 @@ static uint64_t parity_layout(const struct array_node *nodes, size_t n, const st
 {
 	struct parity_geom g;
 	if (!geo->data || !geo->parity) {
-		snprintf(err, errlen, "alg_parity: the config has no data and parity counts "
-				      "(dst create NAME --alg parity --data K --parity M)");
+		snprintf(err, errlen,
+			 "alg_parity: the config has no data and parity counts "
+			 "(dst create NAME --alg parity --data K --parity M)");
 		return 0;
 	}
 	if (n != geo->data + geo->parity) {
@@ -649,11 +653,12 @@ static int parity_setup(struct array *a, const struct alg_conf *conf, char *err,
 	a->priv = pa;
 	if (parity_sync_setup(pa, conf, err, errlen) < 0)
 		return -1; /* the core frees it (alg free) */
-	return 0;
+	return parity_verify_setup(pa);
 }
 
 static void parity_close(struct array *a)
 {
+	parity_verify_close(a->priv);
 	parity_sync_close(a->priv);
 }
 
@@ -662,6 +667,7 @@ static void parity_free(struct array *a)
 	struct parity *pa = a->priv;
 	if (!pa)
 		return;
+	parity_verify_free(pa);
 	parity_sync_free(pa);
 	free(pa->arena);
 	free(pa->pops);
@@ -679,6 +685,7 @@ static char parity_health(const struct array *a, size_t i)
 static void parity_show(struct array *a, struct strbuf *out, const char *prefix)
 {
 	parity_sync_show(a->priv, out, prefix);
+	parity_verify_show(a->priv, out, prefix);
 }
 
 const struct alg_ops alg_parity = {
@@ -703,4 +710,6 @@ const struct alg_ops alg_parity = {
     .show = parity_show,
     .metrics = parity_metrics,
     .set = parity_set,
+    .verify_start = parity_verify_start,
+    .verify_abort = parity_verify_abort,
 };

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "array_int.h"
+#include "array/array_int.h"
 #include "common/crc32c.h"
 #include "common/util.h"
 

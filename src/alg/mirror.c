@@ -38,16 +38,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "array_int.h"
-#include "bitmap.h"
+#include "array/array_int.h"
+#include "array/bitmap.h"
+#include "array/label.h"
+#include "array/leghdr.h"
+#include "array/wib.h"
 #include "common/ev.h"
 #include "common/event.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/strbuf.h"
 #include "common/util.h"
-#include "label.h"
-#include "leghdr.h"
 #include "mirror_int.h"
 
 #define OUT_MASK    0xffffffu
@@ -131,118 +132,43 @@ static char mirror_health(const struct array *a, size_t i)
 	return i < a->n ? m->state[i] : '?';
 }
 
-/* ---- the bitmap file ---- */
+/* ---- the bitmap file (wib.h) ---- */
 
-static void bm_build(struct mirror *m)
+/* Its header says which legs are in sync: after a crash of dstd, the right
+ * leg is copied from. */
+static void bm_header(void *owner, struct mbm_header *h)
 {
-	struct mbm_header h = {.region = m->region, .nregions = m->nregions};
-	h.nlegs = (uint32_t)MIN(m->a->n, (size_t)MBM_MAX_LEGS);
-	for (uint32_t i = 0; i < h.nlegs; i++) {
-		h.legs[i].in_sync = m->state[i] == 'A';
-		snprintf(h.legs[i].spec, sizeof(h.legs[i].spec), "%s", m->a->nodes[i].spec);
+	struct mirror *m = owner;
+	h->nlegs = (uint32_t)MIN(m->a->n, (size_t)MBM_MAX_LEGS);
+	for (uint32_t i = 0; i < h->nlegs; i++) {
+		h->legs[i].in_sync = m->state[i] == 'A';
+		snprintf(h->legs[i].spec, sizeof(h->legs[i].spec), "%s", m->a->nodes[i].spec);
 	}
-	mbm_header_encode(&h, m->img);
-	memcpy(m->img + MBM_HEADER, m->bits, m->img_len - MBM_HEADER);
 }
-
-static int bm_write_sync(struct mirror *m, char *err, size_t errlen)
-{
-	bm_build(m);
-	if (pwrite(m->fd, m->img, m->img_len, 0) != (ssize_t)m->img_len || fdatasync(m->fd) < 0) {
-		snprintf(err, errlen, "%s: write: %s", m->path, strerror(errno));
-		return -1;
-	}
-	memcpy(m->pbits, m->bits, m->img_len - MBM_HEADER);
-	return 0;
-}
-
-static void bm_start(struct mirror *m);
-static bool nothing_busy(const struct mirror *m);
 
 static void bm_kick(struct mirror *m)
 {
-	if (m->bm_busy)
-		m->bm_dirty = true;
-	else
-		ev_defer(m->a->loop, &m->bm_work);
-}
-
-static void bm_work(struct ev_deferred *d)
-{
-	struct mirror *m = container_of(d, struct mirror, bm_work);
-	if (!m->bm_busy)
-		bm_start(m);
+	wib_kick(&m->bm);
 }
 
 /* p waits until the bitmap as it is now is on disk. */
 static void bm_wait(struct mirror *m, struct dev_io *p)
 {
-	if (m->bm_busy) {
-		mirror_queue(&m->next_head, &m->next_tail, p);
-		m->bm_dirty = true;
-	} else {
-		mirror_queue(&m->cur_head, &m->cur_tail, p);
-		ev_defer(m->a->loop, &m->bm_work);
-	}
+	wib_wait(&m->bm, p);
 }
 
-static void bm_done(struct dev_io *io, int err);
-
-static void bm_start(struct mirror *m)
+/* A request waited for the bitmap: on to the legs, or its answer. */
+static void bm_written(void *owner, struct dev_io *p, int err)
 {
-	bm_build(m);
-	m->bm_busy = true;
-	m->bm_dirty = false;
-	memset(&m->bm_io, 0, sizeof(m->bm_io));
-	m->bm_io.op = DEV_WRITE;
-	m->bm_io.flags = DEV_F_FUA;
-	m->bm_io.off = 0;
-	m->bm_io.len = m->img_len;
-	m->bm_io.buf = m->img;
-	m->bm_io.done = bm_done;
-	m->bm_io.priv = m;
-	dev_submit(m->bmdev, &m->bm_io);
-}
-
-static void put_ref(struct array *a, struct dev_io *p, int err);
-
-static void bm_done(struct dev_io *io, int err)
-{
-	struct mirror *m = io->priv;
-	struct array *a = m->a;
-	m->bm_busy = false;
-	if (m->closing) {
-		ev_loop_break(a->loop); /* mirror_close waits for this one */
-		return;
-	}
-	if (err) {
-		log_err("mirror bitmap %s: write failed: %s; the writes waiting for it fail",
-			m->path, strerror(err));
-	} else {
-		memcpy(m->pbits, m->img + MBM_HEADER, m->img_len - MBM_HEADER);
-	}
-	struct dev_io *list = m->cur_head;
-	m->cur_head = m->next_head, m->cur_tail = m->next_tail;
-	m->next_head = m->next_tail = NULL;
-	if (m->closing) {
-		if (nothing_busy(m))
-			ev_loop_break(a->loop);
-	} else if (m->bm_dirty || m->cur_head) {
-		bm_start(m);
-	}
-	while (list) {
-		struct dev_io *p = list;
-		list = p->dev_next;
-		p->dev_next = NULL;
-		uint32_t mode = lo(p) & MODE_MASK;
-		pset(p, lo(p) & ~MODE_MASK, perr(p));
-		if (mode == MODE_FINISH)
-			p->done(p, perr(p) ? perr(p) : err);
-		else if (err)
-			p->done(p, err);
-		else
-			mirror_submit(a, p, false);
-	}
+	struct mirror *m = owner;
+	uint32_t mode = lo(p) & MODE_MASK;
+	pset(p, lo(p) & ~MODE_MASK, perr(p));
+	if (mode == MODE_FINISH)
+		p->done(p, perr(p) ? perr(p) : err);
+	else if (err)
+		p->done(p, err);
+	else
+		mirror_submit(m->a, p, false);
 }
 
 /* ---- leg headers ---- */
@@ -263,7 +189,7 @@ static bool cmp_busy(const struct mirror *m)
 
 static bool nothing_busy(const struct mirror *m)
 {
-	if (m->bm_busy || m->sweep_out || regcopy_copying(&m->sync) || verify_io_busy(m))
+	if (m->bm.busy || m->sweep_out || regcopy_copying(&m->sync) || verify_io_busy(m))
 		return false;
 	for (size_t i = 0; i < m->a->n; i++)
 		if (m->hbusy[i] || m->hreading[i])
@@ -703,7 +629,7 @@ static uint64_t sync_pick(void *owner, uint64_t from)
 	struct mirror *m = owner;
 	if (needs_full(m))
 		return from < m->nregions ? from : m->nregions;
-	return mbm_next_set(m->bits, from, m->nregions);
+	return mbm_next_set(wib_set(&m->bm, 0), from, m->nregions);
 }
 
 static bool sync_go(void *owner)
@@ -758,7 +684,7 @@ static void sync_step(struct ev_deferred *d)
 	struct mirror *m = container_of(d, struct mirror, sync_work);
 	if (m->closing || m->sync.running || !sync_go(m))
 		return;
-	uint64_t total = needs_full(m) ? m->nregions : mbm_count(m->bits, m->nregions);
+	uint64_t total = needs_full(m) ? m->nregions : mbm_count(wib_set(&m->bm, 0), m->nregions);
 	log_info("mirror: resync of %llu regions starts", (unsigned long long)total);
 	for (size_t i = 0; i < m->a->n; i++)
 		if (m->state[i] == 'S')
@@ -817,9 +743,9 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 	uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
 	if (regcopy_hold(&m->sync, p->off, p->len, p) || verify_holds(m, p))
 		return;
-	if (!mbm_all_set(m->bits, r0, r1) || !mbm_all_set(m->pbits, r0, r1)) {
+	if (!wib_durable(&m->bm, 0, r0, r1)) {
 		for (uint64_t r = r0; r <= r1; r++)
-			mbm_set(m->bits, r);
+			mbm_set(wib_set(&m->bm, 0), r);
 		pset(p, MODE_BITS, 0);
 		bm_wait(m, p);
 		return;
@@ -1047,7 +973,7 @@ static void leg_checked(struct mirror *m, size_t i)
 	} else {
 		m->state[i] = 'S';
 		log_info("mirror: leg %s is back; resyncing %llu dirty regions", a->nodes[i].name,
-			 (unsigned long long)mbm_count(m->bits, m->nregions));
+			 (unsigned long long)mbm_count(wib_set(&m->bm, 0), m->nregions));
 	}
 	if (!m->sync.running)
 		sync_kick(m);
@@ -1092,12 +1018,12 @@ static void sweep_done(struct dev_io *io, int err)
 		for (uint64_t r = mbm_next_set(m->sweep, 0, m->nregions); r < m->nregions;
 		     r = mbm_next_set(m->sweep, r + 1, m->nregions)) {
 			if (!m->sync.wcount[r]) {
-				mbm_clear(m->bits, r);
+				mbm_clear(wib_set(&m->bm, 0), r);
 				cleared = true;
 			}
 		}
 	}
-	memset(m->sweep, 0, m->img_len - MBM_HEADER);
+	memset(m->sweep, 0, m->bm.set_len);
 	m->sweep_failed = false;
 	if (cleared)
 		bm_kick(m);
@@ -1139,8 +1065,8 @@ static void tick(struct ev_timer *t)
 	 * FLUSH of every leg has made their writes durable (sweep_done). */
 	if (count_state(m, 'A') == a->n && !m->sync.running && !m->sweep_out) {
 		bool any = false;
-		for (uint64_t r = mbm_next_set(m->bits, 0, m->nregions); r < m->nregions;
-		     r = mbm_next_set(m->bits, r + 1, m->nregions)) {
+		for (uint64_t r = mbm_next_set(wib_set(&m->bm, 0), 0, m->nregions); r < m->nregions;
+		     r = mbm_next_set(wib_set(&m->bm, 0), r + 1, m->nregions)) {
 			if (!m->sync.wcount[r] && !mbm_test(m->touched, r)) {
 				mbm_set(m->sweep, r);
 				any = true;
@@ -1149,7 +1075,7 @@ static void tick(struct ev_timer *t)
 		if (any)
 			sweep_flush(m);
 	}
-	memset(m->touched, 0, m->img_len - MBM_HEADER);
+	memset(m->touched, 0, m->bm.set_len);
 	verify_tick(m);
 	ev_timer_start(a->loop, &m->tick, TICK_NS);
 }
@@ -1166,7 +1092,7 @@ static void mirror_show(struct array *a, struct strbuf *out, const char *prefix)
 		letters[i] = m->state[i];
 	letters[a->n] = '\0';
 	sb_attr_str(out, ATTR("health"), "%s", letters);
-	uint64_t dirty = mbm_count(m->bits, m->nregions);
+	uint64_t dirty = mbm_count(wib_set(&m->bm, 0), m->nregions);
 	/* Regions every leg has: all when in sync; while a resync runs, those
 	 * not still to copy; with a dead leg, those it did not miss. */
 	uint64_t behind = 0;
@@ -1218,7 +1144,7 @@ static void mirror_metrics(struct array *a, struct mx *mx, const char *name)
 			mx_gauge(mx, "dst_mirror_leg_health", &hl, m->state[i] == health[k].letter);
 		}
 	}
-	uint64_t dirty = mbm_count(m->bits, m->nregions);
+	uint64_t dirty = mbm_count(wib_set(&m->bm, 0), m->nregions);
 	uint64_t behind = 0; /* as mirror_show counts it */
 	if (m->sync.running)
 		behind = m->sync.total > m->sync.done ? m->sync.total - m->sync.done : 0;
@@ -1286,46 +1212,33 @@ static uint64_t mirror_layout(const struct array_node *nodes, size_t n, const st
 	return size;
 }
 
-static int load(struct mirror *m, char *err, size_t errlen)
+/* What the bitmap file said (wib_open): which legs were in sync. */
+static void load(struct mirror *m, bool loaded, const struct mbm_header *h, bool same_geometry)
 {
 	struct array *a = m->a;
-	size_t bits_len = m->img_len - MBM_HEADER;
-	ssize_t r = pread(m->fd, m->img, m->img_len, 0);
-	struct mbm_header h;
-	char why[128];
-	if (r <= 0) { /* no bitmap yet: check_headers tells a new mirror */
+	if (!loaded) { /* no bitmap yet: check_headers tells a new mirror */
 		for (size_t i = 0; i < a->n; i++)
 			m->state[i] = 'A';
 		m->fresh = true;
-		return 0;
+		return;
 	}
-	if (mbm_header_decode(m->img, (size_t)r, &h, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s: %s", m->path, why);
-		return -1;
-	}
-	bool same_geometry =
-	    h.region == m->region && h.nregions == m->nregions && (size_t)r >= m->img_len;
-	if (same_geometry)
-		memcpy(m->bits, m->img + MBM_HEADER, bits_len);
-	else
+	if (!same_geometry)
 		log_warn("mirror %s: region size or device size changed; legs not known to be in "
 			 "sync are copied whole",
-			 m->path);
+			 m->bm.path);
 	/* Which legs were in sync; the source is settled with the legs'
 	 * headers (check_headers). */
 	for (size_t i = 0; i < a->n; i++) {
 		m->state[i] = 'S';
 		m->full[i] = true;
-		for (uint32_t k = 0; k < h.nlegs; k++) {
-			if (strcmp(h.legs[k].spec, a->nodes[i].spec) != 0)
+		for (uint32_t k = 0; k < h->nlegs; k++) {
+			if (strcmp(h->legs[k].spec, a->nodes[i].spec) != 0)
 				continue;
 			m->full[i] = !same_geometry;
-			if (h.legs[k].in_sync)
+			if (h->legs[k].in_sync)
 				m->state[i] = 'A';
 		}
 	}
-	memcpy(m->pbits, m->bits, bits_len);
-	return 0;
 }
 
 /* A mirror that has run, started where its bitmap file is not (moved to
@@ -1348,7 +1261,7 @@ static void no_bitmap_here(struct mirror *m)
 	if (clean || best < 0) {
 		log_info("mirror %s: no bitmap file here; the legs' labels say the mirror stopped "
 			 "cleanly: nothing to resync",
-			 m->path);
+			 m->bm.path);
 		return;
 	}
 	for (size_t i = 0; i < a->n; i++) {
@@ -1359,7 +1272,7 @@ static void no_bitmap_here(struct mirror *m)
 	}
 	log_warn("mirror %s: no bitmap file here and the mirror did not stop cleanly (its "
 		 "labels say so): copying %s (generation %llu) whole to the other legs",
-		 m->path, a->nodes[best].name, (unsigned long long)m->hgen[best]);
+		 m->bm.path, a->nodes[best].name, (unsigned long long)m->hgen[best]);
 }
 
 /* Read every leg's header: legs without our UUID are copied whole; a
@@ -1430,7 +1343,7 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 			m->state[i] = src ? 'A' : 'S';
 			m->full[i] = !src;
 		}
-		memset(m->bits, 0, m->img_len - MBM_HEADER);
+		memset(wib_set(&m->bm, 0), 0, m->bm.set_len);
 		if (m->assume_clean)
 			log_info("mirror: a new mirror, its legs taken as identical "
 				 "(--assume-clean)");
@@ -1480,7 +1393,7 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 		for (size_t i = 0; i < a->n && primary < 0; i++)
 			if (m->state[i] == 'A')
 				primary = (int)i;
-		uint64_t dirty = mbm_count(m->bits, m->nregions);
+		uint64_t dirty = mbm_count(wib_set(&m->bm, 0), m->nregions);
 		if (dirty && primary >= 0) {
 			/* dstd stopped with writes maybe half done: until the
 			 * dirty regions are copied from the primary, only it
@@ -1488,8 +1401,8 @@ static int check_headers(struct mirror *m, char *err, size_t errlen)
 			for (size_t i = 0; i < a->n; i++)
 				if ((int)i != primary && m->state[i] == 'A')
 					m->state[i] = 'S';
-			log_warn("mirror %s: %llu dirty regions: resyncing them from %s", m->path,
-				 (unsigned long long)dirty, a->nodes[primary].name);
+			log_warn("mirror %s: %llu dirty regions: resyncing them from %s",
+				 m->bm.path, (unsigned long long)dirty, a->nodes[primary].name);
 		}
 	}
 	m->gen++;
@@ -1533,14 +1446,9 @@ static int mirror_setup(struct array *a, const struct alg_conf *mc, char *err, s
 	}
 	struct mirror *m = xcalloc(1, sizeof(*m));
 	m->a = a;
-	m->path = xstrdup(mc->bitmap_path);
 	m->region = mc->region ? mc->region : MBM_DEFAULT_REGION;
 	m->nregions = (a->dev.size + m->region - 1) / m->region;
 	size_t bits_len = mbm_bits_size(m->nregions);
-	m->img_len = MBM_HEADER + bits_len;
-	m->img = xcalloc(1, m->img_len);
-	m->bits = xcalloc(1, bits_len);
-	m->pbits = xcalloc(1, bits_len);
 	m->touched = xcalloc(1, bits_len);
 	m->sweep = xcalloc(1, bits_len);
 	m->sweep_io = xcalloc(a->n, sizeof(*m->sweep_io));
@@ -1577,21 +1485,21 @@ static int mirror_setup(struct array *a, const struct alg_conf *mc, char *err, s
 	m->assume_clean = mc->assume_clean;
 	m->use_csum = !mc->no_csum;
 	m->last_good = -1;
-	m->fd = -1;
-	m->bm_work.fn = bm_work;
+	m->bm.fd = -1;
 	m->sync_work.fn = sync_step;
 	m->tick.fn = tick;
 	a->priv = m;
-	m->fd = open(m->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (m->fd < 0) {
-		snprintf(err, errlen, "%s: %s", m->path, strerror(errno));
+	bool loaded, same;
+	struct mbm_header h;
+	if (wib_open(&m->bm, a->loop, mc->bitmap_path, m->region, m->nregions, 1, &loaded, &h,
+		     &same, err, errlen) < 0)
 		return -1;
-	}
-	if (load(m, err, errlen) < 0 || check_headers(m, err, errlen) < 0 ||
-	    bm_write_sync(m, err, errlen) < 0)
-		return -1;
-	m->bmdev = dev_file_open(a->loop, m->path, false, err, errlen);
-	if (!m->bmdev)
+	m->bm.header = bm_header;
+	m->bm.written = bm_written;
+	m->bm.owner = m;
+	load(m, loaded, &h, same);
+	if (check_headers(m, err, errlen) < 0 || wib_write_sync(&m->bm, err, errlen) < 0 ||
+	    wib_start_async(&m->bm, err, errlen) < 0)
 		return -1;
 	ev_timer_start(a->loop, &m->tick, TICK_NS);
 	for (size_t i = 0; i < a->n; i++) {
@@ -1622,9 +1530,10 @@ static void mirror_close(struct array *a)
 	if (!m)
 		return;
 	m->closing = true;
+	m->bm.closing = true; /* a write in flight lands; what waits for it, waits */
 	ev_timer_stop(a->loop, &m->tick);
 	regcopy_close(&m->sync);
-	ev_defer_cancel(a->loop, &m->bm_work);
+	ev_defer_cancel(a->loop, &m->bm.work);
 	ev_defer_cancel(a->loop, &m->sync_work);
 	/* A bitmap write in flight (a local file: it lands) must finish
 	 * before the final one, and a sweep's FLUSH before legs_flushed uses
@@ -1632,13 +1541,14 @@ static void mirror_close(struct array *a)
 	 * still out. Comparisons (a verify's, a resync's) finish too: they go
 	 * on writing when their reads come back, and the legs close next. */
 	verify_close(m);
-	while (m->bm_busy || m->sweep_out || verify_io_busy(m) || cmp_busy(m))
+	while (m->bm.busy || m->sweep_out || verify_io_busy(m) || cmp_busy(m))
 		ev_run(a->loop);
 	/* A clean stop with every leg in sync leaves nothing to resync, once
 	 * a FLUSH of every leg made their writes durable (a leg that
 	 * acknowledged a write into a volatile cache may still fail it). */
-	bool idle = !m->sync.running && regcopy_idle(&m->sync) && !m->cur_head && !m->next_head;
-	bool clean = m->fd >= 0 && idle && count_state(m, 'A') == a->n;
+	bool idle =
+	    !m->sync.running && regcopy_idle(&m->sync) && !m->bm.cur_head && !m->bm.next_head;
+	bool clean = m->bm.fd >= 0 && idle && count_state(m, 'A') == a->n;
 	if (clean && !legs_flushed(m)) {
 		log_warn("mirror: a leg failed its flush at stop: the bitmap keeps its dirty "
 			 "regions, resynced at the next start");
@@ -1652,8 +1562,8 @@ static void mirror_close(struct array *a)
 	}
 	if (clean) {
 		char err[256];
-		memset(m->bits, 0, m->img_len - MBM_HEADER);
-		if (bm_write_sync(m, err, sizeof(err)) < 0)
+		memset(wib_set(&m->bm, 0), 0, m->bm.set_len);
+		if (wib_write_sync(&m->bm, err, sizeof(err)) < 0)
 			log_warn("mirror: %s", err);
 		/* And on the legs: started elsewhere without this bitmap, the
 		 * mirror knows it needs no resync. */
@@ -1673,14 +1583,7 @@ static void mirror_free(struct array *a)
 	struct mirror *m = a->priv;
 	if (!m)
 		return;
-	if (m->bmdev)
-		dev_destroy(m->bmdev);
-	if (m->fd >= 0)
-		close(m->fd);
-	free(m->path);
-	free(m->img);
-	free(m->bits);
-	free(m->pbits);
+	wib_free(&m->bm);
 	free(m->touched);
 	free(m->sweep);
 	free(m->sweep_io);
@@ -1738,6 +1641,7 @@ const struct alg_ops alg_mirror = {
     .max_nodes = MIRROR_MAX_LEGS,
     .redundant = true,
     .health_attr = "leg",
+    .node_word = "leg",
     .setup = mirror_setup,
     .submit = mirror_submit,
     .piece_done = mirror_child_done,

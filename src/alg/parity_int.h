@@ -5,12 +5,12 @@
 #ifndef DST_PARITY_INT_H
 #define DST_PARITY_INT_H
 
-#include "array_int.h"
+#include "array/array_int.h"
+#include "array/regcopy.h"
+#include "array/wib.h"
 #include "parity_code.h"
 #include "parity_geom.h"
 #include "parity_plan.h"
-#include "regcopy.h"
-#include "wib.h"
 
 /* The bitmap file's two sets, a bit per region of rows. */
 #define SET_INFLIGHT 0u /* writes may be in flight: parity may not match (swept) */
@@ -40,8 +40,8 @@ struct pop {
 	uint8_t *buf[PARITY_MAX_N]; /* chunk bytes each, by role */
 	uint32_t failed;	    /* nodes that failed under it */
 	int err;
-	struct pop *next;		     /* free list, active list */
-	struct pop *wait_head, *wait_tail;   /* waiting for its row */
+	struct pop *next;		   /* free list, active list */
+	struct pop *wait_head, *wait_tail; /* waiting for its row */
 	struct pop *wnext;
 };
 
@@ -49,10 +49,10 @@ struct pop {
 struct psync_slot {
 	struct parity *pa;
 	struct regcopy_slot *rs;
-	uint64_t row, end; /* the row being made whole, the region's end */
-	uint32_t src;	   /* roles read */
-	uint32_t targets;  /* roles rebuilt and written */
-	unsigned out;	   /* IO outstanding */
+	uint64_t row, end;		/* the row being made whole, the region's end */
+	uint32_t src;			/* roles read */
+	uint32_t targets;		/* roles rebuilt and written */
+	unsigned out;			/* IO outstanding */
 	struct dev_io io[PARITY_MAX_N]; /* by role */
 	uint8_t *buf[PARITY_MAX_N];
 	uint8_t *arena;
@@ -82,14 +82,13 @@ struct parity {
 	struct dev_io sweep_io[PARITY_MAX_N];
 	unsigned sweep_out;
 	bool sweep_failed;
-	bool recompute_all; /* a new storage's initial sync: every row's parity */
 
 	/* row operations */
 	struct pop *pops, *free_pops, *active;
 	unsigned npops;
-	uint8_t *arena;			    /* their buffers */
+	uint8_t *arena;			      /* their buffers */
 	struct dev_io *wait_head, *wait_tail; /* requests waiting for an operation */
-	const uint8_t *zero;		    /* a row of zeroes (WRITE_ZEROES) */
+	const uint8_t *zero;		      /* a row of zeroes (WRITE_ZEROES) */
 
 	/* resync */
 	struct regcopy sync;
@@ -99,6 +98,8 @@ struct parity {
 	struct ev_deferred sync_work;
 	struct ev_timer tick;
 	uint64_t regions_resynced, rows_rebuilt, rows_recomputed, rows_lost;
+
+	struct pverify *verify; /* dst verify (parity_verify.c) */
 
 	/* counters */
 	uint64_t plans[5]; /* by enum parity_plan_kind */
@@ -124,6 +125,20 @@ void parity_sync_show(struct parity *pa, struct strbuf *out, const char *prefix)
 int parity_sync_setup(struct parity *pa, const struct alg_conf *conf, char *err, size_t errlen);
 void parity_sync_close(struct parity *pa);
 void parity_sync_free(struct parity *pa);
+/* parity_verify.c: dst verify; a write held by a region it checks, and
+ * counted in flight there (start) and done (!start). */
+struct mx_labels;
+int parity_verify_setup(struct parity *pa);
+int parity_verify_start(struct array *a, const struct verify_req *r, char *err, size_t errlen);
+int parity_verify_abort(struct array *a, char *err, size_t errlen);
+bool parity_verify_hold(struct parity *pa, struct dev_io *p);
+void parity_verify_write(struct parity *pa, struct dev_io *p, bool start);
+bool parity_verify_running(const struct parity *pa);
+void parity_verify_close(struct parity *pa);
+void parity_verify_free(struct parity *pa);
+void parity_verify_show(struct parity *pa, struct strbuf *out, const char *prefix);
+void parity_verify_metrics(struct parity *pa, struct mx *mx, const struct mx_labels *l);
+
 /* alg.h's hooks that are about nodes and the resync */
 int parity_suspend(struct array *a, size_t i, char *err, size_t errlen);
 void parity_resume(struct array *a, size_t i, bool new_dev);

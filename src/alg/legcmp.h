@@ -1,7 +1,7 @@
 /* legcmp.h - compare a range of a mirror's legs with one of them (the
  * source), block by block, and optionally make the others agree with it.
  *
- * The engine of dst verify (verify.c) and of a whole resync that copies
+ * The engine of dst verify (mirror_verify.c) and of a whole resync that copies
  * only what differs (mirror.c). A leg that answers DEV_CSUM (a dst export:
  * dst:csum-4k) gives a CRC32C per 4 KiB block, and only 4 bytes per block
  * cross the network; any other leg is read and its blocks summed here.

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "alg.h"
+#include "array/alg.h"
 #include "common/util.h"
 
 static const struct alg_ops *const algs[] = {&alg_linear, &alg_stripe, &alg_mirror, &alg_parity};

@@ -2,7 +2,7 @@
  * overlaps (dm-linear over several targets). */
 #include <stdio.h>
 
-#include "array.h"
+#include "array/array.h"
 
 static uint64_t linear_layout(const struct array_node *nodes, size_t n, const struct alg_geom *geo,
 			      char *err, size_t errlen)

@@ -1,4 +1,4 @@
-/* verify.c - dst verify: compare a running mirror's in-sync legs, piece by
+/* mirror_verify.c - dst verify: compare a running mirror's in-sync legs, piece by
  * piece, while it serves IO, and with --repair make them agree.
  *
  * A piece is a region, or 4 MiB of one (LEGCMP_MAX). A slot takes the
@@ -96,7 +96,7 @@ static struct verify *get(struct mirror *m)
 /* The run's state file, beside the bitmap. */
 static void state_file(const struct mirror *m, char *path, size_t len)
 {
-	snprintf(path, len, "%s.verify", m->path);
+	snprintf(path, len, "%s.verify", m->bm.path);
 }
 
 static bool running(const struct verify *v)
