@@ -12,7 +12,7 @@
 #
 # The parity of the node files is checked by tests/tools/parity_check (built
 # by make unit): it recomputes every row's parity with the storage's code and
-# placement (parity_code.h, parity_geom.h) from the files themselves.
+# placement (src/alg/parity_code.h, parity_geom.h) from the files themselves.
 
 PARITY_CHECK=$DST_BIN/tests/parity_check
 [ -x "$PARITY_CHECK" ] || skip "$PARITY_CHECK not built (make unit)"

@@ -27,8 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "array/parity_code.h"
-#include "array/parity_geom.h"
+#include "alg/parity_code.h"
+#include "alg/parity_geom.h"
 
 #define LABEL_BYTES 4096u
 #define SHOW_ROWS   10 /* differing rows printed one by one */
