@@ -90,7 +90,10 @@ pr_attach pc 4 2
 pr_settle pc
 mr_log_has pc "parity: ([0-9]+) regions had writes in flight when the storage stopped" "log: the bitmap's regions at start"
 n=$(tail -n +$((MR_LOG_MARK + 1)) "$DST_STATE_DIR/pc.log" | sed -n 's/.*parity: \([0-9]*\) regions had writes in flight.*/\1/p' | head -1)
-assert_ge "$n" "$dirty" "regions in flight at start vs. dirty before the kill (more may have been set after)"
+# fio's QD32 was writing at the kill: some regions were in flight. (Not
+# "as many as bitmap/dirty said before": the sweep may clear some of those
+# between that look and the kill.)
+assert_ge "$n" 1 "regions in flight at the kill, found at start ($dirty dirty a moment before the kill)"
 mr_log_has pc "parity: resync of $n regions starts \(recomputing parity" "log: their parity recomputed"
 assert_ge "$(show_attr pc resync/rows_recomputed)" 1 "pc/resync/rows_recomputed"
 pr_check "after the crash and the restart"
