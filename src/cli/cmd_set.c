@@ -26,8 +26,9 @@ static const char set_help[] =
     "  --request-timeout SECONDS\n"
     "                         live: a request unanswered this long makes the\n"
     "                         storage reconnect to its node and resend (1-86400)\n"
-    "  --resync-rate RATE     live, alg_mirror: bytes per second a resync may\n"
-    "                         copy, at least 4K (e.g. 50M); 0 for no limit\n"
+    "  --resync-rate RATE     live, alg_mirror and alg_parity: bytes per second a\n"
+    "                         resync may copy, at least 4K (e.g. 50M); 0 for no\n"
+    "                         limit\n"
     "  --csum on|off          live, alg_mirror: whether dst verify and a whole resync\n"
     "                         ask legs that are dst exports for checksums of their\n"
     "                         blocks (dst:csum-4k, the default: on) instead of\n"
@@ -131,7 +132,7 @@ int cmd_set(int argc, char **argv)
 	uint64_t rate = 0;
 	char rate_s[32] = "";
 	if (resync_rate) {
-		if (ops != &alg_mirror) {
+		if (!ops || !ops->redundant) {
 			die("set: --resync-rate: %s is %s, which has no resync", name,
 			    ops ? ops->name : "of an unknown alg");
 			goto out;
