@@ -6,7 +6,8 @@
 #    it ends done, the config and dst show name the new node, the old
 #    node's file is no longer written;
 #  - node 3's export killed, and the dead node replaced by a new, empty
-#    export: rebuilt there from the other nodes, every node A again;
+#    export: rebuilt there from the other nodes (--resync-rate 16M: dst show
+#    has its progress meanwhile, the node is S), every node A again;
 #  - dst suspend of node 4: D at once, dst status degraded, IO goes on (not
 #    held: writes and reads of its chunks are served degraded) and none goes
 #    to the node; dst resume: back to A, given fewer regions than the
@@ -69,13 +70,32 @@ mr_wait pr health "$(pr_letters A 3 D)" 5 "health with node 3 dead"
 pr_status_is pr 1 "dst status pr exit with node 3 dead"
 st_export pr-new3 16M
 NEW3_URI=$URI NEW3_IMG=$IMG
+# --resync-rate 16M (dst set, live): the rebuild of 16M takes a few s,
+# long enough to see its progress.
+dst_ok set pr --resync-rate 16M >/dev/null
+assert_eq "$(show_attr pr resync/rate)" $((16 * MiB)) "pr/resync/rate after dst set"
 c0=$(mr_copied pr)
 mr_log_mark pr
 out=$(timeout 60 "$DST" replace pr "${LEG_NODE[3]}" --remote "$NEW3_URI" --wait 2>&1) ||
 	fail "dst replace pr ${LEG_NODE[3]} (dead) --remote $NEW3_URI --wait: $out"
 note "$(printf '%s\n' "$out" | tail -1)"
 LEG_IMG[3]=$NEW3_IMG LEG_URI[3]=$NEW3_URI LEG_EXPORT[3]=pr-new3
+seen=
+for _ in $(seq 50); do
+	prog=$(show_attr pr resync/progress)
+	if [ -n "$prog" ]; then
+		seen="$prog, $(show_attr pr resync/percent) %, $(show_attr pr resync/mib_s) MiB/s, eta $(show_attr pr resync/eta_s) s, health $(show_attr pr health)"
+		break
+	fi
+	sleep 0.1
+done
+[ -n "$seen" ] || fail "no resync/progress in dst show during the rate-limited rebuild"
+note "rebuild: $seen"
+[[ $seen =~ ^[0-9]+/[0-9]+\ regions,\ [0-9]+\ %,\ [0-9.]+\ MiB/s,\ eta\ [0-9]+\ s,\ health\ AAASAA$ ]] ||
+	fail "the resync attributes during the rebuild: $seen"
 mr_wait pr health "$(pr_letters A)" 30 "health after the rebuild onto the new node"
+[ -z "$(show_attr pr resync/progress)" ] || fail "resync/progress still shown after the rebuild"
+dst_ok set pr --resync-rate 0 >/dev/null
 mr_fio_alive
 assert_eq "$(show_attr pr "${LEG_NODE[3]}/uri")" "$NEW3_URI" "${LEG_NODE[3]}/uri after the rebuild"
 assert_eq "$(conf_nodes pr | sed -n 4p)" "$NEW3_URI" "the config's fourth node after the rebuild"
@@ -97,12 +117,12 @@ c0=$(mr_copied pr)
 MR_WRITTEN=()
 for off in $((40 * MiB)) $((50 * MiB + 4096)); do
 	MR_PAT=$((MR_PAT + 1))
-	timeout 20 qemu-io -f raw -c "write -P $MR_PAT $off 65536" -c flush "$P_URI" >"$T_TMP/qio.out" 2>&1 ||
-		later "a write at $off while $N4 is suspended did not end in 20 s (or failed): $(tail -1 "$T_TMP/qio.out")"
+	timeout 10 qemu-io -f raw -c "write -P $MR_PAT $off 65536" -c flush "$P_URI" >"$T_TMP/qio.out" 2>&1 ||
+		later "a write at $off while $N4 is suspended did not end in 10 s (or failed): $(tail -1 "$T_TMP/qio.out")"
 	MR_WRITTEN+=("$off $MR_PAT")
 done
-timeout 20 qemu-io -f raw -r -c "read 0 $((16 * 4 * P_CHUNK))" "$P_URI" >"$T_TMP/qio.out" 2>&1 ||
-	later "a read of 16 rows while $N4 is suspended did not end in 20 s (or failed)"
+timeout 10 qemu-io -f raw -r -c "read 0 $((16 * 4 * P_CHUNK))" "$P_URI" >"$T_TMP/qio.out" 2>&1 ||
+	later "a read of 16 rows while $N4 is suspended did not end in 10 s (or failed)"
 sleep 0.5
 w=$(show_attr pr io/writes)
 sleep 1.5
