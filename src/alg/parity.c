@@ -88,10 +88,13 @@ uint32_t parity_missing(const struct parity *pa, uint64_t row)
 		if (pa->state[i] == 'D') {
 			miss |= 1u << i;
 		} else if (pa->state[i] == 'S') {
-			/* Rebuilt where the pass has been; elsewhere current
-			 * unless its region was written while it was out. */
+			/* Rebuilt where a pass rebuilding it has been;
+			 * elsewhere current unless its region was written
+			 * while it was out. */
 			bool rebuilt =
-			    pa->sync.running && regcopy_behind(&pa->sync, r * pa->region);
+			    (pa->sync_nodes & (1u << i)) &&
+			    (pa->finishing ||
+			     (pa->sync.running && regcopy_behind(&pa->sync, r * pa->region)));
 			bool behind =
 			    pa->full[i] || mbm_test(pa->bm.bits + SET_BEHIND * pa->bm.set_len, r);
 			if (!rebuilt && behind)
