@@ -26,9 +26,9 @@
  * The data starts at 0 on every leg; the storage is as large as the
  * smallest leg without its header block.
  *
- * Parent requests keep their state in scratch[1] (see array.c): the low 24
- * bits count pieces outstanding, bit 24 says a leg failed under it, bits
- * 25-26 say what it waits for, the high 32 bits hold the first error.
+ * Parent requests keep their state in scratch[1] (req_state.h): pieces
+ * outstanding, whether a leg failed under it, what it waits for, the first
+ * error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +42,7 @@
 #include "array/bitmap.h"
 #include "array/label.h"
 #include "array/leghdr.h"
+#include "array/req_state.h"
 #include "array/wib.h"
 #include "common/ev.h"
 #include "common/event.h"
@@ -51,31 +52,10 @@
 #include "common/util.h"
 #include "mirror_int.h"
 
-#define OUT_MASK    0xffffffu
-#define F_LEGFAIL   (1u << 24)
-#define MODE_SHIFT  25
-#define MODE_MASK   (3u << MODE_SHIFT)
-#define MODE_BITS   (1u << MODE_SHIFT) /* waits for its bits to be durable */
-#define MODE_FINISH (2u << MODE_SHIFT) /* done, waits for a leg's failure to be durable */
-#define NO_REGION   UINT64_MAX
-#define TICK_NS	    1000000000ull
+#define NO_REGION UINT64_MAX
+#define TICK_NS	  1000000000ull
 
 static void mirror_submit(struct array *a, struct dev_io *p, bool resumed);
-
-/* ---- parent state ---- */
-
-static uint32_t lo(const struct dev_io *p)
-{
-	return (uint32_t)p->dev_scratch[1];
-}
-static int perr(const struct dev_io *p)
-{
-	return (int)(p->dev_scratch[1] >> 32);
-}
-static void pset(struct dev_io *p, uint32_t low, int err)
-{
-	p->dev_scratch[1] = ((uint64_t)(uint32_t)err << 32) | low;
-}
 
 static bool write_like(enum dev_op op)
 {
@@ -161,10 +141,10 @@ static void bm_wait(struct mirror *m, struct dev_io *p)
 static void bm_written(void *owner, struct dev_io *p, int err)
 {
 	struct mirror *m = owner;
-	uint32_t mode = lo(p) & MODE_MASK;
-	pset(p, lo(p) & ~MODE_MASK, perr(p));
-	if (mode == MODE_FINISH)
-		p->done(p, perr(p) ? perr(p) : err);
+	uint32_t mode = rq_low(p) & RQ_MODE_MASK;
+	rq_set(p, rq_low(p) & ~RQ_MODE_MASK, rq_err(p));
+	if (mode == RQ_MODE_FINISH)
+		p->done(p, rq_err(p) ? rq_err(p) : err);
 	else if (err)
 		p->done(p, err);
 	else
@@ -707,16 +687,16 @@ static uint64_t piece_max(struct array *a)
 static void finish(struct array *a, struct dev_io *p)
 {
 	struct mirror *m = a->priv;
-	int err = perr(p);
+	int err = rq_err(p);
 	if (write_like(p->op)) {
 		uint64_t r0 = p->off / m->region, r1 = (p->off + p->len - 1) / m->region;
 		regcopy_write_end(&m->sync, p->off, p->len);
 		verify_writes_done(m, r0, r1);
 	}
-	if ((lo(p) & F_LEGFAIL) && !err && p->op != DEV_READ) {
+	if ((rq_low(p) & RQ_F_NODEFAIL) && !err && p->op != DEV_READ) {
 		/* A leg missed this write: its failure must be durable first,
 		 * or a crash now could copy from the wrong leg. */
-		pset(p, MODE_FINISH, 0);
+		rq_set(p, RQ_MODE_FINISH, 0);
 		bm_wait(m, p);
 		return;
 	}
@@ -727,13 +707,7 @@ static void finish(struct array *a, struct dev_io *p)
 
 static void put_ref(struct array *a, struct dev_io *p, int err)
 {
-	uint32_t v = lo(p);
-	int e = perr(p);
-	if (err && !e)
-		e = err;
-	v = (v & ~OUT_MASK) | ((v & OUT_MASK) - 1);
-	pset(p, v, e);
-	if ((v & OUT_MASK) == 0)
+	if (rq_put(p, err))
 		finish(a, p);
 }
 
@@ -746,7 +720,7 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 	if (!wib_durable(&m->bm, 0, r0, r1)) {
 		for (uint64_t r = r0; r <= r1; r++)
 			mbm_set(wib_set(&m->bm, 0), r);
-		pset(p, MODE_BITS, 0);
+		rq_set(p, RQ_MODE_BITS, 0);
 		bm_wait(m, p);
 		return;
 	}
@@ -763,7 +737,7 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 		if (m->sweep_out)
 			mbm_clear(m->sweep, r); /* not flushed by the sweep's FLUSH */
 	}
-	pset(p, 1, 0); /* held while sending */
+	rq_set(p, 1, 0); /* held while sending */
 	for (uint64_t done = 0; done < p->len;) {
 		uint64_t len = MIN(mx, p->len - done);
 		for (size_t i = 0; i < a->n; i++)
@@ -783,7 +757,7 @@ static void submit_read(struct array *a, struct dev_io *p, bool resumed)
 		array_wait_push(a, p, resumed);
 		return;
 	}
-	pset(p, 1, 0);
+	rq_set(p, 1, 0);
 	for (uint64_t done = 0; done < p->len;) {
 		uint64_t len = MIN(mx, p->len - done);
 		array_send_piece(a, array_child_get(a), p, (size_t)leg, p->op, p->off + done, len,
@@ -801,7 +775,7 @@ static void submit_flush(struct array *a, struct dev_io *p, bool resumed)
 		array_wait_push(a, p, resumed);
 		return;
 	}
-	pset(p, 1, 0);
+	rq_set(p, 1, 0);
 	for (size_t i = 0; i < a->n; i++)
 		if (m->state[i] == 'A' || m->state[i] == 'S')
 			array_send_piece(a, array_child_get(a), p, i, DEV_FLUSH, 0, 0, NULL);
@@ -852,7 +826,7 @@ static void mirror_child_done(struct array *a, struct array_child *c, int err)
 				return;
 			}
 		} else {
-			pset(p, lo(p) | F_LEGFAIL, perr(p));
+			rq_set(p, rq_low(p) | RQ_F_NODEFAIL, rq_err(p));
 		}
 		if (count_state(m, 'A'))
 			err = 0; /* the others have it */

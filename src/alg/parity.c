@@ -33,39 +33,21 @@
  * most PARITY_BUDGET of buffers); requests wait for one, never fail for
  * want of one.
  *
- * Parent requests keep their state as alg_mirror's do: scratch[0] the bytes
- * dispatched, scratch[1] the pieces and operations outstanding (low 24
- * bits), flags, and the first error (high 32 bits).
+ * Parent requests keep their state in the core's scratch space
+ * (req_state.h): scratch[0] the bytes dispatched, scratch[1] the pieces and
+ * row operations outstanding, flags, the first error.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "array/req_state.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "parity_int.h"
 
-#define OUT_MASK    0xffffffu
-#define F_NODEFAIL  (1u << 24) /* a node failed under it: durable before the answer */
-#define MODE_SHIFT  25
-#define MODE_MASK   (3u << MODE_SHIFT)
-#define MODE_BITS   (1u << MODE_SHIFT) /* waits for its bits to be durable */
-#define MODE_FINISH (2u << MODE_SHIFT) /* done, waits for a node's failure to be durable */
-#define F_STARTED   (1u << 27)	       /* a write counted in flight, being dispatched */
-
-static uint32_t lo(const struct dev_io *p)
-{
-	return (uint32_t)p->dev_scratch[1];
-}
-static int perr(const struct dev_io *p)
-{
-	return (int)(p->dev_scratch[1] >> 32);
-}
-static void pset(struct dev_io *p, uint32_t low, int err)
-{
-	p->dev_scratch[1] = ((uint64_t)(uint32_t)err << 32) | low;
-}
+#define F_STARTED RQ_F_ALG /* a write counted in flight, being dispatched */
 
 static bool write_like(enum dev_op op)
 {
@@ -88,10 +70,13 @@ uint32_t parity_missing(const struct parity *pa, uint64_t row)
 		if (pa->state[i] == 'D') {
 			miss |= 1u << i;
 		} else if (pa->state[i] == 'S') {
-			/* Rebuilt where the pass has been; elsewhere current
-			 * unless its region was written while it was out. */
+			/* Rebuilt where a pass rebuilding it has been;
+			 * elsewhere current unless its region was written
+			 * while it was out. */
 			bool rebuilt =
-			    pa->sync.running && regcopy_behind(&pa->sync, r * pa->region);
+			    (pa->sync_nodes & (1u << i)) &&
+			    (pa->finishing ||
+			     (pa->sync.running && regcopy_behind(&pa->sync, r * pa->region)));
 			bool behind =
 			    pa->full[i] || mbm_test(pa->bm.bits + SET_BEHIND * pa->bm.set_len, r);
 			if (!rebuilt && behind)
@@ -112,17 +97,17 @@ static unsigned reserve(const struct parity *pa)
 static void finish(struct array *a, struct dev_io *p)
 {
 	struct parity *pa = a->priv;
-	int err = perr(p);
+	int err = rq_err(p);
 	if (write_like(p->op)) {
 		regcopy_write_end(&pa->sync, p->off, p->len);
 		parity_verify_write(pa, p, false);
-		if ((lo(p) & F_NODEFAIL) && !err) {
+		if ((rq_low(p) & RQ_F_NODEFAIL) && !err) {
 			/* A node missed this write: its region must be marked
 			 * for it, and its failure durable, before the answer. */
 			uint64_t r0 = p->off / pa->region, r1 = (p->off + p->len - 1) / pa->region;
 			for (uint64_t r = r0; r <= r1; r++)
 				mbm_set(wib_set(&pa->bm, SET_BEHIND), r);
-			pset(p, MODE_FINISH, 0);
+			rq_set(p, RQ_MODE_FINISH, 0);
 			wib_wait(&pa->bm, p);
 			return;
 		}
@@ -134,19 +119,13 @@ static void finish(struct array *a, struct dev_io *p)
 
 static void put_ref(struct array *a, struct dev_io *p, int err)
 {
-	uint32_t v = lo(p);
-	int e = perr(p);
-	if (err && !e)
-		e = err;
-	v = (v & ~OUT_MASK) | ((v & OUT_MASK) - 1);
-	pset(p, v, e);
-	if ((v & OUT_MASK) == 0)
+	if (rq_put(p, err))
 		finish(a, p);
 }
 
 static void get_ref(struct dev_io *p)
 {
-	pset(p, lo(p) + 1, perr(p));
+	rq_set(p, rq_low(p) + 1, rq_err(p));
 }
 
 /* ---- row operations ---- */
@@ -201,7 +180,7 @@ static void pop_end(struct pop *o, int err)
 	}
 	struct pop *w = o->wait_head, *wt = o->wait_tail;
 	if (o->failed && o->write)
-		pset(p, lo(p) | F_NODEFAIL, perr(p));
+		rq_set(p, rq_low(p) | RQ_F_NODEFAIL, rq_err(p));
 	o->active = false;
 	o->wait_head = o->wait_tail = NULL;
 	o->p = NULL;
@@ -404,7 +383,7 @@ static void start_pop(struct parity *pa, struct pop *o, struct dev_io *p, uint64
 static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 {
 	struct parity *pa = a->priv;
-	if (!(lo(p) & F_STARTED)) {
+	if (!(rq_low(p) & F_STARTED)) {
 		if (regcopy_hold(&pa->sync, p->off, p->len, p) || parity_verify_hold(pa, p))
 			return; /* the resync or the verify gives it back */
 		uint64_t r0 = p->off / pa->region, r1 = (p->off + p->len - 1) / pa->region;
@@ -416,7 +395,7 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 				if (degraded)
 					mbm_set(wib_set(&pa->bm, SET_BEHIND), r);
 			}
-			pset(p, MODE_BITS, 0);
+			rq_set(p, RQ_MODE_BITS, 0);
 			wib_wait(&pa->bm, p);
 			return;
 		}
@@ -428,7 +407,7 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 				mbm_clear(pa->sweep, r); /* not flushed by the sweep's FLUSH */
 		}
 		p->dev_scratch[0] = 0;
-		pset(p, F_STARTED | 1, 0); /* held while dispatching */
+		rq_set(p, F_STARTED | 1, 0); /* held while dispatching */
 	}
 	while (p->dev_scratch[0] < p->len) {
 		uint64_t done = p->dev_scratch[0];
@@ -447,9 +426,9 @@ static void submit_write(struct array *a, struct dev_io *p, bool resumed)
 static void submit_read(struct array *a, struct dev_io *p, bool resumed)
 {
 	struct parity *pa = a->priv;
-	if (!(lo(p) & F_STARTED)) {
+	if (!(rq_low(p) & F_STARTED)) {
 		p->dev_scratch[0] = 0;
-		pset(p, F_STARTED | 1, 0);
+		rq_set(p, F_STARTED | 1, 0);
 	}
 	while (p->dev_scratch[0] < p->len) {
 		uint64_t done = p->dev_scratch[0];
@@ -494,7 +473,7 @@ static void submit_flush(struct array *a, struct dev_io *p, bool resumed)
 		array_wait_push(a, p, resumed);
 		return;
 	}
-	pset(p, 1, 0);
+	rq_set(p, 1, 0);
 	for (unsigned i = 0; i < pa->n; i++) {
 		struct array_node *nd = &a->nodes[i];
 		if (pa->state[i] != 'D' &&
@@ -571,10 +550,10 @@ static void parity_piece_done(struct array *a, struct array_child *c, int err)
 void parity_bm_written(void *owner, struct dev_io *p, int err)
 {
 	struct parity *pa = owner;
-	uint32_t mode = lo(p) & MODE_MASK;
-	pset(p, lo(p) & ~MODE_MASK, perr(p));
-	if (mode == MODE_FINISH)
-		p->done(p, perr(p) ? perr(p) : err);
+	uint32_t mode = rq_low(p) & RQ_MODE_MASK;
+	rq_set(p, rq_low(p) & ~RQ_MODE_MASK, rq_err(p));
+	if (mode == RQ_MODE_FINISH)
+		p->done(p, rq_err(p) ? rq_err(p) : err);
 	else if (err)
 		p->done(p, err);
 	else

@@ -95,6 +95,9 @@ struct parity {
 	struct psync_slot *slots;
 	unsigned nslots;
 	uint32_t sync_nodes; /* the nodes this pass rebuilds */
+	bool finishing;	     /* the pass is over, its nodes being flushed */
+	unsigned flush_out;
+	struct dev_io flush_io[PARITY_MAX_N];
 	struct ev_deferred sync_work;
 	struct ev_timer tick;
 	uint64_t regions_resynced, rows_rebuilt, rows_recomputed, rows_lost;

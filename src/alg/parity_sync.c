@@ -63,12 +63,20 @@ void parity_check_whole(struct parity *pa)
 		event_fire("degraded", NULL, NULL, "%u of %u nodes in sync", in_sync, pa->n);
 }
 
+/* Node i is out: a pass rebuilding it no longer does (the regions it did
+ * may be written around it now; it is rebuilt again when it is back). */
+static void node_out(struct parity *pa, size_t i)
+{
+	pa->state[i] = 'D';
+	pa->sync_nodes &= ~(1u << i);
+}
+
 void parity_node_failed(struct parity *pa, size_t node, int err)
 {
 	if (pa->state[node] == 'D')
 		return;
 	struct array *a = pa->a;
-	pa->state[node] = 'D';
+	node_out(pa, node);
 	log_warn("parity: node %s (%s) failed: %s; %u of %u nodes in sync, IO goes on degraded",
 		 a->nodes[node].name, a->nodes[node].spec, strerror(err), parity_count(pa, 'A'),
 		 pa->n);
@@ -365,6 +373,8 @@ static uint64_t sync_pick(void *owner, uint64_t from)
 static bool sync_go(void *owner)
 {
 	struct parity *pa = owner;
+	if (pa->finishing)
+		return false;
 	if (pa->closing || pa->n - parity_count(pa, 'D') < pa->g.k)
 		return false;
 	return pass_nodes(pa) || mbm_next_set(pa->stale, 0, pa->nregions) < pa->nregions;
@@ -386,6 +396,9 @@ static void sync_release(void *owner, struct dev_io *p)
 	parity_submit(pa->a, p, false);
 }
 
+static void flush_done(struct dev_io *io, int err);
+static void pass_done(struct parity *pa);
+
 static void sync_ended(void *owner)
 {
 	struct parity *pa = owner;
@@ -400,6 +413,53 @@ static void sync_ended(void *owner)
 			   (unsigned long long)pa->sync.done, (unsigned long long)pa->sync.total);
 		return;
 	}
+	/* What the rebuilt nodes were given is made durable before they are
+	 * said to be in sync (the bitmap's header says so from then on);
+	 * meanwhile they are taken as rebuilt everywhere. */
+	pa->finishing = true;
+	pa->flush_out = 0;
+	for (unsigned i = 0; i < pa->n; i++)
+		pa->flush_out += pa->state[i] == 'S' && (pa->sync_nodes & (1u << i));
+	(void)secs;
+	if (!pa->flush_out) {
+		pass_done(pa);
+		return;
+	}
+	unsigned out = pa->flush_out;
+	for (unsigned i = 0; i < pa->n && out; i++) {
+		if (pa->state[i] != 'S' || !(pa->sync_nodes & (1u << i)))
+			continue;
+		out--;
+		struct dev_io *io = &pa->flush_io[i];
+		memset(io, 0, sizeof(*io));
+		io->op = DEV_FLUSH;
+		io->done = flush_done;
+		io->priv = pa;
+		dev_submit(a->nodes[i].dev, io);
+	}
+}
+
+static void flush_done(struct dev_io *io, int err)
+{
+	struct parity *pa = io->priv;
+	size_t i = (size_t)(io - pa->flush_io);
+	if (err && !pa->closing)
+		parity_node_failed(pa, i, err); /* rebuilt again when it is back */
+	if (--pa->flush_out)
+		return;
+	if (pa->closing) {
+		ev_loop_break(pa->a->loop);
+		return;
+	}
+	pass_done(pa);
+}
+
+/* The pass's nodes are rebuilt and flushed: in sync. */
+static void pass_done(struct parity *pa)
+{
+	struct array *a = pa->a;
+	double secs = (double)(ev_now_ns() - pa->sync.start_ns) / 1e9;
+	pa->finishing = false;
 	for (unsigned i = 0; i < pa->n; i++) {
 		if (pa->state[i] != 'S' || !(pa->sync_nodes & (1u << i)))
 			continue;
@@ -410,6 +470,7 @@ static void sync_ended(void *owner)
 		event_fire("resync-done", a->nodes[i].name, a->nodes[i].spec,
 			   "%llu regions in %.1f s", (unsigned long long)pa->sync.done, secs);
 	}
+	pa->sync_nodes = 0;
 	if (parity_count(pa, 'A') == pa->n)
 		memset(set_bits(pa, SET_BEHIND), 0, pa->bm.set_len);
 	if (pa->rows_lost)
@@ -440,7 +501,7 @@ static const struct regcopy_ops sync_ops = {
 static void sync_step(struct ev_deferred *d)
 {
 	struct parity *pa = container_of(d, struct parity, sync_work);
-	if (pa->closing || pa->sync.running || !sync_go(pa))
+	if (pa->closing || pa->sync.running || pa->finishing || !sync_go(pa))
 		return;
 	pa->sync_nodes = pass_nodes(pa);
 	uint64_t total = 0;
@@ -472,7 +533,7 @@ int parity_suspend(struct array *a, size_t i, char *err, size_t errlen)
 	 * regions marked behind) until resume. */
 	pa->susp[i] = true;
 	if (pa->state[i] != 'D') {
-		pa->state[i] = 'D';
+		node_out(pa, i);
 		log_info("parity: node %s suspended; %u of %u nodes in sync, IO goes on degraded",
 			 a->nodes[i].name, parity_count(pa, 'A'), pa->n);
 		parity_check_whole(pa);
@@ -532,7 +593,7 @@ int parity_replace_dead(struct array *a, size_t i)
 	pa->full[i] = true;
 	a->nodes[i].dev->event = node_event;
 	a->nodes[i].dev->event_arg = pa;
-	pa->state[i] = 'D';
+	node_out(pa, i);
 	node_back(pa, i, true);
 	wib_kick(&pa->bm);
 	return 0;
@@ -758,7 +819,7 @@ void parity_sync_close(struct parity *pa)
 	ev_defer_cancel(a->loop, &pa->sync_work);
 	regcopy_close(&pa->sync);
 	/* IO of the resync and the sweep finishes before the nodes close. */
-	while (sync_busy(pa) || pa->sweep_out)
+	while (sync_busy(pa) || pa->sweep_out || pa->flush_out)
 		ev_run(a->loop);
 	/* A clean stop: every node there flushed, nothing in flight, no
 	 * parity in doubt: the bitmap's in-flight set may be cleared. */

@@ -166,7 +166,9 @@ void regcopy_done(struct regcopy_slot *s, uint64_t bytes)
 	rc->done++;
 	rc->bytes += bytes;
 	slot_free(s);
-	if (rc->rate && !rc->closing) {
+	/* A pass told to stop (go() false) ends now, not after a pause for
+	 * a region it will not copy (at a low rate, minutes). */
+	if (rc->rate && !rc->closing && rc->ops->go(rc->owner)) {
 		/* Rate limit: foreground IO keeps priority. */
 		rc->paused = true;
 		ev_timer_start(rc->loop, &rc->timer, bytes * 1000000000ull / rc->rate);

@@ -320,9 +320,10 @@ TEST(bad_values)
 	    parse_fails("buffers = 4K\n", "line 1: buffers '4K': expected a size from 1M to 64G"));
 	CHECK(parse_fails("max-clients = 0\n",
 			  "line 1: max-clients '0': expected a whole number from 1 to 65536"));
-	CHECK(parse_fails("alg = raid5\n",
-			  "line 1: alg 'raid5': expected one of "
-			  "alg_linear|alg_stripe|alg_mirror|alg_parity|linear|stripe|mirror|parity"));
+	CHECK(
+	    parse_fails("alg = raid5\n",
+			"line 1: alg 'raid5': expected one of "
+			"alg_linear|alg_stripe|alg_mirror|alg_parity|linear|stripe|mirror|parity"));
 	CHECK(parse_fails("type = volume\n",
 			  "line 1: type 'volume': expected one of storage|export"));
 	CHECK(parse_fails("tls = maybe\n",
