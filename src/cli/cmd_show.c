@@ -368,7 +368,8 @@ static const char *str(const struct sample *s, const char *path)
 	return NULL;
 }
 
-/* alg_mirror: the legs' health and, while a resync runs, a progress bar. */
+/* alg_mirror, alg_parity: the nodes' health and, while a resync runs, a
+ * progress bar. */
 static void print_mirror(const char *name, const struct sample *b)
 {
 	char p[512];
@@ -376,9 +377,14 @@ static void print_mirror(const char *name, const struct sample *b)
 	const char *health = str(b, p);
 	if (!health)
 		return;
+	snprintf(p, sizeof(p), "%s/parity/behind_regions", name);
+	const char *behind = str(b, p);
 	snprintf(p, sizeof(p), "%s/sync", name);
 	const char *sync = str(b, p);
-	printf("mirror legs %s, in sync: %s\n", health, sync ? sync : "?");
+	if (behind)
+		printf("parity nodes %s, regions behind: %s\n", health, behind);
+	else
+		printf("mirror legs %s, in sync: %s\n", health, sync ? sync : "?");
 	snprintf(p, sizeof(p), "%s/resync/percent", name);
 	const char *pct = str(b, p);
 	if (!pct)
