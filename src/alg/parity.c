@@ -219,6 +219,7 @@ static bool stale_row(const struct parity *pa, uint64_t row)
 }
 
 static void pop_reads_done(struct pop *o);
+static void pop_writes_done(struct pop *o);
 
 static void pop_run(struct pop *o)
 {
@@ -280,14 +281,22 @@ static void pop_write(struct pop *o)
 	const uint8_t *data =
 	    o->p->op == DEV_WRITE_ZEROES ? o->pa->zero : (const uint8_t *)o->p->buf + o->poff;
 	o->writing = true;
+	/* A node that went out since the plan was made (a failure, dst
+	 * suspend) is written around: its chunk is as if that write failed,
+	 * the parity written covers it. (Sent, it would wait for resume.) */
+	uint32_t missing = parity_missing(o->pa, o->row);
 	for (unsigned i = 0; i < pl->nwrites; i++) {
 		const struct parity_ext *e = &pl->writes[i];
+		if (missing & (1u << e->node)) {
+			o->failed |= 1u << e->node;
+			continue;
+		}
 		void *buf = e->role < o->pa->g.k ? (void *)(data + e->req_off)
 						 : (void *)(o->buf[e->role] + (e->in - pl->lo));
 		send(o, e->node, DEV_WRITE, e->node_off, e->len, buf);
 	}
 	if (pio_out(o) == 0)
-		pop_end(o, 0);
+		pop_writes_done(o);
 }
 
 static void pop_reads_done(struct pop *o)

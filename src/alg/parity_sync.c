@@ -354,7 +354,8 @@ static void slot_row(struct psync_slot *s)
 	if (!mbm_test(pa->lost, region))
 		mbm_clear(pa->stale, region);
 	pa->regions_resynced++;
-	regcopy_done(s->rs, (s->end - region * pa->rows_per_region) * g->row_bytes);
+	/* Counted (and paced by --resync-rate) in bytes of one node. */
+	regcopy_done(s->rs, (s->end - region * pa->rows_per_region) * g->chunk);
 }
 
 static uint64_t sync_pick(void *owner, uint64_t from)

@@ -216,10 +216,12 @@ double regcopy_mib_s(const struct regcopy *rc)
 uint64_t regcopy_eta_s(const struct regcopy *rc)
 {
 	double s = (double)(ev_now_ns() - rc->start_ns) / 1e9;
-	if (!rc->bytes || s <= 0)
+	if (!rc->done || s <= 0)
 		return 0;
+	/* At this pass's time per region: what a region's bytes are (a
+	 * region of the storage, or of one node) is the owner's. */
 	uint64_t left = rc->total > rc->done ? rc->total - rc->done : 0;
-	return (uint64_t)((double)left * (double)rc->region / ((double)rc->bytes / s));
+	return (uint64_t)((double)left * s / (double)rc->done);
 }
 
 /* Start what can start: drained slots copy, free slots take the next
