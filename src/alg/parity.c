@@ -501,8 +501,14 @@ void parity_submit(struct array *a, struct dev_io *p, bool resumed)
 	}
 	switch (p->op) {
 	case DEV_FLUSH: submit_flush(a, p, resumed); return;
-	case DEV_WRITE:
-	case DEV_WRITE_ZEROES: submit_write(a, p, resumed); return;
+	case DEV_WRITE_ZEROES:
+		if (p->flags & DEV_F_FAST_ZERO) {
+			/* Zeroes are written, with their parity: not fast. */
+			p->done(p, ENOTSUP);
+			return;
+		}
+		/* fall through */
+	case DEV_WRITE: submit_write(a, p, resumed); return;
 	case DEV_READ: submit_read(a, p, resumed); return;
 	case DEV_BLOCK_STATUS:
 		/* Nodes' extents say nothing of the storage's rows: all data. */
@@ -586,6 +592,13 @@ static uint64_t parity_layout(const struct array_node *nodes, size_t n, const st
 			 "alg_parity with --data %u --parity %u needs %u nodes (it has %zu)%s",
 			 geo->data, geo->parity, geo->data + geo->parity, n,
 			 n < geo->data + geo->parity ? "; add them with dst add" : "");
+		return 0;
+	}
+	if (geo->chunk > PARITY_CHUNK_MAX) {
+		snprintf(err, errlen,
+			 "alg_parity: chunk %llu: at most %u KiB (a row operation holds a whole "
+			 "row in memory)",
+			 (unsigned long long)geo->chunk, PARITY_CHUNK_MAX >> 10);
 		return 0;
 	}
 	if (n > MBM_MAX_LEGS) {

@@ -16,7 +16,8 @@
 #define SET_INFLIGHT 0u /* writes may be in flight: parity may not match (swept) */
 #define SET_BEHIND   1u /* written while a node was out: rebuild its chunks there */
 
-#define PARITY_BUDGET (32u << 20) /* bytes of row buffers */
+#define PARITY_BUDGET	 (32u << 20) /* bytes of row buffers */
+#define PARITY_CHUNK_MAX (1u << 20)  /* a row's buffers stay within the budget's reach */
 
 struct parity;
 

@@ -38,7 +38,7 @@ static const char create_help[] =
     "  --alg ALG      linear (alg_linear), stripe (alg_stripe), mirror (alg_mirror)\n"
     "                 or parity (alg_parity)\n"
     "  --chunk SIZE   alg_stripe, alg_parity: the chunk, a power of two >= 4K\n"
-    "                 (default 64K)\n"
+    "                 (default 64K; alg_parity: at most 1M)\n"
     "  --data K       alg_parity: data chunks per row, 2 to 14\n"
     "  --parity M     alg_parity: parity chunks per row, 1 to 3 (K + M <= 15): the\n"
     "                 nodes that may be lost at once\n"
@@ -205,6 +205,8 @@ int storage_create(const char *name, const struct create_args *ca)
 		if (parse_u64(ca->parity, &m) < 0 || m < 1 || m > 3)
 			return die("--parity %s: expected 1 to 3 parity chunks per row",
 				   ca->parity);
+		if (c > (1u << 20))
+			return die("--chunk %s: alg_parity takes chunks of at most 1M", chunk);
 		if (k + m > MBM_MAX_LEGS)
 			return die("--data %llu --parity %llu: %llu nodes, at most %u",
 				   (unsigned long long)k, (unsigned long long)m,
