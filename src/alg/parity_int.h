@@ -97,6 +97,7 @@ struct parity {
 	unsigned nslots;
 	uint32_t sync_nodes; /* the nodes this pass rebuilds */
 	bool finishing;	     /* the pass is over, its nodes being flushed */
+	bool pass_short;     /* a row it should have rebuilt had too few sources */
 	unsigned flush_out;
 	struct dev_io flush_io[PARITY_MAX_N];
 	struct ev_deferred sync_work;

@@ -322,10 +322,14 @@ static void slot_row(struct psync_slot *s)
 		}
 		if (nsrc < g->k) {
 			/* A data chunk of a row whose parity is in doubt is
-			 * out: nothing can rebuild it; reads of it fail. */
+			 * out: nothing can rebuild it; reads of it fail. A
+			 * node rebuilt here would miss the row: this pass
+			 * cannot say it is in sync. */
 			if (stale) {
 				pa->rows_lost++;
 				mbm_set(pa->lost, region);
+			} else {
+				pa->pass_short = true;
 			}
 			continue;
 		}
@@ -376,7 +380,8 @@ static bool sync_go(void *owner)
 	struct parity *pa = owner;
 	if (pa->finishing)
 		return false;
-	if (pa->closing || pa->n - parity_count(pa, 'D') < pa->g.k)
+	/* Rebuilt chunks come from nodes in sync: K of them. */
+	if (pa->closing || parity_count(pa, 'A') < pa->g.k)
 		return false;
 	return pass_nodes(pa) || mbm_next_set(pa->stale, 0, pa->nregions) < pa->nregions;
 }
@@ -405,11 +410,13 @@ static void sync_ended(void *owner)
 	struct parity *pa = owner;
 	struct array *a = pa->a;
 	double secs = (double)(ev_now_ns() - pa->sync.start_ns) / 1e9;
-	bool complete = pa->sync.done >= pa->sync.total && pa->n - parity_count(pa, 'D') >= pa->g.k;
+	bool complete =
+	    pa->sync.done >= pa->sync.total && !pa->pass_short && parity_count(pa, 'A') >= pa->g.k;
 	if (!complete) {
-		log_warn("parity: resync stopped after %llu of %llu regions (%u nodes out)",
+		log_warn("parity: resync stopped after %llu of %llu regions: %u of %u nodes in "
+			 "sync, %u needed to rebuild from",
 			 (unsigned long long)pa->sync.done, (unsigned long long)pa->sync.total,
-			 parity_count(pa, 'D'));
+			 parity_count(pa, 'A'), pa->n, pa->g.k);
 		event_fire("resync-stopped", NULL, NULL, "%llu of %llu regions",
 			   (unsigned long long)pa->sync.done, (unsigned long long)pa->sync.total);
 		return;
@@ -505,6 +512,11 @@ static void sync_step(struct ev_deferred *d)
 	if (pa->closing || pa->sync.running || pa->finishing || !sync_go(pa))
 		return;
 	pa->sync_nodes = pass_nodes(pa);
+	pa->pass_short = false;
+	/* Rows found lost are counted again by this pass (their node may be
+	 * back). */
+	pa->rows_lost = 0;
+	memset(pa->lost, 0, pa->bm.set_len);
 	uint64_t total = 0;
 	for (uint64_t r = sync_pick(pa, 0); r < pa->nregions; r = sync_pick(pa, r + 1))
 		total++;
