@@ -31,12 +31,9 @@
  * error.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "array/array_int.h"
 #include "array/bitmap.h"
@@ -1026,8 +1023,7 @@ static void tick(struct ev_timer *t)
 	struct array *a = m->a;
 	/* A leg whose connection broke is dead even before IO finds out. */
 	for (size_t i = 0; i < a->n; i++)
-		if (m->state[i] != 'D' && !strcmp(a->nodes[i].dev->ops->kind, "nbd") &&
-		    strcmp(dev_nbd_state(a->nodes[i].dev), "up") != 0)
+		if (m->state[i] != 'D' && array_node_link_down(&a->nodes[i]))
 			leg_failed(m, i, EIO);
 	/* Dead remote legs that reconnected come back: their header first. */
 	for (size_t i = 0; i < a->n; i++)

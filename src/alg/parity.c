@@ -160,7 +160,6 @@ static void pop_start(struct pop *o)
 		h->wait_tail = o;
 		return;
 	}
-	o->active = true;
 	o->next = pa->active;
 	pa->active = o;
 	pop_run(o);
@@ -181,7 +180,6 @@ static void pop_end(struct pop *o, int err)
 	struct pop *w = o->wait_head, *wt = o->wait_tail;
 	if (o->failed && o->write)
 		rq_set(p, rq_low(p) | RQ_F_NODEFAIL, rq_err(p));
-	o->active = false;
 	o->wait_head = o->wait_tail = NULL;
 	o->p = NULL;
 	o->next = pa->free_pops;
@@ -192,7 +190,6 @@ static void pop_end(struct pop *o, int err)
 		w->wait_head = w->wnext;
 		w->wait_tail = w->wnext ? wt : NULL;
 		w->wnext = NULL;
-		w->active = true;
 		w->next = pa->active;
 		pa->active = w;
 		pop_run(w);
@@ -351,15 +348,10 @@ static void pop_piece_done(struct array *a, struct array_child *c, int err)
 	struct pop *o = container_of(c->parent, struct pop, pio);
 	struct parity *pa = o->pa;
 	if (err) {
-		if (parity_node_error(err)) {
-			parity_node_failed(pa, c->node, err);
-			o->failed |= 1u << c->node;
-		} else {
-			o->err = o->err ? o->err : err;
-			o->failed |= 1u << c->node; /* planned again: it is not used */
-			if (pa->state[c->node] != 'D')
-				parity_node_failed(pa, c->node, err);
-		}
+		/* The node is taken out, whatever the error: the operation is
+		 * planned again without it. */
+		parity_node_failed(pa, c->node, err);
+		o->failed |= 1u << c->node;
 	}
 	array_child_put(a, c);
 	o->pio.dev_scratch[1]--;
@@ -369,6 +361,19 @@ static void pop_piece_done(struct array *a, struct array_child *c, int err)
 		pop_writes_done(o);
 	else
 		pop_reads_done(o);
+}
+
+void parity_chunk_io(struct parity *pa, struct dev_io *io, enum dev_op op, uint64_t row, unsigned c,
+		     uint8_t *buf, void (*done)(struct dev_io *, int), void *priv)
+{
+	memset(io, 0, sizeof(*io));
+	io->op = op;
+	io->off = row * pa->g.chunk;
+	io->len = pa->g.chunk;
+	io->buf = buf;
+	io->done = done;
+	io->priv = priv;
+	dev_submit(pa->a->nodes[parity_node(&pa->g, row, c)].dev, io);
 }
 
 /* ---- requests ---- */
@@ -384,7 +389,6 @@ static void start_pop(struct parity *pa, struct pop *o, struct dev_io *p, uint64
 	o->row = o->off / pa->g.row_bytes;
 	o->write = write_like(p->op);
 	o->tries = 0;
-	o->err = 0;
 	get_ref(p);
 	pop_start(o);
 }

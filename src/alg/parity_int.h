@@ -34,13 +34,11 @@ struct pop {
 	uint64_t row;
 	bool write;
 	bool writing; /* the plan's writes are out */
-	bool active;  /* holds its row */
 	unsigned tries;
 	struct parity_plan plan;
 	struct parity_read_plan rplan;
-	uint8_t *buf[PARITY_MAX_N]; /* chunk bytes each, by role */
-	uint32_t failed;	    /* nodes that failed under it */
-	int err;
+	uint8_t *buf[PARITY_MAX_N];	   /* chunk bytes each, by role */
+	uint32_t failed;		   /* nodes that failed under it */
 	struct pop *next;		   /* free list, active list */
 	struct pop *wait_head, *wait_tail; /* waiting for its row */
 	struct pop *wnext;
@@ -111,7 +109,11 @@ struct parity {
 	uint64_t reconstructed, read_failures;
 };
 
-/* parity.c, for parity_sync.c */
+/* parity.c, for parity_sync.c and parity_verify.c */
+/* The whole chunk of role c in row `row`, read into or written from buf, on
+ * its node's device (a resync's or a verify's IO: not a piece of the core). */
+void parity_chunk_io(struct parity *pa, struct dev_io *io, enum dev_op op, uint64_t row, unsigned c,
+		     uint8_t *buf, void (*done)(struct dev_io *, int), void *priv);
 void parity_submit(struct array *a, struct dev_io *p, bool resumed);
 /* Nodes that a row's IO may not use: dead ones, and those being rebuilt
  * whose region is not rebuilt yet. */
@@ -125,7 +127,6 @@ void parity_bm_written(void *owner, struct dev_io *p, int err);
 void parity_node_failed(struct parity *pa, size_t node, int err);
 bool parity_node_error(int err);
 void parity_sync_kick(struct parity *pa);
-void parity_check_whole(struct parity *pa);
 void parity_sync_show(struct parity *pa, struct strbuf *out, const char *prefix);
 int parity_sync_setup(struct parity *pa, const struct alg_conf *conf, char *err, size_t errlen);
 void parity_sync_close(struct parity *pa);

@@ -50,7 +50,7 @@ void parity_sync_kick(struct parity *pa)
 
 /* degraded: the storage was whole and a node is out; healthy: all in sync
  * again. Said on the change only. */
-void parity_check_whole(struct parity *pa)
+static void parity_check_whole(struct parity *pa)
 {
 	unsigned in_sync = parity_count(pa, 'A');
 	bool whole = in_sync == pa->n;
@@ -185,8 +185,7 @@ static void tick(struct ev_timer *t)
 	struct array *a = pa->a;
 	/* A node whose connection broke is out even before IO finds out. */
 	for (unsigned i = 0; i < pa->n; i++)
-		if (pa->state[i] != 'D' && !strcmp(a->nodes[i].dev->ops->kind, "nbd") &&
-		    strcmp(dev_nbd_state(a->nodes[i].dev), "up") != 0)
+		if (pa->state[i] != 'D' && array_node_link_down(&a->nodes[i]))
 			parity_node_failed(pa, i, EIO);
 	/* Sweep: regions nobody wrote for a whole tick are cleaned once a
 	 * FLUSH of every node there made their writes durable. */
@@ -254,18 +253,9 @@ static void sync_io_done(struct dev_io *io, int err)
 			s->out = (unsigned)__builtin_popcount(s->targets);
 			s->busy = true;
 			for (unsigned c = 0; c < g->n; c++) {
-				if (!(s->targets & (1u << c)))
-					continue;
-				unsigned x = parity_node(g, s->row, c);
-				struct dev_io *w = &s->io[c];
-				memset(w, 0, sizeof(*w));
-				w->op = DEV_WRITE;
-				w->off = s->row * g->chunk;
-				w->len = g->chunk;
-				w->buf = s->buf[c];
-				w->done = sync_io_done;
-				w->priv = s;
-				dev_submit(a->nodes[x].dev, w);
+				if (s->targets & (1u << c))
+					parity_chunk_io(pa, &s->io[c], DEV_WRITE, s->row, c,
+							s->buf[c], sync_io_done, s);
 			}
 			return;
 		}
@@ -288,7 +278,6 @@ static void sync_io_done(struct dev_io *io, int err)
 static void slot_row(struct psync_slot *s)
 {
 	struct parity *pa = s->pa;
-	struct array *a = pa->a;
 	const struct parity_geom *g = &pa->g;
 	uint64_t region = s->rs->r;
 	bool stale = region_stale(pa, region);
@@ -337,20 +326,10 @@ static void slot_row(struct psync_slot *s)
 		s->src = src;
 		s->out = nsrc;
 		s->busy = true;
-		for (unsigned c = 0; c < g->n; c++) {
-			if (!(src & (1u << c)))
-				continue;
-			unsigned x = parity_node(g, row, c);
-			struct dev_io *rd = &s->io[c];
-			memset(rd, 0, sizeof(*rd));
-			rd->op = DEV_READ;
-			rd->off = row * g->chunk;
-			rd->len = g->chunk;
-			rd->buf = s->buf[c];
-			rd->done = sync_io_done;
-			rd->priv = s;
-			dev_submit(a->nodes[x].dev, rd);
-		}
+		for (unsigned c = 0; c < g->n; c++)
+			if (src & (1u << c))
+				parity_chunk_io(pa, &s->io[c], DEV_READ, row, c, s->buf[c],
+						sync_io_done, s);
 		return;
 	}
 	/* The region is whole: its parity is trusted again, unless a row of
@@ -409,7 +388,6 @@ static void sync_ended(void *owner)
 {
 	struct parity *pa = owner;
 	struct array *a = pa->a;
-	double secs = (double)(ev_now_ns() - pa->sync.start_ns) / 1e9;
 	bool complete =
 	    pa->sync.done >= pa->sync.total && !pa->pass_short && parity_count(pa, 'A') >= pa->g.k;
 	if (!complete) {
@@ -428,7 +406,6 @@ static void sync_ended(void *owner)
 	pa->flush_out = 0;
 	for (unsigned i = 0; i < pa->n; i++)
 		pa->flush_out += pa->state[i] == 'S' && (pa->sync_nodes & (1u << i));
-	(void)secs;
 	if (!pa->flush_out) {
 		pass_done(pa);
 		return;
@@ -627,7 +604,6 @@ int parity_set(struct array *a, const char *key, uint64_t val, char *err, size_t
 
 void parity_sync_show(struct parity *pa, struct strbuf *out, const char *prefix)
 {
-	struct array *a = pa->a;
 	char p[512];
 #define ATTR(leaf) (snprintf(p, sizeof(p), "%s/%s", prefix, leaf), p)
 	char letters[PARITY_MAX_N + 1];
@@ -666,7 +642,6 @@ void parity_sync_show(struct parity *pa, struct strbuf *out, const char *prefix)
 		sb_attr_str(out, ATTR("resync/mib_s"), "%.1f", regcopy_mib_s(rc));
 		sb_attr_num(out, ATTR("resync/eta_s"), regcopy_eta_s(rc));
 	}
-	(void)a;
 #undef ATTR
 }
 

@@ -160,17 +160,9 @@ static void pv_io_done(struct dev_io *io, int err)
 	v->total_repaired += row_blocks;
 	s->out = (unsigned)__builtin_popcount(s->fix);
 	for (unsigned j = 0; j < g->m; j++) {
-		if (!(s->fix & (1u << j)))
-			continue;
-		struct dev_io *w = &s->io[g->k + j];
-		memset(w, 0, sizeof(*w));
-		w->op = DEV_WRITE;
-		w->off = s->row * g->chunk;
-		w->len = g->chunk;
-		w->buf = s->calc[j];
-		w->done = pv_io_done;
-		w->priv = s;
-		dev_submit(pa->a->nodes[parity_node(g, s->row, g->k + j)].dev, w);
+		if (s->fix & (1u << j))
+			parity_chunk_io(pa, &s->io[g->k + j], DEV_WRITE, s->row, g->k + j,
+					s->calc[j], pv_io_done, s);
 	}
 }
 
@@ -187,17 +179,8 @@ static void slot_row(struct pv_slot *s)
 	}
 	s->out = g->n;
 	s->failed = false;
-	for (unsigned c = 0; c < g->n; c++) {
-		struct dev_io *rd = &s->io[c];
-		memset(rd, 0, sizeof(*rd));
-		rd->op = DEV_READ;
-		rd->off = s->row * g->chunk;
-		rd->len = g->chunk;
-		rd->buf = s->buf[c];
-		rd->done = pv_io_done;
-		rd->priv = s;
-		dev_submit(pa->a->nodes[parity_node(g, s->row, c)].dev, rd);
-	}
+	for (unsigned c = 0; c < g->n; c++)
+		parity_chunk_io(pa, &s->io[c], DEV_READ, s->row, c, s->buf[c], pv_io_done, s);
 }
 
 /* ---- the engine's hooks ---- */

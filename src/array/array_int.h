@@ -4,6 +4,7 @@
 #ifndef DST_ARRAY_INT_H
 #define DST_ARRAY_INT_H
 
+#include <string.h>
 #include <sys/uio.h>
 
 #include "array.h"
@@ -86,6 +87,12 @@ bool array_lend_can(struct dev *d, uint64_t off, uint64_t len);
 /* The node must drain now: reads lent from its memory and not yet sent are
  * copied into their requests' buffers, and the node gets its memory back. */
 void array_unlend_node(struct array *a, size_t node);
+/* A remote node whose connection is not up (reconnecting, failed): a
+ * redundant algorithm takes it out before IO finds out. */
+static inline bool array_node_link_down(const struct array_node *nd)
+{
+	return !strcmp(nd->dev->ops->kind, "nbd") && strcmp(dev_nbd_state(nd->dev), "up") != 0;
+}
 static inline bool dev_op_writes(enum dev_op op)
 {
 	return op == DEV_WRITE || op == DEV_WRITE_ZEROES || op == DEV_TRIM;
