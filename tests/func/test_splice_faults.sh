@@ -47,7 +47,7 @@ st_add fk --remote "$F0"
 st_add fk --remote "$F1"
 st_start fk --listen "127.0.0.1:$(free_port)"
 FK=$ST_URI FK_PID=$ST_PID
-N1=n-65536
+N1="n-65536"
 sp_detect fk
 
 step "a. fio 1M write+verify on both nodes (10 s); kill -9 f1 after 2 s, restart it 1.5 s later"

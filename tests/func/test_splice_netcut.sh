@@ -71,7 +71,7 @@ st_add nc --remote "$N0_URI"
 st_add nc --remote "$N1_URI"
 st_start nc --listen "127.0.0.1:$(free_port)"
 NC=$ST_URI NC_PID=$ST_PID
-N1=n-65536
+N1="n-65536"
 assert_eq "$(show_attr nc $N1/state)" up "$N1/state"
 sp_detect nc
 sp_assert_attr nc "$N1/splice" yes "$N1, a plaintext node"

@@ -28,7 +28,7 @@ IMG=$T_TMP/n1.img
 { truncate -s 32M "$IMG" && truncate -s +4096 "$IMG"; } || fail "truncate $IMG"
 start_export n1 "$IMG" --tls require --tls-psk "$KEYS"
 N1_URI=nbds://127.0.0.1:$PORT N1_IMG=$IMG
-N1=n-65536
+N1="n-65536"
 
 step "1. storage tl over nbd://n0 and nbds://n1, served in plaintext"
 st_create tl linear --tls-psk "$KEYS"
