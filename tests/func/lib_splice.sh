@@ -27,6 +27,10 @@
 # sp_most BYTES              3/4 of BYTES: "most" of a load's large IO (a
 #                            request that finds every pipe of the pool taken
 #                            is copied, and that is allowed)
+# sp_idle_pipes NAME N      with no IO under way: NAME's pipes are back in
+#                            the pool but the N its plaintext remote nodes
+#                            keep to send from (splice/pipes_in_use), and
+#                            no more than 64 were made (splice/pipes)
 # sp_fio_jobs URI OUT SPEC...  one fio job per SPEC "BS@OFFSET+SIZE":
 #                            random writes of BS covering [OFFSET, +SIZE)
 #                            once at QD16, then crc32c verify reads of all
@@ -67,7 +71,7 @@ sp_detect() {
 	out=$(sp_show "$1") || exit 1
 	if grep -q "^$1/splice : " <<<"$out"; then
 		SP_ON=1
-		note "$1/splice : $(show_attr "$1" splice)"
+		note "dst show $1 has the splice counters: they are checked"
 	elif [ -e "$ROOT/src/common/pipepool.c" ]; then
 		fail "this tree has the splice path, but dst show $1 has no $1/splice"
 	else
@@ -147,6 +151,22 @@ sp_assert_delta() {
 	eq) assert_eq "$d" "$4" "$5 ($1/$2 grew by)" ;;
 	*) fail "sp_assert_delta: bad operator '$3'" ;;
 	esac
+}
+
+sp_idle_pipes() {
+	local used made
+	sp_on || return 0
+	# A request's pipe goes back when it completes; its client may have
+	# seen the reply a moment before.
+	for _ in $(seq 20); do
+		used=$(show_attr "$1" splice/pipes_in_use)
+		[ "$used" = "$2" ] && break
+		sleep 0.1
+	done
+	made=$(show_attr "$1" splice/pipes)
+	assert_eq "$used" "$2" "$1/splice/pipes_in_use with no IO under way (of $made pipes made)"
+	assert_le "$made" 64 "$1/splice/pipes"
+	note "$1: $made pipes made, $used in use (the nodes' own) with no IO under way"
 }
 
 sp_fio_jobs() {

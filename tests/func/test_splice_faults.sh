@@ -78,6 +78,7 @@ assert_ge "$(show_attr fk $N1/resent)" 1 "$N1/resent (the 1M writes in flight wh
 assert_eq "$(export_pid fk)" "$FK_PID" "the storage daemon is the same process"
 fo_log_has fk "node $F1: back after" "the storage logged the node's return"
 mostly_spliced fk "fio across the kill of f1"
+sp_idle_pipes fk 2
 step "a. the device is the two backing files end to end"
 assert_eq "$(dev_sha "$FK")" "$(node_data "$F0_IMG" "$F1_IMG" | sha256sum | cut -d' ' -f1)" \
 	"sha256 of fk vs. its backing files"
@@ -110,6 +111,7 @@ sp_fio_wait
 assert_eq "$(show_attr mf io/errors)" 0 "io errors on the mirror (the client saw none)"
 assert_eq "$(show_attr mf health)" AA "health after the load"
 mostly_spliced mf "fio across the kill of leg 1"
+sp_idle_pipes mf 2
 qio "$M_URI" "flush"
 mr_legs_identical "after the resync and the rest of the load"
 assert_eq "$(dev_sha "$M_URI")" "$(head -c "$M_SIZE" "${LEG_IMG[1]}" | sha256sum | cut -d' ' -f1)" \
@@ -156,6 +158,7 @@ assert_file_pattern "$F1_IMG" $((2 * MiB)) "$MiB" 0x6d "the held write, in f1's 
 qio "$FK" "read -P 0x6d $((34 * MiB)) 1M"
 assert_eq "$(show_attr fk io/errors)" 0 "fk io/errors"
 mostly_spliced fk "fio and qemu-io across the suspend of $N1"
+sp_idle_pipes fk 2
 assert_eq "$(dev_sha "$FK")" "$(node_data "$F0_IMG" "$F1_IMG" | sha256sum | cut -d' ' -f1)" \
 	"sha256 of fk vs. its backing files after the suspend"
 

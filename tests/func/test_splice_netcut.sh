@@ -123,6 +123,7 @@ if sp_on; then
 		assert_ge "$s" "$(sp_most $((s + c)))" "$d payload spliced across the cut (of $((s + c)) bytes)"
 	done
 fi
+sp_idle_pipes nc 2
 
 step "the device is the two backing files end to end"
 assert_eq "$(dev_sha "$NC")" "$(node_data "$N0_IMG" "$N1_IMG" | sha256sum | cut -d' ' -f1)" \

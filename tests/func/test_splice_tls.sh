@@ -57,6 +57,7 @@ for d in read write; do
 	sp_assert_delta tl "splice/${d}_copied_bytes" ge $((16 * MiB)) "$d: n1's half copied"
 done
 assert_eq "$(show_attr tl io/errors)" 0 "tl io/errors"
+sp_idle_pipes tl 1 # n0's: a node over TLS has none
 st_stop tl
 
 step "2. storage tl served with --tls require"
@@ -94,6 +95,7 @@ cmp -n $((8 * MiB)) "$T_TMP/rand48" "$N0_IMG" || fail "the random file's first 8
 cmp -n $((23 * MiB)) -i $((9 * MiB)) "$T_TMP/rand48" "$N0_IMG" || fail "the random file's 9M..32M are not in n0's file"
 cmp -n $((16 * MiB)) -i $((32 * MiB)):0 "$T_TMP/rand48" "$N1_IMG" || fail "the random file's last 16M are not in n1's file"
 assert_eq "$(show_attr tl io/errors)" 0 "tl io/errors"
+sp_idle_pipes tl 1
 
 step "stop"
 st_stop tl
