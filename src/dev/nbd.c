@@ -969,6 +969,7 @@ static size_t parse(struct nbd_dev *n)
 		if (avail < NBD_STRUCTURED_REPLY_SIZE + len)
 			return NBD_STRUCTURED_REPLY_SIZE + len;
 		n->rpos += NBD_STRUCTURED_REPLY_SIZE + len;
+		n->hdr_only = false;
 		if (!small_chunk(n, s, type, p + NBD_STRUCTURED_REPLY_SIZE, len)) {
 			nbd_conn_lost(n, "protocol error: bad reply chunk (type %u, %u bytes)",
 				      type, len);
