@@ -14,20 +14,15 @@
 # The data checks hold on either path; the counter checks are what tell the
 # paths apart.
 #
-# sp_detect NAME             SP_ON=1 if `dst show NAME` has the splice
-#                            attributes. Until the splice path is in the
-#                            tree (src/common/pipepool.c) a build without
-#                            them only has its data checked (SP_ON=0: the
-#                            sp_mark, sp_assert_* and sp_counters below do
-#                            nothing); with it, their absence fails.
-# sp_assert_attr NAME KEY GLOB WHAT  NAME/KEY matches the shell GLOB
+# sp_assert_attr NAME KEY GLOB WHAT  NAME/KEY matches the shell GLOB (and
+#                            is shown)
 # sp_mark NAME [NODE...]     remember the counters of NAME (and its NODEs)
 # sp_delta NAME KEY          what KEY (e.g. splice/read_spliced_bytes,
 #                            n-0/spliced_bytes) grew by since sp_mark
 # sp_most BYTES              3/4 of BYTES: "most" of a load's large IO (a
 #                            request that finds every pipe of the pool taken
 #                            is copied, and that is allowed)
-# sp_idle_pipes NAME N      with no IO under way: NAME's pipes are back in
+# sp_idle_pipes NAME N       with no IO under way: NAME's pipes are back in
 #                            the pool but the N its plaintext remote nodes
 #                            keep to send from (splice/pipes_in_use), and
 #                            no more than 64 were made (splice/pipes)
@@ -48,8 +43,6 @@
 SP_KEYS="splice/read_spliced_bytes splice/read_copied_bytes splice/write_spliced_bytes splice/write_copied_bytes"
 SP_NODE_KEYS="spliced_bytes copied_bytes"
 declare -A SP_MARK=()
-SP_ON=''
-
 
 # sp_show NAME: `dst show NAME`, once, for several attributes.
 sp_show() {
@@ -66,29 +59,8 @@ sp_attr() {
 	echo "$v"
 }
 
-sp_detect() {
-	local out
-	out=$(sp_show "$1") || exit 1
-	if grep -q "^$1/splice : " <<<"$out"; then
-		SP_ON=1
-		note "dst show $1 has the splice counters: they are checked"
-	elif [ -e "$ROOT/src/common/pipepool.c" ]; then
-		fail "this tree has the splice path, but dst show $1 has no $1/splice"
-	else
-		SP_ON=0
-		note "no splice counters in this build: only the data is checked"
-	fi
-}
-
-# sp_on: true if the counters are checked; sp_detect must have run.
-sp_on() {
-	[ -n "$SP_ON" ] || fail "lib_splice: sp_detect has not run"
-	[ "$SP_ON" = 1 ]
-}
-
 sp_assert_attr() {
 	local v
-	sp_on || return 0
 	v=$(show_attr "$1" "$2")
 	# shellcheck disable=SC2053 # a glob on purpose
 	[[ $v == $3 ]] || fail "$4: $1/$2 is '$v', expected '$3'"
@@ -98,7 +70,6 @@ sp_assert_attr() {
 sp_mark() {
 	local name=$1 out k n
 	shift
-	sp_on || return 0
 	out=$(sp_show "$name") || exit 1
 	for k in $SP_KEYS; do
 		SP_MARK[$name/$k]=$(sp_attr "$out" "$name" "$k") || exit 1
@@ -126,7 +97,6 @@ sp_most() {
 sp_counters() {
 	local name=$1 out k n line=''
 	shift
-	sp_on || return 0
 	out=$(sp_show "$name") || exit 1
 	for k in $SP_KEYS; do
 		line+=" ${k#splice/}=+$(($(sp_attr "$out" "$name" "$k") - SP_MARK[$name/$k]))"
@@ -143,7 +113,6 @@ sp_counters() {
 # eq) BYTES.
 sp_assert_delta() {
 	local d
-	sp_on || return 0
 	d=$(sp_delta "$1" "$2") || exit 1
 	case $3 in
 	ge) assert_ge "$d" "$4" "$5 ($1/$2 grew by $d)" ;;
@@ -155,7 +124,6 @@ sp_assert_delta() {
 
 sp_idle_pipes() {
 	local used made
-	sp_on || return 0
 	# A request's pipe goes back when it completes; its client may have
 	# seen the reply a moment before.
 	for _ in $(seq 20); do

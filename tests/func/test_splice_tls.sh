@@ -10,8 +10,6 @@
 #     in (1M requests, across both nodes) and out over TLS, cmp, qemu-io
 #     patterns over TLS; nothing at all is spliced, not even n0's payload,
 #     and NAME/splice says off because of TLS.
-# Before the splice path is in the tree only the data is checked (see
-# lib_splice.sh's sp_detect).
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_tls.sh"
@@ -38,7 +36,6 @@ st_start tl --listen "127.0.0.1:$(free_port)"
 TL=$ST_URI
 tl_log_has() { grep -Eq "$1" "$DST_STATE_DIR/tl.log" || fail "$2: no line matching '$1' in tl.log"; }
 tl_log_has "node $N1_URI: up, [0-9]+ bytes, TLS PSK" "n1 came up over TLS"
-sp_detect tl
 sp_assert_attr tl splice "on*" "a storage served in plaintext"
 sp_assert_attr tl n-0/splice yes "n-0, a plaintext node"
 sp_assert_attr tl $N1/splice "no*TLS*" "$N1, a node over TLS"
