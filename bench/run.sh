@@ -9,6 +9,8 @@
 #               (one 2 GiB file, prefilled, served from the page cache)
 #   (c) storage (bench/storage.sh): dst 2-node linear storage of memory nodes
 #               vs nbdkit nbd-plugin proxy -> nbdkit memory vs nbdkit memory (a)
+#               vs the same dst storage with DST_SPLICE=0 (dst-storage-copy:
+#               every payload copied through the storage daemon's memory)
 #   (d) mirror (bench/storage.sh): dst 2-leg mirror of memory nodes vs the
 #               same storage over one memory node (the write cost of mirroring)
 #               vs qemu-nbd's quorum driver over two memory nodes (qemu-quorum)

@@ -37,12 +37,17 @@ start_nbdkit_proxy() {
 start_dst_storage_available() { "$DST" create --help >/dev/null 2>&1; }
 start_dst_storage_why() { echo "dst has no 'create' command yet"; }
 
+# dst-storage-copy: the same with DST_SPLICE=0 (payloads copied through the
+# storage daemon's memory, as before issue 21): what splicing gains, in the
+# same run.
+start_dst_storage_copy() { BENCH_STORAGE_NAME=bench-storage-copy DST_SPLICE=0 start_dst_storage; }
+
 start_dst_storage() {
-	local half out p1 p2 u1 u2 port pid name=bench-storage
+	local half out p1 p2 u1 u2 port pid name=${BENCH_STORAGE_NAME:-bench-storage}
 	half=$(($(numfmt --from=iec "$SIZE") / 2 / 1048576))M
-	out=$(start_dst bench-node1 "mem:$half") || return 1
+	out=$(start_dst "$name-node1" "mem:$half") || return 1
 	read -r p1 u1 <<<"$out"
-	out=$(start_dst bench-node2 "mem:$half") || return 1
+	out=$(start_dst "$name-node2" "mem:$half") || return 1
 	read -r p2 u2 <<<"$out"
 	port=$(free_port)
 	echo "$name" >>"$DST_NAMES_FILE"
@@ -309,6 +314,7 @@ resync_bench() {
 # shellcheck disable=SC2034 # used by run.sh
 STORAGE_SERVERS=(
 	"dst-storage start_dst_storage 1"
+	"dst-storage-copy start_dst_storage_copy 1"
 	"nbdkit-proxy start_nbdkit_proxy 1"
 	"dst-mirror start_dst_mirror 1"
 	"dst-single start_dst_single 1"
@@ -323,7 +329,7 @@ LOCAL_SERVERS=(
 
 storage_table() {
 	table "(c) 2-hop storage over memory nodes (nbdkit-mem: single hop, from (a))" \
-		dst-storage nbdkit-proxy nbdkit-mem
+		dst-storage nbdkit-proxy nbdkit-mem dst-storage-copy
 	table "(d) write cost of mirroring: 2-leg mirror vs the same storage over one node, and vs qemu-nbd's quorum over two nodes (${BENCH_QUORUM_LEGS:-dst} legs; memory nodes of $MSIZE)" \
 		dst-mirror dst-single qemu-quorum
 	resync_table

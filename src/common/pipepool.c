@@ -11,16 +11,26 @@
 
 static struct spipe *free_list;
 static unsigned made, in_use;
-static bool refused; /* the system would not make one: stop asking */
+static bool refused;	    /* the system would not make one: stop asking */
+static const char *refusal; /* why, for dst show */
 static int null_fd = -1;
 static struct spipe *scratch; /* spipe_copy_out's, never in the pool */
 
 static struct spipe *make(void)
 {
 	int fds[2];
+	/* DST_SPLICE=0: copy everything (to measure what splicing gains). */
+	const char *env = getenv("DST_SPLICE");
+	if (!refused && env && !strcmp(env, "0")) {
+		refused = true;
+		refusal = "DST_SPLICE=0";
+	}
 	if (refused || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
-		if (!refused)
-			log_warn("splice: cannot make a pipe (%s): payloads are copied", strerror(errno));
+		if (!refused) {
+			log_warn("splice: cannot make a pipe (%s): payloads are copied",
+				 strerror(errno));
+			refusal = "the system gives no more pipes";
+		}
 		refused = true;
 		return NULL;
 	}
@@ -33,6 +43,7 @@ static struct spipe *make(void)
 		close(fds[0]);
 		close(fds[1]);
 		refused = true;
+		refusal = "the system will not size a pipe to 1 MiB";
 		return NULL;
 	}
 	struct spipe *p = xcalloc(1, sizeof(*p));
@@ -83,7 +94,7 @@ void spipe_drop(struct spipe *p)
 			/* Only a bug can get here; a pipe that lies about
 			 * its contents must not carry another payload. */
 			log_err("splice: a pipe would not give back %u bytes: %s", p->len,
-				  strerror(errno));
+				strerror(errno));
 			abort();
 		}
 		p->len -= (uint32_t)r;
@@ -168,6 +179,11 @@ int spipe_copy_out(struct spipe *src, void *buf)
 		return -1;
 	}
 	return spipe_to_buf(scratch, buf, want);
+}
+
+const char *spipe_refusal(void)
+{
+	return made ? NULL : refusal;
 }
 
 void spipe_counts(unsigned *m, unsigned *u)

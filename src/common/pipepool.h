@@ -62,6 +62,8 @@ int spipe_tee(struct spipe *src, struct spipe *dst);
  * pipe. 0, or -1 with errno. */
 int spipe_copy_out(struct spipe *src, void *buf);
 
+/* Why no pipe could be made at all ("DST_SPLICE=0", ...), or NULL. */
+const char *spipe_refusal(void);
 /* How many pipes are made, and taken now. */
 void spipe_counts(unsigned *made, unsigned *in_use);
 
