@@ -64,6 +64,7 @@ struct spipe *spipe_get(void)
 	}
 	p->next = NULL;
 	p->len = 0;
+	p->copied = false;
 	in_use++;
 	return p;
 }
@@ -172,6 +173,7 @@ int spipe_copy_out(struct spipe *src, void *buf)
 	if (!scratch && !(scratch = make()))
 		return -1;
 	uint32_t want = src->len;
+	src->copied = true;
 	if (spipe_tee(src, scratch) < 0) {
 		int e = errno;
 		spipe_drop(scratch);

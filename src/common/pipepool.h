@@ -32,6 +32,9 @@
 struct spipe {
 	int rfd, wfd;
 	uint32_t len; /* bytes in it */
+	/* Its bytes were copied out (spipe_copy_out) for a device that
+	 * needed them: the payload was not spliced all the way. */
+	bool copied;
 	struct spipe *next;
 };
 

@@ -320,7 +320,7 @@ static void io_done(struct dev_io *io, int err)
 		lathist_add(&st->write_lat, ns);
 		if (!err)
 			st->bytes_written += r->length;
-		if (!err && r->pipe)
+		if (!err && r->pipe && !r->pipe->copied)
 			st->write_spliced += r->length;
 		else if (!err)
 			st->write_copied += r->length;
