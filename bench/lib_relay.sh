@@ -1,14 +1,16 @@
 # shellcheck shell=bash
 # bench/lib_relay.sh - the loopback ceiling under any 2-hop storage
 # (bench/relay.c) for bench/relay.sh and bench/run.sh: build the program, run
-# its three paths (direct, copy relay, splice relay) alternating, and print
+# its paths (direct, copy and splice relay, and the same to two sinks) alternating, and print
 # their medians as a table. Source after bench/lib.sh; the script sets ROOT
 # and WORK (with res/ in it).
 
-RELAY_MODES=(direct copy splice)
+RELAY_MODES=(direct copy splice copy2 tee)
 declare -A RELAY_PATH=([direct]="direct: source -> sink (one hop)"
 	[copy]="copy relay: source -> relay (read + write) -> sink"
-	[splice]="splice relay: source -> relay (socket -> pipe -> socket) -> sink")
+	[splice]="splice relay: source -> relay (socket -> pipe -> socket) -> sink"
+	[copy2]="copy relay to two sinks (a mirror's ceiling): read + write twice"
+	[tee]="tee relay to two sinks (a mirror's ceiling): splice, tee, splice twice")
 
 # relay_build BIN: compile bench/relay.c into BIN.
 relay_build() {
