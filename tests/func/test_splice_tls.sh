@@ -9,7 +9,9 @@
 #  2. the storage served with --tls require: nbdcopy of a random 48M file
 #     in (1M requests, across both nodes) and out over TLS, cmp, qemu-io
 #     patterns over TLS; nothing at all is spliced, not even n0's payload,
-#     and NAME/splice says off because of TLS.
+#     and NAME/splice says off because of TLS;
+#  3. a storage over n0 started with DST_SPLICE=0 copies a 1M write and
+#     read, and says so.
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/func/lib_storage.sh"
 . "$TESTS_DIR/func/lib_tls.sh"
@@ -94,8 +96,27 @@ cmp -n $((16 * MiB)) -i $((32 * MiB)):0 "$T_TMP/rand48" "$N1_IMG" || fail "the r
 assert_eq "$(show_attr tl io/errors)" 0 "tl io/errors"
 sp_idle_pipes tl 1
 
-step "stop"
+step "3. DST_SPLICE=0: a plaintext storage over n0 that copies everything, and says why"
 st_stop tl
+st_create t0 linear
+st_add t0 --remote "$N0" --relabel # tl, stopped, had it
+DST_SPLICE=0 st_start t0 --listen "127.0.0.1:$(free_port)"
+sp_assert_attr t0 splice "off: DST_SPLICE=0*" "a storage started with DST_SPLICE=0"
+sp_assert_attr t0 n-0/splice "no (*" "n-0 of a storage started with DST_SPLICE=0"
+sp_mark t0 n-0
+run_ok "qemu-io 1M write and read through t0" qemu-io -f raw \
+	-c "write -P 0x5a $((4 * MiB)) 1M" -c "read -P 0x5a $((4 * MiB)) 1M" "$ST_URI"
+assert_not_contains "$(cat "$T_TMP/run.out")" "Pattern verification failed" "qemu-io through t0"
+sp_counters t0 n-0
+for d in read write; do
+	sp_assert_delta t0 "splice/${d}_spliced_bytes" eq 0 "$d: nothing spliced with DST_SPLICE=0"
+	sp_assert_delta t0 "splice/${d}_copied_bytes" eq "$MiB" "$d: the payload copied"
+done
+assert_file_pattern "$N0_IMG" $((4 * MiB)) "$MiB" 0x5a "t0's write, in n0's file"
+assert_eq "$(show_attr t0 splice/pipes)" 0 "t0/splice/pipes with DST_SPLICE=0"
+
+step "stop"
+st_stop t0
 stop_export n0
 stop_export n1
 echo "PASS"
