@@ -40,7 +40,7 @@ SL=$ST_URI
 B=$((32 * MiB - 4096)) # where node 1 begins
 N1=n-$((B / 512))
 assert_eq "$(show_attr sl nodes)" "sectors (start [size]): 0 [$((B / 512))] | $((B / 512)) [$((B / 512))]" "sl's nodes"
-sp_assert_attr sl splice "on" "a storage served in plaintext over plaintext nodes"
+sp_assert_attr sl splice/state "on" "a storage served in plaintext over plaintext nodes"
 sp_assert_attr sl n-0/splice yes "n-0, a plaintext node"
 sp_assert_attr sl "$N1/splice" yes "$N1, a plaintext node"
 
@@ -143,7 +143,7 @@ step "mirror sm over two file-backed 32M exports"
 mr_legs sm 32M 32M
 mr_mirror sm
 L0=${LEG_NODE[0]} L1=${LEG_NODE[1]}
-sp_assert_attr sm splice "on" "a mirror served in plaintext over plaintext legs"
+sp_assert_attr sm splice/state "on" "a mirror served in plaintext over plaintext legs"
 sp_assert_attr sm "$L0/splice" yes "$L0, a plaintext leg"
 sp_assert_attr sm "$L1/splice" yes "$L1, a plaintext leg"
 

@@ -41,7 +41,8 @@ read_loop() {
 			return 1
 		fi
 		n=$((n + 1))
-		echo $n >"$T_TMP/reads.ok"
+		# Renamed into place: a reader never sees it empty.
+		echo $n >"$T_TMP/reads.ok.new" && mv "$T_TMP/reads.ok.new" "$T_TMP/reads.ok"
 	done
 }
 

@@ -5,7 +5,7 @@
 # as nbds://):
 #  1. the storage served in plaintext: fio 1M write+verify on both nodes;
 #     n0's payload is spliced, n1's copied, and `dst show` says why
-#     (n-65536/splice "no (TLS)");
+#     (n-65536/splice "no (TLS)", tl/splice/state "on");
 #  2. the storage served with --tls require: nbdcopy of a random 48M file
 #     in (1M requests, across both nodes) and out over TLS, cmp, qemu-io
 #     patterns over TLS; nothing at all is spliced, not even n0's payload,
@@ -38,7 +38,7 @@ st_start tl --listen "127.0.0.1:$(free_port)"
 TL=$ST_URI
 tl_log_has() { grep -Eq "$1" "$DST_STATE_DIR/tl.log" || fail "$2: no line matching '$1' in tl.log"; }
 tl_log_has "node $N1_URI: up, [0-9]+ bytes, TLS PSK" "n1 came up over TLS"
-sp_assert_attr tl splice "on*" "a storage served in plaintext"
+sp_assert_attr tl splice/state "on*" "a storage served in plaintext"
 sp_assert_attr tl n-0/splice yes "n-0, a plaintext node"
 sp_assert_attr tl $N1/splice "no*TLS*" "$N1, a node over TLS"
 
@@ -65,7 +65,7 @@ dst_ok start tl --listen "127.0.0.1:$SP" --tls require --tls-psk "$KEYS" >/dev/n
 track_export tl
 assert_eq "$(show_attr tl tls)" "require (PSK)" "dst show tl/tls"
 TLS_URI="nbds://alice@127.0.0.1:$SP/?tls-psk-file=$KEYS"
-sp_assert_attr tl splice "off*TLS*" "a storage served over TLS"
+sp_assert_attr tl splice/state "off*TLS*" "a storage served over TLS"
 sp_assert_attr tl n-0/splice yes "n-0, a plaintext node"
 
 step "2. nbdcopy a random 48M file in and out over TLS (1M requests, both nodes)"
@@ -101,7 +101,7 @@ st_stop tl
 st_create t0 linear
 st_add t0 --remote "$N0" --relabel # tl, stopped, had it
 DST_SPLICE=0 st_start t0 --listen "127.0.0.1:$(free_port)"
-sp_assert_attr t0 splice "off: DST_SPLICE=0*" "a storage started with DST_SPLICE=0"
+sp_assert_attr t0 splice/state "off: DST_SPLICE=0*" "a storage started with DST_SPLICE=0"
 sp_assert_attr t0 n-0/splice "no (*" "n-0 of a storage started with DST_SPLICE=0"
 sp_mark t0 n-0
 run_ok "qemu-io 1M write and read through t0" qemu-io -f raw \
