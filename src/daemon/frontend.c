@@ -129,6 +129,16 @@ void frontend_show_stats(struct nbd_server *srv, const struct nbd_server_stats *
 #undef PATH
 }
 
+/* A counter family's two series, op="read" and op="write". */
+static void by_read_write(struct mx *m, const char *family, const struct mx_labels *l,
+			  uint64_t reads, uint64_t writes)
+{
+	struct mx_labels o = mx_labels_with(l, "op", "read");
+	mx_counter(m, family, &o, reads);
+	o = mx_labels_with(l, "op", "write");
+	mx_counter(m, family, &o, writes);
+}
+
 void frontend_metrics(const struct nbd_server_stats *st, struct mx *m, const char *kind,
 		      const char *name)
 {
@@ -156,17 +166,11 @@ void frontend_metrics(const struct nbd_server_stats *st, struct mx *m, const cha
 	mx_family(m, F("spliced_bytes"), MX_COUNTER,
 		  "Read and write payload bytes moved between client and node sockets by "
 		  "splice, by op (read, write).");
-	o = mx_labels_with(&l, "op", "read");
-	mx_counter(m, f, &o, st->read_spliced);
-	o = mx_labels_with(&l, "op", "write");
-	mx_counter(m, f, &o, st->write_spliced);
+	by_read_write(m, f, &l, st->read_spliced, st->write_spliced);
 	mx_family(m, F("copied_bytes"), MX_COUNTER,
 		  "Read and write payload bytes that passed through the daemon's memory, by op "
 		  "(read, write).");
-	o = mx_labels_with(&l, "op", "read");
-	mx_counter(m, f, &o, st->read_copied);
-	o = mx_labels_with(&l, "op", "write");
-	mx_counter(m, f, &o, st->write_copied);
+	by_read_write(m, f, &l, st->read_copied, st->write_copied);
 	mx_family(m, F("errors"), MX_COUNTER, "Error replies sent to clients.");
 	mx_counter(m, f, &l, st->errors);
 	mx_family(m, F("inflight_requests"), MX_GAUGE, "Client requests being served now.");

@@ -592,7 +592,18 @@ void conn_out_consumed(struct nbd_conn *c, size_t n)
 	limits_sent(c);
 }
 
-/* Write as much queued output as the socket takes, in one writev. */
+/* A send failed: false when the socket is only full (wait for room), true
+ * when the connection is closed. */
+static bool send_broke(struct nbd_conn *c)
+{
+	if (errno == EAGAIN || errno == EINTR)
+		return false;
+	conn_close(c, errno == EPIPE || errno == ECONNRESET ? "disconnected" : strerror(errno));
+	return true;
+}
+
+/* Write as much queued output as the socket takes, in one sendmsg (and a
+ * splice for a read's payload in a pipe). */
 static void conn_flush(struct nbd_conn *c)
 {
 	if (c->tls) {
@@ -605,12 +616,9 @@ static void conn_flush(struct nbd_conn *c)
 				ssize_t w = spipe_to_fd(h->pipe, c->fd,
 							h->hdr_len + h->data_len - h->sent, false);
 				if (w < 0) {
-					if (errno == EAGAIN || errno == EINTR)
-						break;
-					conn_close(c, errno == EPIPE || errno == ECONNRESET
-							  ? "disconnected"
-							  : strerror(errno));
-					return;
+					if (send_broke(c))
+						return;
+					break;
 				}
 				conn_out_consumed(c, (size_t)w);
 				continue;
@@ -622,12 +630,9 @@ static void conn_flush(struct nbd_conn *c)
 			ssize_t w =
 			    sendmsg(c->fd, &msg, MSG_NOSIGNAL | (c->gather_pipe ? MSG_MORE : 0));
 			if (w < 0) {
-				if (errno == EAGAIN || errno == EINTR)
-					break;
-				conn_close(c, errno == EPIPE || errno == ECONNRESET
-						  ? "disconnected"
-						  : strerror(errno));
-				return;
+				if (send_broke(c))
+					return;
+				break;
 			}
 			conn_out_consumed(c, (size_t)w);
 			if ((size_t)w < 65536 && (c->hs_sent < c->hs_len || out_ready(c)))

@@ -454,23 +454,13 @@ bool tx_process(struct nbd_conn *c)
 		uint32_t avail = c->rend - c->rstart;
 		uint8_t *p = c->rbuf + c->rstart;
 
-		if (c->rx == RX_PAYLOAD) {
+		if (c->rx == RX_PAYLOAD || c->rx == RX_PIPE) {
 			struct nbd_req *r = c->rx_req;
 			uint32_t take = MIN(avail, r->piece_len - c->rx_got);
-			memcpy((char *)r->buf + c->rx_got, p, take);
-			c->rstart += take;
-			c->rx_got += take;
-			if (c->rx_got < r->piece_len) {
-				conn_set_lowat(c, r->piece_len - c->rx_got);
-				return true;
-			}
-			payload_complete(c);
-			continue;
-		}
-		if (c->rx == RX_PIPE) { /* what was read ahead goes in first */
-			struct nbd_req *r = c->rx_req;
-			uint32_t take = MIN(avail, r->piece_len - c->rx_got);
-			if (take && spipe_from_buf(r->pipe, p, take) != (ssize_t)take) {
+			if (c->rx == RX_PAYLOAD) {
+				memcpy((char *)r->buf + c->rx_got, p, take);
+			} else if (take && spipe_from_buf(r->pipe, p, take) != (ssize_t)take) {
+				/* (what was read ahead goes into the pipe first) */
 				if (!tx_pipe_to_copy(c, r))
 					return false;
 				continue;
