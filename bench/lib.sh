@@ -97,3 +97,18 @@ ratio() {
 	if [ -z "$1" ] || [ -z "$2" ]; then echo "-"; return; fi
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'
 }
+
+# ratio_range A B ROW FIELD: " (MIN-MAX)" of A/B over the repeats in which both
+# have a result (FIELD 1: value, 2: CPU), or nothing with fewer than two: how
+# far apart the back-to-back runs of a pair were.
+ratio_range() {
+	local f rep b
+	for f in "$WORK/res/$1.$3".*; do
+		rep=${f##*.}
+		b="$WORK/res/$2.$3.$rep"
+		if [ -f "$f" ] && [ -f "$b" ]; then
+			echo "$(cut -d' ' -f"$4" "$f") $(cut -d' ' -f"$4" "$b")"
+		fi
+	done | awk '$2 > 0 { r = $1 / $2; if (!n || r < lo) lo = r; if (!n || r > hi) hi = r; n++ }
+		END { if (n > 1) printf " (%.2f-%.2f)", lo, hi }'
+}

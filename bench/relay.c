@@ -8,7 +8,12 @@
  * through user memory). "direct" leaves the relay out: source -> sink, one
  * hop, the ceiling of a single export.
  *
- *   relay direct|copy|splice [GiB]     (default 4 GiB)
+ * Two more paths give the ceiling under a 2-leg mirror, every byte sent
+ * twice: "copy2" writes what it reads to two sinks, "tee" splices it into
+ * a pipe, duplicates it into a second with tee(2), and splices each to one
+ * of two sinks.
+ *
+ *   relay direct|copy|splice|copy2|tee [GiB]     (default 4 GiB)
  *
  * Prints one line: mode, MiB/s, and CPU seconds per GiB of all three.
  */
@@ -125,6 +130,48 @@ static void relay_splice(int in, int out)
 	}
 }
 
+static void relay_copy2(int in, int out, int out2)
+{
+	char *buf = malloc(MSG);
+	ssize_t n;
+	if (!buf)
+		die("malloc");
+	while ((n = read(in, buf, MSG)) > 0) {
+		write_all(out, buf, (size_t)n);
+		write_all(out2, buf, (size_t)n);
+	}
+}
+
+static void splice_all(int from, int to, ssize_t n)
+{
+	while (n > 0) {
+		ssize_t w = splice(from, NULL, to, NULL, (size_t)n, SPLICE_F_MOVE);
+		if (w <= 0)
+			die("splice to the socket");
+		n -= w;
+	}
+}
+
+static void relay_tee(int in, int out, int out2)
+{
+	int p[2], q[2];
+	if (pipe(p) < 0 || pipe(q) < 0)
+		die("pipe");
+	fcntl(p[1], F_SETPIPE_SZ, MSG);
+	fcntl(q[1], F_SETPIPE_SZ, MSG);
+	for (;;) {
+		ssize_t n = splice(in, NULL, p[1], NULL, MSG, SPLICE_F_MOVE);
+		if (n < 0)
+			die("splice from the socket");
+		if (n == 0)
+			return;
+		if (tee(p[0], q[1], (size_t)n, 0) != n)
+			die("tee");
+		splice_all(p[0], out, n);
+		splice_all(q[0], out2, n);
+	}
+}
+
 static double now(void)
 {
 	struct timespec t;
@@ -144,8 +191,9 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
 	bool direct = !strcmp(mode, "direct"), copy = !strcmp(mode, "copy");
-	if (!direct && !copy && strcmp(mode, "splice")) {
-		fprintf(stderr, "usage: relay direct|copy|splice [GiB]\n");
+	bool copy2 = !strcmp(mode, "copy2"), teed = !strcmp(mode, "tee");
+	if (!direct && !copy && !copy2 && !teed && strcmp(mode, "splice")) {
+		fprintf(stderr, "usage: relay direct|copy|splice|copy2|tee [GiB]\n");
 		return 2;
 	}
 	uint64_t total = (uint64_t)(argc > 2 ? atoi(argv[2]) : 4) << 30;
@@ -161,6 +209,18 @@ int main(int argc, char **argv)
 		sink(fd);
 	}
 	int to_sink = connect_to(sink_port);
+	pid_t sink2_pid = 0;
+	int to_sink2 = -1;
+	if (copy2 || teed) { /* the second leg */
+		sink2_pid = fork();
+		if (sink2_pid == 0) {
+			int fd = accept(ls, NULL, NULL);
+			if (fd < 0)
+				die("accept");
+			sink(fd);
+		}
+		to_sink2 = connect_to(sink_port);
+	}
 	close(ls);
 
 	double t0 = now(), cpu0 = cpu_seconds(RUSAGE_SELF);
@@ -181,12 +241,20 @@ int main(int argc, char **argv)
 		close(lr);
 		if (copy)
 			relay_copy(from_source, to_sink);
+		else if (copy2)
+			relay_copy2(from_source, to_sink, to_sink2);
+		else if (teed)
+			relay_tee(from_source, to_sink, to_sink2);
 		else
 			relay_splice(from_source, to_sink);
 		close(to_sink);
+		if (to_sink2 >= 0)
+			close(to_sink2);
 	}
 	waitpid(source_pid, NULL, 0);
 	waitpid(sink_pid, NULL, 0);
+	if (sink2_pid)
+		waitpid(sink2_pid, NULL, 0);
 	double secs = now() - t0;
 	double cpu = cpu_seconds(RUSAGE_SELF) - cpu0 + cpu_seconds(RUSAGE_CHILDREN);
 	double gib = (double)total / (1u << 30);

@@ -2,33 +2,25 @@
 # bench/relay.sh - the loopback ceiling under a 2-hop storage (bench/relay.c):
 # bytes from a source to a sink directly, and through a relay process that
 # copies or splices, RELAY_REPEAT times each (default 3, alternating), with
-# the median. Compare the storage rows of bench/run.sh with these.
+# the median. bench/run.sh runs the same in the same minutes as its storage
+# rows (BENCH_RELAY); this is the measurement alone.
 #   RELAY_GIB=4   bytes per run
 set -euo pipefail
-cd "$(dirname "$0")/.."
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+# shellcheck source=bench/lib_relay.sh
+. bench/lib_relay.sh
 BIN=${BUILD:-build}/bench/relay
-mkdir -p "$(dirname "$BIN")"
-${CC:-cc} -O2 -Wall -Wextra -Werror -o "$BIN" bench/relay.c
 REPEAT=${RELAY_REPEAT:-3}
-GIB=${RELAY_GIB:-4}
-declare -A runs
-for ((i = 0; i < REPEAT; i++)); do
-	for mode in direct copy splice; do
-		line=$("$BIN" "$mode" "$GIB")
-		echo "relay: $line"
-		runs[$mode]+="$(awk '{print $2}' <<<"$line") "
-	done
-done
-d=$(tr ' ' '\n' <<<"${runs[direct]}" | grep . | median)
-c=$(tr ' ' '\n' <<<"${runs[copy]}" | grep . | median)
-s=$(tr ' ' '\n' <<<"${runs[splice]}" | grep . | median)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dst-relay.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/res"
+relay_build "$BIN"
+relay_runs "$BIN" "$REPEAT" "${RELAY_GIB:-4}"
 echo
-echo "| path (1 MiB messages, loopback TCP, median of $REPEAT) | MiB/s | vs direct |"
-echo "|---|---:|---:|"
-echo "| direct: source -> sink (one hop) | $d | 1.00x |"
-awk -v d="$d" -v c="$c" -v s="$s" 'BEGIN {
-	printf "| copy relay: source -> relay (read+write) -> sink | %d | %.2fx |\n", c, c / d
-	printf "| splice relay: source -> relay (socket-pipe-socket) -> sink | %d | %.2fx |\n", s, s / d
-}'
+echo "Median of $REPEAT; CPU: all three processes, per GiB moved."
+echo
+relay_header
+relay_rows

@@ -9,16 +9,27 @@
 #               (one 2 GiB file, prefilled, served from the page cache)
 #   (c) storage (bench/storage.sh): dst 2-node linear storage of memory nodes
 #               vs nbdkit nbd-plugin proxy -> nbdkit memory vs nbdkit memory (a)
+#               vs the same dst storage with DST_SPLICE=0 (dst-storage-copy:
+#               every payload copied through the storage daemon's memory)
 #   (d) mirror (bench/storage.sh): dst 2-leg mirror of memory nodes vs the
 #               same storage over one memory node (the write cost of mirroring)
+#               vs qemu-nbd's quorum driver over two memory nodes (qemu-quorum)
 #   (e) resync (bench/storage.sh): a full resync of a mirror leg vs nbdcopy
 #               of the same bytes between two nbdkit memory servers
 #   (f) local storage (bench/storage.sh): dst 2-node linear storage over two
 #               local files vs nbdkit split plugin over the same files
+#   (g) relay ceiling (bench/relay.c, as bench/relay.sh): 1 MiB messages over
+#               loopback TCP directly, through a copying and a splicing relay;
+#               run right after sections (a), (c), (d), so that it sees the
+#               same machine as their rows
+#   Then the goals of issue 21 against the ratios of (c) and (d).
 #
 # Rows: seq read 1M QD16, seq write 1M QD16, rand read 4K QD32, rand write 4K QD32.
 # For each run we also read the server's CPU time (utime+stime of every server
 # process, from /proc/PID/stat) and report CPU milliseconds per GiB moved.
+# Tables show medians over the repeats and ratios of the medians; with more
+# than one repeat, a ratio is followed by the range of the per-repeat ratios
+# (peers of a row run back to back, so each repeat is a pair).
 #
 # Environment:
 #   BENCH_RUNTIME=10    seconds per fio run (2 for a smoke test)
@@ -28,7 +39,16 @@
 #                       on them back to back (fair under drifting noise);
 #                       server: one server at a time, its four rows, then the next
 #   BENCH_ONLY="..."    only these servers (names as in the table, e.g.
-#                       "dst-mem nbdkit-mem"); default: all
+#                       "dst-mem nbdkit-mem", or issue 21's "dst-storage
+#                       nbdkit-proxy nbdkit-mem dst-mirror dst-single
+#                       qemu-quorum"); default: all
+#   BENCH_RELAY=0|1     section (g); default: on when dst-storage runs
+#   BENCH_RELAY_GIB=4   GiB per relay run (BENCH_REPEAT runs of each path)
+#   BENCH_MIRROR_SIZE   size of each node of (d) (default: half of BENCH_SIZE)
+#   BENCH_RESYNC_SIZE   size of each leg of (e) (default: BENCH_MIRROR_SIZE)
+#   BENCH_QUORUM_LEGS=dst|nbdkit  the nodes under qemu-quorum: `dst export
+#                       mem:` (default, as the dst mirror's legs) or `nbdkit
+#                       memory`
 #   BENCH_DIR=DIR       scratch dir for the file, logs, state (default: mktemp)
 #   BENCH_KEEP=1        keep BENCH_DIR (fio JSON, server logs) afterwards
 #   BENCH_OUT=FILE      also write the final tables to FILE
@@ -52,12 +72,15 @@ RUNTIME=${BENCH_RUNTIME:-10}
 REPEAT=${BENCH_REPEAT:-1}
 SIZE=${BENCH_SIZE:-2G}
 ONLY=${BENCH_ONLY:-}
+RELAY_GIB=${BENCH_RELAY_GIB:-4}
 CLK_TCK=$(getconf CLK_TCK)
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 # shellcheck source=bench/lib_rows.sh
 . "$ROOT/bench/lib_rows.sh"
+# shellcheck source=bench/lib_relay.sh
+. "$ROOT/bench/lib_relay.sh"
 
 for tool in fio nbdkit qemu-nbd nbdinfo ss python3 numfmt; do
 	command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps.sh)"
@@ -346,7 +369,9 @@ table() {
 		v=$(cell "$ours" "$row" 1)
 		line="| ${ROW_NAME[$row]} ($u) | $(fmt_val "$v" "$u")"
 		for s in "${peers[@]}"; do line+=" | $(fmt_val "$(cell "$s" "$row" 1)" "$u")"; done
-		for s in "${peers[@]}"; do line+=" | $(ratio "$v" "$(cell "$s" "$row" 1)")"; done
+		for s in "${peers[@]}"; do
+			line+=" | $(ratio "$v" "$(cell "$s" "$row" 1)")$(ratio_range "$ours" "$s" "$row" 1)"
+		done
 		echo "$line |"
 	done
 	for row in "${ROWS[@]}"; do
@@ -357,6 +382,29 @@ table() {
 		for s in "${peers[@]}"; do line+=" | $(ratio "$c" "$(cell "$s" "$row" 2)")"; done
 		echo "$line |"
 	done
+}
+
+# relay_table: section (g), and what a second hop costs in the rows of this
+# run next to what it costs the relays (each as a fraction of its one hop).
+relay_table() {
+	local d s v one
+	d=$(cell relay-direct relay 1)
+	[ -n "$d" ] || return 0
+	echo
+	echo "### (g) relay ceiling: bench/relay.c ($RELAY_GIB GiB per run, median of $REPEAT), right after (a), (c), (d)"
+	echo
+	relay_header
+	relay_rows
+	echo
+	echo "CPU: source, relay and sink together, per GiB moved."
+	one=$(cell nbdkit-mem seqread 1)
+	[ -n "$one" ] || return 0
+	v="Seq read 1M QD16 over 2 hops as a fraction of one nbdkit hop in this run:"
+	for s in nbdkit-proxy dst-storage; do
+		[ -n "$(cell "$s" seqread 1)" ] && v+=" $s $(ratio "$(cell "$s" seqread 1)" "$one"),"
+	done
+	echo "$v against the relays' $(ratio "$(cell relay-copy relay 1)" "$d") (copy) and" \
+		"$(ratio "$(cell relay-splice relay 1)" "$d") (splice)."
 }
 
 # ---------------------------------------------------------------------------
@@ -396,6 +444,11 @@ note "fio nbd engine, ${RUNTIME}s per run, median of $REPEAT, order ${BENCH_ORDE
 T0=$SECONDS
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 run_group "${MEM_GROUP[@]}"
+if [ "${BENCH_RELAY:-$(wanted dst-storage && echo 1)}" = 1 ]; then
+	note "relay ceiling: bench/relay.c, $RELAY_GIB GiB per run"
+	relay_build "$WORK/relay"
+	relay_runs "$WORK/relay" "$REPEAT" "$RELAY_GIB"
+fi
 run_group "${FILE_GROUP[@]}"
 resync_bench
 
@@ -411,5 +464,7 @@ resync_bench
 	table "(a) memory backing" dst-mem nbdkit-mem
 	table "(b) file backing (page cache)" dst-file nbdkit-file qemu-file
 	storage_table
+	relay_table
+	storage_goals
 } | tee ${BENCH_OUT:+"$BENCH_OUT"}
 note "done in $((SECONDS - T0)) s"

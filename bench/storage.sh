@@ -7,7 +7,10 @@
 # memory: 2 hops), next to a single nbdkit memory export (the nbdkit-mem column
 # of the memory section, measured in the same run). All on loopback.
 # Goals (issue 3): dst-storage >= 1.5x nbdkit-proxy on seq rows, >= 2.5x on
-# 4K random rows, and >= 0.8x nbdkit-mem on 4K random read.
+# 4K random rows, and >= 0.8x nbdkit-mem on 4K random read. Issue 21 adds
+# >= 0.85x nbdkit-mem on seq read, a mirror's seq write >= 0.85x of one node,
+# and a mirror ahead of qemu-nbd's quorum driver on every row: storage_goals
+# (at the end) prints them against the run's medians.
 #
 # CPU counts every process of the topology: storage daemon + both nodes for
 # dst, proxy + backend for nbdkit.
@@ -34,12 +37,17 @@ start_nbdkit_proxy() {
 start_dst_storage_available() { "$DST" create --help >/dev/null 2>&1; }
 start_dst_storage_why() { echo "dst has no 'create' command yet"; }
 
+# dst-storage-copy: the same with DST_SPLICE=0 (payloads copied through the
+# storage daemon's memory, as before issue 21): what splicing gains, in the
+# same run.
+start_dst_storage_copy() { BENCH_STORAGE_NAME=bench-storage-copy DST_SPLICE=0 start_dst_storage; }
+
 start_dst_storage() {
-	local half out p1 p2 u1 u2 port pid name=bench-storage
+	local half out p1 p2 u1 u2 port pid name=${BENCH_STORAGE_NAME:-bench-storage}
 	half=$(($(numfmt --from=iec "$SIZE") / 2 / 1048576))M
-	out=$(start_dst bench-node1 "mem:$half") || return 1
+	out=$(start_dst "$name-node1" "mem:$half") || return 1
 	read -r p1 u1 <<<"$out"
-	out=$(start_dst bench-node2 "mem:$half") || return 1
+	out=$(start_dst "$name-node2" "mem:$half") || return 1
 	read -r p2 u2 <<<"$out"
 	port=$(free_port)
 	echo "$name" >>"$DST_NAMES_FILE"
@@ -121,6 +129,58 @@ start_dst_mirror() {
 	out=$(dst_storage_up bench-mirror mirror "$u1" "$u2") || return 1
 	read -r pid uri <<<"$out"
 	echo "$pid,$p1,$p2 $uri"
+}
+
+# qemu-quorum: qemu-nbd serving qemu's quorum block driver whose two children
+# are qemu's nbd client connected to two memory nodes. A write goes to both
+# children and completes once both answered (vote-threshold=1: it succeeds if
+# one did); read-pattern=fifo: reads go to the first child, to the second only
+# if that fails. The legs are the dst mirror's kind, `dst export mem:$MSIZE`,
+# so the two columns differ only in what mirrors; BENCH_QUORUM_LEGS=nbdkit
+# puts it over `nbdkit memory` nodes instead. qemu's NBD server and its NBD
+# client each keep at most 16 requests in flight per connection
+# (MAX_NBD_REQUESTS in qemu): the QD32 rows see at most 16 through it. CPU
+# counts qemu-nbd and both legs.
+#
+#   BENCH_QUORUM_LEGS  dst (default) or nbdkit: the kind of node under quorum
+start_qemu_quorum_available() { grep -q -- --image-opts <<<"$(qemu-nbd --help 2>&1)"; }
+start_qemu_quorum_why() { echo "qemu-nbd has no --image-opts"; }
+
+start_qemu_quorum() {
+	local out p1 p2 u1 u2 port pid opts i u
+	case ${BENCH_QUORUM_LEGS:-dst} in
+	dst)
+		out=$(start_dst bench-qleg1 "mem:$MSIZE") || return 1
+		read -r p1 u1 <<<"$out"
+		out=$(start_dst bench-qleg2 "mem:$MSIZE") || return 1
+		read -r p2 u2 <<<"$out"
+		;;
+	nbdkit)
+		out=$(start_nbdkit nbdkit-qleg1 memory "$MSIZE") || return 1
+		read -r p1 u1 <<<"$out"
+		out=$(start_nbdkit nbdkit-qleg2 memory "$MSIZE") || return 1
+		read -r p2 u2 <<<"$out"
+		;;
+	*) note "BENCH_QUORUM_LEGS must be dst or nbdkit"; return 1 ;;
+	esac
+	opts=driver=quorum,vote-threshold=1,read-pattern=fifo
+	i=0
+	for u in "$u1" "$u2"; do
+		u=${u#nbd://}
+		opts+=",children.$i.driver=nbd,children.$i.server.type=inet"
+		opts+=",children.$i.server.host=${u%:*},children.$i.server.port=${u##*:}"
+		i=$((i + 1))
+	done
+	port=$(free_port)
+	# As start_qemu_file: --fork returns once it serves, -e 0 any number of
+	# clients, -t persistent; the default cache mode (writeback: no FUA).
+	qemu-nbd -t -e 0 -x '' -b 127.0.0.1 -p "$port" --fork \
+		--pid-file="$WORK/qemu-quorum.pid" --image-opts "$opts" \
+		>"$WORK/log/qemu-quorum.out" 2>&1 || { cat "$WORK/log/qemu-quorum.out" >&2; return 1; }
+	pid=$(wait_pidfile "$WORK/qemu-quorum.pid") || return 1
+	track_pid "$pid"
+	wait_nbd "nbd://127.0.0.1:$port" "$pid" || return 1
+	echo "$pid,$p1,$p2 nbd://127.0.0.1:$port"
 }
 
 start_dst_single() {
@@ -254,9 +314,11 @@ resync_bench() {
 # shellcheck disable=SC2034 # used by run.sh
 STORAGE_SERVERS=(
 	"dst-storage start_dst_storage 1"
+	"dst-storage-copy start_dst_storage_copy 1"
 	"nbdkit-proxy start_nbdkit_proxy 1"
 	"dst-mirror start_dst_mirror 1"
 	"dst-single start_dst_single 1"
+	"qemu-quorum start_qemu_quorum 1"
 )
 # For the file group: no prefill (the files were written whole).
 # shellcheck disable=SC2034 # used by run.sh
@@ -267,9 +329,9 @@ LOCAL_SERVERS=(
 
 storage_table() {
 	table "(c) 2-hop storage over memory nodes (nbdkit-mem: single hop, from (a))" \
-		dst-storage nbdkit-proxy nbdkit-mem
-	table "(d) write cost of mirroring: 2-leg mirror vs the same storage over one node (memory nodes of $MSIZE)" \
-		dst-mirror dst-single
+		dst-storage nbdkit-proxy nbdkit-mem dst-storage-copy
+	table "(d) write cost of mirroring: 2-leg mirror vs the same storage over one node, and vs qemu-nbd's quorum over two nodes (${BENCH_QUORUM_LEGS:-dst} legs; memory nodes of $MSIZE)" \
+		dst-mirror dst-single qemu-quorum
 	resync_table
 	table "(f) storage (${BENCH_LOCAL_ALG:-linear}) over two local files (page cache) vs nbdkit's split plugin over the same files" \
 		dst-local nbdkit-split
@@ -290,4 +352,35 @@ resync_table() {
 	echo "|---|---:|---:|---:|"
 	echo "| copy (MiB/s) | $(fmt_val "$dv" MiB/s) | $(fmt_val "$nv" MiB/s) | $(ratio "$dv" "$nv") |"
 	echo "| CPU ms/GiB copied | $(fmt_val "$dc" ms) | $(fmt_val "$nc" ms) | $(ratio "$dc" "$nc") |"
+}
+
+# goal_line A B ROW OP LIMIT: "- A/B ROW: R (goal OP LIMIT): met|not met"
+# from the medians of A and B, if both were measured. OP is >= or >.
+goal_line() {
+	local a b
+	a=$(cell "$1" "$3" 1) b=$(cell "$2" "$3" 1)
+	[ -n "$a" ] && [ -n "$b" ] || return 0
+	awk -v a="$a" -v b="$b" -v op="$4" -v lim="$5" -v what="$1/$2 ${ROW_NAME[$3]}" 'BEGIN {
+		if (b <= 0) exit
+		r = a / b; ok = op == ">=" ? r >= lim : r > lim
+		printf "- %s: %.2fx (goal %s %.2fx): %s\n", what, r, op, lim, ok ? "met" : "not met" }'
+}
+
+# storage_goals: issue 21's goals for sections (c) and (d), from the medians.
+storage_goals() {
+	local out row
+	out=$(
+		goal_line dst-storage nbdkit-proxy seqread ">=" 1.5
+		goal_line dst-storage nbdkit-proxy seqwrite ">=" 1.5
+		goal_line dst-storage nbdkit-mem seqread ">=" 0.85
+		goal_line dst-storage nbdkit-proxy randread ">=" 2.5
+		goal_line dst-storage nbdkit-proxy randwrite ">=" 2.5
+		goal_line dst-mirror dst-single seqwrite ">=" 0.85
+		for row in "${ROWS[@]}"; do goal_line dst-mirror qemu-quorum "$row" ">" 1; done
+	)
+	[ -n "$out" ] || return 0
+	echo
+	echo "### Goals of issue 21 (ratios of the medians of (c) and (d))"
+	echo
+	echo "$out"
 }

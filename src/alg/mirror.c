@@ -1610,6 +1610,7 @@ const struct alg_ops alg_mirror = {
     .min_nodes = 2,
     .max_nodes = MIRROR_MAX_LEGS,
     .redundant = true,
+    .pipe_whole = true,
     .health_attr = "leg",
     .node_word = "leg",
     .setup = mirror_setup,

@@ -81,6 +81,11 @@ struct alg_ops {
 	 * remote nodes fail fast while they reconnect, are tried again for
 	 * ever, and may ask for checksums (dst:csum-4k). */
 	bool redundant;
+	/* A redundant algorithm whose every READ or WRITE piece covers its
+	 * whole request (the mirror's): a payload in a pipe (DEV_F_PIPE) is
+	 * passed to its nodes as it is. Map-only algorithms pass it to a
+	 * request that falls on one node; others get its bytes copied out. */
+	bool pipe_whole;
 	/* What `dst show` calls one node's health letter ("leg"), and what
 	 * messages call a node ("leg"; NULL: "node"). */
 	const char *health_attr;

@@ -15,6 +15,7 @@
 #include "array_int.h"
 #include "common/ev.h"
 #include "common/log.h"
+#include "common/pipepool.h"
 #include "common/strbuf.h"
 #include "common/util.h"
 
@@ -78,6 +79,13 @@ static void child_done(struct dev_io *io, int err)
 	struct dev_io *p = c->parent;
 	uint64_t ns = ev_now_ns() - c->start_ns;
 	bool lent = array_piece_lent(io, err);
+	if (io->op == DEV_READ && io->pipe) { /* the node answered in a pipe */
+		if (!err && !p->pipe)
+			p->pipe = io->pipe;
+		else
+			spipe_put(io->pipe);
+		io->pipe = NULL;
+	}
 	if (c->mig == MIG_ON_DST) {
 		/* The copy of a write on a migration's new node: the old node
 		 * already answered for it; a failure here ends the migration. */
@@ -174,7 +182,12 @@ void array_send_piece(struct array *a, struct array_child *c, struct dev_io *p, 
 	struct array_node *nd = &a->nodes[node];
 	memset(&c->io, 0, sizeof(c->io));
 	c->io.op = op;
-	c->io.flags = p->flags & ~DEV_F_BORROW;
+	c->io.flags = p->flags & ~(DEV_F_BORROW | DEV_F_PIPE);
+	/* A payload in a pipe goes on with a piece that is all of it. */
+	if ((p->flags & DEV_F_PIPE) && op == p->op && len == p->len && buf == p->buf) {
+		c->io.flags |= DEV_F_PIPE;
+		c->io.pipe = op == DEV_WRITE ? p->pipe : NULL;
+	}
 	c->io.off = off;
 	c->io.len = len;
 	c->io.buf = buf;
@@ -340,9 +353,29 @@ static void resume_waiting(struct ev_deferred *d)
 	}
 }
 
+/* Does a WRITE go to its node(s) in one piece, so that its pipe can? */
+static bool pipe_whole(struct array *a, const struct dev_io *p)
+{
+	if (a->alg->submit)
+		return a->alg->pipe_whole;
+	struct alg_seg seg;
+	a->alg->map(a->nodes, a->n, a->chunk, p->off, p->len, &seg);
+	const struct dev *nd = a->nodes[seg.node].dev;
+	return seg.len >= p->len && (!nd->max_io || p->len <= nd->max_io);
+}
+
 static void array_submit(struct dev *d, struct dev_io *p)
 {
 	struct array *a = container_of(d, struct array, dev);
+	if (p->op == DEV_READ)
+		p->pipe = NULL;
+	if ((p->flags & DEV_F_PIPE) && p->op == DEV_WRITE && p->len && p->off < a->dev.size &&
+	    p->len <= a->dev.size - p->off && !pipe_whole(a, p)) {
+		/* Split over nodes: the pieces are sent from its bytes. */
+		p->flags &= ~DEV_F_PIPE;
+		if (!dev_pipe_to_buf(p))
+			return;
+	}
 	p->dev_scratch[0] = 0;
 	set_state(p, 0, 0);
 	p->dev_next = NULL;
@@ -394,7 +427,7 @@ static void compute_caps(struct array *a)
 	 * bookkeeping is shared by all frontend connections: multi-conn. */
 	uint32_t caps = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO | DEV_CAP_CACHE |
 			DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_FAST_ZERO;
-	bool lends = false;
+	bool lends = false, pipes = false;
 	uint32_t min_block = 1;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct dev *nd = a->nodes[i].dev;
@@ -405,7 +438,13 @@ static void compute_caps(struct array *a)
 		if (nd->min_block > min_block)
 			min_block = nd->min_block;
 		lends |= (nd->caps & DEV_CAP_BORROW) != 0;
+		pipes |= (nd->caps & DEV_CAP_PIPE) != 0;
 	}
+	/* Payloads in pipes are passed to nodes that take them (the others
+	 * get the bytes copied out: dev_submit), unless the algorithm needs
+	 * the bytes itself. */
+	if (pipes && (!a->alg->submit || a->alg->pipe_whole))
+		caps |= DEV_CAP_PIPE;
 	/* Reads of local nodes are lent through (lend.c). */
 	if (lends)
 		caps |= DEV_CAP_BORROW | DEV_CAP_BORROW_BUF;

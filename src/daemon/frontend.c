@@ -5,6 +5,7 @@
 
 #include "common/acl.h"
 #include "common/metrics.h"
+#include "common/pipepool.h"
 #include "common/util.h"
 #include "frontend.h"
 #include "nbd/server.h"
@@ -99,6 +100,16 @@ void frontend_show_stats(struct nbd_server *srv, const struct nbd_server_stats *
 	sb_attr_num(out, PATH("io/read_bytes"), st.bytes_read);
 	sb_attr_num(out, PATH("io/write_bytes"), st.bytes_written);
 	sb_attr_num(out, PATH("io/direct_reads"), st.direct_reads);
+	/* Payloads moved between sockets by splice, or through our memory. */
+	sb_attr_str(out, PATH("splice/state"), "%s", nbd_server_splice_desc(srv));
+	sb_attr_num(out, PATH("splice/read_spliced_bytes"), st.read_spliced);
+	sb_attr_num(out, PATH("splice/read_copied_bytes"), st.read_copied);
+	sb_attr_num(out, PATH("splice/write_spliced_bytes"), st.write_spliced);
+	sb_attr_num(out, PATH("splice/write_copied_bytes"), st.write_copied);
+	unsigned made, taken;
+	spipe_counts(&made, &taken);
+	sb_attr_num(out, PATH("splice/pipes"), made);
+	sb_attr_num(out, PATH("splice/pipes_in_use"), taken);
 	sb_attr_num(out, PATH("io/flushes"), st.flushes);
 	sb_attr_num(out, PATH("io/trims"), st.trims);
 	sb_attr_num(out, PATH("io/zeroes"), st.zeroes);
@@ -148,6 +159,20 @@ void frontend_metrics(const struct nbd_server_stats *st, struct mx *m, const cha
 		o = mx_labels_with(&l, "op", ops[i]);
 		mx_counter(m, f, &o, counts[i]);
 	}
+	mx_family(m, F("spliced_bytes"), MX_COUNTER,
+		  "Read and write payload bytes moved between client and node sockets by "
+		  "splice, by op (read, write).");
+	o = mx_labels_with(&l, "op", "read");
+	mx_counter(m, f, &o, st->read_spliced);
+	o = mx_labels_with(&l, "op", "write");
+	mx_counter(m, f, &o, st->write_spliced);
+	mx_family(m, F("copied_bytes"), MX_COUNTER,
+		  "Read and write payload bytes that passed through the daemon's memory, by op "
+		  "(read, write).");
+	o = mx_labels_with(&l, "op", "read");
+	mx_counter(m, f, &o, st->read_copied);
+	o = mx_labels_with(&l, "op", "write");
+	mx_counter(m, f, &o, st->write_copied);
 	mx_family(m, F("errors"), MX_COUNTER, "Error replies sent to clients.");
 	mx_counter(m, f, &l, st->errors);
 	mx_family(m, F("inflight_requests"), MX_GAUGE, "Client requests being served now.");

@@ -1,7 +1,22 @@
 /* dev.c - device helpers common to every implementation. */
+#include <errno.h>
 #include <string.h>
 
+#include "common/log.h"
+#include "common/pipepool.h"
 #include "dev.h"
+
+bool dev_pipe_to_buf(struct dev_io *io)
+{
+	if (io->pipe->len == io->len && spipe_copy_out(io->pipe, io->buf) == 0)
+		return true;
+	log_err("splice: a write's payload at %llu+%llu could not be copied out of its pipe "
+		"(%u bytes there): %s",
+		(unsigned long long)io->off, (unsigned long long)io->len, io->pipe->len,
+		strerror(errno));
+	io->done(io, EIO);
+	return false;
+}
 
 void dev_destroy(struct dev *d)
 {

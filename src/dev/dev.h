@@ -22,6 +22,7 @@
 
 struct ev_loop;
 struct dev;
+struct spipe;
 struct iovec;
 struct strbuf;
 struct tls_creds;
@@ -53,6 +54,18 @@ enum dev_op {
 #define DEV_F_BORROW   (1u << 3)
 #define DEV_BORROW_MAX (1u << 20)
 #define DEV_BORROW_IOV 32u
+/* The payload in a pipe (common/pipepool.h), on a device with
+ * DEV_CAP_PIPE, for io->len in [SPIPE_MIN, SPIPE_CAP]:
+ *  - READ: the device may answer by pointing io->pipe (NULL at submit) at
+ *    a pipe from the pool holding the io->len bytes, never copying them
+ *    into memory; the caller then owns it (splices it on, spipe_put). Or
+ *    it answers in io->buf as any read (io->pipe left NULL).
+ *  - WRITE: io->pipe holds the io->len bytes and io->buf has room for
+ *    them but holds nothing. The device takes the bytes without consuming
+ *    the pipe (tee), as often as it has to send them; the caller keeps the
+ *    pipe until done(). A device without DEV_CAP_PIPE gets them copied
+ *    into io->buf first (dev_submit), so anything may be handed one. */
+#define DEV_F_PIPE (1u << 4)
 
 /* dev->caps */
 #define DEV_CAP_FLUSH	   (1u << 0)
@@ -75,6 +88,9 @@ enum dev_op {
 /* Answers DEV_CSUM where the data is (a dst export's dst:csum-4k context):
  * 4 bytes cross the network per block instead of the block. */
 #define DEV_CAP_CSUM (1u << 11)
+/* Takes DEV_F_PIPE reads and writes (a remote node on a plaintext socket,
+ * a storage that passes them to such nodes). */
+#define DEV_CAP_PIPE (1u << 12)
 
 /* DEV_CSUM: the block the checksums are of, and their kind. A checksum is
  * the CRC32C (Castagnoli, as iSCSI and ext4 use it) of one block, aligned
@@ -98,6 +114,7 @@ struct dev_io {
 	void *buf;	   /* READ/WRITE data, len bytes */
 	struct iovec *iov; /* DEV_F_BORROW reads: where the data is */
 	uint32_t iov_count;
+	struct spipe *pipe; /* DEV_F_PIPE: where the payload is */
 
 	/* DEV_BLOCK_STATUS: the caller provides ext[ext_max]; the device fills
 	 * ext_count >= 1 extents covering a prefix of [off, off+len). */
@@ -159,8 +176,18 @@ struct dev {
 #define DEV_EVENT_DOWN 1
 #define DEV_EVENT_UP   2
 
+/* A DEV_F_PIPE write to a device that needs its bytes: copied into
+ * io->buf, the pipe left as it was (dev.c). False: the copy failed and io
+ * is done with EIO. */
+bool dev_pipe_to_buf(struct dev_io *io);
+
 static inline void dev_submit(struct dev *d, struct dev_io *io)
 {
+	if ((io->flags & DEV_F_PIPE) && !(d->caps & DEV_CAP_PIPE)) {
+		io->flags &= ~DEV_F_PIPE;
+		if (io->op == DEV_WRITE && io->pipe && !dev_pipe_to_buf(io))
+			return;
+	}
 	d->ops->submit(d, io);
 }
 

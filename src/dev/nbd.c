@@ -17,16 +17,23 @@
  * nbd_conn.c. Requests stay on the active list, in issue order, until their
  * reply arrives: when a connection is lost they are all resent, in that
  * order, on the next one.
+ *
+ * Spliced payloads (DEV_F_PIPE, plaintext only): a read reply's payload
+ * goes from the socket into a pipe the caller then owns, and a write's
+ * from the caller's pipe into the socket, tee'd first so that the caller's
+ * pipe still holds it for a resend. Neither passes through our memory.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/connect_timeout.h"
 #include "common/log.h"
+#include "common/pipepool.h"
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "nbd/proto.h"
@@ -163,6 +170,7 @@ static bool prepare(struct nbd_dev *n, struct slot *s, int *err)
 	uint16_t fua = (io->flags & DEV_F_FUA) && n->can_fua ? NBD_CMD_FLAG_FUA : 0;
 	uint64_t left = io->len - s->progress;
 	s->payload = NULL;
+	s->pipe = NULL;
 	s->payload_len = 0;
 	s->cflags = 0;
 	s->off = io->off + s->progress;
@@ -179,6 +187,8 @@ static bool prepare(struct nbd_dev *n, struct slot *s, int *err)
 		case DEV_WRITE:
 			s->cmd = NBD_CMD_WRITE, s->len = (uint32_t)io->len;
 			s->payload = io->buf, s->payload_len = s->len, s->cflags = fua;
+			if ((io->flags & DEV_F_PIPE) && n->spipe && !n->tls)
+				s->pipe = io->pipe, s->payload = NULL;
 			break;
 		case DEV_FLUSH:
 			if (!n->can_flush)
@@ -373,6 +383,16 @@ static void slot_complete(struct nbd_dev *n, struct slot *s, int err)
 			}
 		}
 	}
+	if (io->op == DEV_READ && io->pipe && err) {
+		spipe_put(io->pipe); /* its bytes are not the answer */
+		io->pipe = NULL;
+	}
+	if (!err && (io->op == DEV_READ || io->op == DEV_WRITE)) {
+		if (io->op == DEV_READ ? io->pipe != NULL : s->pipe != NULL)
+			n->spliced_bytes += io->len;
+		else
+			n->copied_bytes += io->len;
+	}
 	if (!err && io->op == DEV_BLOCK_STATUS && io->ext_count == 0)
 		one_extent(io);
 	if (io->op == DEV_CSUM && !err && io->csum_count == 0) {
@@ -401,11 +421,21 @@ void nbd_node_first_up(struct nbd_dev *n)
 	pump_waiters(n);
 }
 
+/* A read's payload half spliced into its pipe is read again, whole. */
+static void drop_read_pipe(struct dev_io *io)
+{
+	if (io->op == DEV_READ && io->pipe) {
+		spipe_put(io->pipe);
+		io->pipe = NULL;
+	}
+}
+
 void nbd_node_requeue_all(struct nbd_dev *n)
 {
 	for (struct slot *s = n->active_head; s; s = s->next) {
 		s->sent = false;
 		s->err = 0;
+		drop_read_pipe(s->io);
 		if (s->cmd == NBD_CMD_BLOCK_STATUS && s->io->op == DEV_CSUM)
 			s->io->csum_count = 0;
 		else if (s->cmd == NBD_CMD_BLOCK_STATUS)
@@ -417,6 +447,10 @@ void nbd_node_requeue_all(struct nbd_dev *n)
 	n->rpos = n->rlen = 0;
 	n->direct_left = 0;
 	n->direct_slot = NULL;
+	n->pipe_left = 0;
+	n->hdr_only = false;
+	if (n->spipe)
+		spipe_drop(n->spipe); /* a payload half sent: tee'd again */
 }
 
 void nbd_node_fail_all(struct nbd_dev *n, int err)
@@ -426,6 +460,7 @@ void nbd_node_fail_all(struct nbd_dev *n, int err)
 		struct dev_io *io = s->io;
 		active_unlink(n, s);
 		slot_free(n, s);
+		drop_read_pipe(io);
 		finish_later(n, io, err);
 	}
 	struct dev_io *io;
@@ -495,6 +530,7 @@ static void sent_bytes(struct nbd_dev *n, size_t r)
 static unsigned gather(struct nbd_dev *n)
 {
 	unsigned cnt = 0;
+	n->gather_pipe = false;
 	size_t skip = n->send_off;
 	for (struct slot *s = n->unsent; s && cnt + 2 <= NBD_MAX_IOV; s = s->next) {
 		if (s != n->vslot && nbd_node_verifying(n))
@@ -505,6 +541,10 @@ static unsigned gather(struct nbd_dev *n)
 			skip = 0;
 		} else {
 			skip -= sizeof(s->hdr);
+		}
+		if (s->pipe) { /* its payload is spliced (send_pipe) */
+			n->gather_pipe = true;
+			break;
 		}
 		if (s->payload_len) {
 			n->iov[cnt].iov_base = (uint8_t *)(uintptr_t)s->payload + skip;
@@ -577,6 +617,45 @@ error:
 	nbd_conn_lost(n, "send: %s", nbd_node_io_error(n, errno));
 }
 
+/* The payload of s, a spliced write whose header is out: tee'd from the
+ * caller's pipe into ours once, then spliced into the socket as it takes
+ * it. The caller's pipe keeps the bytes: a resend tees them again. False
+ * when the socket is full or the connection lost. */
+static bool send_pipe(struct nbd_dev *n, struct slot *s)
+{
+	if (n->spipe->len == 0 && n->send_off != sizeof(s->hdr)) {
+		nbd_conn_lost(n, "splice: lost track of a write payload");
+		return false;
+	}
+	if (n->spipe->len == 0 && spipe_tee(s->pipe, n->spipe) < 0) {
+		/* Only a pipe that lies about its room gets here: send a copy. */
+		log_warn("node %s: splice: tee of a %u-byte write payload: %s; copying it",
+			 n->uri_str, s->payload_len, strerror(errno));
+		spipe_drop(n->spipe);
+		if (spipe_copy_out(s->pipe, s->io->buf) < 0) {
+			nbd_conn_lost(n, "splice: a write payload's pipe: %s", strerror(errno));
+			return false;
+		}
+		s->pipe = NULL;
+		s->payload = s->io->buf;
+		return true;
+	}
+	ssize_t r = spipe_to_fd(n->spipe, n->fd, n->spipe->len, s->next != NULL);
+	if (r < 0) {
+		if (errno == EINTR)
+			return true;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			n->send_blocked = true;
+			return false;
+		}
+		nbd_conn_lost(n, "send: %s", strerror(errno));
+		return false;
+	}
+	n->last_tx_ns = ev_now_ns();
+	sent_bytes(n, (size_t)r);
+	return true;
+}
+
 static void do_send(struct nbd_dev *n)
 {
 	n->send_blocked = false;
@@ -585,9 +664,17 @@ static void do_send(struct nbd_dev *n)
 		return;
 	}
 	while (may_send(n) && n->phase == CONN_READY) {
+		struct slot *u = n->unsent;
+		if (u->pipe && n->send_off >= sizeof(u->hdr)) {
+			if (!send_pipe(n, u))
+				break;
+			continue;
+		}
 		unsigned cnt = gather(n);
 		struct msghdr msg = {.msg_iov = n->iov, .msg_iovlen = cnt};
-		ssize_t r = sendmsg(n->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* A spliced payload follows the last header: one segment. */
+		int more = n->gather_pipe ? MSG_MORE : 0;
+		ssize_t r = sendmsg(n->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT | more);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -622,10 +709,42 @@ static struct slot *lookup(struct nbd_dev *n, uint64_t cookie)
 	return s->io && s->sent && s->cookie == cookie ? s : NULL;
 }
 
+/* Can the read payload of s, len bytes, go into a pipe? Then it has one. */
+static bool pipe_payload(struct nbd_dev *n, struct slot *s, size_t len)
+{
+	struct dev_io *io = s->io;
+	if (!(io->flags & DEV_F_PIPE) || io->op != DEV_READ || n->tls || len != io->len ||
+	    len < SPIPE_MIN || len > SPIPE_CAP || io->pipe)
+		return false;
+	io->pipe = spipe_get();
+	return io->pipe != NULL;
+}
+
+/* The len payload bytes of s go into its io's pipe: what rbuf holds now
+ * (a copy, of what was read ahead), the rest spliced from the socket. */
+static void start_pipe(struct nbd_dev *n, struct slot *s, size_t len, bool done)
+{
+	struct spipe *p = s->io->pipe;
+	size_t c = MIN(n->rlen - n->rpos, len);
+	if (c && spipe_from_buf(p, n->rbuf + n->rpos, c) != (ssize_t)c) {
+		nbd_conn_lost(n, "splice: a read payload's pipe: %s", strerror(errno));
+		return;
+	}
+	n->rpos += c;
+	if (c < len) {
+		n->pipe_left = len - c;
+		n->direct_slot = s;
+		n->direct_then_done = done;
+	} else if (done) {
+		slot_complete(n, s, s->err);
+	}
+}
+
 /* len payload bytes of s go to dst: what rbuf holds now, the rest straight
  * from the socket. Then, if `done`, the reply is complete. */
 static void start_payload(struct nbd_dev *n, struct slot *s, uint8_t *dst, size_t len, bool done)
 {
+	n->hdr_only = false; /* replies that are not spliced: read in gulps */
 	size_t c = MIN(n->rlen - n->rpos, len);
 	memcpy(dst, n->rbuf + n->rpos, c);
 	n->rpos += c;
@@ -769,7 +888,7 @@ static void node_shutting_down(struct nbd_dev *n)
  * the next one (0 when switching to a direct payload or after an error). */
 static size_t parse(struct nbd_dev *n)
 {
-	while (n->phase == CONN_READY && !n->direct_left) {
+	while (n->phase == CONN_READY && !n->direct_left && !n->pipe_left) {
 		size_t avail = n->rlen - n->rpos;
 		const uint8_t *p = n->rbuf + n->rpos;
 		if (avail < 4)
@@ -792,10 +911,14 @@ static size_t parse(struct nbd_dev *n)
 				return 0;
 			}
 			n->rpos += NBD_SIMPLE_REPLY_SIZE;
-			if (data)
+			if (data && pipe_payload(n, s, s->len))
+				start_pipe(n, s, s->len, true);
+			else if (data)
 				start_payload(n, s, s->io->buf, s->len, true);
-			else
+			else {
+				n->hdr_only = false;
 				slot_complete(n, s, nbd_wire_to_errno(err));
+			}
 			continue;
 		}
 		if (magic != NBD_STRUCTURED_REPLY_MAGIC || !n->structured) {
@@ -812,6 +935,12 @@ static size_t parse(struct nbd_dev *n)
 			return 0;
 		}
 		bool done = flags & NBD_REPLY_FLAG_DONE;
+		if (s->cmd == NBD_CMD_READ && s->io->pipe &&
+		    (type == NBD_REPLY_TYPE_OFFSET_DATA || type == NBD_REPLY_TYPE_OFFSET_HOLE)) {
+			/* The pipe has the whole read: this chunk overlaps it. */
+			nbd_conn_lost(n, "protocol error: overlapping chunks in a read reply");
+			return 0;
+		}
 		if (type == NBD_REPLY_TYPE_OFFSET_DATA) {
 			if (avail < NBD_STRUCTURED_REPLY_SIZE + 8)
 				return NBD_STRUCTURED_REPLY_SIZE + 8;
@@ -826,7 +955,11 @@ static size_t parse(struct nbd_dev *n)
 			if (avail < whole && dlen < DIRECT_MIN)
 				return whole;
 			n->rpos += NBD_STRUCTURED_REPLY_SIZE + 8;
-			start_payload(n, s, (uint8_t *)s->io->buf + (off - s->io->off), dlen, done);
+			if (off == s->off && pipe_payload(n, s, dlen))
+				start_pipe(n, s, dlen, done);
+			else
+				start_payload(n, s, (uint8_t *)s->io->buf + (off - s->io->off),
+					      dlen, done);
 			continue;
 		}
 		if (len > NBD_RBUF_SIZE - NBD_STRUCTURED_REPLY_SIZE) {
@@ -836,6 +969,7 @@ static size_t parse(struct nbd_dev *n)
 		if (avail < NBD_STRUCTURED_REPLY_SIZE + len)
 			return NBD_STRUCTURED_REPLY_SIZE + len;
 		n->rpos += NBD_STRUCTURED_REPLY_SIZE + len;
+		n->hdr_only = false;
 		if (!small_chunk(n, s, type, p + NBD_STRUCTURED_REPLY_SIZE, len)) {
 			nbd_conn_lost(n, "protocol error: bad reply chunk (type %u, %u bytes)",
 				      type, len);
@@ -863,10 +997,57 @@ static bool recv_failed(struct nbd_dev *n, ssize_t r)
 	return true;
 }
 
+/* More of a read payload into its pipe. False: wait for the socket (or
+ * the connection is lost). */
+static bool recv_pipe(struct nbd_dev *n)
+{
+	struct slot *s = n->direct_slot;
+	struct dev_io *io = s->io;
+	ssize_t r = spipe_from_fd(io->pipe, n->fd, n->pipe_left);
+	if (r < 0 && errno == EAGAIN) {
+		/* Nothing to move: the socket is empty, or the pipe is full
+		 * (a payload in more pieces than the pipe has slots). Then
+		 * the rest is copied, behind what the pipe has. */
+		int queued = 0;
+		if (ioctl(n->fd, FIONREAD, &queued) < 0 || queued <= 0)
+			return false;
+		size_t got = io->pipe->len;
+		if (spipe_to_buf(io->pipe, io->buf, got) < 0) {
+			nbd_conn_lost(n, "splice: a read payload's pipe: %s", strerror(errno));
+			return false;
+		}
+		spipe_put(io->pipe);
+		io->pipe = NULL;
+		n->direct = (uint8_t *)io->buf + got;
+		n->direct_left = n->pipe_left;
+		n->pipe_left = 0;
+		return true;
+	}
+	if (r <= 0) {
+		recv_failed(n, r);
+		return false;
+	}
+	n->last_rx_ns = ev_now_ns();
+	n->pipe_left -= (size_t)r;
+	if (n->pipe_left)
+		return true;
+	n->direct_slot = NULL;
+	n->hdr_only = true;
+	if (n->direct_then_done)
+		slot_complete(n, s, s->err);
+	parse(n);
+	return true;
+}
+
 static void do_recv(struct nbd_dev *n)
 {
 	/* Bounded rounds: a fast node must not starve the loop's other fds. */
 	for (int round = 0; round < 16 && n->phase == CONN_READY; round++) {
+		if (n->pipe_left) {
+			if (!recv_pipe(n))
+				return;
+			continue;
+		}
 		if (n->direct_left) {
 			ssize_t r = nbd_node_recv(n, n->direct, n->direct_left);
 			if (r <= 0) {
@@ -895,6 +1076,16 @@ static void do_recv(struct nbd_dev *n)
 			n->rpos = 0;
 		}
 		size_t space = NBD_RBUF_SIZE - n->rlen;
+		if (n->hdr_only) {
+			/* Read no further than the next reply's header: its
+			 * payload may go to a pipe. */
+			size_t have = n->rlen - n->rpos;
+			size_t want =
+			    MAX(n->rneed, (size_t)(n->structured ? NBD_STRUCTURED_REPLY_SIZE + 8
+								 : NBD_SIMPLE_REPLY_SIZE));
+			if (want > have)
+				space = MIN(space, want - have);
+		}
 		ssize_t r = nbd_node_recv(n, n->rbuf + n->rlen, space);
 		if (r <= 0) {
 			recv_failed(n, r);
@@ -948,6 +1139,7 @@ static void nbd_destroy(struct dev *d)
 	ev_defer_cancel(n->loop, &n->deliver_work);
 	if (n->ai)
 		freeaddrinfo(n->ai);
+	spipe_put(n->spipe);
 	free(n->rbuf);
 	free(n->tls_stage);
 	free(n->slots);
@@ -983,6 +1175,13 @@ static void nbd_show(struct dev *d, struct strbuf *out, const char *prefix)
 		sb_attr_num(out, ATTR("stalls"), n->stalls);
 	sb_attr_num(out, ATTR("reconnects"), n->reconnects);
 	sb_attr_num(out, ATTR("resent"), n->resent);
+	sb_attr_str(out, ATTR("splice"), "%s",
+		    n->uri.tls	      ? "no (TLS: payloads are copied)"
+		    : n->spipe	      ? "yes"
+		    : spipe_refusal() ? "no (DST_SPLICE=0 or no pipes: payloads are copied)"
+				      : "no (no pipe to be had: payloads are copied)");
+	sb_attr_num(out, ATTR("spliced_bytes"), n->spliced_bytes);
+	sb_attr_num(out, ATTR("copied_bytes"), n->copied_bytes);
 	if (n->state != ST_UP) {
 		if (n->error[0])
 			sb_attr_str(out, ATTR("error"), "%s", n->error);
@@ -1157,6 +1356,8 @@ struct dev *dev_nbd_open(struct ev_loop *loop, const char *uri, const struct dev
 			 "TLS (nbds://) needs the storage's credentials: dst create or dst add "
 			 "--tls-psk FILE or --tls-certs DIR");
 	} else {
+		if (!n->uri.tls)
+			n->spipe = spipe_get(); /* NULL: writes are copied */
 		nbd_conn_start(n);
 		ev_timer_start(loop, &n->watchdog, NBD_WATCHDOG_NS);
 		return &n->dev;

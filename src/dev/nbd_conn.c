@@ -357,6 +357,8 @@ static void went_up(struct nbd_dev *n)
 			n->dev.caps |= DEV_CAP_MULTI_CONN;
 		if (ro)
 			n->dev.caps |= DEV_CAP_READONLY;
+		if (n->spipe && !n->tls)
+			n->dev.caps |= DEV_CAP_PIPE;
 		n->dev.min_block = hs->min_block ? hs->min_block : 1;
 		n->dev.max_io =
 		    hs->max_block ? MIN(hs->max_block, NBD_MAX_PAYLOAD) : NBD_MAX_PAYLOAD;

@@ -56,6 +56,7 @@ struct slot {
 	uint64_t progress;
 	int err; /* first error chunk of a structured reply */
 	const void *payload;
+	struct spipe *pipe; /* a write's payload is here, not at payload */
 	uint32_t payload_len;
 	uint64_t sent_ns;
 	uint8_t hdr[28];
@@ -123,6 +124,20 @@ struct nbd_dev {
 	size_t direct_left;
 	struct slot *direct_slot;
 	bool direct_then_done;
+	/* A read payload spliced from the socket into a pipe (DEV_F_PIPE):
+	 * pipe_left bytes to come, into direct_slot's io->pipe. After one,
+	 * only a reply header is read at a time (hdr_only), so that the next
+	 * payload is still in the socket to be spliced, not read ahead. */
+	size_t pipe_left;
+	bool hdr_only;
+
+	/* Spliced writes: a payload is tee'd from its request's pipe into
+	 * spipe and spliced from there into the socket; spipe holds what of
+	 * it has not left yet. NULL on a TLS node, or when no pipe was to be
+	 * had: writes are copied. */
+	struct spipe *spipe;
+	bool gather_pipe; /* gather() stopped at a spliced payload */
+	uint64_t spliced_bytes, copied_bytes;
 
 	/* Timing and counters. */
 	struct ev_timer watchdog, retry;

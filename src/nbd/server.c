@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +18,7 @@
 
 #include "common/event.h"
 #include "common/log.h"
+#include "common/pipepool.h"
 #include "common/util.h"
 #include "proto.h"
 #include "server_int.h"
@@ -517,6 +519,7 @@ bool conn_out_pending(const struct nbd_conn *c)
 int conn_out_gather(struct nbd_conn *c, struct iovec *iov, int max)
 {
 	int n = 0;
+	c->gather_pipe = false;
 	if (c->hs_sent < c->hs_len) {
 		iov[n].iov_base = c->hs_out + c->hs_sent;
 		iov[n++].iov_len = c->hs_len - c->hs_sent;
@@ -532,6 +535,10 @@ int conn_out_gather(struct nbd_conn *c, struct iovec *iov, int max)
 			skip = 0;
 		} else {
 			skip -= r->hdr_len;
+		}
+		if (r->pipe) { /* the payload is spliced after this (conn_flush) */
+			c->gather_pipe = true;
+			break;
 		}
 		if (r->borrowed) { /* the payload is the device's own memory */
 			for (uint32_t i = 0; i < r->io.iov_count; i++) {
@@ -592,9 +599,28 @@ static void conn_flush(struct nbd_conn *c)
 		conn_tls_flush(c);
 	} else {
 		while (!c->dead && (c->hs_sent < c->hs_len || out_ready(c))) {
+			struct nbd_req *h = c->out_head;
+			if (c->hs_sent == c->hs_len && h->pipe && h->sent >= h->hdr_len) {
+				/* A read's payload, from its pipe. */
+				ssize_t w = spipe_to_fd(h->pipe, c->fd,
+							h->hdr_len + h->data_len - h->sent, false);
+				if (w < 0) {
+					if (errno == EAGAIN || errno == EINTR)
+						break;
+					conn_close(c, errno == EPIPE || errno == ECONNRESET
+							  ? "disconnected"
+							  : strerror(errno));
+					return;
+				}
+				conn_out_consumed(c, (size_t)w);
+				continue;
+			}
 			struct iovec iov[OUT_IOV_MAX];
 			int n = conn_out_gather(c, iov, OUT_IOV_MAX);
-			ssize_t w = writev(c->fd, iov, n);
+			/* A spliced payload follows the last header: one segment. */
+			struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+			ssize_t w =
+			    sendmsg(c->fd, &msg, MSG_NOSIGNAL | (c->gather_pipe ? MSG_MORE : 0));
 			if (w < 0) {
 				if (errno == EAGAIN || errno == EINTR)
 					break;
@@ -674,8 +700,37 @@ void conn_set_lowat(struct nbd_conn *c, uint32_t owed)
 		c->lowat = v;
 }
 
+/* More of a write's payload spliced into its pipe. */
+static void read_pipe(struct nbd_conn *c, struct nbd_req *r)
+{
+	ssize_t n = spipe_from_fd(r->pipe, c->fd, r->piece_len - c->rx_got);
+	if (n > 0) {
+		c->rx_got += (uint32_t)n;
+		conn_process(c);
+		return;
+	}
+	if (n == 0) {
+		conn_close(c, "disconnected in the middle of a write payload");
+		return;
+	}
+	if (errno == EAGAIN) {
+		/* The socket has bytes the pipe will not take: it is full
+		 * (slots, not bytes). The rest is copied, on the next wake. */
+		int queued = 0;
+		if (ioctl(c->fd, FIONREAD, &queued) == 0 && queued > 0)
+			tx_pipe_to_copy(c, r);
+		return;
+	}
+	if (errno != EINTR)
+		conn_close(c, recv_error(c));
+}
+
 void conn_read(struct nbd_conn *c)
 {
+	if (c->rx == RX_PIPE && c->rstart == c->rend && c->rx_req) {
+		read_pipe(c, c->rx_req);
+		return;
+	}
 	/* Large write payloads go straight from the socket into their buffer. */
 	if (c->rx == RX_PAYLOAD && c->rstart == c->rend && c->rx_req) {
 		struct nbd_req *r = c->rx_req;
@@ -707,7 +762,10 @@ void conn_read(struct nbd_conn *c)
 		conn_update_events(c);
 		return;
 	}
-	ssize_t n = conn_recv(c, c->rbuf + c->rend, CONN_RBUF_SIZE - c->rend);
+	uint32_t room = CONN_RBUF_SIZE - c->rend, have = c->rend - c->rstart;
+	if (c->hdr_only && c->rx == RX_HEADER && have < NBD_REQUEST_SIZE)
+		room = MIN(room, NBD_REQUEST_SIZE - have); /* see hdr_only */
+	ssize_t n = conn_recv(c, c->rbuf + c->rend, room);
 	if (n == 0) {
 		bool mid = c->rstart != c->rend || c->rx != RX_HEADER;
 		conn_close(c, c->phase != PH_TRANSMISSION ? "disconnected during handshake"
@@ -790,6 +848,8 @@ void srv_req_put(struct nbd_server *srv, struct nbd_req *r)
 	if (r->borrowed)
 		dev_release(srv->cfg.dev, &r->io);
 	r->borrowed = false;
+	spipe_put(r->pipe);
+	r->pipe = NULL;
 	r->next = srv->free_reqs;
 	srv->free_reqs = r;
 	srv->free_count++;
@@ -954,6 +1014,22 @@ const char *nbd_server_tls_desc(const struct nbd_server *srv, char *buf, size_t 
 		snprintf(buf, len, "%s (%s)", tls_mode_name(srv->cfg.tls),
 			 tls_creds_kind(srv->cfg.tls_creds));
 	return buf;
+}
+
+const char *nbd_server_splice_desc(const struct nbd_server *srv)
+{
+	if (spipe_refusal() && !strcmp(spipe_refusal(), "DST_SPLICE=0"))
+		return "off: DST_SPLICE=0: payloads are copied";
+	if (spipe_refusal())
+		return "off: the system gives no pipes: payloads are copied";
+	if (!(srv->cfg.dev->caps & DEV_CAP_PIPE))
+		return "off: no node takes spliced payloads (local nodes, nodes over TLS, "
+		       "alg_parity): payloads are copied";
+	if (srv->cfg.tls == TLS_REQUIRE && srv->cfg.tls_creds)
+		return "off: clients use TLS: payloads are copied";
+	if (srv->cfg.tls == TLS_ON && srv->cfg.tls_creds)
+		return "on for plaintext clients (TLS clients' payloads are copied)";
+	return "on";
 }
 
 void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st)

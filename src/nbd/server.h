@@ -47,7 +47,11 @@ struct nbd_server_config {
 struct nbd_server_stats {
 	uint64_t reads, writes, flushes, trims, zeroes, block_status, other;
 	uint64_t bytes_read, bytes_written;
-	uint64_t direct_reads;	    /* READs sent from the device's own memory */
+	uint64_t direct_reads; /* READs sent from the device's own memory */
+	/* READ and WRITE payload bytes moved by splice (common/pipepool.h)
+	 * between the client's socket and a node's, and those that passed
+	 * through the daemon's memory. */
+	uint64_t read_spliced, read_copied, write_spliced, write_copied;
 	uint64_t errors;	    /* error replies sent */
 	uint64_t read_ns, write_ns; /* summed device latency, for averages */
 	/* The same latencies bucketed, for the metrics' histograms. */
@@ -100,6 +104,9 @@ void nbd_server_shutdown(struct nbd_server *srv, unsigned grace_s, void (*done)(
 void nbd_server_free(struct nbd_server *srv);
 
 void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st);
+/* Whether payloads are spliced between clients and nodes, and if not why
+ * ("on", "off: ..."). */
+const char *nbd_server_splice_desc(const struct nbd_server *srv);
 
 /* A client using the server now: past its handshake, and neither gone nor
  * going (one that hung up, or sent DISC, whose close is not yet processed,

@@ -33,8 +33,12 @@ struct nbd_req {
 	uint32_t length;
 	uint32_t error; /* wire error */
 	uint64_t start_ns;
-	void *buf;     /* from the buffer pool, or NULL */
-	bool borrow;   /* a READ asking the device for its memory, not a copy */
+	void *buf;    /* from the buffer pool, or NULL */
+	bool borrow;  /* a READ asking the device for its memory, not a copy */
+	bool pipe_ok; /* a READ that may be answered in a pipe (DEV_F_PIPE) */
+	/* A WRITE's payload arriving into (or in) a pipe, or a READ's reply
+	 * payload the device answered in a pipe: spliced to the socket. */
+	struct spipe *pipe;
 	bool borrowed; /* ... and got it: io.iov until dev_release() */
 	struct iovec borrow_iov[DEV_BORROW_IOV];
 	uint32_t buf_len; /* what buf counts against its client's budget */
@@ -74,8 +78,9 @@ enum conn_phase {
 	PH_CLOSING
 };
 /* RX_PIECE_WAIT: a piece of a pieced WRITE is in the device; the rest of
- * its payload is read once it is done (nothing is read meanwhile). */
-enum rx_state { RX_HEADER, RX_PAYLOAD, RX_DISCARD, RX_PIECE_WAIT };
+ * its payload is read once it is done (nothing is read meanwhile).
+ * RX_PIPE: a WRITE's payload is spliced from the socket into its pipe. */
+enum rx_state { RX_HEADER, RX_PAYLOAD, RX_DISCARD, RX_PIECE_WAIT, RX_PIPE };
 
 struct nbd_conn {
 	struct nbd_server *srv;
@@ -118,7 +123,11 @@ struct nbd_conn {
 	struct ev_deferred piece_work; /* transmit.c: a piece is done */
 	struct nbd_req *piece_failed;  /* a pieced READ whose later piece failed */
 	uint32_t rx_got;
-	uint32_t lowat;	      /* SO_RCVLOWAT set on fd (0: never set, 1: the default) */
+	uint32_t lowat; /* SO_RCVLOWAT set on fd (0: never set, 1: the default) */
+	/* After a spliced payload, read one request header at a time: the
+	 * next write's payload is then still in the socket to be spliced. */
+	bool hdr_only;
+	bool gather_pipe;     /* conn_out_gather stopped at a spliced payload */
 	uint64_t rx_discard;  /* payload bytes left to throw away */
 	uint32_t discard_opt; /* option whose oversized data is being discarded */
 
@@ -219,6 +228,7 @@ bool conn_out_pending(const struct nbd_conn *c);
 void conn_read(struct nbd_conn *c);
 /* Wake for input only once this much of a payload (at most) is there. */
 void conn_set_lowat(struct nbd_conn *c, uint32_t owed);
+bool tx_pipe_to_copy(struct nbd_conn *c, struct nbd_req *r); /* transmit.c */
 
 /* transmit.c */
 bool tx_process(struct nbd_conn *c);

@@ -15,12 +15,21 @@
  * leaves no way to say so (the header said success): the connection is
  * closed, which the spec allows. Requests of one buffer or less never look
  * at any of this beyond piece_len.
+ *
+ * Spliced payloads: on a plaintext connection to a device that takes pipes
+ * (a storage of remote nodes), a WRITE's payload of SPIPE_MIN..SPIPE_CAP
+ * bytes is spliced from the socket into a pipe and handed to the device
+ * there, and a READ of that size may be answered in a pipe that server.c
+ * splices into the socket behind the reply's header. Neither is copied
+ * through our memory; each still takes a buffer, which the device fills
+ * when it cannot use the pipe (a request split over two nodes).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "common/pipepool.h"
 #include "common/util.h"
 #include "proto.h"
 #include "server_int.h"
@@ -113,7 +122,8 @@ void tx_queue_reply(struct nbd_conn *c, struct nbd_req *r)
 		} else {
 			simple_reply(r);
 		}
-		r->data = r->buf; /* NULL if borrowed: server.c sends io.iov */
+		/* NULL if borrowed: server.c sends io.iov; or spliced from r->pipe */
+		r->data = r->pipe ? NULL : r->buf;
 		r->data_len = r->piece_len;
 	} else if (r->type == NBD_CMD_BLOCK_STATUS && r->csum_wire) {
 		/* tx_csum.c built the chunks, headers and all. */
@@ -292,6 +302,16 @@ static void io_done(struct dev_io *io, int err)
 		lathist_add(&st->read_lat, ns);
 		if (!err)
 			st->bytes_read += r->length;
+		if (io->pipe && !err) { /* the payload is in a pipe: spliced out */
+			r->pipe = io->pipe;
+			st->read_spliced += r->length;
+		} else {
+			if (io->pipe)
+				spipe_put(io->pipe);
+			if (!err)
+				st->read_copied += r->length;
+		}
+		io->pipe = NULL;
 		/* A storage may answer in the buffer after all. */
 		r->borrowed = r->borrow && !err && io->iov_count;
 		if (r->borrowed)
@@ -303,7 +323,13 @@ static void io_done(struct dev_io *io, int err)
 		lathist_add(&st->write_lat, ns);
 		if (!err)
 			st->bytes_written += r->length;
-		/* The payload is on the device: give the buffer back early. */
+		if (!err && r->pipe && !r->pipe->copied)
+			st->write_spliced += r->length;
+		else if (!err)
+			st->write_copied += r->length;
+		spipe_put(r->pipe); /* the device has the payload: pipe and */
+		r->pipe = NULL;
+		/* buffer go back early. */
 		limits_buf_given_back(c, r);
 		srv_buf_free(c->srv, r->buf);
 		r->buf = NULL;
@@ -344,6 +370,13 @@ static void submit(struct nbd_conn *c, struct nbd_req *r)
 	io->off = r->offset + r->piece_off;
 	io->len = r->piece_len;
 	io->buf = r->buf;
+	io->pipe = NULL;
+	if (r->pipe_ok)
+		io->flags |= DEV_F_PIPE;
+	if (r->type == NBD_CMD_WRITE && r->pipe) {
+		io->flags |= DEV_F_PIPE;
+		io->pipe = r->pipe;
+	}
 	if (r->borrow) {
 		io->flags |= DEV_F_BORROW;
 		io->iov = r->borrow_iov;
@@ -390,6 +423,22 @@ static struct nbd_req *take_slot(struct nbd_conn *c)
 	return r;
 }
 
+/* A spliced payload the pipe cannot take whole (it came in more pieces
+ * than the pipe has slots): what it has goes into the buffer, and the
+ * rest is read there as any payload. False if the connection was closed. */
+bool tx_pipe_to_copy(struct nbd_conn *c, struct nbd_req *r)
+{
+	if (spipe_to_buf(r->pipe, r->buf, r->pipe->len) < 0) {
+		conn_close(c, "splice: a write payload's pipe failed");
+		return false;
+	}
+	spipe_put(r->pipe);
+	r->pipe = NULL;
+	c->rx = RX_PAYLOAD;
+	c->hdr_only = false;
+	return true;
+}
+
 /* Finish a write whose payload has fully arrived. */
 static void payload_complete(struct nbd_conn *c)
 {
@@ -412,6 +461,23 @@ bool tx_process(struct nbd_conn *c)
 			struct nbd_req *r = c->rx_req;
 			uint32_t take = MIN(avail, r->piece_len - c->rx_got);
 			memcpy((char *)r->buf + c->rx_got, p, take);
+			c->rstart += take;
+			c->rx_got += take;
+			if (c->rx_got < r->piece_len) {
+				conn_set_lowat(c, r->piece_len - c->rx_got);
+				return true;
+			}
+			payload_complete(c);
+			continue;
+		}
+		if (c->rx == RX_PIPE) { /* what was read ahead goes in first */
+			struct nbd_req *r = c->rx_req;
+			uint32_t take = MIN(avail, r->piece_len - c->rx_got);
+			if (take && spipe_from_buf(r->pipe, p, take) != (ssize_t)take) {
+				if (!tx_pipe_to_copy(c, r))
+					return false;
+				continue;
+			}
 			c->rstart += take;
 			c->rx_got += take;
 			if (c->rx_got < r->piece_len) {
@@ -505,6 +571,14 @@ bool tx_process(struct nbd_conn *c)
 			}
 			limits_buf_taken(c, r, need);
 		}
+		/* Payloads to splice: large enough, plaintext, a device that
+		 * takes pipes; a WRITE that finds no pipe free is copied. */
+		bool splice = !err && !c->tls && !r->pieced && rq.length >= SPIPE_MIN &&
+			      rq.length <= SPIPE_CAP && (srv->cfg.dev->caps & DEV_CAP_PIPE);
+		r->pipe_ok = splice && rq.type == NBD_CMD_READ;
+		if (splice && rq.type == NBD_CMD_WRITE)
+			r->pipe = spipe_get();
+		c->hdr_only = r->pipe != NULL;
 		c->rstart += NBD_REQUEST_SIZE;
 
 		if (err) {
@@ -523,7 +597,7 @@ bool tx_process(struct nbd_conn *c)
 		if (rq.type == NBD_CMD_WRITE) {
 			c->rx_req = r;
 			c->rx_got = 0;
-			c->rx = RX_PAYLOAD;
+			c->rx = r->pipe ? RX_PIPE : RX_PAYLOAD;
 			continue;
 		}
 		submit(c, r);

@@ -685,6 +685,46 @@ def slow_drip(ctx):
 
 
 @scenario
+def drip_large_writes(ctx):
+    """1 MiB writes whose payloads come in 1000-byte segments (more than a
+    pipe has slots, should the server splice them into one), pipelined with
+    a read behind each (of the same range: NBD does not order them, so its
+    data is not checked), then read back: intact, stream in sync."""
+    if ctx.readonly:
+        return "skipped (read-only)"
+    c = ctx.ready()
+    rnd = random.Random(7)
+    n, size = 3, 1 << 20
+    blob = b""
+    expect = []
+    for i in range(n):
+        off = (2 * i + 1) * size + 4096 * i  # not all aligned to 1M
+        data = bytes(rnd.getrandbits(8) for _ in range(4096)) * (size // 4096)
+        blob += c.request(CMD_WRITE, off, size, payload=data, send=False)[1]
+        ck, msg = c.request(CMD_READ, off, size, send=False)
+        blob += msg
+        expect.append((ck, off, data))
+    for i in range(0, len(blob), 1000):
+        c.send(blob[i:i + 1000])
+        if i % 16000 == 0:
+            time.sleep(0.0002)
+    got = {}
+    for _ in range(2 * n):
+        ck, err, d = c.read_reply()
+        got[ck] = (err, d)
+    for ck, off, data in expect:
+        expect_err(got[ck][0], 0, "READ behind the dripped write at %d" % off)
+        check(len(got[ck][1]) == size, "READ behind the dripped write at %d: %d bytes" % (off, len(got[ck][1])))
+    for ck, off, data in expect:
+        err, back = c.read(off, size)
+        expect_err(err, 0, "read back at %d" % off)
+        check(back == data, "the dripped write at %d reads back different" % off)
+    no_stray_replies(c, "dripped 1 MiB writes")
+    c.disconnect()
+    return "%d dripped 1 MiB writes read back intact, stream in sync" % n
+
+
+@scenario
 def pipelined(ctx):
     """Far more requests in flight than the per-connection limit, all
     answered exactly once (replies may come out of order)."""

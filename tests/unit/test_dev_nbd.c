@@ -15,6 +15,7 @@
 
 #include "common/ev.h"
 #include "common/log.h"
+#include "common/pipepool.h"
 #include "common/strbuf.h"
 #include "common/util.h"
 #include "dev/dev.h"
@@ -516,9 +517,11 @@ TEST(ready_once)
 	CHECK_STR(d->ops->kind, "nbd");
 	CHECK(d->loop == e->loop);
 	CHECK_EQ(d->size, 64 * MiB);
-	/* Everything a mem disk has comes through (or is emulated). */
+	/* Everything a mem disk has comes through (or is emulated); a
+	 * plaintext node takes spliced payloads. */
 	uint32_t want = DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO |
-			DEV_CAP_FAST_ZERO | DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_CACHE;
+			DEV_CAP_FAST_ZERO | DEV_CAP_EXTENTS | DEV_CAP_MULTI_CONN | DEV_CAP_CACHE |
+			DEV_CAP_PIPE;
 	CHECK_EQ(d->caps, want);
 	CHECK_EQ(d->min_block, 1);
 	CHECK_EQ(d->max_io, 32 * MiB);
@@ -773,7 +776,7 @@ TEST(emulated_commands)
 	}
 	struct dev *d = e->node;
 	CHECK_EQ(d->caps, DEV_CAP_FLUSH | DEV_CAP_FUA | DEV_CAP_TRIM | DEV_CAP_ZERO |
-			      DEV_CAP_CACHE | DEV_CAP_EXTENTS);
+			      DEV_CAP_CACHE | DEV_CAP_EXTENTS | DEV_CAP_PIPE);
 	struct gate *g = &e->gate;
 	const size_t n = 3 * MiB + 5;
 	const uint64_t off = 100;
@@ -1598,6 +1601,9 @@ TEST(tls)
 		goto out;
 	}
 	CHECK_STR(show_str(e->node, "tls"), "PSK");
+	/* Through TLS nothing can be spliced: payloads are copied. */
+	CHECK(!(e->node->caps & DEV_CAP_PIPE));
+	CHECK_STR(show_str(e->node, "splice"), "no (TLS: payloads are copied)");
 	/* Larger than a record, over holes, and many small ones at once. */
 	const size_t big = 8 * MiB + 4097;
 	uint8_t *src = xmalloc(big), *back = xmalloc(big);
@@ -1680,9 +1686,168 @@ TEST(tls_refused)
 	free(other);
 }
 
+/* ---- spliced payloads (DEV_F_PIPE) ---- */
+
+/* A write whose payload is in a pipe: the pipe still holds it after. */
+static void submit_pipe_write(struct env *e, struct req *r, uint64_t off, const uint8_t *data,
+			      size_t len, uint8_t *room)
+{
+	struct spipe *p = spipe_get();
+	CHECK(p != NULL);
+	CHECK_EQ(spipe_from_buf(p, data, len), (long long)len);
+	r->io = (struct dev_io){.op = DEV_WRITE, .flags = DEV_F_PIPE, .off = off, .len = len};
+	r->io.buf = room; /* has room, holds nothing */
+	r->io.pipe = p;
+	r->io.done = req_done;
+	r->io.priv = r;
+	r->e = e;
+	r->err = -1;
+	r->done_calls = 0;
+	e->pending++;
+	dev_submit(e->node, &r->io);
+}
+
+TEST(spliced_payloads)
+{
+	struct env *e = env_new("mem:64M");
+	if (!env_up(e, NULL)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	CHECK(e->node->caps & DEV_CAP_PIPE);
+	CHECK_STR(show_str(e->node, "splice"), "yes");
+	const size_t len = SPIPE_CAP;
+	uint8_t *src = xmalloc(len), *room = xmalloc(len), *back = xmalloc(len);
+	fill(src, len, 91);
+	memset(room, 0x5A, len);
+	struct req w;
+	submit_pipe_write(e, &w, 3 * MiB, src, len, room);
+	CHECK(run_until(e, all_done, 10000));
+	CHECK_EQ(w.err, 0);
+	CHECK_EQ(w.io.pipe->len, len); /* tee'd, not consumed */
+	for (size_t i = 0; i < len; i++)
+		if (room[i] != 0x5A) {
+			CHECK(!"the node copied a spliced payload into the buffer");
+			break;
+		}
+	spipe_put(w.io.pipe);
+	CHECK_EQ(do_io(e, DEV_READ, 0, 3 * MiB, len, back), 0);
+	CHECK(!memcmp(back, src, len));
+	CHECK_EQ(show_num(e->node, "spliced_bytes"), (long long)len);
+
+	/* A read asked for a pipe gets one holding the bytes, nothing in buf. */
+	for (size_t rl = SPIPE_MIN; rl <= len; rl *= 4) {
+		struct req r;
+		memset(back, 0xAA, len);
+		submit(e, &r, DEV_READ, DEV_F_PIPE, 3 * MiB, rl, back);
+		CHECK(run_until(e, all_done, 10000));
+		CHECK_EQ(r.err, 0);
+		CHECK(r.io.pipe != NULL);
+		if (!r.io.pipe)
+			continue;
+		CHECK_EQ(r.io.pipe->len, rl);
+		CHECK_EQ(back[0], 0xAA);
+		CHECK_EQ(spipe_to_buf(r.io.pipe, back, rl), 0);
+		CHECK(!memcmp(back, src, rl));
+		spipe_put(r.io.pipe);
+	}
+	/* Below SPIPE_MIN it is copied, and says so. */
+	long long copied = show_num(e->node, "copied_bytes");
+	struct req r;
+	submit(e, &r, DEV_READ, DEV_F_PIPE, 3 * MiB, 4096, back);
+	CHECK(run_until(e, all_done, 10000));
+	CHECK_EQ(r.err, 0);
+	CHECK(r.io.pipe == NULL);
+	CHECK(!memcmp(back, src, 4096));
+	CHECK_EQ(show_num(e->node, "copied_bytes"), copied + 4096);
+	/* A read past the end fails and hands back no pipe. */
+	submit(e, &r, DEV_READ, DEV_F_PIPE, 64 * MiB - 64 * KiB, 128 * KiB, back);
+	CHECK(run_until(e, all_done, 10000));
+	CHECK_EQ(r.err, EINVAL);
+	CHECK(r.io.pipe == NULL);
+	unsigned made, in_use;
+	spipe_counts(&made, &in_use);
+	CHECK_EQ(in_use, 1); /* the node's own, to send from */
+	free(src);
+	free(room);
+	free(back);
+	env_free(e);
+	spipe_counts(&made, &in_use);
+	CHECK_EQ(in_use, 0);
+}
+
+/* Spliced writes on the wire when the connection goes are resent whole
+ * from their pipes, and spliced reads are read again. */
+TEST(spliced_resend)
+{
+	struct env *e = env_new("mem:64M");
+	if (!env_up(e, NULL)) {
+		CHECK(0);
+		env_free(e);
+		return;
+	}
+	enum { N = 12 };
+	const size_t len = 512 * KiB;
+	uint8_t *data = xmalloc(N * len), *room = xmalloc(len), *back = xmalloc(len);
+	struct req w[N], r[N];
+	e->gate.closed = true;
+	for (int i = 0; i < N; i++) {
+		fill(data + i * len, len, 300 + (unsigned)i);
+		submit_pipe_write(e, &w[i], (uint64_t)i * MiB, data + i * len, len, room);
+	}
+	run_for(e, 200);
+	CHECK(e->gate.held > 0);
+	nbd_server_shutdown(e->srv, 0, server_down, e);
+	CHECK(run_until(e, is_reconnecting, 5000));
+	gate_drop(&e->gate, EIO);
+	CHECK(run_until(e, server_is_down, 5000));
+	nbd_server_free(e->srv);
+	e->srv = NULL;
+	CHECK_EQ(e->pending, N);
+	e->gate.closed = false;
+	server_start_in(e, 200);
+	CHECK(run_until(e, all_done, 10000));
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ(w[i].err, 0);
+		CHECK_EQ(w[i].done_calls, 1);
+		spipe_put(w[i].io.pipe);
+	}
+	CHECK(show_num(e->node, "resent") > 0);
+	check_written(e, N, data, MiB, len);
+
+	/* Reads in pipes, the connection lost under them. */
+	e->gate.closed = true;
+	for (int i = 0; i < N; i++)
+		submit(e, &r[i], DEV_READ, DEV_F_PIPE, (uint64_t)i * MiB, len, room);
+	run_for(e, 200);
+	nbd_server_shutdown(e->srv, 0, server_down, e);
+	CHECK(run_until(e, is_reconnecting, 5000));
+	gate_drop(&e->gate, EIO);
+	CHECK(run_until(e, server_is_down, 5000));
+	nbd_server_free(e->srv);
+	e->srv = NULL;
+	e->gate.closed = false;
+	server_start_in(e, 200);
+	CHECK(run_until(e, all_done, 10000));
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ(r[i].err, 0);
+		CHECK(r[i].io.pipe && r[i].io.pipe->len == len);
+		if (!r[i].io.pipe)
+			continue;
+		CHECK_EQ(spipe_to_buf(r[i].io.pipe, back, len), 0);
+		CHECK(!memcmp(back, data + i * len, len));
+		spipe_put(r[i].io.pipe);
+	}
+	free(data);
+	free(room);
+	free(back);
+	env_free(e);
+}
+
 UNIT_MAIN(T(ready_once), T(queue_depth), T(large_io), T(commands), T(emulated_commands),
 	  T(big_ranges), T(readonly_server), T(node_came_back_different), T(reply_sizes),
 	  T(reconnect_queued), T(reconnect_in_flight), T(request_timeout),
 	  T(request_timeout_unfenced), T(io_timeout), T(first_connect_no_server),
 	  T(first_connect_waits), T(first_connect_bad_uri), T(destroy_while_reconnecting),
-	  T(error_cause), T(tcp), T(tls), T(tls_refused))
+	  T(error_cause), T(tcp), T(tls), T(tls_refused), T(spliced_payloads), T(spliced_resend))
