@@ -65,10 +65,11 @@ uint64_t ev_now_ns(void);
  * events without sleeping for a while before it next sleeps; an adaptive
  * window of at most max_ns, within a CPU budget. Off (max 0) by default. */
 struct ev_poll_stats {
-	uint64_t max_ns; /* the bound; 0: off */
-	uint64_t polls;	 /* times the loop polled before sleeping */
-	uint64_t hits;	 /* ... and an event came: a sleep nobody had to end */
-	uint64_t ns;	 /* time spent polling */
+	uint64_t max_ns;    /* the bound; 0: off */
+	uint64_t polls;	    /* times the loop polled before sleeping */
+	uint64_t hits;	    /* ... and an event came: a sleep nobody had to end */
+	uint64_t ns;	    /* time spent polling */
+	uint64_t preempted; /* polls cut short: the CPU was given to another task */
 };
 void ev_poll_soon(struct ev_loop *loop); /* for this turn; cheap */
 void ev_set_poll_max(struct ev_loop *loop, uint64_t max_ns);

@@ -132,6 +132,7 @@ void frontend_show_stats(struct nbd_server *srv, const struct nbd_server_stats *
 	sb_attr_num(out, PATH("poll/polls"), st.poll.polls);
 	sb_attr_num(out, PATH("poll/hits"), st.poll.hits);
 	sb_attr_num(out, PATH("poll/ns"), st.poll.ns);
+	sb_attr_num(out, PATH("poll/preempted"), st.poll.preempted);
 #undef PATH
 }
 
