@@ -24,6 +24,8 @@
 #   CC_SIZE=1G          size of the memory disks
 #   CC_ROWS="randread randwrite"   fio --rw values, 4K QD32 each
 #   CC_SERVERS="dst dst-nopoll nbdkit"   which servers, in this order
+#   CC_BASE_DST=PATH    a dst binary (with its dstd beside it) of another
+#                       build, e.g. an older commit's: adds server dst-base
 #   CC_CLIENT_CPU=0     CPU fio is pinned to
 #   CC_SERVER_CPU=1     CPU the servers are pinned to ("" for both: no pinning)
 #   CC_OUT=FILE         also write the final table to FILE
@@ -39,6 +41,11 @@ REPEAT=${CC_REPEAT:-3}
 SIZE=${CC_SIZE:-1G}
 read -r -a ROWS <<<"${CC_ROWS:-randread randwrite}"
 read -r -a SERVERS <<<"${CC_SERVERS:-dst dst-nopoll nbdkit}"
+BASE_DST=${CC_BASE_DST:-}
+if [ -n "$BASE_DST" ]; then
+	[ -x "$BASE_DST" ] || die "CC_BASE_DST $BASE_DST is not an executable"
+	SERVERS=(dst-base "${SERVERS[@]}")
+fi
 CCPU=${CC_CLIENT_CPU-0}
 SCPU=${CC_SERVER_CPU-1}
 CLK_TCK=$(getconf CLK_TCK)
@@ -114,11 +121,12 @@ start_server() { # start_server NAME
 	local s=$1 port
 	port=$(free_port)
 	case $s in
-	dst | dst-nopoll)
-		local poll=
+	dst | dst-nopoll | dst-base)
+		local poll='' bin=$DST
 		[ "$s" = dst-nopoll ] && poll=0
+		[ "$s" = dst-base ] && bin=$BASE_DST
 		DST_NAMES+=("$s")
-		DST_POLL_US=${poll:-${DST_POLL_US:-}} pin "$SCPU" "$DST" export "mem:$SIZE" \
+		DST_POLL_US=${poll:-${DST_POLL_US:-}} pin "$SCPU" "$bin" export "mem:$SIZE" \
 			--listen "127.0.0.1:$port" --name "$s" >"$WORK/$s.out" 2>&1 ||
 			{ cat "$WORK/$s.out" >&2; die "dst export failed"; }
 		PID[$s]=$(wait_pidfile "$DST_STATE_DIR/$s.pid") || die "dstd of $s did not start"
