@@ -28,7 +28,7 @@ struct ev_loop {
 	 * time spent polling and working (decaying), for the budget; when the
 	 * loop last woke; counters */
 	bool poll_armed;
-	uint64_t poll_window_ns, poll_holdoff_until_ns;
+	uint64_t poll_window_ns, poll_holdoff_until_ns, poll_last_preempt_ns;
 	long poll_nivcsw; /* the loop thread's involuntary switches, last seen */
 	uint64_t poll_spent_ns, poll_busy_ns, busy_since_ns;
 	struct ev_poll_stats poll;
@@ -217,15 +217,18 @@ static int next_timeout_ms(struct ev_loop *loop)
  * And polling only uses a CPU nobody else wants: a poll that finds itself
  * descheduled for a while (two of its clock readings POLL_PREEMPTED_NS
  * apart, and the thread's count of involuntary context switches moved: not
- * an interrupt, another task was given the CPU) stops, and the loop does
- * not poll again for POLL_HOLDOFF_NS. Where processes outnumber CPUs (a storage, its
- * node exports and the client on two CPUs), polling would only take time
- * from the others: with it, the 4K rows of a 2-node storage lost a quarter
- * to half of their IOPS before this check. */
+ * an interrupt, another task was given the CPU) stops there; the second
+ * such poll within POLL_CONTENDED_NS means the CPU is wanted (a kernel
+ * thread or a timer now and then is not: on an idle machine here that
+ * happened ~3 times a second, hardly ever twice within 10 ms), and the loop
+ * does not poll again for POLL_HOLDOFF_NS. Where processes outnumber CPUs
+ * (a storage, its node exports and the client on two CPUs), polling would
+ * only take time from the others. */
 #define POLL_START_NS	  (8u * 1000)
 #define POLL_BUDGET_DIV	  2
 #define POLL_DECAY_NS	  (100u * 1000 * 1000)
 #define POLL_PREEMPTED_NS (20u * 1000)
+#define POLL_CONTENDED_NS (10u * 1000 * 1000)
 #define POLL_HOLDOFF_NS	  (100u * 1000 * 1000)
 
 void ev_poll_soon(struct ev_loop *loop)
@@ -284,8 +287,11 @@ static int poll_before_sleep(struct ev_loop *loop, struct epoll_event *evs, uint
 			loop->poll.hits++;
 		if (preempted) {
 			loop->poll.preempted++;
-			loop->poll_window_ns = 0;
-			loop->poll_holdoff_until_ns = t + POLL_HOLDOFF_NS;
+			if (t - loop->poll_last_preempt_ns < POLL_CONTENDED_NS) {
+				loop->poll.holdoffs++;
+				loop->poll_holdoff_until_ns = t + POLL_HOLDOFF_NS;
+			}
+			loop->poll_last_preempt_ns = t;
 		}
 		now = t;
 	}

@@ -70,6 +70,7 @@ struct ev_poll_stats {
 	uint64_t hits;	    /* ... and an event came: a sleep nobody had to end */
 	uint64_t ns;	    /* time spent polling */
 	uint64_t preempted; /* polls cut short: the CPU was given to another task */
+	uint64_t holdoffs;  /* ... twice in a row: no polling for a while */
 };
 void ev_poll_soon(struct ev_loop *loop); /* for this turn; cheap */
 void ev_set_poll_max(struct ev_loop *loop, uint64_t max_ns);

@@ -133,6 +133,7 @@ void frontend_show_stats(struct nbd_server *srv, const struct nbd_server_stats *
 	sb_attr_num(out, PATH("poll/hits"), st.poll.hits);
 	sb_attr_num(out, PATH("poll/ns"), st.poll.ns);
 	sb_attr_num(out, PATH("poll/preempted"), st.poll.preempted);
+	sb_attr_num(out, PATH("poll/holdoffs"), st.poll.holdoffs);
 #undef PATH
 }
 
