@@ -61,4 +61,19 @@ void ev_loop_break(struct ev_loop *loop);
 
 uint64_t ev_now_ns(void);
 
+/* Polling before sleeping (ev.c says why): once asked, the loop looks for
+ * events without sleeping for a while before it next sleeps; an adaptive
+ * window of at most max_ns, within a CPU budget. Off (max 0) by default. */
+struct ev_poll_stats {
+	uint64_t max_ns;    /* the bound; 0: off */
+	uint64_t polls;	    /* times the loop polled before sleeping */
+	uint64_t hits;	    /* ... and an event came: a sleep nobody had to end */
+	uint64_t ns;	    /* time spent polling */
+	uint64_t preempted; /* polls cut short: the CPU was given to another task */
+	uint64_t holdoffs;  /* ... twice in a row: no polling for a while */
+};
+void ev_poll_soon(struct ev_loop *loop); /* for this turn; cheap */
+void ev_set_poll_max(struct ev_loop *loop, uint64_t max_ns);
+void ev_poll_get_stats(const struct ev_loop *loop, struct ev_poll_stats *st);
+
 #endif

@@ -222,6 +222,21 @@ static int daemonize(void)
 	setsid();
 	return pfd[1];
 }
+/* How long the event loop may poll before it sleeps (common/ev.c): 50 us,
+ * or DST_POLL_US (0 to 1000; 0 turns polling off). */
+#define POLL_MAX_US_DEFAULT 50
+static uint64_t poll_max_ns(void)
+{
+	const char *v = getenv("DST_POLL_US");
+	uint64_t us;
+	if (!v || !*v)
+		return POLL_MAX_US_DEFAULT * 1000ull;
+	if (parse_u64(v, &us) == 0 && us <= 1000)
+		return us * 1000;
+	log_warn("DST_POLL_US '%s': expected microseconds from 0 to 1000; using %u", v,
+		 POLL_MAX_US_DEFAULT);
+	return POLL_MAX_US_DEFAULT * 1000ull;
+}
 
 int main(int argc, char **argv)
 {
@@ -297,6 +312,7 @@ int main(int argc, char **argv)
 	d.logf = logf;
 	d.log_path = log_path;
 	d.loop = ev_loop_new();
+	ev_set_poll_max(d.loop, poll_max_ns());
 	/* Events (common/event.h) are logged, and run the on-event program. */
 	event_source(!strcmp(type, "export") ? "export" : "storage", name);
 	struct hook *hook = hook_new(d.loop, &conf, err, sizeof(err));

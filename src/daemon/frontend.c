@@ -126,6 +126,14 @@ void frontend_show_stats(struct nbd_server *srv, const struct nbd_server_stats *
 	sb_attr_num(out, PATH("limits/handshake_timeout"), st.handshake_timeout_s);
 	sb_attr_num(out, PATH("limits/idle_timeout"), st.idle_timeout_s);
 	sb_attr_num(out, PATH("clients_dropped"), st.clients_dropped);
+	/* The loop's polling before it sleeps (common/ev.c): hits are requests
+	 * whose clients did not have to wake the daemon. */
+	sb_attr_num(out, PATH("poll/max_us"), st.poll.max_ns / 1000);
+	sb_attr_num(out, PATH("poll/polls"), st.poll.polls);
+	sb_attr_num(out, PATH("poll/hits"), st.poll.hits);
+	sb_attr_num(out, PATH("poll/ns"), st.poll.ns);
+	sb_attr_num(out, PATH("poll/preempted"), st.poll.preempted);
+	sb_attr_num(out, PATH("poll/holdoffs"), st.poll.holdoffs);
 #undef PATH
 }
 

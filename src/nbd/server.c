@@ -1047,6 +1047,7 @@ void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats 
 	st->handshake_timeout_s = srv->cfg.handshake_timeout_s;
 	st->idle_timeout_s = srv->cfg.idle_timeout_s;
 	st->client_budget = srv->cfg.client_budget;
+	ev_poll_get_stats(srv->loop, &st->poll);
 }
 
 size_t nbd_server_clients(struct nbd_server *srv, struct nbd_client_info *out, size_t max)

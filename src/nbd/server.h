@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/ev.h"
 #include "common/lathist.h"
 #include "tls.h"
 
@@ -66,6 +67,8 @@ struct nbd_server_stats {
 	/* The limits in effect (the config's, defaults filled in). */
 	unsigned max_clients, handshake_timeout_s, idle_timeout_s;
 	size_t client_budget;
+	/* The daemon's event loop polling before it sleeps (common/ev.h). */
+	struct ev_poll_stats poll;
 };
 
 /* Returns NULL with a reason in err. */

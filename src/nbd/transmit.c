@@ -149,6 +149,9 @@ void tx_queue_reply(struct nbd_conn *c, struct nbd_req *r)
 		c->out_head = r;
 	c->out_tail = r;
 	conn_want_flush(c);
+	/* The client's next request is likely on its way: catch it without
+	 * sleeping, so that its send need not wake us (common/ev.c). */
+	ev_poll_soon(c->srv->loop);
 }
 
 void tx_reply_sent(struct nbd_conn *c, struct nbd_req *r)
