@@ -16,7 +16,10 @@
 # counted in fio's context: over loopback a send that finds the server
 # asleep wakes it in the sender's time); and the TCP data segments per IO
 # each way as the server counts them (`ss -ti`, sampled mid-run): out are
-# replies, in are requests.
+# replies, in are requests. And the CPU that other processes used during the
+# run (all CPUs' busy time from /proc/stat less the client's and the
+# server's, in % of one CPU): on a shared machine this is what to look at
+# before believing a row; CC_QUIET waits for the machine to calm down.
 #
 # Environment:
 #   CC_RUNTIME=10       seconds per fio run
@@ -28,6 +31,8 @@
 #                       build, e.g. an older commit's: adds server dst-base
 #   CC_CLIENT_CPU=0     CPU fio is pinned to
 #   CC_SERVER_CPU=1     CPU the servers are pinned to ("" for both: no pinning)
+#   CC_QUIET=PCT        before each run, wait (up to CC_QUIET_WAIT=600 s)
+#                       until the machine is at most PCT % busy (all CPUs)
 #   CC_OUT=FILE         also write the final table to FILE
 #   DST_BUILD=build     where dst and dstd are
 #
@@ -159,15 +164,18 @@ if all(v):
 }
 
 # run SERVER ROW REP: one fio run; "IOPS CLIENT_US SERVER_US WAKES SEGS_OUT
-# SEGS_IN" (all but IOPS per IO, "-" where not measured) into
-# $WORK/res/SERVER.ROW.REP.
+# SEGS_IN OTHERS" (all but IOPS and OTHERS per IO, "-" where not measured;
+# OTHERS: % of a CPU used by other processes) into $WORK/res/SERVER.ROW.REP.
 run() {
 	local s=$1 row=$2 rep=$3 json c0 c1 a b port fpid rc=0 perf=()
 	json="$WORK/$s.$row.$rep.json"
 	port=${URI[$s]##*:}
 	rm -f "$WORK/wakes"
 	[ $WAKES = 1 ] && perf=(perf stat -x "," -e sched:sched_waking -o "$WORK/wakes" --)
+	wait_quiet
 	c0=$(cpu_ticks "${PID[$s]}")
+	local all0 all1 w0 w1
+	all0=$(busy_ticks) w0=$(date +%s%N)
 	pin "$CCPU" "${perf[@]}" fio --name="$row" --ioengine=nbd --uri="${URI[$s]}" \
 		--rw="$row" --bs=4k --iodepth=32 --norandommap --numjobs=1 --time_based \
 		--runtime="$RUNTIME" --output-format=json --output="$json" >"$WORK/fio.out" 2>&1 &
@@ -182,7 +190,9 @@ run() {
 	CHILD=
 	[ $rc = 0 ] || { cat "$WORK/fio.out" >&2; die "fio $row against $s failed"; }
 	c1=$(cpu_ticks "${PID[$s]}")
-	python3 - "$json" $((c1 - c0)) "$CLK_TCK" "$a" "$b" "$WORK/wakes" \
+	all1=$(busy_ticks) w1=$(date +%s%N)
+	python3 - "$json" $((c1 - c0)) "$CLK_TCK" "$a" "$b" "$WORK/wakes" $((all1 - all0)) \
+		$(((w1 - w0) / 1000000)) \
 		>"$WORK/res/$s.$row.$rep" <<'EOF'
 import json, os, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]
@@ -208,9 +218,38 @@ if len(a) == 3 and len(b) == 3:
     n = d[2] / (28 + 4096 * (w["total_ios"] > 0))
     if n > 0:
         segs = "%.2f %.2f" % (d[0] / n, d[1] / n)
-print("%.0f %.2f %.2f %s %s" % (ios / secs, client_us, server_us, wakes, segs))
+# What the rest of the machine used meanwhile (from fio's start to its end,
+# wall_ms), in % of one CPU.
+others = int(sys.argv[7]) / int(sys.argv[3]) - int(sys.argv[2]) / int(sys.argv[3])
+others -= (j["usr_cpu"] + j["sys_cpu"]) / 100 * secs
+print("%.0f %.2f %.2f %s %s %.0f" % (ios / secs, client_us, server_us, wakes, segs,
+                                     max(0, others) / (int(sys.argv[8]) / 1000) * 100))
 EOF
 	note "$(printf '%-10s %-9s rep %s: %s' "$s" "$row" "$rep" "$(cat "$WORK/res/$s.$row.$rep")")"
+}
+
+# busy_ticks: busy time of all CPUs so far (/proc/stat, in ticks).
+busy_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# wait_quiet: with CC_QUIET, until the machine was at most CC_QUIET % busy
+# over 2 s (or CC_QUIET_WAIT s have passed: then go on, and say so).
+wait_quiet() {
+	[ -n "${CC_QUIET:-}" ] || return 0
+	local t0=$SECONDS b0 b1 pct
+	while :; do
+		b0=$(busy_ticks)
+		sleep 2
+		b1=$(busy_ticks)
+		pct=$(((b1 - b0) * 100 / (2 * CLK_TCK * $(nproc))))
+		[ "$pct" -le "$CC_QUIET" ] && return 0
+		if [ $((SECONDS - t0)) -ge "${CC_QUIET_WAIT:-600}" ]; then
+			note "machine still ${pct}% busy after ${CC_QUIET_WAIT:-600} s; running anyway"
+			return 0
+		fi
+		sleep 3
+	done
 }
 
 col() { # col SERVER ROW FIELD: median over the repeats ("-" if not measured)
@@ -239,17 +278,19 @@ done
 		"servers on CPU ${SCPU:-any}; $(nproc) cpus, kernel $(uname -r)."
 	echo "Load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo "Per IO: client and server CPU in us, the client's wake-ups of a server thread," \
-		"TCP data segments out (replies) and in (requests) as the server counts them."
+		"TCP data segments out (replies) and in (requests) as the server counts them;" \
+		"others: CPU used by other processes during the runs, % of one CPU."
 	echo
-	echo "| row | server | IOPS | vs nbdkit | client us/IO | server us/IO | client wake-ups/IO | segs out/IO | segs in/IO |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| row | server | IOPS | vs nbdkit | client us/IO | server us/IO | client wake-ups/IO | segs out/IO | segs in/IO | others % |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for row in "${ROWS[@]}"; do
 		ref=
 		[[ " ${SERVERS[*]} " == *" nbdkit "* ]] && ref=$(col nbdkit "$row" 1)
 		for s in "${SERVERS[@]}"; do
 			v=$(col "$s" "$row" 1)
 			echo "| $row | $s | $(fmt_val "$v" IOPS) | $(ratio "$v" "$ref") | $(col "$s" "$row" 2)" \
-				"| $(col "$s" "$row" 3) | $(col "$s" "$row" 4) | $(col "$s" "$row" 5) | $(col "$s" "$row" 6) |"
+				"| $(col "$s" "$row" 3) | $(col "$s" "$row" 4) | $(col "$s" "$row" 5) | $(col "$s" "$row" 6)" \
+				"| $(col "$s" "$row" 7) |"
 		done
 	done
 } | tee ${CC_OUT:+"$CC_OUT"}
