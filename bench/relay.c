@@ -214,6 +214,8 @@ int main(int argc, char **argv)
 	if (copy2 || teed) { /* the second leg */
 		sink2_pid = fork();
 		if (sink2_pid == 0) {
+			/* Not ours: held here, the first leg would never see EOF. */
+			close(to_sink);
 			int fd = accept(ls, NULL, NULL);
 			if (fd < 0)
 				die("accept");
