@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -143,6 +144,22 @@ int spipe_to_buf(struct spipe *p, void *buf, size_t len)
 		p->len -= (uint32_t)r;
 	}
 	return 0;
+}
+
+ssize_t spipe_unload(struct spipe **pp, void *buf)
+{
+	uint32_t got = (*pp)->len;
+	if (spipe_to_buf(*pp, buf, got) < 0)
+		return -1;
+	spipe_put(*pp);
+	*pp = NULL;
+	return got;
+}
+
+bool spipe_full_for(int fd)
+{
+	int queued = 0;
+	return ioctl(fd, FIONREAD, &queued) == 0 && queued > 0;
 }
 
 int spipe_tee(struct spipe *src, struct spipe *dst)

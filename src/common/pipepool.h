@@ -56,6 +56,14 @@ ssize_t spipe_to_fd(struct spipe *p, int fd, size_t len, bool more);
 ssize_t spipe_from_buf(struct spipe *p, const void *buf, size_t len);
 /* Consume len bytes into buf (the pipe holds them). 0 or -1 with errno. */
 int spipe_to_buf(struct spipe *p, void *buf, size_t len);
+/* A payload being spliced in gives up its pipe: all the pipe holds moves
+ * into buf, the pipe goes back, *pp is NULL. Returns the bytes moved, or
+ * -1 with errno (*pp then left as it was). */
+ssize_t spipe_unload(struct spipe **pp, void *buf);
+/* spipe_from_fd said EAGAIN: is it the pipe that is full (fd still has
+ * bytes: the payload came in more pieces than the pipe has slots), rather
+ * than fd that is empty? */
+bool spipe_full_for(int fd);
 
 /* dst gets all of src's bytes too, src keeps them. dst must be empty.
  * 0, or -1 with errno (a short tee is EAGAIN: dst had no room). */

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1008,16 +1007,13 @@ static bool recv_pipe(struct nbd_dev *n)
 		/* Nothing to move: the socket is empty, or the pipe is full
 		 * (a payload in more pieces than the pipe has slots). Then
 		 * the rest is copied, behind what the pipe has. */
-		int queued = 0;
-		if (ioctl(n->fd, FIONREAD, &queued) < 0 || queued <= 0)
+		if (!spipe_full_for(n->fd))
 			return false;
-		size_t got = io->pipe->len;
-		if (spipe_to_buf(io->pipe, io->buf, got) < 0) {
+		ssize_t got = spipe_unload(&io->pipe, io->buf);
+		if (got < 0) {
 			nbd_conn_lost(n, "splice: a read payload's pipe: %s", strerror(errno));
 			return false;
 		}
-		spipe_put(io->pipe);
-		io->pipe = NULL;
 		n->direct = (uint8_t *)io->buf + got;
 		n->direct_left = n->pipe_left;
 		n->pipe_left = 0;

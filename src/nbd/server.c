@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -721,8 +720,7 @@ static void read_pipe(struct nbd_conn *c, struct nbd_req *r)
 	if (errno == EAGAIN) {
 		/* The socket has bytes the pipe will not take: it is full
 		 * (slots, not bytes). The rest is copied, on the next wake. */
-		int queued = 0;
-		if (ioctl(c->fd, FIONREAD, &queued) == 0 && queued > 0)
+		if (spipe_full_for(c->fd))
 			tx_pipe_to_copy(c, r);
 		return;
 	}

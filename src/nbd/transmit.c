@@ -428,12 +428,10 @@ static struct nbd_req *take_slot(struct nbd_conn *c)
  * rest is read there as any payload. False if the connection was closed. */
 bool tx_pipe_to_copy(struct nbd_conn *c, struct nbd_req *r)
 {
-	if (spipe_to_buf(r->pipe, r->buf, r->pipe->len) < 0) {
+	if (spipe_unload(&r->pipe, r->buf) < 0) {
 		conn_close(c, "splice: a write payload's pipe failed");
 		return false;
 	}
-	spipe_put(r->pipe);
-	r->pipe = NULL;
 	c->rx = RX_PAYLOAD;
 	c->hdr_only = false;
 	return true;
