@@ -282,6 +282,21 @@ show_attr() {
 	printf '%s\n' "$out" | awk -v k="$1/$2" -F' : ' '$1 == k { print $2; exit }'
 }
 
+# show_attrs NAME ATTR...: the ATTRs of NAME from one `dst show NAME`, one
+# line each in the order asked (an empty line for one not shown). One
+# snapshot, so attributes that change together (a resync's progress, rate
+# and the health it makes) are read as they were at one moment.
+show_attrs() {
+	local out name=$1
+	shift
+	out=$("$DST" show "$name" 2>"$T_TMP/dst.err") || { cat "$T_TMP/dst.err" >&2; fail "dst show $name failed"; }
+	check_stderr "$T_TMP/dst.err" "dst show"
+	local a
+	for a in "$@"; do
+		printf '%s\n' "$out" | awk -v k="$name/$a" -F' : ' '$1 == k { v = $2 } END { print v }'
+	done
+}
+
 # fio_run SECONDS OUT ARGS...: run fio with a time limit (a server that
 # stops answering must fail the test, not hang it), output in OUT. True if
 # fio exited 0 and every job reported err=0. On a timeout, what every

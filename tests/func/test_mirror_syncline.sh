@@ -28,7 +28,8 @@ mr_leg_refused mw 1 10
 mr_leg_take mw 1
 mr_wait_log mw "mirror: resync of 16 regions starts" 10 "the full resync starts"
 sleep 1
-health=$(show_attr mw health) prog=$(show_attr mw resync/progress) sync=$(show_attr mw sync)
+mapfile -t v <<<"$(show_attrs mw health resync/progress sync)"
+health=${v[0]} prog=${v[1]} sync=${v[2]}
 note "during the copy: health $health, resync/progress $prog, sync $sync"
 assert_eq "$health" AS "health during the copy"
 [[ $prog =~ ^([0-9]+)/16\ regions$ ]] || fail "resync/progress '$prog'"

@@ -6,7 +6,7 @@
 #    it ends done, the config and dst show name the new node, the old
 #    node's file is no longer written;
 #  - node 3's export killed, and the dead node replaced by a new, empty
-#    export: rebuilt there from the other nodes (--resync-rate 16M: dst show
+#    export: rebuilt there from the other nodes (--resync-rate 8M: dst show
 #    has its progress meanwhile, the node is S), every node A again;
 #  - dst suspend of node 4: D at once, dst status degraded, IO goes on (not
 #    held: writes and reads of its chunks are served degraded) and none goes
@@ -70,21 +70,24 @@ mr_wait pr health "$(pr_letters A 3 D)" 5 "health with node 3 dead"
 pr_status_is pr 1 "dst status pr exit with node 3 dead"
 st_export pr-new3 16M
 NEW3_URI=$URI NEW3_IMG=$IMG
-# --resync-rate 16M (dst set, live): the rebuild of 16M takes a few s,
-# long enough to see its progress.
-dst_ok set pr --resync-rate 16M >/dev/null
-assert_eq "$(show_attr pr resync/rate)" $((16 * MiB)) "pr/resync/rate after dst set"
+# --resync-rate 8M (dst set, live): the rebuild of 16M takes about 2 s,
+# long enough to see its progress on a loaded machine.
+dst_ok set pr --resync-rate 8M >/dev/null
+assert_eq "$(show_attr pr resync/rate)" $((8 * MiB)) "pr/resync/rate after dst set"
 c0=$(mr_copied pr)
 mr_log_mark pr
 out=$(timeout 60 "$DST" replace pr "${LEG_NODE[3]}" --remote "$NEW3_URI" --wait 2>&1) ||
 	fail "dst replace pr ${LEG_NODE[3]} (dead) --remote $NEW3_URI --wait: $out"
 note "$(printf '%s\n' "$out" | tail -1)"
 LEG_IMG[3]=$NEW3_IMG LEG_URI[3]=$NEW3_URI LEG_EXPORT[3]=pr-new3
+# One snapshot per look: read one attribute at a time, the rebuild could
+# end between the progress and the health read after it.
 seen=
 for _ in $(seq 50); do
-	prog=$(show_attr pr resync/progress)
-	if [ -n "$prog" ]; then
-		seen="$prog, $(show_attr pr resync/percent) %, $(show_attr pr resync/mib_s) MiB/s, eta $(show_attr pr resync/eta_s) s, health $(show_attr pr health)"
+	snap=$(show_attrs pr resync/progress resync/percent resync/mib_s resync/eta_s health)
+	mapfile -t v <<<"$snap"
+	if [ -n "${v[0]}" ]; then
+		seen="${v[0]}, ${v[1]} %, ${v[2]} MiB/s, eta ${v[3]} s, health ${v[4]}"
 		break
 	fi
 	sleep 0.1
