@@ -33,7 +33,7 @@ OUT=$ROOT/tests/out
 mkdir -p "$OUT"
 
 passed=0 failed=0 skipped=0
-failed_names=()
+failed_names=() failed_why=()
 
 fmt_time() { printf '%d.%ds' $(($1 / 1000)) $((($1 % 1000) / 100)); }
 now_ms() { date +%s%3N; }
@@ -51,6 +51,9 @@ record() {
 	else
 		failed=$((failed + 1))
 		failed_names+=("$name")
+		# The FAIL lines again at the very end: a CI log cut to its head
+		# and tail still says why a test failed.
+		failed_why+=("$name: $(grep -m3 'FAIL' "$log" 2>/dev/null | tr '\n' ' ')")
 		if [ "$rc" -eq 124 ]; then
 			printf 'FAIL  %-36s %s (timed out after %ss)\n' "$name" "$(fmt_time "$ms")" "$TIMEOUT"
 		else
@@ -157,6 +160,7 @@ wait_below 1
 
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed: ${failed_names[*]}"
+	printf '  %s\n' "${failed_why[@]}"
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
