@@ -101,7 +101,9 @@ void frontend_show_stats(struct nbd_server *srv, const struct nbd_server_stats *
 	sb_attr_num(out, PATH("io/write_bytes"), st.bytes_written);
 	sb_attr_num(out, PATH("io/direct_reads"), st.direct_reads);
 	/* Payloads moved between sockets by splice, or through our memory. */
-	sb_attr_str(out, PATH("splice/state"), "%s", nbd_server_splice_desc(srv));
+	char splice[128];
+	sb_attr_str(out, PATH("splice/state"), "%s",
+		    nbd_server_splice_desc(srv, splice, sizeof(splice)));
 	sb_attr_num(out, PATH("splice/read_spliced_bytes"), st.read_spliced);
 	sb_attr_num(out, PATH("splice/read_copied_bytes"), st.read_copied);
 	sb_attr_num(out, PATH("splice/write_spliced_bytes"), st.write_spliced);

@@ -1171,11 +1171,13 @@ static void nbd_show(struct dev *d, struct strbuf *out, const char *prefix)
 		sb_attr_num(out, ATTR("stalls"), n->stalls);
 	sb_attr_num(out, ATTR("reconnects"), n->reconnects);
 	sb_attr_num(out, ATTR("resent"), n->resent);
-	sb_attr_str(out, ATTR("splice"), "%s",
-		    n->uri.tls	      ? "no (TLS: payloads are copied)"
-		    : n->spipe	      ? "yes"
-		    : spipe_refusal() ? "no (DST_SPLICE=0 or no pipes: payloads are copied)"
-				      : "no (no pipe to be had: payloads are copied)");
+	if (n->uri.tls)
+		sb_attr_str(out, ATTR("splice"), "no (TLS: payloads are copied)");
+	else if (n->spipe)
+		sb_attr_str(out, ATTR("splice"), "yes");
+	else
+		sb_attr_str(out, ATTR("splice"), "no (%s: payloads are copied)",
+			    spipe_refusal() ? spipe_refusal() : "no pipe to be had");
 	sb_attr_num(out, ATTR("spliced_bytes"), n->spliced_bytes);
 	sb_attr_num(out, ATTR("copied_bytes"), n->copied_bytes);
 	if (n->state != ST_UP) {

@@ -1019,12 +1019,12 @@ const char *nbd_server_tls_desc(const struct nbd_server *srv, char *buf, size_t 
 	return buf;
 }
 
-const char *nbd_server_splice_desc(const struct nbd_server *srv)
+const char *nbd_server_splice_desc(const struct nbd_server *srv, char *buf, size_t len)
 {
-	if (spipe_refusal() && !strcmp(spipe_refusal(), "DST_SPLICE=0"))
-		return "off: DST_SPLICE=0: payloads are copied";
-	if (spipe_refusal())
-		return "off: the system gives no pipes: payloads are copied";
+	if (spipe_refusal()) {
+		snprintf(buf, len, "off: %s: payloads are copied", spipe_refusal());
+		return buf;
+	}
 	if (!(srv->cfg.dev->caps & DEV_CAP_PIPE))
 		return "off: no node takes spliced payloads (local nodes, nodes over TLS, "
 		       "alg_parity): payloads are copied";

@@ -106,7 +106,7 @@ void nbd_server_free(struct nbd_server *srv);
 void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st);
 /* Whether payloads are spliced between clients and nodes, and if not why
  * ("on", "off: ..."). */
-const char *nbd_server_splice_desc(const struct nbd_server *srv);
+const char *nbd_server_splice_desc(const struct nbd_server *srv, char *buf, size_t len);
 
 /* A client using the server now: past its handshake, and neither gone nor
  * going (one that hung up, or sent DISC, whose close is not yet processed,

@@ -102,7 +102,7 @@ st_create t0 linear
 st_add t0 --remote "$N0" --relabel # tl, stopped, had it
 DST_SPLICE=0 st_start t0 --listen "127.0.0.1:$(free_port)"
 sp_assert_attr t0 splice/state "off: DST_SPLICE=0*" "a storage started with DST_SPLICE=0"
-sp_assert_attr t0 n-0/splice "no (*" "n-0 of a storage started with DST_SPLICE=0"
+sp_assert_attr t0 n-0/splice "no (DST_SPLICE=0: *" "n-0 of a storage started with DST_SPLICE=0"
 sp_mark t0 n-0
 run_ok "qemu-io 1M write and read through t0" qemu-io -f raw \
 	-c "write -P 0x5a $((4 * MiB)) 1M" -c "read -P 0x5a $((4 * MiB)) 1M" "$ST_URI"
