@@ -274,12 +274,10 @@ stop_export() {
 	check_log "$DST_STATE_DIR/$name.log"
 }
 
-# show_attr NAME ATTR: one attribute of `dst show NAME` (e.g. io/errors).
+# show_attr NAME ATTR: one attribute of `dst show NAME` (e.g. io/errors); of
+# one shown more than once (uri), the first.
 show_attr() {
-	local out
-	out=$("$DST" show "$1" 2>"$T_TMP/dst.err") || { cat "$T_TMP/dst.err" >&2; fail "dst show $1 failed"; }
-	check_stderr "$T_TMP/dst.err" "dst show"
-	printf '%s\n' "$out" | awk -v k="$1/$2" -F' : ' '$1 == k { print $2; exit }'
+	show_attrs "$1" "$2"
 }
 
 # show_attrs NAME ATTR...: the ATTRs of NAME from one `dst show NAME`, one
@@ -287,13 +285,12 @@ show_attr() {
 # snapshot, so attributes that change together (a resync's progress, rate
 # and the health it makes) are read as they were at one moment.
 show_attrs() {
-	local out name=$1
+	local out name=$1 a
 	shift
 	out=$("$DST" show "$name" 2>"$T_TMP/dst.err") || { cat "$T_TMP/dst.err" >&2; fail "dst show $name failed"; }
 	check_stderr "$T_TMP/dst.err" "dst show"
-	local a
 	for a in "$@"; do
-		printf '%s\n' "$out" | awk -v k="$name/$a" -F' : ' '$1 == k { v = $2 } END { print v }'
+		printf '%s\n' "$out" | awk -v k="$name/$a" -F' : ' '$1 == k && !seen { v = $2; seen = 1 } END { print v }'
 	done
 }
 
